@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT OR LGPL-2.1 */
+/*
+ * libzchan: zero-copy message channels between processes.
+ *
+ * A channel carries messages one way, from one producer end to one consumer
+ * end, through shared pages: a descriptor ring and a data pool.  Two
+ * backends implement the same API and the same ring protocol
+ * (<linux/zchan.h>):
+ *
+ *  - ZCHAN_BACKEND_KERNEL: /dev/zchan (zchan.ko) owns the pages, names,
+ *    permissions, lifetime and wakeups;
+ *  - ZCHAN_BACKEND_MEMFD: anonymous channels over memfds, wakeups through
+ *    eventfds, peer death through a socketpair; no module needed.
+ *
+ * Conventions (as liburing): every call returns 0, a count or a length, or
+ * a negative errno value; nothing sets errno.  A handle is used by one
+ * thread at a time; the two ends may live in different threads or
+ * processes.  See zchan(7) / Documentation/library.rst.
+ */
+#ifndef ZCHAN_H
+#define ZCHAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct zchan;			/* one end of a channel (opaque) */
+struct io_uring_sqe;
+
+/* zchan_backend() values and zchan_attr.backend */
+#define ZCHAN_BACKEND_AUTO	0	/* attr only: $ZCHAN_BACKEND, else probe */
+#define ZCHAN_BACKEND_KERNEL	1
+#define ZCHAN_BACKEND_MEMFD	2
+
+/* flags of zchan_send/recv/loan/recv_zc/recv_batch */
+#define ZCHAN_NONBLOCK		(1U << 0)	/* -EAGAIN instead of waiting */
+
+/* zchan_attr.flags and zchan_set_flags() */
+#define ZCHAN_BUSY_POLL		(1U << 0)	/* blocking calls never sleep */
+
+/* Defaults used for zero fields of zchan_attr. */
+#define ZCHAN_DEFAULT_POOL_SIZE		(4UL << 20)
+#define ZCHAN_DEFAULT_RING_ENTRIES	1024U
+/* default max_msg: pool_size / 4 */
+
+/**
+ * struct zchan_attr - channel geometry and options for zchan_create()
+ * @pool_size: data pool bytes, rounded up to the page size (0: default)
+ * @max_msg: largest message, at most @pool_size / 2 (0: @pool_size / 4)
+ * @ring_entries: descriptor ring size, a power of two (0: default)
+ * @mode: permission bits for attach by name (kernel backend; 0: 0600)
+ * @flags: ZCHAN_BUSY_POLL or zero
+ * @backend: ZCHAN_BACKEND_AUTO, _KERNEL or _MEMFD
+ * @reserved: must be zero (-EINVAL otherwise)
+ *
+ * Initialise with zchan_attr_init() so that future fields stay zero.
+ */
+struct zchan_attr {
+	size_t pool_size;
+	size_t max_msg;
+	unsigned int ring_entries;
+	unsigned int mode;
+	unsigned int flags;
+	unsigned int backend;
+	uint64_t reserved[6];
+};
+
+/**
+ * struct zchan_msg - one borrowed message, filled by zchan_recv_batch()
+ * @buf: payload in the pool (read-only); give it back with zchan_release()
+ * @len: payload length
+ */
+struct zchan_msg {
+	const void *buf;
+	size_t len;
+};
+
+/**
+ * struct zchan_stats - per-handle counters (this end only)
+ * @messages: messages published (producer) or taken (consumer)
+ * @bytes: payload bytes of those messages
+ * @kicks: wakeups sent to the peer (each one a syscall)
+ * @waits: times this end went to sleep in the kernel
+ * @spins: spin iterations spent waiting before sleeping
+ * @reserved: zero
+ */
+struct zchan_stats {
+	uint64_t messages;
+	uint64_t bytes;
+	uint64_t kicks;
+	uint64_t waits;
+	uint64_t spins;
+	uint64_t reserved[3];
+};
+
+/* Setup and teardown */
+void zchan_attr_init(struct zchan_attr *attr);
+int zchan_create(const char *name, const struct zchan_attr *attr,
+		 struct zchan **prod);
+int zchan_open(const char *name, struct zchan **cons);
+int zchan_send_peer(struct zchan *prod, int unix_sock);
+int zchan_recv_peer(int unix_sock, struct zchan **cons);
+void zchan_close(struct zchan *ch);
+
+/* Copying data path */
+ssize_t zchan_send(struct zchan *p, const void *buf, size_t len,
+		   unsigned int flags);
+ssize_t zchan_recv(struct zchan *c, void *buf, size_t cap, unsigned int flags);
+
+/* Zero-copy producer: loan pool space, fill it, commit (or abort) it */
+int zchan_loan(struct zchan *p, size_t len, void **buf, unsigned int flags);
+int zchan_commit(struct zchan *p, void *buf, size_t len);
+int zchan_abort(struct zchan *p, void *buf);
+
+/* Zero-copy consumer: borrow messages, release them in any order */
+ssize_t zchan_recv_zc(struct zchan *c, const void **buf, unsigned int flags);
+int zchan_recv_batch(struct zchan *c, struct zchan_msg *msgs,
+		     unsigned int nr, unsigned int flags);
+int zchan_release(struct zchan *c, const void *buf);
+
+/* Waiting and integration with poll/epoll/io_uring */
+int zchan_fd(const struct zchan *ch);
+int zchan_poll(struct zchan *ch);
+int zchan_wait(struct zchan *ch, int64_t timeout_ns);
+void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch);
+
+/* Introspection and options */
+int zchan_backend(const struct zchan *ch);
+int zchan_get_attr(const struct zchan *ch, struct zchan_attr *attr);
+int zchan_stats(const struct zchan *ch, struct zchan_stats *stats);
+int zchan_set_flags(struct zchan *ch, unsigned int flags);
+const char *zchan_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZCHAN_H */
