@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT OR LGPL-2.1 */
+/*
+ * libzchan internals: the handle, the ring words and the helpers shared by
+ * the data path (ring.c), the waits (wait.c) and the backends (setup.c).
+ */
+#ifndef ZCHAN_INT_H
+#define ZCHAN_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <liburing.h>
+#include <linux/zchan.h>
+#include <zchan.h>
+
+#define ZCHAN_EXPORT	__attribute__((visibility("default")))
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+
+/* Shared words: each one is read once per use and never trusted. */
+#define load_acquire(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define load_once(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define store_once(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+/* Pool allocations are cache-line aligned (and never empty, see ring.c). */
+#define ZCHAN_POOL_ALIGN	64U
+
+enum zchan_role {
+	ZCHAN_PRODUCER = 1,
+	ZCHAN_CONSUMER = 2,
+};
+
+enum zchan_slot_state {
+	SLOT_FREE = 0,
+	SLOT_LOANED,		/* producer: loaned, not committed */
+	SLOT_READY,		/* producer: committed or dropped */
+	SLOT_BORROWED,		/* consumer: taken, not released */
+	SLOT_RELEASED,		/* consumer: released out of order */
+};
+
+/* Private per-slot record; the shared descriptors are never trusted. */
+struct zchan_slot {
+	uint64_t off;		/* payload offset in the pool */
+	uint32_t len;		/* loaned capacity / committed length */
+	uint32_t span;		/* producer: pool bytes incl. wrap padding */
+	uint32_t state;
+	uint32_t pad;
+};
+
+struct zchan {
+	int role;
+	int backend;
+	unsigned int flags;	/* ZCHAN_BUSY_POLL */
+	int err;		/* sticky: the peer corrupted the ring */
+
+	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
+
+	/* memfd backend */
+	int own_efd;		/* the peer kicks us through it */
+	int peer_efd;		/* we kick the peer through it */
+	int sock;		/* our end of the liveness socketpair */
+	int peer_fds[5];	/* producer: consumer end until sent */
+	bool peer_dead;
+	uint32_t arm_gen;	/* our need_wakeup generation */
+	uint32_t kicked_gen;	/* peer generation we already kicked */
+
+	struct zchan_layout layout;
+	void *prod_map;
+	void *cons_map;
+	unsigned char *pool;
+	uint64_t pool_size;
+	uint32_t entries;
+	uint32_t mask;
+	uint32_t max_msg;
+
+	/* the ring words (pointers into prod_map / cons_map) */
+	uint32_t *tail;
+	uint32_t *head_seen;
+	uint32_t *prod_need_wakeup;
+	uint32_t *prod_closed;
+	struct zchan_desc *descs;
+	uint32_t *head;
+	uint32_t *read;
+	uint32_t *cons_need_wakeup;
+	uint32_t *cons_closed;
+	/* the same, seen from this end */
+	uint32_t *own_need_wakeup;
+	uint32_t *peer_need_wakeup;
+	uint32_t *own_closed;
+	uint32_t *peer_closed;
+
+	/* producer private state */
+	uint32_t p_tail;	/* published */
+	uint32_t p_alloc;	/* next slot to loan */
+	uint32_t p_seen;	/* consumer head accounted for */
+	uint64_t pool_next;	/* next allocation offset */
+	uint64_t pool_used;	/* bytes in use incl. padding */
+
+	/* consumer private state */
+	uint32_t c_read;	/* taken */
+	uint32_t c_head;	/* released (contiguous) */
+
+	struct zchan_slot *slots;
+
+	/* private io_uring for sleeping */
+	struct io_uring ring;
+	bool have_ring;
+	bool use_ioctl_wait;	/* kernel: ZCHAN_IOC_WAIT instead of uring_cmd */
+	bool ring_pending;	/* a wait sqe is in flight in the private ring */
+
+	struct zchan_stats st;
+};
+
+/* ring.c */
+int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow);
+void zchan_kick(struct zchan *z);
+int zchan_peer_gone(struct zchan *z, bool slow);
+void zchan_arm(struct zchan *z);
+void zchan_drain(struct zchan *z);
+
+/* wait.c */
+int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns);
+
+/* setup.c */
+int zchan_validate_layout(const struct zchan_layout *l);
+
+#endif /* ZCHAN_INT_H */
