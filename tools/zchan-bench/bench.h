@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT OR LGPL-2.1 */
+/*
+ * zchan-bench: shared definitions.
+ *
+ * A benchmark point is (method, mode, message size).  Each run of a point
+ * forks a producer and a consumer, pins them, moves the same number of
+ * messages through the method under test and reports through a shared
+ * anonymous mapping (struct run_shared) to the parent, which enforces the
+ * time limit.
+ */
+#ifndef ZCHAN_BENCH_H
+#define ZCHAN_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hist.h"
+
+#ifndef ZCHAN_BENCH_VERSION
+#define ZCHAN_BENCH_VERSION "unknown"
+#endif
+
+enum bench_mode {
+	MODE_STREAM,
+	MODE_HANDOFF,
+	MODE_PINGPONG,
+	MODE_PINGPONG_BUSY,
+	MODE_COUNT
+};
+
+const char *mode_name(enum bench_mode mode);
+static inline bool mode_is_pingpong(enum bench_mode mode)
+{
+	return mode == MODE_PINGPONG || mode == MODE_PINGPONG_BUSY;
+}
+
+struct method;
+
+/*
+ * One direction of traffic.  Created by the parent before fork (so both
+ * children inherit what they need), then opened by exactly one sender and
+ * one receiver child.
+ */
+struct chan {
+	const struct method *m;
+	size_t msg_size;
+	bool spin;		/* busy-poll instead of blocking */
+	bool sender;		/* set by open */
+	int fd[2];		/* method use; -1 when unused */
+	void *priv;		/* method private state */
+	uint64_t nsys;		/* syscalls issued by the method code */
+	char err[160];		/* why the last call failed */
+};
+
+/*
+ * A transport.  Every hook returns 0 / a pointer on success; on failure
+ * -1 / NULL with a reason in chan->err.  loan() returns the buffer the
+ * sender builds the next message in (a private buffer for copying
+ * methods, shared memory for zero-copy ones); recv() returns the next
+ * whole message of chan->msg_size bytes, valid until release().
+ */
+struct method {
+	const char *name;
+	const char *desc;
+	bool zero_copy;
+	/* 0 when it can run here, else -1 and a reason in why */
+	int (*probe)(char *why, size_t len);
+	int (*create)(struct chan *c);
+	int (*open)(struct chan *c, bool sender);
+	void *(*loan)(struct chan *c);
+	int (*send)(struct chan *c, void *buf);
+	const void *(*recv)(struct chan *c);
+	void (*release)(struct chan *c, const void *buf);
+	/* called in every process holding the chan (parent and children) */
+	void (*destroy)(struct chan *c);
+	/* syscalls the library made on this chan, if it keeps count (-1 if not) */
+	int64_t (*lib_syscalls)(struct chan *c);
+};
+
+extern const struct method method_pipe, method_vmsplice, method_socketpair,
+	method_tcp, method_shm_flag;
+#ifdef HAVE_LIBZCHAN
+extern const struct method method_zchan, method_zchan_memfd, method_zchan_copy;
+#endif
+
+const struct method *method_find(const char *name);
+void method_list(FILE *f);
+extern const struct method *const all_methods[];
+
+void chan_error(struct chan *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* pipe buffer size for pipe and vmsplice; 0 = kernel default */
+extern long bench_pipe_size;
+void syscall_counting_init(void);
+
+/* count one syscall issued by method code (fallback syscall accounting) */
+#define SYSCOUNT(c) ((c)->nsys++)
+
+/* pattern.c: message contents and checksums */
+uint64_t msg_fill(void *buf, size_t len, uint64_t seq);
+uint64_t msg_sum(const void *buf, size_t len);
+void msg_stamp(void *buf, uint64_t seq);
+uint64_t msg_stamp_read(const void *buf);
+static inline uint64_t csum_mix(uint64_t total, uint64_t msg)
+{
+	/* order-sensitive, so a lost, duplicated or reordered message shows */
+	return (total ^ msg) * 0x100000001b3ULL + 0x9e3779b97f4a7c15ULL;
+}
+
+/* env.c */
+struct bench_env {
+	char kernel[128];
+	char kernel_version[160];
+	char arch[32];
+	char cpu_model[128];
+	int ncpus;
+	bool guest;
+	bool emulated;		/* TCG or another pure emulator */
+	char hypervisor[32];	/* cpuid signature, "" on bare metal */
+	char dmi_vendor[64];
+	char dmi_product[64];
+	char clocksource[32];
+	char hostname[64];
+	char date[32];
+	long pipe_max_size;
+	char libzchan[64];
+	char label[128];		/* --label */
+	char loadavg[64];	/* /proc/loadavg when the sweep started */
+};
+void env_collect(struct bench_env *env);
+
+/* Settings shared by every run of a sweep. */
+struct bench_cfg {
+	int cpu[2];		/* producer, consumer */
+	bool same_core;
+	double time_limit;	/* seconds per run */
+	double stall_limit;	/* seconds without progress */
+	unsigned int repeat;
+	long messages;		/* 0 = by size */
+	long warmup;		/* -1 = by message count */
+	double scale;
+	bool corrupt;
+	bool verbose;
+};
+
+/* What one run (or the median of repeats) produced. */
+enum run_status {
+	RUN_OK,
+	RUN_UNAVAILABLE,
+	RUN_ERROR,
+	RUN_CORRUPT,
+	RUN_TIMEOUT,
+	RUN_STALL,
+};
+
+struct run_result {
+	enum run_status status;
+	char why[256];
+	uint64_t messages;	/* one-way messages timed */
+	uint64_t round_trips;	/* pingpong only */
+	double seconds;
+	double bytes_per_sec;
+	double msgs_per_sec;
+	double cpu_ns_per_msg[3];	/* producer, consumer, total */
+	double syscalls_per_msg[3];	/* producer, consumer, total; <0 unknown */
+	char syscalls_source[16];
+	struct hist_summary rtt;	/* pingpong only */
+	double seconds_min, seconds_max;
+	unsigned int runs;
+};
+
+long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
+		      size_t size);
+void run_point(const struct bench_cfg *cfg, const struct method *m,
+	       enum bench_mode mode, size_t size, struct run_result *res);
+void median_of(struct run_result *runs, unsigned int n,
+	       struct run_result *out);
+
+/* output.c */
+struct point {
+	const struct method *m;
+	enum bench_mode mode;
+	size_t size;
+	struct run_result res;
+};
+void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
+	       const struct point *p, size_t n);
+void out_json(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
+	      const struct point *p, size_t n);
+void out_csv(FILE *f, const struct bench_env *env, const struct point *p,
+	     size_t n);
+int out_plot(const char *png, const struct bench_env *env,
+	     const struct point *p, size_t n);
+const char *status_name(enum run_status s);
+void fmt_size(char *buf, size_t len, size_t size);
+
+/* time helpers */
+uint64_t now_ns(void);
+
+#endif

@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/* Table, JSON, CSV and gnuplot output of a finished sweep. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+const char *status_name(enum run_status s)
+{
+	static const char *const names[] = {
+		[RUN_OK] = "ok",
+		[RUN_UNAVAILABLE] = "unavailable",
+		[RUN_ERROR] = "error",
+		[RUN_CORRUPT] = "corrupt",
+		[RUN_TIMEOUT] = "timeout",
+		[RUN_STALL] = "stall",
+	};
+
+	return names[s];
+}
+
+void fmt_size(char *buf, size_t len, size_t size)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB" };
+	unsigned int u = 0;
+
+	while (u < 3 && size >= 1024 && size % 1024 == 0) {
+		size /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%zu %s", size, unit[u]);
+}
+
+static void fmt_rate(char *buf, size_t len, double v, const char *suffix)
+{
+	static const char *const unit[] = { "", "K", "M", "G", "T" };
+	unsigned int u = 0;
+
+	while (u < 4 && v >= 1000.0) {
+		v /= 1000.0;
+		u++;
+	}
+	snprintf(buf, len, "%.*f %s%s", v < 10 ? 2 : v < 100 ? 1 : 0, v,
+		 unit[u], suffix);
+}
+
+static void fmt_ns(char *buf, size_t len, double ns)
+{
+	if (ns < 1000)
+		snprintf(buf, len, "%.0f ns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, len, "%.1f us", ns / 1e3);
+	else if (ns < 1e9)
+		snprintf(buf, len, "%.2f ms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2f s", ns / 1e9);
+}
+
+static void env_line(FILE *f, const struct bench_env *env)
+{
+	fprintf(f, "# zchan-bench %s: %s, %d CPUs, Linux %s, %s%s%s%s\n",
+		ZCHAN_BENCH_VERSION, env->cpu_model, env->ncpus, env->kernel,
+		env->emulated ? "EMULATED guest (numbers are relative only)" :
+		env->guest ? "virtual machine" : "bare metal",
+		env->hypervisor[0] ? " [" : "", env->hypervisor,
+		env->hypervisor[0] ? "]" : "");
+	fprintf(f, "# load average at start: %s\n", env->loadavg);
+}
+
+static const struct run_result *find_pipe(const struct point *p, size_t n,
+					  const struct point *q)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i].mode == q->mode && p[i].size == q->size &&
+		    !strcmp(p[i].m->name, "pipe") && p[i].res.status == RUN_OK)
+			return &p[i].res;
+	return NULL;
+}
+
+void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
+	       const struct point *p, size_t n)
+{
+	enum bench_mode last_mode = MODE_COUNT;
+	size_t last_size = 0, i;
+
+	env_line(f, env);
+	for (i = 0; i < n; i++) {
+		const struct run_result *r = &p[i].res, *pipe;
+		bool pp = mode_is_pingpong(p[i].mode);
+		char sz[32], a[32], b[32], c[32], d[32], e[32], sys[32], vs[32];
+
+		if (p[i].mode != last_mode) {
+			fprintf(f, "\n%s, CPU %d -> CPU %d, median of %u run%s\n",
+				mode_name(p[i].mode), cfg->cpu[0],
+				cfg->same_core ? cfg->cpu[0] : cfg->cpu[1],
+				cfg->repeat, cfg->repeat > 1 ? "s" : "");
+			if (pp)
+				fprintf(f, "%-9s %-12s %10s %10s %10s %10s %8s %11s %8s\n",
+					"size", "method", "rtt p50", "p99", "p99.9",
+					"max", "vs pipe", "cpu/msg", "sys/msg");
+			else
+				fprintf(f, "%-9s %-12s %12s %12s %8s %11s %8s\n",
+					"size", "method", "throughput", "msgs/s",
+					"vs pipe", "cpu/msg", "sys/msg");
+			last_mode = p[i].mode;
+			last_size = 0;
+		}
+		fmt_size(sz, sizeof(sz), p[i].size);
+		if (p[i].size == last_size)
+			sz[0] = '\0';
+		last_size = p[i].size;
+		if (r->status != RUN_OK) {
+			fprintf(f, "%-9s %-12s %s: %s\n", sz, p[i].m->name,
+				r->status == RUN_UNAVAILABLE ? "not available" :
+				status_name(r->status), r->why);
+			continue;
+		}
+		pipe = find_pipe(p, n, &p[i]);
+		fmt_ns(e, sizeof(e), r->cpu_ns_per_msg[2]);
+		if (r->syscalls_per_msg[2] < 0)
+			snprintf(sys, sizeof(sys), "?");
+		else
+			snprintf(sys, sizeof(sys), "%.3g", r->syscalls_per_msg[2]);
+		vs[0] = '\0';
+		if (pp) {
+			if (pipe && r->rtt.p50)
+				snprintf(vs, sizeof(vs), "%.2fx",
+					 (double)r->rtt.p50 / (double)pipe->rtt.p50);
+			fmt_ns(a, sizeof(a), (double)r->rtt.p50);
+			fmt_ns(b, sizeof(b), (double)r->rtt.p99);
+			fmt_ns(c, sizeof(c), (double)r->rtt.p999);
+			fmt_ns(d, sizeof(d), (double)r->rtt.max);
+			fprintf(f, "%-9s %-12s %10s %10s %10s %10s %8s %11s %8s\n",
+				sz, p[i].m->name, a, b, c, d, vs, e, sys);
+		} else {
+			if (pipe)
+				snprintf(vs, sizeof(vs), "%.2fx",
+					 r->bytes_per_sec / pipe->bytes_per_sec);
+			fmt_rate(a, sizeof(a), r->bytes_per_sec, "B/s");
+			fmt_rate(b, sizeof(b), r->msgs_per_sec, "");
+			fprintf(f, "%-9s %-12s %12s %12s %8s %11s %8s\n",
+				sz, p[i].m->name, a, b, vs, e, sys);
+		}
+	}
+}
+
+/* ---- JSON ---------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_num(FILE *f, double v, bool ok)
+{
+	if (!ok || !isfinite(v))
+		fputs("null", f);
+	else if (v == floor(v) && fabs(v) < 1e15)
+		fprintf(f, "%.0f", v);
+	else
+		fprintf(f, "%.6g", v);
+}
+
+static void json_env(FILE *f, const struct bench_env *env, const char *ind)
+{
+	fprintf(f, "{\n%s  \"kernel\": ", ind);
+	json_str(f, env->kernel);
+	fprintf(f, ",\n%s  \"kernel_version\": ", ind);
+	json_str(f, env->kernel_version);
+	fprintf(f, ",\n%s  \"arch\": ", ind);
+	json_str(f, env->arch);
+	fprintf(f, ",\n%s  \"cpu\": ", ind);
+	json_str(f, env->cpu_model);
+	fprintf(f, ",\n%s  \"ncpus\": %d", ind, env->ncpus);
+	fprintf(f, ",\n%s  \"guest\": %s", ind, env->guest ? "true" : "false");
+	fprintf(f, ",\n%s  \"emulated\": %s", ind, env->emulated ? "true" : "false");
+	fprintf(f, ",\n%s  \"hypervisor\": ", ind);
+	json_str(f, env->hypervisor);
+	fprintf(f, ",\n%s  \"dmi_vendor\": ", ind);
+	json_str(f, env->dmi_vendor);
+	fprintf(f, ",\n%s  \"dmi_product\": ", ind);
+	json_str(f, env->dmi_product);
+	fprintf(f, ",\n%s  \"clocksource\": ", ind);
+	json_str(f, env->clocksource);
+	fprintf(f, ",\n%s  \"hostname\": ", ind);
+	json_str(f, env->hostname);
+	fprintf(f, ",\n%s  \"date\": ", ind);
+	json_str(f, env->date);
+	fprintf(f, ",\n%s  \"pipe_max_size\": %ld", ind, env->pipe_max_size);
+	fprintf(f, ",\n%s  \"libzchan\": ", ind);
+	json_str(f, env->libzchan);
+	fprintf(f, ",\n%s  \"loadavg\": ", ind);
+	json_str(f, env->loadavg);
+	fprintf(f, ",\n%s  \"label\": ", ind);
+	json_str(f, env->label);
+	fprintf(f, ",\n%s  \"tool_version\": ", ind);
+	json_str(f, ZCHAN_BENCH_VERSION);
+	fprintf(f, "\n%s}", ind);
+}
+
+void out_json(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
+	      const struct point *p, size_t n)
+{
+	size_t i;
+
+	fputs("{\n  \"env\": ", f);
+	json_env(f, env, "  ");
+	fprintf(f, ",\n  \"config\": {\"cpus\": [%d, %d], \"same_core\": %s, "
+		"\"repeat\": %u, \"time_limit_s\": %g, \"scale\": %g, "
+		"\"pipe_size\": %ld, \"corrupt\": %s},\n",
+		cfg->cpu[0], cfg->same_core ? cfg->cpu[0] : cfg->cpu[1],
+		cfg->same_core ? "true" : "false", cfg->repeat,
+		cfg->time_limit, cfg->scale, bench_pipe_size,
+		cfg->corrupt ? "true" : "false");
+	fputs("  \"results\": [", f);
+	for (i = 0; i < n; i++) {
+		const struct run_result *r = &p[i].res;
+		bool ok = r->status == RUN_OK;
+		bool pp = ok && mode_is_pingpong(p[i].mode);
+		bool sys = ok && r->syscalls_per_msg[2] >= 0;
+
+		fputs(i ? ",\n    {" : "\n    {", f);
+		fputs("\"method\": ", f);
+		json_str(f, p[i].m->name);
+		fputs(", \"mode\": ", f);
+		json_str(f, mode_name(p[i].mode));
+		fprintf(f, ", \"msg_size\": %zu, \"status\": ", p[i].size);
+		json_str(f, status_name(r->status));
+		fputs(", \"why\": ", f);
+		json_str(f, r->why);
+		fprintf(f, ", \"zero_copy\": %s", p[i].m->zero_copy ? "true" : "false");
+		fputs(",\n     \"messages\": ", f);
+		json_num(f, (double)r->messages, ok);
+		fputs(", \"round_trips\": ", f);
+		json_num(f, (double)r->round_trips, pp);
+		fprintf(f, ", \"runs\": %u", r->runs);
+		fputs(", \"seconds\": ", f);
+		json_num(f, r->seconds, ok);
+		fputs(", \"seconds_min\": ", f);
+		json_num(f, r->seconds_min, ok);
+		fputs(", \"seconds_max\": ", f);
+		json_num(f, r->seconds_max, ok);
+		fputs(",\n     \"bytes_per_sec\": ", f);
+		json_num(f, round(r->bytes_per_sec), ok);
+		fputs(", \"msgs_per_sec\": ", f);
+		json_num(f, round(r->msgs_per_sec), ok);
+		fputs(",\n     \"rtt_p50_ns\": ", f);
+		json_num(f, (double)r->rtt.p50, pp);
+		fputs(", \"rtt_p90_ns\": ", f);
+		json_num(f, (double)r->rtt.p90, pp);
+		fputs(", \"rtt_p99_ns\": ", f);
+		json_num(f, (double)r->rtt.p99, pp);
+		fputs(", \"rtt_p999_ns\": ", f);
+		json_num(f, (double)r->rtt.p999, pp);
+		fputs(", \"rtt_max_ns\": ", f);
+		json_num(f, (double)r->rtt.max, pp);
+		fputs(", \"rtt_min_ns\": ", f);
+		json_num(f, (double)r->rtt.min, pp);
+		fputs(", \"rtt_mean_ns\": ", f);
+		json_num(f, round(r->rtt.mean), pp);
+		fputs(",\n     \"cpu_ns_per_msg\": ", f);
+		json_num(f, round(r->cpu_ns_per_msg[2]), ok);
+		fputs(", \"producer_cpu_ns_per_msg\": ", f);
+		json_num(f, round(r->cpu_ns_per_msg[0]), ok);
+		fputs(", \"consumer_cpu_ns_per_msg\": ", f);
+		json_num(f, round(r->cpu_ns_per_msg[1]), ok);
+		fputs(",\n     \"syscalls_per_msg\": ", f);
+		json_num(f, r->syscalls_per_msg[2], sys);
+		fputs(", \"producer_syscalls_per_msg\": ", f);
+		json_num(f, r->syscalls_per_msg[0], sys);
+		fputs(", \"consumer_syscalls_per_msg\": ", f);
+		json_num(f, r->syscalls_per_msg[1], sys);
+		fputs(", \"syscalls_source\": ", f);
+		json_str(f, ok ? r->syscalls_source : "none");
+		fputs(",\n     \"env\": ", f);
+		json_env(f, env, "     ");
+		fputs("}", f);
+	}
+	fputs("\n  ]\n}\n", f);
+}
+
+/* ---- CSV ----------------------------------------------------------- */
+
+static void csv_num(FILE *f, double v, bool ok)
+{
+	if (ok && isfinite(v))
+		fprintf(f, ",%.6g", v);
+	else
+		fputs(",", f);
+}
+
+void out_csv(FILE *f, const struct bench_env *env, const struct point *p,
+	     size_t n)
+{
+	size_t i;
+
+	fputs("method,mode,msg_size,status,messages,seconds,bytes_per_sec,"
+	      "msgs_per_sec,rtt_p50_ns,rtt_p99_ns,rtt_p999_ns,rtt_max_ns,"
+	      "cpu_ns_per_msg,producer_cpu_ns_per_msg,consumer_cpu_ns_per_msg,"
+	      "syscalls_per_msg,kernel,guest,emulated\n", f);
+	for (i = 0; i < n; i++) {
+		const struct run_result *r = &p[i].res;
+		bool ok = r->status == RUN_OK;
+		bool pp = ok && mode_is_pingpong(p[i].mode);
+
+		fprintf(f, "%s,%s,%zu,%s", p[i].m->name, mode_name(p[i].mode),
+			p[i].size, status_name(r->status));
+		csv_num(f, (double)r->messages, ok);
+		csv_num(f, r->seconds, ok);
+		csv_num(f, r->bytes_per_sec, ok);
+		csv_num(f, r->msgs_per_sec, ok);
+		csv_num(f, (double)r->rtt.p50, pp);
+		csv_num(f, (double)r->rtt.p99, pp);
+		csv_num(f, (double)r->rtt.p999, pp);
+		csv_num(f, (double)r->rtt.max, pp);
+		csv_num(f, r->cpu_ns_per_msg[2], ok);
+		csv_num(f, r->cpu_ns_per_msg[0], ok);
+		csv_num(f, r->cpu_ns_per_msg[1], ok);
+		csv_num(f, r->syscalls_per_msg[2], ok && r->syscalls_per_msg[2] >= 0);
+		fprintf(f, ",%s,%s,%s\n", env->kernel, env->guest ? "true" : "false",
+			env->emulated ? "true" : "false");
+	}
+}
+
+/* ---- gnuplot ------------------------------------------------------- */
+
+static bool mode_present(const struct point *p, size_t n, enum bench_mode m)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i].mode == m && p[i].res.status == RUN_OK)
+			return true;
+	return false;
+}
+
+/*
+ * One panel per mode present: throughput (GB/s) against size for stream
+ * and handoff, p50 round trip (us) against size for the pingpong modes;
+ * one line per method, both axes logarithmic.
+ */
+int out_plot(const char *png, const struct bench_env *env,
+	     const struct point *p, size_t n)
+{
+	enum bench_mode mode;
+	int panels = 0, rows;
+	FILE *gp;
+	size_t i, j;
+
+	for (mode = 0; mode < MODE_COUNT; mode++)
+		panels += mode_present(p, n, mode);
+	if (!panels) {
+		fprintf(stderr, "zchan-bench: nothing to plot\n");
+		return -1;
+	}
+	rows = (panels + 1) / 2;
+	gp = popen("gnuplot", "w");
+	if (!gp) {
+		fprintf(stderr, "zchan-bench: cannot run gnuplot: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	fprintf(gp, "set terminal pngcairo size %d,%d font ',10' noenhanced\n",
+		panels > 1 ? 1400 : 800, 80 + 460 * rows);
+	fprintf(gp, "set output '%s'\n", png);
+	fprintf(gp, "set multiplot layout %d,%d title \"zchan-bench: %s, %d CPUs, "
+		"Linux %s%s\"\n", rows, panels > 1 ? 2 : 1, env->cpu_model,
+		env->ncpus, env->kernel,
+		env->emulated ? " - EMULATED guest (TCG): relative only" :
+		env->guest ? " (virtual machine)" : "");
+	fputs("set logscale xy\nset grid\nset key top left\n"
+	      "set xtics ('64' 64, '256' 256, '1K' 1024, '4K' 4096, '16K' 16384, "
+	      "'64K' 65536, '256K' 262144, '1M' 1048576, '4M' 4194304, "
+	      "'16M' 16777216, '64M' 67108864, '256M' 268435456)\n"
+	      "set xlabel 'message size (bytes)'\n", gp);
+	for (mode = 0; mode < MODE_COUNT; mode++) {
+		bool pp = mode_is_pingpong(mode);
+		const struct method *seen[32];
+		int nseen = 0, k;
+
+		if (!mode_present(p, n, mode))
+			continue;
+		for (i = 0; i < n; i++) {
+			if (p[i].mode != mode || p[i].res.status != RUN_OK)
+				continue;
+			for (k = 0; k < nseen && seen[k] != p[i].m; k++)
+				;
+			if (k == nseen && nseen < 32)
+				seen[nseen++] = p[i].m;
+		}
+		fprintf(gp, "set title '%s: %s'\n", mode_name(mode),
+			pp ? "round trip p50 (lower is better)" :
+			"throughput (higher is better)");
+		fprintf(gp, "set ylabel '%s'\n", pp ? "p50 RTT (us)" : "GB/s");
+		fputs("plot ", gp);
+		for (k = 0; k < nseen; k++)
+			fprintf(gp, "%s'-' using 1:2 with linespoints lw 2 title '%s'",
+				k ? ", " : "", seen[k]->name);
+		fputc('\n', gp);
+		for (k = 0; k < nseen; k++) {
+			for (j = 0; j < n; j++) {
+				const struct run_result *r = &p[j].res;
+
+				if (p[j].mode != mode || p[j].m != seen[k] ||
+				    r->status != RUN_OK)
+					continue;
+				fprintf(gp, "%zu %g\n", p[j].size,
+					pp ? (double)r->rtt.p50 / 1e3 :
+					r->bytes_per_sec / 1e9);
+			}
+			fputs("e\n", gp);
+		}
+	}
+	fputs("unset multiplot\n", gp);
+	if (pclose(gp)) {
+		fprintf(stderr, "zchan-bench: gnuplot failed writing %s\n", png);
+		return -1;
+	}
+	return 0;
+}
