@@ -1,21 +1,85 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * zchan: kernel-assisted zero-copy channels - device and ioctl dispatch.
+ * zchan: kernel-assisted zero-copy channels - the /dev/zchan device, file
+ * operations and ioctl dispatch.
  */
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
-#include <linux/zchan.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "zchan_priv.h"
+
+static int zchan_open(struct inode *inode, struct file *file)
+{
+	struct zchan_file *zf = zchan_file_alloc();
+
+	if (!zf)
+		return -ENOMEM;
+	file->private_data = zf;
+	return 0;
+}
+
+static int zchan_release(struct inode *inode, struct file *file)
+{
+	zchan_file_free(file->private_data);
+	return 0;
+}
+
+/*
+ * ->flush runs at every close of a descriptor of this file, including the
+ * ones exit_files() does for a dying process.  A pending uring_cmd WAIT
+ * holds a reference to the file, so ->release cannot be relied on while
+ * one is queued, and io_uring on older kernels cannot cancel it: complete
+ * the waits issued through the closing file table here.
+ */
+static int zchan_flush(struct file *file, fl_owner_t id)
+{
+	struct zchan_file *zf = file->private_data;
+	struct zchan_channel *chan;
+	unsigned int role;
+
+	chan = zchan_file_chan(zf, &role);
+	if (chan)
+		zchan_cancel_waits(chan, zchan_role_end(role), id);
+	return 0;
+}
 
 static long zchan_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
+	struct zchan_file *zf = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case ZCHAN_IOC_CREATE:
+		return zchan_ioctl_create(zf, uarg);
+	case ZCHAN_IOC_ATTACH:
+		return zchan_ioctl_attach(zf, uarg);
+	case ZCHAN_IOC_PEER_FD:
+		return zchan_ioctl_peer_fd(zf, uarg);
+	case ZCHAN_IOC_KICK:
+		return zchan_ioctl_kick(zf, uarg);
+	case ZCHAN_IOC_WAIT:
+		return zchan_ioctl_wait(zf, uarg);
+	case ZCHAN_IOC_INFO:
+		return zchan_ioctl_info(zf, uarg);
+	}
 	return -ENOTTY;
 }
 
-static const struct file_operations zchan_fops = {
+const struct file_operations zchan_fops = {
 	.owner		= THIS_MODULE,
+	.open		= zchan_open,
+	.release	= zchan_release,
+	.flush		= zchan_flush,
 	.unlocked_ioctl	= zchan_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
+	.mmap		= zchan_mmap,
+	.poll		= zchan_poll,
+#ifdef ZCHAN_HAVE_URING_CMD
+	.uring_cmd	= zchan_uring_cmd,
+#endif
 	.llseek		= noop_llseek,
 };
 
@@ -26,7 +90,29 @@ static struct miscdevice zchan_misc = {
 	.mode	= 0666,
 };
 
-module_misc_device(zchan_misc);
+static int __init zchan_init(void)
+{
+	int ret;
+
+	zchan_debugfs_init();
+	ret = misc_register(&zchan_misc);
+	if (ret)
+		goto err_debugfs;
+	return 0;
+
+err_debugfs:
+	zchan_debugfs_exit();
+	return ret;
+}
+
+static void __exit zchan_exit(void)
+{
+	misc_deregister(&zchan_misc);
+	zchan_debugfs_exit();
+}
+
+module_init(zchan_init);
+module_exit(zchan_exit);
 
 MODULE_DESCRIPTION("zchan: kernel-assisted zero-copy channels");
 MODULE_LICENSE("GPL");

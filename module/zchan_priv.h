@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * zchan: internal definitions shared by the module's source files.
+ */
+#ifndef ZCHAN_PRIV_H
+#define ZCHAN_PRIV_H
+
+#include <linux/atomic.h>
+#include <linux/fs.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/uidgid.h>
+#include <linux/wait.h>
+#include <linux/zchan.h>
+
+#include "compat.h"
+
+struct ipc_namespace;
+struct zchan_user;
+
+/* Index of an end in zchan_channel.ends[]. */
+enum zchan_end_id {
+	ZCHAN_END_PROD = 0,
+	ZCHAN_END_CONS = 1,
+};
+
+/* Life of an end: FREE until an fd takes it, OPEN while held, then GONE. */
+enum zchan_end_state {
+	ZCHAN_END_FREE = 0,
+	ZCHAN_END_OPEN,
+	ZCHAN_END_GONE,
+};
+
+/**
+ * struct zchan_region - an array of order-0 pages mapped at one mmap offset
+ * @pages: the pages, each zeroed and charged to the creator's memcg
+ * @nr_pages: number of entries in @pages
+ */
+struct zchan_region {
+	struct page **pages;
+	unsigned long nr_pages;
+};
+
+/**
+ * struct zchan_end - one end (producer or consumer) of a channel
+ * @wq: poll, epoll and ZCHAN_IOC_WAIT sleepers of this end
+ * @uring_waits: pending ZCHAN_URING_CMD_WAIT commands, under the channel lock
+ * @state: enum zchan_end_state, written under the channel lock
+ */
+struct zchan_end {
+	wait_queue_head_t wq;
+	struct list_head uring_waits;
+	int state;
+};
+
+/**
+ * struct zchan_channel - a one-way channel
+ * @ref: files holding an end and VMAs mapping a region
+ * @lock: protects the ends' state and uring wait lists
+ * @ends: producer and consumer
+ * @prod_ring: the producer ring region
+ * @cons_ring: the consumer ring region
+ * @pool: the data pool region
+ * @prod: kernel address of the producer ring's first page
+ * @cons: kernel address of the consumer ring's first page
+ * @layout: geometry and mmap offsets, as returned to userspace
+ * @mode: permission bits checked on attach
+ * @uid: owner (creator's fsuid)
+ * @gid: group (creator's fsgid)
+ * @user: the per-user accounting entry charged for this channel
+ * @ns: IPC namespace holding @name (referenced), NULL if anonymous
+ * @name_node: entry in the name hash, under zchan_lock
+ * @node: entry in zchan_channels, under zchan_lock
+ * @id: sequence number, for debugfs
+ * @kicks: kicks delivered, both directions
+ * @waits: waits that slept
+ * @name: NUL-terminated name, empty if anonymous
+ */
+struct zchan_channel {
+	refcount_t ref;
+	spinlock_t lock;
+	struct zchan_end ends[2];
+	struct zchan_region prod_ring;
+	struct zchan_region cons_ring;
+	struct zchan_region pool;
+	struct zchan_prod_ring *prod;
+	struct zchan_cons_ring *cons;
+	struct zchan_layout layout;
+	umode_t mode;
+	kuid_t uid;
+	kgid_t gid;
+	struct zchan_user *user;
+	struct ipc_namespace *ns;
+	struct hlist_node name_node;
+	struct list_head node;
+	u64 id;
+	atomic64_t kicks;
+	atomic64_t waits;
+	char name[ZCHAN_NAME_MAX];
+};
+
+/**
+ * struct zchan_file - private data of an open /dev/zchan or peer fd
+ * @lock: serialises CREATE/ATTACH/PEER_FD on this file
+ * @chan: the channel, set once together with @role
+ * @role: ZCHAN_ROLE_*, published with release semantics after @chan
+ */
+struct zchan_file {
+	struct mutex lock;
+	struct zchan_channel *chan;
+	unsigned int role;
+};
+
+/* Global counters, shown in debugfs zchan/stats. */
+struct zchan_stats {
+	atomic_t channels;
+	atomic_t files;
+	atomic64_t pages;
+	atomic64_t created;
+};
+
+extern struct zchan_stats zchan_stats;
+extern struct mutex zchan_lock;
+extern struct list_head zchan_channels;
+extern const struct file_operations zchan_fops;
+
+/* Module parameters (zchan_channel.c). */
+extern unsigned int zchan_max_channels_per_user;
+extern unsigned long zchan_max_pool_bytes;
+extern unsigned long zchan_max_user_pool_bytes;
+
+static inline enum zchan_end_id zchan_role_end(unsigned int role)
+{
+	return role == ZCHAN_ROLE_PRODUCER ? ZCHAN_END_PROD : ZCHAN_END_CONS;
+}
+
+/* The channel of @zf and its role, or NULL if the file has no role yet. */
+static inline struct zchan_channel *zchan_file_chan(struct zchan_file *zf,
+						    unsigned int *role)
+{
+	*role = smp_load_acquire(&zf->role);
+	return *role == ZCHAN_ROLE_NONE ? NULL : zf->chan;
+}
+
+/* zchan_channel.c */
+struct zchan_file *zchan_file_alloc(void);
+void zchan_file_free(struct zchan_file *zf);
+long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg);
+long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg);
+long zchan_ioctl_peer_fd(struct zchan_file *zf,
+			 struct zchan_peer_fd __user *arg);
+long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg);
+void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e);
+void zchan_channel_get(struct zchan_channel *chan);
+void zchan_channel_put(struct zchan_channel *chan);
+
+/* zchan_mmap.c */
+int zchan_mmap(struct file *file, struct vm_area_struct *vma);
+
+/* zchan_wait.c */
+__poll_t zchan_ready_mask(struct zchan_channel *chan, enum zchan_end_id e);
+__poll_t zchan_poll(struct file *file, poll_table *pt);
+long zchan_ioctl_kick(struct zchan_file *zf, struct zchan_kick __user *arg);
+long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg);
+void zchan_kick(struct zchan_channel *chan, enum zchan_end_id e);
+void zchan_wake_end(struct zchan_channel *chan, enum zchan_end_id e);
+void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
+			fl_owner_t owner);
+#ifdef ZCHAN_HAVE_URING_CMD
+struct io_uring_cmd;
+int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
+#endif
+
+/* zchan_debugfs.c */
+void zchan_debugfs_init(void);
+void zchan_debugfs_exit(void);
+
+#endif /* ZCHAN_PRIV_H */

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * zchan: waiting and kicking - poll, ZCHAN_IOC_WAIT, ZCHAN_IOC_KICK and the
+ * io_uring commands.
+ *
+ * Every wait path arms the same way: join the end's waitqueue (or its list
+ * of pending uring_cmds), set the end's need_wakeup word, full barrier, then
+ * evaluate the ready condition.  The peer publishes, full barrier, then
+ * kicks only if need_wakeup is set; one of the two always sees the other.
+ */
+#include <linux/file.h>
+#include <linux/hrtimer.h>
+#include <linux/ktime.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+#ifdef ZCHAN_HAVE_IO_URING_CMD_H
+#include <linux/io_uring/cmd.h>
+#else
+#include <linux/io_uring.h>
+#endif
+
+#include "zchan_priv.h"
+
+static u32 *zchan_need_wakeup(struct zchan_channel *chan, enum zchan_end_id e)
+{
+	return e == ZCHAN_END_PROD ? &chan->prod->need_wakeup :
+				     &chan->cons->need_wakeup;
+}
+
+/* Announce that end @e is about to sleep (see the comment at the top). */
+static void zchan_arm(struct zchan_channel *chan, enum zchan_end_id e)
+{
+	WRITE_ONCE(*zchan_need_wakeup(chan, e), 1);
+	smp_mb();
+}
+
+/**
+ * zchan_ready_mask - what end @e could do now
+ * @chan: the channel
+ * @e: the end
+ *
+ * Shared words are read once and only compared, never used as an index.
+ *
+ * Return: EPOLLIN (consumer: a message is published and not yet taken),
+ * EPOLLOUT (producer: the consumer released slots since the producer last
+ * looked, or the ring is drained), EPOLLHUP once the peer end is gone
+ * (with EPOLLERR for the producer), or 0.
+ */
+__poll_t zchan_ready_mask(struct zchan_channel *chan, enum zchan_end_id e)
+{
+	__poll_t mask = 0;
+
+	if (e == ZCHAN_END_CONS) {
+		if (READ_ONCE(chan->prod->tail) != READ_ONCE(chan->cons->read))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if (READ_ONCE(chan->ends[ZCHAN_END_PROD].state) == ZCHAN_END_GONE)
+			mask |= EPOLLHUP;
+	} else {
+		u32 head = READ_ONCE(chan->cons->head);
+
+		if (head != READ_ONCE(chan->prod->head_seen) ||
+		    READ_ONCE(chan->prod->tail) == head)
+			mask |= EPOLLOUT | EPOLLWRNORM;
+		if (READ_ONCE(chan->ends[ZCHAN_END_CONS].state) == ZCHAN_END_GONE)
+			mask |= EPOLLERR | EPOLLHUP;
+	}
+	return mask;
+}
+
+__poll_t zchan_poll(struct file *file, poll_table *pt)
+{
+	struct zchan_channel *chan;
+	enum zchan_end_id e;
+	unsigned int role;
+	__poll_t mask;
+
+	chan = zchan_file_chan(file->private_data, &role);
+	if (!chan)
+		return EPOLLERR;
+	e = zchan_role_end(role);
+	poll_wait(file, &chan->ends[e].wq, pt);
+	zchan_arm(chan, e);
+	mask = zchan_ready_mask(chan, e);
+	if (!mask && pt && pt->_qproc)
+		atomic64_inc(&chan->waits);
+	return mask;
+}
+
+/*
+ * Pending ZCHAN_URING_CMD_WAITs live in the command's pdu: a list entry
+ * on the end, the file table that issued it (see zchan_cancel_waits())
+ * and the result to complete it with.
+ */
+struct zchan_uring_pdu {
+	struct list_head node;
+	fl_owner_t owner;
+	int res;
+};
+
+#ifdef ZCHAN_HAVE_URING_CMD
+
+#if defined(ZCHAN_CMD_DONE_RES2_FLAGS)
+#define zchan_cmd_done(cmd, res, fl)	io_uring_cmd_done(cmd, res, 0, fl)
+#elif defined(ZCHAN_CMD_DONE_FLAGS)
+#define zchan_cmd_done(cmd, res, fl)	io_uring_cmd_done(cmd, res, fl)
+#else
+#define zchan_cmd_done(cmd, res, fl)	io_uring_cmd_done(cmd, res, 0)
+#endif
+
+#ifdef ZCHAN_HAVE_SQE_CMD
+#define zchan_cmd_area(cmd)	io_uring_sqe_cmd((cmd)->sqe)
+#else
+#define zchan_cmd_area(cmd)	((cmd)->cmd)
+#endif
+
+static struct zchan_uring_pdu *zchan_pdu(struct io_uring_cmd *cmd)
+{
+	BUILD_BUG_ON(sizeof(struct zchan_uring_pdu) > sizeof(cmd->pdu));
+	return (struct zchan_uring_pdu *)cmd->pdu;
+}
+
+static struct io_uring_cmd *zchan_pdu_cmd(struct zchan_uring_pdu *pdu)
+{
+	return container_of((void *)pdu, struct io_uring_cmd, pdu);
+}
+
+#if defined(ZCHAN_TW_CB_TWREQ)
+static void zchan_uring_tw(struct io_tw_req req, io_tw_token_t tw)
+{
+	struct io_uring_cmd *cmd = io_uring_cmd_from_tw(req);
+
+	zchan_cmd_done(cmd, zchan_pdu(cmd)->res,
+		       IO_URING_CMD_TASK_WORK_ISSUE_FLAGS);
+}
+#elif defined(ZCHAN_TW_CB_FLAGS)
+static void zchan_uring_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
+{
+	zchan_cmd_done(cmd, zchan_pdu(cmd)->res, issue_flags);
+}
+#else
+static void zchan_uring_tw(struct io_uring_cmd *cmd)
+{
+	zchan_cmd_done(cmd, zchan_pdu(cmd)->res, 0);
+}
+#endif
+
+/* Complete waits already unlinked from their end, from task context. */
+static void zchan_complete_waits(struct list_head *list, int res)
+{
+	struct zchan_uring_pdu *pdu, *tmp;
+
+	list_for_each_entry_safe(pdu, tmp, list, node) {
+		list_del_init(&pdu->node);
+		pdu->res = res ? res : pdu->res;
+		io_uring_cmd_complete_in_task(zchan_pdu_cmd(pdu), zchan_uring_tw);
+	}
+}
+
+/*
+ * Complete end @e's pending uring WAITs if it is ready.  A kick may have
+ * cleared need_wakeup while the condition does not hold yet: re-arm for
+ * the waits that stay pending.
+ */
+static void zchan_uring_wake(struct zchan_channel *chan, enum zchan_end_id e)
+{
+	struct zchan_end *end = &chan->ends[e];
+	struct zchan_uring_pdu *pdu;
+	LIST_HEAD(done);
+	__poll_t mask;
+
+	spin_lock(&chan->lock);
+	if (list_empty(&end->uring_waits)) {
+		spin_unlock(&chan->lock);
+		return;
+	}
+	zchan_arm(chan, e);
+	mask = zchan_ready_mask(chan, e);
+	if (mask) {
+		list_for_each_entry(pdu, &end->uring_waits, node)
+			pdu->res = (__force int)mask;
+		list_splice_init(&end->uring_waits, &done);
+	}
+	spin_unlock(&chan->lock);
+	zchan_complete_waits(&done, 0);
+}
+
+void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
+			fl_owner_t owner)
+{
+	struct zchan_uring_pdu *pdu, *tmp;
+	LIST_HEAD(done);
+
+	spin_lock(&chan->lock);
+	list_for_each_entry_safe(pdu, tmp, &chan->ends[e].uring_waits, node)
+		if (pdu->owner == owner)
+			list_move_tail(&pdu->node, &done);
+	spin_unlock(&chan->lock);
+	zchan_complete_waits(&done, -ECANCELED);
+}
+
+#ifdef ZCHAN_HAVE_CMD_CANCELABLE
+/* io_uring is tearing the ring down (6.7+): drop a pending WAIT now. */
+static void zchan_uring_cancel(struct zchan_channel *chan,
+			       struct io_uring_cmd *cmd,
+			       unsigned int issue_flags)
+{
+	struct zchan_uring_pdu *pdu = zchan_pdu(cmd);
+	bool queued;
+
+	spin_lock(&chan->lock);
+	queued = !list_empty(&pdu->node);
+	list_del_init(&pdu->node);
+	spin_unlock(&chan->lock);
+	if (queued)
+		zchan_cmd_done(cmd, -ECANCELED, issue_flags);
+}
+#endif
+
+static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
+			    struct io_uring_cmd *cmd, unsigned int issue_flags)
+{
+	struct zchan_uring_pdu *pdu = zchan_pdu(cmd);
+	__poll_t mask;
+
+	pdu->owner = current->files;
+	pdu->res = 0;
+	spin_lock(&chan->lock);
+	zchan_arm(chan, e);
+	mask = zchan_ready_mask(chan, e);
+	if (!mask)
+		list_add_tail(&pdu->node, &chan->ends[e].uring_waits);
+	spin_unlock(&chan->lock);
+
+	if (mask) {
+		/* Complete inline: a positive return would count as failure. */
+		zchan_cmd_done(cmd, (__force int)mask, issue_flags);
+		return -EIOCBQUEUED;
+	}
+	atomic64_inc(&chan->waits);
+#ifdef ZCHAN_HAVE_CMD_CANCELABLE
+	io_uring_cmd_mark_cancelable(cmd, issue_flags);
+#endif
+	return -EIOCBQUEUED;
+}
+
+int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
+{
+	const struct zchan_uring_cmd *area = zchan_cmd_area(cmd);
+	struct zchan_channel *chan;
+	unsigned int role;
+
+	chan = zchan_file_chan(cmd->file->private_data, &role);
+#ifdef ZCHAN_HAVE_CMD_CANCELABLE
+	if (issue_flags & IO_URING_F_CANCEL) {
+		zchan_uring_cancel(chan, cmd, issue_flags);
+		return 0;
+	}
+#endif
+	if (!chan)
+		return -EINVAL;
+	/* The command area may be shared memory: read each word once. */
+	if (READ_ONCE(area->flags) || READ_ONCE(area->resv[0]) ||
+	    READ_ONCE(area->resv[1]) || READ_ONCE(area->resv[2]))
+		return -EINVAL;
+
+	switch (cmd->cmd_op) {
+	case ZCHAN_URING_CMD_WAIT:
+		INIT_LIST_HEAD(&zchan_pdu(cmd)->node);
+		return zchan_uring_wait(chan, zchan_role_end(role), cmd,
+					issue_flags);
+	case ZCHAN_URING_CMD_KICK:
+		zchan_kick(chan, !zchan_role_end(role));
+		return 0;
+	}
+	return -EINVAL;
+}
+
+#else /* !ZCHAN_HAVE_URING_CMD */
+
+static void zchan_uring_wake(struct zchan_channel *chan, enum zchan_end_id e)
+{
+}
+
+void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
+			fl_owner_t owner)
+{
+}
+
+#endif /* ZCHAN_HAVE_URING_CMD */
+
+/**
+ * zchan_kick - deliver a kick to end @e
+ * @chan: the channel
+ * @e: the end to wake
+ *
+ * Clear the end's need_wakeup (every waiter re-arms before it sleeps
+ * again), wake its sleepers and complete its ready uring WAITs.
+ */
+void zchan_kick(struct zchan_channel *chan, enum zchan_end_id e)
+{
+	atomic64_inc(&chan->kicks);
+	WRITE_ONCE(*zchan_need_wakeup(chan, e), 0);
+	wake_up_interruptible_poll(&chan->ends[e].wq,
+				   e == ZCHAN_END_CONS ? EPOLLIN : EPOLLOUT);
+	zchan_uring_wake(chan, e);
+}
+
+/* The peer of @e is gone: wake every kind of waiter of @e. */
+void zchan_wake_end(struct zchan_channel *chan, enum zchan_end_id e)
+{
+	wake_up_interruptible_poll(&chan->ends[e].wq,
+				   EPOLLHUP | EPOLLERR | EPOLLIN | EPOLLOUT);
+	zchan_uring_wake(chan, e);
+}
+
+long zchan_ioctl_kick(struct zchan_file *zf, struct zchan_kick __user *arg)
+{
+	struct zchan_channel *chan;
+	struct zchan_kick k;
+	unsigned int role;
+
+	if (copy_from_user(&k, arg, sizeof(k)))
+		return -EFAULT;
+	if (k.flags || k.resv || k.reserved[0] || k.reserved[1])
+		return -EINVAL;
+	chan = zchan_file_chan(zf, &role);
+	if (!chan)
+		return -EINVAL;
+	zchan_kick(chan, !zchan_role_end(role));
+	return 0;
+}
+
+long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
+{
+	struct zchan_channel *chan;
+	struct zchan_wait w;
+	enum zchan_end_id e;
+	bool timed, slept = false, expired = false;
+	unsigned int role;
+	ktime_t deadline = 0;
+	__poll_t mask;
+	DEFINE_WAIT(wait);
+	long ret = 0;
+
+	if (copy_from_user(&w, arg, sizeof(w)))
+		return -EFAULT;
+	if (w.flags & ~ZCHAN_WAIT_TIMEOUT || w.reserved[0] || w.reserved[1])
+		return -EINVAL;
+	chan = zchan_file_chan(zf, &role);
+	if (!chan)
+		return -EINVAL;
+	e = zchan_role_end(role);
+	timed = w.flags & ZCHAN_WAIT_TIMEOUT;
+	if (timed)
+		deadline = ktime_add_safe(ktime_get(),
+					  ns_to_ktime(min_t(u64, w.timeout_ns,
+							    KTIME_MAX)));
+
+	for (;;) {
+		prepare_to_wait(&chan->ends[e].wq, &wait, TASK_INTERRUPTIBLE);
+		zchan_arm(chan, e);
+		mask = zchan_ready_mask(chan, e);
+		if (mask)
+			break;
+		if (signal_pending(current)) {
+			ret = timed ? -EINTR : -ERESTARTSYS;
+			break;
+		}
+		if (expired) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		if (!slept) {
+			atomic64_inc(&chan->waits);
+			slept = true;
+		}
+		if (!timed)
+			schedule();
+		else if (!schedule_hrtimeout(&deadline, HRTIMER_MODE_ABS))
+			expired = true;
+	}
+	finish_wait(&chan->ends[e].wq, &wait);
+	if (ret)
+		return ret;
+
+	if (put_user((__force u32)mask, &arg->revents))
+		return -EFAULT;
+	return 0;
+}
