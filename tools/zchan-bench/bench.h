@@ -82,7 +82,8 @@ struct method {
 extern const struct method method_pipe, method_vmsplice, method_socketpair,
 	method_tcp, method_shm_flag;
 #ifdef HAVE_LIBZCHAN
-extern const struct method method_zchan, method_zchan_memfd, method_zchan_copy;
+extern const struct method method_zchan, method_zchan_copy, method_zchan_memfd,
+	method_zchan_memfd_copy;
 #endif
 
 const struct method *method_find(const char *name);

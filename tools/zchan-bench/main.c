@@ -23,8 +23,9 @@ const struct method *const all_methods[] = {
 	&method_shm_flag,
 #ifdef HAVE_LIBZCHAN
 	&method_zchan,
-	&method_zchan_memfd,
 	&method_zchan_copy,
+	&method_zchan_memfd,
+	&method_zchan_memfd_copy,
 #endif
 	NULL,
 };
@@ -32,7 +33,7 @@ const struct method *const all_methods[] = {
 /* Methods this build knows of but could not compile, and why. */
 static const char *const missing_methods[] = {
 #ifndef HAVE_LIBZCHAN
-	"zchan", "zchan-memfd", "zchan-copy",
+	"zchan", "zchan-copy", "zchan-memfd", "zchan-memfd-copy",
 #endif
 	NULL,
 };

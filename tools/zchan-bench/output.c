@@ -102,11 +102,11 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 				cfg->same_core ? cfg->cpu[0] : cfg->cpu[1],
 				cfg->repeat, cfg->repeat > 1 ? "s" : "");
 			if (pp)
-				fprintf(f, "%-9s %-12s %10s %10s %10s %10s %8s %11s %8s\n",
+				fprintf(f, "%-9s %-16s %10s %10s %10s %10s %8s %11s %8s\n",
 					"size", "method", "rtt p50", "p99", "p99.9",
 					"max", "vs pipe", "cpu/msg", "sys/msg");
 			else
-				fprintf(f, "%-9s %-12s %12s %12s %8s %11s %8s\n",
+				fprintf(f, "%-9s %-16s %12s %12s %8s %11s %8s\n",
 					"size", "method", "throughput", "msgs/s",
 					"vs pipe", "cpu/msg", "sys/msg");
 			last_mode = p[i].mode;
@@ -117,7 +117,7 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 			sz[0] = '\0';
 		last_size = p[i].size;
 		if (r->status != RUN_OK) {
-			fprintf(f, "%-9s %-12s %s: %s\n", sz, p[i].m->name,
+			fprintf(f, "%-9s %-16s %s: %s\n", sz, p[i].m->name,
 				r->status == RUN_UNAVAILABLE ? "not available" :
 				status_name(r->status), r->why);
 			continue;
@@ -137,7 +137,7 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 			fmt_ns(b, sizeof(b), (double)r->rtt.p99);
 			fmt_ns(c, sizeof(c), (double)r->rtt.p999);
 			fmt_ns(d, sizeof(d), (double)r->rtt.max);
-			fprintf(f, "%-9s %-12s %10s %10s %10s %10s %8s %11s %8s\n",
+			fprintf(f, "%-9s %-16s %10s %10s %10s %10s %8s %11s %8s\n",
 				sz, p[i].m->name, a, b, c, d, vs, e, sys);
 		} else {
 			if (pipe)
@@ -145,7 +145,7 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 					 r->bytes_per_sec / pipe->bytes_per_sec);
 			fmt_rate(a, sizeof(a), r->bytes_per_sec, "B/s");
 			fmt_rate(b, sizeof(b), r->msgs_per_sec, "");
-			fprintf(f, "%-9s %-12s %12s %12s %8s %11s %8s\n",
+			fprintf(f, "%-9s %-16s %12s %12s %8s %11s %8s\n",
 				sz, p[i].m->name, a, b, vs, e, sys);
 		}
 	}

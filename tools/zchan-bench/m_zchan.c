@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * zchan methods, through <zchan.h> only:
+ *
+ *   zchan             kernel backend (/dev/zchan), loan/commit + recv_zc
+ *   zchan-copy        kernel backend, zchan_send/zchan_recv (copies)
+ *   zchan-memfd       memfd backend, loan/commit + recv_zc
+ *   zchan-memfd-copy  memfd backend, zchan_send/zchan_recv
+ *
+ * The producer child creates the channel and passes the consumer end to
+ * the consumer child over a unix socketpair (zchan_send_peer), which is
+ * how two unrelated processes would do it too.  Pool: the library's
+ * default, grown to twice the message size so large messages still
+ * double-buffer.  Spin mode retries ZCHAN_NONBLOCK calls, exactly as the
+ * fd methods retry non-blocking syscalls.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include <zchan.h>
+
+#include "bench.h"
+
+struct zc_priv {
+	struct zchan *z;
+	void *copy_buf;		/* copy variants: the private message buffer */
+	size_t copy_len;
+};
+
+struct zc_kind {
+	unsigned int backend;
+	bool copy;
+};
+
+static const struct zc_kind *kind_of(const struct chan *c);
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static int zc_fail(struct chan *c, const char *what, long err)
+{
+	chan_error(c, "%s: %s", what, zchan_strerror((int)-err));
+	return -1;
+}
+
+static void zc_attr(const struct chan *c, struct zchan_attr *attr,
+		    unsigned int backend)
+{
+	size_t pool = ZCHAN_DEFAULT_POOL_SIZE;
+
+	zchan_attr_init(attr);
+	attr->backend = backend;
+	while (pool < 2 * c->msg_size)
+		pool *= 2;
+	attr->pool_size = pool;
+	attr->max_msg = c->msg_size > pool / 4 ? c->msg_size : 0;
+}
+
+static int zc_probe_backend(unsigned int backend, char *why, size_t len)
+{
+	struct zchan_attr attr;
+	struct zchan *z;
+	int ret;
+
+	zchan_attr_init(&attr);
+	attr.backend = backend;
+	ret = zchan_create(NULL, &attr, &z);
+	if (ret < 0) {
+		if (backend == ZCHAN_BACKEND_KERNEL && access("/dev/zchan", F_OK))
+			snprintf(why, len, "no /dev/zchan (zchan.ko not loaded)");
+		else
+			snprintf(why, len, "zchan_create: %s", zchan_strerror(-ret));
+		return -1;
+	}
+	zchan_close(z);
+	return 0;
+}
+
+static int zc_probe_kernel(char *why, size_t len)
+{
+	return zc_probe_backend(ZCHAN_BACKEND_KERNEL, why, len);
+}
+
+static int zc_probe_memfd(char *why, size_t len)
+{
+	return zc_probe_backend(ZCHAN_BACKEND_MEMFD, why, len);
+}
+
+/* Parent: only the socketpair the consumer end will travel over. */
+static int zc_create(struct chan *c)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c->fd)) {
+		chan_error(c, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int zc_open(struct chan *c, bool sender)
+{
+	const struct zc_kind *k = kind_of(c);
+	struct zchan_attr attr;
+	struct zc_priv *p;
+	int ret;
+
+	c->sender = sender;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		chan_error(c, "out of memory");
+		return -1;
+	}
+	c->priv = p;
+	if (sender) {
+		zc_attr(c, &attr, k->backend);
+		ret = zchan_create(NULL, &attr, &p->z);
+		if (ret < 0)
+			return zc_fail(c, "zchan_create", ret);
+		ret = zchan_send_peer(p->z, c->fd[0]);
+		if (ret < 0)
+			return zc_fail(c, "zchan_send_peer", ret);
+	} else {
+		ret = zchan_recv_peer(c->fd[1], &p->z);
+		if (ret < 0)
+			return zc_fail(c, "zchan_recv_peer", ret);
+	}
+	close(c->fd[0]);
+	close(c->fd[1]);
+	c->fd[0] = c->fd[1] = -1;
+	if (k->copy) {
+		p->copy_len = (c->msg_size + 4095) / 4096 * 4096;
+		p->copy_buf = mmap(NULL, p->copy_len, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p->copy_buf == MAP_FAILED) {
+			p->copy_buf = NULL;
+			chan_error(c, "mmap: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static unsigned int zc_flags(const struct chan *c)
+{
+	return c->spin ? ZCHAN_NONBLOCK : 0;
+}
+
+static void *zc_loan(struct chan *c)
+{
+	struct zc_priv *p = c->priv;
+	void *buf;
+	int ret;
+
+	if (kind_of(c)->copy)
+		return p->copy_buf;
+	while ((ret = zchan_loan(p->z, c->msg_size, &buf, zc_flags(c))) == -EAGAIN)
+		cpu_relax();
+	if (ret < 0) {
+		zc_fail(c, "zchan_loan", ret);
+		return NULL;
+	}
+	return buf;
+}
+
+static int zc_send(struct chan *c, void *buf)
+{
+	struct zc_priv *p = c->priv;
+	ssize_t ret;
+
+	if (!kind_of(c)->copy) {
+		ret = zchan_commit(p->z, buf, c->msg_size);
+		return ret < 0 ? zc_fail(c, "zchan_commit", ret) : 0;
+	}
+	while ((ret = zchan_send(p->z, buf, c->msg_size, zc_flags(c))) == -EAGAIN)
+		cpu_relax();
+	if (ret < 0)
+		return zc_fail(c, "zchan_send", ret);
+	if ((size_t)ret != c->msg_size) {
+		chan_error(c, "zchan_send: sent %zd of %zu bytes", ret, c->msg_size);
+		return -1;
+	}
+	return 0;
+}
+
+static const void *zc_recv(struct chan *c)
+{
+	struct zc_priv *p = c->priv;
+	const void *buf;
+	ssize_t ret;
+
+	if (kind_of(c)->copy) {
+		while ((ret = zchan_recv(p->z, p->copy_buf, p->copy_len,
+					 zc_flags(c))) == -EAGAIN)
+			cpu_relax();
+		buf = p->copy_buf;
+	} else {
+		while ((ret = zchan_recv_zc(p->z, &buf, zc_flags(c))) == -EAGAIN)
+			cpu_relax();
+	}
+	if (ret < 0) {
+		zc_fail(c, kind_of(c)->copy ? "zchan_recv" : "zchan_recv_zc", ret);
+		return NULL;
+	}
+	if ((size_t)ret != c->msg_size) {
+		chan_error(c, "received a %zd-byte message, expected %zu",
+			   ret, c->msg_size);
+		if (!kind_of(c)->copy)
+			zchan_release(p->z, buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void zc_release(struct chan *c, const void *buf)
+{
+	struct zc_priv *p = c->priv;
+
+	if (!kind_of(c)->copy)
+		zchan_release(p->z, buf);
+}
+
+static void zc_destroy(struct chan *c)
+{
+	struct zc_priv *p = c->priv;
+
+	if (c->fd[0] >= 0)
+		close(c->fd[0]);
+	if (c->fd[1] >= 0)
+		close(c->fd[1]);
+	c->fd[0] = c->fd[1] = -1;
+	if (!p)
+		return;
+	if (p->z)
+		zchan_close(p->z);
+	if (p->copy_buf)
+		munmap(p->copy_buf, p->copy_len);
+	free(p);
+	c->priv = NULL;
+}
+
+/* Fallback accounting: every kick and every sleep is one syscall. */
+static int64_t zc_lib_syscalls(struct chan *c)
+{
+	struct zc_priv *p = c->priv;
+	struct zchan_stats st;
+
+	if (!p || !p->z || zchan_stats(p->z, &st) < 0)
+		return -1;
+	return (int64_t)(st.kicks + st.waits);
+}
+
+#define ZC_METHOD(var, nm, dsc, zc, probefn)		\
+const struct method var = {				\
+	.name = nm,					\
+	.desc = dsc,					\
+	.zero_copy = zc,				\
+	.probe = probefn,				\
+	.create = zc_create,				\
+	.open = zc_open,				\
+	.loan = zc_loan,				\
+	.send = zc_send,				\
+	.recv = zc_recv,				\
+	.release = zc_release,				\
+	.destroy = zc_destroy,				\
+	.lib_syscalls = zc_lib_syscalls,		\
+}
+
+ZC_METHOD(method_zchan, "zchan",
+	  "zchan kernel backend (/dev/zchan), zero-copy loan/commit + recv_zc",
+	  true, zc_probe_kernel);
+ZC_METHOD(method_zchan_copy, "zchan-copy",
+	  "zchan kernel backend, copying zchan_send/zchan_recv",
+	  false, zc_probe_kernel);
+ZC_METHOD(method_zchan_memfd, "zchan-memfd",
+	  "zchan memfd backend (no module), zero-copy loan/commit + recv_zc",
+	  true, zc_probe_memfd);
+ZC_METHOD(method_zchan_memfd_copy, "zchan-memfd-copy",
+	  "zchan memfd backend, copying zchan_send/zchan_recv",
+	  false, zc_probe_memfd);
+
+static const struct zc_kind *kind_of(const struct chan *c)
+{
+	static const struct zc_kind kinds[] = {
+		{ ZCHAN_BACKEND_KERNEL, false },
+		{ ZCHAN_BACKEND_KERNEL, true },
+		{ ZCHAN_BACKEND_MEMFD, false },
+		{ ZCHAN_BACKEND_MEMFD, true },
+	};
+
+	if (c->m == &method_zchan)
+		return &kinds[0];
+	if (c->m == &method_zchan_copy)
+		return &kinds[1];
+	if (c->m == &method_zchan_memfd)
+		return &kinds[2];
+	return &kinds[3];
+}
