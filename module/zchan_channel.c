@@ -353,6 +353,7 @@ static void zchan_file_set_role(struct zchan_file *zf,
 				struct zchan_channel *chan, unsigned int role)
 {
 	zf->chan = chan;
+	/* Pairs with zchan_file_chan(): @chan is visible before @role. */
 	smp_store_release(&zf->role, role);
 }
 
@@ -577,16 +578,16 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
  */
 void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e)
 {
+	u32 *closed = e == ZCHAN_END_PROD ? &chan->prod->closed :
+					    &chan->cons->closed;
 	struct ipc_namespace *ns = NULL;
 	bool dead;
 
 	mutex_lock(&zchan_lock);
 	spin_lock(&chan->lock);
 	WRITE_ONCE(chan->ends[e].state, ZCHAN_END_GONE);
-	if (e == ZCHAN_END_PROD)
-		smp_store_release(&chan->prod->closed, 1);
-	else
-		smp_store_release(&chan->cons->closed, 1);
+	/* Release: a reader that sees closed also sees what came before. */
+	smp_store_release(closed, 1);
 	dead = chan->ends[!e].state != ZCHAN_END_OPEN;
 	spin_unlock(&chan->lock);
 	if (dead) {

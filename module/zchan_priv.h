@@ -142,6 +142,7 @@ static inline enum zchan_end_id zchan_role_end(unsigned int role)
 static inline struct zchan_channel *zchan_file_chan(struct zchan_file *zf,
 						    unsigned int *role)
 {
+	/* Pairs with the store-release in zchan_file_set_role(). */
 	*role = smp_load_acquire(&zf->role);
 	return *role == ZCHAN_ROLE_NONE ? NULL : zf->chan;
 }

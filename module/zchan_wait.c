@@ -32,6 +32,7 @@ static u32 *zchan_need_wakeup(struct zchan_channel *chan, enum zchan_end_id e)
 static void zchan_arm(struct zchan_channel *chan, enum zchan_end_id e)
 {
 	WRITE_ONCE(*zchan_need_wakeup(chan, e), 1);
+	/* Order the flag before the loads of the condition (Dekker). */
 	smp_mb();
 }
 
