@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: MIT OR LGPL-2.1
+#
+# libzchan tests (included by tests/Makefile, cwd = tests/).
+#
+# One source, two builds: lib/zchan_test_memfd runs natively with the memfd
+# backend (NATIVE_TESTS); lib/zchan_test_kernel runs in the guest with the
+# kernel backend and a shorter stream (GUEST_TESTS).  $ZCHAN_BACKEND and
+# $ZCHAN_TEST_MSGS override the defaults of either binary.
+# lib/doc_example is the example of Documentation/library.rst, extracted
+# from the document and run as a test so it stays correct.
+#
+# SANITIZE=1 (passed down from `make check SANITIZE=1`) builds the tests
+# with -fsanitize=address,undefined; userspace/Makefile builds the library
+# the same way.  `make lib-valgrind` runs the memfd tests under valgrind.
+
+LIB_TESTS_BIN := lib/zchan_test_memfd lib/zchan_test_kernel lib/doc_example
+LIB_TEST_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra \
+	-Wno-sign-compare -Wno-unused-parameter $(ZCHAN_CFLAGS) -I$(KSFT_INC)
+ifeq ($(SANITIZE),1)
+LIB_TEST_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+endif
+LIB_TEST_LIBS := $(LIBZCHAN_A) -luring
+LIB_GUEST_MSGS ?= 20000
+
+ifeq ($(V),1)
+lib_msg = @true
+else
+lib_msg = @printf '  %-8s %s\n' $(1) $(2);
+endif
+
+NATIVE_TESTS += lib/zchan_test_memfd
+GUEST_TESTS += lib/zchan_test_kernel
+TEST_CLEAN += $(LIB_TESTS_BIN) lib/doc_example.c
+
+lib/zchan_test_memfd: lib/zchan_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
+	$(call lib_msg,CC,$@)$(CC) $(LIB_TEST_CFLAGS) \
+		-DZCHAN_TEST_DEFAULT_BACKEND='"memfd"' -o $@ $< $(LIB_TEST_LIBS)
+
+lib/zchan_test_kernel: lib/zchan_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
+	$(call lib_msg,CC,$@)$(CC) $(LIB_TEST_CFLAGS) \
+		-DZCHAN_TEST_DEFAULT_BACKEND='"kernel"' \
+		-DZCHAN_TEST_DEFAULT_MSGS=$(LIB_GUEST_MSGS) -o $@ $< $(LIB_TEST_LIBS)
+
+# The example between the "example-begin"/"example-end" comments.
+lib/doc_example.c: $(TOP)/Documentation/library.rst
+	$(call lib_msg,GEN,$@)sed -n '/example-begin/,/example-end/p' $< | \
+		sed -e '1d' -e '$$d' -e 's/^   //' > $@
+
+lib/doc_example: lib/doc_example.c lib/doc_example_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
+	$(call lib_msg,CC,$@)$(CC) $(LIB_TEST_CFLAGS) -Dmain=doc_example_main \
+		-c -o $@.o lib/doc_example.c && \
+	$(CC) $(LIB_TEST_CFLAGS) -o $@ lib/doc_example_test.c $@.o \
+		$(LIB_TEST_LIBS) && rm -f $@.o
+
+lib-valgrind: lib/zchan_test_memfd
+	ZCHAN_BACKEND=memfd ZCHAN_TEST_MSGS=20000 valgrind -q \
+		--error-exitcode=99 --leak-check=full \
+		--errors-for-leak-kinds=definite --show-leak-kinds=definite \
+		./lib/zchan_test_memfd
+
+.PHONY: lib-valgrind

@@ -1,0 +1,1277 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * libzchan tests, the same source for both backends.
+ *
+ * The backend comes from $ZCHAN_BACKEND; when it is unset the binary's
+ * default applies (ZCHAN_TEST_DEFAULT_BACKEND: "memfd" for the native
+ * build, "kernel" for the guest build).  Every test asserts the backend it
+ * got, so a guest without /dev/zchan fails instead of falling back.
+ * $ZCHAN_TEST_MSGS overrides the size of the long stream test (1,000,000
+ * natively, ZCHAN_TEST_GUEST_MSGS in the guest build: TCG is ~50x slower).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <liburing.h>
+#include <linux/zchan.h>
+#include <zchan.h>
+
+#include "kselftest_harness.h"
+
+/* TCG guests are slow: give every test room (the suite has a budget). */
+#undef TEST_TIMEOUT_DEFAULT
+#define TEST_TIMEOUT_DEFAULT 240
+
+#ifndef ZCHAN_TEST_DEFAULT_BACKEND
+#define ZCHAN_TEST_DEFAULT_BACKEND "memfd"
+#endif
+#ifndef ZCHAN_TEST_DEFAULT_MSGS
+#define ZCHAN_TEST_DEFAULT_MSGS 1000000
+#endif
+
+static int expected_backend(void)
+{
+	const char *b = getenv("ZCHAN_BACKEND");
+
+	if (!b || !*b)
+		b = ZCHAN_TEST_DEFAULT_BACKEND;
+	return strcmp(b, "kernel") ? ZCHAN_BACKEND_MEMFD : ZCHAN_BACKEND_KERNEL;
+}
+
+static long test_msgs(void)
+{
+	const char *s = getenv("ZCHAN_TEST_MSGS");
+	long n = s ? atol(s) : 0;
+
+	return n > 0 ? n : ZCHAN_TEST_DEFAULT_MSGS;
+}
+
+__attribute__((constructor)) static void pick_backend(void)
+{
+	setenv("ZCHAN_BACKEND", ZCHAN_TEST_DEFAULT_BACKEND, 0);
+}
+
+static void small_attr(struct zchan_attr *a, unsigned int entries,
+		       size_t pool, size_t max_msg)
+{
+	zchan_attr_init(a);
+	a->ring_entries = entries;
+	a->pool_size = pool;
+	a->max_msg = max_msg;
+}
+
+/* Both ends in this process, the consumer passed over a socketpair. */
+static int local_pair(const struct zchan_attr *a, struct zchan **p,
+		      struct zchan **c)
+{
+	int sv[2], ret;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return -errno;
+	ret = zchan_create(NULL, a, p);
+	if (!ret) {
+		ret = zchan_send_peer(*p, sv[0]);
+		if (!ret)
+			ret = zchan_recv_peer(sv[1], c);
+		if (ret)
+			zchan_close(*p);
+	}
+	close(sv[0]);
+	close(sv[1]);
+	return ret;
+}
+
+/*
+ * A producer in a child process: it creates the channel (so the parent
+ * never holds producer fds), hands the consumer end over and runs @fn.
+ */
+static pid_t spawn_producer(const struct zchan_attr *a,
+			    int (*fn)(struct zchan *p, void *arg), void *arg,
+			    struct zchan **cons)
+{
+	int sv[2], ret;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		struct zchan *p;
+
+		close(sv[1]);
+		if (zchan_create(NULL, a, &p) || zchan_send_peer(p, sv[0]))
+			_exit(100);
+		close(sv[0]);
+		ret = fn(p, arg);
+		zchan_close(p);
+		_exit(ret);
+	}
+	close(sv[0]);
+	ret = zchan_recv_peer(sv[1], cons);
+	close(sv[1]);
+	if (ret) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return ret;
+	}
+	return pid;
+}
+
+static int wait_child(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* Deterministic payloads: length and bytes derived from the sequence.  */
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint32_t msg_len(uint64_t seq, uint32_t max)
+{
+	uint64_t r = mix64(seq * 2 + 1);
+
+	if (!(r & 63))
+		return (uint32_t)((r >> 8) % (max + 1));	/* sometimes big */
+	if (!(r & 0x1c0))
+		return (uint32_t)((r >> 8) % 8);		/* tiny and 0 */
+	return (uint32_t)((r >> 8) % (max < 2048 ? max + 1 : 2049));
+}
+
+/* Fill: the first 8 bytes are the sequence number, the rest a stream. */
+static void fill_msg(void *buf, uint32_t len, uint64_t seq)
+{
+	unsigned char *b = buf;
+	uint64_t s = mix64(seq) | 1, w;
+	uint32_t i = 0;
+
+	if (len >= 8) {
+		memcpy(b, &seq, 8);
+		i = 8;
+	}
+	for (; i + 8 <= len; i += 8) {
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		memcpy(b + i, &s, 8);
+	}
+	w = mix64(s);
+	for (; i < len; i++, w >>= 8)
+		b[i] = (unsigned char)w;
+}
+
+static bool check_msg(const void *buf, size_t len, uint64_t seq, uint32_t max,
+		      unsigned char *scratch)
+{
+	if (len != msg_len(seq, max))
+		return false;
+	fill_msg(scratch, (uint32_t)len, seq);
+	return !memcmp(buf, scratch, len);
+}
+
+/* ------------------------------------------------------------------ */
+
+TEST(backend_is_the_expected_one)
+{
+	struct zchan *p, *c;
+
+	ASSERT_EQ(0, local_pair(NULL, &p, &c));
+	EXPECT_EQ(expected_backend(), zchan_backend(p));
+	EXPECT_EQ(expected_backend(), zchan_backend(c));
+	EXPECT_LE(0, zchan_fd(p));
+	EXPECT_LE(0, zchan_fd(c));
+	zchan_close(c);
+	zchan_close(p);
+}
+
+TEST(invalid_arguments)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	char buf[64], name[ZCHAN_NAME_MAX + 8];
+	const void *cbuf;
+	void *lbuf;
+
+	ASSERT_EQ(-EINVAL, zchan_create(NULL, NULL, NULL));
+	zchan_attr_init(&a);
+	a.reserved[3] = 1;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	zchan_attr_init(&a);
+	a.ring_entries = 3;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	zchan_attr_init(&a);
+	a.pool_size = 65536;
+	a.max_msg = 65536;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	zchan_attr_init(&a);
+	a.flags = 0x80;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	zchan_attr_init(&a);
+	a.mode = 01000;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	zchan_attr_init(&a);
+	a.backend = 7;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	EXPECT_EQ(-EINVAL, zchan_create("", NULL, &p));
+	memset(name, 'x', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	EXPECT_EQ(-ENAMETOOLONG, zchan_create(name, NULL, &p));
+	EXPECT_EQ(-EINVAL, zchan_open(NULL, &c));
+	EXPECT_EQ(-EINVAL, zchan_recv_peer(-1, &c));
+	EXPECT_EQ(-EINVAL, zchan_send_peer(NULL, 0));
+	EXPECT_EQ(-EINVAL, zchan_fd(NULL));
+	EXPECT_EQ(-EINVAL, zchan_backend(NULL));
+	EXPECT_EQ(-EINVAL, zchan_send(NULL, buf, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv(NULL, buf, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_poll(NULL));
+	EXPECT_EQ(-EINVAL, zchan_wait(NULL, 0));
+	EXPECT_EQ(-EINVAL, zchan_stats(NULL, NULL));
+	zchan_close(NULL);
+
+	small_attr(&a, 8, 65536, 4096);
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	/* wrong end */
+	EXPECT_EQ(-EINVAL, zchan_send(c, buf, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv(p, buf, sizeof(buf), 0));
+	EXPECT_EQ(-EINVAL, zchan_loan(c, 8, &lbuf, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv_zc(p, &cbuf, 0));
+	EXPECT_EQ(-EINVAL, zchan_send_peer(c, 0));
+	/* bad flags and pointers */
+	EXPECT_EQ(-EINVAL, zchan_send(p, buf, 1, 0x100));
+	EXPECT_EQ(-EINVAL, zchan_recv(c, buf, 1, 0x100));
+	EXPECT_EQ(-EINVAL, zchan_send(p, NULL, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv(c, NULL, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv_zc(c, NULL, 0));
+	EXPECT_EQ(-EINVAL, zchan_loan(p, 0, &lbuf, 0));
+	EXPECT_EQ(-EINVAL, zchan_loan(p, 8, NULL, 0));
+	EXPECT_EQ(-EINVAL, zchan_commit(p, buf, 1));
+	EXPECT_EQ(-EINVAL, zchan_abort(p, NULL));
+	EXPECT_EQ(-EINVAL, zchan_release(c, buf));
+	EXPECT_EQ(-EINVAL, zchan_recv_batch(c, NULL, 4, 0));
+	EXPECT_EQ(-EINVAL, zchan_set_flags(p, 0x40));
+	/* commit longer than the loan, then a good one */
+	ASSERT_EQ(0, zchan_loan(p, 16, &lbuf, 0));
+	EXPECT_EQ(-EINVAL, zchan_commit(p, lbuf, 17));
+	EXPECT_EQ(-EINVAL, zchan_commit(p, (char *)lbuf + 1, 1));
+	EXPECT_EQ(0, zchan_commit(p, lbuf, 16));
+	EXPECT_EQ(-EINVAL, zchan_commit(p, lbuf, 16));	/* already done */
+	EXPECT_EQ(16, zchan_recv_zc(c, &cbuf, 0));
+	EXPECT_EQ(0, zchan_release(c, cbuf));
+	EXPECT_EQ(-EINVAL, zchan_release(c, cbuf));	/* twice */
+	zchan_close(c);
+	zchan_close(p);
+}
+
+TEST(names)
+{
+	char name[64];
+	struct zchan_attr a;
+	struct zchan *p, *p2, *c;
+	char buf[32];
+
+	snprintf(name, sizeof(name), "zchan-test-%d", (int)getpid());
+	zchan_attr_init(&a);
+	a.backend = ZCHAN_BACKEND_MEMFD;
+	/* the memfd backend never has names */
+	EXPECT_EQ(-EOPNOTSUPP, zchan_create(name, &a, &p));
+	EXPECT_NE(NULL, zchan_strerror(-EOPNOTSUPP));
+
+	if (expected_backend() == ZCHAN_BACKEND_MEMFD) {
+		EXPECT_EQ(-EOPNOTSUPP, zchan_create(name, NULL, &p));
+		EXPECT_EQ(-EOPNOTSUPP, zchan_open(name, &c));
+		return;
+	}
+	EXPECT_EQ(-ENOENT, zchan_open(name, &c));
+	small_attr(&a, 16, 65536, 1024);
+	ASSERT_EQ(0, zchan_create(name, &a, &p));
+	EXPECT_EQ(-EEXIST, zchan_create(name, &a, &p2));
+	ASSERT_EQ(0, zchan_open(name, &c));
+	EXPECT_EQ(ZCHAN_BACKEND_KERNEL, zchan_backend(c));
+	EXPECT_EQ(5, zchan_send(p, "hello", 5, 0));
+	EXPECT_EQ(5, zchan_recv(c, buf, sizeof(buf), 0));
+	EXPECT_EQ(0, memcmp(buf, "hello", 5));
+	zchan_close(c);
+	zchan_close(p);
+}
+
+TEST(send_recv_and_geometry)
+{
+	struct zchan_attr a, got;
+	struct zchan_stats st;
+	struct zchan *p, *c;
+	char buf[128];
+	int i;
+
+	small_attr(&a, 16, 5000, 1000);		/* pool rounds up to pages */
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zchan_get_attr(c, &got));
+	EXPECT_EQ(16, got.ring_entries);
+	EXPECT_EQ(1000, got.max_msg);
+	EXPECT_LE(5000, got.pool_size);
+	for (i = 0; i < 100; i++) {
+		snprintf(buf, sizeof(buf), "message %d", i);
+		ASSERT_EQ((ssize_t)strlen(buf) + 1,
+			  zchan_send(p, buf, strlen(buf) + 1, 0));
+		memset(buf, 0, sizeof(buf));
+		ASSERT_LT(0, zchan_recv(c, buf, sizeof(buf), 0));
+		ASSERT_EQ(i, atoi(buf + 8));
+	}
+	ASSERT_EQ(0, zchan_stats(p, &st));
+	EXPECT_EQ(100, st.messages);
+	ASSERT_EQ(0, zchan_stats(c, &st));
+	EXPECT_EQ(100, st.messages);
+	zchan_close(c);
+	zchan_close(p);
+}
+
+TEST(emsgsize_keeps_the_message)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	char big[2048], small[16];
+	const void *zc;
+	void *lb;
+
+	small_attr(&a, 8, 65536, 1024);
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	memset(big, 0xab, sizeof(big));
+	EXPECT_EQ(-EMSGSIZE, zchan_send(p, big, 1025, 0));
+	EXPECT_EQ(-EMSGSIZE, zchan_loan(p, 1025, &lb, 0));
+	ASSERT_EQ(1024, zchan_send(p, big, 1024, 0));
+	EXPECT_EQ(-EMSGSIZE, zchan_recv(c, small, sizeof(small), 0));
+	EXPECT_EQ(-EMSGSIZE, zchan_recv(c, small, sizeof(small), ZCHAN_NONBLOCK));
+	ASSERT_EQ(1024, zchan_recv_zc(c, &zc, 0));
+	EXPECT_EQ(0, memcmp(zc, big, 1024));
+	EXPECT_EQ(0, zchan_release(c, zc));
+	ASSERT_EQ(3, zchan_send(p, "abc", 3, 0));
+	EXPECT_EQ(-EMSGSIZE, zchan_recv(c, small, 2, 0));
+	EXPECT_EQ(3, zchan_recv(c, small, 3, 0));
+	EXPECT_EQ(0, memcmp(small, "abc", 3));
+	zchan_close(c);
+	zchan_close(p);
+}
+
+TEST(zero_length_messages)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	const void *zc;
+	char buf[8];
+	void *lb;
+	int i;
+
+	small_attr(&a, 8, 16384, 1024);
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	for (i = 0; i < 1000; i++) {
+		ASSERT_EQ(0, zchan_send(p, buf, 0, 0));
+		ASSERT_EQ(0, zchan_send(p, NULL, 0, 0));
+		ASSERT_EQ(0, zchan_loan(p, 100, &lb, 0));
+		ASSERT_EQ(0, zchan_abort(p, lb));		/* dropped */
+		ASSERT_EQ(1, zchan_send(p, "x", 1, 0));
+		ASSERT_EQ(0, zchan_recv(c, buf, sizeof(buf), 0));
+		ASSERT_EQ(0, zchan_recv_zc(c, &zc, 0));
+		ASSERT_NE(NULL, zc);
+		ASSERT_EQ(0, zchan_release(c, zc));
+		ASSERT_EQ(1, zchan_recv(c, buf, 0 + 1, 0));	/* skip drop */
+		ASSERT_EQ('x', buf[0]);
+		ASSERT_EQ(-EAGAIN, zchan_recv(c, buf, 1, ZCHAN_NONBLOCK));
+	}
+	zchan_close(c);
+	zchan_close(p);
+}
+
+TEST(nonblock_full_and_empty)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	char buf[512] = { 0 };
+	int i, n = 0;
+	void *lb;
+
+	small_attr(&a, 8, 16384, 512);
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	EXPECT_EQ(-EAGAIN, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	EXPECT_EQ(-ETIME, zchan_wait(c, 0));
+	EXPECT_EQ(-ETIME, zchan_wait(c, 1000000));	/* 1 ms */
+	EXPECT_EQ(POLLOUT, zchan_wait(p, 0));
+	for (i = 0; i < 100; i++) {
+		ssize_t r = zchan_send(p, buf, sizeof(buf), ZCHAN_NONBLOCK);
+
+		if (r == -EAGAIN)
+			break;
+		ASSERT_EQ(512, r);
+		n++;
+	}
+	EXPECT_EQ(8, n);	/* ring of 8 entries */
+	EXPECT_EQ(-EAGAIN, zchan_loan(p, 8, &lb, ZCHAN_NONBLOCK));
+	EXPECT_EQ(-ETIME, zchan_wait(p, 0));
+	EXPECT_EQ(POLLIN, zchan_wait(c, -1));
+	EXPECT_EQ(POLLIN, zchan_poll(c));
+	ASSERT_EQ(512, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	EXPECT_EQ(POLLOUT, zchan_wait(p, 1000000));
+	ASSERT_EQ(512, zchan_send(p, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(512, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	zchan_close(c);
+	zchan_close(p);
+}
+
+/* Loans held by this end can't be waited for: -ENOBUFS, not a hang. */
+TEST(own_loans_fill_the_pool)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	char buf[8];
+	void *lb[8];
+	int i;
+
+	small_attr(&a, 8, 16384, 4096);
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, zchan_loan(p, 4096, &lb[i], 0));
+	EXPECT_EQ(-ENOBUFS, zchan_loan(p, 4096, &lb[4], 0));
+	EXPECT_EQ(-ENOBUFS, zchan_send(p, "x", 1, 0));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, zchan_abort(p, lb[i]));
+	/* the drops are consumed silently, the space comes back */
+	EXPECT_EQ(-EAGAIN, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	EXPECT_EQ(1, zchan_send(p, "x", 1, 0));
+	EXPECT_EQ(1, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	zchan_close(c);
+	zchan_close(p);
+}
+
+/*
+ * Commits in any order (and drops) publish in loan order, never past an
+ * uncommitted loan; releases in any order give the space back: 2000
+ * rounds through a small pool would wedge on any leak.
+ */
+TEST(out_of_order_commit_and_release)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	uint64_t seq = 0, rseq = 0;
+	unsigned char scratch[4096];
+	int round;
+
+	small_attr(&a, 8, 16384, 2048);
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	for (round = 0; round < 2000; round++) {
+		uint64_t r = mix64(round);
+		unsigned int n = 1 + r % 4, i, k, got = 0, dropped;
+		void *lb[4];
+		uint32_t len[4];
+		uint64_t sq[4];
+		const void *zc[4];
+		size_t zl[4];
+
+		dropped = (r >> 8) % 6;	/* < 4: that loan is dropped */
+		for (i = 0; i < n; i++) {
+			sq[i] = seq++;
+			len[i] = msg_len(sq[i], 1000);
+			ASSERT_EQ(0, zchan_loan(p, len[i] ? len[i] : 1, &lb[i],
+						ZCHAN_NONBLOCK));
+			fill_msg(lb[i], len[i], sq[i]);
+		}
+		/* commit from the last to the first */
+		for (k = n; k-- > 0;) {
+			if (k == dropped || (!len[k] && k != 0)) {
+				ASSERT_EQ(0, zchan_abort(p, lb[k]));
+			} else {
+				ASSERT_EQ(0, zchan_commit(p, lb[k],
+							  len[k] ? len[k] : 1));
+			}
+			if (k) {
+				/* loan 0 is still open: nothing visible */
+				ASSERT_EQ(-EAGAIN, zchan_recv_zc(c, &zc[0],
+								 ZCHAN_NONBLOCK));
+			}
+		}
+		for (i = 0; i < n; i++) {
+			bool sent = !(i == dropped || (!len[i] && i != 0));
+
+			if (!sent)
+				continue;
+			ASSERT_EQ(len[i] ? len[i] : 1,
+				  zchan_recv_zc(c, &zc[got], ZCHAN_NONBLOCK));
+			zl[got] = len[i] ? len[i] : 1;
+			if (len[i])
+				ASSERT_TRUE(check_msg(zc[got], zl[got], sq[i],
+						      1000, scratch));
+			got++;
+		}
+		ASSERT_EQ(-EAGAIN, zchan_recv_zc(c, &zc[3], ZCHAN_NONBLOCK));
+		/* release in a rotating order */
+		for (k = 0; k < got; k++)
+			ASSERT_EQ(0, zchan_release(c, zc[(k + round) % got]));
+		rseq += got;
+	}
+	ASSERT_LT(2000, rseq);
+	zchan_close(c);
+	zchan_close(p);
+}
+
+TEST(recv_batch)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	struct zchan_msg m[8];
+	int i, n;
+
+	small_attr(&a, 16, 65536, 1024);
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	for (i = 0; i < 10; i++)
+		ASSERT_EQ(1, zchan_send(p, &i, 1, 0));
+	n = zchan_recv_batch(c, m, 8, 0);
+	ASSERT_EQ(8, n);
+	for (i = 0; i < 8; i++) {
+		ASSERT_EQ(1, m[i].len);
+		ASSERT_EQ(i, *(const unsigned char *)m[i].buf);
+	}
+	for (i = 7; i >= 0; i--)
+		ASSERT_EQ(0, zchan_release(c, m[i].buf));
+	ASSERT_EQ(2, zchan_recv_batch(c, m, 8, ZCHAN_NONBLOCK));
+	ASSERT_EQ(0, zchan_release(c, m[1].buf));
+	ASSERT_EQ(0, zchan_release(c, m[0].buf));
+	ASSERT_EQ(-EAGAIN, zchan_recv_batch(c, m, 8, ZCHAN_NONBLOCK));
+	zchan_close(c);
+	zchan_close(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* The long stream: random sizes, copy and zero-copy on both ends.      */
+
+#define STREAM_MAX 16384
+
+static int stream_producer(struct zchan *p, void *arg)
+{
+	long n = *(long *)arg, seq;
+	static unsigned char buf[STREAM_MAX];
+
+	for (seq = 0; seq < n; seq++) {
+		uint32_t len = msg_len((uint64_t)seq, STREAM_MAX);
+		void *lb;
+
+		if (seq % 3 == 0) {
+			fill_msg(buf, len, (uint64_t)seq);
+			if (zchan_send(p, buf, len, 0) != (ssize_t)len)
+				return 1;
+		} else if (!len) {
+			if (zchan_send(p, buf, 0, 0))
+				return 2;
+		} else {
+			/* loan more than needed, commit what was written */
+			if (zchan_loan(p, len + (len < STREAM_MAX ? 1 : 0), &lb, 0))
+				return 3;
+			fill_msg(lb, len, (uint64_t)seq);
+			if (zchan_commit(p, lb, len))
+				return 4;
+		}
+	}
+	return 0;
+}
+
+TEST(stream_random_sizes_checksums)
+{
+	static unsigned char buf[STREAM_MAX], scratch[STREAM_MAX];
+	long n = test_msgs(), seq = 0;
+	struct zchan_stats st;
+	struct zchan_attr a;
+	struct zchan *c;
+	pid_t pid;
+
+	small_attr(&a, 256, 1 << 20, STREAM_MAX);
+	pid = spawn_producer(&a, stream_producer, &n, &c);
+	ASSERT_LT(0, pid);
+	while (seq < n) {
+		const void *held[4];
+		struct zchan_msg m[4];
+		ssize_t r;
+		int k, j;
+
+		switch (seq % 4) {
+		case 0:
+		case 1:
+			r = zchan_recv(c, buf, sizeof(buf), 0);
+			ASSERT_LE(0, r);
+			ASSERT_TRUE(check_msg(buf, r, seq, STREAM_MAX, scratch));
+			seq++;
+			break;
+		case 2:
+			/* borrow up to 4, release them newest first */
+			for (k = 0; k < 4 && seq < n; k++) {
+				r = zchan_recv_zc(c, &held[k], k ? ZCHAN_NONBLOCK : 0);
+				if (r == -EAGAIN)
+					break;
+				ASSERT_LE(0, r);
+				ASSERT_TRUE(check_msg(held[k], r, seq, STREAM_MAX,
+						      scratch));
+				seq++;
+			}
+			while (k-- > 0)
+				ASSERT_EQ(0, zchan_release(c, held[k]));
+			break;
+		default:
+			k = zchan_recv_batch(c, m, seq + 4 <= n ? 4 : 1, 0);
+			ASSERT_LT(0, k);
+			for (j = 0; j < k; j++, seq++)
+				ASSERT_TRUE(check_msg(m[j].buf, m[j].len, seq,
+						      STREAM_MAX, scratch));
+			for (j = 0; j < k; j++)
+				ASSERT_EQ(0, zchan_release(c, m[(j + 1) % k].buf));
+			break;
+		}
+	}
+	/* the producer closed after its last message */
+	EXPECT_EQ(-EPIPE, zchan_recv(c, buf, sizeof(buf), 0));
+	EXPECT_EQ(0, wait_child(pid));
+	ASSERT_EQ(0, zchan_stats(c, &st));
+	EXPECT_EQ((uint64_t)n, st.messages);
+	TH_LOG("%ld messages, %llu bytes, %llu waits, %llu kicks", n,
+	       (unsigned long long)st.bytes, (unsigned long long)st.waits,
+	       (unsigned long long)st.kicks);
+	zchan_close(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Peer death                                                           */
+
+static volatile uint64_t *shared_counter(void)
+{
+	void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return m == MAP_FAILED ? NULL : m;
+}
+
+struct endless {
+	volatile uint64_t *committed;
+};
+
+static int endless_producer(struct zchan *p, void *arg)
+{
+	struct endless *e = arg;
+	static unsigned char buf[2048];
+	uint64_t seq;
+
+	for (seq = 0;; seq++) {
+		uint32_t len = msg_len(seq, 2048);
+
+		fill_msg(buf, len, seq);
+		if (zchan_send(p, buf, len, 0) != (ssize_t)len)
+			return 1;
+		__atomic_store_n(e->committed, seq + 1, __ATOMIC_RELEASE);
+	}
+}
+
+TEST(producer_sigkill_mid_stream)
+{
+	static unsigned char buf[2048], scratch[2048];
+	struct zchan_attr a;
+	struct endless e;
+	struct zchan *c;
+	uint64_t seq = 0, committed;
+	struct pollfd pfd;
+	ssize_t r;
+	pid_t pid;
+
+	e.committed = shared_counter();
+	ASSERT_NE(NULL, e.committed);
+	small_attr(&a, 64, 65536, 2048);
+	pid = spawn_producer(&a, endless_producer, &e, &c);
+	ASSERT_LT(0, pid);
+	for (; seq < 2000; seq++) {
+		r = zchan_recv(c, buf, sizeof(buf), 0);
+		ASSERT_LE(0, r);
+		ASSERT_TRUE(check_msg(buf, r, seq, 2048, scratch));
+	}
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(128 + SIGKILL, wait_child(pid));
+	committed = __atomic_load_n(e.committed, __ATOMIC_ACQUIRE);
+	for (;; seq++) {
+		r = zchan_recv(c, buf, sizeof(buf), 0);
+		if (r == -EPIPE)
+			break;
+		ASSERT_LE(0, r);
+		ASSERT_TRUE(check_msg(buf, r, seq, 2048, scratch));
+	}
+	/* everything committed arrived (one more may have been published) */
+	EXPECT_LE(committed, seq);
+	EXPECT_GE(committed + 1, seq);
+	EXPECT_EQ(-EPIPE, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	EXPECT_EQ(POLLHUP, zchan_poll(c));
+	pfd.fd = zchan_fd(c);
+	pfd.events = POLLIN;
+	ASSERT_EQ(1, poll(&pfd, 1, 10000));
+	if (zchan_backend(c) == ZCHAN_BACKEND_KERNEL) {
+		EXPECT_TRUE(pfd.revents & POLLHUP);
+	} else {
+		EXPECT_TRUE(pfd.revents & POLLIN);	/* epoll fd: readable */
+	}
+	zchan_close(c);
+}
+
+TEST(consumer_sigkill)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	char buf[256] = { 0 };
+	int sv[2], i, ret = 0;
+	pid_t pid;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* a consumer that reads a little and then hangs around */
+		close(sv[0]);
+		if (zchan_recv_peer(sv[1], &c))
+			_exit(1);
+		for (i = 0; i < 10; i++)
+			if (zchan_recv(c, buf, sizeof(buf), 0) < 0)
+				_exit(2);
+		if (write(sv[1], "r", 1) != 1)
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	close(sv[1]);
+	small_attr(&a, 16, 65536, 256);
+	ASSERT_EQ(0, zchan_create(NULL, &a, &p));
+	ASSERT_EQ(0, zchan_send_peer(p, sv[0]));
+	for (i = 0; i < 10; i++)
+		ASSERT_EQ(256, zchan_send(p, buf, sizeof(buf), 0));
+	/* wait until it has taken them */
+	ASSERT_EQ(1, read(sv[0], buf, 1));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(128 + SIGKILL, wait_child(pid));
+	for (i = 0; i < 1000; i++) {
+		ret = (int)zchan_send(p, buf, sizeof(buf), 0);
+		if (ret < 0)
+			break;
+	}
+	EXPECT_EQ(-EPIPE, ret);
+	EXPECT_EQ(-EPIPE, zchan_send(p, buf, 1, ZCHAN_NONBLOCK));
+	EXPECT_EQ(POLLERR | POLLHUP, zchan_poll(p));
+	zchan_close(p);
+	close(sv[0]);
+}
+
+static int close_after_three(struct zchan *p, void *arg)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (zchan_send(p, &i, sizeof(i), 0) != sizeof(i))
+			return 1;
+	return 0;	/* spawn_producer closes the handle */
+}
+
+TEST(clean_close_drains_then_epipe)
+{
+	struct zchan *c;
+	int i, v;
+	pid_t pid;
+
+	pid = spawn_producer(NULL, close_after_three, NULL, &c);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, wait_child(pid));
+	EXPECT_EQ(POLLIN | POLLHUP, zchan_wait(c, -1));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(sizeof(v), zchan_recv(c, &v, sizeof(v), 0));
+		ASSERT_EQ(i, v);
+	}
+	EXPECT_EQ(-EPIPE, zchan_recv(c, &v, sizeof(v), 0));
+	EXPECT_EQ(POLLHUP, zchan_wait(c, -1));
+	zchan_close(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* fd passing                                                           */
+
+TEST(fd_passing_to_another_process)
+{
+	struct zchan *p, *c;
+	int sv[2], i;
+	char buf[64];
+	pid_t pid;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* the consumer echoes a sum over the socket */
+		unsigned int sum = 0;
+
+		close(sv[0]);
+		if (zchan_recv_peer(sv[1], &c))
+			_exit(1);
+		for (;;) {
+			ssize_t r = zchan_recv(c, buf, sizeof(buf), 0);
+
+			if (r == -EPIPE)
+				break;
+			if (r != 4)
+				_exit(2);
+			sum += *(unsigned int *)buf;
+		}
+		if (write(sv[1], &sum, sizeof(sum)) != sizeof(sum))
+			_exit(3);
+		zchan_close(c);
+		_exit(0);
+	}
+	close(sv[1]);
+	ASSERT_EQ(0, zchan_create(NULL, NULL, &p));
+	ASSERT_EQ(0, zchan_send_peer(p, sv[0]));
+	if (zchan_backend(p) == ZCHAN_BACKEND_MEMFD)
+		EXPECT_EQ(-EBUSY, zchan_send_peer(p, sv[0]));
+	for (i = 1; i <= 1000; i++)
+		ASSERT_EQ(4, zchan_send(p, &i, 4, 0));
+	zchan_close(p);
+	ASSERT_EQ(4, read(sv[0], &i, 4));
+	EXPECT_EQ(500500, i);
+	EXPECT_EQ(0, wait_child(pid));
+	close(sv[0]);
+}
+
+TEST(recv_peer_rejects_garbage)
+{
+	struct zchan *c;
+	char junk[200];
+	int sv[2];
+
+	/* datagrams: the junk is one message, truncated by recv_peer */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	memset(junk, 0x5a, sizeof(junk));
+	ASSERT_EQ(sizeof(junk), write(sv[0], junk, sizeof(junk)));
+	EXPECT_EQ(-EPROTO, zchan_recv_peer(sv[1], &c));
+	close(sv[0]);
+	EXPECT_EQ(-EPIPE, zchan_recv_peer(sv[1], &c));
+	close(sv[1]);
+}
+
+/* ------------------------------------------------------------------ */
+/* One io_uring waiting on 100 channels and a socket                    */
+
+#define NCHAN 100
+
+struct fanout {
+	int sock;	/* where the producer writes "done" */
+	int go;		/* read end: the parent says start / exit */
+	int rounds;
+};
+
+static int fanout_producers(int peer_sock, struct fanout *f)
+{
+	struct zchan *p[NCHAN];
+	struct zchan_attr a;
+	int i, r, order[NCHAN];
+	char x;
+
+	small_attr(&a, 16, 16384, 64);
+	for (i = 0; i < NCHAN; i++) {
+		if (zchan_create(NULL, &a, &p[i]) || zchan_send_peer(p[i], peer_sock))
+			return 1;
+		order[i] = i;
+	}
+	if (read(f->go, &x, 1) != 1)
+		return 2;
+	for (r = 0; r < f->rounds; r++) {
+		for (i = NCHAN - 1; i > 0; i--) {	/* shuffle */
+			int j = (int)(mix64((uint64_t)r * NCHAN + i) % (i + 1));
+			int t = order[i];
+
+			order[i] = order[j];
+			order[j] = t;
+		}
+		for (i = 0; i < NCHAN; i++) {
+			int msg[2] = { order[i], r };
+
+			if (zchan_send(p[order[i]], msg, sizeof(msg), 0) != sizeof(msg))
+				return 3;
+		}
+	}
+	if (write(f->sock, "done", 4) != 4)
+		return 4;
+	(void)!read(f->go, &x, 1);	/* EOF: the parent is finished */
+	for (i = 0; i < NCHAN; i++)
+		zchan_close(p[i]);
+	return 0;
+}
+
+TEST(io_uring_waits_on_100_channels_and_a_socket)
+{
+	struct zchan *c[NCHAN];
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct rlimit rl;
+	struct fanout f;
+	int sv[2], ds[2], go[2], next[NCHAN], i, total = 0;
+	bool sock_done = false;
+	char dbuf[8];
+	pid_t pid;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	f.rounds = expected_backend() == ZCHAN_BACKEND_KERNEL ? 5 : 50;
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, ds));
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(sv[1]);
+		close(ds[0]);
+		close(go[1]);
+		f.sock = ds[1];
+		f.go = go[0];
+		_exit(fanout_producers(sv[0], &f));
+	}
+	close(sv[0]);
+	close(ds[1]);
+	close(go[0]);
+	for (i = 0; i < NCHAN; i++) {
+		ASSERT_EQ(0, zchan_recv_peer(sv[1], &c[i]));
+		next[i] = 0;
+	}
+	ASSERT_EQ(0, io_uring_queue_init(2 * NCHAN, &ring, 0));
+	for (i = 0; i < NCHAN; i++) {
+		sqe = io_uring_get_sqe(&ring);
+		ASSERT_NE(NULL, sqe);
+		zchan_prep_wait(sqe, c[i]);
+		io_uring_sqe_set_data64(sqe, i);
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_poll_add(sqe, ds[0], POLLIN);
+	io_uring_sqe_set_data64(sqe, 1000);
+	ASSERT_EQ(NCHAN + 1, io_uring_submit(&ring));
+	ASSERT_EQ(1, write(go[1], "g", 1));
+
+	while (total < NCHAN * f.rounds || !sock_done) {
+		uint64_t ud;
+
+		ASSERT_EQ(0, io_uring_wait_cqe(&ring, &cqe));
+		ud = io_uring_cqe_get_data64(cqe);
+		ASSERT_LT(0, cqe->res);		/* a poll mask */
+		io_uring_cqe_seen(&ring, cqe);
+		if (ud == 1000) {
+			ASSERT_EQ(4, read(ds[0], dbuf, sizeof(dbuf)));
+			sock_done = true;
+			continue;
+		}
+		ASSERT_LT(ud, NCHAN);
+		for (;;) {
+			int msg[2];
+			ssize_t r = zchan_recv(c[ud], msg, sizeof(msg),
+					       ZCHAN_NONBLOCK);
+
+			if (r == -EAGAIN)
+				break;
+			ASSERT_EQ(sizeof(msg), r);
+			ASSERT_EQ((int)ud, msg[0]);
+			ASSERT_EQ(next[ud], msg[1]);
+			next[ud]++;
+			total++;
+		}
+		if (next[ud] < f.rounds) {
+			sqe = io_uring_get_sqe(&ring);
+			zchan_prep_wait(sqe, c[ud]);
+			io_uring_sqe_set_data64(sqe, ud);
+			ASSERT_EQ(1, io_uring_submit(&ring));
+		}
+	}
+	for (i = 0; i < NCHAN; i++)
+		EXPECT_EQ(f.rounds, next[i]);
+	close(go[1]);
+	EXPECT_EQ(0, wait_child(pid));
+	io_uring_queue_exit(&ring);
+	for (i = 0; i < NCHAN; i++)
+		zchan_close(c[i]);
+	close(sv[1]);
+	close(ds[0]);
+}
+
+/* ------------------------------------------------------------------ */
+/* A hostile peer scribbling on its own (writable) ring pages           */
+
+/* The lowest-offset writable shared mapping of the channel: its ring. */
+static void *own_ring_mapping(void)
+{
+	unsigned long start, end, off, best_off = ULONG_MAX;
+	void *best = NULL;
+	char line[512], perms[8], path[256];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		path[0] = 0;
+		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s %255[^\n]", &start,
+			   &end, perms, &off, path) < 4)
+			continue;
+		if (!strstr(path, "zchan") || perms[1] != 'w' || perms[3] != 's')
+			continue;
+		if (off < best_off) {
+			best_off = off;
+			best = (void *)start;
+		}
+	}
+	fclose(f);
+	return best;
+}
+
+enum scribble {
+	TAIL_FAR_AHEAD,
+	TAIL_BACKWARDS,
+	DESC_OUT_OF_POOL,
+	DESC_TOO_LONG,
+	DESC_BAD_FLAGS,
+};
+
+struct hostile {
+	int cmd;	/* read end: "scribble now", then EOF: exit */
+	int cmd_w;	/* its write end, the parent's */
+	int ack;	/* write end: "scribbled" */
+	enum scribble how;
+};
+
+static int hostile_producer(struct zchan *p, void *arg)
+{
+	struct hostile *h = arg;
+	struct zchan_prod_ring *r;
+	struct zchan_attr a;
+	char x;
+	int i;
+
+	close(h->cmd_w);
+	for (i = 0; i < 3; i++)
+		if (zchan_send(p, "ok", 2, 0) != 2)
+			return 1;
+	if (read(h->cmd, &x, 1) != 1)
+		return 2;
+	r = own_ring_mapping();
+	if (!r || zchan_get_attr(p, &a))
+		return 3;
+	/* the consumer has read 3: tail is 3 */
+	switch (h->how) {
+	case TAIL_FAR_AHEAD:
+		r->tail = 3 + a.ring_entries + 7;
+		break;
+	case TAIL_BACKWARDS:
+		r->tail = 1;
+		break;
+	case DESC_OUT_OF_POOL:
+		r->descs[3 & (a.ring_entries - 1)].off = a.pool_size - 8;
+		r->descs[3 & (a.ring_entries - 1)].len = 64;
+		r->descs[3 & (a.ring_entries - 1)].flags = 0;
+		__atomic_store_n(&r->tail, 4, __ATOMIC_RELEASE);
+		break;
+	case DESC_TOO_LONG:
+		r->descs[3 & (a.ring_entries - 1)].off = 0;
+		r->descs[3 & (a.ring_entries - 1)].len = (uint32_t)a.max_msg + 1;
+		__atomic_store_n(&r->tail, 4, __ATOMIC_RELEASE);
+		break;
+	case DESC_BAD_FLAGS:
+		r->descs[3 & (a.ring_entries - 1)].off = ~0ULL;
+		r->descs[3 & (a.ring_entries - 1)].len = ~0U;
+		r->descs[3 & (a.ring_entries - 1)].flags = ~0U;
+		__atomic_store_n(&r->tail, 4, __ATOMIC_RELEASE);
+		break;
+	}
+	if (write(h->ack, "d", 1) != 1)
+		return 4;
+	/* stay alive (and silent) until the parent is done */
+	(void)!read(h->cmd, &x, 1);
+	return 0;
+}
+
+static int run_hostile_producer(enum scribble how)
+{
+	struct zchan_attr a;
+	struct hostile h;
+	struct zchan *c;
+	int cmd[2], ack[2], i, ret;
+	char buf[64];
+	pid_t pid;
+
+	if (pipe(cmd) || pipe(ack))
+		return -100;
+	h.cmd = cmd[0];
+	h.cmd_w = cmd[1];
+	h.ack = ack[1];
+	h.how = how;
+	small_attr(&a, 8, 16384, 1024);
+	pid = spawn_producer(&a, hostile_producer, &h, &c);
+	if (pid < 0)
+		return -101;
+	close(cmd[0]);
+	for (i = 0; i < 3; i++)
+		if (zchan_recv(c, buf, sizeof(buf), 0) != 2)
+			return -102;
+	/* the garbage is in place before we look (no kick comes) */
+	if (write(cmd[1], "s", 1) != 1 || read(ack[0], buf, 1) != 1)
+		return -103;
+	ret = (int)zchan_recv(c, buf, sizeof(buf), 0);
+	/* sticky, and every path reports it */
+	if (zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK) != ret ||
+	    zchan_poll(c) != ret)
+		ret = -104;
+	close(cmd[1]);
+	close(ack[0]);
+	close(ack[1]);
+	if (wait_child(pid))
+		ret = -105;
+	zchan_close(c);
+	return ret;
+}
+
+TEST(hostile_producer_tail_far_ahead)
+{
+	EXPECT_EQ(-EPROTO, run_hostile_producer(TAIL_FAR_AHEAD));
+}
+
+TEST(hostile_producer_tail_backwards)
+{
+	EXPECT_EQ(-EPROTO, run_hostile_producer(TAIL_BACKWARDS));
+}
+
+TEST(hostile_producer_desc_out_of_pool)
+{
+	EXPECT_EQ(-EPROTO, run_hostile_producer(DESC_OUT_OF_POOL));
+}
+
+TEST(hostile_producer_desc_too_long)
+{
+	EXPECT_EQ(-EPROTO, run_hostile_producer(DESC_TOO_LONG));
+}
+
+TEST(hostile_producer_desc_bad_flags)
+{
+	EXPECT_EQ(-EPROTO, run_hostile_producer(DESC_BAD_FLAGS));
+}
+
+TEST(hostile_consumer_head_garbage)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	int sv[2], cmd[2], i, ret = 0;
+	char buf[64] = { 0 }, x;
+	pid_t pid;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, pipe(cmd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zchan_cons_ring *r;
+
+		close(sv[0]);
+		close(cmd[0]);
+		if (zchan_recv_peer(sv[1], &c))
+			_exit(1);
+		for (i = 0; i < 2; i++)
+			if (zchan_recv(c, buf, sizeof(buf), 0) != 8)
+				_exit(2);
+		r = own_ring_mapping();
+		if (!r)
+			_exit(3);
+		r->head = 0x80000000U;	/* released what was never sent */
+		r->read = 12345;
+		if (write(cmd[1], "s", 1) != 1)
+			_exit(4);
+		pause();
+		_exit(0);
+	}
+	close(sv[1]);
+	close(cmd[1]);
+	small_attr(&a, 8, 16384, 1024);
+	ASSERT_EQ(0, zchan_create(NULL, &a, &p));
+	ASSERT_EQ(0, zchan_send_peer(p, sv[0]));
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(8, zchan_send(p, buf, 8, 0));
+	ASSERT_EQ(1, read(cmd[0], &x, 1));
+	for (i = 0; i < 100; i++) {
+		ret = (int)zchan_send(p, buf, 8, ZCHAN_NONBLOCK);
+		if (ret < 0)
+			break;
+	}
+	EXPECT_EQ(-EPROTO, ret);
+	EXPECT_EQ(-EPROTO, zchan_send(p, buf, 8, 0));
+	kill(pid, SIGKILL);
+	wait_child(pid);
+	zchan_close(p);
+	close(sv[0]);
+	close(cmd[0]);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int busy_producer(struct zchan *p, void *arg)
+{
+	int i;
+
+	if (zchan_set_flags(p, ZCHAN_BUSY_POLL))
+		return 1;
+	for (i = 0; i < 20000; i++)
+		if (zchan_send(p, &i, sizeof(i), 0) != sizeof(i))
+			return 2;
+	return 0;
+}
+
+TEST(busy_poll_mode)
+{
+	struct zchan_stats st;
+	struct zchan_attr a;
+	struct zchan *c;
+	int i, v;
+	pid_t pid;
+
+	small_attr(&a, 8, 16384, 64);
+	a.flags = ZCHAN_BUSY_POLL;
+	pid = spawn_producer(&a, busy_producer, NULL, &c);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, zchan_set_flags(c, ZCHAN_BUSY_POLL));
+	for (i = 0; i < 20000; i++) {
+		ASSERT_EQ(sizeof(v), zchan_recv(c, &v, sizeof(v), 0));
+		ASSERT_EQ(i, v);
+	}
+	EXPECT_EQ(-EPIPE, zchan_recv(c, &v, sizeof(v), 0));
+	ASSERT_EQ(0, zchan_stats(c, &st));
+	EXPECT_EQ(0, st.waits);		/* never slept */
+	EXPECT_EQ(0, wait_child(pid));
+	zchan_close(c);
+}
+
+TEST_HARNESS_MAIN
