@@ -1237,6 +1237,103 @@ TEST(hostile_consumer_head_garbage)
 }
 
 /* ------------------------------------------------------------------ */
+/* Sleeping: the consumer must go to sleep in the kernel and be woken.  */
+
+static int late_producer(struct zchan *p, void *arg)
+{
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		usleep(50000);	/* long enough that the consumer sleeps */
+		if (zchan_send(p, &i, sizeof(i), 0) != sizeof(i))
+			return 1;
+	}
+	return 0;
+}
+
+static void sleep_and_wake(struct __test_metadata *_metadata, bool timed)
+{
+	struct zchan_stats st;
+	struct zchan *c;
+	int i, v;
+	pid_t pid;
+
+	pid = spawn_producer(NULL, late_producer, NULL, &c);
+	ASSERT_LT(0, pid);
+	for (i = 0; i < 5; i++) {
+		if (timed) {
+			int m = zchan_wait(c, 60LL * 1000000000);
+
+			ASSERT_LT(0, m);	/* POLLIN, maybe with POLLHUP */
+			ASSERT_TRUE(m & POLLIN);
+		}
+		ASSERT_EQ(sizeof(v), zchan_recv(c, &v, sizeof(v), 0));
+		ASSERT_EQ(i, v);
+	}
+	EXPECT_EQ(POLLHUP, zchan_wait(c, timed ? 60LL * 1000000000 : -1));
+	EXPECT_EQ(-EPIPE, zchan_recv(c, &v, sizeof(v), 0));
+	ASSERT_EQ(0, zchan_stats(c, &st));
+	EXPECT_LE(5, st.waits);
+	EXPECT_EQ(0, wait_child(pid));
+	zchan_close(c);
+}
+
+TEST(blocking_recv_sleeps_and_is_woken)
+{
+	sleep_and_wake(_metadata, false);
+}
+
+TEST(timed_wait_sleeps_and_is_woken)
+{
+	sleep_and_wake(_metadata, true);
+}
+
+/* The same through ZCHAN_IOC_WAIT (the fallback without io_uring). */
+TEST(blocking_recv_ioctl_wait)
+{
+	setenv("ZCHAN_WAIT", "ioctl", 1);
+	sleep_and_wake(_metadata, false);
+}
+
+/* A producer waiting for room is woken by the consumer's release. */
+TEST(blocking_send_sleeps_until_release)
+{
+	struct zchan_stats st;
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	int sv[2], i, v;
+	pid_t pid;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(sv[0]);
+		if (zchan_recv_peer(sv[1], &c))
+			_exit(1);
+		for (i = 0; i < 64; i++) {
+			if (!(i % 8))
+				usleep(50000);	/* the producer fills up */
+			if (zchan_recv(c, &v, sizeof(v), 0) != sizeof(v) || v != i)
+				_exit(2);
+		}
+		zchan_close(c);
+		_exit(0);
+	}
+	close(sv[1]);
+	small_attr(&a, 8, 16384, 64);
+	ASSERT_EQ(0, zchan_create(NULL, &a, &p));
+	ASSERT_EQ(0, zchan_send_peer(p, sv[0]));
+	for (i = 0; i < 64; i++)
+		ASSERT_EQ(sizeof(i), zchan_send(p, &i, sizeof(i), 0));
+	EXPECT_EQ(0, wait_child(pid));
+	ASSERT_EQ(0, zchan_stats(p, &st));
+	EXPECT_LE(1, st.waits);
+	zchan_close(p);
+	close(sv[0]);
+}
+
+/* ------------------------------------------------------------------ */
 
 static int busy_producer(struct zchan *p, void *arg)
 {
