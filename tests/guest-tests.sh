@@ -1,0 +1,23 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs inside the qemu guest (tools/vm-run, cwd tests/): each GUEST_TESTS
+# program in turn, its output between markers that tests/run-tests.sh uses
+# to count each program's TAP results and exit status on the host.
+#
+# Usage: ./guest-tests.sh PROG...   (paths relative to tests/)
+
+timeout=${ZCHAN_GUEST_TEST_TIMEOUT:-300}
+for t in "$@"; do
+	echo "@@zchan-test: begin $t"
+	if [ -x "$t" ]; then
+		timeout -k 10 "$timeout" "./$t" 2>&1
+		status=$?
+		[ "$status" -ne 124 ] || echo "guest-tests: $t timed out after ${timeout}s"
+	else
+		echo "guest-tests: $t is not built"
+		status=127
+	fi
+	echo "@@zchan-test: end $t $status"
+done
+exit 0

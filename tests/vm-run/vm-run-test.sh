@@ -1,0 +1,114 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tools/vm-run's own tests (NATIVE_TESTS: runs on the host, boots a few
+# short guests).  Prints TAP.  Needs module/zchan.ko and the test modules
+# in vm-run/warn/ (make -C tests).
+
+set -u
+
+TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+VM_RUN=$TOP/tools/vm-run
+WARN_DIR=$TOP/tests/vm-run/warn
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-run-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+n=0
+failures=0
+echo "TAP version 13"
+echo "1..25"
+
+result() { # result STATUS DESCRIPTION: STATUS 0 is ok
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n $2"
+	else
+		echo "not ok $n $2"
+		failures=$((failures + 1))
+	fi
+}
+expect() { # expect DESCRIPTION COMMAND...
+	local desc=$1
+	shift
+	"$@"
+	result $? "$desc"
+}
+has_line() { grep -qxF -- "$1" "$2"; }
+show() { sed 's/^/# /' "$@"; }
+
+# run NAME VM-RUN-ARGS...: run vm-run, output in $tmp/NAME.out and
+# $tmp/NAME.err, exit status in $status, wall time in $elapsed (s).
+run() {
+	local name=$1 start
+	shift
+	start=$(date +%s)
+	"$VM_RUN" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" </dev/null
+	status=$?
+	elapsed=$(($(date +%s) - start))
+	echo "# vm-run ($name): exit $status after ${elapsed}s"
+}
+
+# 1. The module is loaded, /dev/zchan is 0666, rmmod and insmod again work.
+run module --timeout 300 -- sh -c '
+	grep -q "^zchan " /proc/modules && echo loaded
+	test -c /dev/zchan && echo chardev
+	test "$(stat -c %a /dev/zchan)" = 666 && echo mode-0666
+	rmmod zchan && echo rmmod
+	! grep -q "^zchan " /proc/modules && test ! -e /dev/zchan && echo gone
+	insmod "$1" && test -c /dev/zchan && echo insmod-again
+	rmmod zchan && echo rmmod-again' sh "$TOP/module/zchan.ko"
+expect "vm-run with zchan.ko exits 0" test "$status" -eq 0
+for c in loaded chardev mode-0666 rmmod gone insmod-again rmmod-again; do
+	expect "module: $c" has_line "$c" "$tmp/module.out"
+done
+[ "$failures" -eq 0 ] || show "$tmp/module.out" "$tmp/module.err"
+
+# 2. Exit status, arguments, cwd, environment, stderr and /tmp pass through.
+f=$failures
+ZCHAN_VMRUN_VAR='a b' ZCHAN_VMRUN_SECRET=x run pass --no-module \
+	--env ZCHAN_VMRUN_VAR --env ZCHAN_VMRUN_SET=1 -- sh -c '
+	echo "cwd=$(pwd)"
+	echo "uid=$(id -u)"
+	echo "var=$ZCHAN_VMRUN_VAR set=$ZCHAN_VMRUN_SET secret=${ZCHAN_VMRUN_SECRET-unset}"
+	echo to-stderr >&2
+	echo written >/tmp/f && echo "tmp=$(cat /tmp/f)"
+	printf "[%s]" "$@"; echo
+	exit 7' sh "a b" "c'd" '$HOME'
+expect "exit status 7 passes through" test "$status" -eq 7
+expect "cwd is the caller's" has_line "cwd=$(pwd -P)" "$tmp/pass.out"
+expect "COMMAND runs as root" has_line "uid=0" "$tmp/pass.out"
+expect "--env passes variables, nothing else leaks" \
+	has_line "var=a b set=1 secret=unset" "$tmp/pass.out"
+expect "stderr goes to stdout" has_line "to-stderr" "$tmp/pass.out"
+expect "/tmp is writable" has_line "tmp=written" "$tmp/pass.out"
+expect "arguments keep spaces, quotes and dollars" \
+	has_line "[a b][c'd][\$HOME]" "$tmp/pass.out"
+[ "$failures" -eq "$f" ] || show "$tmp/pass.out" "$tmp/pass.err"
+
+run false --no-module -- false
+expect "vm-run -- false exits 1" test "$status" -eq 1
+
+# 3. A hanging command hits --timeout: 124, promptly.
+run timeout --no-module --timeout 30 -- sleep 1000
+expect "--timeout on a hanging command exits 124" test "$status" -eq 124
+expect "--timeout 30 stops the guest within 60 s" test "$elapsed" -lt 60
+expect "--timeout says what happened" grep -q "timed out after 30s" "$tmp/timeout.err"
+
+# 4. A kernel WARNING fails the run (123) although COMMAND succeeded.
+run warn --module "$WARN_DIR/zchan_warn_test.ko" -- true
+expect "a kernel WARNING makes vm-run exit 123" test "$status" -eq 123
+expect "the WARNING report is shown" grep -q "WARNING:.*zchan_warn_test" "$tmp/warn.err"
+[ "$status" -eq 123 ] || show "$tmp/warn.out" "$tmp/warn.err"
+
+# 5. A module that does not load: 125, COMMAND does not run.
+run fail --module "$WARN_DIR/zchan_fail_test.ko" -- echo command-ran
+expect "a module that fails to load makes vm-run exit 125" test "$status" -eq 125
+expect "COMMAND does not run when the module fails" \
+	test ! -s "$tmp/fail.out"
+expect "the console tail is shown" grep -q "guest console" "$tmp/fail.err"
+
+# 6. Bad usage fails without booting.
+run usage --smp many -- true
+expect "bad usage exits 125" test "$status" -eq 125
+
+[ "$failures" -eq 0 ]
