@@ -80,12 +80,20 @@ static void zchan_notify_peer(struct zchan *z)
  * Announce that this end is about to sleep (or returns -EAGAIN), then the
  * caller re-checks its condition: either it sees the peer's last store or
  * the peer sees need_wakeup and kicks.
+ *
+ * memfd: the generation only moves on after a kick from the peer was
+ * drained, so it is always the peer's last kicked generation or the one
+ * after it: the peer can never mistake a new wait for one it already
+ * kicked, however often we arm.
  */
 void zchan_arm(struct zchan *z)
 {
 	if (z->backend == ZCHAN_BACKEND_MEMFD) {
-		if (++z->arm_gen == 0)
-			z->arm_gen = 1;
+		if (z->kick_seen || !z->arm_gen) {
+			if (++z->arm_gen == 0)
+				z->arm_gen = 1;
+			z->kick_seen = false;
+		}
 		store_once(z->own_need_wakeup, z->arm_gen);
 	} else {
 		store_once(z->own_need_wakeup, 1);
@@ -96,13 +104,24 @@ void zchan_arm(struct zchan *z)
 /* memfd: consume pending kicks so the epoll fd stops being readable. */
 void zchan_drain(struct zchan *z)
 {
-	uint64_t cnt;
-	ssize_t ret;
+	uint64_t cnt = 0;
 
 	if (z->backend != ZCHAN_BACKEND_MEMFD)
 		return;
-	ret = read(z->own_efd, &cnt, sizeof(cnt));
-	(void)ret;
+	if (read(z->own_efd, &cnt, sizeof(cnt)) != sizeof(cnt))
+		cnt = 0;
+	if (cnt > z->self_kicks)
+		z->kick_seen = true;
+	z->self_kicks = 0;
+}
+
+/* memfd: make our own epoll fd readable (zchan_prep_wait, ready now). */
+void zchan_self_kick(struct zchan *z)
+{
+	uint64_t one = 1;
+
+	if (write(z->own_efd, &one, sizeof(one)) == sizeof(one))
+		z->self_kicks++;
 }
 
 /*
@@ -245,6 +264,7 @@ static int prod_get(struct zchan *z, uint32_t len, unsigned int flags,
 		if (ret > 0)
 			continue;
 		if (flags & ZCHAN_NONBLOCK) {
+			zchan_drain(z);
 			zchan_arm(z);
 			ret = prod_room(z, len);
 			if (ret < 0)
@@ -469,6 +489,7 @@ static int cons_get(struct zchan *z, unsigned int flags, struct zchan_desc *d)
 			return ret ? (ret < 0 ? ret : 0) : -EPIPE;
 		}
 		if (flags & ZCHAN_NONBLOCK) {
+			zchan_drain(z);
 			zchan_arm(z);
 			ret = cons_peek(z, d);
 			if (ret)
@@ -605,8 +626,9 @@ int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow)
 		if (ret < 0)
 			return ret;
 		if (ret)
-			return POLLIN;
-		if (zchan_peer_gone(z, slow)) {
+			mask = POLLIN;
+		if (zchan_peer_gone(z, slow && !ret)) {
+			/* closed is stored after the last tail: look again */
 			ret = cons_peek(z, &d);
 			if (ret < 0)
 				return ret;

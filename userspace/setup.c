@@ -239,6 +239,13 @@ static int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 		store_release(z->read, z->c_read);
 	}
 
+	/*
+	 * memfd: start armed, so the first event after setup kicks our
+	 * epoll fd (the kernel's poll needs no such help).
+	 */
+	if (z->backend == ZCHAN_BACKEND_MEMFD)
+		zchan_arm(z);
+
 	if (!io_uring_queue_init(4, &z->ring, 0))
 		z->have_ring = true;
 	wait = getenv("ZCHAN_WAIT");
@@ -737,7 +744,7 @@ int zchan_recv_peer(int unix_sock, struct zchan **cons)
 		goto out_close;
 	}
 	ret = -EPROTO;
-	if ((size_t)n != sizeof(hdr) || (msg.msg_flags & MSG_CTRUNC) ||
+	if ((size_t)n != sizeof(hdr) || (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ||
 	    hdr.magic != ZCHAN_PEER_MAGIC || hdr.version != ZCHAN_PEER_VERSION)
 		goto out_close;
 	if (hdr.backend == ZCHAN_BACKEND_KERNEL && nfds == 1) {

@@ -243,12 +243,8 @@ void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
 		 */
 		zchan_drain(ch);
 		zchan_arm(ch);
-		if (zchan_ready_mask(ch, ch->max_msg, true)) {
-			uint64_t one = 1;
-			ssize_t ret = write(ch->own_efd, &one, sizeof(one));
-
-			(void)ret;
-		}
+		if (zchan_ready_mask(ch, ch->max_msg, true))
+			zchan_self_kick(ch);
 		events = POLLIN;
 	}
 	io_uring_prep_poll_add(sqe, fd, events);

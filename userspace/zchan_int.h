@@ -64,6 +64,8 @@ struct zchan {
 	int peer_fds[5];	/* producer: consumer end until sent */
 	bool peer_dead;
 	uint32_t arm_gen;	/* our need_wakeup generation */
+	bool kick_seen;		/* a peer kick was drained since arming */
+	uint32_t self_kicks;	/* our own writes to own_efd, not drained */
 	uint32_t kicked_gen;	/* peer generation we already kicked */
 
 	struct zchan_layout layout;
@@ -119,6 +121,7 @@ void zchan_kick(struct zchan *z);
 int zchan_peer_gone(struct zchan *z, bool slow);
 void zchan_arm(struct zchan *z);
 void zchan_drain(struct zchan *z);
+void zchan_self_kick(struct zchan *z);
 
 /* wait.c */
 int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns);
