@@ -1239,14 +1239,54 @@ TEST(hostile_consumer_head_garbage)
 /* ------------------------------------------------------------------ */
 /* Sleeping: the consumer must go to sleep in the kernel and be woken.  */
 
+/*
+ * Wait until @pid is asleep in the kernel ('S'), i.e. past its spinning:
+ * what comes next must wake it.  No timing involved.
+ */
+static int wait_until_sleeping(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	int i, fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (i = 0; i < 600000; i++) {
+		ssize_t n;
+
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return -1;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return -1;
+		buf[n] = 0;
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2] == 'S')
+			return 0;
+		usleep(100);
+	}
+	return -1;
+}
+
+struct late {
+	int ack;	/* read end: the consumer took the message */
+	int ack_w;
+};
+
 static int late_producer(struct zchan *p, void *arg)
 {
+	struct late *l = arg;
+	char x;
 	int i;
 
+	close(l->ack_w);
 	for (i = 0; i < 5; i++) {
-		usleep(50000);	/* long enough that the consumer sleeps */
-		if (zchan_send(p, &i, sizeof(i), 0) != sizeof(i))
+		if (i && read(l->ack, &x, 1) != 1)
 			return 1;
+		if (wait_until_sleeping(getppid()))
+			return 2;
+		if (zchan_send(p, &i, sizeof(i), 0) != sizeof(i))
+			return 3;
 	}
 	return 0;
 }
@@ -1254,12 +1294,17 @@ static int late_producer(struct zchan *p, void *arg)
 static void sleep_and_wake(struct __test_metadata *_metadata, bool timed)
 {
 	struct zchan_stats st;
+	struct late l;
 	struct zchan *c;
-	int i, v;
+	int ack[2], i, v;
 	pid_t pid;
 
-	pid = spawn_producer(NULL, late_producer, NULL, &c);
+	ASSERT_EQ(0, pipe(ack));
+	l.ack = ack[0];
+	l.ack_w = ack[1];
+	pid = spawn_producer(NULL, late_producer, &l, &c);
 	ASSERT_LT(0, pid);
+	close(ack[0]);
 	for (i = 0; i < 5; i++) {
 		if (timed) {
 			int m = zchan_wait(c, 60LL * 1000000000);
@@ -1269,11 +1314,14 @@ static void sleep_and_wake(struct __test_metadata *_metadata, bool timed)
 		}
 		ASSERT_EQ(sizeof(v), zchan_recv(c, &v, sizeof(v), 0));
 		ASSERT_EQ(i, v);
+		if (i < 4)
+			ASSERT_EQ(1, write(ack[1], "a", 1));
 	}
+	close(ack[1]);
 	EXPECT_EQ(POLLHUP, zchan_wait(c, timed ? 60LL * 1000000000 : -1));
 	EXPECT_EQ(-EPIPE, zchan_recv(c, &v, sizeof(v), 0));
 	ASSERT_EQ(0, zchan_stats(c, &st));
-	EXPECT_LE(5, st.waits);
+	EXPECT_LE(5, st.waits);	/* it slept for every message */
 	EXPECT_EQ(0, wait_child(pid));
 	zchan_close(c);
 }
@@ -1312,8 +1360,9 @@ TEST(blocking_send_sleeps_until_release)
 		if (zchan_recv_peer(sv[1], &c))
 			_exit(1);
 		for (i = 0; i < 64; i++) {
-			if (!(i % 8))
-				usleep(50000);	/* the producer fills up */
+			/* the producer has filled the ring and sleeps */
+			if (!(i % 8) && wait_until_sleeping(getppid()))
+				_exit(3);
 			if (zchan_recv(c, &v, sizeof(v), 0) != sizeof(v) || v != i)
 				_exit(2);
 		}
@@ -1331,6 +1380,66 @@ TEST(blocking_send_sleeps_until_release)
 	EXPECT_LE(1, st.waits);
 	zchan_close(p);
 	close(sv[0]);
+}
+
+/* poll(2) on zchan_fd(): readable when there is work, quiet when not. */
+
+struct stepper {
+	int ack;	/* read end: the parent took message i */
+	int ack_w;
+};
+
+static int step_producer(struct zchan *p, void *arg)
+{
+	struct stepper *s = arg;
+	char x;
+	int i;
+
+	close(s->ack_w);
+	for (i = 0; i < 50; i++) {
+		if (zchan_send(p, &i, sizeof(i), 0) != sizeof(i))
+			return 1;
+		if (read(s->ack, &x, 1) != 1)
+			return 2;
+	}
+	return 0;
+}
+
+TEST(poll_on_zchan_fd)
+{
+	struct stepper st;
+	struct pollfd pfd;
+	struct zchan *c;
+	int ack[2], i, v;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(ack));
+	st.ack = ack[0];
+	st.ack_w = ack[1];
+	pid = spawn_producer(NULL, step_producer, &st, &c);
+	ASSERT_LT(0, pid);
+	close(ack[0]);
+	pfd.fd = zchan_fd(c);
+	pfd.events = POLLIN;
+	for (i = 0; i < 50; i++) {
+		ssize_t r;
+
+		/* the portable pattern: try, and wait only after -EAGAIN */
+		while ((r = zchan_recv(c, &v, sizeof(v), ZCHAN_NONBLOCK)) == -EAGAIN) {
+			ASSERT_EQ(1, poll(&pfd, 1, 60000));
+			ASSERT_TRUE(pfd.revents & POLLIN);
+		}
+		ASSERT_EQ(sizeof(v), r);
+		ASSERT_EQ(i, v);
+		ASSERT_EQ(-EAGAIN, zchan_recv(c, &v, sizeof(v), ZCHAN_NONBLOCK));
+		/* nothing pending: the fd must not stay readable */
+		ASSERT_EQ(0, poll(&pfd, 1, 0));
+		ASSERT_EQ(1, write(ack[1], "a", 1));
+	}
+	close(ack[1]);
+	EXPECT_EQ(0, wait_child(pid));
+	EXPECT_EQ(-EPIPE, zchan_recv(c, &v, sizeof(v), 0));
+	zchan_close(c);
 }
 
 /* ------------------------------------------------------------------ */
