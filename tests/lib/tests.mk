@@ -29,8 +29,8 @@ else
 lib_msg = @printf '  %-8s %s\n' $(1) $(2);
 endif
 
-NATIVE_TESTS += lib/zchan_test_memfd
-GUEST_TESTS += lib/zchan_test_kernel
+NATIVE_TESTS += lib/zchan_test_memfd lib/doc_example
+GUEST_TESTS += lib/zchan_test_kernel lib/doc_example
 TEST_CLEAN += $(LIB_TESTS_BIN) lib/doc_example.c
 
 lib/zchan_test_memfd: lib/zchan_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
@@ -44,8 +44,9 @@ lib/zchan_test_kernel: lib/zchan_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
 
 # The example between the "example-begin"/"example-end" comments.
 lib/doc_example.c: $(TOP)/Documentation/library.rst
-	$(call lib_msg,GEN,$@)sed -n '/example-begin/,/example-end/p' $< | \
-		sed -e '1d' -e '$$d' -e 's/^   //' > $@
+	$(call lib_msg,GEN,$@)awk '/example-end/ { on = 0 } \
+		on && !/^\.\. / { sub(/^   /, ""); print } \
+		/example-begin/ { on = 1 }' $< > $@
 
 lib/doc_example: lib/doc_example.c lib/doc_example_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
 	$(call lib_msg,CC,$@)$(CC) $(LIB_TEST_CFLAGS) -Dmain=doc_example_main \
