@@ -1,0 +1,10 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# zchan.ko selftests (kselftest harness), included by tests/Makefile with
+# cwd = tests/.  They need the module, so they run in the guest.
+
+GUEST_TESTS += module/zchan_test
+TEST_CLEAN += module/zchan_test
+
+module/zchan_test: module/zchan_test.c $(TOP)/include/uapi/linux/zchan.h $(KSFT_HDRS)
+	$(CC) $(CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) -o $@ $< -luring -lpthread

@@ -1,0 +1,1772 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * zchan.ko selftests: every UAPI error path, the mappings, the wait and
+ * kick paths (ioctl, poll, io_uring), peer death, limits and module
+ * lifetime.  Runs as root in the test guest with zchan.ko loaded.
+ *
+ * The streaming tests speak the ring protocol through the raw UAPI with a
+ * minimal producer and consumer written here, not through libzchan.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include <liburing.h>
+#include <linux/zchan.h>
+
+#include "kselftest_harness.h"
+
+#define ZC_DEV		"/dev/zchan"
+#define ZC_DEBUGFS	"/sys/kernel/debug/zchan"
+#define ZC_PARAMS	"/sys/module/zchan/parameters"
+
+static long page_size;
+
+/* Before any test: the page size, and debugfs for the introspection tests. */
+static void __attribute__((constructor)) zc_test_init(void)
+{
+	struct stat st;
+
+	page_size = sysconf(_SC_PAGESIZE);
+
+	if (stat(ZC_DEBUGFS, &st))
+		mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Small UAPI helpers: each returns 0 or -errno.
+ */
+static int zc_ioctl(int fd, unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg) ? -errno : 0;
+}
+
+static int zc_open(void)
+{
+	return open(ZC_DEV, O_RDWR | O_CLOEXEC);
+}
+
+/* A name unique to this test process. */
+static void zc_name(char *buf, const char *tag)
+{
+	snprintf(buf, ZCHAN_NAME_MAX, "zt-%s-%d", tag, getpid());
+}
+
+static void zc_set_name(__u8 *dst, const char *name)
+{
+	memset(dst, 0, ZCHAN_NAME_MAX);
+	if (name)
+		memcpy(dst, name, strnlen(name, ZCHAN_NAME_MAX - 1));
+}
+
+static int zc_create(int fd, const char *name, __u64 pool, __u32 entries,
+		     __u32 max_msg, __u32 mode, struct zchan_layout *l)
+{
+	struct zchan_create c = {
+		.pool_size = pool,
+		.ring_entries = entries,
+		.max_msg = max_msg,
+		.mode = mode,
+	};
+	int ret;
+
+	zc_set_name(c.name, name);
+	ret = zc_ioctl(fd, ZCHAN_IOC_CREATE, &c);
+	if (!ret && l)
+		*l = c.layout;
+	return ret;
+}
+
+static int zc_attach(int fd, const char *name, struct zchan_layout *l)
+{
+	struct zchan_attach a = { 0 };
+	int ret;
+
+	zc_set_name(a.name, name);
+	ret = zc_ioctl(fd, ZCHAN_IOC_ATTACH, &a);
+	if (!ret && l)
+		*l = a.layout;
+	return ret;
+}
+
+static int zc_kick(int fd)
+{
+	struct zchan_kick k = { 0 };
+
+	return zc_ioctl(fd, ZCHAN_IOC_KICK, &k);
+}
+
+/* Wait with an optional timeout (ns, or -1 for none); revents out. */
+static int zc_wait(int fd, long long timeout_ns, __u32 *revents)
+{
+	struct zchan_wait w = { 0 };
+	int ret;
+
+	if (timeout_ns >= 0) {
+		w.flags = ZCHAN_WAIT_TIMEOUT;
+		w.timeout_ns = timeout_ns;
+	}
+	ret = zc_ioctl(fd, ZCHAN_IOC_WAIT, &w);
+	if (!ret && revents)
+		*revents = w.revents;
+	return ret;
+}
+
+static int zc_info(int fd, struct zchan_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	return zc_ioctl(fd, ZCHAN_IOC_INFO, info);
+}
+
+static short zc_poll(int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	if (poll(&p, 1, 0) < 0)
+		return -1;
+	return p.revents;
+}
+
+/* Read one counter ("pages", "channels", ...) from debugfs zchan/stats. */
+static long long zc_stat(const char *key)
+{
+	char line[128], name[64];
+	long long val = -1, v;
+	FILE *f;
+
+	f = fopen(ZC_DEBUGFS "/stats", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %lld", name, &v) == 2 && !strcmp(name, key))
+			val = v;
+	fclose(f);
+	return val;
+}
+
+static int zc_param_get(const char *param, char *buf, size_t len)
+{
+	char path[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), ZC_PARAMS "/%s", param);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+static int zc_param_set(const char *param, const char *val)
+{
+	char path[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), ZC_PARAMS "/%s", param);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* ---------------------------------------------------------------------
+ * A minimal ring protocol user (see the protocol in zchan.h).
+ */
+struct zc_end {
+	int fd;
+	bool producer;
+	struct zchan_layout l;
+	struct zchan_prod_ring *prod;
+	struct zchan_cons_ring *cons;
+	uint8_t *pool;
+	/* producer's private accounting */
+	uint64_t *slot_end;	/* pool position after each slot's message */
+	uint64_t pool_pos;	/* next free byte, free-running */
+	uint64_t pool_free;	/* bytes below this position are reclaimed */
+	uint32_t tail, head_seen;
+	/* consumer */
+	uint32_t read;
+};
+
+static int zc_map(struct zc_end *e)
+{
+	int rw = PROT_READ | PROT_WRITE;
+
+	e->prod = mmap(NULL, e->l.prod_ring_size,
+		       e->producer ? rw : PROT_READ, MAP_SHARED, e->fd,
+		       e->l.prod_ring_off);
+	e->cons = mmap(NULL, e->l.cons_ring_size,
+		       e->producer ? PROT_READ : rw, MAP_SHARED, e->fd,
+		       e->l.cons_ring_off);
+	e->pool = mmap(NULL, e->l.pool_size, e->producer ? rw : PROT_READ,
+		       MAP_SHARED, e->fd, e->l.pool_off);
+	if (e->prod == MAP_FAILED || e->cons == MAP_FAILED ||
+	    e->pool == MAP_FAILED)
+		return -errno;
+	if (e->producer) {
+		e->slot_end = calloc(e->l.ring_entries, sizeof(*e->slot_end));
+		if (!e->slot_end)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void zc_unmap(struct zc_end *e)
+{
+	if (e->prod && e->prod != MAP_FAILED)
+		munmap(e->prod, e->l.prod_ring_size);
+	if (e->cons && e->cons != MAP_FAILED)
+		munmap(e->cons, e->l.cons_ring_size);
+	if (e->pool && e->pool != (void *)MAP_FAILED)
+		munmap(e->pool, e->l.pool_size);
+	free(e->slot_end);
+	e->prod = NULL;
+	e->cons = NULL;
+	e->pool = NULL;
+	e->slot_end = NULL;
+}
+
+/* Producer: publish one message, waiting for room; -EPIPE if peer gone. */
+static int zc_send(struct zc_end *e, const void *buf, uint32_t len)
+{
+	uint32_t mask = e->l.ring_entries - 1;
+	uint64_t size = e->l.pool_size, pos, off;
+	struct zchan_desc *d;
+	__u32 revents;
+	int ret;
+
+	for (;;) {
+		uint32_t head;
+
+		if (__atomic_load_n(&e->cons->closed, __ATOMIC_ACQUIRE))
+			return -EPIPE;
+		head = __atomic_load_n(&e->cons->head, __ATOMIC_ACQUIRE);
+		if ((uint32_t)(head - e->head_seen) >
+		    (uint32_t)(e->tail - e->head_seen))
+			return -EPROTO;
+		while (e->head_seen != head)
+			e->pool_free = e->slot_end[e->head_seen++ & mask];
+		__atomic_store_n(&e->prod->head_seen, head, __ATOMIC_RELAXED);
+
+		pos = e->pool_pos;
+		off = pos % size;
+		if (off + len > size) {
+			pos += size - off;
+			off = 0;
+		}
+		if (e->tail - e->head_seen < e->l.ring_entries &&
+		    pos + len - e->pool_free <= size)
+			break;
+		ret = zc_wait(e->fd, -1, &revents);
+		if (ret)
+			return ret;
+	}
+	memcpy(e->pool + off, buf, len);
+	d = &e->prod->descs[e->tail & mask];
+	d->off = off;
+	d->len = len;
+	d->flags = 0;
+	e->slot_end[e->tail & mask] = pos + len;
+	e->pool_pos = pos + len;
+	__atomic_store_n(&e->prod->tail, ++e->tail, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&e->cons->need_wakeup, __ATOMIC_RELAXED))
+		return zc_kick(e->fd);
+	return 0;
+}
+
+/* Consumer: copy out one message; -EPIPE once the producer is gone. */
+static int zc_recv(struct zc_end *e, void *buf, uint32_t *len)
+{
+	struct zchan_desc d;
+	uint32_t tail;
+	__u32 revents;
+	int ret;
+
+	for (;;) {
+		tail = __atomic_load_n(&e->prod->tail, __ATOMIC_ACQUIRE);
+		if ((uint32_t)(tail - e->read) > e->l.ring_entries)
+			return -EPROTO;
+		if (tail != e->read)
+			break;
+		if (__atomic_load_n(&e->prod->closed, __ATOMIC_ACQUIRE)) {
+			tail = __atomic_load_n(&e->prod->tail, __ATOMIC_ACQUIRE);
+			if (tail == e->read)
+				return -EPIPE;
+			continue;
+		}
+		ret = zc_wait(e->fd, -1, &revents);
+		if (ret)
+			return ret;
+	}
+	memcpy(&d, (void *)&e->prod->descs[e->read & (e->l.ring_entries - 1)],
+	       sizeof(d));
+	if (d.len > e->l.max_msg || d.off > e->l.pool_size ||
+	    d.len > e->l.pool_size - d.off || d.flags & ~ZCHAN_DESC_SKIP)
+		return -EPROTO;
+	memcpy(buf, e->pool + d.off, d.len);
+	*len = d.len;
+	e->read++;
+	__atomic_store_n(&e->cons->read, e->read, __ATOMIC_RELEASE);
+	__atomic_store_n(&e->cons->head, e->read, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&e->prod->need_wakeup, __ATOMIC_RELAXED))
+		return zc_kick(e->fd);
+	return 0;
+}
+
+/* Message @i: a length in [1, max] and bytes, both derived from @i. */
+static uint64_t zc_rng(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static uint32_t zc_msg(uint32_t i, uint32_t max, uint8_t *buf)
+{
+	uint64_t s = (i + 1) * 0x9e3779b97f4a7c15ULL;
+	uint32_t len = 1 + zc_rng(&s) % max, k;
+
+	for (k = 0; k < len; k += 8) {
+		uint64_t v = zc_rng(&s);
+
+		memcpy(buf + k, &v, len - k < 8 ? len - k : 8);
+	}
+	return len;
+}
+
+/* FNV-1a, to compare payloads by checksum as well as by content. */
+static uint32_t zc_csum(const uint8_t *p, uint32_t len)
+{
+	uint32_t h = 2166136261u;
+
+	while (len--)
+		h = (h ^ *p++) * 16777619u;
+	return h;
+}
+
+/* Receive @n messages and check each; returns 0 or a small error code. */
+static int zc_recv_check(struct zc_end *e, uint32_t first, uint32_t n)
+{
+	uint8_t *got = malloc(e->l.max_msg), *want = malloc(e->l.max_msg);
+	uint32_t i, len, wlen;
+	int ret = 0;
+
+	for (i = first; i < first + n && !ret; i++) {
+		ret = zc_recv(e, got, &len);
+		if (ret)
+			break;
+		wlen = zc_msg(i, e->l.max_msg, want);
+		if (len != wlen || zc_csum(got, len) != zc_csum(want, len) ||
+		    memcmp(got, want, len))
+			ret = -EBADMSG;
+	}
+	free(got);
+	free(want);
+	return ret;
+}
+
+static int zc_send_n(struct zc_end *e, uint32_t first, uint32_t n)
+{
+	uint8_t *buf = malloc(e->l.max_msg);
+	uint32_t i, len;
+	int ret = 0;
+
+	for (i = first; i < first + n && !ret; i++) {
+		len = zc_msg(i, e->l.max_msg, buf);
+		ret = zc_send(e, buf, len);
+	}
+	free(buf);
+	return ret;
+}
+
+/* A pipe used to say "ready" across fork(). */
+static void zc_signal(int fd)
+{
+	char c = 1;
+
+	if (write(fd, &c, 1) != 1)
+		_exit(90);
+}
+
+static int zc_await(int fd)
+{
+	char c;
+
+	return read(fd, &c, 1) == 1 ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------
+ * Fixture: a named channel with both ends open and mapped.
+ */
+FIXTURE(chan) {
+	char name[ZCHAN_NAME_MAX];
+	struct zc_end p, c;
+};
+
+FIXTURE_SETUP(chan)
+{
+	ASSERT_EQ(0, access(ZC_DEV, R_OK | W_OK));
+	zc_name(self->name, "fx");
+	self->p.producer = true;
+	self->p.fd = zc_open();
+	ASSERT_LE(0, self->p.fd);
+	ASSERT_EQ(0, zc_create(self->p.fd, self->name, 16 * page_size, 16,
+			       0, 0600, &self->p.l));
+	self->c.fd = zc_open();
+	ASSERT_LE(0, self->c.fd);
+	ASSERT_EQ(0, zc_attach(self->c.fd, self->name, &self->c.l));
+	ASSERT_EQ(0, zc_map(&self->p));
+	ASSERT_EQ(0, zc_map(&self->c));
+}
+
+FIXTURE_TEARDOWN(chan)
+{
+	zc_unmap(&self->p);
+	zc_unmap(&self->c);
+	if (self->p.fd >= 0)
+		close(self->p.fd);
+	if (self->c.fd >= 0)
+		close(self->c.fd);
+}
+
+/* ---------------------------------------------------------------------
+ * Device and ioctl validation.
+ */
+TEST(device_mode_0666)
+{
+	struct stat st;
+
+	ASSERT_EQ(0, stat(ZC_DEV, &st));
+	ASSERT_TRUE(S_ISCHR(st.st_mode));
+	ASSERT_EQ(0666, st.st_mode & 0777);
+}
+
+TEST(unknown_ioctl_enotty)
+{
+	struct zchan_kick k = { 0 };
+	char big[512] = { 0 };
+	int fd = zc_open();
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(-ENOTTY, zc_ioctl(fd, _IOWR('Z', 0x7f, struct zchan_kick), &k));
+	/* A known number with another size is another command. */
+	ASSERT_EQ(-ENOTTY, zc_ioctl(fd, _IOWR('Z', 0x01, char[8]), big));
+	ASSERT_EQ(-ENOTTY, zc_ioctl(fd, _IOWR('Y', 0x01, struct zchan_create), big));
+	close(fd);
+}
+
+TEST(create_bad_args)
+{
+	char name[ZCHAN_NAME_MAX];
+	struct zchan_create c;
+	int fd = zc_open();
+
+	ASSERT_LE(0, fd);
+	zc_name(name, "bad");
+
+#define RESET_CREATE() do { memset(&c, 0, sizeof(c)); c.mode = 0600; } while (0)
+	RESET_CREATE();
+	c.flags = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	RESET_CREATE();
+	c.flags = 1U << 31;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	RESET_CREATE();
+	c.mode = 01000;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	RESET_CREATE();
+	c.reserved[3] = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	RESET_CREATE();
+	c.ring_entries = 3;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	RESET_CREATE();
+	c.ring_entries = 1U << 17;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	RESET_CREATE();
+	c.pool_size = 4 * page_size;
+	c.max_msg = 2 * page_size + 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	RESET_CREATE();
+	c.pool_size = 1ULL << 62;
+	EXPECT_EQ(-ENOMEM, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	RESET_CREATE();
+	memset(c.name, 'x', sizeof(c.name));	/* not NUL-terminated */
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	EXPECT_EQ(-EFAULT, zc_ioctl(fd, ZCHAN_IOC_CREATE, (void *)8));
+
+	/* None of that gave the fd a role. */
+	RESET_CREATE();
+	zc_set_name(c.name, name);
+	ASSERT_EQ(0, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	/* A second CREATE on a producer fd. */
+	RESET_CREATE();
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	close(fd);
+#undef RESET_CREATE
+}
+
+TEST(create_defaults_and_layout)
+{
+	struct zchan_layout l;
+	int fd = zc_open();
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, zc_create(fd, NULL, 5000, 0, 0, 0600, &l));
+	/* The pool is page-rounded; max_msg defaults to a quarter of it. */
+	EXPECT_EQ(0, l.pool_size % page_size);
+	EXPECT_LE(5000, l.pool_size);
+	EXPECT_EQ(l.pool_size / 4, l.max_msg);
+	EXPECT_NE(0, l.ring_entries);
+	EXPECT_EQ(0, l.ring_entries & (l.ring_entries - 1));
+	EXPECT_EQ(ZCHAN_OFF_PROD_RING, l.prod_ring_off);
+	EXPECT_EQ(ZCHAN_OFF_CONS_RING, l.cons_ring_off);
+	EXPECT_EQ(ZCHAN_OFF_POOL, l.pool_off);
+	EXPECT_EQ(0, l.prod_ring_size % page_size);
+	EXPECT_LE(sizeof(struct zchan_prod_ring) +
+		  l.ring_entries * sizeof(struct zchan_desc), l.prod_ring_size);
+	EXPECT_EQ(0, l.cons_ring_size % page_size);
+	EXPECT_EQ(offsetof(struct zchan_prod_ring, tail), l.prod_tail);
+	EXPECT_EQ(offsetof(struct zchan_prod_ring, head_seen), l.prod_head_seen);
+	EXPECT_EQ(offsetof(struct zchan_prod_ring, need_wakeup), l.prod_need_wakeup);
+	EXPECT_EQ(offsetof(struct zchan_prod_ring, closed), l.prod_closed);
+	EXPECT_EQ(offsetof(struct zchan_prod_ring, descs), l.prod_descs);
+	EXPECT_EQ(offsetof(struct zchan_cons_ring, head), l.cons_head);
+	EXPECT_EQ(offsetof(struct zchan_cons_ring, read), l.cons_read);
+	EXPECT_EQ(offsetof(struct zchan_cons_ring, need_wakeup), l.cons_need_wakeup);
+	EXPECT_EQ(offsetof(struct zchan_cons_ring, closed), l.cons_closed);
+	EXPECT_EQ(0, l.resv);
+	close(fd);
+
+	/* max_msg == pool / 2 is the largest allowed. */
+	fd = zc_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, zc_create(fd, NULL, 4 * page_size, 1, 2 * page_size,
+			       0600, &l));
+	EXPECT_EQ(1, l.ring_entries);
+	close(fd);
+}
+
+TEST(name_taken_and_freed)
+{
+	char name[ZCHAN_NAME_MAX];
+	int a = zc_open(), b = zc_open();
+
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	zc_name(name, "taken");
+	ASSERT_EQ(0, zc_create(a, name, 0, 0, 0, 0600, NULL));
+	EXPECT_EQ(-EEXIST, zc_create(b, name, 0, 0, 0, 0600, NULL));
+	/* The failed CREATE left b without a role: it can still attach. */
+	EXPECT_EQ(0, zc_attach(b, name, NULL));
+	close(a);
+	close(b);
+	/* Both ends gone: the name is free again. */
+	a = zc_open();
+	ASSERT_LE(0, a);
+	EXPECT_EQ(-ENOENT, zc_attach(a, name, NULL));
+	EXPECT_EQ(0, zc_create(a, name, 0, 0, 0, 0600, NULL));
+	close(a);
+}
+
+TEST(name_freed_when_producer_leaves_unattached)
+{
+	char name[ZCHAN_NAME_MAX];
+	int a = zc_open(), b = zc_open();
+
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	zc_name(name, "unatt");
+	ASSERT_EQ(0, zc_create(a, name, 0, 0, 0, 0600, NULL));
+	close(a);
+	EXPECT_EQ(-ENOENT, zc_attach(b, name, NULL));
+	close(b);
+}
+
+TEST(attach_bad_args)
+{
+	char name[ZCHAN_NAME_MAX];
+	struct zchan_attach a;
+	int p = zc_open(), c = zc_open(), c2 = zc_open();
+
+	ASSERT_LE(0, p);
+	ASSERT_LE(0, c);
+	ASSERT_LE(0, c2);
+	zc_name(name, "att");
+	ASSERT_EQ(0, zc_create(p, name, 0, 0, 0, 0600, NULL));
+
+	memset(&a, 0, sizeof(a));
+	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_ATTACH, &a));	/* empty name */
+	memset(a.name, 'y', sizeof(a.name));
+	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_ATTACH, &a));	/* no NUL */
+	memset(&a, 0, sizeof(a));
+	zc_set_name(a.name, name);
+	a.flags = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_ATTACH, &a));
+	a.flags = 0;
+	a.resv = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_ATTACH, &a));
+	a.resv = 0;
+	a.reserved[0] = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_ATTACH, &a));
+	EXPECT_EQ(-ENOENT, zc_attach(c, "zt-no-such-channel", NULL));
+	/* The producer fd already has a role. */
+	EXPECT_EQ(-EINVAL, zc_attach(p, name, NULL));
+
+	ASSERT_EQ(0, zc_attach(c, name, NULL));
+	EXPECT_EQ(-EBUSY, zc_attach(c2, name, NULL));
+	EXPECT_EQ(-EINVAL, zc_attach(c, name, NULL));
+	EXPECT_EQ(-EINVAL, zc_create(c, NULL, 0, 0, 0, 0600, NULL));
+	/* The consumer end is taken once, even after it is released. */
+	close(c);
+	EXPECT_EQ(-EBUSY, zc_attach(c2, name, NULL));
+	close(c2);
+	close(p);
+}
+
+/* Attach from another user in a forked child; returns the child's -errno. */
+static int attach_as(const char *name, uid_t uid, gid_t gid)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1000;
+	if (!pid) {
+		int fd, ret;
+
+		if (setgroups(0, NULL) || setresgid(gid, gid, gid) ||
+		    setresuid(uid, uid, uid))
+			_exit(200);
+		fd = zc_open();
+		if (fd < 0)
+			_exit(201);
+		ret = zc_attach(fd, name, NULL);
+		_exit(-ret);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1001;
+	return -WEXITSTATUS(status);
+}
+
+TEST(attach_permissions)
+{
+	static const struct {
+		__u32 mode;
+		uid_t uid;
+		gid_t gid;
+		int expect;
+	} cases[] = {
+		{ 0600, 65534, 65534, -EACCES },	/* other, no bits */
+		{ 0606, 65534, 65534, 0 },		/* other rw */
+		{ 0604, 65534, 65534, -EACCES },	/* other read only */
+		{ 0660, 65534, 0, 0 },			/* group rw */
+		{ 0660, 65534, 65534, -EACCES },	/* not in the group */
+		{ 0066, 0, 0, 0 },			/* root: CAP_IPC_OWNER */
+	};
+	char name[ZCHAN_NAME_MAX];
+	unsigned int i;
+
+	ASSERT_EQ(0, getuid());
+	zc_name(name, "perm");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int p = zc_open();
+
+		ASSERT_LE(0, p);
+		ASSERT_EQ(0, zc_create(p, name, 0, 0, 0, cases[i].mode, NULL));
+		EXPECT_EQ(cases[i].expect,
+			  attach_as(name, cases[i].uid, cases[i].gid)) {
+			TH_LOG("case %u: mode %o uid %d", i, cases[i].mode,
+			       cases[i].uid);
+		}
+		close(p);
+	}
+}
+
+TEST(names_per_ipc_namespace)
+{
+	char name[ZCHAN_NAME_MAX];
+	int p = zc_open(), status;
+	pid_t pid;
+
+	ASSERT_LE(0, p);
+	zc_name(name, "ns");
+	ASSERT_EQ(0, zc_create(p, name, 0, 0, 0, 0666, NULL));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int a = zc_open(), b = zc_open();
+
+		if (unshare(CLONE_NEWIPC))
+			_exit(10);
+		if (zc_attach(a, name, NULL) != -ENOENT)
+			_exit(11);
+		/* The same name is free in the new namespace. */
+		if (zc_create(b, name, 0, 0, 0, 0600, NULL))
+			_exit(12);
+		if (zc_attach(a, name, NULL))
+			_exit(13);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* And the original is still there for us. */
+	p = zc_open();
+	EXPECT_EQ(0, zc_attach(p, name, NULL));
+	close(p);
+}
+
+TEST(peer_fd)
+{
+	struct zchan_peer_fd pf = { 0 };
+	struct zchan_info info;
+	int p = zc_open(), c = zc_open(), fd2;
+
+	ASSERT_LE(0, p);
+	ASSERT_LE(0, c);
+	/* No role yet. */
+	EXPECT_EQ(-EINVAL, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+	ASSERT_EQ(0, zc_create(p, NULL, 0, 0, 0, 0600, NULL));
+	pf.flags = 2;
+	EXPECT_EQ(-EINVAL, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+	pf.flags = 0;
+	pf.reserved[1] = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+	pf.reserved[1] = 0;
+	pf.flags = ZCHAN_PEER_FD_CLOEXEC;
+	ASSERT_EQ(0, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+	EXPECT_EQ(FD_CLOEXEC, fcntl(pf.fd, F_GETFD) & FD_CLOEXEC);
+	ASSERT_EQ(0, zc_info(pf.fd, &info));
+	EXPECT_EQ(ZCHAN_ROLE_CONSUMER, info.role);
+	EXPECT_EQ(ZCHAN_STATE_PRODUCER_OPEN | ZCHAN_STATE_CONSUMER_OPEN,
+		  info.state);
+	/* The consumer end is taken; a consumer cannot make peers. */
+	fd2 = pf.fd;
+	EXPECT_EQ(-EBUSY, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd2, ZCHAN_IOC_PEER_FD, &pf));
+	close(fd2);
+	close(p);
+	close(c);
+
+	/* Without CLOEXEC. */
+	p = zc_open();
+	ASSERT_EQ(0, zc_create(p, NULL, 0, 0, 0, 0600, NULL));
+	memset(&pf, 0, sizeof(pf));
+	ASSERT_EQ(0, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+	EXPECT_EQ(0, fcntl(pf.fd, F_GETFD) & FD_CLOEXEC);
+	close(pf.fd);
+	close(p);
+}
+
+static int send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte = 'z';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
+}
+
+static int recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sock, &msg, 0) != 1)
+		return -1;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+TEST(peer_fd_scm_rights_handover)
+{
+	struct zc_end p = { .producer = true };
+	struct zchan_peer_fd pf = { .flags = ZCHAN_PEER_FD_CLOEXEC };
+	int sv[2], status;
+	pid_t pid;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zc_end c = { .producer = false };
+		struct zchan_info info;
+
+		close(sv[0]);
+		c.fd = recv_fd(sv[1]);
+		if (c.fd < 0)
+			_exit(20);
+		if (zc_info(c.fd, &info) || info.role != ZCHAN_ROLE_CONSUMER)
+			_exit(21);
+		c.l = info.layout;
+		if (zc_map(&c))
+			_exit(22);
+		if (zc_recv_check(&c, 0, 100))
+			_exit(23);
+		_exit(0);
+	}
+	close(sv[1]);
+	p.fd = zc_open();
+	ASSERT_LE(0, p.fd);
+	ASSERT_EQ(0, zc_create(p.fd, NULL, 8 * page_size, 8, 0, 0600, &p.l));
+	ASSERT_EQ(0, zc_ioctl(p.fd, ZCHAN_IOC_PEER_FD, &pf));
+	ASSERT_EQ(0, send_fd(sv[0], pf.fd));
+	close(pf.fd);
+	ASSERT_EQ(0, zc_map(&p));
+	EXPECT_EQ(0, zc_send_n(&p, 0, 100));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	zc_unmap(&p);
+	close(p.fd);
+	close(sv[0]);
+}
+
+TEST(kick_wait_info_bad_args)
+{
+	struct zchan_kick k = { 0 };
+	struct zchan_wait w = { 0 };
+	struct zchan_info info;
+	int fd = zc_open();
+
+	ASSERT_LE(0, fd);
+	/* No role. */
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_WAIT, &w));
+	ASSERT_EQ(0, zc_info(fd, &info));
+	EXPECT_EQ(ZCHAN_ROLE_NONE, info.role);
+	EXPECT_EQ(0, info.state);
+
+	ASSERT_EQ(0, zc_create(fd, NULL, 0, 0, 0, 0600, NULL));
+	k.flags = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
+	k.flags = 0;
+	k.resv = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
+	k.resv = 0;
+	k.reserved[1] = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
+	k.reserved[1] = 0;
+	EXPECT_EQ(0, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
+
+	w.flags = 2;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_WAIT, &w));
+	w.flags = 0;
+	w.reserved[0] = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_WAIT, &w));
+
+	memset(&info, 0, sizeof(info));
+	info.flags = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_INFO, &info));
+	info.flags = 0;
+	info.reserved[2] = 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_INFO, &info));
+	close(fd);
+}
+
+/* ---------------------------------------------------------------------
+ * Mappings.
+ */
+TEST_F(chan, mmap_bad_offsets_sizes_and_flags)
+{
+	size_t ps = self->p.l.pool_size;
+	int fd = zc_open();
+	void *m;
+
+	/* Unknown offsets. */
+	m = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->p.fd, 0x30000000);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EINVAL, errno);
+	m = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->p.fd,
+		 ZCHAN_OFF_POOL + page_size);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EINVAL, errno);
+	m = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->p.fd, page_size);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EINVAL, errno);
+	/* Sizes must match the region. */
+	m = mmap(NULL, ps - page_size, PROT_READ, MAP_SHARED, self->p.fd,
+		 ZCHAN_OFF_POOL);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EINVAL, errno);
+	m = mmap(NULL, ps + page_size, PROT_READ, MAP_SHARED, self->p.fd,
+		 ZCHAN_OFF_POOL);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EINVAL, errno);
+	m = mmap(NULL, self->p.l.cons_ring_size + page_size, PROT_READ,
+		 MAP_SHARED, self->p.fd, ZCHAN_OFF_CONS_RING);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EINVAL, errno);
+	/* Private mappings are refused, even read-only ones. */
+	m = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->p.fd,
+		 ZCHAN_OFF_POOL);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EINVAL, errno);
+	m = mmap(NULL, ps, PROT_READ, MAP_PRIVATE, self->c.fd, ZCHAN_OFF_POOL);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EINVAL, errno);
+	/* A file without a role maps nothing. */
+	ASSERT_LE(0, fd);
+	m = mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd, ZCHAN_OFF_PROD_RING);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EINVAL, errno);
+	close(fd);
+}
+
+TEST_F(chan, mmap_write_protection)
+{
+	int rw = PROT_READ | PROT_WRITE;
+	void *m;
+
+	/* The consumer may not write the pool or the producer ring. */
+	m = mmap(NULL, self->c.l.pool_size, rw, MAP_SHARED, self->c.fd,
+		 ZCHAN_OFF_POOL);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EACCES, errno);
+	m = mmap(NULL, self->c.l.prod_ring_size, rw, MAP_SHARED, self->c.fd,
+		 ZCHAN_OFF_PROD_RING);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EACCES, errno);
+	/* The producer may not write the consumer ring. */
+	m = mmap(NULL, self->p.l.cons_ring_size, rw, MAP_SHARED, self->p.fd,
+		 ZCHAN_OFF_CONS_RING);
+	EXPECT_EQ(MAP_FAILED, m);
+	EXPECT_EQ(EACCES, errno);
+	/* Read-only views cannot be upgraded. */
+	EXPECT_EQ(-1, mprotect(self->c.pool, self->c.l.pool_size, rw));
+	EXPECT_EQ(EACCES, errno);
+	EXPECT_EQ(-1, mprotect(self->c.prod, self->c.l.prod_ring_size, rw));
+	EXPECT_EQ(EACCES, errno);
+	EXPECT_EQ(-1, mprotect(self->p.cons, self->p.l.cons_ring_size, rw));
+	EXPECT_EQ(EACCES, errno);
+	/* The writers' own views are writable and shared. */
+	self->p.pool[self->p.l.pool_size - 1] = 0x5a;
+	EXPECT_EQ(0x5a, self->c.pool[self->c.l.pool_size - 1]);
+	self->c.cons->pad1[0] = 7;
+	EXPECT_EQ(7, self->p.cons->pad1[0]);
+}
+
+TEST_F(chan, fresh_pages_are_zero)
+{
+	size_t i;
+
+	for (i = 0; i < self->c.l.pool_size; i++)
+		if (self->c.pool[i])
+			break;
+	EXPECT_EQ(self->c.l.pool_size, i);
+	for (i = 0; i < self->c.l.prod_ring_size; i++)
+		if (((uint8_t *)self->c.prod)[i])
+			break;
+	EXPECT_EQ(self->c.l.prod_ring_size, i);
+	for (i = 0; i < self->p.l.cons_ring_size; i++)
+		if (((uint8_t *)self->p.cons)[i])
+			break;
+	EXPECT_EQ(self->p.l.cons_ring_size, i);
+}
+
+TEST_F(chan, pool_pages_work_with_gup)
+{
+	size_t len = self->p.l.pool_size;
+	uint8_t *buf = malloc(len);
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = self->c.pool, .iov_len = len };
+	struct iovec vs = { .iov_base = self->c.pool, .iov_len = page_size };
+	int pfd[2];
+	size_t i;
+
+	ASSERT_NE(NULL, buf);
+	for (i = 0; i < len; i++)
+		self->p.pool[i] = (uint8_t)(i * 7 + 3);
+	/* process_vm_readv() pins the consumer's read-only pool pages. */
+	ASSERT_EQ((ssize_t)len, process_vm_readv(getpid(), &local, 1, &remote,
+						  1, 0));
+	EXPECT_EQ(0, memcmp(buf, self->p.pool, len));
+	/* vmsplice() takes references to them with get_user_pages_fast(). */
+	ASSERT_EQ(0, pipe(pfd));
+	ASSERT_EQ(page_size, vmsplice(pfd[1], &vs, 1, 0));
+	memset(buf, 0, page_size);
+	ASSERT_EQ(page_size, read(pfd[0], buf, page_size));
+	EXPECT_EQ(0, memcmp(buf, self->p.pool, page_size));
+	close(pfd[0]);
+	close(pfd[1]);
+	free(buf);
+}
+
+TEST_F(chan, mapping_outlives_fd)
+{
+	struct zchan_info info;
+
+	/* A mapping keeps its end open after the fd is closed. */
+	self->p.pool[0] = 42;
+	close(self->p.fd);
+	self->p.fd = -1;
+	ASSERT_EQ(0, zc_info(self->c.fd, &info));
+	EXPECT_TRUE(info.state & ZCHAN_STATE_PRODUCER_OPEN);
+	EXPECT_EQ(42, self->c.pool[0]);
+	zc_unmap(&self->p);
+	ASSERT_EQ(0, zc_info(self->c.fd, &info));
+	EXPECT_FALSE(info.state & ZCHAN_STATE_PRODUCER_OPEN);
+	EXPECT_EQ(1, self->c.prod->closed);
+	/* The survivor's pages stay. */
+	EXPECT_EQ(42, self->c.pool[0]);
+}
+
+/* ---------------------------------------------------------------------
+ * Waiting and kicking.
+ */
+TEST_F(chan, poll_masks)
+{
+	/* Fresh: the producer has room, the consumer has nothing. */
+	EXPECT_EQ(POLLOUT, zc_poll(self->p.fd, POLLOUT | POLLIN));
+	EXPECT_EQ(0, zc_poll(self->c.fd, POLLIN | POLLOUT));
+	/* Polling armed need_wakeup on both ends. */
+	EXPECT_EQ(1, self->c.cons->need_wakeup);
+	EXPECT_EQ(1, self->p.prod->need_wakeup);
+
+	ASSERT_EQ(0, zc_send_n(&self->p, 0, 2));
+	EXPECT_EQ(POLLIN, zc_poll(self->c.fd, POLLIN));
+	/* Ring not drained and nothing released: no room news. */
+	__atomic_store_n(&self->p.prod->head_seen, self->p.head_seen,
+			 __ATOMIC_RELAXED);
+	EXPECT_EQ(0, zc_poll(self->p.fd, POLLOUT));
+	ASSERT_EQ(0, zc_recv_check(&self->c, 0, 1));
+	/* The consumer released a slot the producer has not seen yet. */
+	EXPECT_EQ(POLLOUT, zc_poll(self->p.fd, POLLOUT));
+	EXPECT_EQ(POLLIN, zc_poll(self->c.fd, POLLIN));
+
+	/* Producer gone: HUP, and IN while a message remains. */
+	zc_unmap(&self->p);
+	close(self->p.fd);
+	self->p.fd = -1;
+	EXPECT_EQ(POLLIN | POLLHUP, zc_poll(self->c.fd, POLLIN));
+	ASSERT_EQ(0, zc_recv_check(&self->c, 1, 1));
+	EXPECT_EQ(POLLHUP, zc_poll(self->c.fd, POLLIN));
+}
+
+TEST_F(chan, poll_producer_sees_consumer_death)
+{
+	zc_unmap(&self->c);
+	close(self->c.fd);
+	self->c.fd = -1;
+	EXPECT_EQ(POLLOUT | POLLERR | POLLHUP,
+		  zc_poll(self->p.fd, POLLOUT));
+	EXPECT_EQ(1, self->p.cons->closed);
+	EXPECT_EQ(-EPIPE, zc_send_n(&self->p, 0, 1));
+}
+
+TEST_F(chan, wait_timeout_and_ready)
+{
+	__u32 revents = 0;
+
+	EXPECT_EQ(-ETIMEDOUT, zc_wait(self->c.fd, 0, &revents));
+	EXPECT_EQ(-ETIMEDOUT, zc_wait(self->c.fd, 1000000, &revents));
+	EXPECT_EQ(1, self->c.cons->need_wakeup);
+	/* The producer is ready at once on a fresh channel. */
+	ASSERT_EQ(0, zc_wait(self->p.fd, -1, &revents));
+	EXPECT_EQ(EPOLLOUT | EPOLLWRNORM, revents);
+	ASSERT_EQ(0, zc_send_n(&self->p, 0, 1));
+	ASSERT_EQ(0, zc_wait(self->c.fd, 0, &revents));
+	EXPECT_EQ(EPOLLIN | EPOLLRDNORM, revents);
+}
+
+struct waiter {
+	int fd;
+	int ret;
+	__u32 revents;
+};
+
+static void *waiter_fn(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->ret = zc_wait(w->fd, -1, &w->revents);
+	return NULL;
+}
+
+TEST_F(chan, wait_woken_by_kick)
+{
+	struct waiter w = { .fd = self->c.fd };
+	struct zchan_info info;
+	pthread_t t;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, waiter_fn, &w));
+	/* The waiter arms need_wakeup; the producer's send kicks it. */
+	while (!__atomic_load_n(&self->p.cons->need_wakeup, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	ASSERT_EQ(0, zc_send_n(&self->p, 0, 1));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(0, w.ret);
+	EXPECT_EQ(EPOLLIN | EPOLLRDNORM, w.revents);
+	ASSERT_EQ(0, zc_info(self->c.fd, &info));
+	EXPECT_LE(1, info.kicks);
+	/* The waiter re-armed before it saw the message; a kick clears it. */
+	EXPECT_EQ(1, self->p.cons->need_wakeup);
+	ASSERT_EQ(0, zc_kick(self->p.fd));
+	EXPECT_EQ(0, self->p.cons->need_wakeup);
+}
+
+TEST_F(chan, wait_woken_by_peer_death)
+{
+	struct waiter w = { .fd = self->p.fd };
+	pthread_t t;
+
+	uint8_t byte = 1;
+	unsigned int i;
+
+	/* Fill the ring so that the producer has to wait. */
+	for (i = 0; i < self->p.l.ring_entries; i++)
+		ASSERT_EQ(0, zc_send(&self->p, &byte, 1));
+	__atomic_store_n(&self->p.prod->head_seen, self->p.head_seen,
+			 __ATOMIC_RELAXED);
+	ASSERT_EQ(0, pthread_create(&t, NULL, waiter_fn, &w));
+	while (!__atomic_load_n(&self->p.prod->need_wakeup, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	zc_unmap(&self->c);
+	close(self->c.fd);
+	self->c.fd = -1;
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(0, w.ret);
+	EXPECT_EQ(EPOLLERR | EPOLLHUP, w.revents);
+}
+
+TEST_F(chan, info_contents)
+{
+	struct zchan_info pi, ci;
+
+	ASSERT_EQ(0, zc_send_n(&self->p, 0, 3));
+	ASSERT_EQ(0, zc_recv_check(&self->c, 0, 2));
+	ASSERT_EQ(0, zc_kick(self->p.fd));
+	ASSERT_EQ(0, zc_info(self->p.fd, &pi));
+	ASSERT_EQ(0, zc_info(self->c.fd, &ci));
+	EXPECT_EQ(ZCHAN_ROLE_PRODUCER, pi.role);
+	EXPECT_EQ(ZCHAN_ROLE_CONSUMER, ci.role);
+	EXPECT_EQ(ZCHAN_STATE_PRODUCER_OPEN | ZCHAN_STATE_CONSUMER_OPEN |
+		  ZCHAN_STATE_NAMED, pi.state);
+	EXPECT_EQ(pi.state, ci.state);
+	EXPECT_EQ(0, memcmp(&pi.layout, &self->p.l, sizeof(pi.layout)));
+	EXPECT_EQ(0, memcmp(&ci.layout, &self->p.l, sizeof(ci.layout)));
+	EXPECT_EQ(3, pi.published);
+	EXPECT_EQ(2, pi.released);
+	EXPECT_LE(1, pi.kicks);
+	EXPECT_EQ(pi.kicks, ci.kicks);
+	EXPECT_STREQ(self->name, (char *)pi.name);
+	EXPECT_EQ(0, pi.resv);
+}
+
+TEST_F(chan, debugfs_lists_channel)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen(ZC_DEBUGFS "/channels", "r");
+
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, self->name) && strstr(line, " open open "))
+			found = true;
+	fclose(f);
+	EXPECT_TRUE(found);
+	EXPECT_LE(1, zc_stat("channels"));
+	EXPECT_LE(3, zc_stat("pages"));
+}
+
+/* ---------------------------------------------------------------------
+ * io_uring: URING_CMD WAIT/KICK and POLL_ADD.
+ */
+static void prep_zcmd(struct io_uring_sqe *sqe, int fd, __u32 op,
+		      __u32 flags, __u32 resv0, __u64 data)
+{
+	struct zchan_uring_cmd *cmd = (void *)sqe->cmd;
+
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = op;
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->flags = flags;
+	cmd->resv[0] = resv0;
+	sqe->user_data = data;
+}
+
+static int submit_zcmd(struct io_uring *ring, int fd, __u32 op, __u32 flags,
+		       __u32 resv0, __u64 data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe)
+		return -EBUSY;
+	prep_zcmd(sqe, fd, op, flags, resv0, data);
+	return io_uring_submit(ring) == 1 ? 0 : -EIO;
+}
+
+/* Wait for one completion; returns its res, user_data in *data. */
+static int reap(struct io_uring *ring, __u64 *data)
+{
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_wait_cqe(ring, &cqe);
+
+	if (ret)
+		return ret - 100000;
+	ret = cqe->res;
+	if (data)
+		*data = cqe->user_data;
+	io_uring_cqe_seen(ring, cqe);
+	return ret;
+}
+
+static bool cqe_pending(struct io_uring *ring)
+{
+	struct io_uring_cqe *cqe;
+
+	return io_uring_peek_cqe(ring, &cqe) == 0;
+}
+
+TEST_F(chan, uring_cmd_bad_args)
+{
+	struct io_uring ring;
+	int fd = zc_open();
+
+	ASSERT_EQ(0, io_uring_queue_init(8, &ring, 0));
+	ASSERT_EQ(0, submit_zcmd(&ring, self->c.fd, ZCHAN_URING_CMD_WAIT, 1, 0, 1));
+	EXPECT_EQ(-EINVAL, reap(&ring, NULL));
+	ASSERT_EQ(0, submit_zcmd(&ring, self->c.fd, ZCHAN_URING_CMD_WAIT, 0, 1, 2));
+	EXPECT_EQ(-EINVAL, reap(&ring, NULL));
+	ASSERT_EQ(0, submit_zcmd(&ring, self->c.fd, 0x77, 0, 0, 3));
+	EXPECT_EQ(-EINVAL, reap(&ring, NULL));
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, submit_zcmd(&ring, fd, ZCHAN_URING_CMD_KICK, 0, 0, 4));
+	EXPECT_EQ(-EINVAL, reap(&ring, NULL));
+	close(fd);
+	io_uring_queue_exit(&ring);
+}
+
+TEST_F(chan, uring_cmd_wait_and_kick)
+{
+	struct io_uring cring, pring;
+	__u64 data = 0;
+	int res;
+
+	ASSERT_EQ(0, io_uring_queue_init(8, &cring, 0));
+	ASSERT_EQ(0, io_uring_queue_init(8, &pring, 0));
+
+	/* Ready at once: the producer's WAIT completes with EPOLLOUT. */
+	ASSERT_EQ(0, submit_zcmd(&pring, self->p.fd, ZCHAN_URING_CMD_WAIT, 0, 0, 5));
+	EXPECT_EQ(EPOLLOUT | EPOLLWRNORM, reap(&pring, &data));
+	EXPECT_EQ(5, data);
+
+	/* The consumer's WAIT stays pending and arms need_wakeup. */
+	ASSERT_EQ(0, submit_zcmd(&cring, self->c.fd, ZCHAN_URING_CMD_WAIT, 0, 0, 6));
+	EXPECT_FALSE(cqe_pending(&cring));
+	EXPECT_EQ(1, self->p.cons->need_wakeup);
+
+	/* A kick with nothing published: still pending, and re-armed. */
+	ASSERT_EQ(0, submit_zcmd(&pring, self->p.fd, ZCHAN_URING_CMD_KICK, 0, 0, 7));
+	EXPECT_EQ(0, reap(&pring, &data));
+	EXPECT_EQ(7, data);
+	EXPECT_FALSE(cqe_pending(&cring));
+	EXPECT_EQ(1, self->p.cons->need_wakeup);
+
+	/* Publish; zc_send sees need_wakeup and kicks (ioctl). */
+	ASSERT_EQ(0, zc_send_n(&self->p, 0, 1));
+	res = reap(&cring, &data);
+	EXPECT_EQ(EPOLLIN | EPOLLRDNORM, res);
+	EXPECT_EQ(6, data);
+
+	/* Kick through io_uring: publish by hand, then URING_CMD KICK. */
+	ASSERT_EQ(0, zc_recv_check(&self->c, 0, 1));
+	ASSERT_EQ(0, submit_zcmd(&cring, self->c.fd, ZCHAN_URING_CMD_WAIT, 0, 0, 8));
+	EXPECT_FALSE(cqe_pending(&cring));
+	self->p.prod->descs[1 & (self->p.l.ring_entries - 1)] =
+		(struct zchan_desc){ .off = 0, .len = 1 };
+	__atomic_store_n(&self->p.prod->tail, 2, __ATOMIC_RELEASE);
+	ASSERT_EQ(0, submit_zcmd(&pring, self->p.fd, ZCHAN_URING_CMD_KICK, 0, 0, 9));
+	EXPECT_EQ(0, reap(&pring, NULL));
+	EXPECT_EQ(EPOLLIN | EPOLLRDNORM, reap(&cring, &data));
+	EXPECT_EQ(8, data);
+
+	io_uring_queue_exit(&cring);
+	io_uring_queue_exit(&pring);
+}
+
+TEST_F(chan, uring_cmd_wait_peer_death)
+{
+	struct io_uring ring;
+
+	ASSERT_EQ(0, io_uring_queue_init(8, &ring, 0));
+	ASSERT_EQ(0, submit_zcmd(&ring, self->c.fd, ZCHAN_URING_CMD_WAIT, 0, 0, 1));
+	EXPECT_FALSE(cqe_pending(&ring));
+	zc_unmap(&self->p);
+	close(self->p.fd);
+	self->p.fd = -1;
+	EXPECT_EQ(EPOLLHUP, reap(&ring, NULL));
+	io_uring_queue_exit(&ring);
+}
+
+TEST_F(chan, uring_cmd_wait_cancelled_by_close)
+{
+	struct io_uring ring;
+	int dup_fd = dup(self->c.fd);
+
+	/* Closing a descriptor of the channel cancels this table's waits. */
+	ASSERT_LE(0, dup_fd);
+	ASSERT_EQ(0, io_uring_queue_init(8, &ring, 0));
+	ASSERT_EQ(0, submit_zcmd(&ring, dup_fd, ZCHAN_URING_CMD_WAIT, 0, 0, 1));
+	EXPECT_FALSE(cqe_pending(&ring));
+	close(dup_fd);
+	EXPECT_EQ(-ECANCELED, reap(&ring, NULL));
+	io_uring_queue_exit(&ring);
+}
+
+TEST_F(chan, uring_poll_add)
+{
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+
+	ASSERT_EQ(0, io_uring_queue_init(8, &ring, 0));
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_poll_add(sqe, self->c.fd, POLLIN);
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	EXPECT_FALSE(cqe_pending(&ring));
+	EXPECT_EQ(1, self->p.cons->need_wakeup);
+	ASSERT_EQ(0, zc_send_n(&self->p, 0, 1));
+	EXPECT_EQ(POLLIN, reap(&ring, NULL) & (POLLIN | POLLHUP | POLLERR));
+	io_uring_queue_exit(&ring);
+}
+
+/* ---------------------------------------------------------------------
+ * Two processes, the raw protocol, and peer death.
+ */
+#ifndef ZC_STREAM_MSGS
+#define ZC_STREAM_MSGS 10000
+#endif
+
+TEST(stream_10000_random_messages)
+{
+	struct zc_end p = { .producer = true };
+	char name[ZCHAN_NAME_MAX];
+	int status;
+	pid_t pid;
+
+	zc_name(name, "stream");
+	p.fd = zc_open();
+	ASSERT_LE(0, p.fd);
+	/* A small pool and ring: both wrap and both sides wait often. */
+	ASSERT_EQ(0, zc_create(p.fd, name, 8 * page_size, 32, 2048, 0600, &p.l));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zc_end c = { .producer = false };
+		uint8_t buf[2048];
+		uint32_t len;
+		int ret;
+
+		/* The producer's fd must not live on in this process. */
+		close(p.fd);
+		c.fd = zc_open();
+		if (c.fd < 0 || zc_attach(c.fd, name, &c.l) || zc_map(&c))
+			_exit(30);
+		ret = zc_recv_check(&c, 0, ZC_STREAM_MSGS);
+		if (ret)
+			_exit(ret == -EBADMSG ? 31 : 32);
+		/* Producer done: the channel reads as ended. */
+		if (zc_recv(&c, buf, &len) != -EPIPE)
+			_exit(33);
+		_exit(0);
+	}
+	ASSERT_EQ(0, zc_map(&p));
+	EXPECT_EQ(0, zc_send_n(&p, 0, ZC_STREAM_MSGS));
+	zc_unmap(&p);
+	close(p.fd);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST(producer_sigkill_with_messages_in_flight)
+{
+	struct zc_end c = { .producer = false };
+	char name[ZCHAN_NAME_MAX];
+	struct zchan_info info;
+	int ready[2], status;
+	__u32 revents;
+	pid_t pid;
+
+	zc_name(name, "pkill");
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zc_end p = { .producer = true };
+
+		p.fd = zc_open();
+		if (p.fd < 0 ||
+		    zc_create(p.fd, name, 32 * page_size, 64, 256, 0600, &p.l) ||
+		    zc_map(&p))
+			_exit(40);
+		if (zc_send_n(&p, 0, 50))
+			_exit(41);
+		zc_signal(ready[1]);
+		/* Keep publishing until killed: the ring fills up. */
+		zc_send_n(&p, 50, 1000000);
+		pause();
+		_exit(42);
+	}
+	ASSERT_EQ(0, zc_await(ready[0]));
+	c.fd = zc_open();
+	ASSERT_LE(0, c.fd);
+	ASSERT_EQ(0, zc_attach(c.fd, name, &c.l));
+	ASSERT_EQ(0, zc_map(&c));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status));
+
+	/* Everything committed is still there, in order, intact. */
+	ASSERT_EQ(0, zc_wait(c.fd, -1, &revents));
+	EXPECT_TRUE(revents & EPOLLHUP);
+	EXPECT_TRUE(revents & EPOLLIN);
+	EXPECT_EQ(1, c.prod->closed);
+	ASSERT_EQ(0, zc_info(c.fd, &info));
+	EXPECT_EQ(ZCHAN_STATE_CONSUMER_OPEN | ZCHAN_STATE_NAMED, info.state);
+	EXPECT_LE(50, info.published);
+	EXPECT_EQ(0, zc_recv_check(&c, 0, info.published));
+	/* Then the end. */
+	EXPECT_EQ(-EPIPE, zc_recv_check(&c, info.published, 1));
+	ASSERT_EQ(0, zc_wait(c.fd, -1, &revents));
+	EXPECT_EQ(EPOLLHUP, revents);
+	/* The name went with the producer's death once we leave too. */
+	zc_unmap(&c);
+	close(c.fd);
+	c.fd = zc_open();
+	EXPECT_EQ(-ENOENT, zc_attach(c.fd, name, NULL));
+	close(c.fd);
+}
+
+TEST(consumer_sigkill)
+{
+	struct zc_end p = { .producer = true };
+	char name[ZCHAN_NAME_MAX];
+	int ready[2], status;
+	__u32 revents;
+	pid_t pid;
+
+	zc_name(name, "ckill");
+	p.fd = zc_open();
+	ASSERT_LE(0, p.fd);
+	ASSERT_EQ(0, zc_create(p.fd, name, 8 * page_size, 8, 0, 0600, &p.l));
+	ASSERT_EQ(0, zc_map(&p));
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zc_end c = { .producer = false };
+
+		c.fd = zc_open();
+		if (c.fd < 0 || zc_attach(c.fd, name, &c.l) || zc_map(&c))
+			_exit(50);
+		if (zc_recv_check(&c, 0, 5))
+			_exit(51);
+		zc_signal(ready[1]);
+		pause();
+		_exit(52);
+	}
+	ASSERT_EQ(0, zc_send_n(&p, 0, 5));
+	ASSERT_EQ(0, zc_await(ready[0]));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, zc_wait(p.fd, -1, &revents));
+	EXPECT_TRUE(revents & EPOLLHUP);
+	EXPECT_TRUE(revents & EPOLLERR);
+	EXPECT_EQ(-EPIPE, zc_send_n(&p, 5, 1));
+	zc_unmap(&p);
+	close(p.fd);
+}
+
+/* Poll @fd until POLLHUP, giving asynchronous teardown a bounded time. */
+static bool wait_hup(int fd)
+{
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		if (zc_poll(fd, POLLOUT | POLLIN) & POLLHUP)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+TEST(exit_with_pending_uring_waits)
+{
+	struct zc_end p = { .producer = true };
+	long long channels_before = zc_stat("channels");
+	char name[ZCHAN_NAME_MAX];
+	struct zchan_info info;
+	int ready[2], status;
+	pid_t pid;
+
+	ASSERT_LE(0, channels_before);
+	zc_name(name, "uexit");
+	p.fd = zc_open();
+	ASSERT_LE(0, p.fd);
+	ASSERT_EQ(0, zc_create(p.fd, name, 0, 0, 0, 0600, &p.l));
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct io_uring ring, sqring;
+		struct io_uring_params params = {
+			.flags = IORING_SETUP_SQPOLL,
+			.sq_thread_idle = 1000,
+		};
+		int c = zc_open(), i;
+
+		if (c < 0 || zc_attach(c, name, NULL))
+			_exit(60);
+		if (io_uring_queue_init(8, &ring, 0) ||
+		    io_uring_queue_init_params(8, &sqring, &params))
+			_exit(61);
+		for (i = 0; i < 3; i++)
+			if (submit_zcmd(&ring, c, ZCHAN_URING_CMD_WAIT, 0, 0, i))
+				_exit(62);
+		if (submit_zcmd(&sqring, c, ZCHAN_URING_CMD_WAIT, 0, 0, 9))
+			_exit(63);
+		zc_signal(ready[1]);
+		pause();
+		_exit(64);
+	}
+	ASSERT_EQ(0, zc_await(ready[0]));
+	/* The waits are pending (they armed the consumer's need_wakeup). */
+	ASSERT_EQ(0, zc_info(p.fd, &info));
+	EXPECT_TRUE(info.state & ZCHAN_STATE_CONSUMER_OPEN);
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	/* The killed process is reaped; the harness timeout catches a hang. */
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status));
+	/* Its waits were completed, so its end is released. */
+	EXPECT_TRUE(wait_hup(p.fd));
+	ASSERT_EQ(0, zc_info(p.fd, &info));
+	EXPECT_FALSE(info.state & ZCHAN_STATE_CONSUMER_OPEN);
+	EXPECT_LE(3, info.waits);
+	close(p.fd);
+	EXPECT_EQ(channels_before, zc_stat("channels"));
+}
+
+/* ---------------------------------------------------------------------
+ * Limits.
+ */
+struct saved_param {
+	const char *name;
+	char val[64];
+};
+
+FIXTURE(limits) {
+	struct saved_param params[3];
+	long long pages_before, channels_before;
+};
+
+FIXTURE_SETUP(limits)
+{
+	static const char * const names[] = {
+		"max_channels_per_user", "max_pool_bytes", "max_user_pool_bytes",
+	};
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		self->params[i].name = names[i];
+		ASSERT_EQ(0, zc_param_get(names[i], self->params[i].val,
+					  sizeof(self->params[i].val)));
+	}
+	self->pages_before = zc_stat("pages");
+	self->channels_before = zc_stat("channels");
+	ASSERT_LE(0, self->pages_before);
+}
+
+FIXTURE_TEARDOWN(limits)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		zc_param_set(self->params[i].name, self->params[i].val);
+}
+
+TEST_F(limits, channels_per_user)
+{
+	char name[ZCHAN_NAME_MAX];
+	int fds[3], i;
+
+	zc_name(name, "lim");
+	ASSERT_EQ(0, zc_param_set("max_channels_per_user", "2"));
+	for (i = 0; i < 3; i++) {
+		fds[i] = zc_open();
+		ASSERT_LE(0, fds[i]);
+	}
+	ASSERT_EQ(0, zc_create(fds[0], NULL, 0, 0, 0, 0600, NULL));
+	ASSERT_EQ(0, zc_create(fds[1], NULL, 0, 0, 0, 0600, NULL));
+	EXPECT_EQ(-ENOSPC, zc_create(fds[2], name, 0, 0, 0, 0600, NULL));
+	/* Nothing of the refused channel is left: not its name either. */
+	close(fds[0]);
+	EXPECT_EQ(0, zc_create(fds[2], name, 0, 0, 0, 0600, NULL));
+	close(fds[1]);
+	close(fds[2]);
+	EXPECT_EQ(self->pages_before, zc_stat("pages"));
+	EXPECT_EQ(self->channels_before, zc_stat("channels"));
+}
+
+TEST_F(limits, pool_bytes)
+{
+	char val[64];
+	int a = zc_open(), b = zc_open();
+
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	snprintf(val, sizeof(val), "%ld", 16 * page_size);
+	ASSERT_EQ(0, zc_param_set("max_pool_bytes", val));
+	EXPECT_EQ(-ENOMEM, zc_create(a, NULL, 16 * page_size + 1, 0, 0, 0600,
+				     NULL));
+	snprintf(val, sizeof(val), "%ld", 24 * page_size);
+	ASSERT_EQ(0, zc_param_set("max_user_pool_bytes", val));
+	ASSERT_EQ(0, zc_create(a, NULL, 16 * page_size, 0, 0, 0600, NULL));
+	EXPECT_EQ(-ENOMEM, zc_create(b, NULL, 16 * page_size, 0, 0, 0600,
+				     NULL));
+	EXPECT_EQ(0, zc_create(b, NULL, 8 * page_size, 0, 0, 0600, NULL));
+	close(a);
+	close(b);
+	EXPECT_EQ(self->pages_before, zc_stat("pages"));
+	EXPECT_EQ(self->channels_before, zc_stat("channels"));
+}
+
+/* ---------------------------------------------------------------------
+ * Module lifetime: keep this last, it unloads and reloads zchan.ko.
+ */
+static int delete_module(const char *name, int flags)
+{
+	return syscall(__NR_delete_module, name, flags) ? -errno : 0;
+}
+
+static int load_module(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = syscall(__NR_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* The zchan.ko next to this test's tree: TOP/module/zchan.ko. */
+static int module_path(char *buf, size_t len)
+{
+	char exe[3800], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int i;
+
+	if (n < 0)
+		return -1;
+	exe[n] = 0;
+	for (i = 0; i < 3; i++) {	/* TOP/tests/module/zchan_test */
+		slash = strrchr(exe, '/');
+		if (!slash)
+			return -1;
+		*slash = 0;
+	}
+	snprintf(buf, len, "%s/module/zchan.ko", exe);
+	return 0;
+}
+
+TEST(rmmod_refused_while_open)
+{
+	char ko[4096];
+	int fd, ret, i;
+
+	ASSERT_EQ(0, module_path(ko, sizeof(ko)));
+	ASSERT_EQ(0, access(ko, R_OK)) {
+		TH_LOG("no module at %s", ko);
+	}
+	fd = zc_open();
+	ASSERT_LE(0, fd);
+	ret = delete_module("zchan", O_NONBLOCK);
+	EXPECT_TRUE(ret == -EBUSY || ret == -EAGAIN) {
+		TH_LOG("delete_module while open: %d", ret);
+	}
+	/* A channel and a mapping, without the fd. */
+	{
+		struct zchan_layout l;
+		void *m;
+
+		ASSERT_EQ(0, zc_create(fd, NULL, 0, 0, 0, 0600, &l));
+		m = mmap(NULL, l.pool_size, PROT_READ, MAP_SHARED, fd,
+			 ZCHAN_OFF_POOL);
+		ASSERT_NE(MAP_FAILED, m);
+		close(fd);
+		ret = delete_module("zchan", O_NONBLOCK);
+		EXPECT_TRUE(ret == -EBUSY || ret == -EAGAIN);
+		munmap(m, l.pool_size);
+	}
+	/* Earlier tests' io_uring teardown is asynchronous: allow for it. */
+	for (i = 0; i < 500; i++) {
+		ret = delete_module("zchan", O_NONBLOCK);
+		if (ret != -EBUSY && ret != -EAGAIN)
+			break;
+		usleep(10000);
+	}
+	ASSERT_EQ(0, ret);
+	EXPECT_NE(0, access(ZC_DEV, F_OK));
+	ASSERT_EQ(0, load_module(ko));
+	for (i = 0; i < 500 && access(ZC_DEV, F_OK); i++)
+		usleep(10000);
+	fd = zc_open();
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, zc_create(fd, NULL, 0, 0, 0, 0600, NULL));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
