@@ -15,41 +15,36 @@
 
 LIB_TESTS_BIN := lib/zchan_test_memfd lib/zchan_test_kernel lib/doc_example
 LIB_TEST_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra \
-	-Wno-sign-compare -Wno-unused-parameter $(ZCHAN_CFLAGS) -I$(KSFT_INC)
-ifeq ($(SANITIZE),1)
-LIB_TEST_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
-	-fno-sanitize-recover=all
-endif
+	-Wno-sign-compare -Wno-unused-parameter $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
+	$(SANITIZE_CFLAGS)
 LIB_TEST_LIBS := $(LIBZCHAN_A) -luring
 LIB_GUEST_MSGS ?= 20000
-
-ifeq ($(V),1)
-lib_msg = @true
-else
-lib_msg = @printf '  %-8s %s\n' $(1) $(2);
-endif
 
 NATIVE_TESTS += lib/zchan_test_memfd lib/doc_example
 GUEST_TESTS += lib/zchan_test_kernel lib/doc_example
 TEST_CLEAN += $(LIB_TESTS_BIN) lib/doc_example.c
 
 lib/zchan_test_memfd: lib/zchan_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
-	$(call lib_msg,CC,$@)$(CC) $(LIB_TEST_CFLAGS) \
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(LIB_TEST_CFLAGS) \
 		-DZCHAN_TEST_DEFAULT_BACKEND='"memfd"' -o $@ $< $(LIB_TEST_LIBS)
 
 lib/zchan_test_kernel: lib/zchan_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
-	$(call lib_msg,CC,$@)$(CC) $(LIB_TEST_CFLAGS) \
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(LIB_TEST_CFLAGS) \
 		-DZCHAN_TEST_DEFAULT_BACKEND='"kernel"' \
 		-DZCHAN_TEST_DEFAULT_MSGS=$(LIB_GUEST_MSGS) -o $@ $< $(LIB_TEST_LIBS)
 
 # The example between the "example-begin"/"example-end" comments.
 lib/doc_example.c: $(TOP)/Documentation/library.rst
-	$(call lib_msg,GEN,$@)awk '/example-end/ { on = 0 } \
+	$(call quiet_cmd,GEN,$@)
+	$(Q)awk '/example-end/ { on = 0 } \
 		on && !/^\.\. / { sub(/^   /, ""); print } \
 		/example-begin/ { on = 1 }' $< > $@
 
 lib/doc_example: lib/doc_example.c lib/doc_example_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
-	$(call lib_msg,CC,$@)$(CC) $(LIB_TEST_CFLAGS) -Dmain=doc_example_main \
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(LIB_TEST_CFLAGS) -Dmain=doc_example_main \
 		-c -o $@.o lib/doc_example.c && \
 	$(CC) $(LIB_TEST_CFLAGS) -o $@ lib/doc_example_test.c $@.o \
 		$(LIB_TEST_LIBS) && rm -f $@.o
