@@ -258,6 +258,42 @@ struct zchan_info {
 	__u64 reserved[4];
 };
 
+/*
+ * Commands on an open /dev/zchan file (or a file from ZCHAN_IOC_PEER_FD).
+ * Every command fails with -EFAULT for an unreadable or unwritable argument,
+ * -EINVAL for unknown flags or non-zero reserved fields, and unknown
+ * commands fail with -ENOTTY.  A file has no role until CREATE or ATTACH
+ * gives it one, once; commands that need a role fail with -EINVAL without.
+ *
+ * ZCHAN_IOC_CREATE - create a channel; this file becomes its producer.
+ *	-EINVAL: the file has a role, bad mode bits, @ring_entries not a power
+ *	of two or above 65536, @max_msg above @pool_size / 2, @name not
+ *	NUL-terminated.  -EEXIST: @name is taken in this IPC namespace.
+ *	-ENOSPC: the user owns max_channels_per_user channels.  -ENOMEM: the
+ *	pool exceeds max_pool_bytes or the user's max_user_pool_bytes, or
+ *	memory ran out.  A failed CREATE leaves nothing behind.
+ *
+ * ZCHAN_IOC_ATTACH - take the consumer end of a named channel of the
+ *	caller's IPC namespace.  -EINVAL: the file has a role, or @name is
+ *	empty or not NUL-terminated.  -ENOENT: no such channel.  -EACCES: the
+ *	mode's owner, group or other bits (chosen by the caller's fsuid and
+ *	groups) lack read and write, and the caller lacks CAP_IPC_OWNER.
+ *	-EBUSY: the consumer end is, or was, taken.
+ *
+ * ZCHAN_IOC_PEER_FD - on a producer, return a new file that is the
+ *	consumer end (for fork() or SCM_RIGHTS).  -EINVAL: not a producer.
+ *	-EBUSY: the consumer end is, or was, taken.  -EMFILE: no free fd.
+ *
+ * ZCHAN_IOC_KICK - wake the peer end: clear its need_wakeup word, wake its
+ *	sleepers, complete its ready io_uring waits.
+ *
+ * ZCHAN_IOC_WAIT - sleep until this end is ready (see struct zchan_wait)
+ *	or the peer is gone; returns the mask in @revents.  -ETIMEDOUT: the
+ *	timeout passed first.  -EINTR/-ERESTARTSYS: a signal arrived.
+ *
+ * ZCHAN_IOC_INFO - describe the channel (a file without a role reads
+ *	ZCHAN_ROLE_NONE and zeroes).
+ */
 #define ZCHAN_IOC_MAGIC		'Z'
 #define ZCHAN_IOC_CREATE	_IOWR(ZCHAN_IOC_MAGIC, 0x01, struct zchan_create)
 #define ZCHAN_IOC_ATTACH	_IOWR(ZCHAN_IOC_MAGIC, 0x02, struct zchan_attach)
@@ -272,7 +308,11 @@ struct zchan_info {
  *
  * WAIT completes with a positive EPOLLIN/EPOLLOUT/EPOLLHUP mask once this
  * end is ready (as ZCHAN_IOC_WAIT) or the peer is gone; KICK wakes the peer
- * (as ZCHAN_IOC_KICK) and completes with 0.
+ * (as ZCHAN_IOC_KICK) and completes with 0.  Both complete with -EINVAL for
+ * a file without a role, an unknown cmd_op or non-zero command fields.  A
+ * pending WAIT completes with -ECANCELED when the file table that issued it
+ * closes a descriptor of the channel (at the latest when the process
+ * exits), or when the kernel cancels it because the ring goes away.
  */
 #define ZCHAN_URING_CMD_WAIT	0x01
 #define ZCHAN_URING_CMD_KICK	0x02
