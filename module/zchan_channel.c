@@ -253,7 +253,7 @@ static int zchan_check_geometry(struct zchan_create *c, u64 *pool_size)
 {
 	u64 pool = c->pool_size ? c->pool_size : ZCHAN_DEFAULT_POOL;
 
-	if (pool > READ_ONCE(zchan_max_pool_bytes))
+	if (pool > READ_ONCE(zchan_max_pool_bytes) || pool > U64_MAX - PAGE_SIZE)
 		return -ENOMEM;
 	pool = PAGE_ALIGN(pool);
 	if (!c->ring_entries)
@@ -360,6 +360,7 @@ static void zchan_file_set_role(struct zchan_file *zf,
 long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
 {
 	struct zchan_channel *chan;
+	struct zchan_layout layout;
 	struct zchan_create c;
 	u64 pool_size;
 	long ret;
@@ -379,6 +380,11 @@ long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
 	ret = -EINVAL;
 	if (zf->role != ZCHAN_ROLE_NONE)
 		goto out_unlock;
+	/* Report the layout first: no channel to undo if that faults. */
+	zchan_fill_layout(&layout, pool_size, c.ring_entries, c.max_msg);
+	ret = -EFAULT;
+	if (copy_to_user(&arg->layout, &layout, sizeof(layout)))
+		goto out_unlock;
 	chan = zchan_channel_alloc(&c, pool_size);
 	if (IS_ERR(chan)) {
 		ret = PTR_ERR(chan);
@@ -389,14 +395,7 @@ long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
 		zchan_channel_put(chan);
 		goto out_unlock;
 	}
-	if (copy_to_user(&arg->layout, &chan->layout, sizeof(chan->layout))) {
-		zchan_end_release(chan, ZCHAN_END_PROD);
-		zchan_channel_put(chan);
-		ret = -EFAULT;
-		goto out_unlock;
-	}
 	zchan_file_set_role(zf, chan, ZCHAN_ROLE_PRODUCER);
-	ret = 0;
 out_unlock:
 	mutex_unlock(&zf->lock);
 	return ret;
@@ -418,21 +417,23 @@ static bool zchan_may_attach(struct zchan_channel *chan)
 	return ns_capable(chan->ns->user_ns, CAP_IPC_OWNER);
 }
 
-/* Take the consumer end of @chan; the caller holds zchan_lock or owns it. */
+/*
+ * Take the consumer end of @chan (the caller holds a reference): -EBUSY if
+ * it was ever taken, -ENOENT if the producer left meanwhile.
+ */
 static int zchan_take_consumer(struct zchan_channel *chan)
 {
 	struct zchan_end *end = &chan->ends[ZCHAN_END_CONS];
 	int ret = 0;
 
 	spin_lock(&chan->lock);
-	if (end->state != ZCHAN_END_FREE ||
-	    chan->ends[ZCHAN_END_PROD].state != ZCHAN_END_OPEN)
+	if (end->state != ZCHAN_END_FREE)
 		ret = -EBUSY;
+	else if (chan->ends[ZCHAN_END_PROD].state != ZCHAN_END_OPEN)
+		ret = -ENOENT;
 	else
 		WRITE_ONCE(end->state, ZCHAN_END_OPEN);
 	spin_unlock(&chan->lock);
-	if (!ret)
-		zchan_channel_get(chan);
 	return ret;
 }
 
@@ -458,20 +459,25 @@ long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg)
 
 	mutex_lock(&zchan_lock);
 	chan = zchan_name_lookup(ns, (const char *)a.name);
-	if (!chan)
+	if (!chan) {
 		ret = -ENOENT;
-	else if (!zchan_may_attach(chan))
+	} else if (!zchan_may_attach(chan)) {
 		ret = -EACCES;
-	else
-		ret = zchan_take_consumer(chan);
+	} else {
+		zchan_channel_get(chan);
+		ret = 0;
+	}
 	mutex_unlock(&zchan_lock);
 	if (ret)
 		goto out_unlock;
 
-	if (copy_to_user(&arg->layout, &chan->layout, sizeof(chan->layout))) {
-		zchan_end_release(chan, ZCHAN_END_CONS);
-		zchan_channel_put(chan);
+	/* Report the layout before taking the end: a fault leaves no trace. */
+	if (copy_to_user(&arg->layout, &chan->layout, sizeof(chan->layout)))
 		ret = -EFAULT;
+	else
+		ret = zchan_take_consumer(chan);
+	if (ret) {
+		zchan_channel_put(chan);
 		goto out_unlock;
 	}
 	zchan_file_set_role(zf, chan, ZCHAN_ROLE_CONSUMER);
@@ -511,6 +517,7 @@ long zchan_ioctl_peer_fd(struct zchan_file *zf,
 	ret = zchan_take_consumer(chan);
 	if (ret)
 		goto err_put_fd;
+	zchan_channel_get(chan);
 	peer->chan = chan;
 	peer->role = ZCHAN_ROLE_CONSUMER;
 	file = anon_inode_getfile("[zchan]", &zchan_fops, peer, O_RDWR);

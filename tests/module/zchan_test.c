@@ -656,6 +656,41 @@ TEST(attach_bad_args)
 	close(p);
 }
 
+TEST(efault_leaves_nothing)
+{
+	long long pages = zc_stat("pages");
+	char name[ZCHAN_NAME_MAX];
+	struct zchan_create *c;
+	struct zchan_attach *a;
+	int p = zc_open(), q = zc_open();
+	void *ro;
+
+	ASSERT_LE(0, p);
+	ASSERT_LE(0, q);
+	zc_name(name, "efault");
+	/* Arguments the kernel can read but not write back to. */
+	ro = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	c = ro;
+	c->mode = 0600;
+	zc_set_name(c->name, name);
+	a = (void *)((char *)ro + page_size / 2);
+	zc_set_name(a->name, name);
+	ASSERT_EQ(0, mprotect(ro, page_size, PROT_READ));
+
+	EXPECT_EQ(-EFAULT, zc_ioctl(p, ZCHAN_IOC_CREATE, c));
+	EXPECT_EQ(pages, zc_stat("pages"));
+	EXPECT_EQ(-ENOENT, zc_attach(q, name, NULL));	/* name not taken */
+	ASSERT_EQ(0, zc_create(p, name, 0, 0, 0, 0600, NULL));
+	EXPECT_EQ(-EFAULT, zc_ioctl(q, ZCHAN_IOC_ATTACH, a));
+	/* The failed ATTACH neither took the consumer end nor a role. */
+	EXPECT_EQ(0, zc_attach(q, name, NULL));
+	munmap(ro, page_size);
+	close(p);
+	close(q);
+}
+
 /* Attach from another user in a forked child; returns the child's -errno. */
 static int attach_as(const char *name, uid_t uid, gid_t gid)
 {
