@@ -22,14 +22,19 @@ LIB_GUEST_MSGS ?= 20000
 
 NATIVE_TESTS += lib/zchan_test_memfd lib/doc_example
 GUEST_TESTS += lib/zchan_test_kernel lib/doc_example
-TEST_CLEAN += $(LIB_TESTS_BIN) lib/doc_example.c
+TEST_CLEAN += $(LIB_TESTS_BIN) lib/doc_example.c lib/.buildflags
 
-lib/zchan_test_memfd: lib/zchan_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
+# Rebuild the tests when their flags change (SANITIZE=1 and back).
+lib/.buildflags: lib-buildflags
+	@echo '$(CC) $(LIB_TEST_CFLAGS)' | cmp -s - $@ || \
+		echo '$(CC) $(LIB_TEST_CFLAGS)' > $@
+
+lib/zchan_test_memfd: lib/zchan_test.c lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(LIB_TEST_CFLAGS) \
 		-DZCHAN_TEST_DEFAULT_BACKEND='"memfd"' -o $@ $< $(LIB_TEST_LIBS)
 
-lib/zchan_test_kernel: lib/zchan_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
+lib/zchan_test_kernel: lib/zchan_test.c lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(LIB_TEST_CFLAGS) \
 		-DZCHAN_TEST_DEFAULT_BACKEND='"kernel"' \
@@ -42,12 +47,15 @@ lib/doc_example.c: $(TOP)/Documentation/library.rst
 		on && !/^\.\. / { sub(/^   /, ""); print } \
 		/example-begin/ { on = 1 }' $< > $@
 
-lib/doc_example: lib/doc_example.c lib/doc_example_test.c $(KSFT_HDRS) $(LIBZCHAN_A)
+lib/doc_example: lib/doc_example.c lib/doc_example_test.c lib/.buildflags \
+		$(KSFT_HDRS) $(LIBZCHAN_A)
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(LIB_TEST_CFLAGS) -Dmain=doc_example_main \
 		-c -o $@.o lib/doc_example.c && \
 	$(CC) $(LIB_TEST_CFLAGS) -o $@ lib/doc_example_test.c $@.o \
 		$(LIB_TEST_LIBS) && rm -f $@.o
+
+lib-buildflags:
 
 lib-valgrind: lib/zchan_test_memfd
 	ZCHAN_BACKEND=memfd ZCHAN_TEST_MSGS=20000 valgrind -q \
@@ -55,4 +63,4 @@ lib-valgrind: lib/zchan_test_memfd
 		--errors-for-leak-kinds=definite --show-leak-kinds=definite \
 		./lib/zchan_test_memfd
 
-.PHONY: lib-valgrind
+.PHONY: lib-valgrind lib-buildflags
