@@ -601,16 +601,17 @@ static int stream_producer(struct zchan *p, void *arg)
 	return 0;
 }
 
-TEST(stream_random_sizes_checksums)
+static void stream_run(struct __test_metadata *_metadata,
+		       unsigned int entries, size_t pool, long n)
 {
 	static unsigned char buf[STREAM_MAX], scratch[STREAM_MAX];
-	long n = test_msgs(), seq = 0;
 	struct zchan_stats st;
 	struct zchan_attr a;
 	struct zchan *c;
+	long seq = 0;
 	pid_t pid;
 
-	small_attr(&a, 256, 1 << 20, STREAM_MAX);
+	small_attr(&a, entries, pool, STREAM_MAX);
 	pid = spawn_producer(&a, stream_producer, &n, &c);
 	ASSERT_LT(0, pid);
 	while (seq < n) {
@@ -661,6 +662,17 @@ TEST(stream_random_sizes_checksums)
 	       (unsigned long long)st.bytes, (unsigned long long)st.waits,
 	       (unsigned long long)st.kicks);
 	zchan_close(c);
+}
+
+TEST(stream_random_sizes_checksums)
+{
+	stream_run(_metadata, 256, 1 << 20, test_msgs());
+}
+
+/* A ring of 4 and a pool of 4 big messages: both ends sleep all the time. */
+TEST(stream_tiny_ring)
+{
+	stream_run(_metadata, 4, 4 * STREAM_MAX, test_msgs() / 10);
 }
 
 /* ------------------------------------------------------------------ */
