@@ -1315,4 +1315,78 @@ TEST_F_TIMEOUT(rel, exit_with_fixed_file_wait_releases_the_end, 120)
 	ASSERT_NO_LEAKS();
 }
 
+/*
+ * execve() cancels the task's io_uring requests and waits for them
+ * (io_uring_task_cancel()) before it closes anything: a uring WAIT that
+ * cannot be cancelled holds up the exec until the peer kicks or goes.
+ * The exec must go through while the producer lives and stays quiet.
+ */
+TEST_F_TIMEOUT(rel, exec_with_pending_uring_wait_proceeds, 120)
+{
+	struct raw_chan rc;
+	int status, pfd[2];
+	struct pollfd p;
+	char c;
+	pid_t pid;
+
+	ASSERT_EQ(0, raw_create(&rc, NULL, 16 * 1024, 0600));
+	ASSERT_EQ(0, pipe2(pfd, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct io_uring ring;
+
+		close(pfd[0]);
+		/* only the parent holds the producer end (mappings hold it too) */
+		munmap(rc.prod, rc.l.prod_ring_size);
+		munmap(rc.pool, rc.l.pool_size);
+		close(rc.pfd);
+		if (io_uring_queue_init(8, &ring, 0))
+			_exit(2);
+		rel_prep_zcmd(io_uring_get_sqe(&ring), rc.cfd, ZCHAN_URING_CMD_WAIT, 0, 0, 1);
+		if (io_uring_submit(&ring) != 1)
+			_exit(3);
+		/* the write end closes on a successful exec: EOF for the parent */
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(4);
+	}
+	close(pfd[1]);
+	p.fd = pfd[0];
+	p.events = POLLIN;
+	/* the exec completes (pipe EOF) within 10 s while the producer lives */
+	EXPECT_EQ(1, poll(&p, 1, 10000)) TH_LOG("execve() is stuck behind the uring WAIT");
+	if (!p.revents) {
+		/* stuck: is it at least killable? */
+		double end = rel_now() + 5;
+		pid_t r = 0;
+
+		kill(pid, SIGKILL);
+		while (!r && rel_now() < end) {
+			r = waitpid(pid, &status, WNOHANG);
+			usleep(10000);
+		}
+		EXPECT_EQ(pid, r) TH_LOG("SIGKILL does not end the stuck execve() either");
+		if (r == pid)
+			pid = 0;
+	}
+	/* unblock it either way: the producer end goes */
+	munmap(rc.prod, rc.l.prod_ring_size);
+	munmap(rc.pool, rc.l.pool_size);
+	close(rc.pfd);
+	rc.prod = NULL;
+	rc.pool = NULL;
+	rc.pfd = -1;
+	ASSERT_EQ(0, read(pfd[0], &c, 1));
+	if (pid) {
+		alarm(30);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		alarm(0);
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			TH_LOG("status %#x", status);
+	}
+	close(pfd[0]);
+	raw_close(&rc);
+	ASSERT_NO_LEAKS();
+}
+
 TEST_HARNESS_MAIN
