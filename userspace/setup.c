@@ -246,11 +246,15 @@ static int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	if (z->backend == ZCHAN_BACKEND_MEMFD)
 		zchan_arm(z);
 
-	if (!io_uring_queue_init(4, &z->ring, 0))
-		z->have_ring = true;
+	/*
+	 * The private ring for sleeping; without it (no io_uring here, or
+	 * ZCHAN_WAIT=syscall) the kernel backend sleeps in ZCHAN_IOC_WAIT
+	 * and the memfd backend in poll(2).
+	 */
 	wait = getenv("ZCHAN_WAIT");
-	if (wait && !strcmp(wait, "ioctl"))
-		z->use_ioctl_wait = true;
+	if ((!wait || !*wait || !strcmp(wait, "uring")) &&
+	    !io_uring_queue_init(4, &z->ring, 0))
+		z->have_ring = true;
 	return 0;
 }
 

@@ -1349,10 +1349,10 @@ TEST(timed_wait_sleeps_and_is_woken)
 	sleep_and_wake(_metadata, true);
 }
 
-/* The same through ZCHAN_IOC_WAIT (the fallback without io_uring). */
-TEST(blocking_recv_ioctl_wait)
+/* The fallback without io_uring: ZCHAN_IOC_WAIT, or poll(2) on memfd. */
+TEST(blocking_recv_without_io_uring)
 {
-	setenv("ZCHAN_WAIT", "ioctl", 1);
+	setenv("ZCHAN_WAIT", "syscall", 1);
 	sleep_and_wake(_metadata, false);
 }
 
