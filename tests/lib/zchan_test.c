@@ -1281,14 +1281,15 @@ static int wait_until_sleeping(pid_t pid)
 	return -1;
 }
 
-struct late {
-	int ack;	/* read end: the consumer took the message */
-	int ack_w;
+/* The consumer acknowledges each message; the producer reads ack. */
+struct ack_pipe {
+	int ack;	/* read end, the producer's */
+	int ack_w;	/* write end, the consumer's: closed in the producer */
 };
 
 static int late_producer(struct zchan *p, void *arg)
 {
-	struct late *l = arg;
+	struct ack_pipe *l = arg;
 	char x;
 	int i;
 
@@ -1307,7 +1308,7 @@ static int late_producer(struct zchan *p, void *arg)
 static void sleep_and_wake(struct __test_metadata *_metadata, bool timed)
 {
 	struct zchan_stats st;
-	struct late l;
+	struct ack_pipe l;
 	struct zchan *c;
 	int ack[2], i, v;
 	pid_t pid;
@@ -1397,14 +1398,9 @@ TEST(blocking_send_sleeps_until_release)
 
 /* poll(2) on zchan_fd(): readable when there is work, quiet when not. */
 
-struct stepper {
-	int ack;	/* read end: the parent took message i */
-	int ack_w;
-};
-
 static int step_producer(struct zchan *p, void *arg)
 {
-	struct stepper *s = arg;
+	struct ack_pipe *s = arg;
 	char x;
 	int i;
 
@@ -1420,7 +1416,7 @@ static int step_producer(struct zchan *p, void *arg)
 
 TEST(poll_on_zchan_fd)
 {
-	struct stepper st;
+	struct ack_pipe st;
 	struct pollfd pfd;
 	struct zchan *c;
 	int ack[2], i, v;
