@@ -846,6 +846,8 @@ int zchan_set_flags(struct zchan *ch, unsigned int flags)
 ZCHAN_EXPORT
 const char *zchan_strerror(int err)
 {
+	if (err > 0 && err < 4096)
+		err = -err;	/* be forgiving: errno values work too */
 	switch (err) {
 	case 0:
 		return "success";
@@ -864,6 +866,6 @@ const char *zchan_strerror(int err)
 	case -ETIME:
 		return "timed out";
 	default:
-		return err < 0 ? strerror(-err) : "unknown error";
+		return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
 	}
 }
