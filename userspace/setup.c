@@ -681,12 +681,50 @@ int zchan_send_peer(struct zchan *prod, int unix_sock)
 	return 0;
 }
 
+/*
+ * The peer's notification fds must be what they claim (a pipe would block
+ * our drain) and non-blocking: an eventfd, or for @sock a socket.
+ */
+static int check_notify_fd(int fd, bool sock)
+{
+	char path[64], link[64];
+	struct stat st;
+	ssize_t n;
+	int fl;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (sock) {
+		if (!S_ISSOCK(st.st_mode))
+			return -EPROTO;
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0) {	/* without /proc, trust the fd */
+			link[n] = 0;
+			if (strcmp(link, "anon_inode:[eventfd]"))
+				return -EPROTO;
+		}
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
 static int memfd_attach(struct zchan *z, const struct zchan_layout *l,
 			int *fds)
 {
 	int ret;
 
 	ret = zchan_validate_layout(l);
+	if (ret)
+		return ret;
+	ret = check_notify_fd(fds[2], false);
+	if (!ret)
+		ret = check_notify_fd(fds[3], false);
+	if (!ret)
+		ret = check_notify_fd(fds[4], true);
 	if (ret)
 		return ret;
 	ret = memfd_check(fds[0], l->pool_off + l->pool_size);
