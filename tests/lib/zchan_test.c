@@ -893,6 +893,131 @@ TEST(recv_peer_rejects_garbage)
 	close(sv[1]);
 }
 
+/* Capture what zchan_send_peer() sends: its bytes and its fds. */
+struct handoff {
+	char bytes[512];
+	ssize_t len;
+	int fds[8];
+	int nfds;
+};
+
+static int capture_handoff(struct zchan *p, struct handoff *h)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { h->bytes, sizeof(h->bytes) };
+	struct msghdr msg = { 0 };
+	struct cmsghdr *cm;
+	int sv[2], ret;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv))
+		return -errno;
+	ret = zchan_send_peer(p, sv[0]);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	h->len = ret ? -1 : recvmsg(sv[1], &msg, 0);
+	h->nfds = 0;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (h->len > 0 && cm && cm->cmsg_type == SCM_RIGHTS) {
+		h->nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		memcpy(h->fds, CMSG_DATA(cm), h->nfds * sizeof(int));
+	}
+	close(sv[0]);
+	close(sv[1]);
+	return ret ? ret : (h->len > 0 ? 0 : -EIO);
+}
+
+/* Replay a handoff, with fd @i replaced by @fd (if i >= 0). */
+static int replay_handoff(const struct handoff *h, int i, int fd,
+			  struct zchan **c)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)h->bytes, h->len };
+	struct msghdr msg = { 0 };
+	struct cmsghdr *cm;
+	int sv[2], fds[8], ret;
+
+	memcpy(fds, h->fds, sizeof(fds));
+	if (i >= 0)
+		fds[i] = fd;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv))
+		return -errno;
+	memset(&u, 0, sizeof(u));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * h->nfds);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * h->nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * h->nfds);
+	ret = sendmsg(sv[0], &msg, 0) == h->len ? 0 : -EIO;
+	if (!ret)
+		ret = zchan_recv_peer(sv[1], c);
+	close(sv[0]);
+	close(sv[1]);
+	return ret;
+}
+
+/* A peer that forges the handle it hands over is refused, not trusted. */
+TEST(recv_peer_rejects_forged_handles)
+{
+	struct zchan_attr a;
+	struct handoff h, bad;
+	struct zchan *p, *c;
+	int pfd[2], i, mfd;
+	uint32_t three = 3;
+	char buf[8];
+
+	small_attr(&a, 16, 65536, 1024);
+	ASSERT_EQ(0, zchan_create(NULL, &a, &p));
+	ASSERT_EQ(0, capture_handoff(p, &h));
+	ASSERT_LT(0, h.nfds);
+	if (zchan_backend(p) == ZCHAN_BACKEND_KERNEL) {
+		/* the producer's own file instead of a consumer end */
+		EXPECT_EQ(-EPROTO, replay_handoff(&h, 0, zchan_fd(p), &c));
+	} else {
+		ASSERT_EQ(5, h.nfds);
+		ASSERT_EQ(0, pipe(pfd));
+		/* a pipe where an eventfd belongs (our drain would block) */
+		EXPECT_EQ(-EPROTO, replay_handoff(&h, 2, pfd[0], &c));
+		EXPECT_EQ(-EPROTO, replay_handoff(&h, 4, pfd[0], &c));
+		/* an unsealed, empty memfd as the pool */
+		mfd = memfd_create("forged", 0);
+		ASSERT_LE(0, mfd);
+		EXPECT_EQ(-EPROTO, replay_handoff(&h, 0, mfd, &c));
+		EXPECT_EQ(-EPROTO, replay_handoff(&h, 1, mfd, &c));
+		close(mfd);
+		close(pfd[0]);
+		close(pfd[1]);
+		/* an impossible layout: 3 ring entries (after the 16-byte
+		 * header, pool_size, then ring_entries) */
+		bad = h;
+		memcpy(bad.bytes + 16 + 8, &three, sizeof(three));
+		EXPECT_EQ(-EPROTO, replay_handoff(&bad, -1, -1, &c));
+		/* one fd short */
+		bad = h;
+		bad.nfds = 4;
+		EXPECT_EQ(-EPROTO, replay_handoff(&bad, -1, -1, &c));
+	}
+	/* the genuine handle still works */
+	ASSERT_EQ(0, replay_handoff(&h, -1, -1, &c));
+	ASSERT_EQ(2, zchan_send(p, "ok", 2, 0));
+	ASSERT_EQ(2, zchan_recv(c, buf, sizeof(buf), 0));
+	for (i = 0; i < h.nfds; i++)
+		close(h.fds[i]);
+	zchan_close(c);
+	zchan_close(p);
+}
+
 /* ------------------------------------------------------------------ */
 /* One io_uring waiting on 100 channels and a socket                    */
 
