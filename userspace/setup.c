@@ -251,6 +251,10 @@ static int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	 * ZCHAN_WAIT=syscall) the kernel backend sleeps in ZCHAN_IOC_WAIT
 	 * and the memfd backend in poll(2).
 	 */
+	z->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? ZCHAN_SPIN_NS : 0;
+	wait = getenv("ZCHAN_SPIN_NS");
+	if (wait && *wait)
+		z->spin_ns = (uint32_t)strtoul(wait, NULL, 10);
 	wait = getenv("ZCHAN_WAIT");
 	if ((!wait || !*wait || !strcmp(wait, "uring")) &&
 	    !io_uring_queue_init(4, &z->ring, 0))

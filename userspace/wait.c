@@ -21,7 +21,8 @@
 
 #include "zchan_int.h"
 
-#define ZCHAN_SPIN_LOOPS	2000
+/* Spinning checks the clock every ZCHAN_SPIN_CHUNK iterations. */
+#define ZCHAN_SPIN_CHUNK	32
 #define ZCHAN_BUSY_SLOW_EVERY	4096	/* busy poll: liveness/clock checks */
 
 #define ZCHAN_UDATA_WAIT	0x7a63686e01ULL
@@ -169,12 +170,20 @@ int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
 	if (timeout_ns > 0)
 		deadline = now_ns() + (uint64_t)timeout_ns;
 
-	for (i = 0; i < ZCHAN_SPIN_LOOPS; i++) {
-		cpu_relax();
-		z->st.spins++;
-		mask = zchan_ready_mask(z, need, false);
-		if (mask)
-			return mask;
+	if (z->spin_ns) {
+		uint64_t spin_end = now_ns() + z->spin_ns;
+
+		do {
+			for (i = 0; i < ZCHAN_SPIN_CHUNK; i++) {
+				cpu_relax();
+				mask = zchan_ready_mask(z, need, false);
+				if (mask) {
+					z->st.spins += i + 1;
+					return mask;
+				}
+			}
+			z->st.spins += ZCHAN_SPIN_CHUNK;
+		} while (now_ns() < spin_end);
 	}
 
 	if (z->flags & ZCHAN_BUSY_POLL) {

@@ -24,6 +24,14 @@
 #define store_once(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
 
+/*
+ * How long a blocking call spins before it sleeps (default; $ZCHAN_SPIN_NS
+ * overrides): about what a sleep and a wakeup cost (two syscalls and a
+ * context switch), so spinning never wastes much more than sleeping would
+ * have.  No spinning on a single CPU: the peer could not run meanwhile.
+ */
+#define ZCHAN_SPIN_NS		20000
+
 /* Pool allocations are cache-line aligned (and never empty, see ring.c). */
 #define ZCHAN_POOL_ALIGN	64U
 
@@ -53,6 +61,7 @@ struct zchan {
 	int role;
 	int backend;
 	unsigned int flags;	/* ZCHAN_BUSY_POLL */
+	uint32_t spin_ns;	/* spin this long before sleeping */
 	int err;		/* sticky: the peer corrupted the ring */
 
 	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
