@@ -75,6 +75,11 @@ try HAVE_CMD_CANCELABLE "$uring" '
 static void __maybe_unused t(struct io_uring_cmd *c, unsigned int fl)
 { io_uring_cmd_mark_cancelable(c, fl); (void)(fl & IO_URING_F_CANCEL); }'
 
+# task_struct.in_execve (gone in 6.8): tells the watchdog a task is in
+# execve(); without it, signal->cred_guard_mutex being held does.
+try HAVE_TASK_IN_EXECVE '#include <linux/sched.h>' '
+static int __maybe_unused t(struct task_struct *p) { return p->in_execve; }'
+
 # vm_flags became read-only behind vm_flags_set()/vm_flags_clear() in 6.3.
 try HAVE_VM_FLAGS_SET '#include <linux/mm.h>' '
 static void __maybe_unused t(struct vm_area_struct *v) { vm_flags_clear(v, VM_MAYWRITE); vm_flags_set(v, VM_DONTEXPAND); }'

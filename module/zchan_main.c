@@ -108,6 +108,7 @@ err_debugfs:
 static void __exit zchan_exit(void)
 {
 	misc_deregister(&zchan_misc);
+	zchan_uring_exit();
 	zchan_debugfs_exit();
 }
 

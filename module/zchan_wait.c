@@ -13,6 +13,8 @@
 #include <linux/ktime.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/workqueue.h>
 #include <linux/uaccess.h>
 #ifdef ZCHAN_HAVE_IO_URING_CMD_H
 #include <linux/io_uring/cmd.h>
@@ -89,14 +91,17 @@ __poll_t zchan_poll(struct file *file, poll_table *pt)
 }
 
 /*
- * Pending ZCHAN_URING_CMD_WAITs live in the command's pdu: a list entry
- * on the end, the file table that issued it (see zchan_cancel_waits())
- * and the result to complete it with.
+ * Pending ZCHAN_URING_CMD_WAITs live in the command's pdu: a list entry on
+ * the end, the file table that issued it (see zchan_cancel_waits()), the
+ * issuing task (see zchan_watchdog_fn()), and once unlinked, the result.
  */
 struct zchan_uring_pdu {
 	struct list_head node;
-	fl_owner_t owner;
-	int res;
+	union {
+		fl_owner_t owner;	/* while queued */
+		int res;		/* once unlinked */
+	};
+	struct task_struct *task;
 };
 
 #ifdef ZCHAN_HAVE_URING_CMD
@@ -114,6 +119,9 @@ struct zchan_uring_pdu {
 #else
 #define zchan_cmd_area(cmd)	((cmd)->cmd)
 #endif
+
+/* Queued uring WAITs, all channels: the watchdog runs while there are any. */
+static atomic_t zchan_uring_pending = ATOMIC_INIT(0);
 
 static struct zchan_uring_pdu *zchan_pdu(struct io_uring_cmd *cmd)
 {
@@ -146,6 +154,15 @@ static void zchan_uring_tw(struct io_uring_cmd *cmd)
 }
 #endif
 
+/* Forget a wait just unlinked from its end (outside the channel lock). */
+static void zchan_uring_unqueued(struct zchan_uring_pdu *pdu, int res)
+{
+	put_task_struct(pdu->task);
+	pdu->task = NULL;
+	pdu->res = res;
+	atomic_dec(&zchan_uring_pending);
+}
+
 /* Complete waits already unlinked from their end, from task context. */
 static void zchan_complete_waits(struct list_head *list, int res)
 {
@@ -153,7 +170,7 @@ static void zchan_complete_waits(struct list_head *list, int res)
 
 	list_for_each_entry_safe(pdu, tmp, list, node) {
 		list_del_init(&pdu->node);
-		pdu->res = res ? res : pdu->res;
+		zchan_uring_unqueued(pdu, res);
 		io_uring_cmd_complete_in_task(zchan_pdu_cmd(pdu), zchan_uring_tw);
 	}
 }
@@ -166,7 +183,6 @@ static void zchan_complete_waits(struct list_head *list, int res)
 static void zchan_uring_wake(struct zchan_channel *chan, enum zchan_end_id e)
 {
 	struct zchan_end *end = &chan->ends[e];
-	struct zchan_uring_pdu *pdu;
 	LIST_HEAD(done);
 	__poll_t mask;
 
@@ -177,13 +193,10 @@ static void zchan_uring_wake(struct zchan_channel *chan, enum zchan_end_id e)
 	}
 	zchan_arm(chan, e);
 	mask = zchan_ready_mask(chan, e);
-	if (mask) {
-		list_for_each_entry(pdu, &end->uring_waits, node)
-			pdu->res = (__force int)mask;
+	if (mask)
 		list_splice_init(&end->uring_waits, &done);
-	}
 	spin_unlock(&chan->lock);
-	zchan_complete_waits(&done, 0);
+	zchan_complete_waits(&done, (__force int)mask);
 }
 
 void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
@@ -201,7 +214,7 @@ void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
 }
 
 #ifdef ZCHAN_HAVE_CMD_CANCELABLE
-/* io_uring is tearing the ring down (6.7+): drop a pending WAIT now. */
+/* io_uring is tearing the ring or the task down (6.7+): drop a WAIT now. */
 static void zchan_uring_cancel(struct zchan_channel *chan,
 			       struct io_uring_cmd *cmd,
 			       unsigned int issue_flags)
@@ -213,8 +226,76 @@ static void zchan_uring_cancel(struct zchan_channel *chan,
 	queued = !list_empty(&pdu->node);
 	list_del_init(&pdu->node);
 	spin_unlock(&chan->lock);
-	if (queued)
+	if (queued) {
+		zchan_uring_unqueued(pdu, -ECANCELED);
 		zchan_cmd_done(cmd, -ECANCELED, issue_flags);
+	}
+}
+
+static void zchan_watchdog_kick(void)
+{
+}
+
+void zchan_uring_exit(void)
+{
+}
+#else
+/*
+ * Without cancelable uring_cmds, io_uring waits for our pending WAITs in
+ * places ->flush does not reach: execve() (io_uring_task_cancel() runs
+ * before any file is closed) and the teardown of a ring whose registered
+ * (fixed) file is the only reference to the channel.  While WAITs are
+ * queued, look a few times a second for issuers that are exiting or in
+ * execve() and complete their WAITs with -ECANCELED, as io_uring would.
+ */
+#define ZCHAN_WATCHDOG_INTERVAL	(HZ / 5)
+
+static void zchan_watchdog_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(zchan_watchdog, zchan_watchdog_fn);
+
+static bool zchan_task_leaving(struct task_struct *task)
+{
+	if (READ_ONCE(task->flags) & PF_EXITING)
+		return true;
+#ifdef ZCHAN_HAVE_TASK_IN_EXECVE
+	return task->in_execve;
+#else
+	return mutex_is_locked(&task->signal->cred_guard_mutex);
+#endif
+}
+
+static void zchan_watchdog_fn(struct work_struct *work)
+{
+	struct zchan_uring_pdu *pdu, *tmp;
+	struct zchan_channel *chan;
+	LIST_HEAD(done);
+	int e;
+
+	mutex_lock(&zchan_lock);
+	list_for_each_entry(chan, &zchan_channels, node) {
+		spin_lock(&chan->lock);
+		for (e = 0; e < ARRAY_SIZE(chan->ends); e++)
+			list_for_each_entry_safe(pdu, tmp,
+						 &chan->ends[e].uring_waits, node)
+				if (zchan_task_leaving(pdu->task))
+					list_move_tail(&pdu->node, &done);
+		spin_unlock(&chan->lock);
+	}
+	mutex_unlock(&zchan_lock);
+	zchan_complete_waits(&done, -ECANCELED);
+
+	if (atomic_read(&zchan_uring_pending))
+		schedule_delayed_work(&zchan_watchdog, ZCHAN_WATCHDOG_INTERVAL);
+}
+
+static void zchan_watchdog_kick(void)
+{
+	schedule_delayed_work(&zchan_watchdog, ZCHAN_WATCHDOG_INTERVAL);
+}
+
+void zchan_uring_exit(void)
+{
+	cancel_delayed_work_sync(&zchan_watchdog);
 }
 #endif
 
@@ -224,8 +305,11 @@ static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
 	struct zchan_uring_pdu *pdu = zchan_pdu(cmd);
 	__poll_t mask;
 
+	INIT_LIST_HEAD(&pdu->node);
 	pdu->owner = current->files;
-	pdu->res = 0;
+	pdu->task = current;
+	get_task_struct(current);
+	atomic_inc(&zchan_uring_pending);
 	spin_lock(&chan->lock);
 	zchan_arm(chan, e);
 	mask = zchan_ready_mask(chan, e);
@@ -234,6 +318,7 @@ static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
 	spin_unlock(&chan->lock);
 
 	if (mask) {
+		zchan_uring_unqueued(pdu, (__force int)mask);
 		/* Complete inline: a positive return would count as failure. */
 		zchan_cmd_done(cmd, (__force int)mask, issue_flags);
 		return -EIOCBQUEUED;
@@ -242,6 +327,7 @@ static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
 #ifdef ZCHAN_HAVE_CMD_CANCELABLE
 	io_uring_cmd_mark_cancelable(cmd, issue_flags);
 #endif
+	zchan_watchdog_kick();
 	return -EIOCBQUEUED;
 }
 
@@ -267,7 +353,6 @@ int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 
 	switch (cmd->cmd_op) {
 	case ZCHAN_URING_CMD_WAIT:
-		INIT_LIST_HEAD(&zchan_pdu(cmd)->node);
 		return zchan_uring_wait(chan, zchan_role_end(role), cmd,
 					issue_flags);
 	case ZCHAN_URING_CMD_KICK:
@@ -285,6 +370,10 @@ static void zchan_uring_wake(struct zchan_channel *chan, enum zchan_end_id e)
 
 void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
 			fl_owner_t owner)
+{
+}
+
+void zchan_uring_exit(void)
 {
 }
 
