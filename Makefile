@@ -71,8 +71,14 @@ module-tree:
 lib:
 	$(call submake,userspace,all)
 
+# SANITIZE=1 builds libzchan with ASan/UBSan: whatever links it must link
+# the sanitizer runtimes too.
+ifeq ($(SANITIZE),1)
+TOOLS_SANITIZE := LDFLAGS="$(LDFLAGS) -fsanitize=address,undefined"
+endif
+
 tools: lib
-	$(call submake,tools,all)
+	$(call submake,tools,all $(TOOLS_SANITIZE))
 
 tests: lib $(KSFT_HDRS)
 	$(call submake,tests,all)
