@@ -11,6 +11,7 @@
 #ifndef ZCHAN_BENCH_H
 #define ZCHAN_BENCH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +52,8 @@ struct chan {
 	int fd[2];		/* method use; -1 when unused */
 	void *priv;		/* method private state */
 	uint64_t nsys;		/* syscalls issued by the method code */
+	/* bytes moved so far, for the stall watchdog (may be NULL) */
+	_Atomic uint64_t *progress;
 	char err[160];		/* why the last call failed */
 };
 
@@ -100,6 +103,13 @@ void syscall_counting_init(void);
 /* count one syscall issued by method code (fallback syscall accounting) */
 #define SYSCOUNT(c) ((c)->nsys++)
 
+/* tell the watchdog that a partial transfer moved n bytes */
+static inline void chan_progress(struct chan *c, uint64_t n)
+{
+	if (c->progress)
+		atomic_fetch_add_explicit(c->progress, n, memory_order_relaxed);
+}
+
 /* pattern.c: message contents and checksums */
 uint64_t msg_fill(void *buf, size_t len, uint64_t seq);
 uint64_t msg_sum(const void *buf, size_t len);
@@ -144,6 +154,7 @@ struct bench_cfg {
 	long warmup;		/* -1 = by message count */
 	double scale;
 	bool corrupt;
+	bool debug_stall;	/* consumer stops half way (tests the watchdog) */
 	bool verbose;
 };
 

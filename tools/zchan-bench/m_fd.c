@@ -116,6 +116,7 @@ static int fd_send(struct chan *c, void *buf)
 			return -1;
 		}
 		off += (size_t)n;
+		chan_progress(c, (uint64_t)n);
 	}
 	return 0;
 }
@@ -141,6 +142,7 @@ static const void *fd_recv(struct chan *c)
 			return NULL;
 		}
 		off += (size_t)n;
+		chan_progress(c, (uint64_t)n);
 	}
 	return p->buf;
 }
@@ -266,6 +268,7 @@ static int vmsplice_send(struct chan *c, void *buf)
 		}
 		iov.iov_base = (char *)iov.iov_base + n;
 		iov.iov_len -= (size_t)n;
+		chan_progress(c, (uint64_t)n);
 	}
 	return 0;
 }

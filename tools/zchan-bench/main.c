@@ -101,7 +101,7 @@ static void usage(FILE *f)
 "      --same-core      run both on the first CPU of --cpus\n"
 "  -t, --time S         time limit per run in seconds (default 10)\n"
 "      --stall S        report a stall after S seconds without progress\n"
-"                       (default 3)\n"
+"                       (default 5)\n"
 "      --scale F        multiply the default message counts by F\n"
 "      --pipe-size N    pipe buffer for pipe and vmsplice (default 1M; 0 =\n"
 "                       the kernel's 64K)\n"
@@ -117,6 +117,8 @@ static void usage(FILE *f)
 "Debugging:\n"
 "      --corrupt        flip one byte of one message in transit; the run\n"
 "                       must fail verification and exit with status 3\n"
+"      --debug-stall    the consumer stops half way; the watchdog must\n"
+"                       report a stall after --stall seconds (status 1)\n"
 "\n"
 "Exit status: 0 all runs verified (methods that cannot run here are listed\n"
 "as not available), 1 a run failed, stalled or timed out, 2 usage error,\n"
@@ -208,7 +210,7 @@ static int cpu_usable(int cpu)
 
 enum {
 	OPT_SAME_CORE = 256, OPT_STALL, OPT_SCALE, OPT_PIPE_SIZE, OPT_JSON,
-	OPT_CSV, OPT_PLOT, OPT_LABEL, OPT_CORRUPT,
+	OPT_CSV, OPT_PLOT, OPT_LABEL, OPT_CORRUPT, OPT_DEBUG_STALL,
 };
 
 static const struct option long_opts[] = {
@@ -229,6 +231,7 @@ static const struct option long_opts[] = {
 	{ "plot", required_argument, NULL, OPT_PLOT },
 	{ "label", required_argument, NULL, OPT_LABEL },
 	{ "corrupt", no_argument, NULL, OPT_CORRUPT },
+	{ "debug-stall", no_argument, NULL, OPT_DEBUG_STALL },
 	{ "list", no_argument, NULL, 'l' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -262,7 +265,7 @@ static int write_file(const char *path, const struct bench_env *env,
 int main(int argc, char **argv)
 {
 	struct bench_cfg cfg = {
-		.cpu = { 0, 1 }, .time_limit = 10, .stall_limit = 3,
+		.cpu = { 0, 1 }, .time_limit = 10, .stall_limit = 5,
 		.repeat = 3, .warmup = -1, .scale = 1.0,
 	};
 	const struct method *methods[MAX_ITEMS];
@@ -359,6 +362,7 @@ int main(int argc, char **argv)
 		case OPT_PLOT: plot_path = optarg; break;
 		case OPT_LABEL: snprintf(label, sizeof(label), "%s", optarg); break;
 		case OPT_CORRUPT: cfg.corrupt = true; break;
+		case OPT_DEBUG_STALL: cfg.debug_stall = true; break;
 		case 'l': method_list(stdout); return 0;
 		case 'q': quiet = true; break;
 		case 'v': cfg.verbose = true; break;

@@ -42,7 +42,8 @@ struct side_result {
 	int syscalls_from_perf;
 	uint64_t csum;			/* producer->consumer direction */
 	uint64_t csum_back;		/* consumer->producer (pingpong) */
-	_Atomic uint64_t done;		/* progress, read by the watchdog */
+	_Atomic uint64_t done;		/* messages, read by the watchdog */
+	_Atomic uint64_t bytes;		/* partial transfers, likewise */
 	int failed;
 	char why[200];
 };
@@ -337,6 +338,9 @@ static int consumer(struct side *s)
 
 		if (seq == (uint64_t)s->warm)
 			timing_start(s);
+		if (s->cfg->debug_stall && seq == (uint64_t)(s->warm + s->n / 2))
+			for (;;)
+				pause();
 		p = s->m->recv(s->fwd);
 		if (!p)
 			return fail(s, s->fwd, "receive", seq);
@@ -402,6 +406,9 @@ static void child_main(struct side *s, int role)
 		me->failed = 1;
 		_exit(1);
 	}
+	s->fwd->progress = &me->bytes;
+	if (s->back)
+		s->back->progress = &me->bytes;
 	s->counter_fd = syscall_counter_open();
 	rc = role == PRODUCER ? producer(s) : consumer(s);
 	_exit(rc);
@@ -500,7 +507,8 @@ static int watch(const struct bench_cfg *cfg, struct run_shared *sh, pid_t *pid,
 			}
 			continue;
 		}
-		done = atomic_load(&sh->side[0].done) + atomic_load(&sh->side[1].done);
+		done = atomic_load(&sh->side[0].done) + atomic_load(&sh->side[1].done) +
+		       atomic_load(&sh->side[0].bytes) + atomic_load(&sh->side[1].bytes);
 		if (done != last_done) {
 			last_done = done;
 			last_change = now;
