@@ -1,0 +1,304 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT OR LGPL-2.1
+#
+# zchan-bench's own behaviour, as TAP: options and usage errors, the JSON
+# and CSV output, and the paths that must fail - a corrupted byte in
+# transit (exit 3) and a stalled or overlong run (exit 1, never a hang).
+# Runs are tiny (a few hundred messages); no timing is asserted.
+#
+# ZCHAN_BENCH_GUEST=1 (the guest variant) also requires the kernel
+# backend: /dev/zchan must exist there and the zchan methods must run.
+
+set -u
+
+TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+BENCH=${ZCHAN_BENCH:-$TOP/tools/zchan-bench/zchan-bench}
+GUEST=${ZCHAN_BENCH_GUEST:-0}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/zchan-bench-test.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+
+# tiny runs: the same on every method (TCG is ~50x slower: fewer there)
+if [ "$GUEST" = 1 ]; then
+	N=30
+else
+	N=200
+fi
+SMALL=(-n $N -w 2 -r 1 -q -t 60)
+
+n=0
+failures=0
+ok() {
+	n=$((n + 1))
+	echo "ok $n - $1"
+}
+not_ok() {
+	n=$((n + 1))
+	failures=$((failures + 1))
+	echo "not ok $n - $1"
+	shift
+	for line in "$@"; do
+		echo "# $line"
+	done
+}
+# check DESC COMMAND...: the command's success is the test's
+check() {
+	local desc=$1
+	shift
+	if "$@" >"$TMP/check.out" 2>&1; then
+		ok "$desc"
+	else
+		not_ok "$desc" "$(tail -n 5 "$TMP/check.out")"
+	fi
+}
+# run EXPECTED_STATUS OUT ARGS...: run the tool, keep stdout in OUT and
+# stderr in OUT.err, and succeed when it exits with EXPECTED_STATUS
+run() {
+	local want=$1 out=$2 st
+	shift 2
+	timeout 120 "$BENCH" "$@" >"$out" 2>"$out.err"
+	st=$?
+	if [ "$st" != "$want" ]; then
+		echo "exit status $st, expected $want: zchan-bench $*" >>"$out.err"
+		return 1
+	fi
+	return 0
+}
+
+# the system interpreter: wrappers (pyenv shims) cost seconds under TCG
+if [ -x /usr/bin/python3 ]; then
+	PY=/usr/bin/python3
+else
+	PY=python3
+fi
+have_python() { command -v "$PY" >/dev/null; }
+
+if [ ! -x "$BENCH" ]; then
+	echo "1..1"
+	not_ok "zchan-bench is built" "$BENCH missing"
+	exit 1
+fi
+
+# the methods this build can run here, from --list
+"$BENCH" --list >"$TMP/list" 2>&1
+# shellcheck disable=SC2207
+LISTED=($(awk '/^  [a-z]/ { print $1 }' "$TMP/list"))
+RUNNABLE=()
+for m in "${LISTED[@]}"; do
+	grep -A1 "^  $m " "$TMP/list" | grep -q "not available" ||
+		RUNNABLE+=("$m")
+done
+MODES=stream,handoff,pingpong,pingpong-busy
+NMODES=4
+if [ "$GUEST" = 1 ]; then
+	# the guest adds the kernel backend; the rest is covered natively,
+	# and spinning under TCG is slow
+	RUNNABLE=(pipe zchan zchan-copy zchan-memfd)
+	MODES=stream,handoff,pingpong
+	NMODES=3
+fi
+METHODS=$(IFS=,; echo "${RUNNABLE[*]}")
+
+if [ "$GUEST" = 1 ]; then
+	echo "1..4"
+else
+	echo "1..16"
+fi
+
+# 1: -h
+if run 0 "$TMP/help" -h && grep -q '^usage: zchan-bench' "$TMP/help" &&
+   grep -q '^Examples:' "$TMP/help" && grep -q -- '--json' "$TMP/help" &&
+   grep -q 'pipe ' "$TMP/help"; then
+	ok "-h prints usage, options, examples and methods, exit 0"
+else
+	not_ok "-h prints usage, options, examples and methods, exit 0" \
+		"$(head -n 3 "$TMP/help" "$TMP/help.err")"
+fi
+
+if [ "$GUEST" != 1 ]; then
+# 2-6: bad usage gives the usage text on stderr and status 2
+bad_usage() {
+	local desc=$1
+	shift
+	if run 2 "$TMP/bad" "$@" && grep -q '^usage: zchan-bench' "$TMP/bad.err" &&
+	   [ ! -s "$TMP/bad" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "$(tail -n 3 "$TMP/bad.err")"
+	fi
+}
+bad_usage "unknown option is a usage error" --no-such-option
+bad_usage "unknown method is a usage error" -m pipe,carrier-pigeon
+bad_usage "unknown mode is a usage error" -M stream,teleport
+bad_usage "bad size is a usage error" -s 64,3
+bad_usage "stray argument is a usage error" -s 64 extra
+
+# 7: every method of this build is listed, the classic ones can run
+if [ "${#LISTED[@]}" -ge 5 ] && printf '%s\n' "${RUNNABLE[@]}" | grep -qx pipe &&
+   printf '%s\n' "${RUNNABLE[@]}" | grep -qx socketpair &&
+   printf '%s\n' "${LISTED[@]}" | grep -qx zchan; then
+	ok "--list names the methods (${#RUNNABLE[@]} of ${#LISTED[@]} runnable here)"
+else
+	not_ok "--list names the methods" "listed: ${LISTED[*]}" "runnable: ${RUNNABLE[*]}"
+fi
+
+fi # native only
+
+# 8: the JSON of a small run of every runnable method and mode
+if ! have_python; then
+	not_ok "--json has the required fields" "python3 is needed to check JSON"
+elif run 0 "$TMP/json" -m "$METHODS" -M "$MODES" -s 4K "${SMALL[@]}" --json; then
+	if "$PY" - "$TMP/json" "$((${#RUNNABLE[@]} * NMODES))" "$N" >"$TMP/json.check" 2>&1 <<'PY'
+import json, sys
+
+doc = json.load(open(sys.argv[1]))
+npoints = int(sys.argv[2])
+required = ["method", "mode", "msg_size", "messages", "seconds",
+            "bytes_per_sec", "msgs_per_sec", "rtt_p50_ns", "rtt_p99_ns",
+            "rtt_p999_ns", "rtt_max_ns", "cpu_ns_per_msg",
+            "syscalls_per_msg", "env"]
+env_fields = ["kernel", "cpu", "guest"]
+res = doc["results"]
+assert all(f in doc["env"] for f in env_fields), "top-level env incomplete"
+assert len(res) == npoints, "%d results, expected %d" % (len(res), npoints)
+seen = set()
+for r in res:
+    where = "%s/%s" % (r.get("method"), r.get("mode"))
+    missing = [f for f in required if f not in r]
+    assert not missing, "%s lacks %s" % (where, missing)
+    assert r["status"] == "ok", "%s: %s %s" % (where, r["status"], r["why"])
+    assert r["msg_size"] == 4096, where
+    assert all(f in r["env"] for f in env_fields), where + ": env incomplete"
+    assert isinstance(r["env"]["guest"], bool), where
+    assert r["seconds"] > 0 and r["bytes_per_sec"] > 0 and r["msgs_per_sec"] > 0, where
+    assert r["cpu_ns_per_msg"] > 0, where
+    assert r["syscalls_per_msg"] is None or r["syscalls_per_msg"] >= 0, where
+    pp = r["mode"].startswith("pingpong")
+    n = int(sys.argv[3])
+    assert r["messages"] == (2 * n if pp else n), "%s: %s messages" % (where, r["messages"])
+    for f in ["rtt_p50_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns"]:
+        if pp:
+            assert r[f] is not None and r[f] > 0, "%s: %s" % (where, f)
+        else:
+            assert r[f] is None, "%s: %s should be null" % (where, f)
+    if pp:
+        assert r["rtt_p50_ns"] <= r["rtt_p99_ns"] <= r["rtt_p999_ns"] <= r["rtt_max_ns"], where
+    seen.add((r["method"], r["mode"]))
+assert len(seen) == len(res), "duplicate (method, mode)"
+print("checked %d results" % len(res))
+PY
+	then
+		ok "--json: one object per method and mode with all fields ($(cat "$TMP/json.check"))"
+	else
+		not_ok "--json has the required fields" "$(tail -n 3 "$TMP/json.check")"
+	fi
+else
+	not_ok "--json run of every runnable method" "$(tail -n 3 "$TMP/json.err")"
+fi
+
+if [ "$GUEST" != 1 ]; then
+# 9: CSV to a file next to the table, sizes with suffixes and odd lengths
+if run 0 "$TMP/table" -m pipe,socketpair -M stream -s 100,1K "${SMALL[@]}" \
+	--csv="$TMP/out.csv" &&
+   [ "$(head -n 1 "$TMP/out.csv" | cut -d, -f1-4)" = "method,mode,msg_size,status" ] &&
+   [ "$(grep -c ',stream,' "$TMP/out.csv")" = 4 ] &&
+   [ "$(grep -c ',ok,' "$TMP/out.csv")" = 4 ] &&
+   grep -q '^100 B' "$TMP/table" && grep -q '^1 KiB' "$TMP/table"; then
+	ok "--csv=FILE beside the table; odd sizes verify"
+else
+	not_ok "--csv=FILE beside the table" "$(cat "$TMP/table.err" | tail -n 3)" \
+		"$(head -n 3 "$TMP/out.csv" 2>/dev/null)"
+fi
+
+fi # native only
+
+# 10-11: a byte flipped in transit is caught, whatever the method and mode
+if [ "$GUEST" = 1 ]; then
+	:
+elif run 3 "$TMP/corrupt" -m pipe -M stream -s 64K "${SMALL[@]}" --corrupt &&
+   grep -q 'CHECKSUM MISMATCH' "$TMP/corrupt.err" &&
+   grep -q 'corrupt' "$TMP/corrupt"; then
+	ok "--corrupt: pipe stream fails verification, exit 3"
+else
+	not_ok "--corrupt: pipe stream fails verification, exit 3" \
+		"$(tail -n 3 "$TMP/corrupt.err")"
+fi
+if run 3 "$TMP/corrupt2" -m "$METHODS" -M "$MODES" -s 1K "${SMALL[@]}" --corrupt --json &&
+   "$PY" -c '
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+bad = [(r["method"], r["mode"], r["status"]) for r in res if r["status"] != "corrupt"]
+assert res and not bad, bad
+' "$TMP/corrupt2" 2>"$TMP/corrupt2.py"; then
+	ok "--corrupt is caught for every method ($METHODS) and mode"
+else
+	not_ok "--corrupt is caught for every method and mode" \
+		"$(tail -n 3 "$TMP/corrupt2.err" "$TMP/corrupt2.py")"
+fi
+
+if [ "$GUEST" != 1 ]; then
+# 12-13: the watchdog: no progress, and a time limit, never a hang
+if run 1 "$TMP/stall" -m pipe -M stream -s 1K "${SMALL[@]}" --debug-stall \
+	--stall 0.5 && grep -q 'stalled: no progress' "$TMP/stall.err"; then
+	ok "a run that stops making progress is reported as stalled, exit 1"
+else
+	not_ok "a stalled run is reported" "$(tail -n 3 "$TMP/stall.err")"
+fi
+if run 1 "$TMP/limit" -m shm-flag -M pingpong -s 1K -n 200 -r 1 -q \
+	--debug-stall --stall 60 -t 1 && grep -q 'time limit' "$TMP/limit.err"; then
+	ok "a run over --time is stopped and reported, exit 1"
+else
+	not_ok "a run over --time is reported" "$(tail -n 3 "$TMP/limit.err")"
+fi
+
+# 14: same-core runs; busy pingpong is declined there, with the reason
+if run 0 "$TMP/same" -m pipe -M pingpong,pingpong-busy -s 64 "${SMALL[@]}" \
+	--same-core --json && "$PY" -c '
+import json, sys
+res = {r["mode"]: r for r in json.load(open(sys.argv[1]))["results"]}
+assert res["pingpong"]["status"] == "ok", res["pingpong"]
+assert res["pingpong-busy"]["status"] == "unavailable", res["pingpong-busy"]
+assert res["pingpong-busy"]["why"], "no reason given"
+' "$TMP/same" 2>"$TMP/same.py"; then
+	ok "--same-core runs; pingpong-busy is declined with a reason"
+else
+	not_ok "--same-core" "$(tail -n 3 "$TMP/same.err" "$TMP/same.py")"
+fi
+
+fi # native only
+
+# 15: the zchan kernel backend runs where /dev/zchan exists, and says
+# why not elsewhere (in the guest it must run)
+if [ -c /dev/zchan ] || [ "$GUEST" = 1 ]; then
+	if run 0 "$TMP/kern" -m zchan,zchan-copy -M stream,pingpong -s 4K \
+		"${SMALL[@]}" --json && "$PY" -c '
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+assert len(res) == 4 and all(r["status"] == "ok" for r in res), res
+' "$TMP/kern" 2>"$TMP/kern.py"; then
+		ok "zchan kernel backend runs and verifies (/dev/zchan present)"
+	else
+		not_ok "zchan kernel backend runs (/dev/zchan present)" \
+			"$(tail -n 3 "$TMP/kern.err" "$TMP/kern.py")"
+	fi
+elif run 0 "$TMP/kern" -m zchan -M stream -s 4K "${SMALL[@]}" &&
+     grep -q 'not available: ' "$TMP/kern"; then
+	ok "zchan kernel backend without /dev/zchan: 'not available' with a reason, exit 0"
+else
+	not_ok "zchan kernel backend without /dev/zchan is reported" \
+		"$(tail -n 3 "$TMP/kern" "$TMP/kern.err")"
+fi
+
+# 16: --plot writes a PNG
+if [ "$GUEST" = 1 ]; then
+	:
+elif ! command -v gnuplot >/dev/null; then
+	not_ok "--plot writes a PNG" "gnuplot (gnuplot-nox) is not installed"
+elif run 0 "$TMP/plot" -m pipe,socketpair -M stream,pingpong -s 64,4K \
+	"${SMALL[@]}" --plot "$TMP/p.png" &&
+   [ "$(head -c 4 "$TMP/p.png" | od -An -c | tr -d ' ')" = '211PNG' ]; then
+	ok "--plot writes a PNG"
+else
+	not_ok "--plot writes a PNG" "$(tail -n 3 "$TMP/plot.err")"
+fi
+
+[ "$failures" = 0 ]
