@@ -1098,6 +1098,39 @@ TEST_F(chan, mapping_outlives_fd)
 	EXPECT_EQ(42, self->c.pool[0]);
 }
 
+TEST(large_pool_and_no_growth)
+{
+	struct zc_end p = { .producer = true }, c = { .producer = false };
+	char name[ZCHAN_NAME_MAX];
+	size_t last;
+	void *m;
+
+	zc_name(name, "large");
+	p.fd = zc_open();
+	c.fd = zc_open();
+	ASSERT_LE(0, p.fd);
+	ASSERT_LE(0, c.fd);
+	/* 32 MiB of order-0 pages behind a kvmalloc'ed page array. */
+	ASSERT_EQ(0, zc_create(p.fd, name, 32 << 20, 0, 0, 0600, &p.l));
+	ASSERT_EQ(0, zc_attach(c.fd, name, &c.l));
+	ASSERT_EQ(0, zc_map(&p));
+	ASSERT_EQ(0, zc_map(&c));
+	last = p.l.pool_size - 1;
+	EXPECT_EQ(0, c.pool[last]);
+	p.pool[last] = 0xa5;
+	p.pool[0] = 0x5a;
+	EXPECT_EQ(0xa5, c.pool[last]);
+	EXPECT_EQ(0x5a, c.pool[0]);
+	/* Mappings cannot grow past their region. */
+	m = mremap(c.pool, c.l.pool_size, c.l.pool_size + page_size,
+		   MREMAP_MAYMOVE);
+	EXPECT_EQ(MAP_FAILED, m);
+	zc_unmap(&p);
+	zc_unmap(&c);
+	close(p.fd);
+	close(c.fd);
+}
+
 /* ---------------------------------------------------------------------
  * Waiting and kicking.
  */
@@ -1214,6 +1247,31 @@ TEST_F(chan, wait_woken_by_peer_death)
 	ASSERT_EQ(0, pthread_join(t, NULL));
 	EXPECT_EQ(0, w.ret);
 	EXPECT_EQ(EPOLLERR | EPOLLHUP, w.revents);
+}
+
+TEST_F(chan, epoll_edge_triggered)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->c.fd, &ev));
+	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	/* Adding the fd polled it, which armed need_wakeup: the send kicks. */
+	EXPECT_EQ(1, self->p.cons->need_wakeup);
+	ASSERT_EQ(0, zc_send_n(&self->p, 0, 1));
+	ASSERT_EQ(1, epoll_wait(ep, &ev, 1, -1));
+	EXPECT_TRUE(ev.events & EPOLLIN);
+	/* Edge-triggered: no new edge until something changes. */
+	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	ASSERT_EQ(0, zc_recv_check(&self->c, 0, 1));
+	/* The producer leaving is an edge: EPOLLHUP. */
+	zc_unmap(&self->p);
+	close(self->p.fd);
+	self->p.fd = -1;
+	ASSERT_EQ(1, epoll_wait(ep, &ev, 1, -1));
+	EXPECT_TRUE(ev.events & EPOLLHUP);
+	close(ep);
 }
 
 TEST_F(chan, info_contents)
@@ -1632,6 +1690,36 @@ TEST(exit_with_pending_uring_waits)
 	EXPECT_LE(3, info.waits);
 	close(p.fd);
 	EXPECT_EQ(channels_before, zc_stat("channels"));
+}
+
+TEST(exec_with_pending_uring_wait)
+{
+	struct zc_end p = { .producer = true };
+	int status;
+	pid_t pid;
+
+	p.fd = zc_open();
+	ASSERT_LE(0, p.fd);
+	ASSERT_EQ(0, zc_create(p.fd, NULL, 0, 0, 0, 0600, &p.l));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zchan_peer_fd pf = { .flags = ZCHAN_PEER_FD_CLOEXEC };
+		struct io_uring ring;
+
+		if (zc_ioctl(p.fd, ZCHAN_IOC_PEER_FD, &pf) ||
+		    io_uring_queue_init(8, &ring, 0) ||
+		    submit_zcmd(&ring, pf.fd, ZCHAN_URING_CMD_WAIT, 0, 0, 1))
+			_exit(70);
+		/* execve() cancels the task's io_uring requests first. */
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(71);
+	}
+	/* The exec goes through (the harness timeout catches a hang). */
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	close(p.fd);
 }
 
 /* ---------------------------------------------------------------------

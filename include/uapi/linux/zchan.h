@@ -311,8 +311,8 @@ struct zchan_info {
  * (as ZCHAN_IOC_KICK) and completes with 0.  Both complete with -EINVAL for
  * a file without a role, an unknown cmd_op or non-zero command fields.  A
  * pending WAIT completes with -ECANCELED when the file table that issued it
- * closes a descriptor of the channel (at the latest when the process
- * exits), or when the kernel cancels it because the ring goes away.
+ * closes a descriptor of the channel, when the issuing task exits or
+ * calls execve(), or when io_uring cancels it because the ring goes away.
  */
 #define ZCHAN_URING_CMD_WAIT	0x01
 #define ZCHAN_URING_CMD_KICK	0x02
