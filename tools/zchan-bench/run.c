@@ -106,14 +106,20 @@ long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 	return n;
 }
 
-static long warmup_messages(const struct bench_cfg *cfg, long n)
+/*
+ * Untimed messages first: a tenth of the run, and enough bytes (8 MiB) to
+ * cycle every method's buffers (pipe, vmsplice ring, zchan pool) once, so
+ * first-touch page faults are not timed.
+ */
+static long warmup_messages(const struct bench_cfg *cfg, long n, size_t size)
 {
-	long w;
+	long w = n / 10, cycle = (long)((8UL << 20) / size) + 1;
 
 	if (cfg->warmup >= 0)
 		return cfg->warmup;
-	w = n / 10;
-	return w < 1 ? 1 : w > 1000 ? 1000 : w;
+	if (w < cycle)
+		w = cycle;
+	return w < 2 ? 2 : w > 1000 ? 1000 : w;
 }
 
 static int futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
@@ -582,7 +588,7 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 	s.mode = mode;
 	s.size = size;
 	s.n = default_messages(cfg, mode, size);
-	s.warm = warmup_messages(cfg, s.n);
+	s.warm = warmup_messages(cfg, s.n, size);
 	s.counter_fd = -1;
 
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
