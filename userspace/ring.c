@@ -43,13 +43,13 @@ void zchan_kick(struct zchan *z)
 		struct zchan_kick k = { 0 };
 
 		/* An error here (peer gone) shows up through 'closed'. */
-		ioctl(z->fd, ZCHAN_IOC_KICK, &k);
+		zchan_keep_errno(ioctl(z->fd, ZCHAN_IOC_KICK, &k));
 	} else {
 		uint64_t one = 1;
 		ssize_t ret;
 
 		/* EAGAIN: counter saturated, the peer is woken anyway. */
-		ret = write(z->peer_efd, &one, sizeof(one));
+		ret = zchan_keep_errno(write(z->peer_efd, &one, sizeof(one)));
 		(void)ret;
 	}
 }
@@ -108,7 +108,7 @@ void zchan_drain(struct zchan *z)
 
 	if (z->backend != ZCHAN_BACKEND_MEMFD)
 		return;
-	if (read(z->own_efd, &cnt, sizeof(cnt)) != sizeof(cnt))
+	if (zchan_keep_errno(read(z->own_efd, &cnt, sizeof(cnt))) != sizeof(cnt))
 		cnt = 0;
 	if (cnt > z->self_kicks)
 		z->kick_seen = true;
@@ -120,7 +120,7 @@ void zchan_self_kick(struct zchan *z)
 {
 	uint64_t one = 1;
 
-	if (write(z->own_efd, &one, sizeof(one)) == sizeof(one))
+	if (zchan_keep_errno(write(z->own_efd, &one, sizeof(one))) == sizeof(one))
 		z->self_kicks++;
 }
 
@@ -144,7 +144,7 @@ int zchan_peer_gone(struct zchan *z, bool slow)
 	pfd.fd = z->sock;
 	pfd.events = POLLRDHUP;
 	pfd.revents = 0;
-	if (poll(&pfd, 1, 0) > 0 &&
+	if (zchan_keep_errno(poll(&pfd, 1, 0)) > 0 &&
 	    (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) {
 		z->peer_dead = true;
 		return 1;

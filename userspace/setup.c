@@ -529,9 +529,8 @@ void zchan_attr_init(struct zchan_attr *attr)
 	attr->mode = 0600;
 }
 
-ZCHAN_EXPORT
-int zchan_create(const char *name, const struct zchan_attr *attr,
-		 struct zchan **prod)
+static int do_zchan_create(const char *name, const struct zchan_attr *attr,
+		    struct zchan **prod)
 {
 	struct zchan_geom g;
 	unsigned int flags, want;
@@ -571,7 +570,13 @@ int zchan_create(const char *name, const struct zchan_attr *attr,
 }
 
 ZCHAN_EXPORT
-int zchan_open(const char *name, struct zchan **cons)
+int zchan_create(const char *name, const struct zchan_attr *attr,
+		 struct zchan **prod)
+{
+	return zchan_keep_errno(do_zchan_create(name, attr, prod));
+}
+
+static int do_zchan_open(const char *name, struct zchan **cons)
 {
 	struct zchan_attach at;
 	struct zchan *z;
@@ -607,6 +612,12 @@ int zchan_open(const char *name, struct zchan **cons)
 	return 0;
 }
 
+ZCHAN_EXPORT
+int zchan_open(const char *name, struct zchan **cons)
+{
+	return zchan_keep_errno(do_zchan_open(name, cons));
+}
+
 static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
 		    const int *fds, unsigned int nfds)
 {
@@ -638,8 +649,7 @@ static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
 	return n == (ssize_t)sizeof(*hdr) ? 0 : -EIO;
 }
 
-ZCHAN_EXPORT
-int zchan_send_peer(struct zchan *prod, int unix_sock)
+static int do_zchan_send_peer(struct zchan *prod, int unix_sock)
 {
 	struct zchan_peer_hdr hdr;
 	int fds[ZCHAN_MEMFD_NFDS];
@@ -683,6 +693,12 @@ int zchan_send_peer(struct zchan *prod, int unix_sock)
 	close_fd(&prod->peer_fds[PEER_CONS_MEMFD]);
 	close_fd(&prod->peer_fds[PEER_SOCK]);
 	return 0;
+}
+
+ZCHAN_EXPORT
+int zchan_send_peer(struct zchan *prod, int unix_sock)
+{
+	return zchan_keep_errno(do_zchan_send_peer(prod, unix_sock));
 }
 
 /*
@@ -748,8 +764,7 @@ static int memfd_attach(struct zchan *z, const struct zchan_layout *l,
 	return memfd_epoll(z);
 }
 
-ZCHAN_EXPORT
-int zchan_recv_peer(int unix_sock, struct zchan **cons)
+static int do_zchan_recv_peer(int unix_sock, struct zchan **cons)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * 8)];
@@ -825,8 +840,16 @@ out_close:
 }
 
 ZCHAN_EXPORT
+int zchan_recv_peer(int unix_sock, struct zchan **cons)
+{
+	return zchan_keep_errno(do_zchan_recv_peer(unix_sock, cons));
+}
+
+ZCHAN_EXPORT
 void zchan_close(struct zchan *ch)
 {
+	int saved_errno = errno;
+
 	if (!ch)
 		return;
 	if (ch->backend == ZCHAN_BACKEND_MEMFD && ch->own_closed) {
@@ -836,6 +859,7 @@ void zchan_close(struct zchan *ch)
 			zchan_kick(ch);
 	}
 	zchan_free(ch);
+	errno = saved_errno;
 }
 
 /* -------------------------------------------------------------------- */

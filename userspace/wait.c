@@ -122,7 +122,7 @@ static int ring_wait(struct zchan *z, int64_t timeout_ns)
 	return res;
 }
 
-static int sleep_once(struct zchan *z, int64_t timeout_ns)
+static int do_sleep_once(struct zchan *z, int64_t timeout_ns)
 {
 	z->st.waits++;
 	if (z->backend == ZCHAN_BACKEND_KERNEL) {
@@ -148,6 +148,11 @@ static int sleep_once(struct zchan *z, int64_t timeout_ns)
 			return -errno;
 		return ret ? 0 : -ETIME;
 	}
+}
+
+static int sleep_once(struct zchan *z, int64_t timeout_ns)
+{
+	return zchan_keep_errno(do_sleep_once(z, timeout_ns));
 }
 
 /*

@@ -6,6 +6,7 @@
 #ifndef ZCHAN_INT_H
 #define ZCHAN_INT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <liburing.h>
@@ -13,6 +14,17 @@
 #include <zchan.h>
 
 #define ZCHAN_EXPORT	__attribute__((visibility("default")))
+
+/*
+ * Nothing in libzchan reports through errno, and no call changes it: the
+ * slow paths that make system calls keep the caller's value.
+ */
+#define zchan_keep_errno(expr) ({		\
+	int __saved_errno = errno;		\
+	__typeof__(expr) __ret = (expr);	\
+	errno = __saved_errno;			\
+	__ret;					\
+})
 
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)

@@ -290,6 +290,37 @@ TEST(invalid_arguments)
 	zchan_close(p);
 }
 
+/* Errors come back as return values; errno keeps the caller's value. */
+TEST(errno_is_left_alone)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	char buf[16];
+	int sv[2];
+
+	zchan_attr_init(&a);
+	a.backend = ZCHAN_BACKEND_MEMFD;
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	close(sv[0]);
+	errno = 4242;
+	/* -EOPNOTSUPP (memfd) or -ENOENT (kernel): failed syscalls inside */
+	EXPECT_GT(0, zchan_open("zchan-test-no-such-name", &c));
+	EXPECT_EQ(-EOPNOTSUPP, zchan_create("x", &a, &p));
+	EXPECT_EQ(-EPIPE, zchan_recv_peer(sv[1], &c));
+	EXPECT_EQ(4242, errno);
+	close(sv[1]);
+	small_attr(&a, 8, 16384, 64);
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	EXPECT_EQ(-EAGAIN, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	EXPECT_EQ(-ETIME, zchan_wait(c, 1000000));
+	EXPECT_EQ(1, zchan_send(p, "x", 1, 0));		/* kicks */
+	EXPECT_EQ(1, zchan_recv(c, buf, sizeof(buf), 0));
+	zchan_close(p);
+	EXPECT_EQ(-EPIPE, zchan_recv(c, buf, sizeof(buf), 0));
+	zchan_close(c);
+	EXPECT_EQ(4242, errno);
+}
+
 TEST(names)
 {
 	char name[64];
