@@ -10,8 +10,9 @@
 timeout=${ZCHAN_GUEST_TEST_TIMEOUT:-300}
 for t in "$@"; do
 	echo "@@zchan-test: begin $t"
-	if [ -x "$t" ]; then
-		timeout -k 10 "$timeout" "./$t" 2>&1
+	case $t in /*) prog=$t ;; *) prog=./$t ;; esac
+	if [ -x "$prog" ]; then
+		timeout -k 10 "$timeout" "$prog" 2>&1
 		status=$?
 		[ "$status" -ne 124 ] || echo "guest-tests: $t timed out after ${timeout}s"
 	else

@@ -12,27 +12,35 @@
 #
 # Every ok/not ok line a program prints at column 0 (TAP) is one result;
 # a program that exits non-zero without a `not ok` line is one failure,
-# and so is one that prints fewer results than its plan (1..N) announces.
+# and so is one that prints fewer results than its plan (1..N) announces
+# (once: a crash that also cut the plan short is one failure).
 # Logs go to build/test-results/.
 #
 # Usage: tests/run-tests.sh [--no-lint] [--no-native] [--no-guest]
+#                            [--native "PROGS"] [--guest "PROGS"]
+# (--native/--guest replace the lists from tests/*/tests.mk)
 # Environment: ZCHAN_TEST_TIMEOUT (seconds per native program, default 900),
 # ZCHAN_GUEST_TIMEOUT (the whole guest run, default 900),
-# ZCHAN_GUEST_TEST_TIMEOUT (seconds per guest program, default 300).
+# ZCHAN_GUEST_TEST_TIMEOUT (seconds per guest program, default 300),
+# ZCHAN_TEST_RESULTS (log directory, default build/test-results).
 
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-results=$TOP/build/test-results
+results=${ZCHAN_TEST_RESULTS:-$TOP/build/test-results}
 do_lint=1 do_native=1 do_guest=1
-for a in "$@"; do
-	case $a in
+native_list="" guest_list=""
+while [ $# -gt 0 ]; do
+	case $1 in
 	--no-lint) do_lint="" ;;
 	--no-native) do_native="" ;;
 	--no-guest) do_guest="" ;;
-	-h|--help) sed -n '3,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	*) echo "run-tests: unknown option $a" >&2; exit 2 ;;
+	--native) native_list=${2-}; [ $# -ge 2 ] && shift ;;
+	--guest) guest_list=${2-}; [ $# -ge 2 ] && shift ;;
+	-h|--help) sed -n '3,25s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) echo "run-tests: unknown option $1" >&2; exit 2 ;;
 	esac
+	shift
 done
 
 rm -rf "$results"
@@ -50,12 +58,15 @@ record() {
 	fail=$notok
 	detail="$ok ok"
 	[ "$notok" -eq 0 ] || detail="$detail, $notok not ok"
+	if [ -n "$plan" ] && [ $((ok + notok)) -lt "$plan" ]; then
+		detail="$detail, $((plan - ok - notok)) of $plan never ran"
+	fi
+	# One failure for a program that died or stopped early without a
+	# not ok line to show for it.
 	if [ "$status" -ne 0 ] && [ "$notok" -eq 0 ]; then
 		fail=$((fail + 1))
-	fi
-	if [ -n "$plan" ] && [ $((ok + notok)) -lt "$plan" ]; then
+	elif [ -n "$plan" ] && [ $((ok + notok)) -lt "$plan" ]; then
 		fail=$((fail + 1))
-		detail="$detail, $((plan - ok - notok)) of $plan never ran"
 	fi
 	[ "$status" -eq 0 ] || detail="$detail, exit $status"
 	if [ $((ok + notok)) -eq 0 ] && [ "$fail" -eq 0 ]; then
@@ -74,8 +85,16 @@ record() {
 logname() { echo "$results/$(echo "$1" | tr '/ ' '__').log"; }
 
 cd "$TOP/tests" || exit 1
-native=$(make -s --no-print-directory -C "$TOP/tests" print-native-tests) || native=""
-guest=$(make -s --no-print-directory -C "$TOP/tests" print-guest-tests) || guest=""
+if [ -n "$native_list" ]; then
+	native=$native_list
+else
+	native=$(make -s --no-print-directory -C "$TOP/tests" print-native-tests) || native=""
+fi
+if [ -n "$guest_list" ]; then
+	guest=$guest_list
+else
+	guest=$(make -s --no-print-directory -C "$TOP/tests" print-guest-tests) || guest=""
+fi
 
 if [ -n "$do_lint" ]; then
 	echo "=== lint (make lint)"
@@ -88,8 +107,9 @@ if [ -n "$do_native" ]; then
 	for t in $native; do
 		echo "=== $t"
 		log=$(logname "$t")
-		if [ -x "$t" ]; then
-			timeout -k 10 "${ZCHAN_TEST_TIMEOUT:-900}" "./$t" </dev/null 2>&1 | tee "$log"
+		case $t in /*) prog=$t ;; *) prog=./$t ;; esac
+		if [ -x "$prog" ]; then
+			timeout -k 10 "${ZCHAN_TEST_TIMEOUT:-900}" "$prog" </dev/null 2>&1 | tee "$log"
 			status=${PIPESTATUS[0]}
 		else
 			echo "run-tests: $t was not built" | tee "$log"

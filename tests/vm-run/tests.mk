@@ -8,10 +8,11 @@
 # passthrough; --timeout; and the test-only modules in vm-run/warn/ whose
 # load WARNs (status 123) or fails (status 125).
 # vm-run/zchan_dev_test (guest) checks /dev/zchan and ENOTTY.
+# vm-run/run-tests-test.sh (native) checks how tests/run-tests.sh counts.
 
 VM_RUN_TEST_MODULES := vm-run/warn/zchan_warn_test.ko vm-run/warn/zchan_fail_test.ko
 
-NATIVE_TESTS += vm-run/vm-run-test.sh
+NATIVE_TESTS += vm-run/run-tests-test.sh vm-run/vm-run-test.sh
 GUEST_TESTS += vm-run/zchan_dev_test
 TEST_CLEAN += vm-run/zchan_dev_test $(addprefix vm-run/warn/,*.o *.ko *.mod \
 	*.mod.c .*.cmd modules.order Module.symvers)

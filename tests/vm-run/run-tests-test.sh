@@ -1,0 +1,71 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Tests of tests/run-tests.sh's counting (NATIVE_TESTS, no guest): fake
+# test programs with known TAP output and exit statuses, and the summary
+# line and per-program verdicts they must produce.  Prints TAP.
+
+set -u
+
+TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/run-tests-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+n=0
+failures=0
+echo "TAP version 13"
+echo "1..9"
+expect() { # expect DESCRIPTION COMMAND...
+	local desc=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then
+		echo "ok $n $desc"
+	else
+		echo "not ok $n $desc"
+		failures=$((failures + 1))
+	fi
+}
+
+# fake NAME EXIT LINES...: a program printing LINES and exiting EXIT.
+fake() {
+	local name=$1 status=$2
+	shift 2
+	{
+		echo '#!/bin/sh'
+		for l in "$@"; do printf 'echo %q\n' "$l"; done
+		echo "exit $status"
+	} >"$tmp/$name"
+	chmod +x "$tmp/$name"
+}
+
+fake all-ok 0 "TAP version 13" "1..2" "ok 1 a" "ok 2 b"
+fake one-bad 1 "1..3" "ok 1 a" "not ok 2 b" "ok 3 c"
+fake crash 139 "1..2" "ok 1 a"                       # 1 ok, dies: +1 fail
+fake short-plan 0 "1..3" "ok 1 a" "ok 2 b"           # 2 ok, plan short: +1 fail
+fake silent-ok 0 "no TAP here"                       # counts as 1 passed
+fake indented 0 "1..1" "ok 1 a" "  not ok 1 nested"  # only column 0 counts
+
+list=""
+for p in all-ok one-bad crash short-plan silent-ok indented; do list="$list $tmp/$p"; done
+ZCHAN_TEST_RESULTS=$tmp/results "$TOP/tests/run-tests.sh" --no-lint --no-guest \
+	--native "$list" >"$tmp/out" 2>&1
+status=$?
+
+# passed: 2 + 2 + 1 + 2 + 1 + 1 = 9; failed: 1 + 1 + 1 = 3
+expect "summary counts ok lines and failures" test "$(tail -n1 "$tmp/out")" = "9 passed, 3 failed"
+expect "exits non-zero when something failed" test "$status" -ne 0
+expect "a passing program is reported PASS" grep -q "^PASS  $tmp/all-ok " "$tmp/out"
+expect "a not ok line makes its program FAIL" grep -q "^FAIL  $tmp/one-bad " "$tmp/out"
+expect "a crash without not ok is a failure" grep -q "^FAIL  $tmp/crash .*exit 139" "$tmp/out"
+expect "results missing from the plan are a failure" grep -q "^FAIL  $tmp/short-plan .*1 of 3 never ran" "$tmp/out"
+expect "indented TAP lines are not counted" grep -q "^PASS  $tmp/indented " "$tmp/out"
+
+ZCHAN_TEST_RESULTS=$tmp/results "$TOP/tests/run-tests.sh" --no-lint --no-guest \
+	--native "$tmp/all-ok $tmp/silent-ok" >"$tmp/out2" 2>&1
+status=$?
+expect "all passing: exit 0" test "$status" -eq 0
+expect "all passing: summary" test "$(tail -n1 "$tmp/out2")" = "3 passed, 0 failed"
+
+[ "$failures" -eq 0 ] || sed 's/^/# /' "$tmp/out"
+[ "$failures" -eq 0 ]
