@@ -17,7 +17,7 @@ LIB_TESTS_BIN := lib/zchan_test_memfd lib/zchan_test_kernel lib/doc_example
 LIB_TEST_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra \
 	-Wno-sign-compare -Wno-unused-parameter $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
 	$(SANITIZE_CFLAGS)
-LIB_TEST_LIBS := $(LIBZCHAN_A) -luring
+LIB_TEST_LIBS := $(LIBZCHAN_A) -luring -pthread
 LIB_GUEST_MSGS ?= 20000
 
 NATIVE_TESTS += lib/zchan_test_memfd lib/doc_example

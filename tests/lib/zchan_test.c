@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -241,6 +242,10 @@ TEST(invalid_arguments)
 	a.backend = 7;
 	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
 	EXPECT_EQ(-EINVAL, zchan_create("", NULL, &p));
+	setenv("ZCHAN_BACKEND", "bogus", 1);
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, NULL, &p));
+	setenv("ZCHAN_BACKEND", expected_backend() == ZCHAN_BACKEND_KERNEL ?
+	       "kernel" : "memfd", 1);
 	memset(name, 'x', sizeof(name) - 1);
 	name[sizeof(name) - 1] = 0;
 	EXPECT_EQ(-ENAMETOOLONG, zchan_create(name, NULL, &p));
@@ -705,6 +710,46 @@ TEST(stream_random_sizes_checksums)
 TEST(stream_tiny_ring)
 {
 	stream_run(_metadata, 4, 4 * STREAM_MAX, test_msgs() / 10);
+}
+
+/* Both ends in one process, one thread each (a handle per thread). */
+struct thread_arg {
+	struct zchan *p;
+	long n;
+};
+
+static void *thread_producer(void *arg)
+{
+	struct thread_arg *t = arg;
+
+	return (void *)(intptr_t)stream_producer(t->p, &t->n);
+}
+
+TEST(threads_in_one_process)
+{
+	static unsigned char buf[STREAM_MAX], scratch[STREAM_MAX];
+	struct thread_arg t;
+	struct zchan_attr a;
+	struct zchan *c;
+	pthread_t th;
+	void *ret;
+	long seq;
+
+	t.n = test_msgs() / 10;
+	small_attr(&a, 64, 1 << 18, STREAM_MAX);
+	ASSERT_EQ(0, local_pair(&a, &t.p, &c));
+	ASSERT_EQ(0, pthread_create(&th, NULL, thread_producer, &t));
+	for (seq = 0; seq < t.n; seq++) {
+		ssize_t r = zchan_recv(c, buf, sizeof(buf), 0);
+
+		ASSERT_LE(0, r);
+		ASSERT_TRUE(check_msg(buf, r, seq, STREAM_MAX, scratch));
+	}
+	ASSERT_EQ(0, pthread_join(th, &ret));
+	EXPECT_EQ(NULL, ret);
+	zchan_close(t.p);
+	EXPECT_EQ(-EPIPE, zchan_recv(c, buf, sizeof(buf), 0));
+	zchan_close(c);
 }
 
 /* ------------------------------------------------------------------ */
