@@ -178,6 +178,7 @@ struct run_result {
 	double msgs_per_sec;
 	double cpu_ns_per_msg[3];	/* producer, consumer, total */
 	double syscalls_per_msg[3];	/* producer, consumer, total; <0 unknown */
+	double faults_per_msg;		/* page faults, both sides */
 	char syscalls_source[16];
 	struct hist_summary rtt;	/* pingpong only */
 	double seconds_min, seconds_max;

@@ -288,6 +288,8 @@ void out_json(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
 		json_num(f, r->syscalls_per_msg[0], sys);
 		fputs(", \"consumer_syscalls_per_msg\": ", f);
 		json_num(f, r->syscalls_per_msg[1], sys);
+		fputs(", \"faults_per_msg\": ", f);
+		json_num(f, r->faults_per_msg, ok);
 		fputs(", \"syscalls_source\": ", f);
 		json_str(f, ok ? r->syscalls_source : "none");
 		fputs(",\n     \"env\": ", f);
@@ -315,7 +317,7 @@ void out_csv(FILE *f, const struct bench_env *env, const struct point *p,
 	fputs("method,mode,msg_size,status,messages,seconds,bytes_per_sec,"
 	      "msgs_per_sec,rtt_p50_ns,rtt_p99_ns,rtt_p999_ns,rtt_max_ns,"
 	      "cpu_ns_per_msg,producer_cpu_ns_per_msg,consumer_cpu_ns_per_msg,"
-	      "syscalls_per_msg,kernel,guest,emulated\n", f);
+	      "syscalls_per_msg,faults_per_msg,kernel,guest,emulated\n", f);
 	for (i = 0; i < n; i++) {
 		const struct run_result *r = &p[i].res;
 		bool ok = r->status == RUN_OK;
@@ -335,6 +337,7 @@ void out_csv(FILE *f, const struct bench_env *env, const struct point *p,
 		csv_num(f, r->cpu_ns_per_msg[0], ok);
 		csv_num(f, r->cpu_ns_per_msg[1], ok);
 		csv_num(f, r->syscalls_per_msg[2], ok && r->syscalls_per_msg[2] >= 0);
+		csv_num(f, r->faults_per_msg, ok);
 		fprintf(f, ",%s,%s,%s\n", env->kernel, env->guest ? "true" : "false",
 			env->emulated ? "true" : "false");
 	}

@@ -38,6 +38,7 @@ enum { PRODUCER, CONSUMER };
 struct side_result {
 	uint64_t t_start, t_end;
 	uint64_t cpu_ns;
+	uint64_t faults;		/* minor + major page faults */
 	int64_t syscalls;		/* -1: unknown */
 	int syscalls_from_perf;
 	uint64_t csum;			/* producer->consumer direction */
@@ -215,14 +216,15 @@ struct side {
 	struct side_result *me;
 	int counter_fd;
 	int64_t sys0;
-	uint64_t cpu0;
+	uint64_t cpu0, faults0;
 };
 
-static uint64_t cpu_ns_self(void)
+static uint64_t cpu_ns_self(uint64_t *faults)
 {
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
+	*faults = (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
 	return (uint64_t)ru.ru_utime.tv_sec * 1000000000ULL +
 	       (uint64_t)ru.ru_utime.tv_usec * 1000ULL +
 	       (uint64_t)ru.ru_stime.tv_sec * 1000000000ULL +
@@ -232,7 +234,7 @@ static uint64_t cpu_ns_self(void)
 static void timing_start(struct side *s)
 {
 	barrier_wait(&s->sh->barrier);
-	s->cpu0 = cpu_ns_self();
+	s->cpu0 = cpu_ns_self(&s->faults0);
 	s->sys0 = syscall_counter_read(s->counter_fd);
 	s->fwd->nsys = 0;
 	if (s->back)
@@ -258,7 +260,8 @@ static void timing_end(struct side *s)
 
 	s->me->t_end = now_ns();
 	sys1 = syscall_counter_read(s->counter_fd);
-	s->me->cpu_ns = cpu_ns_self() - s->cpu0;
+	s->me->cpu_ns = cpu_ns_self(&s->me->faults) - s->cpu0;
+	s->me->faults -= s->faults0;
 	if (s->sys0 >= 0 && sys1 >= 0) {
 		/* the closing read() itself entered the kernel once */
 		s->me->syscalls = sys1 - s->sys0 - 1;
@@ -660,6 +663,7 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 		res->cpu_ns_per_msg[0] = (double)P->cpu_ns / (double)msgs;
 		res->cpu_ns_per_msg[1] = (double)C->cpu_ns / (double)msgs;
 		res->cpu_ns_per_msg[2] = res->cpu_ns_per_msg[0] + res->cpu_ns_per_msg[1];
+		res->faults_per_msg = (double)(P->faults + C->faults) / (double)msgs;
 		for (k = 0; k < 2; k++)
 			res->syscalls_per_msg[k] = sh->side[k].syscalls < 0 ? -1 :
 				(double)sh->side[k].syscalls / (double)msgs;
@@ -740,6 +744,7 @@ void median_of(struct run_result *runs, unsigned int n, struct run_result *out)
 	MED(seconds);
 	MED(bytes_per_sec);
 	MED(msgs_per_sec);
+	MED(faults_per_msg);
 	for (k = 0; k < 3; k++) {
 		MED(cpu_ns_per_msg[k]);
 		MED(syscalls_per_msg[k]);
