@@ -172,6 +172,7 @@ void zchan_wake_end(struct zchan_channel *chan, enum zchan_end_id e);
 void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
 			fl_owner_t owner);
 void zchan_uring_exit(void);
+int zchan_uring_pending_count(void);
 #ifdef ZCHAN_HAVE_URING_CMD
 struct io_uring_cmd;
 int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);

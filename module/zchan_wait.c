@@ -123,6 +123,11 @@ struct zchan_uring_pdu {
 /* Queued uring WAITs, all channels: the watchdog runs while there are any. */
 static atomic_t zchan_uring_pending = ATOMIC_INIT(0);
 
+int zchan_uring_pending_count(void)
+{
+	return atomic_read(&zchan_uring_pending);
+}
+
 static struct zchan_uring_pdu *zchan_pdu(struct io_uring_cmd *cmd)
 {
 	BUILD_BUG_ON(sizeof(struct zchan_uring_pdu) > sizeof(cmd->pdu));
@@ -253,9 +258,16 @@ void zchan_uring_exit(void)
 static void zchan_watchdog_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(zchan_watchdog, zchan_watchdog_fn);
 
+/*
+ * The issuer is going: exiting, or its thread group is (an SQPOLL thread
+ * waits for its requests before it gets as far as PF_EXITING, and holds
+ * the file table, so ->flush never runs), or it is in execve().
+ */
 static bool zchan_task_leaving(struct task_struct *task)
 {
 	if (READ_ONCE(task->flags) & PF_EXITING)
+		return true;
+	if (READ_ONCE(task->signal->flags) & SIGNAL_GROUP_EXIT)
 		return true;
 #ifdef ZCHAN_HAVE_TASK_IN_EXECVE
 	return task->in_execve;
@@ -310,6 +322,10 @@ static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
 	pdu->task = current;
 	get_task_struct(current);
 	atomic_inc(&zchan_uring_pending);
+#ifdef ZCHAN_HAVE_CMD_CANCELABLE
+	/* Before it is queued: a waker may complete it from then on. */
+	io_uring_cmd_mark_cancelable(cmd, issue_flags);
+#endif
 	spin_lock(&chan->lock);
 	zchan_arm(chan, e);
 	mask = zchan_ready_mask(chan, e);
@@ -324,9 +340,6 @@ static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
 		return -EIOCBQUEUED;
 	}
 	atomic64_inc(&chan->waits);
-#ifdef ZCHAN_HAVE_CMD_CANCELABLE
-	io_uring_cmd_mark_cancelable(cmd, issue_flags);
-#endif
 	zchan_watchdog_kick();
 	return -EIOCBQUEUED;
 }
@@ -375,6 +388,11 @@ void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
 
 void zchan_uring_exit(void)
 {
+}
+
+int zchan_uring_pending_count(void)
+{
+	return 0;
 }
 
 #endif /* ZCHAN_HAVE_URING_CMD */

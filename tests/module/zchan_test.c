@@ -487,6 +487,32 @@ TEST(unknown_ioctl_enotty)
 	close(fd);
 }
 
+/*
+ * compat_ptr_ioctl() hands 32-bit callers' structures over unchanged: every
+ * __u64 must sit at an 8-byte offset and every size be a multiple of 8, so
+ * that i386 (4-byte aligned __u64) lays them out as x86_64 does.
+ */
+#define ZC_ALIGNED(type, field) (offsetof(type, field) % 8 == 0)
+_Static_assert(sizeof(struct zchan_layout) % 8 == 0 &&
+	       ZC_ALIGNED(struct zchan_layout, prod_ring_off) &&
+	       ZC_ALIGNED(struct zchan_layout, pool_off) &&
+	       ZC_ALIGNED(struct zchan_layout, reserved), "zchan_layout");
+_Static_assert(sizeof(struct zchan_create) % 8 == 0 &&
+	       ZC_ALIGNED(struct zchan_create, layout) &&
+	       ZC_ALIGNED(struct zchan_create, reserved), "zchan_create");
+_Static_assert(sizeof(struct zchan_attach) % 8 == 0 &&
+	       ZC_ALIGNED(struct zchan_attach, layout) &&
+	       ZC_ALIGNED(struct zchan_attach, reserved), "zchan_attach");
+_Static_assert(sizeof(struct zchan_info) % 8 == 0 &&
+	       ZC_ALIGNED(struct zchan_info, layout) &&
+	       ZC_ALIGNED(struct zchan_info, published) &&
+	       ZC_ALIGNED(struct zchan_info, reserved), "zchan_info");
+_Static_assert(sizeof(struct zchan_peer_fd) % 8 == 0 &&
+	       sizeof(struct zchan_kick) % 8 == 0 &&
+	       sizeof(struct zchan_wait) % 8 == 0 &&
+	       sizeof(struct zchan_desc) == 16 &&
+	       sizeof(struct zchan_uring_cmd) == 16, "small structs");
+
 TEST(create_bad_args)
 {
 	char name[ZCHAN_NAME_MAX];
@@ -1671,14 +1697,30 @@ TEST(exit_with_pending_uring_waits)
 				_exit(62);
 		if (submit_zcmd(&sqring, c, ZCHAN_URING_CMD_WAIT, 0, 0, 9))
 			_exit(63);
+		/*
+		 * Wait until the SQPOLL thread has issued its WAIT too: that
+		 * thread holds the file table and waits for its requests
+		 * before it exits, so ->flush alone would never run.
+		 */
+		for (i = 0; i < 3000; i++) {
+			struct zchan_info info;
+
+			if (zc_info(c, &info))
+				_exit(64);
+			if (info.waits >= 4)
+				break;
+			usleep(1000);
+		}
 		zc_signal(ready[1]);
 		pause();
-		_exit(64);
+		_exit(65);
 	}
 	ASSERT_EQ(0, zc_await(ready[0]));
-	/* The waits are pending (they armed the consumer's need_wakeup). */
+	/* The waits are pending. */
 	ASSERT_EQ(0, zc_info(p.fd, &info));
 	EXPECT_TRUE(info.state & ZCHAN_STATE_CONSUMER_OPEN);
+	EXPECT_EQ(4, info.waits);
+	EXPECT_EQ(4, zc_stat("uring_waits"));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	/* The killed process is reaped; the harness timeout catches a hang. */
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
@@ -1690,6 +1732,7 @@ TEST(exit_with_pending_uring_waits)
 	EXPECT_LE(3, info.waits);
 	close(p.fd);
 	EXPECT_EQ(channels_before, zc_stat("channels"));
+	EXPECT_EQ(0, zc_stat("uring_waits"));
 }
 
 TEST(exec_with_pending_uring_wait)
