@@ -243,11 +243,6 @@ static void zchan_fill_layout(struct zchan_layout *l, u64 pool_size,
 	l->cons_closed = offsetof(struct zchan_cons_ring, closed);
 }
 
-static bool zchan_all_zero(const void *p, size_t len)
-{
-	return !memchr_inv(p, 0, len);
-}
-
 /* Validate CREATE's geometry and fill in the defaults. */
 static int zchan_check_geometry(struct zchan_create *c, u64 *pool_size)
 {

@@ -12,6 +12,7 @@
 #include <linux/poll.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
+#include <linux/string.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
@@ -136,6 +137,12 @@ extern unsigned long zchan_max_user_pool_bytes;
 static inline enum zchan_end_id zchan_role_end(unsigned int role)
 {
 	return role == ZCHAN_ROLE_PRODUCER ? ZCHAN_END_PROD : ZCHAN_END_CONS;
+}
+
+/* Reserved fields must be zero. */
+static inline bool zchan_all_zero(const void *p, size_t len)
+{
+	return !memchr_inv(p, 0, len);
 }
 
 /* The channel of @zf and its role, or NULL if the file has no role yet. */

@@ -430,7 +430,7 @@ long zchan_ioctl_kick(struct zchan_file *zf, struct zchan_kick __user *arg)
 
 	if (copy_from_user(&k, arg, sizeof(k)))
 		return -EFAULT;
-	if (k.flags || k.resv || k.reserved[0] || k.reserved[1])
+	if (k.flags || k.resv || !zchan_all_zero(k.reserved, sizeof(k.reserved)))
 		return -EINVAL;
 	chan = zchan_file_chan(zf, &role);
 	if (!chan)
@@ -453,7 +453,8 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 
 	if (copy_from_user(&w, arg, sizeof(w)))
 		return -EFAULT;
-	if (w.flags & ~ZCHAN_WAIT_TIMEOUT || w.reserved[0] || w.reserved[1])
+	if (w.flags & ~ZCHAN_WAIT_TIMEOUT ||
+	    !zchan_all_zero(w.reserved, sizeof(w.reserved)))
 		return -EINVAL;
 	chan = zchan_file_chan(zf, &role);
 	if (!chan)
