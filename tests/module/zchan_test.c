@@ -1456,6 +1456,33 @@ TEST_F(chan, uring_cmd_wait_and_kick)
 	io_uring_queue_exit(&pring);
 }
 
+TEST_F(chan, uring_cmd_defer_taskrun)
+{
+	struct io_uring_params params = {
+		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+	};
+	struct io_uring ring;
+
+	/* Completions land on the ring's local list, run by its issuer. */
+	ASSERT_EQ(0, io_uring_queue_init_params(8, &ring, &params));
+	ASSERT_EQ(0, submit_zcmd(&ring, self->c.fd, ZCHAN_URING_CMD_WAIT, 0, 0, 1));
+	EXPECT_FALSE(cqe_pending(&ring));
+	ASSERT_EQ(0, zc_send_n(&self->p, 0, 1));
+	EXPECT_EQ(EPOLLIN | EPOLLRDNORM, reap(&ring, NULL));
+	/* And a cancellation through ->flush. */
+	{
+		int dup_fd = dup(self->c.fd);
+
+		ASSERT_LE(0, dup_fd);
+		ASSERT_EQ(0, zc_recv_check(&self->c, 0, 1));
+		ASSERT_EQ(0, submit_zcmd(&ring, dup_fd, ZCHAN_URING_CMD_WAIT, 0, 0, 2));
+		EXPECT_FALSE(cqe_pending(&ring));
+		close(dup_fd);
+		EXPECT_EQ(-ECANCELED, reap(&ring, NULL));
+	}
+	io_uring_queue_exit(&ring);
+}
+
 TEST_F(chan, uring_cmd_wait_peer_death)
 {
 	struct io_uring ring;
@@ -1680,21 +1707,28 @@ TEST(exit_with_pending_uring_waits)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
-		struct io_uring ring, sqring;
+		struct io_uring ring, sqring, dring;
 		struct io_uring_params params = {
 			.flags = IORING_SETUP_SQPOLL,
 			.sq_thread_idle = 1000,
+		};
+		struct io_uring_params dparams = {
+			.flags = IORING_SETUP_SINGLE_ISSUER |
+				 IORING_SETUP_DEFER_TASKRUN,
 		};
 		int c = zc_open(), i;
 
 		if (c < 0 || zc_attach(c, name, NULL))
 			_exit(60);
 		if (io_uring_queue_init(8, &ring, 0) ||
-		    io_uring_queue_init_params(8, &sqring, &params))
+		    io_uring_queue_init_params(8, &sqring, &params) ||
+		    io_uring_queue_init_params(8, &dring, &dparams))
 			_exit(61);
 		for (i = 0; i < 3; i++)
 			if (submit_zcmd(&ring, c, ZCHAN_URING_CMD_WAIT, 0, 0, i))
 				_exit(62);
+		if (submit_zcmd(&dring, c, ZCHAN_URING_CMD_WAIT, 0, 0, 8))
+			_exit(62);
 		if (submit_zcmd(&sqring, c, ZCHAN_URING_CMD_WAIT, 0, 0, 9))
 			_exit(63);
 		/*
@@ -1707,7 +1741,7 @@ TEST(exit_with_pending_uring_waits)
 
 			if (zc_info(c, &info))
 				_exit(64);
-			if (info.waits >= 4)
+			if (info.waits >= 5)
 				break;
 			usleep(1000);
 		}
@@ -1719,8 +1753,8 @@ TEST(exit_with_pending_uring_waits)
 	/* The waits are pending. */
 	ASSERT_EQ(0, zc_info(p.fd, &info));
 	EXPECT_TRUE(info.state & ZCHAN_STATE_CONSUMER_OPEN);
-	EXPECT_EQ(4, info.waits);
-	EXPECT_EQ(4, zc_stat("uring_waits"));
+	EXPECT_EQ(5, info.waits);
+	EXPECT_EQ(5, zc_stat("uring_waits"));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	/* The killed process is reaped; the harness timeout catches a hang. */
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
