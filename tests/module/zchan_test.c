@@ -1300,6 +1300,41 @@ TEST_F(chan, epoll_edge_triggered)
 	close(ep);
 }
 
+TEST_F(chan, hostile_words_are_only_compared)
+{
+	struct zchan_info info;
+	__u32 revents;
+
+	/* A consumer scribbles over its ring, "closed" word included. */
+	self->c.cons->head = 0xdeadbeef;
+	self->c.cons->read = 0x7fffffff;
+	self->c.cons->closed = 1;
+	memset(self->c.cons->pad1, 0xff, sizeof(self->c.cons->pad1));
+	/* A producer publishes garbage descriptors and a wild tail. */
+	memset(self->p.prod->descs, 0xff,
+	       self->p.l.ring_entries * sizeof(struct zchan_desc));
+	self->p.prod->tail = 0x80000000;
+	self->p.prod->head_seen = 12345;
+
+	/* The kernel only compares the words; its own state decides HUP. */
+	EXPECT_EQ(POLLOUT, zc_poll(self->p.fd, POLLOUT));
+	EXPECT_EQ(POLLIN, zc_poll(self->c.fd, POLLIN));
+	ASSERT_EQ(0, zc_wait(self->p.fd, 0, &revents));
+	EXPECT_EQ(EPOLLOUT | EPOLLWRNORM, revents);
+	ASSERT_EQ(0, zc_info(self->p.fd, &info));
+	EXPECT_EQ(ZCHAN_STATE_PRODUCER_OPEN | ZCHAN_STATE_CONSUMER_OPEN |
+		  ZCHAN_STATE_NAMED, info.state);
+	EXPECT_EQ(0x80000000, info.published);
+	EXPECT_EQ(0xdeadbeef, info.released);
+	EXPECT_EQ(0, zc_kick(self->p.fd));
+	EXPECT_EQ(0, zc_kick(self->c.fd));
+	/* The real departure is still reported. */
+	zc_unmap(&self->c);
+	close(self->c.fd);
+	self->c.fd = -1;
+	EXPECT_EQ(POLLOUT | POLLERR | POLLHUP, zc_poll(self->p.fd, POLLOUT));
+}
+
 TEST_F(chan, info_contents)
 {
 	struct zchan_info pi, ci;
