@@ -509,30 +509,29 @@ long zchan_ioctl_peer_fd(struct zchan_file *zf,
 		ret = fd;
 		goto err_free_peer;
 	}
+	/* The number is reserved but not installed: report it first. */
+	ret = -EFAULT;
+	if (put_user(fd, &arg->fd))
+		goto err_put_fd;
 	ret = zchan_take_consumer(chan);
 	if (ret)
 		goto err_put_fd;
-	zchan_channel_get(chan);
-	peer->chan = chan;
-	peer->role = ZCHAN_ROLE_CONSUMER;
 	file = anon_inode_getfile("[zchan]", &zchan_fops, peer, O_RDWR);
 	if (IS_ERR(file)) {
 		ret = PTR_ERR(file);
-		goto err_release;
+		goto err_untake;
 	}
-	if (put_user(fd, &arg->fd)) {
-		fput(file);	/* releases the consumer end */
-		put_unused_fd(fd);
-		return -EFAULT;
-	}
+	zchan_channel_get(chan);
+	peer->chan = chan;
+	peer->role = ZCHAN_ROLE_CONSUMER;
 	fd_install(fd, file);
 	return 0;
 
-err_release:
-	zchan_end_release(chan, ZCHAN_END_CONS);
-	zchan_channel_put(chan);
-	peer->chan = NULL;
-	peer->role = ZCHAN_ROLE_NONE;
+err_untake:
+	/* No file ever held the end: give it back untouched. */
+	spin_lock(&chan->lock);
+	WRITE_ONCE(chan->ends[ZCHAN_END_CONS].state, ZCHAN_END_FREE);
+	spin_unlock(&chan->lock);
 err_put_fd:
 	put_unused_fd(fd);
 err_free_peer:

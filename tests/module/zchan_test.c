@@ -712,9 +712,26 @@ TEST(efault_leaves_nothing)
 	EXPECT_EQ(-EFAULT, zc_ioctl(q, ZCHAN_IOC_ATTACH, a));
 	/* The failed ATTACH neither took the consumer end nor a role. */
 	EXPECT_EQ(0, zc_attach(q, name, NULL));
-	munmap(ro, page_size);
 	close(p);
 	close(q);
+
+	/* PEER_FD: no descriptor, and the consumer end is still free. */
+	p = zc_open();
+	ASSERT_LE(0, p);
+	ASSERT_EQ(0, zc_create(p, NULL, 0, 0, 0, 0600, NULL));
+	q = dup(p);	/* the lowest free descriptor number */
+	close(q);
+	EXPECT_EQ(-EFAULT, zc_ioctl(p, ZCHAN_IOC_PEER_FD,
+				    (char *)ro + page_size / 4));
+	EXPECT_EQ(-1, fcntl(q, F_GETFD));
+	{
+		struct zchan_peer_fd pf = { 0 };
+
+		EXPECT_EQ(0, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+		close(pf.fd);
+	}
+	munmap(ro, page_size);
+	close(p);
 }
 
 /* Attach from another user in a forked child; returns the child's -errno. */
