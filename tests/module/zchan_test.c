@@ -779,7 +779,7 @@ TEST(attach_permissions)
 
 	ASSERT_EQ(0, getuid());
 	zc_name(name, "perm");
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		int p = zc_open();
 
 		ASSERT_LE(0, p);
