@@ -101,7 +101,7 @@ METHODS=$(IFS=,; echo "${RUNNABLE[*]}")
 if [ "$GUEST" = 1 ]; then
 	echo "1..4"
 else
-	echo "1..16"
+	echo "1..17"
 fi
 
 # 1: -h
@@ -264,9 +264,23 @@ else
 	not_ok "--same-core" "$(tail -n 3 "$TMP/same.err" "$TMP/same.py")"
 fi
 
+# 15: --rt: SCHED_FIFO children as root, a clear refusal otherwise
+if [ "$(id -u)" = 0 ]; then
+	if run 0 "$TMP/rt" -m pipe -M pingpong -s 64 "${SMALL[@]}" --rt --json &&
+	   grep -q '"sched": "fifo"' "$TMP/rt"; then
+		ok "--rt runs the children SCHED_FIFO"
+	else
+		not_ok "--rt runs the children SCHED_FIFO" "$(tail -n 3 "$TMP/rt.err")"
+	fi
+elif run 2 "$TMP/rt" -m pipe -M pingpong -s 64 "${SMALL[@]}" --rt &&
+     grep -q 'SCHED_FIFO' "$TMP/rt.err"; then
+	ok "--rt without privilege is refused with a reason"
+else
+	not_ok "--rt without privilege is refused" "$(tail -n 3 "$TMP/rt.err")"
+fi
 fi # native only
 
-# 15: the zchan kernel backend runs where /dev/zchan exists, and says
+# 16: the zchan kernel backend runs where /dev/zchan exists, and says
 # why not elsewhere (in the guest it must run)
 if [ -c /dev/zchan ] || [ "$GUEST" = 1 ]; then
 	if run 0 "$TMP/kern" -m zchan,zchan-copy -M stream,pingpong -s 4K \
@@ -288,7 +302,7 @@ else
 		"$(tail -n 3 "$TMP/kern" "$TMP/kern.err")"
 fi
 
-# 16: --plot writes a PNG
+# 17: --plot writes a PNG
 if [ "$GUEST" = 1 ]; then
 	:
 elif ! command -v gnuplot >/dev/null; then

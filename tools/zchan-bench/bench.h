@@ -153,6 +153,7 @@ struct bench_cfg {
 	long messages;		/* 0 = by size */
 	long warmup;		/* -1 = by message count */
 	double scale;
+	bool rt;		/* children run SCHED_FIFO */
 	bool corrupt;
 	bool debug_stall;	/* consumer stops half way (tests the watchdog) */
 	bool verbose;

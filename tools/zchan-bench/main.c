@@ -96,14 +96,16 @@ static void usage(FILE *f)
 "  -n, --messages N     messages per run (default: by size, same for all\n"
 "                       methods: 128 MiB per stream run, 32 MiB per pingpong)\n"
 "  -w, --warmup N       untimed messages before each run (default: n/10,\n"
-"                       at least 8 MiB worth, 2..1000)\n"
+"                       at least 8 MiB worth, 2..1000 x --scale)\n"
 "  -r, --repeat N       runs per point, the median is reported (default 3)\n"
 "  -c, --cpus A,B       producer and consumer CPUs (default 0,1)\n"
 "      --same-core      run both on the first CPU of --cpus\n"
+"      --rt             run producer and consumer SCHED_FIFO (root): less\n"
+"                       noise from other work on a busy machine\n"
 "  -t, --time S         time limit per run in seconds (default 10)\n"
 "      --stall S        report a stall after S seconds without progress\n"
 "                       (default 5)\n"
-"      --scale F        multiply the default message counts by F\n"
+"      --scale F        multiply the default message and warm-up counts by F\n"
 "      --pipe-size N    pipe buffer for pipe and vmsplice (default 1M; 0 =\n"
 "                       the kernel's 64K)\n"
 "      --json[=FILE]    JSON instead of the table (FILE: as well as it)\n"
@@ -211,7 +213,7 @@ static int cpu_usable(int cpu)
 
 enum {
 	OPT_SAME_CORE = 256, OPT_STALL, OPT_SCALE, OPT_PIPE_SIZE, OPT_JSON,
-	OPT_CSV, OPT_PLOT, OPT_LABEL, OPT_CORRUPT, OPT_DEBUG_STALL,
+	OPT_CSV, OPT_PLOT, OPT_LABEL, OPT_CORRUPT, OPT_DEBUG_STALL, OPT_RT,
 };
 
 static const struct option long_opts[] = {
@@ -223,6 +225,7 @@ static const struct option long_opts[] = {
 	{ "repeat", required_argument, NULL, 'r' },
 	{ "cpus", required_argument, NULL, 'c' },
 	{ "same-core", no_argument, NULL, OPT_SAME_CORE },
+	{ "rt", no_argument, NULL, OPT_RT },
 	{ "time", required_argument, NULL, 't' },
 	{ "stall", required_argument, NULL, OPT_STALL },
 	{ "scale", required_argument, NULL, OPT_SCALE },
@@ -325,6 +328,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case OPT_SAME_CORE: cfg.same_core = true; break;
+		case OPT_RT: cfg.rt = true; break;
 		case 't':
 			if (parse_double(optarg, &cfg.time_limit, 0.1))
 				return bad_usage("bad --time '%s'", optarg);
@@ -458,6 +462,18 @@ int main(int argc, char **argv)
 	if (!cfg.same_core && cfg.cpu[0] == cfg.cpu[1])
 		cfg.same_core = true;
 
+	if (cfg.rt) {
+		struct sched_param sp = { .sched_priority = 1 };
+
+		/* try it here first, so a refusal is one clear message */
+		if (sched_setscheduler(0, SCHED_FIFO, &sp)) {
+			fprintf(stderr, "zchan-bench: --rt: SCHED_FIFO: %s\n",
+				strerror(errno));
+			return 2;
+		}
+		sp.sched_priority = 0;
+		sched_setscheduler(0, SCHED_OTHER, &sp);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	syscall_counting_init();
 	env_collect(&env);

@@ -97,9 +97,10 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 		char sz[32], a[32], b[32], c[32], d[32], e[32], sys[32], vs[32];
 
 		if (p[i].mode != last_mode) {
-			fprintf(f, "\n%s, CPU %d -> CPU %d, median of %u run%s\n",
+			fprintf(f, "\n%s, CPU %d -> CPU %d%s, median of %u run%s\n",
 				mode_name(p[i].mode), cfg->cpu[0],
 				cfg->same_core ? cfg->cpu[0] : cfg->cpu[1],
+				cfg->rt ? " (SCHED_FIFO)" : "",
 				cfg->repeat, cfg->repeat > 1 ? "s" : "");
 			if (pp)
 				fprintf(f, "%-9s %-16s %10s %10s %10s %10s %8s %11s %8s\n",
@@ -225,11 +226,11 @@ void out_json(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
 	json_env(f, env, "  ");
 	fprintf(f, ",\n  \"config\": {\"cpus\": [%d, %d], \"same_core\": %s, "
 		"\"repeat\": %u, \"time_limit_s\": %g, \"scale\": %g, "
-		"\"pipe_size\": %ld, \"corrupt\": %s},\n",
+		"\"pipe_size\": %ld, \"sched\": \"%s\", \"corrupt\": %s},\n",
 		cfg->cpu[0], cfg->same_core ? cfg->cpu[0] : cfg->cpu[1],
 		cfg->same_core ? "true" : "false", cfg->repeat,
 		cfg->time_limit, cfg->scale, bench_pipe_size,
-		cfg->corrupt ? "true" : "false");
+		cfg->rt ? "fifo" : "other", cfg->corrupt ? "true" : "false");
 	fputs("  \"results\": [", f);
 	for (i = 0; i < n; i++) {
 		const struct run_result *r = &p[i].res;

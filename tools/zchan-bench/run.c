@@ -110,17 +110,21 @@ long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 /*
  * Untimed messages first: a tenth of the run, and enough bytes (8 MiB) to
  * cycle every method's buffers (pipe, vmsplice ring, zchan pool) once, so
- * first-touch page faults are not timed.
+ * first-touch page faults are not timed; at most 1000 messages (scaled by
+ * --scale, like the run itself).
  */
 static long warmup_messages(const struct bench_cfg *cfg, long n, size_t size)
 {
 	long w = n / 10, cycle = (long)((8UL << 20) / size) + 1;
+	long max = (long)(1000 * cfg->scale);
 
 	if (cfg->warmup >= 0)
 		return cfg->warmup;
 	if (w < cycle)
 		w = cycle;
-	return w < 2 ? 2 : w > 1000 ? 1000 : w;
+	if (w > max)
+		w = max;
+	return w < 2 ? 2 : w;
 }
 
 static int futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
@@ -405,6 +409,16 @@ static void child_main(struct side *s, int role)
 	if (pin_to(cpu, me->why, sizeof(me->why))) {
 		me->failed = 1;
 		_exit(1);
+	}
+	if (s->cfg->rt) {
+		struct sched_param sp = { .sched_priority = 1 };
+
+		if (sched_setscheduler(0, SCHED_FIFO, &sp)) {
+			snprintf(me->why, sizeof(me->why), "SCHED_FIFO: %s",
+				 strerror(errno));
+			me->failed = 1;
+			_exit(1);
+		}
 	}
 	if (s->m->open(s->fwd, role == PRODUCER) ||
 	    (s->back && s->m->open(s->back, role == CONSUMER))) {
