@@ -14,7 +14,7 @@
 # a program that exits non-zero without a `not ok` line is one failure,
 # and so is one that prints fewer results than its plan (1..N) announces
 # (once: a crash that also cut the plan short is one failure).
-# Logs go to build/test-results/.
+# Logs go to build/test-results/ (latest: the last run).
 #
 # Usage: tests/run-tests.sh [--no-lint] [--no-native] [--no-guest]
 #                            [--native "PROGS"] [--guest "PROGS"]
@@ -22,12 +22,18 @@
 # Environment: ZCHAN_TEST_TIMEOUT (seconds per native program, default 900),
 # ZCHAN_GUEST_TIMEOUT (the whole guest run, default 900),
 # ZCHAN_GUEST_TEST_TIMEOUT (seconds per guest program, default 300),
-# ZCHAN_TEST_RESULTS (log directory, default build/test-results).
+# ZCHAN_TEST_RESULTS (log directory, default build/test-results/DATE-PID).
 
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-results=${ZCHAN_TEST_RESULTS:-$TOP/build/test-results}
+# One log directory per run (runs in the same tree may overlap), the
+# newest linked as build/test-results/latest, the last 10 kept.
+if [ -n "${ZCHAN_TEST_RESULTS:-}" ]; then
+	results=$ZCHAN_TEST_RESULTS
+else
+	results=$TOP/build/test-results/$(date +%Y%m%d-%H%M%S)-$$
+fi
 do_lint=1 do_native=1 do_guest=1
 native_list="" guest_list=""
 while [ $# -gt 0 ]; do
@@ -44,7 +50,11 @@ while [ $# -gt 0 ]; do
 done
 
 rm -rf "$results"
-mkdir -p "$results"
+mkdir -p "$results" || exit 1
+if [ -z "${ZCHAN_TEST_RESULTS:-}" ]; then
+	ln -sfn "$(basename "$results")" "$TOP/build/test-results/latest"
+	ls -d "$TOP"/build/test-results/2*/ 2>/dev/null | sort | head -n -10 | xargs -r rm -rf
+fi
 passed=0
 failed=0
 report=()
