@@ -11,7 +11,8 @@
 #
 # SANITIZE=1 (passed down from `make check SANITIZE=1`) builds the tests
 # with -fsanitize=address,undefined; userspace/Makefile builds the library
-# the same way.  `make lib-valgrind` runs the memfd tests under valgrind.
+# the same way.  `make -C tests lib-valgrind` runs the memfd tests under
+# valgrind (memcheck, definite leaks are errors).
 
 LIB_TESTS_BIN := lib/zchan_test_memfd lib/zchan_test_kernel lib/doc_example
 LIB_TEST_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra \
