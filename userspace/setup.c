@@ -663,16 +663,24 @@ static int do_zchan_send_peer(struct zchan *prod, int unix_sock)
 	hdr.backend = (uint32_t)prod->backend;
 
 	if (prod->backend == ZCHAN_BACKEND_KERNEL) {
-		struct zchan_peer_fd pf;
+		/*
+		 * Closing the consumer file would end the consumer for good:
+		 * if sending fails (-EAGAIN on a full socket...), keep it for
+		 * the next try.
+		 */
+		if (prod->peer_fds[0] < 0) {
+			struct zchan_peer_fd pf;
 
-		memset(&pf, 0, sizeof(pf));
-		pf.flags = ZCHAN_PEER_FD_CLOEXEC;
-		if (ioctl(prod->fd, ZCHAN_IOC_PEER_FD, &pf) < 0)
-			return -errno;
+			memset(&pf, 0, sizeof(pf));
+			pf.flags = ZCHAN_PEER_FD_CLOEXEC;
+			if (ioctl(prod->fd, ZCHAN_IOC_PEER_FD, &pf) < 0)
+				return -errno;
+			prod->peer_fds[0] = (int)pf.fd;
+		}
 		hdr.nfds = 1;
-		fds[0] = (int)pf.fd;
-		ret = send_fds(unix_sock, &hdr, fds, 1);
-		close(fds[0]);
+		ret = send_fds(unix_sock, &hdr, &prod->peer_fds[0], 1);
+		if (!ret)
+			close_fd(&prod->peer_fds[0]);
 		return ret;
 	}
 
