@@ -953,6 +953,30 @@ TEST(fd_passing_to_another_process)
 	close(sv[0]);
 }
 
+/* A handoff that fails to send is kept for the next try, not lost. */
+TEST(send_peer_retries_after_failure)
+{
+	struct zchan *p, *c;
+	int sv[2], full[2];
+	char buf[8];
+
+	ASSERT_EQ(0, zchan_create(NULL, NULL, &p));
+	/* a closed peer: EPIPE; then a working socket */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, full));
+	close(full[1]);
+	EXPECT_EQ(-EPIPE, zchan_send_peer(p, full[0]));
+	close(full[0]);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, zchan_send_peer(p, sv[0]));
+	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c));
+	ASSERT_EQ(2, zchan_send(p, "ok", 2, 0));
+	ASSERT_EQ(2, zchan_recv(c, buf, sizeof(buf), 0));
+	close(sv[0]);
+	close(sv[1]);
+	zchan_close(c);
+	zchan_close(p);
+}
+
 TEST(recv_peer_rejects_garbage)
 {
 	struct zchan *c;
