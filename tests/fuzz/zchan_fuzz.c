@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -76,6 +77,9 @@
 	X(URING_POLL,	"uring-poll-add", 3)		\
 	X(URING_REAP,	"uring-reap",	3)		\
 	X(URING_EXIT,	"uring-exit",	1)		\
+	X(MADVISE,	"madvise",	3)		\
+	X(MLOCK,	"mlock",	2)		\
+	X(VMSPLICE,	"vmsplice",	2)		\
 	X(POLL,		"poll",		4)		\
 	X(RW,		"read-write",	2)		\
 	X(DUP,		"dup",		2)		\
@@ -86,7 +90,7 @@ enum { OPS(X_ENUM) NR_OPS };
 #define X_NAME(id, name, w) name,
 static const char *const op_names[] = { OPS(X_NAME) };
 #define X_WEIGHT(id, name, w) w,
-static const unsigned int op_weights[] = { OPS(X_WEIGHT) };
+static unsigned int op_weights[] = { OPS(X_WEIGHT) };
 
 /* The errors each kind of call may legitimately return. */
 static const int allow_fd[] = { EBADF, 0 };
@@ -104,6 +108,9 @@ static const int allow_mremap[] = { EINVAL, EFAULT, ENOMEM, EAGAIN, 0 };
 static const int allow_mprotect[] = { EACCES, EINVAL, ENOMEM, 0 };
 static const int allow_uring[] = { EINVAL, ECANCELED, EBADF, EOPNOTSUPP, EAGAIN, EBUSY, EINTR, 0 };
 static const int allow_rw[] = { EINVAL, EBADF, 0 };
+static const int allow_madvise[] = { EINVAL, ENOMEM, EAGAIN, EFAULT, EPERM, EBUSY, EACCES, ENODEV, EOPNOTSUPP, 0 };
+static const int allow_mlock[] = { ENOMEM, EAGAIN, EINVAL, EPERM, 0 };
+static const int allow_vmsplice[] = { EFAULT, EINVAL, ENOMEM, EAGAIN, 0 };
 static const int allow_none[] = { 0 };
 
 /* Counters, in shared memory: every worker and forked child adds to them. */
@@ -734,6 +741,8 @@ static void do_mmap(struct fz_state *st)
 	flags = chance(st, 90) ? MAP_SHARED : MAP_PRIVATE;
 	if (chance(st, 5))
 		flags |= MAP_POPULATE;
+	if (chance(st, 5))
+		flags |= MAP_LOCKED;
 	if (chance(st, 25)) {
 		switch (below(st, 4)) {
 		case 0:
@@ -1166,6 +1175,75 @@ static void do_uring_exit(struct fz_state *st)
 	ADD(cnt->ok[OP_URING_EXIT], 1);
 }
 
+static void do_madvise(struct fz_state *st)
+{
+	static const int advice[] = {
+		MADV_DONTNEED, MADV_WILLNEED, MADV_NORMAL, MADV_RANDOM,
+		MADV_SEQUENTIAL, MADV_DONTFORK, MADV_DOFORK, MADV_COLD,
+		MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+		MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP,
+		MADV_REMOVE, MADV_FREE, MADV_WIPEONFORK, MADV_KEEPONFORK,
+	};
+	int m = pick_map(st), ret;
+	uint8_t *a;
+	size_t n;
+
+	if (m < 0)
+		return;
+	sub_range(st, m, &a, &n);
+	ret = madvise(a, n, advice[below(st, sizeof(advice) / sizeof(advice[0]))]);
+	account(OP_MADVISE, ret, errno, allow_madvise);
+}
+
+/* mlock/munlock ranges, or lock everything mapped now and later. */
+static void do_mlock(struct fz_state *st)
+{
+	int m = pick_map(st), ret;
+	uint8_t *a;
+	size_t n;
+
+	switch (below(st, 5)) {
+	case 0:
+		ret = mlockall(MCL_CURRENT | (chance(st, 50) ? MCL_FUTURE : 0));
+		break;
+	case 1:
+		ret = munlockall();
+		break;
+	default:
+		if (m < 0)
+			return;
+		sub_range(st, m, &a, &n);
+		ret = chance(st, 60) ? mlock(a, n) : munlock(a, n);
+		break;
+	}
+	account(OP_MLOCK, ret, errno, allow_mlock);
+}
+
+/*
+ * Hand mapped pages to a pipe (vmsplice takes page references that
+ * outlive the mapping and the channel), sometimes read them back later.
+ */
+static void do_vmsplice(struct fz_state *st)
+{
+	static int pipefd[2] = { -1, -1 };
+	struct iovec iov;
+	char buf[4096];
+	int m = pick_map(st);
+	ssize_t ret;
+
+	if (pipefd[0] < 0 && pipe2(pipefd, O_NONBLOCK | O_CLOEXEC))
+		return;
+	if (chance(st, 30) || m < 0) {
+		while (read(pipefd[0], buf, sizeof(buf)) > 0)
+			;
+		return;
+	}
+	iov.iov_base = st->maps[m].addr + below(st, st->maps[m].len);
+	iov.iov_len = 1 + below(st, 3 * page_size);
+	ret = vmsplice(pipefd[1], &iov, 1, SPLICE_F_NONBLOCK | (chance(st, 20) ? SPLICE_F_GIFT : 0));
+	account(OP_VMSPLICE, ret, errno, allow_vmsplice);
+}
+
 static void do_poll(struct fz_state *st)
 {
 	struct pollfd p[4];
@@ -1222,6 +1300,43 @@ static void do_close(struct fz_state *st)
 
 static void run_ops(struct fz_state *st, uint64_t n, double deadline);
 
+/* Print where a hung process (and its children) sits in the kernel. */
+static void dump_task(pid_t pid)
+{
+	static const char *const files[] = { "stat", "wchan", "syscall", "stack" };
+	char path[64], buf[2048];
+	unsigned int i;
+	ssize_t n;
+	int fd;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, files[i]);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+			printf("# hung pid %d %s: %s\n", pid, files[i], line);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			char *tok, *save;
+
+			buf[n] = 0;
+			for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+				dump_task((pid_t)atoi(tok));
+		}
+	}
+}
+
 /* waitpid() with a timeout: @pid once reaped, 0 if still running. */
 static pid_t reap_child(pid_t pid, double timeout, int *status)
 {
@@ -1266,6 +1381,7 @@ static void do_fork(struct fz_state *st)
 	}
 	if (reap_child(pid, 60, &status) == 0) {
 		bad(OP_FORK, "a forked child (pid %d) did not exit within 60 s", pid);
+		dump_task(pid);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
@@ -1307,6 +1423,9 @@ static void run_one(struct fz_state *st, int op)
 	case OP_URING_POLL: do_uring(st, op); break;
 	case OP_URING_REAP: uring_reap(st, true); break;
 	case OP_URING_EXIT: do_uring_exit(st); break;
+	case OP_MADVISE: do_madvise(st); break;
+	case OP_MLOCK: do_mlock(st); break;
+	case OP_VMSPLICE: do_vmsplice(st); break;
 	case OP_POLL: do_poll(st); break;
 	case OP_RW: do_rw(st); break;
 	case OP_DUP: do_dup(st); break;
@@ -1392,6 +1511,7 @@ static void usage(FILE *f)
 		"  -t, --time S        stop after S seconds even if calls remain (default 600)\n"
 		"      --max-pool B    max_pool_bytes for the run (default 4194304)\n"
 		"      --max-user-pool B  max_user_pool_bytes for the run (default 134217728)\n"
+		"      --disable K,..  leave out these call kinds (names as in the table)\n"
 		"      --json          print the figures as one JSON object\n"
 		"  -v, --verbose       progress on stderr\n"
 		"  -h, --help          this help\n\n"
@@ -1479,6 +1599,7 @@ int main(int argc, char **argv)
 		{ "time", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "max-pool", required_argument, NULL, 'P' },
+		{ "disable", required_argument, NULL, 'D' },
 		{ "max-user-pool", required_argument, NULL, 'U' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1501,6 +1622,18 @@ int main(int argc, char **argv)
 		case 't': opt_time = strtod(optarg, NULL); break;
 		case 'j': opt_json = true; break;
 		case 'P': opt_limits[0] = optarg; break;
+		case 'D':
+			for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
+				for (i = 0; i < NR_OPS; i++)
+					if (!strcmp(tok, op_names[i]))
+						break;
+				if (i == NR_OPS) {
+					fprintf(stderr, "%s: no call kind %s\n", prog, tok);
+					return 2;
+				}
+				op_weights[i] = 0;
+			}
+			break;
 		case 'U': opt_limits[1] = optarg; break;
 		case 'v': opt_verbose = true; break;
 		case 'h': usage(stdout); return 0;
@@ -1562,9 +1695,10 @@ int main(int argc, char **argv)
 
 		if (pids[i] < 0)
 			continue;
-		r = reap_child(pids[i], deadline + 120 - rel_now(), &status);
+		r = reap_child(pids[i], deadline + 60 - rel_now(), &status);
 		if (r == 0) {
 			hung++;
+			dump_task(pids[i]);
 			kill(pids[i], SIGKILL);
 			waitpid(pids[i], &status, 0);
 			continue;
