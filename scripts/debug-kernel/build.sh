@@ -11,8 +11,8 @@
 #   vmlinuz       the kernel image (a copy of build/arch/x86/boot/bzImage)
 #   lib/modules/VERSION/
 #                 modules_install output (modules.dep, modules.builtin, ...)
-#                 and a `build` link to build/: the layout vm-run expects
-#                 under /lib/modules (see --install)
+#                 and a `build` link to build/: tools/vm-run --kernel finds
+#                 modules and headers there, next to the image
 #   build.log     the last build's log
 #
 # A finished build is reused; the script then only prints the image path.
@@ -45,15 +45,14 @@ Options:
   --force          reconfigure and rebuild even if a build exists
   --print          only print the image path if it is built (exit 1 if not)
   --install        also link /lib/modules/VERSION to the cached modules
-                   directory, so that tools/vm-run finds modules.dep and
-                   the build tree (needs root; harmless on a host that
-                   runs another kernel)
+                   directory (root; only for tools other than vm-run,
+                   which looks next to the image)
   -h, --help       this help
 
 Examples:
-  scripts/debug-kernel/build.sh --install      # ~1 h on 2 cores, once
-  tools/vm-run --kernel "\$(scripts/debug-kernel/build.sh --print)" \\
-      --timeout 1800 -- tests/guest-tests.sh
+  scripts/debug-kernel/build.sh                # ~1 h on 2 idle cores, once
+  cd tests && ../tools/vm-run --kernel "\$(../scripts/debug-kernel/build.sh --print)" \\
+      --timeout 3600 -- ./guest-tests.sh \$(make -s print-guest-tests)
 USAGE
 }
 
@@ -133,33 +132,53 @@ cfg() { "$src/scripts/config" --file "$out/.config" "$@"; }
 
 # A small, quick-to-build guest kernel: x86_64 defconfig plus the KVM guest
 # fragment, the debug options, and what vm-run's guest needs built in
-# (virtio-9p root, devtmpfs, serial console).  Hardware drivers a qemu guest
-# never sees are dropped to save build time.
+# (virtio-9p root, devtmpfs, tmpfs, serial console, unix sockets).  What
+# such a guest never uses (block devices and local file systems,
+# NICs, graphics, sound, USB, NFS, tracing, suspend) is dropped: the build
+# is about a third of defconfig's.
+configure() {
+	mk defconfig
+	mk kvm_guest.config
+	cfg --set-str LOCALVERSION "$localversion" -d LOCALVERSION_AUTO \
+		-e MODULES -e MODULE_UNLOAD -d MODULE_SIG \
+		-e DEVTMPFS -e TMPFS -e BLK_DEV_INITRD -e SERIAL_8250 -e SERIAL_8250_CONSOLE \
+		-e PVH -e VIRTIO -e VIRTIO_PCI -e NET_9P -e NET_9P_VIRTIO -e 9P_FS -e 9P_FS_POSIX_ACL \
+		-e IO_URING -e DEBUG_FS -e CGROUPS -e MEMCG -e NAMESPACES -e IPC_NS -e USER_NS \
+		-e KASAN -e KASAN_GENERIC -e KASAN_INLINE -e KASAN_VMALLOC \
+		-e PROVE_LOCKING -e DEBUG_ATOMIC_SLEEP \
+		-e DEBUG_KMEMLEAK -d DEBUG_KMEMLEAK_DEFAULT_OFF -e DEBUG_KMEMLEAK_AUTO_SCAN \
+		--set-val DEBUG_KMEMLEAK_MEM_POOL_SIZE 65536 \
+		-e DEBUG_LIST -e DEBUG_VM -e DETECT_HUNG_TASK -e SOFTLOCKUP_DETECTOR \
+		-d DEBUG_INFO -d DEBUG_INFO_BTF \
+		-e UNIX -e SYSVIPC -e POSIX_MQUEUE -e FUTEX -e EPOLL -e EVENTFD -e SHMEM \
+		-d DRM -d SOUND -d WLAN -d WIRELESS -d CFG80211 -d MAC80211 -d RFKILL -d BT \
+		-d USB_SUPPORT -d HID -d AGP -d FB -d VT -d MEDIA_SUPPORT -d INPUT_JOYSTICK \
+		-d INPUT_TABLET -d INPUT_TOUCHSCREEN -d INPUT_MOUSE -d NETFILTER -d ETHERNET \
+		-d WAN -d NETDEVICES -d IP_PNP -d IP_MULTICAST -d XFRM -d NETLABEL -d NET_SCHED -d WIRELESS \
+		-d BLOCK -d SCSI -d ATA -d MD -d EXT4_FS -d FAT_FS -d ISO9660_FS -d QUOTA \
+		-d AUTOFS_FS -d NFS_FS -d NFSD -d CIFS -d SECURITY -d AUDIT -d EFI \
+		-d HIBERNATION -d SUSPEND -d CPU_FREQ -d KPROBES -d FTRACE -d PROFILING \
+		-d PERF_EVENTS_INTEL_UNCORE -d DEBUG_KERNEL_DC -d MICROCODE -d X86_MCE \
+		-d HW_RANDOM -d AGP -d DRM -d I2C -d HWMON -d THERMAL -d WATCHDOG -d RTC_CLASS \
+		-d MACINTOSH_DRIVERS -d X86_EXTENDED_PLATFORM -d CRYPTO_AES_NI_INTEL
+	mk olddefconfig
+}
+
+# Configure once per (tarball, configure()): an interrupted build resumes.
 mkdir -p "$out"
 rm -f "$stamp"
-say "configuring"
-mk defconfig
-mk kvm_guest.config
-cfg --set-str LOCALVERSION "$localversion" -d LOCALVERSION_AUTO \
-	-e MODULES -e MODULE_UNLOAD -d MODULE_SIG \
-	-e DEVTMPFS -e TMPFS -e BLK_DEV_INITRD -e SERIAL_8250 -e SERIAL_8250_CONSOLE \
-	-e PVH -e VIRTIO -e VIRTIO_PCI -e NET_9P -e NET_9P_VIRTIO -e 9P_FS -e 9P_FS_POSIX_ACL \
-	-e IO_URING -e DEBUG_FS -e CGROUPS -e MEMCG -e NAMESPACES -e IPC_NS -e USER_NS \
-	-e KASAN -e KASAN_GENERIC -e KASAN_INLINE -e KASAN_VMALLOC \
-	-e PROVE_LOCKING -e DEBUG_ATOMIC_SLEEP \
-	-e DEBUG_KMEMLEAK -d DEBUG_KMEMLEAK_DEFAULT_OFF -e DEBUG_KMEMLEAK_AUTO_SCAN \
-	--set-val DEBUG_KMEMLEAK_MEM_POOL_SIZE 65536 \
-	-e DEBUG_LIST -e DEBUG_VM -e DETECT_HUNG_TASK -e SOFTLOCKUP_DETECTOR \
-	-d DEBUG_INFO -d DEBUG_INFO_BTF \
-	-d DRM -d SOUND -d WLAN -d WIRELESS -d CFG80211 -d MAC80211 -d RFKILL -d BT \
-	-d USB_SUPPORT -d HID -d AGP -d FB -d MEDIA_SUPPORT -d INPUT_JOYSTICK \
-	-d INPUT_TABLET -d INPUT_TOUCHSCREEN -d NETFILTER -d ETHERNET -d WAN \
-	-d SCSI_LOWLEVEL -d ATA -d MD -d SECURITY_SELINUX -d AUDIT
-mk olddefconfig
+config_key=$( { echo "$src_key"; declare -f configure; } | md5sum | cut -c1-32)
+if [ -n "$force" ] || [ ! -f "$out/.config" ] || [ "$(cat "$cache/.config-key" 2>/dev/null)" != "$config_key" ]; then
+	say "configuring"
+	rm -f "$cache/.config-key"
+	configure
+	echo "$config_key" >"$cache/.config-key"
+fi
 
 # Refuse a config where olddefconfig dropped something we rely on.
 for opt in KASAN PROVE_LOCKING DEBUG_KMEMLEAK DEBUG_ATOMIC_SLEEP MODULES MODULE_UNLOAD \
-	9P_FS NET_9P_VIRTIO VIRTIO_PCI IO_URING DEBUG_FS MEMCG DEVTMPFS IPC_NS; do
+	9P_FS NET_9P_VIRTIO VIRTIO_PCI IO_URING DEBUG_FS MEMCG DEVTMPFS IPC_NS UNIX TMPFS \
+	SERIAL_8250_CONSOLE BLK_DEV_INITRD; do
 	grep -q "^CONFIG_$opt=y" "$out/.config" || die "CONFIG_$opt is not =y after olddefconfig"
 done
 
