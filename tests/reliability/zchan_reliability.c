@@ -752,15 +752,18 @@ static int hoard(void *arg)
 	for (round = 0; round < 3; round++) {
 		while (n < 64) {
 			struct zchan_attr a = kattr(lr->pool, 16, 0600);
-			uint32_t now;
+			uint32_t now, max;
 
 			ret = zchan_create(NULL, &a, &held[n]);
 			if (ret)
 				break;
 			n++;
 			now = __atomic_add_fetch(&sh->held, 1, __ATOMIC_SEQ_CST);
-			if (now > __atomic_load_n(&sh->max_held, __ATOMIC_RELAXED))
-				__atomic_store_n(&sh->max_held, now, __ATOMIC_RELAXED);
+			max = __atomic_load_n(&sh->max_held, __ATOMIC_RELAXED);
+			while (now > max &&
+			       !__atomic_compare_exchange_n(&sh->max_held, &max, now, false,
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				;
 		}
 		if (round < 2 && n) {
 			__atomic_sub_fetch(&sh->held, 1, __ATOMIC_SEQ_CST);
