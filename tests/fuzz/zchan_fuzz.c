@@ -1734,8 +1734,8 @@ int main(int argc, char **argv)
 		       cnt->bad_results ? "not " : "", ++tn, (unsigned long long)cnt->bad_results);
 		printf("%sok %d all %u workers exited cleanly in time (%u hung, %u crashed)\n",
 		       hung || exited != opt_procs ? "not " : "", ++tn, opt_procs, hung, crashed);
-		printf("%sok %d no live channel, file or page afterwards (channels %lld files %lld pages %lld)\n",
-		       leak ? "not " : "", ++tn, after.channels, after.files, after.pages);
+		printf("%sok %d no live channel, file or page afterwards (channels %lld files %lld pages %lld uring_waits %lld)\n",
+		       leak ? "not " : "", ++tn, after.channels, after.files, after.pages, after.uring_waits);
 		print_table(elapsed);
 	}
 	failed = unexpected || cnt->sigbus || cnt->bad_results || hung ||

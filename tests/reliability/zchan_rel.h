@@ -38,6 +38,7 @@ struct rel_stats {
 	long long files;
 	long long pages;
 	long long created;
+	long long uring_waits;	/* pending uring WAITs (-1: not exported) */
 };
 
 static inline int rel_stats_read(struct rel_stats *s)
@@ -46,7 +47,7 @@ static inline int rel_stats_read(struct rel_stats *s)
 	long long v;
 	FILE *f;
 
-	s->channels = s->files = s->pages = s->created = -1;
+	s->channels = s->files = s->pages = s->created = s->uring_waits = -1;
 	f = fopen(REL_DEBUGFS "/stats", "r");
 	if (!f)
 		return -errno;
@@ -61,6 +62,8 @@ static inline int rel_stats_read(struct rel_stats *s)
 			s->pages = v;
 		else if (!strcmp(name, "created"))
 			s->created = v;
+		else if (!strcmp(name, "uring_waits"))
+			s->uring_waits = v;
 	}
 	fclose(f);
 	return s->channels < 0 || s->files < 0 || s->pages < 0 ? -EPROTO : 0;
@@ -89,7 +92,7 @@ static inline int rel_wait_no_leaks(struct rel_stats *s, double timeout_s)
 		ret = rel_stats_read(s);
 		if (ret)
 			return ret;
-		if (!s->channels && !s->files && !s->pages)
+		if (!s->channels && !s->files && !s->pages && s->uring_waits <= 0)
 			return 0;
 		if (rel_now() > end)
 			return -EBUSY;
