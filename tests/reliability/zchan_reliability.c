@@ -1287,6 +1287,8 @@ TEST_F_TIMEOUT(rel, exit_with_fixed_file_wait_releases_the_end, 120)
 		if (io_uring_queue_init(8, &ring, 0) ||
 		    io_uring_register_files(&ring, &fd, 1))
 			_exit(2);
+		munmap(rc.cons, rc.l.cons_ring_size);	/* the ring holds the end */
+		munmap(rc.cpool, rc.l.pool_size);
 		close(rc.cfd);
 		close(rc.pfd);	/* the parent holds the producer end */
 		sqe = io_uring_get_sqe(&ring);
@@ -1298,6 +1300,11 @@ TEST_F_TIMEOUT(rel, exit_with_fixed_file_wait_releases_the_end, 120)
 			pause();
 	}
 	ASSERT_EQ(1, read(pfd[0], &c, 1));
+	/* our mappings of the consumer regions would hold its end open too */
+	munmap(rc.cons, rc.l.cons_ring_size);
+	munmap(rc.cpool, rc.l.pool_size);
+	rc.cons = NULL;
+	rc.cpool = NULL;
 	close(rc.cfd);
 	rc.cfd = -1;
 	usleep(100000);
