@@ -59,7 +59,7 @@ lib/doc_example: lib/doc_example.c lib/doc_example_test.c lib/.buildflags \
 lib-buildflags:
 
 lib-valgrind: lib/zchan_test_memfd
-	ZCHAN_BACKEND=memfd ZCHAN_TEST_MSGS=20000 valgrind -q \
+	ZCHAN_BACKEND=memfd ZCHAN_TEST_MSGS=20000 ZCHAN_TEST_VALGRIND=1 valgrind -q \
 		--error-exitcode=99 --leak-check=full \
 		--errors-for-leak-kinds=definite --show-leak-kinds=definite \
 		./lib/zchan_test_memfd
