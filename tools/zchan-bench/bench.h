@@ -89,6 +89,9 @@ extern const struct method method_zchan, method_zchan_copy, method_zchan_memfd,
 	method_zchan_memfd_copy;
 #endif
 
+/* probe of the methods that need nothing but the kernel's basics */
+int method_always_available(char *why, size_t len);
+
 const struct method *method_find(const char *name);
 void method_list(FILE *f);
 extern const struct method *const all_methods[];

@@ -167,11 +167,26 @@ static void fd_destroy(struct chan *c)
 	}
 }
 
-static int always(char *why, size_t len)
+int method_always_available(char *why, size_t len)
 {
 	(void)why;
 	(void)len;
 	return 0;
+}
+
+/* A method of this file: its own create, the others as given. */
+#define FD_METHOD(var, nm, dsc, createfn, openfn, loanfn, sendfn)	\
+const struct method var = {						\
+	.name = nm,							\
+	.desc = dsc,							\
+	.probe = method_always_available,				\
+	.create = createfn,						\
+	.open = openfn,							\
+	.loan = loanfn,							\
+	.send = sendfn,							\
+	.recv = fd_recv,						\
+	.release = fd_release,						\
+	.destroy = fd_destroy,						\
 }
 
 /* ---- pipe ---------------------------------------------------------- */
@@ -192,18 +207,9 @@ static int pipe_create(struct chan *c)
 	return 0;
 }
 
-const struct method method_pipe = {
-	.name = "pipe",
-	.desc = "pipe(2), write(2) and read(2): two copies per message",
-	.probe = always,
-	.create = pipe_create,
-	.open = fd_open,
-	.loan = fd_loan,
-	.send = fd_send,
-	.recv = fd_recv,
-	.release = fd_release,
-	.destroy = fd_destroy,
-};
+FD_METHOD(method_pipe, "pipe",
+	  "pipe(2), write(2) and read(2): two copies per message",
+	  pipe_create, fd_open, fd_loan, fd_send);
 
 /* ---- vmsplice ------------------------------------------------------ */
 
@@ -273,18 +279,9 @@ static int vmsplice_send(struct chan *c, void *buf)
 	return 0;
 }
 
-const struct method method_vmsplice = {
-	.name = "vmsplice",
-	.desc = "pipe fed with vmsplice(2) (no copy in), read(2) out: one copy",
-	.probe = always,
-	.create = pipe_create,
-	.open = vmsplice_open,
-	.loan = vmsplice_loan,
-	.send = vmsplice_send,
-	.recv = fd_recv,
-	.release = fd_release,
-	.destroy = fd_destroy,
-};
+FD_METHOD(method_vmsplice, "vmsplice",
+	  "pipe fed with vmsplice(2) (no copy in), read(2) out: one copy",
+	  pipe_create, vmsplice_open, vmsplice_loan, vmsplice_send);
 
 /* ---- unix socketpair ----------------------------------------------- */
 
@@ -297,18 +294,9 @@ static int socketpair_create(struct chan *c)
 	return 0;
 }
 
-const struct method method_socketpair = {
-	.name = "socketpair",
-	.desc = "AF_UNIX SOCK_STREAM socketpair(2), write/read: two copies",
-	.probe = always,
-	.create = socketpair_create,
-	.open = fd_open,
-	.loan = fd_loan,
-	.send = fd_send,
-	.recv = fd_recv,
-	.release = fd_release,
-	.destroy = fd_destroy,
-};
+FD_METHOD(method_socketpair, "socketpair",
+	  "AF_UNIX SOCK_STREAM socketpair(2), write/read: two copies",
+	  socketpair_create, fd_open, fd_loan, fd_send);
 
 /* ---- TCP over 127.0.0.1 -------------------------------------------- */
 
@@ -355,15 +343,6 @@ err_lfd:
 	return -1;
 }
 
-const struct method method_tcp = {
-	.name = "tcp",
-	.desc = "TCP over 127.0.0.1 (TCP_NODELAY), write/read: two copies",
-	.probe = always,
-	.create = tcp_create,
-	.open = fd_open,
-	.loan = fd_loan,
-	.send = fd_send,
-	.recv = fd_recv,
-	.release = fd_release,
-	.destroy = fd_destroy,
-};
+FD_METHOD(method_tcp, "tcp",
+	  "TCP over 127.0.0.1 (TCP_NODELAY), write/read: two copies",
+	  tcp_create, fd_open, fd_loan, fd_send);

@@ -182,38 +182,32 @@ static void json_num(FILE *f, double v, bool ok)
 
 static void json_env(FILE *f, const struct bench_env *env, const char *ind)
 {
-	fprintf(f, "{\n%s  \"kernel\": ", ind);
-	json_str(f, env->kernel);
-	fprintf(f, ",\n%s  \"kernel_version\": ", ind);
-	json_str(f, env->kernel_version);
-	fprintf(f, ",\n%s  \"arch\": ", ind);
-	json_str(f, env->arch);
-	fprintf(f, ",\n%s  \"cpu\": ", ind);
-	json_str(f, env->cpu_model);
-	fprintf(f, ",\n%s  \"ncpus\": %d", ind, env->ncpus);
-	fprintf(f, ",\n%s  \"guest\": %s", ind, env->guest ? "true" : "false");
-	fprintf(f, ",\n%s  \"emulated\": %s", ind, env->emulated ? "true" : "false");
-	fprintf(f, ",\n%s  \"hypervisor\": ", ind);
-	json_str(f, env->hypervisor);
-	fprintf(f, ",\n%s  \"dmi_vendor\": ", ind);
-	json_str(f, env->dmi_vendor);
-	fprintf(f, ",\n%s  \"dmi_product\": ", ind);
-	json_str(f, env->dmi_product);
-	fprintf(f, ",\n%s  \"clocksource\": ", ind);
-	json_str(f, env->clocksource);
-	fprintf(f, ",\n%s  \"hostname\": ", ind);
-	json_str(f, env->hostname);
-	fprintf(f, ",\n%s  \"date\": ", ind);
-	json_str(f, env->date);
-	fprintf(f, ",\n%s  \"pipe_max_size\": %ld", ind, env->pipe_max_size);
-	fprintf(f, ",\n%s  \"libzchan\": ", ind);
-	json_str(f, env->libzchan);
-	fprintf(f, ",\n%s  \"loadavg\": ", ind);
-	json_str(f, env->loadavg);
-	fprintf(f, ",\n%s  \"label\": ", ind);
-	json_str(f, env->label);
-	fprintf(f, ",\n%s  \"tool_version\": ", ind);
-	json_str(f, ZCHAN_BENCH_VERSION);
+	const struct { const char *key, *val; } strs[] = {
+		{ "kernel", env->kernel },
+		{ "kernel_version", env->kernel_version },
+		{ "arch", env->arch },
+		{ "cpu", env->cpu_model },
+		{ "hypervisor", env->hypervisor },
+		{ "dmi_vendor", env->dmi_vendor },
+		{ "dmi_product", env->dmi_product },
+		{ "clocksource", env->clocksource },
+		{ "hostname", env->hostname },
+		{ "date", env->date },
+		{ "libzchan", env->libzchan },
+		{ "loadavg", env->loadavg },
+		{ "label", env->label },
+		{ "tool_version", ZCHAN_BENCH_VERSION },
+	};
+	size_t i;
+
+	fprintf(f, "{\n%s  \"ncpus\": %d,\n%s  \"guest\": %s,\n"
+		"%s  \"emulated\": %s,\n%s  \"pipe_max_size\": %ld",
+		ind, env->ncpus, ind, env->guest ? "true" : "false",
+		ind, env->emulated ? "true" : "false", ind, env->pipe_max_size);
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		fprintf(f, ",\n%s  \"%s\": ", ind, strs[i].key);
+		json_str(f, strs[i].val);
+	}
 	fprintf(f, "\n%s}", ind);
 }
 

@@ -709,30 +709,22 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median_field(struct run_result *r, unsigned int n, size_t off)
+/* Median of one field over the runs; u64 fields are read as such. */
+static double median_at(struct run_result *r, unsigned int n, size_t off,
+			bool u64)
 {
 	double v[64];
 	unsigned int i;
 
 	if (n > 64)
 		n = 64;
-	for (i = 0; i < n; i++)
-		v[i] = *(double *)((char *)&r[i] + off);
+	for (i = 0; i < n; i++) {
+		const char *f = (const char *)&r[i] + off;
+
+		v[i] = u64 ? (double)*(const uint64_t *)f : *(const double *)f;
+	}
 	qsort(v, n, sizeof(v[0]), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static uint64_t median_u64(struct run_result *r, unsigned int n, size_t off)
-{
-	double v[64];
-	unsigned int i;
-
-	if (n > 64)
-		n = 64;
-	for (i = 0; i < n; i++)
-		v[i] = (double)*(uint64_t *)((char *)&r[i] + off);
-	qsort(v, n, sizeof(v[0]), cmp_double);
-	return (uint64_t)(n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
 }
 
 /*
@@ -753,8 +745,8 @@ void median_of(struct run_result *runs, unsigned int n, struct run_result *out)
 	}
 	*out = runs[0];
 	out->runs = n;
-#define MED(f) out->f = median_field(runs, n, offsetof(struct run_result, f))
-#define MEDU(f) out->f = median_u64(runs, n, offsetof(struct run_result, f))
+#define MED(f) out->f = median_at(runs, n, offsetof(struct run_result, f), false)
+#define MEDU(f) out->f = (uint64_t)median_at(runs, n, offsetof(struct run_result, f), true)
 	MED(seconds);
 	MED(bytes_per_sec);
 	MED(msgs_per_sec);
