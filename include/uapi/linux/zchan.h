@@ -57,20 +57,23 @@ struct zchan_desc {
  * @pad0: keeps @tail on its own cache line; zero
  * @head_seen: the zchan_cons_ring.head value the producer last accounted
  *	for; a waiting producer is woken when the consumer's head differs
+ * @pad1: keeps @head_seen, written at every reclaim, off the line of
+ *	@need_wakeup, which the consumer reads after every release; zero
  * @need_wakeup: non-zero while the producer waits (for room); the consumer
  *	kicks after a release only then.  Set by the kernel when it arms a
  *	wait, cleared by the kernel when it delivers a kick.
  * @closed: set by the kernel when the producer end is released
- * @pad1: zero
+ * @pad2: zero
  * @descs: ring of zchan_layout.ring_entries descriptors
  */
 struct zchan_prod_ring {
 	__u32 tail;
 	__u32 pad0[15];
 	__u32 head_seen;
+	__u32 pad1[15];
 	__u32 need_wakeup;
 	__u32 closed;
-	__u32 pad1[13];
+	__u32 pad2[14];
 	struct zchan_desc descs[];
 };
 
@@ -81,19 +84,22 @@ struct zchan_prod_ring {
  * @pad0: keeps @head on its own cache line; zero
  * @read: number of descriptors the consumer has taken (borrowed or copied);
  *	the channel is readable while zchan_prod_ring.tail != @read
+ * @pad1: keeps @read, written for every message taken, off the line of
+ *	@need_wakeup, which the producer reads after every publish; zero
  * @need_wakeup: non-zero while the consumer waits (for a message); the
  *	producer kicks after publishing only then.  Set by the kernel when it
  *	arms a wait, cleared by the kernel when it delivers a kick.
  * @closed: set by the kernel when the consumer end is released
- * @pad1: zero
+ * @pad2: zero
  */
 struct zchan_cons_ring {
 	__u32 head;
 	__u32 pad0[15];
 	__u32 read;
+	__u32 pad1[15];
 	__u32 need_wakeup;
 	__u32 closed;
-	__u32 pad1[13];
+	__u32 pad2[14];
 };
 
 /**
