@@ -232,15 +232,7 @@ static void zchan_fill_layout(struct zchan_layout *l, u64 pool_size,
 	l->cons_ring_off = ZCHAN_OFF_CONS_RING;
 	l->cons_ring_size = PAGE_ALIGN(sizeof(struct zchan_cons_ring));
 	l->pool_off = ZCHAN_OFF_POOL;
-	l->prod_tail = offsetof(struct zchan_prod_ring, tail);
-	l->prod_head_seen = offsetof(struct zchan_prod_ring, head_seen);
-	l->prod_need_wakeup = offsetof(struct zchan_prod_ring, need_wakeup);
-	l->prod_closed = offsetof(struct zchan_prod_ring, closed);
-	l->prod_descs = offsetof(struct zchan_prod_ring, descs);
-	l->cons_head = offsetof(struct zchan_cons_ring, head);
-	l->cons_read = offsetof(struct zchan_cons_ring, read);
-	l->cons_need_wakeup = offsetof(struct zchan_cons_ring, need_wakeup);
-	l->cons_closed = offsetof(struct zchan_cons_ring, closed);
+	zchan_layout_set_words(l);
 }
 
 /* Validate CREATE's geometry and fill in the defaults. */

@@ -465,15 +465,7 @@ static void memfd_layout(struct zchan_layout *l, const struct zchan_geom *g)
 	l->cons_ring_off = 0;
 	l->cons_ring_size = page_align(sizeof(struct zchan_cons_ring));
 	l->pool_off = l->prod_ring_size;
-	l->prod_tail = offsetof(struct zchan_prod_ring, tail);
-	l->prod_head_seen = offsetof(struct zchan_prod_ring, head_seen);
-	l->prod_need_wakeup = offsetof(struct zchan_prod_ring, need_wakeup);
-	l->prod_closed = offsetof(struct zchan_prod_ring, closed);
-	l->prod_descs = offsetof(struct zchan_prod_ring, descs);
-	l->cons_head = offsetof(struct zchan_cons_ring, head);
-	l->cons_read = offsetof(struct zchan_cons_ring, read);
-	l->cons_need_wakeup = offsetof(struct zchan_cons_ring, need_wakeup);
-	l->cons_closed = offsetof(struct zchan_cons_ring, closed);
+	zchan_layout_set_words(l);
 }
 
 enum { PEER_PROD_MEMFD, PEER_CONS_MEMFD, PEER_SOCK };

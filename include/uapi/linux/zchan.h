@@ -147,6 +147,29 @@ struct zchan_layout {
 };
 
 /**
+ * zchan_layout_set_words() - fill in where the shared words are
+ * @l: layout whose word offsets to set
+ *
+ * The one description of the control areas, used by the module for
+ * CREATE/ATTACH/INFO and by libzchan's memfd backend for its own layout
+ * (as virtio_ring.h's vring_init() serves both sides of a virtqueue).
+ */
+static __inline__ void zchan_layout_set_words(struct zchan_layout *l)
+{
+	l->prod_tail = __builtin_offsetof(struct zchan_prod_ring, tail);
+	l->prod_head_seen = __builtin_offsetof(struct zchan_prod_ring, head_seen);
+	l->prod_need_wakeup = __builtin_offsetof(struct zchan_prod_ring,
+						 need_wakeup);
+	l->prod_closed = __builtin_offsetof(struct zchan_prod_ring, closed);
+	l->prod_descs = __builtin_offsetof(struct zchan_prod_ring, descs);
+	l->cons_head = __builtin_offsetof(struct zchan_cons_ring, head);
+	l->cons_read = __builtin_offsetof(struct zchan_cons_ring, read);
+	l->cons_need_wakeup = __builtin_offsetof(struct zchan_cons_ring,
+						 need_wakeup);
+	l->cons_closed = __builtin_offsetof(struct zchan_cons_ring, closed);
+}
+
+/**
  * struct zchan_create - ZCHAN_IOC_CREATE argument
  * @pool_size: in: data pool bytes, rounded up to the page size; 0 = default
  * @ring_entries: in: descriptor ring size, a power of two; 0 = default
