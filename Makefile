@@ -38,7 +38,7 @@ CHECKPATCH_FLAGS ?=
 # Run `make -C DIR TARGET` when DIR has a Makefile; skip it with a note
 # otherwise, so the tree builds while parts are still being written.
 define submake
-	@if [ -f $(TOP)/$(1)/Makefile ]; then \
+	+@if [ -f $(TOP)/$(1)/Makefile ]; then \
 		$(MAKE) -C $(TOP)/$(1) TOP=$(TOP) $(2); \
 	else \
 		echo "  SKIP    $(1)/: no Makefile yet" >&2; \
@@ -57,7 +57,7 @@ check-kdir:
 	fi
 
 module: check-kdir $(if $(O),module-tree)
-	@if [ -f $(MODULE_DIR)/module/Kbuild ]; then \
+	+@if [ -f $(MODULE_DIR)/module/Kbuild ]; then \
 		$(KBUILD) modules; \
 	else \
 		echo "  SKIP    module/: no Kbuild yet" >&2; \
