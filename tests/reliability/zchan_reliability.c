@@ -322,6 +322,7 @@ TEST_F_TIMEOUT(rel, producer_killed_consumer_gets_everything, 600)
 	}
 	printf("# %u producer kills survived, %llu messages received intact, 0 lost\n",
 	       rounds, (unsigned long long)total);
+	fflush(stdout);	/* the harness child ends with _exit() */
 	ASSERT_NO_LEAKS();
 }
 
@@ -381,6 +382,7 @@ TEST_F_TIMEOUT(rel, consumer_killed_producer_gets_epipe, 600)
 	}
 	printf("# %u consumer kills survived, %llu messages verified by the consumers\n",
 	       rounds, (unsigned long long)total);
+	fflush(stdout);	/* the harness child ends with _exit() */
 	ASSERT_NO_LEAKS();
 }
 
@@ -929,6 +931,7 @@ TEST_F(rel, memcg_accounts_the_pool)
 	ASSERT_EQ(0, WEXITSTATUS(status));
 	printf("# memory.current: %lld before, %lld with an %zu-byte pool, %lld after close\n",
 	       before, during, pool, after);
+	fflush(stdout);	/* the harness child ends with _exit() */
 	EXPECT_GE(during - before, (long long)pool);
 	EXPECT_GE(during - after, (long long)pool - (long long)pool / 8);
 	rmdir(CG_DIR);
@@ -1063,6 +1066,7 @@ TEST_F_TIMEOUT(rel, hostile_producer_cannot_crash_consumer, 120)
 		proto_rounds += !WEXITSTATUS(status);
 	}
 	printf("# 10 hostile producers survived, %u of them detected (-EPROTO)\n", proto_rounds);
+	fflush(stdout);	/* the harness child ends with _exit() */
 	EXPECT_LT(0, proto_rounds);
 	ASSERT_NO_LEAKS();
 }
@@ -1176,6 +1180,7 @@ TEST_F_TIMEOUT(rel, hostile_consumer_cannot_crash_producer, 120)
 		proto_rounds += !WEXITSTATUS(status);
 	}
 	printf("# 10 hostile consumers survived, %u of them detected (-EPROTO)\n", proto_rounds);
+	fflush(stdout);	/* the harness child ends with _exit() */
 	ASSERT_NO_LEAKS();
 }
 
@@ -1259,6 +1264,7 @@ TEST_F_TIMEOUT(rel, exit_with_pending_waits_is_reaped, 300)
 	}
 	printf("# %u processes killed with io_uring waits, kicks and a blocking WAIT in flight, all reaped\n",
 	       rounds);
+	fflush(stdout);	/* the harness child ends with _exit() */
 	ASSERT_NO_LEAKS();
 }
 
