@@ -12,9 +12,11 @@
 # prints a summary and exits non-zero if anything failed.
 #
 # Usage: tests/fuzz/run-long.sh [--calls N] [--procs N] [--kills N]
-#            [--exits N] [--seed S] [--kernel VMLINUZ] [--timeout S]
+#            [--exits N] [--seed S] [--kernel VMLINUZ] [--append ARGS]
+#            [--smp N] [--timeout S]
 # Example (debug kernel):
-#   tests/fuzz/run-long.sh --kernel "$(scripts/debug-kernel/build.sh --print)"
+#   tests/fuzz/run-long.sh --kernel "$(scripts/debug-kernel/build.sh --print)" \
+#       --append no5lvl --smp 1
 
 set -uo pipefail
 
@@ -25,6 +27,8 @@ kills=1000
 exits=100
 seed=$(date +%s)
 kernel=""
+append=""
+smp=""
 timeout=5400
 
 if [ "${1:-}" = "--in-guest" ]; then
@@ -67,8 +71,10 @@ while [ $# -gt 0 ]; do
 	--exits) exits=$2; shift 2 ;;
 	--seed) seed=$2; shift 2 ;;
 	--kernel) kernel=$2; shift 2 ;;
+	--append) append=$2; shift 2 ;;
+	--smp) smp=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
-	-h|--help) sed -n '3,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "run-long: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -81,6 +87,8 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 log=$results/long-$stamp.log
 vm_args=(--timeout "$timeout")
 [ -z "$kernel" ] || vm_args+=(--kernel "$kernel")
+[ -z "$append" ] || vm_args+=(--append "$append")
+[ -z "$smp" ] || vm_args+=(--smp "$smp")
 
 echo "run-long: seed $seed, $calls calls in $procs processes, $kills kills per direction, $exits exit rounds${kernel:+, kernel $kernel}"
 echo "run-long: log $log"
