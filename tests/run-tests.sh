@@ -22,6 +22,8 @@
 # Environment: ZCHAN_TEST_TIMEOUT (seconds per native program, default 900),
 # ZCHAN_GUEST_TIMEOUT (the whole guest run, default 900),
 # ZCHAN_GUEST_TEST_TIMEOUT (seconds per guest program, default 300),
+# ZCHAN_VM_KERNEL (the guest's kernel image, vm-run --kernel; default: the
+# one zchan.ko was built for), ZCHAN_VM_ARGS (more vm-run options),
 # ZCHAN_TEST_RESULTS (log directory, default build/test-results/DATE-PID).
 
 set -uo pipefail
@@ -134,7 +136,9 @@ if [ -n "$do_guest" ] && [ -n "$guest" ]; then
 	echo "=== guest: tools/vm-run -- tests/guest-tests.sh $guest"
 	log=$results/guest.log
 	ZCHAN_GUEST_TEST_TIMEOUT=${ZCHAN_GUEST_TEST_TIMEOUT:-300} \
+	# shellcheck disable=SC2086
 	"$TOP/tools/vm-run" --timeout "${ZCHAN_GUEST_TIMEOUT:-900}" \
+		${ZCHAN_VM_KERNEL:+--kernel "$ZCHAN_VM_KERNEL"} ${ZCHAN_VM_ARGS:-} \
 		--env ZCHAN_GUEST_TEST_TIMEOUT -- ./guest-tests.sh $guest 2>&1 | tee "$log"
 	vm_status=${PIPESTATUS[0]}
 	# Split the guest's output into one log per program.
