@@ -24,6 +24,8 @@ set -euo pipefail
 #   gnuplot-nox                          benchmark plots
 #   python3-docutils                     man pages (rst2man)
 #   git                                  version strings, CI clones
+#   python3                              test checks of zchan-bench's JSON
+#   flex bison bc libelf-dev libssl-dev  the debug kernel (make check-debug)
 packages=(
 	build-essential make gcc pkg-config
 	linux-headers-amd64 linux-image-amd64 kmod
@@ -36,6 +38,8 @@ packages=(
 	gnuplot-nox
 	python3-docutils
 	git
+	python3
+	flex bison bc libelf-dev libssl-dev
 )
 
 dry_run=""
