@@ -101,7 +101,7 @@ void chan_error(struct chan *c, const char *fmt, ...)
 
 /* pipe buffer size for pipe and vmsplice; 0 = kernel default */
 extern long bench_pipe_size;
-void syscall_counting_init(void);
+void syscall_counting_init(bool emulated);
 
 /* count one syscall issued by method code (fallback syscall accounting) */
 #define SYSCOUNT(c) ((c)->nsys++)

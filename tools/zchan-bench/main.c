@@ -475,8 +475,8 @@ int main(int argc, char **argv)
 		sched_setscheduler(0, SCHED_OTHER, &sp);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	syscall_counting_init();
 	env_collect(&env);
+	syscall_counting_init(env.emulated);
 	snprintf(env.label, sizeof(env.label), "%s", label);
 
 	total = (size_t)nmodes * (size_t)nsizes * (size_t)nmethods;
