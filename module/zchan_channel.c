@@ -31,15 +31,32 @@ module_param_named(max_channels_per_user, zchan_max_channels_per_user,
 MODULE_PARM_DESC(max_channels_per_user,
 		 "Live channels one user may own (default 1024)");
 
-unsigned long zchan_max_pool_bytes = 1UL << 30;
+/* 0 until zchan_limits_init(): then a share of RAM unless set at load. */
+unsigned long zchan_max_pool_bytes;
 module_param_named(max_pool_bytes, zchan_max_pool_bytes, ulong, 0644);
-MODULE_PARM_DESC(max_pool_bytes, "Largest data pool of a channel (default 1 GiB)");
+MODULE_PARM_DESC(max_pool_bytes,
+		 "Largest data pool of a channel (default 1/8 of RAM, at most 1 GiB)");
 
-unsigned long zchan_max_user_pool_bytes = 4UL << 30;
+unsigned long zchan_max_user_pool_bytes;
 module_param_named(max_user_pool_bytes, zchan_max_user_pool_bytes, ulong,
 		   0644);
 MODULE_PARM_DESC(max_user_pool_bytes,
-		 "Data pool bytes one user may own in all (default 4 GiB)");
+		 "Data pool bytes one user may own in all (default 1/4 of RAM, at most 4 GiB)");
+
+/*
+ * Pool pages are in no process's RSS, so the OOM killer cannot find them:
+ * the defaults must leave a small machine room to breathe (a 1 GiB pool in
+ * a 2 GiB guest had the OOM killer shoot unrelated processes).
+ */
+void zchan_limits_init(void)
+{
+	unsigned long ram = totalram_pages() << PAGE_SHIFT;
+
+	if (!zchan_max_pool_bytes)
+		zchan_max_pool_bytes = min(ram / 8, 1UL << 30);
+	if (!zchan_max_user_pool_bytes)
+		zchan_max_user_pool_bytes = min(ram / 4, 4UL << 30);
+}
 
 struct zchan_stats zchan_stats;
 

@@ -94,6 +94,7 @@ static int __init zchan_init(void)
 {
 	int ret;
 
+	zchan_limits_init();
 	zchan_debugfs_init();
 	ret = misc_register(&zchan_misc);
 	if (ret)

@@ -155,6 +155,7 @@ static inline struct zchan_channel *zchan_file_chan(struct zchan_file *zf,
 }
 
 /* zchan_channel.c */
+void zchan_limits_init(void);
 struct zchan_file *zchan_file_alloc(void);
 void zchan_file_free(struct zchan_file *zf);
 long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg);

@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -1933,6 +1934,30 @@ TEST_F(limits, pool_bytes)
 	close(b);
 	EXPECT_EQ(self->pages_before, zc_stat("pages"));
 	EXPECT_EQ(self->channels_before, zc_stat("channels"));
+}
+
+/*
+ * Pool pages are in no process's RSS: the default limits must be a share of
+ * RAM, so one user cannot make the OOM killer shoot unrelated processes.
+ */
+TEST_F(limits, defaults_are_a_share_of_ram)
+{
+	unsigned long long ram, pool, user;
+	struct sysinfo si;
+	char val[64];
+
+	ASSERT_EQ(0, sysinfo(&si));
+	ram = (unsigned long long)si.totalram * si.mem_unit;
+	ASSERT_EQ(0, zc_param_get("max_pool_bytes", val, sizeof(val)));
+	pool = strtoull(val, NULL, 10);
+	ASSERT_EQ(0, zc_param_get("max_user_pool_bytes", val, sizeof(val)));
+	user = strtoull(val, NULL, 10);
+	EXPECT_LT(0ULL, pool);
+	EXPECT_LE(pool, ram / 8);
+	EXPECT_LE(pool, 1ULL << 30);
+	EXPECT_LT(0ULL, user);
+	EXPECT_LE(user, ram / 4);
+	EXPECT_LE(user, 4ULL << 30);
 }
 
 /* ---------------------------------------------------------------------
