@@ -548,6 +548,27 @@ err_free_peer:
 	return ret;
 }
 
+/*
+ * Payload bytes in descriptors [@head, @tail): each length read once, the
+ * walk bounded by the ring size whatever the producer wrote there.
+ */
+static u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail)
+{
+	const struct zchan_layout *l = &chan->layout;
+	u32 n = min(tail - head, l->ring_entries);
+	u64 bytes = 0;
+
+	for (; n; n--, head++) {
+		size_t off = l->prod_descs + sizeof(struct zchan_desc) *
+			     (size_t)(head & (l->ring_entries - 1));
+		struct page *page = chan->prod_ring.pages[off >> PAGE_SHIFT];
+		struct zchan_desc *d = page_address(page) + offset_in_page(off);
+
+		bytes += READ_ONCE(d->len);
+	}
+	return bytes;
+}
+
 long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 {
 	struct zchan_channel *chan;
@@ -572,6 +593,8 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 		info.layout = chan->layout;
 		info.published = READ_ONCE(chan->prod->tail);
 		info.released = READ_ONCE(chan->cons->head);
+		info.queued_bytes = zchan_queued_bytes(chan, info.released,
+						       info.published);
 		info.kicks = atomic64_read(&chan->kicks);
 		info.waits = atomic64_read(&chan->waits);
 		memcpy(info.name, chan->name, sizeof(info.name));

@@ -1344,6 +1344,8 @@ TEST_F(chan, hostile_words_are_only_compared)
 		  ZCHAN_STATE_NAMED, info.state);
 	EXPECT_EQ(0x80000000, info.published);
 	EXPECT_EQ(0xdeadbeef, info.released);
+	/* The walk over garbage lengths stops after one ring's worth. */
+	EXPECT_EQ(self->p.l.ring_entries * 0xffffffffULL, info.queued_bytes);
 	EXPECT_EQ(0, zc_kick(self->p.fd));
 	EXPECT_EQ(0, zc_kick(self->c.fd));
 	/* The real departure is still reported. */
@@ -1371,6 +1373,8 @@ TEST_F(chan, info_contents)
 	EXPECT_EQ(0, memcmp(&ci.layout, &self->p.l, sizeof(ci.layout)));
 	EXPECT_EQ(3, pi.published);
 	EXPECT_EQ(2, pi.released);
+	EXPECT_EQ(self->p.prod->descs[2].len, pi.queued_bytes);
+	EXPECT_EQ(pi.queued_bytes, ci.queued_bytes);
 	EXPECT_LE(1, pi.kicks);
 	EXPECT_EQ(pi.kicks, ci.kicks);
 	EXPECT_STREQ(self->name, (char *)pi.name);

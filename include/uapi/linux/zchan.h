@@ -271,6 +271,9 @@ struct zchan_wait {
  * @kicks: out: kicks delivered to this channel, both directions
  * @waits: out: waits that slept (ioctl, poll and io_uring)
  * @name: out: the channel's name, empty if anonymous
+ * @queued_bytes: out: payload bytes published and not yet released: the
+ *	lengths of the descriptors from @released to @published, read once
+ *	each, at most zchan_layout.ring_entries of them
  * @reserved: must be zero
  */
 struct zchan_info {
@@ -284,7 +287,8 @@ struct zchan_info {
 	__u64 kicks;
 	__u64 waits;
 	__u8 name[ZCHAN_NAME_MAX];
-	__u64 reserved[4];
+	__u64 queued_bytes;
+	__u64 reserved[3];
 };
 
 /*
