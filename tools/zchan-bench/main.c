@@ -98,7 +98,8 @@ static void usage(FILE *f)
 "  -w, --warmup N       untimed messages before each run (default: n/10,\n"
 "                       at least 8 MiB worth, 2..1000 x --scale)\n"
 "  -r, --repeat N       runs per point, the median is reported (default 3)\n"
-"  -c, --cpus A,B       producer and consumer CPUs (default 0,1)\n"
+"  -c, --cpus A,B       producer and consumer CPUs (default 0,1; 0 alone\n"
+"                       on a one-CPU machine)\n"
 "      --same-core      run both on the first CPU of --cpus\n"
 "      --rt             run producer and consumer SCHED_FIFO (root): less\n"
 "                       noise from other work on a busy machine\n"
@@ -288,6 +289,7 @@ int main(int argc, char **argv)
 	struct run_result *runs;
 	size_t npts = 0, total, done = 0;
 	int opt, i, j, k, rc = 0;
+	bool cpus_given = false;
 	unsigned int rep;
 	long l;
 
@@ -314,6 +316,7 @@ int main(int argc, char **argv)
 		case 'c': {
 			char *end;
 
+			cpus_given = true;
 			cfg.cpu[0] = (int)strtol(optarg, &end, 10);
 			if (end == optarg || (*end && *end != ','))
 				return bad_usage("bad --cpus '%s' (want A,B)", optarg);
@@ -456,6 +459,13 @@ int main(int argc, char **argv)
 			sizes[nsizes++] = s;
 	}
 
+	/* The default cross-core pair on a one-CPU machine: say so, go on. */
+	if (!cpus_given && !cfg.same_core && cpu_usable(cfg.cpu[0]) &&
+	    !cpu_usable(cfg.cpu[1])) {
+		fprintf(stderr, "zchan-bench: CPU %d not available: both sides on CPU %d (same core)\n",
+			cfg.cpu[1], cfg.cpu[0]);
+		cfg.same_core = true;
+	}
 	if (!cpu_usable(cfg.cpu[0]) || (!cfg.same_core && !cpu_usable(cfg.cpu[1])))
 		return bad_usage("--cpus %s: not CPUs this process may run on",
 				 cfg.same_core ? "(first)" : "A,B");
