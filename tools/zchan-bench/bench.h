@@ -106,6 +106,24 @@ void syscall_counting_init(bool emulated);
 /* count one syscall issued by method code (fallback syscall accounting) */
 #define SYSCOUNT(c) ((c)->nsys++)
 
+static inline void bench_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/*
+ * waitword.c: a 32-bit word in shared memory that one side changes and the
+ * other waits on; in spin mode the waiter polls, otherwise it sleeps in
+ * FUTEX_WAIT after announcing itself in *sleepers, and the writer enters
+ * the kernel only when someone sleeps.
+ */
+void word_wait(struct chan *c, _Atomic uint32_t *word,
+	       _Atomic uint32_t *sleepers, uint32_t seen);
+void word_set(struct chan *c, _Atomic uint32_t *word,
+	      _Atomic uint32_t *sleepers, uint32_t v);
+
 /* tell the watchdog that a partial transfer moved n bytes */
 static inline void chan_progress(struct chan *c, uint64_t n)
 {
