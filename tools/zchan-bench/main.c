@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR LGPL-2.1
 /*
- * zchan-bench: measure zchan against pipe, vmsplice, socketpair, TCP and
- * hand-made shared memory, side by side, with the same messages.
+ * zchan-bench: measure zchan against pipe, vmsplice, socketpair, TCP,
+ * hand-made shared memory, process_vm_readv (MPI's single copy) and
+ * iceoryx, side by side, with the same messages.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +22,10 @@ const struct method *const all_methods[] = {
 	&method_socketpair,
 	&method_tcp,
 	&method_shm_flag,
+	&method_cma,
+#ifdef HAVE_ICEORYX
+	&method_iceoryx,
+#endif
 #ifdef HAVE_LIBZCHAN
 	&method_zchan,
 	&method_zchan_copy,
@@ -31,11 +36,19 @@ const struct method *const all_methods[] = {
 };
 
 /* Methods this build knows of but could not compile, and why. */
-static const char *const missing_methods[] = {
-#ifndef HAVE_LIBZCHAN
-	"zchan", "zchan-copy", "zchan-memfd", "zchan-memfd-copy",
+#define NO_LIBZCHAN "built without libzchan"
+#define NO_ICEORYX "built without iceoryx (libiceoryx-binding-c-dev not installed)"
+static const struct {
+	const char *name, *why;
+} missing_methods[] = {
+#ifndef HAVE_ICEORYX
+	{ "iceoryx", NO_ICEORYX },
 #endif
-	NULL,
+#ifndef HAVE_LIBZCHAN
+	{ "zchan", NO_LIBZCHAN }, { "zchan-copy", NO_LIBZCHAN },
+	{ "zchan-memfd", NO_LIBZCHAN }, { "zchan-memfd-copy", NO_LIBZCHAN },
+#endif
+	{ NULL, NULL },
 };
 
 const struct method *method_find(const char *name)
@@ -48,14 +61,15 @@ const struct method *method_find(const char *name)
 	return NULL;
 }
 
-static bool method_missing(const char *name)
+/* Why this build lacks a method it knows of; NULL if it is unknown. */
+static const char *method_missing(const char *name)
 {
 	unsigned int i;
 
-	for (i = 0; missing_methods[i]; i++)
-		if (!strcmp(missing_methods[i], name))
-			return true;
-	return false;
+	for (i = 0; missing_methods[i].name; i++)
+		if (!strcmp(missing_methods[i].name, name))
+			return missing_methods[i].why;
+	return NULL;
 }
 
 void method_list(FILE *f)
@@ -73,9 +87,9 @@ void method_list(FILE *f)
 		else
 			fprintf(f, "  %-12s %s\n", m->name, m->desc);
 	}
-	for (i = 0; missing_methods[i]; i++)
-		fprintf(f, "  %-12s (not available: built without libzchan)\n",
-			missing_methods[i]);
+	for (i = 0; missing_methods[i].name; i++)
+		fprintf(f, "  %-12s (not available: %s)\n",
+			missing_methods[i].name, missing_methods[i].why);
 }
 
 static void usage(FILE *f)
@@ -134,6 +148,11 @@ static void usage(FILE *f)
 "  zchan-bench -M pingpong,pingpong-busy -s 64 -r 5 --json=out.json\n"
 "  zchan-bench --same-core -m pipe,socketpair --csv > same-core.csv\n"
 "  zchan-bench -m pipe,socketpair,zchan --plot bench.png\n"
+"  zchan-bench -m zchan-memfd,iceoryx,cma -M handoff\n"
+"\n"
+"The iceoryx method starts its daemon, iox-roudi, for the sweep (with a\n"
+"mempool for each size) and stops it after; ZCHAN_BENCH_IOX_ROUDI names\n"
+"the binary (default: iox-roudi in PATH).\n"
 "\n"
 "Methods:\n");
 	method_list(f);
@@ -281,6 +300,7 @@ struct selection {
 	const struct method *methods[MAX_ITEMS];
 	char method_why[MAX_ITEMS][200];
 	bool method_ok[MAX_ITEMS];
+	struct method not_built[MAX_ITEMS];	/* asked for, not in this build */
 	enum bench_mode modes[MODE_COUNT];
 	size_t sizes[MAX_ITEMS];
 	int nmethods, nmodes, nsizes;
@@ -400,7 +420,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return OPTS_CONTINUE;
 }
 
-/* --methods (default: all this build has), each probed on this host. */
+/*
+ * --methods (default: all this build has), each probed on this host.  A
+ * method this build lacks, asked for by name, is a row "not available"
+ * with the reason.
+ */
 static int select_methods(char *arg, bool quiet, struct selection *sel)
 {
 	int i;
@@ -412,29 +436,37 @@ static int select_methods(char *arg, bool quiet, struct selection *sel)
 		if (n <= 0)
 			return bad_usage("bad --methods '%s'", arg);
 		for (i = 0; i < n; i++) {
-			sel->methods[sel->nmethods] = method_find(items[i]);
-			if (!sel->methods[sel->nmethods]) {
-				if (method_missing(items[i])) {
-					fprintf(stderr, "zchan-bench: %s: not available: "
-						"built without libzchan\n", items[i]);
-					continue;
-				}
+			const struct method *m = method_find(items[i]);
+			const char *why = method_missing(items[i]);
+
+			if (!m && !why)
 				return bad_usage("unknown method '%s' (see --list)",
 						 items[i]);
+			if (!m) {
+				struct method *stub = &sel->not_built[sel->nmethods];
+
+				stub->name = items[i];
+				stub->desc = why;
+				m = stub;
 			}
-			sel->nmethods++;
+			sel->methods[sel->nmethods++] = m;
 		}
 	} else {
 		for (i = 0; all_methods[i]; i++)
 			sel->methods[sel->nmethods++] = all_methods[i];
 	}
 	for (i = 0; i < sel->nmethods; i++) {
-		sel->method_why[i][0] = '\0';
-		sel->method_ok[i] = !sel->methods[i]->probe(sel->method_why[i],
-							    sizeof(sel->method_why[i]));
+		const struct method *m = sel->methods[i];
+		char *why = sel->method_why[i];
+
+		why[0] = '\0';
+		if (m->probe)
+			sel->method_ok[i] = !m->probe(why, sizeof(sel->method_why[i]));
+		else
+			snprintf(why, sizeof(sel->method_why[i]), "%s", m->desc);
 		if (!sel->method_ok[i] && !quiet)
 			fprintf(stderr, "zchan-bench: %s: not available: %s\n",
-				sel->methods[i]->name, sel->method_why[i]);
+				m->name, why);
 	}
 	return OPTS_CONTINUE;
 }
@@ -535,6 +567,72 @@ static int select_cpus(struct options *o)
 		sched_setscheduler(0, SCHED_OTHER, &sp);
 	}
 	return OPTS_CONTINUE;
+}
+
+/* Methods that started something for the sweep (a daemon), to undo. */
+static const struct method *prepared[MAX_ITEMS];
+static volatile sig_atomic_t nprepared;
+
+static void finish_methods(void)
+{
+	while (nprepared > 0)
+		prepared[--nprepared]->finish();
+}
+
+/* ^C, kill: stop what the methods started, then die of the signal. */
+static void on_fatal_signal(int sig)
+{
+	finish_methods();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_fatal_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa;
+	unsigned int i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+/* Let the methods that need it set up for the sweep's sizes. */
+static void prepare_methods(struct selection *sel, bool quiet)
+{
+	int k, i;
+
+	for (k = 0; k < sel->nmethods; k++) {
+		const struct method *m = sel->methods[k];
+
+		if (!sel->method_ok[k] || !m->prepare)
+			continue;
+		for (i = 0; i < nprepared && prepared[i] != m; i++)
+			;
+		if (i < nprepared)
+			continue;	/* named twice */
+		if (m->prepare(sel->sizes, sel->nsizes, sel->method_why[k],
+			       sizeof(sel->method_why[k]))) {
+			sel->method_ok[k] = false;
+			if (!quiet)
+				fprintf(stderr, "zchan-bench: %s: not available: %s\n",
+					m->name, sel->method_why[k]);
+			continue;
+		}
+		prepared[nprepared] = m;
+		nprepared = nprepared + 1;
+	}
+	/* the same method named twice: one verdict */
+	for (k = 0; k < sel->nmethods; k++)
+		for (i = 0; i < k; i++)
+			if (sel->methods[i] == sel->methods[k] && !sel->method_ok[i]) {
+				sel->method_ok[k] = false;
+				memcpy(sel->method_why[k], sel->method_why[i],
+				       sizeof(sel->method_why[k]));
+			}
 }
 
 /* A point that will not run: the method cannot run here, or the mode. */
@@ -713,7 +811,10 @@ int main(int argc, char **argv)
 	syscall_counting_init(env.emulated);
 	snprintf(env.label, sizeof(env.label), "%s", o.label);
 
+	catch_fatal_signals();
+	prepare_methods(&sel, o.quiet);
 	pts = sweep(&o.cfg, &sel, o.progress, &npts);
+	finish_methods();
 	if (!pts) {
 		perror("zchan-bench");
 		return 1;

@@ -343,6 +343,9 @@ static int producer(struct side *s)
 		}
 		atomic_store_explicit(&s->me->done, seq + 1, memory_order_relaxed);
 	}
+	/* the last messages may still live in our memory (cma) */
+	if (s->m->flush && s->m->flush(s->fwd))
+		return fail(s, s->fwd, "flush", end);
 	timing_end(s);
 	s->me->csum = total;
 	s->me->csum_back = back;
@@ -388,6 +391,9 @@ static int consumer(struct side *s)
 		}
 		atomic_store_explicit(&s->me->done, seq + 1, memory_order_relaxed);
 	}
+	/* pingpong: the last reply may still live in our memory (cma) */
+	if (pp && s->m->flush && s->m->flush(s->back))
+		return fail(s, s->back, "flush reply", end);
 	timing_end(s);
 	s->me->csum = total;
 	s->me->csum_back = back;
@@ -408,6 +414,12 @@ static int pin_to(int cpu, char *why, size_t len)
 	return 0;
 }
 
+static void destroy_chan(struct chan *c)
+{
+	if (c->m)
+		c->m->destroy(c);
+}
+
 static void child_main(struct side *s, int role)
 {
 	struct side_result *me = &s->sh->side[role];
@@ -416,6 +428,11 @@ static void child_main(struct side *s, int role)
 
 	s->me = me;
 	me->syscalls = -1;
+	/* the parent's handlers stop its daemons: not a child's business */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
 	if (pin_to(cpu, me->why, sizeof(me->why))) {
 		me->failed = 1;
 		_exit(1);
@@ -444,6 +461,13 @@ static void child_main(struct side *s, int role)
 		s->back->progress = &me->bytes;
 	s->counter_fd = syscall_counter_open();
 	rc = role == PRODUCER ? producer(s) : consumer(s);
+	if (s->m->clean_exit) {
+		/* let the method's library deregister from its daemon */
+		destroy_chan(s->fwd);
+		if (s->back)
+			destroy_chan(s->back);
+		exit(rc);
+	}
 	_exit(rc);
 }
 
@@ -578,12 +602,6 @@ static int watch(const struct bench_cfg *cfg, struct run_shared *sh, pid_t *pid,
 		return -1;
 	}
 	return 0;
-}
-
-static void destroy_chan(struct chan *c)
-{
-	if (c->m)
-		c->m->destroy(c);
 }
 
 static int create_chan(const struct method *m, struct chan *c, size_t size,
