@@ -27,6 +27,7 @@
 #include <linux/perf_event.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -228,6 +229,7 @@ struct side {
 	struct chan *fwd, *back;
 	struct run_shared *sh;
 	struct side_result *me;
+	pid_t parent;		/* the watchdog */
 	int counter_fd;
 	int64_t sys0;
 	uint64_t cpu0, faults0;
@@ -433,6 +435,9 @@ static void child_main(struct side *s, int role)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
+	/* without the watchdog, nobody would ever stop this child */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != s->parent)
+		_exit(1);
 	if (pin_to(cpu, me->why, sizeof(me->why))) {
 		me->failed = 1;
 		_exit(1);
@@ -658,6 +663,7 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 	}
 
 	fflush(NULL);
+	s.parent = getpid();
 	for (role = CONSUMER; role >= PRODUCER; role--) {
 		pid[role] = fork();
 		if (pid[role] < 0) {
