@@ -415,9 +415,9 @@ fi
 
 # 22: built without iceoryx's headers (ICEORYX=0 stands in for them)
 if make --no-print-directory -s -C "$TOP/tools" ICEORYX=0 \
-	BENCH="$TMP/zchan-bench-noiox" >"$TMP/noiox.make" 2>&1 &&
+	BENCH="$TMP/zchan-bench-noiox" "$TMP/zchan-bench-noiox" >"$TMP/noiox.make" 2>&1 &&
    grep -q 'iceoryx unavailable' "$TMP/noiox.make" &&
-   ZCHAN_BENCH=$TMP/zchan-bench-noiox "$TMP/zchan-bench-noiox" --list >"$TMP/noiox.list" &&
+   "$TMP/zchan-bench-noiox" --list >"$TMP/noiox.list" &&
    grep -q '^  iceoryx .*not available: built without iceoryx' "$TMP/noiox.list" &&
    timeout 60 "$TMP/zchan-bench-noiox" -m iceoryx,pipe -M stream -s 1K "${SMALL[@]}" \
 	>"$TMP/noiox" 2>"$TMP/noiox.err" &&
