@@ -280,17 +280,25 @@ static inline bool zc_stat_becomes(const char *key, long long want,
 	return true;
 }
 
-/* Read module parameter @param, trailing whitespace stripped. */
-static inline int zc_param_get(const char *param, char *buf, size_t len)
+/* Open module parameter @param's file: an fd, or -errno. */
+static inline int zc_param_open(const char *param, int flags)
 {
 	char path[256];
-	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), ZC_PARAMS "/%s", param);
-	fd = open(path, O_RDONLY);
+	fd = open(path, flags);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Read module parameter @param, trailing whitespace stripped. */
+static inline int zc_param_get(const char *param, char *buf, size_t len)
+{
+	int fd = zc_param_open(param, O_RDONLY);
+	ssize_t n;
+
 	if (fd < 0)
-		return -errno;
+		return fd;
 	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n < 0)
@@ -303,14 +311,11 @@ static inline int zc_param_get(const char *param, char *buf, size_t len)
 
 static inline int zc_param_set(const char *param, const char *val)
 {
-	char path[256];
+	int fd = zc_param_open(param, O_WRONLY);
 	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), ZC_PARAMS "/%s", param);
-	fd = open(path, O_WRONLY);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	n = write(fd, val, strlen(val));
 	close(fd);
 	return n < 0 ? -errno : 0;
