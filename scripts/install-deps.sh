@@ -10,7 +10,7 @@
 #   --dry-run  only say what is missing and the command that would install it
 #   --list     print every package zchan needs, one a line
 
-set -euo pipefail
+set -eEuo pipefail
 trap 'echo "install-deps: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 
 # What needs each package:

@@ -14,7 +14,7 @@
 # Environment: ZCHAN_USR_SRC (default /usr/src), ZCHAN_BOOT (default
 # /boot), for tests.
 
-set -euo pipefail
+set -eEuo pipefail
 trap 'echo "kernels.sh: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 
 # Debian 12's kernels: 6.1 (linux-image-amd64) and 6.12
