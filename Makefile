@@ -145,13 +145,20 @@ check:
 fuzz: all
 	@$(TOP)/tests/fuzz/run-long.sh
 
-# The whole guest suite on a KASAN/lockdep/kmemleak 6.1 kernel, built once
-# from linux-source-6.1 into ~/.cache/zchan (about an hour on 2 CPUs).
-# One vCPU: qemu's TCG code patching races with perf_event_open on two.
-check-debug: all
+# The whole guest suite on a KASAN/lockdep/kmemleak kernel of each
+# supported series (DEBUG_KERNEL_SERIES=6.1 for one), each built once from
+# linux-source-SERIES into ~/.cache/zchan/debug-kernel-SERIES (about an
+# hour of both CPUs each).  One vCPU: qemu's TCG code patching races with
+# perf_event_open on two.
+DEBUG_KERNEL_SERIES ?= $(shell $(TOP)/scripts/kernels.sh --series)
+check-debug: lib tools tests
 	@$(TOP)/scripts/install-deps.sh --quiet
-	@k=$$($(TOP)/scripts/debug-kernel/build.sh) || exit 1; \
-	ZCHAN_VM_KERNEL=$$k ZCHAN_VM_ARGS="--append no5lvl --smp 1" \
+	+@images=; for s in $(DEBUG_KERNEL_SERIES); do \
+		k=$$($(TOP)/scripts/debug-kernel/build.sh --series $$s) || \
+			{ echo "zchan: building the $$s debug kernel FAILED" >&2; exit 1; }; \
+		images="$$images $$k"; \
+	done; \
+	ZCHAN_VM_KERNEL="$$images" ZCHAN_VM_ARGS="--append no5lvl --smp 1" \
 	ZCHAN_GUEST_TIMEOUT=5400 ZCHAN_GUEST_TEST_TIMEOUT=2400 \
 		$(TOP)/tests/run-tests.sh --no-lint --no-native
 
@@ -209,7 +216,8 @@ help:
 	@echo "                 prints 'N passed, N failed'"
 	@echo "  lint           checkpatch.pl and sparse over the module, for each kernel"
 	@echo "  fuzz           long fuzzer and peer-kill pass in a guest (~1 h)"
-	@echo "  check-debug    guest suite on a KASAN/lockdep/kmemleak kernel"
+	@echo "  check-debug    guest suite on a KASAN/lockdep/kmemleak kernel of each"
+	@echo "                 series (built once, ~1 h each; DEBUG_KERNEL_SERIES=$(DEBUG_KERNEL_SERIES))"
 	@echo "  bench          install missing packages, build, run the benchmarks"
 	@echo "  install        module, udev rule, library, headers, tools"
 	@echo "                 (PREFIX=$(PREFIX) DESTDIR=)"
