@@ -16,21 +16,8 @@ DEPS=$TOP/scripts/install-deps.sh
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/install-deps-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-n=0
-failures=0
-echo "TAP version 13"
-echo "1..15"
-expect() { # expect DESCRIPTION COMMAND...
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n $desc"
-	else
-		echo "not ok $n $desc"
-		failures=$((failures + 1))
-	fi
-}
+. "$TOP/tests/tap.sh"
+tap_plan 15
 
 if [ "$(id -u)" -eq 0 ]; then unshare=(unshare -m); else unshare=(unshare -rm); fi
 if ! "${unshare[@]}" true 2>"$tmp/unshare.err"; then

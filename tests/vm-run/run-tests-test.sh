@@ -11,21 +11,8 @@ TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/run-tests-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-n=0
-failures=0
-echo "TAP version 13"
-echo "1..9"
-expect() { # expect DESCRIPTION COMMAND...
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n $desc"
-	else
-		echo "not ok $n $desc"
-		failures=$((failures + 1))
-	fi
-}
+. "$TOP/tests/tap.sh"
+tap_plan 9
 
 # fake NAME EXIT LINES...: a program printing LINES and exiting EXIT.
 fake() {

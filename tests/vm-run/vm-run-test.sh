@@ -14,26 +14,9 @@ WARN_DIR=$TOP/tests/vm-run/warn
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-run-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-n=0
-failures=0
-echo "TAP version 13"
-echo "1..26"
+. "$TOP/tests/tap.sh"
+tap_plan 26
 
-result() { # result STATUS DESCRIPTION: STATUS 0 is ok
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failures=$((failures + 1))
-	fi
-}
-expect() { # expect DESCRIPTION COMMAND...
-	local desc=$1
-	shift
-	"$@"
-	result $? "$desc"
-}
 has_line() { grep -qxF -- "$1" "$2"; }
 show() { sed 's/^/# /' "$@"; }
 
