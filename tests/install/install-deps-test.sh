@@ -4,10 +4,12 @@
 # scripts/install-deps.sh where nothing is installed yet, the case the
 # README's two commands start from (NATIVE_TESTS; prints TAP).  Each case
 # runs in a private mount namespace (unshare -m, or -rm when not root) with
-# tmpfs over /usr/src and /boot, so no kernel headers or images are seen,
+# tmpfs over /usr/src, /boot and /lib/modules, so no kernel headers or
+# images are seen,
 # and stub dpkg-query, apt-get and apt-cache first on PATH: dpkg-query
 # reports every package as not installed (or, in one case, all installed),
-# apt-get and apt-cache log their calls and fail.
+# apt-get and apt-cache log their calls and fail.  Last, make module on
+# such a machine must say what to install.
 
 set -u
 
@@ -17,7 +19,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/install-deps-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 . "$TOP/tests/tap.sh"
-tap_plan 15
+tap_plan 17
 
 if [ "$(id -u)" -eq 0 ]; then unshare=(unshare -m); else unshare=(unshare -rm); fi
 if ! "${unshare[@]}" true 2>"$tmp/unshare.err"; then
@@ -37,8 +39,8 @@ for tool in apt-get apt-cache; do
 done
 chmod +x "$tmp/bin/"*
 
-# fresh NAME INSTALLED SETUP ARGS...: run install-deps.sh ARGS on an empty
-# /usr/src and /boot, after the shell commands SETUP (run inside).
+# fresh NAME INSTALLED SETUP COMMAND...: run COMMAND on an empty /usr/src,
+# /boot and /lib/modules, after the shell commands SETUP (run inside).
 # Output in $tmp/NAME.out and .err, exit status in $status.
 fresh() {
 	local name=$1 installed=$2 setup=$3
@@ -46,10 +48,10 @@ fresh() {
 	: >"$tmp/$name.calls"
 	STUB_INSTALLED=$installed STUB_LOG=$tmp/$name.calls PATH=$tmp/bin:$PATH \
 		"${unshare[@]}" bash -c '
-		mount -t tmpfs fresh-usr-src /usr/src && mount -t tmpfs fresh-boot /boot || exit 99
+		for d in /usr/src /boot /lib/modules; do mount -t tmpfs fresh "$d" || exit 99; done
 		eval "$1" || exit 98
 		shift
-		exec "$@"' sh "$setup" "$DEPS" "$@" \
+		exec "$@"' sh "$setup" "$@" \
 		>"$tmp/$name.out" 2>"$tmp/$name.err" </dev/null
 	status=$?
 }
@@ -68,7 +70,7 @@ mapfile -t all < <("$DEPS" --list)
 expect "--list names the packages" test "${#all[@]}" -gt 20
 
 # 1. Nothing installed: every package named, kernels included; nothing run.
-fresh fresh none "" --dry-run
+fresh fresh none "" "$DEPS" --dry-run
 expect "fresh machine: --dry-run exits 0" test "$status" -eq 0
 expect "fresh machine: every package of --list is named" names_all fresh "${all[@]}"
 expect "fresh machine: both kernels' images and headers are named" names_all fresh \
@@ -84,7 +86,7 @@ expect "fresh machine: --dry-run runs no apt-get" test ! -s "$tmp/fresh.calls"
 # supported series; an unsupported series and a kernel with its image are not.
 headers='for v in 6.1.0-99-amd64 6.12.999+deb12-amd64 5.10.0-9-amd64 6.13.1-amd64; do
 	mkdir -p /usr/src/linux-headers-$v && touch /usr/src/linux-headers-$v/Makefile; done'
-fresh drift none "$headers; touch /boot/vmlinuz-6.1.0-99-amd64" --dry-run
+fresh drift none "$headers; touch /boot/vmlinuz-6.1.0-99-amd64" "$DEPS" --dry-run
 expect "headers without image: --dry-run exits 0" test "$status" -eq 0
 expect "headers without image: linux-image-VERSION is named" \
 	names_all drift linux-image-6.12.999+deb12-amd64
@@ -93,17 +95,25 @@ expect "an installed image or an unsupported series is not named" \
 [ "$failures" -eq 0 ] || show drift
 
 # 3. Everything installed, kernels matching: nothing to do, no apt-get.
-fresh done all "$headers; for v in 6.1.0-99-amd64 6.12.999+deb12-amd64; do touch /boot/vmlinuz-\$v; done"
+fresh done all "$headers; for v in 6.1.0-99-amd64 6.12.999+deb12-amd64; do touch /boot/vmlinuz-\$v; done" "$DEPS"
 expect "all installed: exits 0" test "$status" -eq 0
 expect "all installed: says so" grep -q "^install-deps: all ${#all[@]} packages are installed" "$tmp/done.err"
 expect "all installed: runs no apt-get" test ! -s "$tmp/done.calls"
 
 # 4. Installing for real with a failing apt-get: a non-zero exit that
 # names what failed (the stub is all that runs).
-fresh broken none ""
+fresh broken none "" "$DEPS"
 expect "failing apt-get: install-deps.sh fails" test "$status" -ne 0
 expect "failing apt-get: the error names apt-get update" \
 	grep -q '^install-deps: apt-get update failed (exit 100)' "$tmp/broken.err"
 [ "$status" -ne 0 ] || show broken
+
+# 5. Without kernel headers, make module says what to install instead of
+# building against nothing.
+fresh nokernel none "" make -s -C "$TOP" module
+expect "no headers: make module fails" test "$status" -ne 0
+expect "no headers: make module says to run install-deps.sh" \
+	grep -q "no kernel build tree.*scripts/install-deps.sh" "$tmp/nokernel.err"
+[ "$status" -ne 0 ] || show nokernel
 
 [ "$failures" -eq 0 ]
