@@ -200,6 +200,9 @@ while read -r kver kdir; do
 	out=$TOP/build/module-$kver
 	echo "=== zchan.ko for $kver: make module KDIR=$kdir O=${out#"$TOP"/}"
 	log=$(logname "zchan.ko $kver")
+	# Compile every file again, or the warnings of an earlier build
+	# would go unseen.
+	[ ! -d "$out/module" ] || find "$out/module" -name '*.o' -delete
 	make --no-print-directory -C "$TOP" module KDIR="$kdir" O="$out" 2>&1 | tee "$log"
 	status=${PIPESTATUS[0]}
 	if [ "$status" -eq 0 ] && grep -q 'warning:' "$log"; then
