@@ -64,7 +64,6 @@ names_all() { # names_all CASE PACKAGE...: each PACKAGE is named
 	done
 	return $ok
 }
-show() { sed 's/^/# /' "$tmp/$1.err"; }
 
 mapfile -t all < <("$DEPS" --list)
 expect "--list names the packages" test "${#all[@]}" -gt 20
@@ -80,7 +79,7 @@ expect "fresh machine: both linux-source packages are named" names_all fresh \
 expect "fresh machine: the apt-get command is printed" \
 	grep -q '^install-deps: would run: apt-get update && .*apt-get install .*linux-headers-6.12-amd64' "$tmp/fresh.err"
 expect "fresh machine: --dry-run runs no apt-get" test ! -s "$tmp/fresh.calls"
-[ "$status" -eq 0 ] || show fresh
+[ "$status" -eq 0 ] || show "$tmp/fresh.err"
 
 # 2. Headers without their image: that exact image is named, for each
 # supported series; an unsupported series and a kernel with its image are not.
@@ -92,7 +91,7 @@ expect "headers without image: linux-image-VERSION is named" \
 	names_all drift linux-image-6.12.999+deb12-amd64
 expect "an installed image or an unsupported series is not named" \
 	sh -c '! grep -qE "linux-image-(6\.1\.0-99|5\.10|6\.13)" "$1"' sh "$tmp/drift.err"
-[ "$failures" -eq 0 ] || show drift
+[ "$failures" -eq 0 ] || show "$tmp/drift.err"
 
 # 3. Everything installed, kernels matching: nothing to do, no apt-get.
 fresh done all "$headers; for v in 6.1.0-99-amd64 6.12.999+deb12-amd64; do touch /boot/vmlinuz-\$v; done" "$DEPS"
@@ -106,7 +105,7 @@ fresh broken none "" "$DEPS"
 expect "failing apt-get: install-deps.sh fails" test "$status" -ne 0
 expect "failing apt-get: the error names apt-get update" \
 	grep -q '^install-deps: apt-get update failed (exit 100)' "$tmp/broken.err"
-[ "$status" -ne 0 ] || show broken
+[ "$status" -ne 0 ] || show "$tmp/broken.err"
 
 # 5. Without kernel headers, make module says what to install instead of
 # building against nothing.
@@ -114,6 +113,6 @@ fresh nokernel none "" make -s -C "$TOP" module
 expect "no headers: make module fails" test "$status" -ne 0
 expect "no headers: make module says to run install-deps.sh" \
 	grep -q "no kernel build tree.*scripts/install-deps.sh" "$tmp/nokernel.err"
-[ "$status" -ne 0 ] || show nokernel
+[ "$status" -ne 0 ] || show "$tmp/nokernel.err"
 
 [ "$failures" -eq 0 ]

@@ -69,5 +69,5 @@ expect "unbuildable kernel: said so in its line, no guest run" sh -c \
 	'grep -qx "kernel 9.9.9-fake: 0 passed, 1 failed (zchan.ko did not build: no guest suite)" "$1" &&
 	! grep -q "=== guest" "$1"' sh "$tmp/out3"
 
-[ "$failures" -eq 0 ] || sed 's/^/# /' "$tmp/out" "$tmp/out3"
+[ "$failures" -eq 0 ] || show "$tmp/out" "$tmp/out3"
 [ "$failures" -eq 0 ]

@@ -18,7 +18,6 @@ trap 'rm -rf "$tmp"' EXIT
 tap_plan 26
 
 has_line() { grep -qxF -- "$1" "$2"; }
-show() { sed 's/^/# /' "$@"; }
 
 # run NAME VM-RUN-ARGS...: run vm-run, output in $tmp/NAME.out and
 # $tmp/NAME.err, exit status in $status, wall time in $elapsed (s).
