@@ -15,14 +15,15 @@
  * order, head advances (store-release) over contiguous released slots,
  * then fence and need_wakeup as above.
  *
+ * Readiness (zchan_poll, zchan_wait, zchan_prep_wait) is the data path's
+ * question "could this end go on?"; the notifications and the waits it
+ * uses are in wait.c.
+ *
  * No syscall and no allocation here unless a peer sleeps or we must.
  */
 #include <errno.h>
 #include <poll.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "zchan_int.h"
 
@@ -33,123 +34,10 @@ static int zchan_fail(struct zchan *z, int err)
 	return z->err;
 }
 
-/* ------------------------------------------------------------------ */
-/* Notifications                                                       */
-
-void zchan_kick(struct zchan *z)
+/* Spin, then sleep, until this end is ready (see zchan_ready_mask()). */
+static int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
 {
-	z->st.kicks++;
-	if (z->backend == ZCHAN_BACKEND_KERNEL) {
-		struct zchan_kick k = { 0 };
-
-		/* An error here (peer gone) shows up through 'closed'. */
-		zchan_keep_errno(ioctl(z->fd, ZCHAN_IOC_KICK, &k));
-	} else {
-		uint64_t one = 1;
-		ssize_t ret;
-
-		/* EAGAIN: counter saturated, the peer is woken anyway. */
-		ret = zchan_keep_errno(write(z->peer_efd, &one, sizeof(one)));
-		(void)ret;
-	}
-}
-
-/*
- * Called after our own store (tail or head) and before reading the peer's
- * need_wakeup.  The kernel clears need_wakeup when it delivers a kick; the
- * memfd peer cannot (the word is read-only here), so there need_wakeup is a
- * generation and we kick each generation once.
- */
-static void zchan_notify_peer(struct zchan *z)
-{
-	uint32_t nw;
-
-	smp_mb();
-	nw = load_once(z->peer_need_wakeup);
-	if (likely(!nw))
-		return;
-	if (z->backend == ZCHAN_BACKEND_MEMFD) {
-		if (nw == z->kicked_gen)
-			return;
-		z->kicked_gen = nw;
-	}
-	zchan_kick(z);
-}
-
-/*
- * Announce that this end is about to sleep (or returns -EAGAIN), then the
- * caller re-checks its condition: either it sees the peer's last store or
- * the peer sees need_wakeup and kicks.
- *
- * memfd: the generation only moves on after a kick from the peer was
- * drained, so it is always the peer's last kicked generation or the one
- * after it: the peer can never mistake a new wait for one it already
- * kicked, however often we arm.
- */
-void zchan_arm(struct zchan *z)
-{
-	if (z->backend == ZCHAN_BACKEND_MEMFD) {
-		if (z->kick_seen || !z->arm_gen) {
-			if (++z->arm_gen == 0)
-				z->arm_gen = 1;
-			z->kick_seen = false;
-		}
-		store_once(z->own_need_wakeup, z->arm_gen);
-	} else {
-		store_once(z->own_need_wakeup, 1);
-	}
-	smp_mb();
-}
-
-/* memfd: consume pending kicks so the epoll fd stops being readable. */
-void zchan_drain(struct zchan *z)
-{
-	uint64_t cnt = 0;
-
-	if (z->backend != ZCHAN_BACKEND_MEMFD)
-		return;
-	if (zchan_keep_errno(read(z->own_efd, &cnt, sizeof(cnt))) != sizeof(cnt))
-		cnt = 0;
-	if (cnt > z->self_kicks)
-		z->kick_seen = true;
-	z->self_kicks = 0;
-}
-
-/* memfd: make our own epoll fd readable (zchan_prep_wait, ready now). */
-void zchan_self_kick(struct zchan *z)
-{
-	uint64_t one = 1;
-
-	if (zchan_keep_errno(write(z->own_efd, &one, sizeof(one))) == sizeof(one))
-		z->self_kicks++;
-}
-
-/*
- * Has the peer end gone?  The kernel (or a memfd peer closing cleanly) sets
- * the peer's closed word; a memfd peer that died is seen as a hang-up of
- * the liveness socket, which costs a syscall: only when @slow.
- */
-int zchan_peer_gone(struct zchan *z, bool slow)
-{
-	struct pollfd pfd;
-
-	if (z->peer_dead)
-		return 1;
-	if (load_acquire(z->peer_closed)) {
-		z->peer_dead = true;
-		return 1;
-	}
-	if (!slow || z->backend != ZCHAN_BACKEND_MEMFD || z->sock < 0)
-		return 0;
-	pfd.fd = z->sock;
-	pfd.events = POLLRDHUP;
-	pfd.revents = 0;
-	if (zchan_keep_errno(poll(&pfd, 1, 0)) > 0 &&
-	    (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) {
-		z->peer_dead = true;
-		return 1;
-	}
-	return 0;
+	return zchan_wait_until(z, zchan_ready_mask, need, timeout_ns);
 }
 
 /* ------------------------------------------------------------------ */
@@ -650,4 +538,42 @@ int zchan_poll(struct zchan *ch)
 	if (!ch)
 		return -EINVAL;
 	return zchan_ready_mask(ch, ch->max_msg, true);
+}
+
+ZCHAN_EXPORT
+int zchan_wait(struct zchan *ch, int64_t timeout_ns)
+{
+	if (!ch)
+		return -EINVAL;
+	return zchan_wait_ready(ch, ch->max_msg, timeout_ns < 0 ? -1 : timeout_ns);
+}
+
+ZCHAN_EXPORT
+void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
+{
+	unsigned int events;
+	int fd = -1;
+
+	if (!sqe)
+		return;
+	if (!ch) {
+		/* completes with -EBADF: errors come back in the cqe */
+		io_uring_prep_poll_add(sqe, -1, POLLIN);
+		return;
+	}
+	fd = ch->fd;
+	events = ch->role == ZCHAN_CONSUMER ? POLLIN : POLLOUT;
+	if (ch->backend == ZCHAN_BACKEND_MEMFD) {
+		/*
+		 * The epoll fd only turns readable on a kick: arm here, and if
+		 * the condition already holds kick ourselves, so the poll
+		 * completes at once instead of missing it.
+		 */
+		zchan_drain(ch);
+		zchan_arm(ch);
+		if (zchan_ready_mask(ch, ch->max_msg, true))
+			zchan_self_kick(ch);
+		events = POLLIN;
+	}
+	io_uring_prep_poll_add(sqe, fd, events);
 }

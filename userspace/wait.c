@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: MIT OR LGPL-2.1
 /*
- * Waiting: spin briefly on the shared words, then sleep in the kernel.
+ * Notifications and waits, the layer below the data path (ring.c calls
+ * in here; nothing here calls ring.c: readiness comes as an argument).
+ *
+ * Notifications: a kick wakes a sleeping peer, need_wakeup says whether it
+ * sleeps (arm), the peer's closed word or liveness socket says whether it
+ * is gone.  Waiting: spin briefly on the shared words, then sleep in the
+ * kernel.
  *
  *  - kernel backend: IORING_OP_URING_CMD ZCHAN_URING_CMD_WAIT in the
  *    handle's private io_uring (the kernel arms need_wakeup and completes
@@ -155,21 +161,146 @@ static int sleep_once(struct zchan *z, int64_t timeout_ns)
 	return zchan_keep_errno(do_sleep_once(z, timeout_ns));
 }
 
+/* ------------------------------------------------------------------ */
+/* Notifications                                                       */
+
+void zchan_kick(struct zchan *z)
+{
+	z->st.kicks++;
+	if (z->backend == ZCHAN_BACKEND_KERNEL) {
+		struct zchan_kick k = { 0 };
+
+		/* An error here (peer gone) shows up through 'closed'. */
+		zchan_keep_errno(ioctl(z->fd, ZCHAN_IOC_KICK, &k));
+	} else {
+		uint64_t one = 1;
+		ssize_t ret;
+
+		/* EAGAIN: counter saturated, the peer is woken anyway. */
+		ret = zchan_keep_errno(write(z->peer_efd, &one, sizeof(one)));
+		(void)ret;
+	}
+}
+
 /*
- * Wait until zchan_ready_mask() is non-zero: returns the mask, -ETIME when
- * @timeout_ns (>= 0) expires, or a negative error.
+ * Called after our own store (tail or head) and before reading the peer's
+ * need_wakeup.  The kernel clears need_wakeup when it delivers a kick; the
+ * memfd peer cannot (the word is read-only here), so there need_wakeup is a
+ * generation and we kick each generation once.
  */
-int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
+void zchan_notify_peer(struct zchan *z)
+{
+	uint32_t nw;
+
+	smp_mb();
+	nw = load_once(z->peer_need_wakeup);
+	if (likely(!nw))
+		return;
+	if (z->backend == ZCHAN_BACKEND_MEMFD) {
+		if (nw == z->kicked_gen)
+			return;
+		z->kicked_gen = nw;
+	}
+	zchan_kick(z);
+}
+
+/*
+ * Announce that this end is about to sleep (or returns -EAGAIN), then the
+ * caller re-checks its condition: either it sees the peer's last store or
+ * the peer sees need_wakeup and kicks.
+ *
+ * memfd: the generation only moves on after a kick from the peer was
+ * drained, so it is always the peer's last kicked generation or the one
+ * after it: the peer can never mistake a new wait for one it already
+ * kicked, however often we arm.
+ */
+void zchan_arm(struct zchan *z)
+{
+	if (z->backend == ZCHAN_BACKEND_MEMFD) {
+		if (z->kick_seen || !z->arm_gen) {
+			if (++z->arm_gen == 0)
+				z->arm_gen = 1;
+			z->kick_seen = false;
+		}
+		store_once(z->own_need_wakeup, z->arm_gen);
+	} else {
+		store_once(z->own_need_wakeup, 1);
+	}
+	smp_mb();
+}
+
+/* memfd: consume pending kicks so the epoll fd stops being readable. */
+void zchan_drain(struct zchan *z)
+{
+	uint64_t cnt = 0;
+
+	if (z->backend != ZCHAN_BACKEND_MEMFD)
+		return;
+	if (zchan_keep_errno(read(z->own_efd, &cnt, sizeof(cnt))) != sizeof(cnt))
+		cnt = 0;
+	if (cnt > z->self_kicks)
+		z->kick_seen = true;
+	z->self_kicks = 0;
+}
+
+/* memfd: make our own epoll fd readable (zchan_prep_wait, ready now). */
+void zchan_self_kick(struct zchan *z)
+{
+	uint64_t one = 1;
+
+	if (zchan_keep_errno(write(z->own_efd, &one, sizeof(one))) == sizeof(one))
+		z->self_kicks++;
+}
+
+/*
+ * Has the peer end gone?  The kernel (or a memfd peer closing cleanly) sets
+ * the peer's closed word; a memfd peer that died is seen as a hang-up of
+ * the liveness socket, which costs a syscall: only when @slow.
+ */
+int zchan_peer_gone(struct zchan *z, bool slow)
+{
+	struct pollfd pfd;
+
+	if (z->peer_dead)
+		return 1;
+	if (load_acquire(z->peer_closed)) {
+		z->peer_dead = true;
+		return 1;
+	}
+	if (!slow || z->backend != ZCHAN_BACKEND_MEMFD || z->sock < 0)
+		return 0;
+	pfd.fd = z->sock;
+	pfd.events = POLLRDHUP;
+	pfd.revents = 0;
+	if (zchan_keep_errno(poll(&pfd, 1, 0)) > 0 &&
+	    (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) {
+		z->peer_dead = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting until ready                                                 */
+
+/*
+ * Wait until @ready (the data path's readiness test, zchan_ready_mask()) is
+ * non-zero: returns the mask, -ETIME when @timeout_ns (>= 0) expires, or a
+ * negative error.  Taking the test as an argument keeps this file below
+ * ring.c: the data path calls the waits, never the other way round.
+ */
+int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
+		     int64_t timeout_ns)
 {
 	uint64_t deadline = 0;
 	unsigned int i;
 	int mask, ret;
 
-	mask = zchan_ready_mask(z, need, false);
+	mask = ready(z, need, false);
 	if (mask)
 		return mask;
 	if (timeout_ns == 0) {
-		mask = zchan_ready_mask(z, need, true);
+		mask = ready(z, need, true);
 		return mask ? mask : -ETIME;
 	}
 	if (timeout_ns > 0)
@@ -181,7 +312,7 @@ int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
 		do {
 			for (i = 0; i < ZCHAN_SPIN_CHUNK; i++) {
 				cpu_relax();
-				mask = zchan_ready_mask(z, need, false);
+				mask = ready(z, need, false);
 				if (mask) {
 					z->st.spins += i + 1;
 					return mask;
@@ -197,7 +328,7 @@ int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
 
 			cpu_relax();
 			z->st.spins++;
-			mask = zchan_ready_mask(z, need, slow);
+			mask = ready(z, need, slow);
 			if (mask)
 				return mask;
 			if (slow && deadline && now_ns() >= deadline)
@@ -210,7 +341,7 @@ int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
 
 		zchan_drain(z);
 		zchan_arm(z);
-		mask = zchan_ready_mask(z, need, true);
+		mask = ready(z, need, true);
 		if (mask)
 			return mask;
 		if (deadline) {
@@ -224,42 +355,4 @@ int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
 		if (ret < 0 && ret != -ETIME && ret != -EINTR)
 			return ret;
 	}
-}
-
-ZCHAN_EXPORT
-int zchan_wait(struct zchan *ch, int64_t timeout_ns)
-{
-	if (!ch)
-		return -EINVAL;
-	return zchan_wait_ready(ch, ch->max_msg, timeout_ns < 0 ? -1 : timeout_ns);
-}
-
-ZCHAN_EXPORT
-void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
-{
-	unsigned int events;
-	int fd = -1;
-
-	if (!sqe)
-		return;
-	if (!ch) {
-		/* completes with -EBADF: errors come back in the cqe */
-		io_uring_prep_poll_add(sqe, -1, POLLIN);
-		return;
-	}
-	fd = ch->fd;
-	events = ch->role == ZCHAN_CONSUMER ? POLLIN : POLLOUT;
-	if (ch->backend == ZCHAN_BACKEND_MEMFD) {
-		/*
-		 * The epoll fd only turns readable on a kick: arm here, and if
-		 * the condition already holds kick ourselves, so the poll
-		 * completes at once instead of missing it.
-		 */
-		zchan_drain(ch);
-		zchan_arm(ch);
-		if (zchan_ready_mask(ch, ch->max_msg, true))
-			zchan_self_kick(ch);
-		events = POLLIN;
-	}
-	io_uring_prep_poll_add(sqe, fd, events);
 }

@@ -136,16 +136,19 @@ struct zchan {
 	struct zchan_stats st;
 };
 
-/* ring.c */
+/* ring.c: the data path and its readiness test */
 int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow);
+
+/* wait.c: notifications and waits (below ring.c: it never calls ring.c) */
+typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
 void zchan_kick(struct zchan *z);
+void zchan_notify_peer(struct zchan *z);
 int zchan_peer_gone(struct zchan *z, bool slow);
 void zchan_arm(struct zchan *z);
 void zchan_drain(struct zchan *z);
 void zchan_self_kick(struct zchan *z);
-
-/* wait.c */
-int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns);
+int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
+		     int64_t timeout_ns);
 
 /* setup.c */
 int zchan_validate_layout(const struct zchan_layout *l);
