@@ -184,24 +184,36 @@ void zchan_kick(struct zchan *z)
 
 /*
  * Called after our own store (tail or head) and before reading the peer's
- * need_wakeup.  The kernel clears need_wakeup when it delivers a kick; the
- * memfd peer cannot (the word is read-only here), so there need_wakeup is a
- * generation and we kick each generation once.
+ * need_wakeup: is the peer asleep, or about to sleep, waiting for us?  The
+ * kernel clears need_wakeup when it delivers a kick; the memfd peer cannot
+ * (the word is read-only here), so there need_wakeup is a generation and
+ * a generation we already kicked does not sleep any more.
  */
-void zchan_notify_peer(struct zchan *z)
+bool zchan_peer_sleeps(struct zchan *z)
 {
 	uint32_t nw;
 
 	smp_mb();
 	nw = load_once(z->peer_need_wakeup);
 	if (likely(!nw))
-		return;
-	if (z->backend == ZCHAN_BACKEND_MEMFD) {
-		if (nw == z->kicked_gen)
-			return;
-		z->kicked_gen = nw;
-	}
+		return false;
+	if (z->backend == ZCHAN_BACKEND_MEMFD && nw == z->kicked_gen)
+		return false;
+	z->peer_gen = nw;
+	return true;
+}
+
+/* Kick the peer that zchan_peer_sleeps() found asleep. */
+void zchan_wake_peer(struct zchan *z)
+{
+	z->kicked_gen = z->peer_gen;
 	zchan_kick(z);
+}
+
+void zchan_notify_peer(struct zchan *z)
+{
+	if (zchan_peer_sleeps(z))
+		zchan_wake_peer(z);
 }
 
 /*
