@@ -296,57 +296,27 @@ int zchan_peer_gone(struct zchan *z, bool slow)
 /* Waiting until ready                                                 */
 
 /*
- * Wait until @ready (the data path's readiness test, zchan_ready_mask()) is
- * non-zero: returns the mask, -ETIME when @timeout_ns (>= 0) expires, or a
- * negative error.  Taking the test as an argument keeps this file below
- * ring.c: the data path calls the waits, never the other way round.
+ * How long to spin before sleeping next time.  A waiting end that the peer
+ * serves within ZCHAN_SPIN_MAX_NS (a stream whose every message takes a
+ * while to fill or to read) spins twice as long as its last wait took
+ * instead of sleeping each time (a sleep and a wakeup are three or four
+ * system calls); an end that waited longer, for a peer that went idle,
+ * goes back to the short spin.
  */
-int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
-		     int64_t timeout_ns)
+static void spin_adapt(struct zchan *z, uint64_t waited_ns)
 {
-	uint64_t deadline = 0;
-	unsigned int i;
+	if (waited_ns >= ZCHAN_SPIN_MAX_NS)
+		z->spin_adapt_ns = 0;
+	else if (waited_ns > z->spin_ns / 2)
+		z->spin_adapt_ns = (uint32_t)(2 * waited_ns < ZCHAN_SPIN_MAX_NS ?
+					      2 * waited_ns : ZCHAN_SPIN_MAX_NS);
+}
+
+/* Arm, re-check, sleep; until ready, @deadline (0: none) or an error. */
+static int zchan_sleep_until(struct zchan *z, zchan_ready_fn *ready,
+			     uint32_t need, uint64_t deadline)
+{
 	int mask, ret;
-
-	mask = ready(z, need, false);
-	if (mask)
-		return mask;
-	if (timeout_ns == 0) {
-		mask = ready(z, need, true);
-		return mask ? mask : -ETIME;
-	}
-	if (timeout_ns > 0)
-		deadline = now_ns() + (uint64_t)timeout_ns;
-
-	if (z->spin_ns) {
-		uint64_t spin_end = now_ns() + z->spin_ns;
-
-		do {
-			for (i = 0; i < ZCHAN_SPIN_CHUNK; i++) {
-				cpu_relax();
-				mask = ready(z, need, false);
-				if (mask) {
-					z->st.spins += i + 1;
-					return mask;
-				}
-			}
-			z->st.spins += ZCHAN_SPIN_CHUNK;
-		} while (now_ns() < spin_end);
-	}
-
-	if (z->flags & ZCHAN_BUSY_POLL) {
-		for (i = 1;; i++) {
-			bool slow = !(i % ZCHAN_BUSY_SLOW_EVERY);
-
-			cpu_relax();
-			z->st.spins++;
-			mask = ready(z, need, slow);
-			if (mask)
-				return mask;
-			if (slow && deadline && now_ns() >= deadline)
-				return -ETIME;
-		}
-	}
 
 	for (;;) {
 		int64_t left = -1;
@@ -367,4 +337,71 @@ int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 		if (ret < 0 && ret != -ETIME && ret != -EINTR)
 			return ret;
 	}
+}
+
+/*
+ * Wait until @ready (the data path's readiness test, zchan_ready_mask()) is
+ * non-zero: returns the mask, -ETIME when @timeout_ns (>= 0) expires, or a
+ * negative error.  Taking the test as an argument keeps this file below
+ * ring.c: the data path calls the waits, never the other way round.
+ */
+int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
+		     int64_t timeout_ns)
+{
+	uint64_t deadline = 0;
+	unsigned int i;
+	int mask;
+
+	mask = ready(z, need, false);
+	if (mask)
+		return mask;
+	if (timeout_ns == 0) {
+		mask = ready(z, need, true);
+		return mask ? mask : -ETIME;
+	}
+	if (timeout_ns > 0)
+		deadline = now_ns() + (uint64_t)timeout_ns;
+
+	if (z->spin_ns) {
+		uint64_t start = now_ns(), spin_end;
+
+		spin_end = start + (z->spin_adapt_ns > z->spin_ns ?
+				    z->spin_adapt_ns : z->spin_ns);
+		if (deadline && spin_end > deadline)
+			spin_end = deadline;
+		do {
+			for (i = 0; i < ZCHAN_SPIN_CHUNK; i++) {
+				cpu_relax();
+				mask = ready(z, need, false);
+				if (mask) {
+					z->st.spins += i + 1;
+					spin_adapt(z, now_ns() - start);
+					return mask;
+				}
+			}
+			z->st.spins += ZCHAN_SPIN_CHUNK;
+		} while (now_ns() < spin_end);
+		if (!(z->flags & ZCHAN_BUSY_POLL)) {
+			mask = zchan_sleep_until(z, ready, need, deadline);
+			if (mask > 0)
+				spin_adapt(z, now_ns() - start);
+			return mask;
+		}
+	}
+
+	if (z->flags & ZCHAN_BUSY_POLL) {
+		for (i = 1;; i++) {
+			bool slow = !(i % ZCHAN_BUSY_SLOW_EVERY);
+
+			cpu_relax();
+			z->st.spins++;
+			mask = ready(z, need, slow);
+			if (mask)
+				return mask;
+			if (slow && deadline && now_ns() >= deadline)
+				return -ETIME;
+		}
+	}
+
+	return zchan_sleep_until(z, ready, need, deadline);
 }

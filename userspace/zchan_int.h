@@ -43,6 +43,8 @@
  * have.  No spinning on a single CPU: the peer could not run meanwhile.
  */
 #define ZCHAN_SPIN_NS		20000
+/* The longest a blocking call spins for a peer that keeps it busy. */
+#define ZCHAN_SPIN_MAX_NS	2000000
 
 /* Pool allocations are cache-line aligned (and never empty, see ring.c). */
 #define ZCHAN_POOL_ALIGN	64U
@@ -77,6 +79,7 @@ struct zchan {
 	int backend;
 	unsigned int flags;	/* ZCHAN_BUSY_POLL */
 	uint32_t spin_ns;	/* spin this long before sleeping */
+	uint32_t spin_adapt_ns;	/* or this long, see spin_adapt() */
 	int err;		/* sticky: the peer corrupted the ring */
 
 	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
