@@ -145,22 +145,25 @@ static int prod_room(struct zchan *z, uint32_t len)
  * (a page fault in each process on first touch, cold cache lines and TLB
  * entries after), where a few pages would do.  So every ZCHAN_POOL_HOT
  * bytes the producer looks at what the consumer gave back (one load of
- * head), and if little is in flight it starts again at the front: the
- * rest of the pool becomes padding of the newest slot, freed with it.
+ * head), and if at most that much is in flight it starts again at the
+ * front: the rest of the pool becomes padding of the newest slot, freed
+ * with it.  Only for messages of up to a 16th of that: a window of a few
+ * large messages reused at once costs more (the consumer still holds the
+ * lines the producer writes) than it saves.
  */
 static void prod_rewind(struct zchan *z, uint32_t len)
 {
 	uint64_t o = z->pool_next, pad = z->pool_size - o;
 	struct zchan_slot *last;
 
-	if (o < z->p_rewind_at)
+	if (o < z->p_rewind_at || pool_span(len) > ZCHAN_POOL_HOT / 16)
 		return;
 	z->p_rewind_at = o + ZCHAN_POOL_HOT;
 	if (prod_reclaim(z) < 0 || !z->pool_used)
 		return;		/* empty: prod_reclaim() rewound */
 	last = &z->slots[(z->p_alloc - 1) & z->mask];
-	if (z->pool_used > ZCHAN_POOL_HOT ||
-	    z->pool_used + pool_span(len) > o || last->span + pad > UINT32_MAX)
+	if (z->pool_used > ZCHAN_POOL_HOT || z->pool_used + pool_span(len) > o ||
+	    last->span + pad > UINT32_MAX)
 		return;
 	last->span += (uint32_t)pad;
 	z->pool_used += pad;
