@@ -363,7 +363,7 @@ int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 		deadline = now_ns() + (uint64_t)timeout_ns;
 
 	if (z->spin_ns) {
-		uint64_t start = now_ns(), spin_end;
+		uint64_t start = now_ns(), now = start, spin_end;
 
 		spin_end = start + (z->spin_adapt_ns > z->spin_ns ?
 				    z->spin_adapt_ns : z->spin_ns);
@@ -374,13 +374,16 @@ int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 				cpu_relax();
 				mask = ready(z, need, false);
 				if (mask) {
+					/* no clock read here: the time of
+					 * the last chunk will do */
 					z->st.spins += i + 1;
-					spin_adapt(z, now_ns() - start);
+					spin_adapt(z, now - start);
 					return mask;
 				}
 			}
 			z->st.spins += ZCHAN_SPIN_CHUNK;
-		} while (now_ns() < spin_end);
+			now = now_ns();
+		} while (now < spin_end);
 		if (!(z->flags & ZCHAN_BUSY_POLL)) {
 			mask = zchan_sleep_until(z, ready, need, deadline);
 			if (mask > 0)
