@@ -193,7 +193,7 @@ bool zchan_peer_sleeps(struct zchan *z)
 {
 	uint32_t nw;
 
-	smp_mb();
+	smp_mb();	/* our tail/head store before the peer's need_wakeup */
 	nw = load_once(z->peer_need_wakeup);
 	if (likely(!nw))
 		return false;
@@ -374,8 +374,7 @@ int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 				cpu_relax();
 				mask = ready(z, need, false);
 				if (mask) {
-					/* no clock read here: the time of
-					 * the last chunk will do */
+					/* the last chunk's time will do */
 					z->st.spins += i + 1;
 					spin_adapt(z, now - start);
 					return mask;
