@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: MIT OR LGPL-2.1
+"""The kernel backend (run in the qemu guest with zchan.ko loaded, by
+run-pytest --kernel): named channels, their permissions, readiness of the
+channel file, and the data path across processes."""
+import errno
+import multiprocessing as mp
+import os
+import select
+
+import numpy as np
+import pytest
+
+import zchan
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/dev/zchan"),
+                                reason="needs zchan.ko (/dev/zchan)")
+
+
+def name(tag):
+    return "py-%s-%d" % (tag, os.getpid())
+
+
+def test_named_channel_round_trip():
+    n = name("rt")
+    with zchan.create(n, backend="kernel") as p:
+        assert p.name == n and p.backend == "kernel"
+        with zchan.open(n) as c:
+            assert c.name == n and c.backend == "kernel"
+            p.send(b"by name")
+            p.send_array(np.arange(10))
+            assert c.recv() == b"by name"
+            assert c.recv_array().sum() == 45
+            p.close()
+            with pytest.raises(BrokenPipeError):
+                c.recv()
+
+
+def test_name_errors():
+    n = name("dup")
+    p = zchan.create(n, backend="kernel")
+    with pytest.raises(FileExistsError):
+        zchan.create(n, backend="kernel")
+    with pytest.raises(FileNotFoundError):
+        zchan.open(name("nosuch"))
+    with pytest.raises(OSError) as e:
+        zchan.create("x" * 200, backend="kernel")
+    assert e.value.errno in (errno.ENAMETOOLONG, errno.EINVAL)
+    p.close()
+
+
+def open_as_nobody(n, out):
+    os.setgid(65534)
+    os.setuid(65534)
+    try:
+        c = zchan.open(n)
+        out.put(("opened", c.recv(timeout=30)))
+    except PermissionError:
+        out.put(("PermissionError", None))
+    except OSError as e:
+        out.put(("OSError %d" % e.errno, None))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+@pytest.mark.parametrize("mode,expect", [(0o600, "PermissionError"), (0o666, "opened")])
+def test_permissions(mode, expect):
+    n = name("perm%o" % mode)
+    p = zchan.create(n, backend="kernel", mode=mode)
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=open_as_nobody, args=(n, out))
+    child.start()
+    p.send(b"for nobody")
+    verdict, data = out.get(timeout=120)
+    child.join()
+    assert verdict == expect
+    if expect == "opened":
+        assert data == b"for nobody"
+    p.close()
+
+
+def test_channel_file_readiness():
+    p = zchan.create(backend="kernel")
+    c = p.consumer()
+    fd = c.fileno()
+    assert select.select([fd], [], [], 0)[0] == []
+    p.send(b"x")
+    assert select.select([fd], [], [], 5)[0] == [fd]
+    assert c.recv() == b"x"
+    p.close()
+    assert c.poll() & zchan.POLLHUP
+
+
+def produce(w, n):
+    for i in range(n):
+        w.send_array(np.full((40, 40, 3), i, np.float64))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_pipe_habit_kernel(method):
+    ctx = mp.get_context(method)
+    r, w = zchan.pipe(backend="kernel")
+    child = ctx.Process(target=produce, args=(w, 20))
+    child.start()
+    w.close()
+    for i in range(20):
+        a = r.recv_array(timeout=120)
+        assert a.shape == (40, 40, 3) and (a == i).all()
+    with pytest.raises(BrokenPipeError):
+        r.recv(timeout=120)
+    child.join()
+    assert r.backend == "kernel"
+
+
+def attach_and_read(n, attached, out):
+    with zchan.open(n) as c:
+        attached.set()
+        out.put([bytes(m) for m in c])
+
+
+def test_named_channel_across_processes():
+    n = name("xproc")
+    p = zchan.create(n, backend="kernel")
+    ctx = mp.get_context("spawn")
+    out, attached = ctx.Queue(), ctx.Event()
+    child = ctx.Process(target=attach_and_read, args=(n, attached, out))
+    child.start()
+    for i in range(100):
+        p.send(b"%d" % i, timeout=120)
+    assert attached.wait(120)
+    p.close()
+    got = out.get(timeout=120)
+    child.join()
+    assert got == [b"%d" % i for i in range(100)]
