@@ -102,9 +102,9 @@ def _array_header(shape, dtype):
 def _array_from(buf):
     """The ndarray in a send_array() message (a read-only view of buf)."""
     np = _numpy()
-    magic, offset, ndim, dlen = _ARRAY_HDR.unpack_from(buf, 0)
-    if magic != _ARRAY_MAGIC:
+    if len(buf) < _ARRAY_HDR.size or bytes(buf[:4]) != _ARRAY_MAGIC:
         raise ValueError("zchan: not an array message (sent with send_array()?)")
+    magic, offset, ndim, dlen = _ARRAY_HDR.unpack_from(buf, 0)
     shape = struct.unpack_from("<%dq" % ndim, buf, _ARRAY_HDR.size)
     at = _ARRAY_HDR.size + 8 * ndim
     dtype = _dtype_parse(bytes(buf[at:at + dlen]))
@@ -274,9 +274,9 @@ class Consumer(_zchan.Consumer):
         (numpy arrays...) stay in the pool, read-only, until the last
         object using them is gone."""
         view = memoryview(self.recv_zc(timeout=timeout))
-        magic, nbufs, plen = _OBJ_HDR.unpack_from(view, 0)
-        if magic != _OBJ_MAGIC:
+        if len(view) < _OBJ_HDR.size or bytes(view[:4]) != _OBJ_MAGIC:
             raise ValueError("zchan: not an object message (sent with send_obj()?)")
+        magic, nbufs, plen = _OBJ_HDR.unpack_from(view, 0)
         bufs = []
         for i in range(nbufs):
             off, n = _OBJ_BUF.unpack_from(view, _OBJ_HDR.size + i * _OBJ_BUF.size)

@@ -111,9 +111,15 @@ static PyObject *set_error(int err)
 		}
 		return NULL;
 	}
+	/* Built now, so that PyErr_ExceptionMatches() sees the subclass. */
 	args = Py_BuildValue("(is)", -err, zchan_strerror(err));
 	if (args) {
-		PyErr_SetObject(PyExc_OSError, args);
+		PyObject *exc = PyObject_Call(PyExc_OSError, args, NULL);
+
+		if (exc) {
+			PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+			Py_DECREF(exc);
+		}
 		Py_DECREF(args);
 	}
 	return NULL;
@@ -1423,6 +1429,18 @@ static Py_ssize_t message_length(MessageObject *self)
 	return self->len;
 }
 
+/* msg[i], msg[a:b]: through a memoryview, so a slice keeps the export. */
+static PyObject *message_subscript(MessageObject *self, PyObject *key)
+{
+	PyObject *view = PyMemoryView_FromObject((PyObject *)self), *ret;
+
+	if (!view)
+		return NULL;
+	ret = PyObject_GetItem(view, key);
+	Py_DECREF(view);
+	return ret;
+}
+
 static PyObject *message_enter(MessageObject *self, PyObject *unused)
 {
 	return Py_NewRef(self);
@@ -1452,6 +1470,11 @@ static PySequenceMethods message_as_sequence = {
 	.sq_length = (lenfunc)message_length,
 };
 
+static PyMappingMethods message_as_mapping = {
+	.mp_length = (lenfunc)message_length,
+	.mp_subscript = (binaryfunc)message_subscript,
+};
+
 static PyMethodDef message_methods[] = {
 	{ "release", (PyCFunction)message_release, METH_NOARGS, message_release_doc },
 	{ "__enter__", (PyCFunction)message_enter, METH_NOARGS, NULL },
@@ -1471,6 +1494,7 @@ static PyTypeObject MessageType = {
 	.tp_dealloc = (destructor)message_dealloc,
 	.tp_as_buffer = &message_as_buffer,
 	.tp_as_sequence = &message_as_sequence,
+	.tp_as_mapping = &message_as_mapping,
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "A borrowed, read-only message (Consumer.recv_zc()): release() it.",
 	.tp_methods = message_methods,
