@@ -45,11 +45,11 @@ define submake
 	fi
 endef
 
-.PHONY: all module lib tools tests check lint install bench clean distclean \
+.PHONY: all module lib tools tests python check lint install bench clean distclean \
 	fuzz check-debug \
 	help kernel-files module-tree check-kdir sparse checkpatch
 
-all: module lib tools tests
+all: module lib tools tests python
 
 check-kdir:
 	@if [ -z "$(KDIR)" ] || [ ! -f "$(KDIR)/Makefile" ]; then \
@@ -83,6 +83,9 @@ tools: lib
 
 tests: lib $(KSFT_HDRS)
 	$(call submake,tests,all)
+
+python:
+	$(call submake,python,all)
 
 # The kselftest harness and checkpatch.pl come from Debian's linux-source.
 kernel-files: $(KSFT_HDRS) $(CHECKPATCH)
@@ -158,6 +161,7 @@ clean:
 	$(call submake,userspace,clean)
 	$(call submake,tools,clean)
 	$(call submake,tests,clean)
+	$(call submake,python,clean)
 	rm -rf $(BUILD)/module-*
 
 # Also the caches: extracted kernel files and vm-run's initramfs/vmlinux.
@@ -168,7 +172,7 @@ help:
 	@echo "Targets:"
 	@echo "  all (default)  zchan.ko, libzchan, tools and tests"
 	@echo "  module         zchan.ko only (KDIR=..., O=DIR for an out-of-tree build)"
-	@echo "  lib, tools, tests"
+	@echo "  lib, tools, tests, python (the zchan module, built in place in python/)"
 	@echo "  check          install missing packages, build, lint, run every test"
 	@echo "                 (native, then one qemu guest): prints 'N passed, N failed'"
 	@echo "  lint           checkpatch.pl and sparse over the module"
