@@ -30,6 +30,7 @@ Options:
   -r, --repeat N           best of N runs per method (default 1)
       --backend B          zchan backend: auto, kernel, memfd (default auto)
   -j, --json               JSON instead of the table
+  -o, --output FILE        also write the JSON to FILE
   -h, --help               this help
 
 Examples:
@@ -378,6 +379,7 @@ def main():
     ap.add_argument("-r", "--repeat", type=int, default=1)
     ap.add_argument("--backend", default="auto")
     ap.add_argument("-j", "--json", action="store_true")
+    ap.add_argument("-o", "--output")
     ap.add_argument("-h", "--help", action="store_true")
     args = ap.parse_args()
     if args.help:
@@ -433,10 +435,14 @@ def main():
             backend = p.backend
     except OSError:
         pass
+    doc = {"tool": "seeds-bench", "zchan_backend": backend,
+           "python": sys.version.split()[0], "numpy": np.__version__,
+           "cpus": os.cpu_count(), "sizes": sizes, "results": results}
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(doc, f, indent=1)
     if args.json:
-        json.dump({"tool": "seeds-bench", "zchan_backend": backend,
-                   "python": sys.version.split()[0], "numpy": np.__version__,
-                   "cpus": os.cpu_count(), "results": results}, sys.stdout, indent=1)
+        json.dump(doc, sys.stdout, indent=1)
         print()
     else:
         print("zchan backend: %s; speedup: against %s" % (backend, ", ".join(
