@@ -99,18 +99,44 @@ def _array_header(shape, dtype):
     return hdr
 
 
+# Array headers already built or parsed: a stream repeats the same few.
+_HDR_CACHE_MAX = 256
+_hdr_built = {}         # (shape, dtype) -> (header, element count)
+_hdr_parsed = {}        # header bytes -> (dtype, shape, element count)
+
+
+def _array_layout(shape, dtype):
+    got = _hdr_built.get((shape, dtype))
+    if got is None:
+        count = 1
+        for n in shape:
+            count *= n
+        got = (bytes(_array_header(shape, dtype)), count)
+        if len(_hdr_built) < _HDR_CACHE_MAX:
+            _hdr_built[(shape, dtype)] = got
+    return got
+
+
 def _array_from(buf):
     """The ndarray in a send_array() message (a read-only view of buf)."""
     np = _numpy()
     if len(buf) < _ARRAY_HDR.size or bytes(buf[:4]) != _ARRAY_MAGIC:
         raise ValueError("zchan: not an array message (sent with send_array()?)")
-    magic, offset, ndim, dlen = _ARRAY_HDR.unpack_from(buf, 0)
-    shape = struct.unpack_from("<%dq" % ndim, buf, _ARRAY_HDR.size)
-    at = _ARRAY_HDR.size + 8 * ndim
-    dtype = _dtype_parse(bytes(buf[at:at + dlen]))
-    count = 1
-    for n in shape:
-        count *= n
+    offset = _ARRAY_HDR.unpack_from(buf, 0)[1]
+    key = bytes(buf[:offset])
+    got = _hdr_parsed.get(key)
+    if got is None:
+        magic, offset, ndim, dlen = _ARRAY_HDR.unpack_from(buf, 0)
+        shape = struct.unpack_from("<%dq" % ndim, buf, _ARRAY_HDR.size)
+        at = _ARRAY_HDR.size + 8 * ndim
+        dtype = _dtype_parse(bytes(buf[at:at + dlen]))
+        count = 1
+        for n in shape:
+            count *= n
+        got = (dtype, shape, count)
+        if len(_hdr_parsed) < _HDR_CACHE_MAX:
+            _hdr_parsed[key] = got
+    dtype, shape, count = got
     if not count:
         return np.empty(shape, dtype)
     return np.frombuffer(buf, dtype, count, offset).reshape(shape)
@@ -173,14 +199,15 @@ class Producer(_zchan.Producer):
         commit() (or use the Loan as a context manager); the consumer gets
         it with recv_array() without a copy."""
         np = _numpy()
-        dtype = np.dtype(dtype)
-        shape = (shape,) if isinstance(shape, int) else tuple(int(n) for n in shape)
-        if any(n < 0 for n in shape):
-            raise ValueError("negative dimensions are not allowed")
-        hdr = _array_header(shape, dtype)
-        count = 1
-        for n in shape:
-            count *= n
+        if type(dtype) is not np.dtype:
+            dtype = np.dtype(dtype)
+        if type(shape) is not tuple:
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if (shape, dtype) not in _hdr_built:
+            shape = tuple(int(n) for n in shape)
+            if any(n < 0 for n in shape):
+                raise ValueError("negative dimensions are not allowed")
+        hdr, count = _array_layout(shape, dtype)
         loan = self.loan(len(hdr) + count * dtype.itemsize, timeout=timeout)
         try:
             view = memoryview(loan)
