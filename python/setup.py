@@ -28,10 +28,13 @@ def pkg_config(*args):
 def extension():
     src = [os.path.join("zchan", "_zchan.c")]
     if os.path.isdir(USERSPACE) and not os.environ.get("ZCHAN_SYSTEM_LIB"):
-        lib_src = sorted(glob.glob(os.path.join(USERSPACE, "*.c")))
-        headers = (glob.glob(os.path.join(USERSPACE, "*.h")) +
+        # relative to setup.py: setuptools refuses absolute source paths
+        lib_src = sorted(os.path.relpath(f, HERE)
+                         for f in glob.glob(os.path.join(USERSPACE, "*.c")))
+        headers = [os.path.relpath(f, HERE) for f in
+                   glob.glob(os.path.join(USERSPACE, "*.h")) +
                    [os.path.join(TOP, "include", "zchan.h"),
-                    os.path.join(TOP, "include", "uapi", "linux", "zchan.h")])
+                    os.path.join(TOP, "include", "uapi", "linux", "zchan.h")]]
         return Extension("zchan._zchan", src + lib_src, depends=headers,
                          include_dirs=[os.path.join(TOP, "include"),
                                        os.path.join(TOP, "include", "uapi")],
