@@ -45,7 +45,8 @@ def pytest_runtest_logreport(report):
     if not _tap:
         return
     state = _results.setdefault(report.nodeid, {"failed": False, "skipped": None,
-                                                "text": ""})
+                                                "text": "", "seconds": 0.0})
+    state["seconds"] += report.duration
     if report.failed:
         state["failed"] = True
         state["text"] += "%s failed:\n%s\n" % (report.when, report.longreprtext)
@@ -62,6 +63,7 @@ def pytest_runtest_logreport(report):
         _tap.write("ok %d %s # SKIP %s\n" % (n, name, state["skipped"]))
     else:
         _tap.write("ok %d %s\n" % (n, name))
+    _tap.write("#   %.2f s\n" % state["seconds"])
 
 
 @pytest.fixture
