@@ -143,12 +143,8 @@ class QueueT:
 
 
 def mp_produce(t, exp, n):
-    if exp == "bytes":
-        ring = make_bytes()
-        for i in range(n):
-            t.put(ring[i % RING])
-    elif exp == "arrays":
-        ring = make_arrays()
+    if exp != "big":
+        ring = make_bytes() if exp == "bytes" else make_arrays()
         for i in range(n):
             t.put(ring[i % RING])
     else:
@@ -195,29 +191,29 @@ def shm_consume(side, exp, n):
     return nbytes
 
 
-def zchan_produce(w, exp, n, how):
+def zchan_sender(w, exp, how):
+    """The call sending one item of a stream experiment the `how` way."""
+    if how == "obj":
+        return w.send_obj
+    if how == "copy":
+        return w.send if exp == "bytes" else w.send_array
     if exp == "bytes":
-        ring = make_bytes()
+        def send_in_place(buf):
+            with w.loan(MB) as loan:            # the message is written in the pool
+                memoryview(loan)[:] = buf
+    else:
+        def send_in_place(a):
+            with w.loan_array(a.shape, a.dtype) as loan:
+                loan.array[...] = a             # produced in place
+    return send_in_place
+
+
+def zchan_produce(w, exp, n, how):
+    if exp != "big":
+        ring = make_bytes() if exp == "bytes" else make_arrays()
+        send = zchan_sender(w, exp, how)
         for i in range(n):
-            buf = ring[i % RING]
-            if how == "copy":
-                w.send(buf)
-            elif how == "zerocopy":
-                with w.loan(MB) as loan:        # the message is written in the pool
-                    memoryview(loan)[:] = buf
-            else:
-                w.send_obj(buf)
-    elif exp == "arrays":
-        ring = make_arrays()
-        for i in range(n):
-            a = ring[i % RING]
-            if how == "copy":
-                w.send_array(a)
-            elif how == "zerocopy":
-                with w.loan_array(a.shape, a.dtype) as loan:
-                    loan.array[...] = a         # produced in place
-            else:
-                w.send_obj(a)
+            send(ring[i % RING])
     elif how == "zerocopy":
         loan = w.zc_big                         # built in the pool before the start
         loan.commit()
