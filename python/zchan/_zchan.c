@@ -56,6 +56,7 @@ typedef struct {
 	PyObject *name;			/* str or None */
 	PyThread_type_lock lock;
 	unsigned long lock_generation;
+	unsigned long use_generation;	/* last process (fork) that used it */
 	Py_ssize_t outstanding;		/* live loans and messages */
 	int closed;			/* closed for Python */
 	int close_requested;		/* by another thread, while waiting */
@@ -340,6 +341,7 @@ static int end_enter(EndObject *self, int64_t deadline)
 		closed_error();
 		return -1;
 	}
+	self->use_generation = fork_generation;
 	if (!self->ch) {
 		ret = end_materialise(self, deadline);
 		if (ret) {
@@ -359,7 +361,12 @@ static int end_enter(EndObject *self, int64_t deadline)
 /* ------------------------------------------------------------------ */
 /* Closing                                                            */
 
-/* Really close: only once nothing in Python points into the channel. */
+/*
+ * Really close: only once nothing in Python points into the channel.  An
+ * end this process inherited through fork() and never used is left alone
+ * (its descriptors and mappings go with the process): closing it could end
+ * the stream of the parent, which still uses it (issue 13).
+ */
 static void end_teardown(EndObject *self)
 {
 	if (self->ch && !self->outstanding) {
@@ -367,6 +374,8 @@ static void end_teardown(EndObject *self)
 
 		self->ch = NULL;
 		self->ndeferred = 0;
+		if (self->use_generation != fork_generation)
+			return;
 		Py_BEGIN_ALLOW_THREADS
 		zchan_close(ch);
 		Py_END_ALLOW_THREADS
@@ -441,6 +450,7 @@ static EndObject *end_new(PyTypeObject *cls, int role)
 	self->pending_sock = -1;
 	self->lock = PyThread_allocate_lock();
 	self->lock_generation = fork_generation;
+	self->use_generation = fork_generation;
 	self->name = Py_NewRef(Py_None);
 	zchan_attr_init(&self->attr);
 	if (!self->lock) {

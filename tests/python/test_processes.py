@@ -223,3 +223,28 @@ def test_consumer_death_breaks_the_producer(backend):
     with pytest.raises(BrokenPipeError):
         for _ in range(100000):
             w.send(b"x" * 1000, timeout=60)
+
+
+def test_forked_child_closing_inherited_ends_is_harmless(backend):
+    """A child that closes (or drops) the ends it inherited and never used
+    does not end the parent's stream."""
+    p = zchan.create(backend=backend)
+    c = p.consumer()
+    p.send(b"before")
+    assert c.recv() == b"before"        # both ends real before the fork
+    pid = os.fork()
+    if pid == 0:
+        try:
+            p.close()
+            c.close()
+        finally:
+            os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    with pytest.raises(BlockingIOError):
+        c.recv(timeout=0)               # empty, not the end of the stream
+    for i in range(100):
+        p.send(b"%d" % i)
+    assert [c.recv() for _ in range(100)] == [b"%d" % i for i in range(100)]
+    p.close()
+    with pytest.raises(BrokenPipeError):
+        c.recv()
