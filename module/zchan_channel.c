@@ -552,7 +552,7 @@ err_free_peer:
  * Payload bytes in descriptors [@head, @tail): each length read once, the
  * walk bounded by the ring size whatever the producer wrote there.
  */
-static u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail)
+u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail)
 {
 	const struct zchan_layout *l = &chan->layout;
 	u32 n = min(tail - head, l->ring_entries);
