@@ -20,6 +20,7 @@
 #include <linux/uaccess.h>
 
 #include "zchan_priv.h"
+#include "zchan_trace.h"
 
 #define ZCHAN_DEFAULT_POOL	(1UL << 20)
 #define ZCHAN_DEFAULT_ENTRIES	256
@@ -117,6 +118,8 @@ static struct zchan_user *zchan_user_charge(kuid_t uid, u64 bytes)
 			u->pool_bytes, READ_ONCE(zchan_max_user_pool_bytes)))
 		ret = -ENOMEM;
 	if (ret) {
+		trace_zchan_limit(bytes, ret == -ENOSPC ? ZCHAN_TRACE_LIMIT_CHANNELS :
+				  ZCHAN_TRACE_LIMIT_USER_POOL);
 		if (!u->channels) {
 			hash_del(&u->node);
 			new = u;
@@ -257,8 +260,10 @@ static int zchan_check_geometry(struct zchan_create *c, u64 *pool_size)
 {
 	u64 pool = c->pool_size ? c->pool_size : ZCHAN_DEFAULT_POOL;
 
-	if (pool > READ_ONCE(zchan_max_pool_bytes) || pool > U64_MAX - PAGE_SIZE)
+	if (pool > READ_ONCE(zchan_max_pool_bytes) || pool > U64_MAX - PAGE_SIZE) {
+		trace_zchan_limit(pool, ZCHAN_TRACE_LIMIT_POOL);
 		return -ENOMEM;
+	}
 	pool = PAGE_ALIGN(pool);
 	if (!c->ring_entries)
 		c->ring_entries = ZCHAN_DEFAULT_ENTRIES;
@@ -400,6 +405,7 @@ long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
 		goto out_unlock;
 	}
 	zchan_file_set_role(zf, chan, ZCHAN_ROLE_PRODUCER);
+	trace_zchan_create(chan);
 out_unlock:
 	mutex_unlock(&zf->lock);
 	return ret;
@@ -485,6 +491,7 @@ long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg)
 		goto out_unlock;
 	}
 	zchan_file_set_role(zf, chan, ZCHAN_ROLE_CONSUMER);
+	trace_zchan_attach(chan);
 out_unlock:
 	mutex_unlock(&zf->lock);
 	return ret;
@@ -533,6 +540,7 @@ long zchan_ioctl_peer_fd(struct zchan_file *zf,
 	zchan_channel_get(chan);
 	peer->chan = chan;
 	peer->role = ZCHAN_ROLE_CONSUMER;
+	trace_zchan_peer_fd(chan);
 	fd_install(fd, file);
 	return 0;
 
@@ -623,6 +631,7 @@ void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e)
 	smp_store_release(closed, 1);
 	dead = chan->ends[!e].state != ZCHAN_END_OPEN;
 	spin_unlock(&chan->lock);
+	trace_zchan_release(chan, e, !dead);
 	if (dead) {
 		if (chan->ns) {
 			hash_del(&chan->name_node);
