@@ -17,7 +17,6 @@ OBS_DIR := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 TOP ?= $(abspath $(OBS_DIR)/../..)
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
-MANDIR ?= $(PREFIX)/share/man
 
 CC ?= cc
 CLANG ?= clang
@@ -81,10 +80,10 @@ $(TOOL): $(OUTPUT)/$(TOOL_BPF).o $(OUTPUT)/obs.o
 	$(quiet) LD $@
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TOOL_LIBS)
 
+# The man page (Documentation/man/TOOL.8.rst) is installed with the
+# library's pages by userspace/Makefile.
 install: all
 	$(if $(MISSING),,install -D -m 0755 $(TOOL) $(DESTDIR)$(SBINDIR)/$(TOOL))
-	install -D -m 0644 $(TOP)/Documentation/man/$(TOOL).8 \
-		$(DESTDIR)$(MANDIR)/man8/$(TOOL).8
 
 clean:
 	rm -rf $(OUTPUT) $(TOOL)
