@@ -327,8 +327,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, sig_handler);
 	signal(SIGTERM, sig_handler);
 	if (!env.json)
-		fprintf(stderr, "Tracing zchan waits... %s\n",
-			env.interval ? "" : "Hit Ctrl-C to end.");
+		fprintf(stderr, "Tracing zchan waits... Hit Ctrl-C to end.\n");
 
 	next_print = env.interval ? obs_now() + env.interval : 0;
 	while (!exiting) {
