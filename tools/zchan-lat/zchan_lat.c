@@ -24,8 +24,6 @@ static struct env {
 	bool per_channel;
 	bool milliseconds;
 	bool timestamp;
-	bool json;
-	bool verbose;
 	double interval;	/* 0: until Ctrl-C */
 	long count;		/* 0: until Ctrl-C */
 } env;
@@ -58,17 +56,12 @@ const char argp_program_doc[] =
 "    zchan-lat -C 2 1       # one histogram per channel and role\n"
 "    zchan-lat --json 1 3   # three summaries as JSON, one per line\n";
 
-#define OPT_JSON	1000
-
 static const struct argp_option opts[] = {
 	{ "channel", 'c', "NAME", 0, "Only channels named NAME", 0 },
 	{ "pid", 'p', "PID", 0, "Only waits of process PID", 0 },
 	{ "per-channel", 'C', NULL, 0, "A histogram per channel", 0 },
 	{ "milliseconds", 'm', NULL, 0, "Milliseconds (default: microseconds)", 0 },
 	{ "timestamp", 'T', NULL, 0, "Print a timestamp with each summary", 0 },
-	{ "json", OPT_JSON, NULL, 0, "One JSON object per summary, one per line", 0 },
-	{ "verbose", 'v', NULL, 0, "Show libbpf's messages", 0 },
-	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
 	{},
 };
 
@@ -99,21 +92,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case 'T':
 		env.timestamp = true;
 		break;
-	case OPT_JSON:
-		env.json = true;
-		break;
-	case 'v':
-		env.verbose = true;
-		break;
-	case 'h':
-		argp_state_help(state, stderr, ARGP_HELP_STD_HELP);
-		break;
 	case ARGP_KEY_ARG:
 		errno = 0;
 		if (state->arg_num == 0) {
-			env.interval = strtod(arg, &end);
-			if (errno || end == arg || *end || env.interval < 0.1 ||
-			    env.interval > 86400)
+			if (!obs_parse_interval(arg, &env.interval))
 				argp_error(state, "invalid interval: %s (0.1 to 86400 seconds)", arg);
 		} else if (state->arg_num == 1) {
 			env.count = strtol(arg, &end, 10);
@@ -127,20 +109,6 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
-}
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	if (level != LIBBPF_WARN && !env.verbose)
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
-
-static volatile sig_atomic_t exiting;
-
-static void sig_handler(int sig)
-{
-	exiting = 1;
 }
 
 /* -c: put the ids of the channels named env.channel into the ids map. */
@@ -232,7 +200,7 @@ static void print_summary(const struct lat_hist *h, int n)
 		if (nchans < 0)
 			nchans = 0;
 	}
-	if (env.json) {
+	if (obs_opts.json) {
 		printf("{\"time\":%lld,\"unit\":\"%s\",\"histograms\":[",
 		       (long long)t, unit);
 		for (i = 0; i < n; i++) {
@@ -274,10 +242,15 @@ static void print_summary(const struct lat_hist *h, int n)
 
 int main(int argc, char **argv)
 {
+	static const struct argp_child children[] = {
+		{ &obs_common_argp, 0, NULL, 0 },
+		{},
+	};
 	static const struct argp argp = {
 		.options = opts,
 		.parser = parse_arg,
 		.doc = argp_program_doc,
+		.children = children,
 	};
 	struct zchan_lat_bpf *obj;
 	struct lat_hist *hists;
@@ -296,7 +269,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zchan-lat: no process %d\n", (int)env.pid);
 		return OBS_EXIT_ERROR;
 	}
-	libbpf_set_print(libbpf_print);
+	obs_start();
 
 	obj = zchan_lat_bpf__open();
 	if (!obj) {
@@ -324,13 +297,11 @@ int main(int argc, char **argv)
 	if (env.channel && refresh_ids(bpf_map__fd(obj->maps.ids)) == 0)
 		fprintf(stderr, "zchan-lat: no channel named %s yet; waiting for one\n",
 			env.channel);
-	signal(SIGINT, sig_handler);
-	signal(SIGTERM, sig_handler);
-	if (!env.json)
+	if (!obs_opts.json)
 		fprintf(stderr, "Tracing zchan waits... Hit Ctrl-C to end.\n");
 
 	next_print = env.interval ? obs_now() + env.interval : 0;
-	while (!exiting) {
+	while (!obs_exiting) {
 		/* Wake up often enough for -c to see new channels. */
 		usleep(100000);
 		now = obs_now();
@@ -351,7 +322,7 @@ int main(int argc, char **argv)
 		if (env.count && ++printed >= env.count)
 			break;
 	}
-	if (!env.interval || exiting) {
+	if (!env.interval || obs_exiting) {
 		n = take_hists(bpf_map__fd(obj->maps.hists), &hists);
 		if (n >= 0) {
 			print_summary(hists, n);

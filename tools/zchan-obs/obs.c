@@ -17,6 +17,70 @@
 
 #include "obs.h"
 
+struct obs_opts obs_opts;
+volatile sig_atomic_t obs_exiting;
+
+#define OBS_OPT_JSON	1000
+
+static const struct argp_option obs_common_options[] = {
+	{ "json", OBS_OPT_JSON, NULL, 0, "JSON output: one object per line", 0 },
+	{ "verbose", 'v', NULL, 0, "Show libbpf's messages", 0 },
+	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
+	{},
+};
+
+static error_t obs_common_parse(int key, char *arg, struct argp_state *state)
+{
+	switch (key) {
+	case OBS_OPT_JSON:
+		obs_opts.json = true;
+		break;
+	case 'v':
+		obs_opts.verbose = true;
+		break;
+	case 'h':
+		argp_state_help(state, stderr, ARGP_HELP_STD_HELP);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+const struct argp obs_common_argp = {
+	.options = obs_common_options,
+	.parser = obs_common_parse,
+};
+
+bool obs_parse_interval(const char *arg, double *secs)
+{
+	char *end;
+
+	errno = 0;
+	*secs = strtod(arg, &end);
+	return !errno && end != arg && !*end && *secs >= 0.1 && *secs <= 86400;
+}
+
+static int obs_libbpf_print(enum libbpf_print_level level, const char *fmt,
+			    va_list args)
+{
+	if (level != LIBBPF_WARN && !obs_opts.verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static void obs_signal(int sig)
+{
+	obs_exiting = 1;
+}
+
+void obs_start(void)
+{
+	libbpf_set_print(obs_libbpf_print);
+	signal(SIGINT, obs_signal);
+	signal(SIGTERM, obs_signal);
+}
+
 static const char *const obs_tracefs_dirs[] = {
 	"/sys/kernel/tracing",
 	"/sys/kernel/debug/tracing",

@@ -8,6 +8,8 @@
 #ifndef ZCHAN_OBS_H
 #define ZCHAN_OBS_H
 
+#include <argp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +46,24 @@ struct obs_holder {
 	pid_t pid;
 	char comm[OBS_COMM_MAX];
 };
+
+/* Options both tools take (--json, -v, -h): an argp child, parsed here. */
+struct obs_opts {
+	bool json;
+	bool verbose;
+};
+
+extern struct obs_opts obs_opts;
+extern const struct argp obs_common_argp;
+
+/* Set by SIGINT and SIGTERM once obs_start() has run. */
+extern volatile sig_atomic_t obs_exiting;
+
+/* Route libbpf's messages (warnings; all with -v), catch the signals. */
+void obs_start(void);
+
+/* An interval in seconds, 0.1 to 86400; false if @arg is not one. */
+bool obs_parse_interval(const char *arg, double *secs);
 
 /*
  * Check that @prog can run: root, zchan.ko loaded, debugfs zchan/chanstat

@@ -36,9 +36,7 @@ static struct env {
 	pid_t pid;
 	int rows;
 	enum sort_key sort;
-	bool json;
 	bool noclear;
-	bool verbose;
 } env = {
 	.interval = 1,
 	.rows = 20,
@@ -69,8 +67,6 @@ const char argp_program_doc[] =
 "    zchan-top -s p99 -r 5    # the five channels with the slowest waits\n"
 "    zchan-top -n 1 --json    # one sample as JSON\n";
 
-#define OPT_JSON	1000
-
 static const struct argp_option opts[] = {
 	{ "interval", 'i', "INTERVAL", 0, "Seconds between refreshes (default 1)", 0 },
 	{ "count", 'n', "COUNT", 0, "Refresh COUNT times, then exit (default: until Ctrl-C)", 0 },
@@ -78,9 +74,6 @@ static const struct argp_option opts[] = {
 	{ "sort", 's', "KEY", 0, "Sort by msgs (default), bytes, backlog, waits, kicks, p99 or id", 0 },
 	{ "rows", 'r', "ROWS", 0, "Show at most ROWS channels (default 20)", 0 },
 	{ "noclear", 'C', NULL, 0, "Do not clear the screen between refreshes", 0 },
-	{ "json", OPT_JSON, NULL, 0, "One JSON object per refresh, one per line", 0 },
-	{ "verbose", 'v', NULL, 0, "Show libbpf's messages", 0 },
-	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
 	{},
 };
 
@@ -98,14 +91,11 @@ static long parse_long(const char *arg, long min, long max, struct argp_state *s
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
-	char *end;
 	size_t i;
 
 	switch (key) {
 	case 'i':
-		errno = 0;
-		env.interval = strtod(arg, &end);
-		if (errno || end == arg || *end || env.interval < 0.1 || env.interval > 86400)
+		if (!obs_parse_interval(arg, &env.interval))
 			argp_error(state, "invalid interval: %s (0.1 to 86400 seconds)", arg);
 		break;
 	case 'n':
@@ -128,15 +118,6 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case 'C':
 		env.noclear = true;
 		break;
-	case OPT_JSON:
-		env.json = true;
-		break;
-	case 'v':
-		env.verbose = true;
-		break;
-	case 'h':
-		argp_state_help(state, stderr, ARGP_HELP_STD_HELP);
-		break;
 	case ARGP_KEY_ARG:
 		argp_error(state, "unexpected argument: %s", arg);
 		break;
@@ -144,22 +125,6 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
-}
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	if (level == LIBBPF_DEBUG && !env.verbose)
-		return 0;
-	if (level == LIBBPF_INFO && !env.verbose)
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
-
-static volatile sig_atomic_t exiting;
-
-static void sig_handler(int sig)
-{
-	exiting = 1;
 }
 
 /* One row: a channel and what changed since the previous sample. */
@@ -388,7 +353,7 @@ static int refresh(int hist_fd, const struct obs_chan *prev, int nprev,
 	}
 	read_hists(hist_fd, rows, nrows);
 	qsort(rows, nrows, sizeof(*rows), cmp_rows);
-	if (env.json)
+	if (obs_opts.json)
 		print_json(rows, nrows, h, nh);
 	else
 		print_table(rows, nrows, h, nh);
@@ -404,16 +369,21 @@ static void sleep_interval(double secs)
 		.tv_nsec = (long)((secs - (time_t)secs) * 1e9),
 	};
 
-	/* A signal cuts it short: exiting is then set. */
+	/* A signal cuts it short: obs_exiting is then set. */
 	nanosleep(&ts, NULL);
 }
 
 int main(int argc, char **argv)
 {
+	static const struct argp_child children[] = {
+		{ &obs_common_argp, 0, NULL, 0 },
+		{},
+	};
 	static const struct argp argp = {
 		.options = opts,
 		.parser = parse_arg,
 		.doc = argp_program_doc,
+		.children = children,
 	};
 	struct obs_chan *prev = NULL, *cur = NULL;
 	struct zchan_top_bpf *obj;
@@ -428,7 +398,7 @@ int main(int argc, char **argv)
 	err = obs_check_env("zchan-top", true);
 	if (err)
 		return err;
-	libbpf_set_print(libbpf_print);
+	obs_start();
 
 	obj = zchan_top_bpf__open_and_load();
 	if (!obj) {
@@ -443,8 +413,6 @@ int main(int argc, char **argv)
 		err = OBS_EXIT_ERROR;
 		goto out;
 	}
-	signal(SIGINT, sig_handler);
-	signal(SIGTERM, sig_handler);
 
 	nprev = obs_read_chanstat(&prev);
 	if (nprev < 0) {
@@ -453,7 +421,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	t_prev = obs_now();
-	while (!exiting) {
+	while (!obs_exiting) {
 		sleep_interval(env.interval);
 		ncur = obs_read_chanstat(&cur);
 		t_cur = obs_now();
