@@ -12,15 +12,7 @@ OUT=/tmp/obs-chanstat
 mkdir -p $OUT
 [ -r $STAT ] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n $1"; }
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
+. ./obs/lib.sh
 # field NAME COLUMN: COLUMN of channel NAME's line, by the header's names.
 field() {
 	awk -v name="$1" -v col="$2" '
@@ -34,12 +26,7 @@ echo "1..10"
 check "chanstat: root-only file" sh -c "[ \"\$(stat -c %a $STAT)\" = 400 ]"
 check "chanstat: header names every column" sh -c "head -n1 $STAT | grep -qx 'id name prod_open cons_open ring_entries pool_size published taken released backlog queued_bytes kicks waits recent_msgs recent_bytes'"
 
-./obs/zchan_obs_stream obs-state 60 1000 5000 >$OUT/pids &
-stream=$!
-i=0
-while [ $i -lt 300 ] && ! grep -q consumer $OUT/pids; do sleep 0.1; i=$((i + 1)); done
-set -- $(cat $OUT/pids)
-prod=${2:-0} cons=${4:-0}
+start_stream obs-state 60 1000 5000
 sleep 1
 
 id=$(field obs-state id)
@@ -68,9 +55,8 @@ check "fdinfo: the producer's file names the channel (id $id)" [ "$(fdinfo_of "$
 check "fdinfo: the consumer's file names the channel" [ "$(fdinfo_of "$cons" consumer)" = "$id" ]
 check "chanstat: not readable without root" \
 	sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups cat $STAT >/dev/null 2>&1"
-kill $stream
-wait $stream 2>/dev/null
+kill $stream_pid
+wait $stream_pid 2>/dev/null
 sleep 0.5
 check "chanstat: the line goes with the channel" sh -c "! grep -q ' obs-state ' $STAT"
-[ $n -eq 10 ] || echo "# planned 10 results, ran $n"
-[ $failed -eq 0 ]
+finish 10

@@ -16,16 +16,7 @@ EVENTS=/sys/kernel/tracing/events/zchan
 OUT=/tmp/obs-tools
 mkdir -p $OUT
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n $1"; }
-# check NAME COMMAND...: one result from a command's exit status.
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
+. ./obs/lib.sh
 # expect_fail NAME STATUS PATTERN COMMAND...: exits STATUS, says PATTERN.
 expect_fail() {
 	name=$1 want=$2 pattern=$3
@@ -39,22 +30,6 @@ expect_fail() {
 		not_ok "$name (exit $status, want $want and '$pattern')"
 	fi
 }
-# start_stream NAME SECONDS [ENV...]: a stream in the background; sets
-# prod and cons to the two pids once both ends are open.
-start_stream() {
-	name=$1 secs=$2
-	shift 2
-	env "$@" $STREAM "$name" "$secs" 4096 2000 >$OUT/$name.pids &
-	stream_pid=$!
-	i=0
-	while [ $i -lt 200 ] && ! grep -q consumer $OUT/$name.pids; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	set -- $(cat $OUT/$name.pids)
-	prod=${2:-0} cons=${4:-0}
-}
-
 echo "1..32"
 
 # --- error paths, before anything is mounted ---------------------------
@@ -89,10 +64,10 @@ check "tracepoints: all eight events exist${missing:+ (missing:$missing)}" [ -z 
 
 echo > /sys/kernel/tracing/trace
 echo 1 > $EVENTS/enable
-start_stream obs-trace 1
+start_stream obs-trace 1 4096 2000
 wait $stream_pid 2>/dev/null
 uring_status=$?
-start_stream obs-trace-io 1 ZCHAN_WAIT=syscall
+start_stream obs-trace-io 1 4096 2000 ZCHAN_WAIT=syscall
 wait $stream_pid 2>/dev/null
 ioctl_status=$?
 echo 0 > /sys/module/zchan/parameters/max_channels_per_user
@@ -137,7 +112,7 @@ check "zchan_limit: max_channels_per_user refused a create" \
 	sh -c "[ $limit_status -ne 0 ] && grep -q 'zchan_limit: limit=max_channels_per_user allowed=0 requested=[0-9]* uid=0' $t"
 
 # --- zchan-top -----------------------------------------------------------
-start_stream obs-top 60
+start_stream obs-top 60 4096 2000
 $TOPBIN -n 2 -i 1 --json >$OUT/top.json 2>$OUT/top.err
 check "zchan-top -n 2 --json: exits 0, two samples" \
 	sh -c "[ \$(wc -l <$OUT/top.json) -eq 2 ]"
@@ -184,7 +159,7 @@ kill $stream_pid 2>/dev/null
 wait $stream_pid 2>/dev/null
 
 # --- zchan-lat -----------------------------------------------------------
-start_stream obs-lat 60 ZCHAN_WAIT=syscall
+start_stream obs-lat 60 4096 2000 ZCHAN_WAIT=syscall
 $LATBIN --json 1 2 >$OUT/lat.json 2>$OUT/lat.err
 check "zchan-lat --json 1 2: two summaries" sh -c "[ \$(wc -l <$OUT/lat.json) -eq 2 ]"
 check "zchan-lat: consumer waits and kick-to-wake counted" $PY - $OUT/lat.json <<'EOF'
@@ -229,5 +204,4 @@ wait $stream_pid 2>/dev/null
 
 # Nothing left loaded: the tools' programs go when they exit.
 check "no zchan BPF program left loaded" sh -c "! bpftool prog show | grep -q zchan_"
-[ $n -eq 32 ] || echo "# planned 32 results, ran $n"
-[ $failed -eq 0 ]
+finish 32

@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Sourced by the obs/ guest scripts (cwd tests/): TAP results and a
+# background stream.  OUT must name a writable directory.
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n $1"; }
+# check NAME COMMAND...: one result from a command's exit status.
+check() {
+	name=$1
+	shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+# finish PLANNED: say if the count is off; exit 1 on any failure.
+finish() {
+	[ $n -eq "$1" ] || echo "# planned $1 results, ran $n"
+	[ $failed -eq 0 ]
+}
+
+# start_stream NAME SECONDS SIZE INTERVAL_US [VAR=VALUE...]: run
+# obs/zchan_obs_stream in the background (pid in stream_pid) and wait until
+# both ends are open; prod and cons are then the two processes' pids.
+start_stream() {
+	name=$1 secs=$2 size=$3 every=$4
+	shift 4
+	env "$@" ./obs/zchan_obs_stream "$name" "$secs" "$size" "$every" >"$OUT/$name.pids" &
+	stream_pid=$!
+	i=0
+	while [ $i -lt 300 ] && ! grep -q consumer "$OUT/$name.pids"; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	set -- $(cat "$OUT/$name.pids")
+	prod=${2:-0} cons=${4:-0}
+}
