@@ -242,26 +242,15 @@ static void print_summary(const struct lat_hist *h, int n)
 
 int main(int argc, char **argv)
 {
-	static const struct argp_child children[] = {
-		{ &obs_common_argp, 0, NULL, 0 },
-		{},
-	};
-	static const struct argp argp = {
-		.options = opts,
-		.parser = parse_arg,
-		.doc = argp_program_doc,
-		.children = children,
-	};
 	struct zchan_lat_bpf *obj;
 	struct lat_hist *hists;
 	double next_print, next_ids = 0, now;
 	long printed = 0;
 	int err, n;
 
-	argp_err_exit_status = OBS_EXIT_USAGE;
-	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
+	err = obs_parse_args(argc, argv, opts, parse_arg, argp_program_doc);
 	if (err)
-		return OBS_EXIT_USAGE;
+		return err;
 	err = obs_check_env("zchan-lat", true);
 	if (err)
 		return err;

@@ -47,10 +47,28 @@ static error_t obs_common_parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-const struct argp obs_common_argp = {
+static const struct argp obs_common_argp = {
 	.options = obs_common_options,
 	.parser = obs_common_parse,
 };
+
+int obs_parse_args(int argc, char **argv, const struct argp_option *options,
+		   argp_parser_t parser, const char *doc)
+{
+	static const struct argp_child children[] = {
+		{ &obs_common_argp, 0, NULL, 0 },
+		{},
+	};
+	const struct argp argp = {
+		.options = options,
+		.parser = parser,
+		.doc = doc,
+		.children = children,
+	};
+
+	argp_err_exit_status = OBS_EXIT_USAGE;
+	return argp_parse(&argp, argc, argv, 0, NULL, NULL) ? OBS_EXIT_USAGE : 0;
+}
 
 bool obs_parse_interval(const char *arg, double *secs)
 {

@@ -47,14 +47,20 @@ struct obs_holder {
 	char comm[OBS_COMM_MAX];
 };
 
-/* Options both tools take (--json, -v, -h): an argp child, parsed here. */
+/* Options both tools take (--json, -v, -h), set by obs_parse_args(). */
 struct obs_opts {
 	bool json;
 	bool verbose;
 };
 
 extern struct obs_opts obs_opts;
-extern const struct argp obs_common_argp;
+
+/*
+ * Parse the command line with the tool's own @options and @parser and the
+ * common ones; 0, or OBS_EXIT_USAGE (argp exits with it on errors too).
+ */
+int obs_parse_args(int argc, char **argv, const struct argp_option *options,
+		   argp_parser_t parser, const char *doc);
 
 /* Set by SIGINT and SIGTERM once obs_start() has run. */
 extern volatile sig_atomic_t obs_exiting;

@@ -375,26 +375,15 @@ static void sleep_interval(double secs)
 
 int main(int argc, char **argv)
 {
-	static const struct argp_child children[] = {
-		{ &obs_common_argp, 0, NULL, 0 },
-		{},
-	};
-	static const struct argp argp = {
-		.options = opts,
-		.parser = parse_arg,
-		.doc = argp_program_doc,
-		.children = children,
-	};
 	struct obs_chan *prev = NULL, *cur = NULL;
 	struct zchan_top_bpf *obj;
 	int nprev = 0, ncur, err;
 	double t_prev, t_cur;
 	long done = 0;
 
-	argp_err_exit_status = OBS_EXIT_USAGE;
-	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
+	err = obs_parse_args(argc, argv, opts, parse_arg, argp_program_doc);
 	if (err)
-		return OBS_EXIT_USAGE;
+		return err;
 	err = obs_check_env("zchan-top", true);
 	if (err)
 		return err;
