@@ -30,7 +30,7 @@ expect_fail() {
 		not_ok "$name (exit $status, want $want and '$pattern')"
 	fi
 }
-echo "1..32"
+echo "1..34"
 
 # --- error paths, before anything is mounted ---------------------------
 expect_fail "zchan-top: no debugfs, clear error" 1 "debugfs is not mounted" $TOPBIN -n 1
@@ -67,6 +67,13 @@ echo 1 > $EVENTS/enable
 start_stream obs-trace 1 4096 2000
 wait $stream_pid 2>/dev/null
 uring_status=$?
+start_stream - 1 4096 2000
+wait $stream_pid 2>/dev/null
+peer_prod=$prod
+start_stream obs-kill 30 4096 2000
+kill -9 "$prod"
+wait $stream_pid 2>/dev/null
+kill_prod=$prod
 start_stream obs-trace-io 1 4096 2000 ZCHAN_WAIT=syscall
 wait $stream_pid 2>/dev/null
 ioctl_status=$?
@@ -108,6 +115,10 @@ check "zchan_release: the producer leaves first, the consumer is told" \
 	grep -q "zchan_release: id=[0-9]* name=obs-trace-io role=producer tgid=$prod peer_open=1 exiting=0" $t
 check "zchan_release: then the consumer, alone" \
 	grep -q "zchan_release: id=[0-9]* name=obs-trace-io role=consumer tgid=$cons peer_open=0" $t
+check "zchan_peer_fd: an anonymous channel's consumer fd, made by the producer" \
+	grep -q "zchan_peer_fd: id=[0-9]* name= tgid=$peer_prod\$" $t
+check "zchan_release: peer death (SIGKILL) while the consumer still holds its end" \
+	grep -q "zchan_release: id=[0-9]* name=obs-kill role=producer tgid=$kill_prod peer_open=1 exiting=1" $t
 check "zchan_limit: max_channels_per_user refused a create" \
 	sh -c "[ $limit_status -ne 0 ] && grep -q 'zchan_limit: limit=max_channels_per_user allowed=0 requested=[0-9]* uid=0' $t"
 
@@ -204,4 +215,4 @@ wait $stream_pid 2>/dev/null
 
 # Nothing left loaded: the tools' programs go when they exit.
 check "no zchan BPF program left loaded" sh -c "! bpftool prog show | grep -q zchan_"
-finish 32
+finish 34

@@ -2,7 +2,9 @@
 /*
  * A steady zchan stream for the observability tests: a producer creates
  * the named channel NAME (kernel backend), a forked consumer opens it by
- * name and reads until the producer is gone.  The producer sends one
+ * name and reads until the producer is gone.  NAME "-" makes an anonymous
+ * channel whose consumer end goes to the child over a unix socket
+ * (zchan_send_peer(), ZCHAN_IOC_PEER_FD).  The producer sends one
  * SIZE-byte message every INTERVAL_US microseconds for SECONDS seconds,
  * so the consumer sleeps between messages (waits and kicks happen).
  *
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,7 +32,8 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int consume(const char *name, int ready_fd)
+/* The consumer: by name, or (@name NULL) from the unix socket @sock. */
+static int consume(const char *name, int sock, int ready_fd)
 {
 	struct zchan *c;
 	char buf[65536];
@@ -37,11 +41,14 @@ static int consume(const char *name, int ready_fd)
 	ssize_t len;
 	int ret;
 
-	ret = zchan_open(name, &c);
+	ret = name ? zchan_open(name, &c) : zchan_recv_peer(sock, &c);
 	if (ret) {
-		fprintf(stderr, "zchan_open %s: %s\n", name, zchan_strerror(ret));
+		fprintf(stderr, "zchan_open %s: %s\n", name ? name : "(peer)",
+			zchan_strerror(ret));
 		return 1;
 	}
+	if (!name)
+		close(sock);
 	if (write(ready_fd, "r", 1) != 1)
 		return 1;
 	close(ready_fd);
@@ -58,12 +65,13 @@ static int consume(const char *name, int ready_fd)
 int main(int argc, char **argv)
 {
 	size_t size = argc > 3 ? strtoul(argv[3], NULL, 0) : 4096;
+	const char *name = argc > 1 && strcmp(argv[1], "-") ? argv[1] : NULL;
 	long interval_us = argc > 4 ? strtol(argv[4], NULL, 0) : 2000;
 	struct zchan_attr attr;
 	struct zchan *p;
 	double end;
 	char *msg, c;
-	int pfd[2], ret, status;
+	int pfd[2], sv[2], ret, status;
 	pid_t pid;
 
 	if (argc < 3 || size == 0 || size > 65536 || interval_us < 0) {
@@ -73,22 +81,32 @@ int main(int argc, char **argv)
 	zchan_attr_init(&attr);
 	attr.backend = ZCHAN_BACKEND_KERNEL;
 	attr.mode = 0600;
-	ret = zchan_create(argv[1], &attr, &p);
+	ret = zchan_create(name, &attr, &p);
 	if (ret) {
 		fprintf(stderr, "zchan_create %s: %s\n", argv[1], zchan_strerror(ret));
 		return 1;
 	}
-	if (pipe(pfd))
+	if (pipe(pfd) || socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		return 1;
 	pid = fork();
 	if (pid < 0)
 		return 1;
 	if (pid == 0) {
 		close(pfd[0]);
+		close(sv[0]);
 		zchan_close(p);
-		_exit(consume(argv[1], pfd[1]));
+		_exit(consume(name, sv[1], pfd[1]));
 	}
 	close(pfd[1]);
+	close(sv[1]);
+	if (!name) {
+		ret = zchan_send_peer(p, sv[0]);
+		if (ret) {
+			fprintf(stderr, "zchan_send_peer: %s\n", zchan_strerror(ret));
+			return 1;
+		}
+	}
+	close(sv[0]);
 	if (read(pfd[0], &c, 1) != 1) {
 		fprintf(stderr, "the consumer did not open %s\n", argv[1]);
 		return 1;
