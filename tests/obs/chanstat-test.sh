@@ -26,7 +26,7 @@ echo "1..10"
 check "chanstat: root-only file" sh -c "[ \"\$(stat -c %a $STAT)\" = 400 ]"
 check "chanstat: header names every column" sh -c "head -n1 $STAT | grep -qx 'id name prod_open cons_open ring_entries pool_size published taken released backlog queued_bytes kicks waits recent_msgs recent_bytes'"
 
-start_stream obs-state 60 1000 5000
+start_stream obs-state 900 1000 5000
 sleep 1
 
 id=$(field obs-state id)
@@ -55,8 +55,9 @@ check "fdinfo: the producer's file names the channel (id $id)" [ "$(fdinfo_of "$
 check "fdinfo: the consumer's file names the channel" [ "$(fdinfo_of "$cons" consumer)" = "$id" ]
 check "chanstat: not readable without root" \
 	sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups cat $STAT >/dev/null 2>&1"
-kill $stream_pid
-wait $stream_pid 2>/dev/null
-sleep 0.5
+stop_stream
+# The consumer releases its end once it has read the hang-up.
+i=0
+while [ $i -lt 200 ] && grep -q ' obs-state ' $STAT; do sleep 0.1; i=$((i + 1)); done
 check "chanstat: the line goes with the channel" sh -c "! grep -q ' obs-state ' $STAT"
 finish 10

@@ -65,17 +65,16 @@ check "tracepoints: all eight events exist${missing:+ (missing:$missing)}" [ -z 
 echo > /sys/kernel/tracing/trace
 echo 1 > $EVENTS/enable
 start_stream obs-trace 1 4096 2000
-wait $stream_pid 2>/dev/null
+wait_stream
 uring_status=$?
 start_stream - 1 4096 2000
-wait $stream_pid 2>/dev/null
+wait_stream
 peer_prod=$prod
-start_stream obs-kill 30 4096 2000
-kill -9 "$prod"
-wait $stream_pid 2>/dev/null
+start_stream obs-kill 900 4096 2000
+stop_stream KILL
 kill_prod=$prod
 start_stream obs-trace-io 1 4096 2000 ZCHAN_WAIT=syscall
-wait $stream_pid 2>/dev/null
+wait_stream
 ioctl_status=$?
 echo 0 > /sys/module/zchan/parameters/max_channels_per_user
 $STREAM obs-limit 1 >/dev/null 2>&1
@@ -123,7 +122,7 @@ check "zchan_limit: max_channels_per_user refused a create" \
 	sh -c "[ $limit_status -ne 0 ] && grep -q 'zchan_limit: limit=max_channels_per_user allowed=0 requested=[0-9]* uid=0' $t"
 
 # --- zchan-top -----------------------------------------------------------
-start_stream obs-top 60 4096 2000
+start_stream obs-top 900 4096 2000
 $TOPBIN -n 2 -i 1 --json >$OUT/top.json 2>$OUT/top.err
 check "zchan-top -n 2 --json: exits 0, two samples" \
 	sh -c "[ \$(wc -l <$OUT/top.json) -eq 2 ]"
@@ -166,11 +165,10 @@ check "zchan-top: the table has the header and the channel's row" \
 	       grep -q \"obs-top .*$prod(zchan_obs_strea) .*$cons(zchan_obs_strea)\" $OUT/top.txt"
 check "zchan-top -h: examples, and the memfd backend is not visible" \
 	sh -c "$TOPBIN -h 2>&1 | grep -q 'EXAMPLES' && $TOPBIN -h 2>&1 | grep -q 'memfd backend'"
-kill $stream_pid 2>/dev/null
-wait $stream_pid 2>/dev/null
+stop_stream
 
 # --- zchan-lat -----------------------------------------------------------
-start_stream obs-lat 60 4096 2000 ZCHAN_WAIT=syscall
+start_stream obs-lat 900 4096 2000 ZCHAN_WAIT=syscall
 $LATBIN --json 1 2 >$OUT/lat.json 2>$OUT/lat.err
 check "zchan-lat --json 1 2: two summaries" sh -c "[ \$(wc -l <$OUT/lat.json) -eq 2 ]"
 check "zchan-lat: consumer waits and kick-to-wake counted" $PY - $OUT/lat.json <<'EOF'
@@ -210,8 +208,7 @@ check "zchan-lat: text histogram with a non-zero count" \
 	sh -c "grep -q 'role = consumer' $OUT/lat.txt && grep -q 'msecs.*: count.*distribution' $OUT/lat.txt &&
 	       grep -Eq ': [1-9][0-9]* *\|\*' $OUT/lat.txt"
 expect_fail "zchan-lat -p: no such process" 1 "no process" $LATBIN -p 999999 1 1
-kill $stream_pid 2>/dev/null
-wait $stream_pid 2>/dev/null
+stop_stream
 
 # Nothing left loaded: the tools' programs go when they exit.
 check "no zchan BPF program left loaded" sh -c "! bpftool prog show | grep -q zchan_"
