@@ -141,52 +141,7 @@ static const char *name_of(const struct obs_chan *chans, int n, uint64_t id)
 	return "?";	/* closed since */
 }
 
-struct lat_hist {
-	struct zchan_hist_key key;
-	struct zchan_hist hist;
-};
-
-static int cmp_hists(const void *a, const void *b)
-{
-	const struct zchan_hist_key *ka = &((const struct lat_hist *)a)->key;
-	const struct zchan_hist_key *kb = &((const struct lat_hist *)b)->key;
-
-	if (ka->id != kb->id)
-		return ka->id < kb->id ? -1 : 1;
-	return (int)ka->role - (int)kb->role;
-}
-
-/* Take (read and delete) every histogram of the map; count or -errno. */
-static int take_hists(int fd, struct lat_hist **out)
-{
-	struct lat_hist *arr = NULL, *tmp;
-	struct zchan_hist_key next;
-	int n = 0, cap = 0;
-
-	while (!bpf_map_get_next_key(fd, NULL, &next)) {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 8;
-			tmp = realloc(arr, cap * sizeof(*arr));
-			if (!tmp) {
-				free(arr);
-				return -ENOMEM;
-			}
-			arr = tmp;
-		}
-		arr[n].key = next;
-		if (!bpf_map_lookup_and_delete_elem(fd, &next, &arr[n].hist) ||
-		    (!bpf_map_lookup_elem(fd, &next, &arr[n].hist) &&
-		     !bpf_map_delete_elem(fd, &next)))
-			n++;
-		else
-			break;
-	}
-	qsort(arr, n, sizeof(*arr), cmp_hists);
-	*out = arr;
-	return n;
-}
-
-static void print_summary(const struct lat_hist *h, int n)
+static void print_summary(const struct obs_keyed_hist *h, int n)
 {
 	const char *unit = env.milliseconds ? "msecs" : "usecs";
 	unsigned int div = env.milliseconds ? 1000 : 1;
@@ -243,7 +198,7 @@ static void print_summary(const struct lat_hist *h, int n)
 int main(int argc, char **argv)
 {
 	struct zchan_lat_bpf *obj;
-	struct lat_hist *hists;
+	struct obs_keyed_hist *hists;
 	double next_print, next_ids = 0, now;
 	long printed = 0;
 	int err, n;
@@ -301,7 +256,7 @@ int main(int argc, char **argv)
 		if (!env.interval || now < next_print)
 			continue;
 		next_print += env.interval;
-		n = take_hists(bpf_map__fd(obj->maps.hists), &hists);
+		n = obs_take_hists(bpf_map__fd(obj->maps.hists), &hists);
 		if (n < 0) {
 			err = OBS_EXIT_ERROR;
 			goto out;
@@ -312,7 +267,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	if (!env.interval || obs_exiting) {
-		n = take_hists(bpf_map__fd(obj->maps.hists), &hists);
+		n = obs_take_hists(bpf_map__fd(obj->maps.hists), &hists);
 		if (n >= 0) {
 			print_summary(hists, n);
 			free(hists);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "obs.h"
@@ -467,6 +468,46 @@ int obs_scan_holders(struct obs_holder **holders)
 	}
 	closedir(proc);
 	*holders = arr;
+	return n;
+}
+
+static int obs_cmp_hists(const void *a, const void *b)
+{
+	const struct zchan_hist_key *ka = &((const struct obs_keyed_hist *)a)->key;
+	const struct zchan_hist_key *kb = &((const struct obs_keyed_hist *)b)->key;
+
+	if (ka->id != kb->id)
+		return ka->id < kb->id ? -1 : 1;
+	return (int)ka->role - (int)kb->role;
+}
+
+/* Take (read and delete) every histogram of the map; count or -errno. */
+int obs_take_hists(int fd, struct obs_keyed_hist **out)
+{
+	struct obs_keyed_hist *arr = NULL, *tmp;
+	struct zchan_hist_key next;
+	int n = 0, cap = 0;
+
+	while (!bpf_map_get_next_key(fd, NULL, &next)) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8;
+			tmp = realloc(arr, cap * sizeof(*arr));
+			if (!tmp) {
+				free(arr);
+				return -ENOMEM;
+			}
+			arr = tmp;
+		}
+		arr[n].key = next;
+		if (!bpf_map_lookup_and_delete_elem(fd, &next, &arr[n].hist) ||
+		    (!bpf_map_lookup_elem(fd, &next, &arr[n].hist) &&
+		     !bpf_map_delete_elem(fd, &next)))
+			n++;
+		else
+			break;
+	}
+	qsort(arr, n, sizeof(*arr), obs_cmp_hists);
+	*out = arr;
 	return n;
 }
 

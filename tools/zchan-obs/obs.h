@@ -86,6 +86,18 @@ int obs_read_chanstat(struct obs_chan **chans);
 /* Scan /proc for processes holding channel files; count or -errno. */
 int obs_scan_holders(struct obs_holder **holders);
 
+/* A histogram of the BPF map, with its key. */
+struct obs_keyed_hist {
+	struct zchan_hist_key key;
+	struct zchan_hist hist;
+};
+
+/*
+ * Take (read and delete) every histogram of the hists map @fd, sorted by
+ * channel and role, into a new array; the count or -errno.
+ */
+int obs_take_hists(int fd, struct obs_keyed_hist **hists);
+
 /* Log2 histogram of microseconds: total, percentile (upper bound of the
  * slot holding it, 0 if empty), and printing as text or JSON.
  */

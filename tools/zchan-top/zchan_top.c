@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "obs.h"
@@ -156,31 +155,26 @@ static bool held_by(const struct obs_holder *h, int nh, uint64_t id, pid_t pid)
 	return false;
 }
 
-/* Read and clear the per-channel wait histograms. */
-static void read_hists(int fd, struct row *rows, int nrows)
+/* Take the per-channel wait histograms into the rows. */
+static int read_hists(int fd, struct row *rows, int nrows)
 {
-	struct zchan_hist_key key, next, *prev = NULL;
-	struct zchan_hist h;
-	int i;
+	struct obs_keyed_hist *h;
+	int n, i, j;
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (!bpf_map_lookup_elem(fd, &next, &h)) {
-			for (i = 0; i < nrows; i++) {
-				if (rows[i].c.id != next.id)
-					continue;
-				rows[i].nwaits = obs_hist_total(&h);
-				rows[i].p50 = obs_hist_percentile(&h, 50);
-				rows[i].p99 = obs_hist_percentile(&h, 99);
-			}
+	n = obs_take_hists(fd, &h);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < nrows; j++) {
+			if (rows[j].c.id != h[i].key.id)
+				continue;
+			rows[j].nwaits = obs_hist_total(&h[i].hist);
+			rows[j].p50 = obs_hist_percentile(&h[i].hist, 50);
+			rows[j].p99 = obs_hist_percentile(&h[i].hist, 99);
 		}
-		key = next;
-		prev = &key;
 	}
-	/* Delete after the walk: deleting while walking restarts it. */
-	prev = NULL;
-	while (!bpf_map_get_next_key(fd, NULL, &next))
-		if (bpf_map_delete_elem(fd, &next))
-			break;
+	free(h);
+	return 0;
 }
 
 static double sort_value(const struct row *r)
@@ -351,7 +345,11 @@ static int refresh(int hist_fd, const struct obs_chan *prev, int nprev,
 		if (c->recent_msgs)
 			r->bytes = r->msgs * ((double)c->recent_bytes / c->recent_msgs);
 	}
-	read_hists(hist_fd, rows, nrows);
+	if (read_hists(hist_fd, rows, nrows)) {
+		free(rows);
+		free(h);
+		return -ENOMEM;
+	}
 	qsort(rows, nrows, sizeof(*rows), cmp_rows);
 	if (obs_opts.json)
 		print_json(rows, nrows, h, nh);
