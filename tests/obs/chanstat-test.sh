@@ -21,25 +21,25 @@ field() {
 		END { exit !found }' $STAT
 }
 
-echo "1..10"
+tap_plan 10
 
-check "chanstat: root-only file" sh -c "[ \"\$(stat -c %a $STAT)\" = 400 ]"
-check "chanstat: header names every column" sh -c "head -n1 $STAT | grep -qx 'id name prod_open cons_open ring_entries pool_size published taken released backlog queued_bytes kicks waits recent_msgs recent_bytes'"
+expect "chanstat: root-only file" sh -c "[ \"\$(stat -c %a $STAT)\" = 400 ]"
+expect "chanstat: header names every column" sh -c "head -n1 $STAT | grep -qx 'id name prod_open cons_open ring_entries pool_size published taken released backlog queued_bytes kicks waits recent_msgs recent_bytes'"
 
 start_stream obs-state 900 1000 5000
 sleep 1
 
 id=$(field obs-state id)
-check "chanstat: the channel, both ends held, library geometry" \
+expect "chanstat: the channel, both ends held, library geometry" \
 	sh -c "[ \"$(field obs-state prod_open) $(field obs-state cons_open) $(field obs-state ring_entries) $(field obs-state pool_size)\" = '1 1 1024 4194304' ]"
 p1=$(field obs-state published)
 sleep 1
 p2=$(field obs-state published)
-check "chanstat: published counts messages as they go ($p1 -> $p2)" [ "${p2:-0}" -gt "${p1:-0}" ]
+expect "chanstat: published counts messages as they go ($p1 -> $p2)" [ "${p2:-0}" -gt "${p1:-0}" ]
 line=$(grep " obs-state " $STAT)
-check "chanstat: released <= taken <= published, backlog = published - released" \
+expect "chanstat: released <= taken <= published, backlog = published - released" \
 	sh -c "echo '$line' | awk 'NR == 1 { exit !(\$9 <= \$8 && \$8 <= \$7 && \$10 == \$7 - \$9) }'"
-check "chanstat: kicks and waits counted, recent bytes of 1000-byte messages" \
+expect "chanstat: kicks and waits counted, recent bytes of 1000-byte messages" \
 	sh -c "echo '$line' | awk 'NR == 1 { exit !(\$12 > 0 && \$13 > 0 && \$14 > 0 && \$15 == \$14 * 1000) }'"
 
 # fdinfo_of PID ROLE: the channel id in PID's fdinfo with ROLE.
@@ -51,13 +51,13 @@ fdinfo_of() {
 		fi
 	done
 }
-check "fdinfo: the producer's file names the channel (id $id)" [ "$(fdinfo_of "$prod" producer)" = "$id" ]
-check "fdinfo: the consumer's file names the channel" [ "$(fdinfo_of "$cons" consumer)" = "$id" ]
-check "chanstat: not readable without root" \
+expect "fdinfo: the producer's file names the channel (id $id)" [ "$(fdinfo_of "$prod" producer)" = "$id" ]
+expect "fdinfo: the consumer's file names the channel" [ "$(fdinfo_of "$cons" consumer)" = "$id" ]
+expect "chanstat: not readable without root" \
 	sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups cat $STAT >/dev/null 2>&1"
 stop_stream
 # The consumer releases its end once it has read the hang-up.
 i=0
 while [ $i -lt 200 ] && grep -q ' obs-state ' $STAT; do sleep 0.1; i=$((i + 1)); done
-check "chanstat: the line goes with the channel" sh -c "! grep -q ' obs-state ' $STAT"
+expect "chanstat: the line goes with the channel" sh -c "! grep -q ' obs-state ' $STAT"
 finish 10

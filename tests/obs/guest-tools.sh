@@ -24,13 +24,13 @@ expect_fail() {
 	"$@" >$OUT/err.out 2>&1
 	status=$?
 	if [ "$status" -eq "$want" ] && grep -q "$pattern" $OUT/err.out; then
-		ok "$name"
+		result 0 "$name"
 	else
-		sed 's/^/# /' $OUT/err.out
-		not_ok "$name (exit $status, want $want and '$pattern')"
+		show $OUT/err.out
+		result 1 "$name (exit $status, want $want and '$pattern')"
 	fi
 }
-echo "1..34"
+tap_plan 34
 
 # --- error paths, before anything is mounted ---------------------------
 expect_fail "zchan-top: no debugfs, clear error" 1 "debugfs is not mounted" $TOPBIN -n 1
@@ -50,8 +50,8 @@ if rmmod zchan; then
 	expect_fail "zchan-lat: zchan.ko not loaded" 1 "zchan.ko is not loaded" $LATBIN 1 1
 	insmod "${ZCHAN_KO:-$TOP/module/zchan.ko}" || { echo "Bail out! cannot reload zchan.ko"; exit 1; }
 else
-	not_ok "rmmod zchan for the not-loaded error path"
-	not_ok "zchan-lat: zchan.ko not loaded (skipped: rmmod failed)"
+	result 1 "zchan-top: zchan.ko not loaded (rmmod zchan failed)"
+	result 1 "zchan-lat: zchan.ko not loaded (rmmod zchan failed)"
 fi
 
 # --- tracepoints through tracefs ---------------------------------------
@@ -60,7 +60,7 @@ for e in zchan_create zchan_attach zchan_peer_fd zchan_release \
 	 zchan_wait_begin zchan_wait_end zchan_kick zchan_limit; do
 	[ -f $EVENTS/$e/format ] || missing="$missing $e"
 done
-check "tracepoints: all eight events exist${missing:+ (missing:$missing)}" [ -z "$missing" ]
+expect "tracepoints: all eight events exist${missing:+ (missing:$missing)}" [ -z "$missing" ]
 
 echo > /sys/kernel/tracing/trace
 echo 1 > $EVENTS/enable
@@ -83,16 +83,16 @@ echo 1024 > /sys/module/zchan/parameters/max_channels_per_user
 echo 0 > $EVENTS/enable
 cp /sys/kernel/tracing/trace $OUT/trace
 t=$OUT/trace
-check "tracepoints: both streams ran" [ "$uring_status$ioctl_status" = 00 ]
-check "zchan_create: name, geometry and the producer's tgid" \
+expect "tracepoints: both streams ran" [ "$uring_status$ioctl_status" = 00 ]
+expect "zchan_create: name, geometry and the producer's tgid" \
 	grep -q "zchan_create: id=[0-9]* name=obs-trace-io pool_size=[1-9][0-9]* ring_entries=[1-9][0-9]* max_msg=[1-9][0-9]* uid=0 tgid=$prod\$" $t
-check "zchan_attach: the consumer's tgid" grep -q "zchan_attach: id=[0-9]* name=obs-trace-io tgid=$cons\$" $t
-check "zchan_wait_begin/end: uring waits that ended with data" \
+expect "zchan_attach: the consumer's tgid" grep -q "zchan_attach: id=[0-9]* name=obs-trace-io tgid=$cons\$" $t
+expect "zchan_wait_begin/end: uring waits that ended with data" \
 	grep -q "zchan_wait_end: .*role=consumer kind=uring .*reason=data" $t
-check "zchan_wait_begin/end: ioctl waits that ended with data" \
+expect "zchan_wait_begin/end: ioctl waits that ended with data" \
 	grep -q "zchan_wait_end: .*role=consumer kind=ioctl .*reason=data revents=0x41 err=0" $t
 # Every ended wait began with the same cookie.
-check "zchan_wait_end: every end pairs with a begin" $PY - $t <<'EOF'
+expect "zchan_wait_end: every end pairs with a begin" $PY - $t <<'EOF'
 import re, sys
 begun, ends = set(), 0
 for line in open(sys.argv[1]):
@@ -109,24 +109,24 @@ for line in open(sys.argv[1]):
         sys.exit('end without begin: ' + line)
 sys.exit(0 if ends > 0 else 'no wait ended')
 EOF
-check "zchan_kick: kicks of an armed consumer" grep -q "zchan_kick: id=[0-9]* role=consumer armed=1" $t
-check "zchan_release: the producer leaves first, the consumer is told" \
+expect "zchan_kick: kicks of an armed consumer" grep -q "zchan_kick: id=[0-9]* role=consumer armed=1" $t
+expect "zchan_release: the producer leaves first, the consumer is told" \
 	grep -q "zchan_release: id=[0-9]* name=obs-trace-io role=producer tgid=$prod peer_open=1 exiting=0" $t
-check "zchan_release: then the consumer, alone" \
+expect "zchan_release: then the consumer, alone" \
 	grep -q "zchan_release: id=[0-9]* name=obs-trace-io role=consumer tgid=$cons peer_open=0" $t
-check "zchan_peer_fd: an anonymous channel's consumer fd, made by the producer" \
+expect "zchan_peer_fd: an anonymous channel's consumer fd, made by the producer" \
 	grep -q "zchan_peer_fd: id=[0-9]* name= tgid=$peer_prod\$" $t
-check "zchan_release: peer death (SIGKILL) while the consumer still holds its end" \
+expect "zchan_release: peer death (SIGKILL) while the consumer still holds its end" \
 	grep -q "zchan_release: id=[0-9]* name=obs-kill role=producer tgid=$kill_prod peer_open=1 exiting=1" $t
-check "zchan_limit: max_channels_per_user refused a create" \
+expect "zchan_limit: max_channels_per_user refused a create" \
 	sh -c "[ $limit_status -ne 0 ] && grep -q 'zchan_limit: limit=max_channels_per_user allowed=0 requested=[0-9]* uid=0' $t"
 
 # --- zchan-top -----------------------------------------------------------
 start_stream obs-top 900 4096 2000
 $TOPBIN -n 2 -i 1 --json >$OUT/top.json 2>$OUT/top.err
-check "zchan-top -n 2 --json: exits 0, two samples" \
+expect "zchan-top -n 2 --json: exits 0, two samples" \
 	sh -c "[ \$(wc -l <$OUT/top.json) -eq 2 ]"
-check "zchan-top: the channel with non-zero rates and the right pids" \
+expect "zchan-top: the channel with non-zero rates and the right pids" \
 	$PY - $OUT/top.json $prod $cons <<'EOF'
 import json, sys
 last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
@@ -141,7 +141,7 @@ assert c['producers'][0]['comm'].startswith('zchan_obs_strea'), c
 assert c['msgs_per_sec'] > 0 and c['bytes_per_sec'] > 0, c
 assert c['waits_per_sec'] > 0 and c['kicks_per_sec'] > 0, c
 EOF
-check "zchan-top: wait percentiles from the tracepoints" \
+expect "zchan-top: wait percentiles from the tracepoints" \
 	$PY - $OUT/top.json <<'EOF'
 import json, sys
 last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
@@ -151,7 +151,7 @@ assert 0 < c['wait_p50_us'] <= c['wait_p99_us'], c
 EOF
 $TOPBIN -n 1 -i 0.5 -p "$cons" --json >$OUT/top-pid.json 2>&1
 $TOPBIN -n 1 -i 0.5 -p 1 --json >$OUT/top-init.json 2>&1
-check "zchan-top -p: only the channels the process holds" \
+expect "zchan-top -p: only the channels the process holds" \
 	$PY - $OUT/top-pid.json $OUT/top-init.json <<'EOF'
 import json, sys
 mine = json.loads(open(sys.argv[1]).read())
@@ -160,18 +160,18 @@ assert [c['name'] for c in mine['channels']] == ['obs-top'], mine
 assert init['channels'] == [], init
 EOF
 $TOPBIN -n 1 -i 0.5 -s backlog >$OUT/top.txt 2>&1
-check "zchan-top: the table has the header and the channel's row" \
+expect "zchan-top: the table has the header and the channel's row" \
 	sh -c "grep -q 'MSGS/s.*BYTES/s.*BACKLOG.*WAITS/s.*KICKS/s.*P50us.*P99us' $OUT/top.txt &&
 	       grep -q \"obs-top .*$prod(zchan_obs_strea) .*$cons(zchan_obs_strea)\" $OUT/top.txt"
-check "zchan-top -h: examples, and the memfd backend is not visible" \
+expect "zchan-top -h: examples, and the memfd backend is not visible" \
 	sh -c "$TOPBIN -h 2>&1 | grep -q 'EXAMPLES' && $TOPBIN -h 2>&1 | grep -q 'memfd backend'"
 stop_stream
 
 # --- zchan-lat -----------------------------------------------------------
 start_stream obs-lat 900 4096 2000 ZCHAN_WAIT=syscall
 $LATBIN --json 1 2 >$OUT/lat.json 2>$OUT/lat.err
-check "zchan-lat --json 1 2: two summaries" sh -c "[ \$(wc -l <$OUT/lat.json) -eq 2 ]"
-check "zchan-lat: consumer waits and kick-to-wake counted" $PY - $OUT/lat.json <<'EOF'
+expect "zchan-lat --json 1 2: two summaries" sh -c "[ \$(wc -l <$OUT/lat.json) -eq 2 ]"
+expect "zchan-lat: consumer waits and kick-to-wake counted" $PY - $OUT/lat.json <<'EOF'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 tot = {}
@@ -185,7 +185,7 @@ assert tot.get('kick-to-wake', 0) > 0, tot
 EOF
 $LATBIN -c obs-lat -C --json 1 1 >$OUT/lat-c.json 2>&1
 $LATBIN -c no-such-channel --json 1 1 >$OUT/lat-none.json 2>$OUT/lat-none.err
-check "zchan-lat -c NAME -C: that channel's histograms only" \
+expect "zchan-lat -c NAME -C: that channel's histograms only" \
 	$PY - $OUT/lat-c.json $OUT/lat-none.json <<'EOF'
 import json, sys
 mine = json.loads(open(sys.argv[1]).read())
@@ -194,9 +194,9 @@ assert mine['histograms'] and all(h['channel'] == 'obs-lat' for h in mine['histo
 assert any(h['role'] == 'consumer' and h['hist']['total'] > 0 for h in mine['histograms']), mine
 assert none['histograms'] == [], none
 EOF
-check "zchan-lat -c: says when no channel has the name" grep -q "no channel named no-such-channel" $OUT/lat-none.err
+expect "zchan-lat -c: says when no channel has the name" grep -q "no channel named no-such-channel" $OUT/lat-none.err
 $LATBIN -p "$cons" --json 1 1 >$OUT/lat-p.json 2>&1
-check "zchan-lat -p PID: only that process's waits (the consumer's)" \
+expect "zchan-lat -p PID: only that process's waits (the consumer's)" \
 	$PY - $OUT/lat-p.json <<'EOF'
 import json, sys
 s = json.loads(open(sys.argv[1]).read())
@@ -204,12 +204,12 @@ roles = {h['role']: h['hist']['total'] for h in s['histograms']}
 assert roles.get('consumer', 0) > 0 and 'producer' not in roles, roles
 EOF
 $LATBIN -m 1 1 >$OUT/lat.txt 2>&1
-check "zchan-lat: text histogram with a non-zero count" \
+expect "zchan-lat: text histogram with a non-zero count" \
 	sh -c "grep -q 'role = consumer' $OUT/lat.txt && grep -q 'msecs.*: count.*distribution' $OUT/lat.txt &&
 	       grep -Eq ': [1-9][0-9]* *\|\*' $OUT/lat.txt"
 expect_fail "zchan-lat -p: no such process" 1 "no process" $LATBIN -p 999999 1 1
 stop_stream
 
 # Nothing left loaded: the tools' programs go when they exit.
-check "no zchan BPF program left loaded" sh -c "! bpftool prog show | grep -q zchan_"
+expect "no zchan BPF program left loaded" sh -c "! bpftool prog show | grep -q zchan_"
 finish 34

@@ -1,22 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# Sourced by the obs/ guest scripts (cwd tests/): TAP results and a
-# background stream.  OUT must name a writable directory.
+# Sourced by the obs/ guest scripts (cwd tests/): tests/tap.sh's TAP
+# helpers and a background stream.  OUT must name a writable directory.
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n $1"; }
-# check NAME COMMAND...: one result from a command's exit status.
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
+. ./tap.sh
+
 # finish PLANNED: say if the count is off; exit 1 on any failure.
 finish() {
 	[ $n -eq "$1" ] || echo "# planned $1 results, ran $n"
-	[ $failed -eq 0 ]
+	[ $failures -eq 0 ]
 }
 
 # start_stream NAME SECONDS SIZE INTERVAL_US [VAR=VALUE...]: run

@@ -6,12 +6,12 @@
 # channel files, with obs/zchan_obs_stream running.  Reads only: safe in
 # the main two-vCPU guest.
 #
-# obs/obs-tools-test.sh (native) boots a guest of its own with ONE vCPU and
-# runs obs/guest-tools.sh there: the tracepoints through tracefs, then
-# zchan-top and zchan-lat.  Enabling a tracepoint or attaching BPF patches
-# kernel text, which under multi-threaded TCG wedged a vCPU; with one
-# vCPU it cannot.  $ZCHAN_VM_KERNEL picks the guest kernel as for the
-# main guest run.
+# obs/obs-tools-test.sh (native), for each kernel of the guest suite,
+# boots a guest of its own with ONE vCPU and runs obs/guest-tools.sh
+# there: the tracepoints through tracefs, then zchan-top and zchan-lat.
+# Enabling a tracepoint or attaching BPF patches kernel text, which under
+# multi-threaded TCG wedged a vCPU; with one vCPU it cannot.
+# $ZCHAN_VM_KERNEL picks the kernels as for the main guest runs.
 
 OBS_TOOLS := $(TOP)/tools/zchan-top/zchan-top $(TOP)/tools/zchan-lat/zchan-lat
 
