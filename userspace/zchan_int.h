@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT OR LGPL-2.1 */
 /*
  * libzchan internals: the handle, the ring words and the helpers shared by
- * the data path (ring.c), the waits (wait.c) and the backends (setup.c).
+ * the data path (ring.c), the waits (wait.c), the handle (handle.c), the
+ * backends (kernel.c, memfd.c), fd passing (peer.c) and the public setup
+ * calls (setup.c, info.c).  Calls go one way: setup.c and peer.c use the
+ * backends, the backends use handle.c and the notifications, nothing below
+ * calls back up.
  */
 #ifndef ZCHAN_INT_H
 #define ZCHAN_INT_H
@@ -9,6 +13,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <liburing.h>
 #include <linux/zchan.h>
 #include <zchan.h>
@@ -43,6 +48,13 @@
  * have.  No spinning on a single CPU: the peer could not run meanwhile.
  */
 #define ZCHAN_SPIN_NS		20000
+
+/* The largest ring and pool libzchan accepts. */
+#define ZCHAN_MAX_POOL		(1ULL << 40)
+#define ZCHAN_MAX_ENTRIES	(1U << 20)
+
+/* The memfd consumer end: prod memfd, cons memfd, 2 eventfds, socket. */
+#define ZCHAN_MEMFD_NFDS	5
 
 /* Pool allocations are cache-line aligned (and never empty, see ring.c). */
 #define ZCHAN_POOL_ALIGN	64U
@@ -147,7 +159,60 @@ void zchan_self_kick(struct zchan *z);
 /* wait.c */
 int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns);
 
-/* setup.c */
+/* The geometry of a new channel, from checked attributes (setup.c). */
+struct zchan_geom {
+	uint64_t pool_size;
+	uint32_t entries;
+	uint32_t max_msg;
+	uint32_t mode;
+};
+
+static inline size_t zchan_page_size(void)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+
+	return ps > 0 ? (size_t)ps : 4096;
+}
+
+static inline uint64_t zchan_page_align(uint64_t v)
+{
+	uint64_t ps = zchan_page_size();
+
+	return (v + ps - 1) & ~(ps - 1);
+}
+
+static inline bool zchan_is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static inline void zchan_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* handle.c */
+struct zchan *zchan_alloc(int role, int backend);
+void zchan_free(struct zchan *z);
 int zchan_validate_layout(const struct zchan_layout *l);
+int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
+	      const struct zchan_layout *l);
+
+/* kernel.c */
+int zchan_kernel_open_dev(void);
+int zchan_kernel_create(struct zchan *z, int devfd, const char *name,
+			const struct zchan_geom *g);
+int zchan_kernel_attach(struct zchan *z, int devfd, const char *name);
+int zchan_kernel_attach_fd(struct zchan *z, int fd);
+int zchan_kernel_peer_fd(struct zchan *prod);
+
+/* memfd.c */
+int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g);
+int zchan_memfd_peer_fds(const struct zchan *prod, int *fds);
+void zchan_memfd_peer_sent(struct zchan *prod);
+int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds);
+void zchan_memfd_close(struct zchan *z);
 
 #endif /* ZCHAN_INT_H */
