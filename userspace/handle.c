@@ -5,12 +5,25 @@
  * same for both backends; kernel.c and memfd.c say where the fds come from.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "zchan_int.h"
+
+unsigned int zchan_fork_gen;
+
+static void zchan_forked(void)
+{
+	__atomic_add_fetch(&zchan_fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void zchan_watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, zchan_forked);
+}
 
 /* A word at @off must lie inside a region of @size bytes. */
 static bool word_ok(uint32_t off, uint64_t size, uint32_t align)
@@ -55,11 +68,16 @@ int zchan_validate_layout(const struct zchan_layout *l)
 
 struct zchan *zchan_alloc(int role, int backend)
 {
-	struct zchan *z = calloc(1, sizeof(*z));
+	static pthread_once_t forks_watched = PTHREAD_ONCE_INIT;
+	struct zchan *z;
 	unsigned int i;
 
+	pthread_once(&forks_watched, zchan_watch_forks);
+	z = calloc(1, sizeof(*z));
 	if (!z)
 		return NULL;
+	z->use_gen = zchan_fork_gen;
+	z->user_slot = -1;
 	z->role = role;
 	z->backend = backend;
 	z->fd = z->own_efd = z->peer_efd = z->sock = -1;
@@ -82,6 +100,11 @@ void zchan_free(struct zchan *z)
 		munmap(z->cons_map, z->layout.cons_ring_size);
 	if (z->pool != MAP_FAILED)
 		munmap(z->pool, z->layout.pool_size);
+	if (z->own_end)
+		munmap(z->own_end, zchan_page_size());
+	if (z->peer_end)
+		munmap(z->peer_end, zchan_page_size());
+	zchan_users_unwatch(z);
 	zchan_close_fd(&z->fd);
 	zchan_close_fd(&z->own_efd);
 	zchan_close_fd(&z->peer_efd);
@@ -90,6 +113,20 @@ void zchan_free(struct zchan *z)
 		zchan_close_fd(&z->peer_fds[i]);
 	free(z->slots);
 	free(z);
+}
+
+/*
+ * The private ring for sleeping; without it (no io_uring here, or
+ * ZCHAN_WAIT=syscall) the kernel backend sleeps in ZCHAN_IOC_WAIT and the
+ * memfd backend in poll(2).
+ */
+static void private_ring_init(struct zchan *z)
+{
+	const char *wait = getenv("ZCHAN_WAIT");
+
+	if ((!wait || !*wait || !strcmp(wait, "uring")) &&
+	    !io_uring_queue_init(4, &z->ring, 0))
+		z->have_ring = true;
 }
 
 static void *map_region(int fd, uint64_t off, uint64_t len, bool writable)
@@ -167,18 +204,38 @@ int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 		store_release(z->read, z->c_read);
 	}
 
-	/*
-	 * The private ring for sleeping; without it (no io_uring here, or
-	 * ZCHAN_WAIT=syscall) the kernel backend sleeps in ZCHAN_IOC_WAIT
-	 * and the memfd backend in poll(2).
-	 */
 	z->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? ZCHAN_SPIN_NS : 0;
 	wait = getenv("ZCHAN_SPIN_NS");
 	if (wait && *wait)
 		z->spin_ns = (uint32_t)strtoul(wait, NULL, 10);
-	wait = getenv("ZCHAN_WAIT");
-	if ((!wait || !*wait || !strcmp(wait, "uring")) &&
-	    !io_uring_queue_init(4, &z->ring, 0))
-		z->have_ring = true;
+	private_ring_init(z);
+	return 0;
+}
+
+/*
+ * A forked child starts using an end it inherited: the memfd backend
+ * counts it as a user (users.c) and tells the peer, which then watches it
+ * too.  The inherited private io_uring is the parent's (its rings are
+ * shared memory): the child gets its own.
+ */
+int zchan_adopt(struct zchan *z)
+{
+	int ret;
+
+	if (z->backend == ZCHAN_BACKEND_MEMFD) {
+		ret = zchan_users_register(z);
+		if (ret)
+			return ret;
+		zchan_kick(z);
+	} else if (load_acquire(z->own_closed)) {
+		return -EPIPE;	/* its last user closed it: the module says */
+	}
+	if (z->have_ring) {
+		io_uring_queue_exit(&z->ring);
+		z->have_ring = false;
+		z->ring_pending = false;
+		private_ring_init(z);
+	}
+	z->use_gen = zchan_fork_gen;
 	return 0;
 }

@@ -3,12 +3,14 @@
  * The memfd backend's setup: anonymous channels without the module.
  *
  * The library computes the same struct zchan_layout as the module over two
- * sealed memfds: "zchan-prod" (producer ring at 0, pool after it) and
- * "zchan-cons" (consumer ring at 0).  The consumer gets the first one
- * through a read-only reopen, so it can only map it read-only.  Wakeups:
- * one eventfd per end.  Liveness: a socketpair, one end each; a dead peer
- * is a hang-up.  zchan_fd() is an epoll fd holding our eventfd and our
- * socket end.
+ * sealed memfds: "zchan-prod" (producer ring at 0, pool after it, then
+ * the producer's end page) and "zchan-cons" (consumer ring at 0, then the
+ * consumer's end page).  The consumer gets the first one through a
+ * read-only reopen, so it can only map it read-only.  Wakeups: one eventfd
+ * per end.  Liveness: the end pages say which processes use each end
+ * (users.c), watched through pidfds; a socketpair, one end each, is the
+ * fallback (a dead peer is a hang-up).  zchan_fd() is an epoll fd holding
+ * our eventfd, our socket end and the pidfds of the peer's users.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -105,6 +107,42 @@ static int memfd_epoll(struct zchan *z)
 	return 0;
 }
 
+/* Where each end's page is in its memfd: after everything the layout maps. */
+static uint64_t prod_end_off(const struct zchan_layout *l)
+{
+	return l->pool_off + l->pool_size;
+}
+
+static uint64_t cons_end_off(const struct zchan_layout *l)
+{
+	return l->cons_ring_off + l->cons_ring_size;
+}
+
+/*
+ * Map our end's page writable and the peer's read-only, then count this
+ * process as the first user of its end.
+ */
+static int map_end_pages(struct zchan *z, int own_fd, uint64_t own_off,
+			 int peer_fd, uint64_t peer_off)
+{
+	size_t ps = zchan_page_size();
+	void *own, *peer;
+
+	own = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, own_fd,
+		   (off_t)own_off);
+	if (own == MAP_FAILED)
+		return -errno;
+	z->own_end = own;
+	peer = mmap(NULL, ps, PROT_READ, MAP_SHARED, peer_fd, (off_t)peer_off);
+	if (peer == MAP_FAILED)
+		return -errno;
+	z->peer_end = peer;
+	z->own_end->magic = ZCHAN_MEMFD_END_MAGIC;
+	z->own_end->version = ZCHAN_MEMFD_END_VERSION;
+	z->own_end->pidns = zchan_users_pidns();
+	return zchan_users_register(z);
+}
+
 static void memfd_layout(struct zchan_layout *l, const struct zchan_geom *g)
 {
 	memset(l, 0, sizeof(*l));
@@ -127,15 +165,21 @@ int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g)
 	int prod_fd, cons_fd, sp[2], ret;
 
 	memfd_layout(&l, g);
-	prod_fd = memfd_region("zchan-prod", l.pool_off + l.pool_size);
+	prod_fd = memfd_region("zchan-prod", prod_end_off(&l) + zchan_page_size());
 	if (prod_fd < 0)
 		return prod_fd;
-	cons_fd = memfd_region("zchan-cons", l.cons_ring_size);
+	cons_fd = memfd_region("zchan-cons", cons_end_off(&l) + zchan_page_size());
 	if (cons_fd < 0) {
 		close(prod_fd);
 		return cons_fd;
 	}
 	ret = zchan_map(z, prod_fd, cons_fd, prod_fd, &l);
+	if (!ret) {
+		ret = map_end_pages(z, prod_fd, prod_end_off(&l), cons_fd,
+				    cons_end_off(&l));
+		if (!ret)
+			z->own_end->layout = l;
+	}
 	if (!ret) {
 		z->peer_fds[PEER_PROD_MEMFD] = reopen_rdonly(prod_fd);
 		if (z->peer_fds[PEER_PROD_MEMFD] < 0)
@@ -230,14 +274,17 @@ int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 		ret = check_notify_fd(fds[4], true);
 	if (ret)
 		return ret;
-	ret = memfd_check(fds[0], l->pool_off + l->pool_size);
+	ret = memfd_check(fds[0], prod_end_off(l) + zchan_page_size());
 	if (!ret)
 		ret = memfd_check(fds[0], l->prod_ring_off + l->prod_ring_size);
 	if (!ret)
-		ret = memfd_check(fds[1], l->cons_ring_off + l->cons_ring_size);
+		ret = memfd_check(fds[1], cons_end_off(l) + zchan_page_size());
 	if (ret)
 		return ret;
 	ret = zchan_map(z, fds[0], fds[1], fds[0], l);
+	if (!ret)
+		ret = map_end_pages(z, fds[1], cons_end_off(l), fds[0],
+				    prod_end_off(l));
 	if (ret)
 		return ret;
 	z->own_efd = fds[2];
@@ -247,12 +294,18 @@ int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 	return memfd_epoll(z);
 }
 
-/* What the kernel does on release: mark the end closed, then wake. */
+/*
+ * This process stops using the end.  The last user does what the kernel
+ * does on release: mark the end closed, then wake the peer; any other
+ * wakes the peer so that it stops watching this process.  A copy that was
+ * only inherited says nothing.
+ */
 void zchan_memfd_close(struct zchan *z)
 {
-	if (!z->own_closed)
+	if (!z->own_end || !zchan_used_here(z))
 		return;
-	store_release(z->own_closed, 1);
+	if (zchan_users_unregister(z))
+		store_release(z->own_closed, 1);
 	if (z->peer_efd >= 0)
 		zchan_kick(z);
 }

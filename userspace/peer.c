@@ -65,6 +65,9 @@ static int do_zchan_send_peer(struct zchan *prod, int unix_sock)
 
 	if (!prod || prod->role != ZCHAN_PRODUCER || unix_sock < 0)
 		return -EINVAL;
+	ret = zchan_use(prod);
+	if (ret)
+		return ret;
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = ZCHAN_PEER_MAGIC;
 	hdr.version = ZCHAN_PEER_VERSION;

@@ -56,6 +56,42 @@
 /* The memfd consumer end: prod memfd, cons memfd, 2 eventfds, socket. */
 #define ZCHAN_MEMFD_NFDS	5
 
+/*
+ * memfd backend: each end's memfd ends with one page that says who uses
+ * the end (memfd.c, users.c).  The producer's also keeps the geometry the
+ * channel was created with, which the consumer checks the handle against.
+ */
+#define ZCHAN_MEMFD_END_MAGIC	0x5a454e44U	/* "ZEND" */
+#define ZCHAN_MEMFD_END_VERSION	1U
+#define ZCHAN_MEMFD_USERS	64
+#define ZCHAN_USERS_CLOSED	(1ULL << 63)	/* in zchan_memfd_end.state */
+
+/**
+ * struct zchan_memfd_end - the last page of an end's memfd
+ * @magic: ZCHAN_MEMFD_END_MAGIC
+ * @version: ZCHAN_MEMFD_END_VERSION
+ * @pidns: inode of the pid namespace the users' pids belong to
+ * @state: how many processes use the end, ZCHAN_USERS_CLOSED once the
+ *	last one closed it (then nobody can start using it)
+ * @layout: producer end only: the layout the channel was created with
+ * @users: one word per using process, (start time << 22) | pid, 0 if free
+ */
+struct zchan_memfd_end {
+	uint32_t magic;
+	uint32_t version;
+	uint64_t pidns;
+	uint64_t state;
+	struct zchan_layout layout;
+	uint64_t users[ZCHAN_MEMFD_USERS];
+};
+
+/* A peer's using process we watch (memfd): its users[] word and pidfd. */
+struct zchan_watch {
+	uint64_t entry;
+	int pidfd;
+	bool seen;
+};
+
 /* Pool allocations are cache-line aligned (and never empty, see ring.c). */
 #define ZCHAN_POOL_ALIGN	64U
 
@@ -87,6 +123,7 @@ struct zchan {
 	unsigned int flags;	/* ZCHAN_BUSY_POLL */
 	uint32_t spin_ns;	/* spin this long before sleeping */
 	int err;		/* sticky: the peer corrupted the ring */
+	unsigned int use_gen;	/* zchan_fork_gen when this process used it */
 
 	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
 
@@ -96,6 +133,12 @@ struct zchan {
 	int sock;		/* our end of the liveness socketpair */
 	int peer_fds[5];	/* producer: consumer end until sent */
 	bool peer_dead;
+	struct zchan_memfd_end *own_end;	/* written by this end's users */
+	struct zchan_memfd_end *peer_end;	/* read-only */
+	int user_slot;		/* our word in own_end->users, or -1 */
+	uint64_t user_entry;	/* its value */
+	unsigned int nwatch;
+	struct zchan_watch watch[ZCHAN_MEMFD_USERS];
 	uint32_t arm_gen;	/* our need_wakeup generation */
 	bool kick_seen;		/* a peer kick was drained since arming */
 	uint32_t self_kicks;	/* our own writes to own_efd, not drained */
@@ -192,6 +235,34 @@ static inline void zchan_close_fd(int *fd)
 		close(*fd);
 	*fd = -1;
 }
+
+/*
+ * Which processes use an end: the one that created or received it, and a
+ * forked child once it calls the library on it (not merely inheriting it).
+ * zchan_fork_gen moves on in every child fork(2) makes; an end whose
+ * use_gen differs was inherited and is adopted at its first use.
+ */
+extern unsigned int zchan_fork_gen;
+int zchan_adopt(struct zchan *z);
+
+static inline bool zchan_used_here(const struct zchan *z)
+{
+	return z->use_gen == __atomic_load_n(&zchan_fork_gen, __ATOMIC_RELAXED);
+}
+
+static inline int zchan_use(struct zchan *z)
+{
+	if (likely(zchan_used_here(z)))
+		return 0;
+	return zchan_adopt(z);
+}
+
+/* users.c: the memfd backend's table of using processes */
+int zchan_users_register(struct zchan *z);
+bool zchan_users_unregister(struct zchan *z);
+bool zchan_users_peer_gone(struct zchan *z);
+void zchan_users_unwatch(struct zchan *z);
+uint64_t zchan_users_pidns(void);
 
 /* handle.c */
 struct zchan *zchan_alloc(int role, int backend);
