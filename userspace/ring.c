@@ -126,8 +126,9 @@ void zchan_self_kick(struct zchan *z)
 
 /*
  * Has the peer end gone?  The kernel (or a memfd peer closing cleanly) sets
- * the peer's closed word; a memfd peer that died is seen as a hang-up of
- * the liveness socket, which costs a syscall: only when @slow.
+ * the peer's closed word; a memfd peer whose users all died is seen through
+ * their pidfds (users.c) or as a hang-up of the liveness socket, which
+ * costs syscalls: only when @slow.
  */
 int zchan_peer_gone(struct zchan *z, bool slow)
 {
@@ -144,8 +145,9 @@ int zchan_peer_gone(struct zchan *z, bool slow)
 	pfd.fd = z->sock;
 	pfd.events = POLLRDHUP;
 	pfd.revents = 0;
-	if (zchan_keep_errno(poll(&pfd, 1, 0)) > 0 &&
-	    (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) {
+	if ((zchan_keep_errno(poll(&pfd, 1, 0)) > 0 &&
+	     (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) ||
+	    zchan_keep_errno(zchan_users_peer_gone(z))) {
 		z->peer_dead = true;
 		return 1;
 	}
@@ -329,11 +331,11 @@ static int prod_find_loan(struct zchan *z, const void *buf, uint32_t *idx)
 	return -EINVAL;
 }
 
-static int check_producer(const struct zchan *z, unsigned int flags)
+static int check_producer(struct zchan *z, unsigned int flags)
 {
 	if (!z || z->role != ZCHAN_PRODUCER || (flags & ~ZCHAN_NONBLOCK))
 		return -EINVAL;
-	return 0;
+	return zchan_use(z);
 }
 
 ZCHAN_EXPORT
@@ -506,11 +508,11 @@ static int cons_get(struct zchan *z, unsigned int flags, struct zchan_desc *d)
 	}
 }
 
-static int check_consumer(const struct zchan *z, unsigned int flags)
+static int check_consumer(struct zchan *z, unsigned int flags)
 {
 	if (!z || z->role != ZCHAN_CONSUMER || (flags & ~ZCHAN_NONBLOCK))
 		return -EINVAL;
-	return 0;
+	return zchan_use(z);
 }
 
 ZCHAN_EXPORT
@@ -647,7 +649,12 @@ int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow)
 ZCHAN_EXPORT
 int zchan_poll(struct zchan *ch)
 {
+	int ret;
+
 	if (!ch)
 		return -EINVAL;
+	ret = zchan_use(ch);
+	if (ret)
+		return ret;
 	return zchan_ready_mask(ch, ch->max_msg, true);
 }

@@ -229,8 +229,13 @@ int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
 ZCHAN_EXPORT
 int zchan_wait(struct zchan *ch, int64_t timeout_ns)
 {
+	int ret;
+
 	if (!ch)
 		return -EINVAL;
+	ret = zchan_use(ch);
+	if (ret)
+		return ret;
 	return zchan_wait_ready(ch, ch->max_msg, timeout_ns < 0 ? -1 : timeout_ns);
 }
 
@@ -248,6 +253,8 @@ void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
 		return;
 	}
 	fd = ch->fd;
+	if (zchan_use(ch))
+		fd = -1;	/* the cqe says -EBADF: the end is not ours */
 	events = ch->role == ZCHAN_CONSUMER ? POLLIN : POLLOUT;
 	if (ch->backend == ZCHAN_BACKEND_MEMFD) {
 		/*
