@@ -1722,4 +1722,379 @@ TEST(busy_poll_mode)
 	zchan_close(c);
 }
 
+/* ------------------------------------------------------------------ */
+/* Who keeps an end open (issue 13): the same rule on both backends.   */
+/*
+ * An end stays open while a process that uses it holds it; zchan_close()
+ * ends this process's use; a copy inherited through fork(2) and never used
+ * neither keeps the channel open nor ends it, closed or at exit.
+ *
+ * Each scenario is a FIXTURE_VARIANT per backend: the memfd variant runs
+ * in lib/zchan_test_memfd (natively), the kernel variant in
+ * lib/zchan_test_kernel (in the guest); each binary skips the other's.
+ */
+
+#define ENDS_MSGS	1000
+#define ENDS_MAX_MSG	256
+#define LIVENESS_NS	(60LL * 1000000000LL)	/* a hang, not a speed */
+
+FIXTURE(ends) {
+	struct zchan_attr attr;
+};
+
+FIXTURE_VARIANT(ends) {
+	unsigned int backend;
+};
+
+FIXTURE_VARIANT_ADD(ends, memfd) {
+	.backend = ZCHAN_BACKEND_MEMFD,
+};
+
+FIXTURE_VARIANT_ADD(ends, kernel) {
+	.backend = ZCHAN_BACKEND_KERNEL,
+};
+
+FIXTURE_SETUP(ends)
+{
+	small_attr(&self->attr, 1024, 1 << 20, ENDS_MAX_MSG);
+	self->attr.backend = variant->backend;
+}
+
+FIXTURE_TEARDOWN(ends)
+{
+}
+
+/* SKIP in FIXTURE_SETUP does not stop the test body with every harness. */
+#define ENDS_ON_THIS_BACKEND()						\
+	do {								\
+		if (variant->backend != (unsigned int)expected_backend())	\
+			SKIP(return, "runs in lib/zchan_test_%s",	\
+			     variant->backend == ZCHAN_BACKEND_KERNEL ?	\
+			     "kernel (guest)" : "memfd (native)");	\
+	} while (0)
+
+/* Messages [from, to) of the deterministic sequence. */
+static int send_seq(struct zchan *p, uint64_t from, uint64_t to)
+{
+	unsigned char buf[ENDS_MAX_MSG];
+	uint64_t s;
+
+	for (s = from; s < to; s++) {
+		uint32_t len = msg_len(s, ENDS_MAX_MSG);
+
+		fill_msg(buf, len, s);
+		if (zchan_send(p, buf, len, 0) != (ssize_t)len)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Receive messages [from, to) and check each, then expect the end of the
+ * stream: 0, or what went wrong (an exit code for a child).
+ */
+enum {
+	DRAIN_OK, DRAIN_ERR, DRAIN_BAD_MSG, DRAIN_HANG, DRAIN_EXTRA,
+	DRAIN_EARLY_EPIPE,
+};
+
+static int drain_seq(struct zchan *c, uint64_t from, uint64_t to)
+{
+	unsigned char buf[ENDS_MAX_MSG], scratch[ENDS_MAX_MSG];
+	uint64_t s = from;
+	ssize_t r;
+
+	for (;;) {
+		r = zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK);
+		if (r == -EAGAIN) {
+			int w = zchan_wait(c, LIVENESS_NS);
+
+			if (w == -ETIME)
+				return DRAIN_HANG;
+			if (w < 0)
+				return DRAIN_ERR;
+			continue;
+		}
+		if (r == -EPIPE)
+			return s == to ? DRAIN_OK : DRAIN_EARLY_EPIPE;
+		if (r < 0)
+			return DRAIN_ERR;
+		if (s == to)
+			return DRAIN_EXTRA;
+		if (!check_msg(buf, r, s, ENDS_MAX_MSG, scratch))
+			return DRAIN_BAD_MSG;
+		s++;
+	}
+}
+
+static void expect_drained(struct __test_metadata *_metadata, int how)
+{
+	if (how == DRAIN_HANG)
+		TH_LOG("no -EPIPE: the end was kept open");
+	else if (how == DRAIN_EARLY_EPIPE)
+		TH_LOG("-EPIPE before every message arrived");
+	else if (how == DRAIN_EXTRA)
+		TH_LOG("a message nobody sent");
+	EXPECT_EQ(DRAIN_OK, how);
+}
+
+/* A consumer child: it gets the consumer end over @sock and drains. */
+static pid_t fork_consumer(int sock, int other, uint64_t n, bool close_inherited,
+			   struct zchan *inherited)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		struct zchan *c;
+
+		close(other);
+		if (close_inherited)
+			zchan_close(inherited);	/* as library.rst advised */
+		if (zchan_recv_peer(sock, &c))
+			_exit(90);
+		/* empty, and not ended by anything done so far */
+		if (zchan_recv(c, &c, sizeof(c), ZCHAN_NONBLOCK) != -EAGAIN)
+			_exit(92);
+		/* ready: the producer starts sending only now */
+		if (write(sock, "r", 1) != 1)
+			_exit(91);
+		_exit(drain_seq(c, 0, n));
+	}
+	return pid;
+}
+
+/* Hand the consumer end to fork_consumer()'s child, wait until it is ready. */
+static int give_consumer(struct zchan *p, int sock)
+{
+	char b;
+	int ret;
+
+	ret = zchan_send_peer(p, sock);
+	if (!ret && read(sock, &b, 1) != 1)
+		ret = -EIO;
+	close(sock);
+	return ret;
+}
+
+/* S1: the child never touches the producer handle it inherited. */
+TEST_F(ends, s1_inherited_and_unused_does_not_keep_open)
+{
+	struct zchan *p;
+	int sv[2];
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	pid = fork_consumer(sv[1], sv[0], ENDS_MSGS, false, p);
+	ASSERT_LE(0, pid);
+	close(sv[1]);
+	ASSERT_EQ(0, give_consumer(p, sv[0]));
+	ASSERT_EQ(0, send_seq(p, 0, ENDS_MSGS));
+	zchan_close(p);
+	expect_drained(_metadata, wait_child(pid));
+}
+
+/* S2: the child closes its inherited copy: the parent's stream goes on. */
+TEST_F(ends, s2_inherited_copy_closed_does_not_end)
+{
+	struct zchan *p;
+	int sv[2];
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	pid = fork_consumer(sv[1], sv[0], ENDS_MSGS, true, p);
+	ASSERT_LE(0, pid);
+	close(sv[1]);
+	ASSERT_EQ(0, give_consumer(p, sv[0]));
+	ASSERT_EQ(0, send_seq(p, 0, ENDS_MSGS));
+	zchan_close(p);
+	expect_drained(_metadata, wait_child(pid));
+}
+
+/* S2, the other way out: a child exits holding the inherited handle. */
+TEST_F(ends, s2_inherited_copy_exiting_does_not_end)
+{
+	struct zchan *p, *c;
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
+	ASSERT_EQ(0, send_seq(p, 0, ENDS_MSGS / 2));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(0);
+	ASSERT_EQ(0, wait_child(pid));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		zchan_close(p);		/* closes, then exits */
+		zchan_close(c);
+		_exit(0);
+	}
+	ASSERT_EQ(0, wait_child(pid));
+	/* both ends still work, in both directions */
+	ASSERT_EQ(0, send_seq(p, ENDS_MSGS / 2, ENDS_MSGS));
+	zchan_close(p);
+	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
+	zchan_close(c);
+}
+
+/*
+ * S3: the producer is SIGKILLed while its forked child still holds the
+ * inherited descriptors: the consumer drains, then -EPIPE.
+ */
+TEST_F(ends, s3_killed_producer_with_forked_child)
+{
+	int sv[2], go[2], st;
+	pid_t pid, holder;
+	struct zchan *c;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zchan *p;
+		pid_t holder;
+
+		close(sv[1]);
+		close(go[0]);
+		if (zchan_create(NULL, &self->attr, &p) ||
+		    zchan_send_peer(p, sv[0]))
+			_exit(90);
+		holder = fork();	/* holds the copies, outlives us */
+		if (!holder) {
+			for (;;)
+				pause();
+		}
+		if (holder < 0 || send_seq(p, 0, ENDS_MSGS))
+			_exit(91);
+		if (write(go[1], &holder, sizeof(holder)) != sizeof(holder))
+			_exit(92);
+		for (;;)
+			pause();
+	}
+	close(sv[0]);
+	close(go[1]);
+	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c));
+	close(sv[1]);
+	ASSERT_EQ(sizeof(holder), read(go[0], &holder, sizeof(holder)));
+	close(go[0]);
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
+	EXPECT_EQ(POLLHUP, zchan_poll(c));
+	EXPECT_EQ(0, kill(holder, 0));	/* it was alive all along */
+	kill(holder, SIGKILL);
+	zchan_close(c);
+}
+
+/*
+ * S4: the multiprocessing habit.  The parent forks a child that uses the
+ * producer end it inherited, then closes its own copy: the child carries
+ * on, and the stream ends when the child is done (closes, or exits).
+ */
+static void handover(struct __test_metadata *_metadata,
+		     const struct zchan_attr *attr, bool child_closes)
+{
+	struct zchan *p, *c;
+	int started[2];
+	pid_t pid;
+	char b;
+
+	ASSERT_EQ(0, local_pair(attr, &p, &c));
+	ASSERT_EQ(0, pipe2(started, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(started[0]);
+		if (send_seq(p, 0, 1))
+			_exit(90);
+		if (write(started[1], "x", 1) != 1)
+			_exit(91);
+		if (send_seq(p, 1, ENDS_MSGS))
+			_exit(92);
+		if (child_closes)
+			zchan_close(p);
+		_exit(0);
+	}
+	close(started[1]);
+	ASSERT_EQ(1, read(started[0], &b, 1));
+	close(started[0]);
+	zchan_close(p);		/* the child still uses it */
+	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
+	EXPECT_EQ(0, wait_child(pid));
+	zchan_close(c);
+}
+
+TEST_F(ends, s4_child_carries_on_then_closes)
+{
+	ENDS_ON_THIS_BACKEND();
+	handover(_metadata, &self->attr, true);
+}
+
+TEST_F(ends, s4_child_carries_on_then_exits)
+{
+	ENDS_ON_THIS_BACKEND();
+	handover(_metadata, &self->attr, false);
+}
+
+/*
+ * After exec: a child that made the channel fd inheritable and exec'd a
+ * program that knows nothing of it does not keep the channel open.
+ */
+TEST_F(ends, exec_inherited_fd_does_not_keep_open)
+{
+	struct zchan *p, *c;
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		fcntl(zchan_fd(p), F_SETFD, 0);
+		execl("/bin/sleep", "sleep", "600", (char *)NULL);
+		_exit(90);
+	}
+	ASSERT_EQ(0, send_seq(p, 0, ENDS_MSGS));
+	zchan_close(p);
+	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
+	kill(pid, SIGKILL);
+	EXPECT_EQ(128 + SIGKILL, wait_child(pid));
+	zchan_close(c);
+}
+
+/* A child that starts using an end its last user closed gets -EPIPE. */
+TEST_F(ends, use_after_last_user_closed)
+{
+	struct zchan *p, *c;
+	int gate[2];
+	pid_t pid;
+	char b;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
+	ASSERT_EQ(0, pipe2(gate, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(gate[1]);
+		if (read(gate[0], &b, 1) != 0)
+			_exit(90);
+		_exit(zchan_send(p, "x", 1, 0) == -EPIPE ? 0 : 91);
+	}
+	close(gate[0]);
+	zchan_close(p);
+	close(gate[1]);
+	EXPECT_EQ(0, wait_child(pid));
+	expect_drained(_metadata, drain_seq(c, 0, 0));
+	zchan_close(c);
+}
+
 TEST_HARNESS_MAIN
