@@ -313,6 +313,22 @@ static void prod_commit_slot(struct zchan *z, uint32_t idx, uint32_t len,
 	prod_publish(z);
 }
 
+/*
+ * The producer stops using its end: each loan still outstanding becomes a
+ * skipped slot (as an aborted one), so that every message committed after
+ * it is published before the end is marked closed.
+ */
+void zchan_prod_end_loans(struct zchan *z)
+{
+	uint32_t i;
+
+	if (z->role != ZCHAN_PRODUCER || !z->slots || z->err)
+		return;
+	for (i = z->p_tail; i != z->p_alloc; i++)
+		if (z->slots[i & z->mask].state == SLOT_LOANED)
+			prod_commit_slot(z, i, 0, true);
+}
+
 static int prod_find_loan(struct zchan *z, const void *buf, uint32_t *idx)
 {
 	uint64_t off = (uintptr_t)buf - (uintptr_t)z->pool;
