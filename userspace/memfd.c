@@ -295,8 +295,9 @@ int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 }
 
 /*
- * This process stops using the end.  The last user does what the kernel
- * does on release: mark the end closed, then wake the peer; any other
+ * This process stops using the end.  The last user publishes what it
+ * committed behind outstanding loans, then does what the kernel does on
+ * release: mark the end closed, then wake the peer; any other
  * wakes the peer so that it stops watching this process.  A copy that was
  * only inherited says nothing.
  */
@@ -304,8 +305,10 @@ void zchan_memfd_close(struct zchan *z)
 {
 	if (!z->own_end || !zchan_used_here(z))
 		return;
-	if (zchan_users_unregister(z))
+	if (zchan_users_unregister(z)) {
+		zchan_prod_end_loans(z);
 		store_release(z->own_closed, 1);
+	}
 	if (z->peer_efd >= 0)
 		zchan_kick(z);
 }

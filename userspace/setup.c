@@ -196,6 +196,8 @@ void zchan_close(struct zchan *ch)
 		return;
 	if (ch->backend == ZCHAN_BACKEND_MEMFD)
 		zchan_memfd_close(ch);
+	else if (zchan_used_here(ch))
+		zchan_prod_end_loans(ch);	/* the module marks it closed */
 	zchan_free(ch);
 	errno = saved_errno;
 }

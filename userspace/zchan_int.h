@@ -193,6 +193,7 @@ struct zchan {
 
 /* ring.c */
 int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow);
+void zchan_prod_end_loans(struct zchan *z);
 void zchan_kick(struct zchan *z);
 int zchan_peer_gone(struct zchan *z, bool slow);
 void zchan_arm(struct zchan *z);
