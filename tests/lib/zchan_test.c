@@ -2097,4 +2097,173 @@ TEST_F(ends, use_after_last_user_closed)
 	zchan_close(c);
 }
 
+/* ------------------------------------------------------------------ */
+/* Nothing committed is ever lost (issue 13, item 2).                  */
+/*
+ * A script of producer calls, one letter each, in ring order: S sends the
+ * next message, L loans a slot for it and leaves the loan outstanding, C
+ * commits the oldest outstanding loan, A aborts it.  Then the producer
+ * closes (or is killed): every message whose send or commit returned
+ * success arrives, in order, then -EPIPE; an outstanding loan becomes a
+ * skipped slot.  When the producer dies instead, the ring publishes in
+ * order and nobody is left to know which loans were abandoned: what was
+ * committed behind the first outstanding loan is lost (documented).
+ */
+struct loan_script {
+	const char *ops;
+	const char *close_gets;		/* messages after a clean close */
+	const char *death_gets;		/* ... after SIGKILL */
+};
+
+static const struct loan_script loan_scripts[] = {
+	{ "S",		"0",	"0" },
+	{ "L",		"",	"" },
+	{ "SLS",	"02",	"0" },	/* the case of the issue */
+	{ "LS",		"1",	"" },
+	{ "SL",		"0",	"0" },
+	{ "LLS",	"2",	"" },
+	{ "LSLS",	"13",	"" },
+	{ "SLSC",	"012",	"012" },
+	{ "SLSA",	"02",	"02" },
+	{ "LLC",	"0",	"0" },	/* C commits the oldest: 0 */
+	{ "LLCS",	"02",	"0" },
+	{ "SLLCS",	"013",	"01" },
+	{ "LSSLSA",	"124",	"12" },
+};
+
+/* Run @ops on @p; the message of slot i is the single byte '0' + i. */
+static int run_loan_script(struct zchan *p, const char *ops)
+{
+	void *loans[16];
+	char ids[16];
+	int nloans = 0, slot = 0, i;
+
+	for (; *ops; ops++) {
+		char id = (char)('0' + slot);
+
+		switch (*ops) {
+		case 'S':
+			if (zchan_send(p, &id, 1, 0) != 1)
+				return 1;
+			slot++;
+			break;
+		case 'L':
+			if (zchan_loan(p, 1, &loans[nloans], 0))
+				return 2;
+			*(char *)loans[nloans] = id;
+			ids[nloans++] = id;
+			slot++;
+			break;
+		case 'C':
+		case 'A':
+			if (!nloans || (*ops == 'C' ?
+					zchan_commit(p, loans[0], 1) :
+					zchan_abort(p, loans[0])))
+				return 3;
+			for (i = 1; i < nloans; i++) {
+				loans[i - 1] = loans[i];
+				ids[i - 1] = ids[i];
+			}
+			nloans--;
+			break;
+		}
+	}
+	(void)ids;
+	return 0;
+}
+
+static int loan_script_then_close(struct zchan *p, void *arg)
+{
+	return run_loan_script(p, arg);	/* spawn_producer closes */
+}
+
+static int loan_script_then_die(struct zchan *p, void *arg)
+{
+	if (run_loan_script(p, arg))
+		return 1;
+	raise(SIGKILL);
+	return 2;
+}
+
+/* What arrives: the bytes received, until -EPIPE. */
+static int drain_ids(struct zchan *c, char *got, size_t cap)
+{
+	size_t n = 0;
+	ssize_t r;
+	char b[4];
+
+	for (;;) {
+		r = zchan_recv(c, b, sizeof(b), 0);
+		if (r == -EPIPE)
+			break;
+		if (r != 1 || n + 1 >= cap)
+			return -1;
+		got[n++] = b[0];
+	}
+	got[n] = 0;
+	return 0;
+}
+
+FIXTURE(loans) {
+	struct zchan_attr attr;
+};
+
+FIXTURE_VARIANT(loans) {
+	unsigned int backend;
+};
+
+FIXTURE_VARIANT_ADD(loans, memfd) {
+	.backend = ZCHAN_BACKEND_MEMFD,
+};
+
+FIXTURE_VARIANT_ADD(loans, kernel) {
+	.backend = ZCHAN_BACKEND_KERNEL,
+};
+
+FIXTURE_SETUP(loans)
+{
+	small_attr(&self->attr, 16, 64 << 10, 256);
+	self->attr.backend = variant->backend;
+}
+
+FIXTURE_TEARDOWN(loans)
+{
+}
+
+static void loan_scripts_run(struct __test_metadata *_metadata,
+			     const struct zchan_attr *attr, bool die)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(loan_scripts) / sizeof(loan_scripts[0]); i++) {
+		const struct loan_script *ls = &loan_scripts[i];
+		char got[32];
+		struct zchan *c;
+		pid_t pid;
+
+		pid = spawn_producer(attr, die ? loan_script_then_die :
+				     loan_script_then_close,
+				     (void *)ls->ops, &c);
+		ASSERT_LT(0, pid);
+		EXPECT_EQ(die ? 128 + SIGKILL : 0, wait_child(pid));
+		ASSERT_EQ(0, drain_ids(c, got, sizeof(got)));
+		EXPECT_STREQ(die ? ls->death_gets : ls->close_gets, got) {
+			TH_LOG("script %s, %s", ls->ops, die ? "killed" : "closed");
+		}
+		zchan_close(c);
+	}
+}
+
+TEST_F(loans, every_committed_message_arrives_after_close)
+{
+	ENDS_ON_THIS_BACKEND();
+	loan_scripts_run(_metadata, &self->attr, false);
+}
+
+TEST_F(loans, committed_before_the_first_loan_arrives_after_death)
+{
+	ENDS_ON_THIS_BACKEND();
+	loan_scripts_run(_metadata, &self->attr, true);
+}
+
 TEST_HARNESS_MAIN
