@@ -5,25 +5,12 @@
  * same for both backends; kernel.c and memfd.c say where the fds come from.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "zchan_int.h"
-
-unsigned int zchan_fork_gen;
-
-static void zchan_forked(void)
-{
-	__atomic_add_fetch(&zchan_fork_gen, 1, __ATOMIC_RELAXED);
-}
-
-static void zchan_watch_forks(void)
-{
-	pthread_atfork(NULL, NULL, zchan_forked);
-}
 
 /* A word at @off must lie inside a region of @size bytes. */
 static bool word_ok(uint32_t off, uint64_t size, uint32_t align)
@@ -41,7 +28,7 @@ int zchan_validate_layout(const struct zchan_layout *l)
 		return -EPROTO;
 	if (!l->pool_size || l->pool_size % ps || l->pool_size > ZCHAN_MAX_POOL)
 		return -EPROTO;
-	if (l->max_msg > l->pool_size / 2)
+	if (l->max_msg > l->pool_size / 2 || l->max_msg > ZCHAN_MAX_MSG)
 		return -EPROTO;
 	if (!l->prod_ring_size || l->prod_ring_size % ps ||
 	    l->prod_ring_size > ZCHAN_MAX_POOL ||
@@ -68,15 +55,13 @@ int zchan_validate_layout(const struct zchan_layout *l)
 
 struct zchan *zchan_alloc(int role, int backend)
 {
-	static pthread_once_t forks_watched = PTHREAD_ONCE_INIT;
 	struct zchan *z;
 	unsigned int i;
 
-	pthread_once(&forks_watched, zchan_watch_forks);
 	z = calloc(1, sizeof(*z));
 	if (!z)
 		return NULL;
-	z->use_gen = zchan_fork_gen;
+	zchan_use_init(z);
 	z->user_slot = -1;
 	z->role = role;
 	z->backend = backend;
@@ -113,20 +98,6 @@ void zchan_free(struct zchan *z)
 		zchan_close_fd(&z->peer_fds[i]);
 	free(z->slots);
 	free(z);
-}
-
-/*
- * The private ring for sleeping; without it (no io_uring here, or
- * ZCHAN_WAIT=syscall) the kernel backend sleeps in ZCHAN_IOC_WAIT and the
- * memfd backend in poll(2).
- */
-static void private_ring_init(struct zchan *z)
-{
-	const char *wait = getenv("ZCHAN_WAIT");
-
-	if ((!wait || !*wait || !strcmp(wait, "uring")) &&
-	    !io_uring_queue_init(4, &z->ring, 0))
-		z->have_ring = true;
 }
 
 static void *map_region(int fd, uint64_t off, uint64_t len, bool writable)
@@ -191,6 +162,9 @@ int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	z->entries = l->ring_entries;
 	z->mask = l->ring_entries - 1;
 	z->max_msg = l->max_msg;
+#ifdef ZCHAN_FEAT_USE
+	z->features = l->features;
+#endif
 
 	z->slots = calloc(z->entries, sizeof(*z->slots));
 	if (!z->slots)
@@ -208,34 +182,7 @@ int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	wait = getenv("ZCHAN_SPIN_NS");
 	if (wait && *wait)
 		z->spin_ns = (uint32_t)strtoul(wait, NULL, 10);
-	private_ring_init(z);
+	zchan_private_ring_init(z);
 	return 0;
 }
 
-/*
- * A forked child starts using an end it inherited: the memfd backend
- * counts it as a user (users.c) and tells the peer, which then watches it
- * too.  The inherited private io_uring is the parent's (its rings are
- * shared memory): the child gets its own.
- */
-int zchan_adopt(struct zchan *z)
-{
-	int ret;
-
-	if (z->backend == ZCHAN_BACKEND_MEMFD) {
-		ret = zchan_users_register(z);
-		if (ret)
-			return ret;
-		zchan_kick(z);
-	} else if (load_acquire(z->own_closed)) {
-		return -EPIPE;	/* its last user closed it: the module says */
-	}
-	if (z->have_ring) {
-		io_uring_queue_exit(&z->ring);
-		z->have_ring = false;
-		z->ring_pending = false;
-		private_ring_init(z);
-	}
-	z->use_gen = zchan_fork_gen;
-	return 0;
-}

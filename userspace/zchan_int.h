@@ -49,9 +49,13 @@
  */
 #define ZCHAN_SPIN_NS		20000
 
-/* The largest ring and pool libzchan accepts. */
+/*
+ * The largest ring, pool and message libzchan accepts.  A message's pool
+ * span is computed in 32 bits (ring.c): 2 GiB leaves room for alignment.
+ */
 #define ZCHAN_MAX_POOL		(1ULL << 40)
 #define ZCHAN_MAX_ENTRIES	(1U << 20)
+#define ZCHAN_MAX_MSG		(1U << 31)
 
 /* The memfd consumer end: prod memfd, cons memfd, 2 eventfds, socket. */
 #define ZCHAN_MEMFD_NFDS	5
@@ -124,6 +128,7 @@ struct zchan {
 	uint32_t spin_ns;	/* spin this long before sleeping */
 	int err;		/* sticky: the peer corrupted the ring */
 	unsigned int use_gen;	/* zchan_fork_gen when this process used it */
+	uint32_t features;	/* kernel: ZCHAN_FEAT_* of the module */
 
 	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
 
@@ -237,13 +242,13 @@ static inline void zchan_close_fd(int *fd)
 	*fd = -1;
 }
 
-/*
- * Which processes use an end: the one that created or received it, and a
- * forked child once it calls the library on it (not merely inheriting it).
- * zchan_fork_gen moves on in every child fork(2) makes; an end whose
- * use_gen differs was inherited and is adopted at its first use.
- */
+/* Which processes use an end (use.c): one load on every call. */
 extern unsigned int zchan_fork_gen;
+
+/* use.c */
+void zchan_use_init(struct zchan *z);
+void zchan_private_ring_init(struct zchan *z);
+int zchan_kernel_use(struct zchan *z, bool start);
 int zchan_adopt(struct zchan *z);
 
 static inline bool zchan_used_here(const struct zchan *z)
