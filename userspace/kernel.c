@@ -7,8 +7,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "zchan_int.h"
@@ -52,14 +54,42 @@ int zchan_kernel_attach(struct zchan *z, int devfd, const char *name)
 	return zchan_map(z, devfd, devfd, devfd, &at.layout);
 }
 
+/*
+ * Is @fd a zchan file: one ZCHAN_IOC_PEER_FD made ("anon_inode:[zchan]"),
+ * or /dev/zchan itself?  Asked before any ioctl: the command number could
+ * mean something else to another driver.  Without /proc, INFO decides.
+ */
+static bool is_zchan_file(int fd)
+{
+	char path[64], link[64];
+	struct stat st, dev;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return true;
+	link[n] = 0;
+	if (!strcmp(link, "anon_inode:[zchan]"))
+		return true;
+	return !fstat(fd, &st) && S_ISCHR(st.st_mode) &&
+	       !stat(ZCHAN_DEV_PATH, &dev) && st.st_rdev == dev.st_rdev;
+}
+
+/*
+ * The consumer end from a handle message: anything but a zchan consumer
+ * file is a bad handle, -EPROTO, as on the memfd backend.
+ */
 int zchan_kernel_attach_fd(struct zchan *z, int fd)
 {
 	struct zchan_info info;
 
 	z->fd = fd;
+	if (!is_zchan_file(fd))
+		return -EPROTO;
 	memset(&info, 0, sizeof(info));
 	if (ioctl(fd, ZCHAN_IOC_INFO, &info) < 0)
-		return -errno;
+		return errno == ENOMEM ? -ENOMEM : -EPROTO;
 	if (info.role != ZCHAN_ROLE_CONSUMER)
 		return -EPROTO;
 	return zchan_map(z, fd, fd, fd, &info.layout);

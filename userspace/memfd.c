@@ -57,7 +57,7 @@ static int memfd_region(const char *name, uint64_t size)
 	return fd;
 }
 
-/* A sealed memfd of at least @size bytes, else the peer is lying. */
+/* A sealed memfd of exactly @size bytes, else the peer is lying. */
 static int memfd_check(int fd, uint64_t size)
 {
 	struct stat st;
@@ -67,7 +67,7 @@ static int memfd_check(int fd, uint64_t size)
 		return -errno;
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0 || !(seals & F_SEAL_SHRINK) || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size < size)
+	    (uint64_t)st.st_size != size)
 		return -EPROTO;
 	return 0;
 }
@@ -159,11 +159,21 @@ static void memfd_layout(struct zchan_layout *l, const struct zchan_geom *g)
 	zchan_layout_set_words(l);
 }
 
+/* More pool than the machine has memory could never be backed. */
+static bool pool_fits_memory(uint64_t pool_size)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+
+	return pages <= 0 || pool_size <= (uint64_t)pages * zchan_page_size();
+}
+
 int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g)
 {
 	struct zchan_layout l;
 	int prod_fd, cons_fd, sp[2], ret;
 
+	if (!pool_fits_memory(g->pool_size))
+		return -ENOMEM;
 	memfd_layout(&l, g);
 	prod_fd = memfd_region("zchan-prod", prod_end_off(&l) + zchan_page_size());
 	if (prod_fd < 0)
@@ -258,15 +268,29 @@ static int check_notify_fd(int fd, bool sock)
 
 /*
  * The consumer end from what zchan_send_peer() sent: check all of it, map
- * it, and take fds[2..4] (set to -1); the caller closes the rest.
+ * it, and take fds[2..4] (set to -1); the caller closes the rest.  Every
+ * field of the layout must be what the library computes from the
+ * geometry, the memfds exactly that size, and the geometry the one the
+ * producer recorded in its end page when it created the channel.
  */
 int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 {
+	struct zchan_memfd_end rec;
+	struct zchan_layout want;
+	struct zchan_geom g;
 	int ret;
 
 	ret = zchan_validate_layout(l);
 	if (ret)
 		return ret;
+	/* the layout the library makes for that geometry, to the byte */
+	memset(&g, 0, sizeof(g));
+	g.pool_size = l->pool_size;
+	g.entries = l->ring_entries;
+	g.max_msg = l->max_msg;
+	memfd_layout(&want, &g);
+	if (memcmp(&want, l, sizeof(want)))
+		return -EPROTO;
 	ret = check_notify_fd(fds[2], false);
 	if (!ret)
 		ret = check_notify_fd(fds[3], false);
@@ -276,11 +300,15 @@ int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 		return ret;
 	ret = memfd_check(fds[0], prod_end_off(l) + zchan_page_size());
 	if (!ret)
-		ret = memfd_check(fds[0], l->prod_ring_off + l->prod_ring_size);
-	if (!ret)
 		ret = memfd_check(fds[1], cons_end_off(l) + zchan_page_size());
 	if (ret)
 		return ret;
+	/* and the channel was created with this very geometry */
+	if (pread(fds[0], &rec, sizeof(rec), (off_t)prod_end_off(l)) !=
+	    (ssize_t)sizeof(rec) || rec.magic != ZCHAN_MEMFD_END_MAGIC ||
+	    rec.version != ZCHAN_MEMFD_END_VERSION ||
+	    memcmp(&rec.layout, l, sizeof(*l)))
+		return -EPROTO;
 	ret = zchan_map(z, fds[0], fds[1], fds[0], l);
 	if (!ret)
 		ret = map_end_pages(z, fds[1], cons_end_off(l), fds[0],

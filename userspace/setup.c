@@ -77,14 +77,19 @@ static int check_attr(const struct zchan_attr *attr, struct zchan_geom *g,
 	if (attr->ring_entries && (!zchan_is_pow2(attr->ring_entries) ||
 				   attr->ring_entries > ZCHAN_MAX_ENTRIES))
 		return -EINVAL;
-	if (attr->pool_size > ZCHAN_MAX_POOL)
+	if (attr->max_msg > ZCHAN_MAX_MSG)
 		return -EINVAL;
+	if (attr->pool_size > ZCHAN_MAX_POOL)
+		return -ENOMEM;		/* a pool too large, as the module says */
 	g->pool_size = zchan_page_align(attr->pool_size ? attr->pool_size :
 					ZCHAN_DEFAULT_POOL_SIZE);
 	g->entries = attr->ring_entries ? attr->ring_entries :
 		     ZCHAN_DEFAULT_RING_ENTRIES;
-	max_msg = attr->max_msg ? attr->max_msg : g->pool_size / 4;
-	if (max_msg > g->pool_size / 2 || max_msg > UINT32_MAX)
+	max_msg = attr->max_msg;
+	if (!max_msg)
+		max_msg = g->pool_size / 4 < ZCHAN_MAX_MSG ? g->pool_size / 4 :
+			  ZCHAN_MAX_MSG;
+	if (max_msg > g->pool_size / 2)
 		return -EINVAL;
 	g->max_msg = (uint32_t)max_msg;
 	g->mode = attr->mode ? attr->mode : 0600;
@@ -196,8 +201,10 @@ void zchan_close(struct zchan *ch)
 		return;
 	if (ch->backend == ZCHAN_BACKEND_MEMFD)
 		zchan_memfd_close(ch);
-	else if (zchan_used_here(ch))
+	else if (zchan_used_here(ch)) {
 		zchan_prod_end_loans(ch);	/* the module marks it closed */
+		zchan_kernel_use(ch, false);
+	}
 	zchan_free(ch);
 	errno = saved_errno;
 }
