@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1773,6 +1774,41 @@ FIXTURE_TEARDOWN(ends)
 			     "kernel (guest)" : "memfd (native)");	\
 	} while (0)
 
+/*
+ * The kernel backend keeps an end per process (S1, S3, exec) only with a
+ * module that reports ZCHAN_FEAT_USE; older modules keep it per file.
+ */
+static bool module_has_feature(unsigned int feature)
+{
+#ifdef ZCHAN_FEAT_USE
+	struct zchan_info info;
+	int fd = open("/dev/zchan", O_RDWR | O_CLOEXEC);
+	bool ret;
+
+	if (fd < 0)
+		return false;
+	memset(&info, 0, sizeof(info));
+	ret = !ioctl(fd, ZCHAN_IOC_INFO, &info) &&
+	      (info.layout.features & feature) == feature;
+	close(fd);
+	return ret;
+#else
+	return false;
+#endif
+}
+
+#ifndef ZCHAN_FEAT_USE
+#define ZCHAN_FEAT_USE 0
+#endif
+
+#define ENDS_NEED_USE()							\
+	do {								\
+		if (variant->backend == ZCHAN_BACKEND_KERNEL &&	\
+		    !module_has_feature(ZCHAN_FEAT_USE))		\
+			SKIP(return, "the module lacks ZCHAN_FEAT_USE: "	\
+			     "its ends are held per file");		\
+	} while (0)
+
 /* Messages [from, to) of the deterministic sequence. */
 static int send_seq(struct zchan *p, uint64_t from, uint64_t to)
 {
@@ -1884,6 +1920,7 @@ TEST_F(ends, s1_inherited_and_unused_does_not_keep_open)
 	pid_t pid;
 
 	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
 	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	pid = fork_consumer(sv[1], sv[0], ENDS_MSGS, false, p);
@@ -1954,6 +1991,7 @@ TEST_F(ends, s3_killed_producer_with_forked_child)
 	struct zchan *c;
 
 	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
 	pid = fork();
@@ -2054,6 +2092,7 @@ TEST_F(ends, exec_inherited_fd_does_not_keep_open)
 	pid_t pid;
 
 	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
 	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -2079,6 +2118,7 @@ TEST_F(ends, use_after_last_user_closed)
 	char b;
 
 	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
 	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
 	ASSERT_EQ(0, pipe2(gate, O_CLOEXEC));
 	pid = fork();
@@ -2264,6 +2304,293 @@ TEST_F(loans, committed_before_the_first_loan_arrives_after_death)
 {
 	ENDS_ON_THIS_BACKEND();
 	loan_scripts_run(_metadata, &self->attr, true);
+}
+
+/* ------------------------------------------------------------------ */
+/* Every documented error of every call, the same on both backends.    */
+
+FIXTURE(errors) {
+	struct zchan_attr attr;
+	struct zchan *p, *c;
+};
+
+FIXTURE_VARIANT(errors) {
+	unsigned int backend;
+};
+
+FIXTURE_VARIANT_ADD(errors, memfd) {
+	.backend = ZCHAN_BACKEND_MEMFD,
+};
+
+FIXTURE_VARIANT_ADD(errors, kernel) {
+	.backend = ZCHAN_BACKEND_KERNEL,
+};
+
+FIXTURE_SETUP(errors)
+{
+	small_attr(&self->attr, 8, 65536, 4096);
+	self->attr.backend = variant->backend;
+	if (variant->backend == (unsigned int)expected_backend())
+		ASSERT_EQ(0, local_pair(&self->attr, &self->p, &self->c));
+}
+
+FIXTURE_TEARDOWN(errors)
+{
+	zchan_close(self->c);
+	zchan_close(self->p);
+}
+
+/* zchan_create(3) */
+TEST_F(errors, create)
+{
+	char name[ZCHAN_NAME_MAX + 8];
+	struct zchan_attr a = self->attr;
+	struct zchan *p = NULL;
+	int ret;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, NULL));
+	EXPECT_EQ(-EINVAL, zchan_create("", &a, &p));
+	a.reserved[0] = 1;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	a = self->attr;
+	a.flags = 1U << 7;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	a = self->attr;
+	a.mode = 01777;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	a = self->attr;
+	a.ring_entries = 12;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	a = self->attr;
+	a.max_msg = a.pool_size / 2 + 1;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	/* larger than any message can be, whatever the pool */
+	a = self->attr;
+	a.pool_size = 8ULL << 30;
+	a.max_msg = 3ULL << 30;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	EXPECT_EQ(-ENAMETOOLONG, zchan_create(name, &self->attr, &p));
+	/* a pool too large: -ENOMEM, never -EINVAL (issue 13) */
+	a = self->attr;
+	a.pool_size = (1ULL << 40) + 4096;
+	a.max_msg = 0;
+	EXPECT_EQ(-ENOMEM, zchan_create(NULL, &a, &p));
+	/* 16 GiB with the default max_msg: made, or too large for here */
+	a.pool_size = 16ULL << 30;
+	ret = zchan_create(NULL, &a, &p);
+	if (ret != -ENOMEM) {
+		struct zchan_attr got;
+
+		ASSERT_EQ(0, ret);
+		ASSERT_EQ(0, zchan_get_attr(p, &got));
+		EXPECT_EQ(1ULL << 31, got.max_msg);	/* pool / 4, capped */
+		zchan_close(p);
+	}
+	snprintf(name, sizeof(name), "zchan-err-%d", (int)getpid());
+	if (variant->backend == ZCHAN_BACKEND_MEMFD) {
+		EXPECT_EQ(-EOPNOTSUPP, zchan_create(name, &self->attr, &p));
+		/* the kernel backend required where there is no module */
+		if (access("/dev/zchan", F_OK)) {
+			a = self->attr;
+			a.backend = ZCHAN_BACKEND_KERNEL;
+			EXPECT_EQ(-ENOENT, zchan_create(NULL, &a, &p));
+		}
+	} else {
+		ASSERT_EQ(0, zchan_create(name, &self->attr, &p));
+		EXPECT_EQ(-EEXIST, zchan_create(name, &self->attr, &self->p));
+		zchan_close(p);
+	}
+}
+
+/* zchan_open(3) */
+TEST_F(errors, open)
+{
+	char name[ZCHAN_NAME_MAX + 8];
+	struct zchan *p, *c;
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_open(NULL, &c));
+	EXPECT_EQ(-EINVAL, zchan_open("x", NULL));
+	EXPECT_EQ(-EINVAL, zchan_open("", &c));
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	EXPECT_EQ(-ENAMETOOLONG, zchan_open(name, &c));
+	snprintf(name, sizeof(name), "zchan-err-%d", (int)getpid());
+	if (variant->backend == ZCHAN_BACKEND_MEMFD) {
+		EXPECT_EQ(-EOPNOTSUPP, zchan_open(name, &c));
+		return;
+	}
+	EXPECT_EQ(-ENOENT, zchan_open(name, &c));
+	ASSERT_EQ(0, zchan_create(name, &self->attr, &p));	/* mode 0600 */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (setgid(65534) || setuid(65534))
+			_exit(90);
+		_exit(zchan_open(name, &c) == -EACCES ? 0 : 91);
+	}
+	EXPECT_EQ(0, wait_child(pid));
+	ASSERT_EQ(0, zchan_open(name, &c));
+	EXPECT_EQ(-EBUSY, zchan_open(name, &self->c));
+	zchan_close(c);
+	zchan_close(p);
+}
+
+/* zchan_send(3), zchan_recv(3) */
+TEST_F(errors, send_recv)
+{
+	char big[4097], small[4];
+	void *lb[2];
+
+	ENDS_ON_THIS_BACKEND();
+	memset(big, 'b', sizeof(big));
+	EXPECT_EQ(-EINVAL, zchan_send(self->c, big, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_send(self->p, NULL, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_send(self->p, big, 1, 1U << 9));
+	EXPECT_EQ(-EINVAL, zchan_recv(self->p, big, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv(self->c, NULL, 1, 0));
+	EXPECT_EQ(-EMSGSIZE, zchan_send(self->p, big, 4097, 0));
+	EXPECT_EQ(-EAGAIN, zchan_recv(self->c, small, sizeof(small),
+				      ZCHAN_NONBLOCK));
+	ASSERT_EQ(8, zchan_send(self->p, big, 8, 0));
+	EXPECT_EQ(-EMSGSIZE, zchan_recv(self->c, small, sizeof(small), 0));
+	EXPECT_EQ(8, zchan_recv(self->c, big, sizeof(big), 0));	/* kept */
+	/* 8 slots: full */
+	while (zchan_send(self->p, big, 8, ZCHAN_NONBLOCK) == 8)
+		;
+	EXPECT_EQ(-EAGAIN, zchan_send(self->p, big, 8, ZCHAN_NONBLOCK));
+	while (zchan_recv(self->c, big, sizeof(big), ZCHAN_NONBLOCK) == 8)
+		;
+	/* the pool (64 KiB) held by our own loans */
+	while (!zchan_loan(self->p, 4096, &lb[0], ZCHAN_NONBLOCK))
+		;
+	EXPECT_EQ(-ENOBUFS, zchan_send(self->p, big, 4096, 0));
+	zchan_close(self->c);
+	self->c = NULL;
+	EXPECT_EQ(-EPIPE, zchan_send(self->p, big, 1, ZCHAN_NONBLOCK));
+	(void)lb;
+}
+
+/* zchan_loan(3), zchan_commit(3), zchan_abort(3) */
+TEST_F(errors, loan_commit_abort)
+{
+	void *lb, *other;
+	char x;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_loan(self->c, 8, &lb, 0));
+	EXPECT_EQ(-EINVAL, zchan_loan(self->p, 0, &lb, 0));
+	EXPECT_EQ(-EINVAL, zchan_loan(self->p, 8, NULL, 0));
+	EXPECT_EQ(-EINVAL, zchan_loan(self->p, 8, &lb, 1U << 9));
+	EXPECT_EQ(-EMSGSIZE, zchan_loan(self->p, 4097, &lb, 0));
+	ASSERT_EQ(0, zchan_loan(self->p, 16, &lb, 0));
+	EXPECT_EQ(-EINVAL, zchan_commit(self->p, &x, 1));
+	EXPECT_EQ(-EINVAL, zchan_commit(self->p, lb, 17));
+	EXPECT_EQ(-EINVAL, zchan_commit(self->c, lb, 1));
+	EXPECT_EQ(0, zchan_abort(self->p, lb));
+	EXPECT_EQ(-EINVAL, zchan_abort(self->p, lb));	/* no longer a loan */
+	/* the consumer passes the aborted slot: the pool is ours again */
+	EXPECT_EQ(-EAGAIN, zchan_recv(self->c, &x, 1, ZCHAN_NONBLOCK));
+	while (!zchan_loan(self->p, 4096, &other, ZCHAN_NONBLOCK))
+		;
+	EXPECT_EQ(-ENOBUFS, zchan_loan(self->p, 4096, &lb, 0));
+	zchan_close(self->c);
+	self->c = NULL;
+	EXPECT_EQ(-EPIPE, zchan_loan(self->p, 8, &lb, 0));
+}
+
+/* zchan_recv_zc(3), zchan_recv_batch(3), zchan_release(3) */
+TEST_F(errors, recv_zc_batch_release)
+{
+	struct zchan_msg m[2];
+	const void *b;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_recv_zc(self->p, &b, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv_zc(self->c, NULL, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv_zc(self->c, &b, 1U << 9));
+	EXPECT_EQ(-EINVAL, zchan_recv_batch(self->c, m, 0, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv_batch(self->c, NULL, 2, 0));
+	EXPECT_EQ(-EAGAIN, zchan_recv_zc(self->c, &b, ZCHAN_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, zchan_recv_batch(self->c, m, 2, ZCHAN_NONBLOCK));
+	ASSERT_EQ(2, zchan_send(self->p, "ok", 2, 0));
+	ASSERT_EQ(2, zchan_recv_zc(self->c, &b, 0));
+	EXPECT_EQ(-EINVAL, zchan_release(self->c, (const char *)b + 1));
+	EXPECT_EQ(-EINVAL, zchan_release(self->p, b));
+	EXPECT_EQ(0, zchan_release(self->c, b));
+	EXPECT_EQ(-EINVAL, zchan_release(self->c, b));
+	zchan_close(self->p);
+	self->p = NULL;
+	EXPECT_EQ(-EPIPE, zchan_recv_zc(self->c, &b, 0));
+	EXPECT_EQ(-EPIPE, zchan_recv_batch(self->c, m, 2, 0));
+}
+
+/* zchan_send_peer(3), zchan_recv_peer(3) */
+TEST_F(errors, send_peer_recv_peer)
+{
+	struct handoff h, bad;
+	struct zchan *p, *c;
+	int sv[2], pfd[2], file, i;
+	uint32_t max_msg;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_send_peer(self->c, 0));
+	EXPECT_EQ(-EINVAL, zchan_send_peer(self->p, -1));
+	EXPECT_EQ(-EINVAL, zchan_recv_peer(0, NULL));
+	EXPECT_EQ(-EINVAL, zchan_recv_peer(-1, &c));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	EXPECT_EQ(-EBUSY, zchan_send_peer(self->p, sv[0]));	/* sent */
+	close(sv[0]);
+	EXPECT_EQ(-EPIPE, zchan_recv_peer(sv[1], &c));
+	close(sv[1]);
+
+	/* a handle message whose fd is not a channel: -EPROTO, both */
+	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
+	ASSERT_EQ(0, capture_handoff(p, &h));
+	ASSERT_EQ(0, pipe(pfd));
+	file = open("/proc/self/exe", O_RDONLY);
+	ASSERT_LE(0, file);
+	EXPECT_EQ(-EPROTO, replay_handoff(&h, 0, file, &c));
+	EXPECT_EQ(-EPROTO, replay_handoff(&h, 0, pfd[0], &c));
+	if (variant->backend == ZCHAN_BACKEND_MEMFD) {
+		/* another legal max_msg than the channel was made with */
+		bad = h;
+		memcpy(&max_msg, bad.bytes + 16 + 12, sizeof(max_msg));
+		ASSERT_EQ(4096, max_msg);
+		max_msg = 8192;
+		memcpy(bad.bytes + 16 + 12, &max_msg, sizeof(max_msg));
+		EXPECT_EQ(-EPROTO, replay_handoff(&bad, -1, -1, &c));
+		/* the consumer memfd where the producer's belongs */
+		EXPECT_EQ(-EPROTO, replay_handoff(&h, 0, h.fds[1], &c));
+	}
+	close(file);
+	close(pfd[0]);
+	close(pfd[1]);
+	ASSERT_EQ(0, replay_handoff(&h, -1, -1, &c));	/* the real one */
+	for (i = 0; i < h.nfds; i++)
+		close(h.fds[i]);
+	zchan_close(c);
+	zchan_close(p);
+}
+
+/* zchan_wait(3), zchan_poll(3) */
+TEST_F(errors, wait_poll)
+{
+	void *lb;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_wait(NULL, 0));
+	EXPECT_EQ(-EINVAL, zchan_poll(NULL));
+	EXPECT_EQ(-ETIME, zchan_wait(self->c, 0));
+	EXPECT_EQ(-ETIME, zchan_wait(self->c, 1000000));
+	while (!zchan_loan(self->p, 4096, &lb, ZCHAN_NONBLOCK))
+		;
+	EXPECT_EQ(-ENOBUFS, zchan_wait(self->p, 0));
+	EXPECT_EQ(-ENOBUFS, zchan_poll(self->p));
 }
 
 TEST_HARNESS_MAIN
