@@ -2593,4 +2593,129 @@ TEST_F(errors, wait_poll)
 	EXPECT_EQ(-ENOBUFS, zchan_poll(self->p));
 }
 
+/* ------------------------------------------------------------------ */
+/* Readiness parity (issue 13, item 3).                                */
+/*
+ * On both backends: an empty channel's fd is not readable after setup, a
+ * message makes it readable, a call that finds the channel empty again
+ * leaves it not readable, and the peer's death makes it readable with
+ * zchan_poll() reporting POLLHUP.  What still differs (the memfd fd is an
+ * epoll fd: POLLIN only, readable until a call finds the channel empty) is
+ * in Documentation/library.rst.
+ */
+static int fd_events(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLOUT };
+
+	return poll(&pfd, 1, 0) > 0 ? pfd.revents : 0;
+}
+
+static int fd_wait_events(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 60000) > 0 ? pfd.revents : 0;
+}
+
+static int send_on_ack(struct zchan *p, void *arg)
+{
+	int *ack = arg;
+	char x;
+
+	close(ack[1]);
+	if (read(ack[0], &x, 1) != 1 || zchan_send(p, "m", 1, 0) != 1)
+		return 1;
+	for (;;)
+		pause();	/* until killed */
+}
+
+FIXTURE(ready) {
+	struct zchan_attr attr;
+};
+
+FIXTURE_VARIANT(ready) {
+	unsigned int backend;
+};
+
+FIXTURE_VARIANT_ADD(ready, memfd) {
+	.backend = ZCHAN_BACKEND_MEMFD,
+};
+
+FIXTURE_VARIANT_ADD(ready, kernel) {
+	.backend = ZCHAN_BACKEND_KERNEL,
+};
+
+FIXTURE_SETUP(ready)
+{
+	small_attr(&self->attr, 16, 65536, 1024);
+	self->attr.backend = variant->backend;
+}
+
+FIXTURE_TEARDOWN(ready)
+{
+}
+
+TEST_F(ready, consumer_fd_follows_messages_and_peer_death)
+{
+	struct zchan *c;
+	int ack[2];
+	char b[4];
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, pipe(ack));
+	pid = spawn_producer(&self->attr, send_on_ack, ack, &c);
+	ASSERT_LT(0, pid);
+	close(ack[0]);
+	EXPECT_EQ(0, fd_events(zchan_fd(c)));		/* empty */
+	EXPECT_EQ(0, zchan_poll(c));
+	ASSERT_EQ(1, write(ack[1], "a", 1));
+	EXPECT_TRUE(fd_wait_events(zchan_fd(c)) & POLLIN);	/* a message */
+	EXPECT_EQ(POLLIN, zchan_poll(c));
+	EXPECT_EQ(1, zchan_recv(c, b, sizeof(b), 0));
+	EXPECT_EQ(-EAGAIN, zchan_recv(c, b, sizeof(b), ZCHAN_NONBLOCK));
+	EXPECT_EQ(0, fd_events(zchan_fd(c)));		/* empty again */
+	EXPECT_EQ(0, zchan_poll(c));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	EXPECT_EQ(128 + SIGKILL, wait_child(pid));
+	EXPECT_TRUE(fd_wait_events(zchan_fd(c)) & (POLLIN | POLLHUP));
+	EXPECT_EQ(POLLHUP, zchan_poll(c));
+	EXPECT_EQ(-EPIPE, zchan_recv(c, b, sizeof(b), 0));
+	close(ack[1]);
+	zchan_close(c);
+}
+
+TEST_F(ready, producer_sees_consumer_death)
+{
+	struct zchan *p;
+	int sv[2];
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
+	EXPECT_EQ(POLLOUT, zchan_poll(p));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zchan *c;
+
+		if (zchan_recv_peer(sv[1], &c))
+			_exit(90);
+		if (write(sv[1], "r", 1) != 1)
+			_exit(91);
+		for (;;)
+			pause();
+	}
+	ASSERT_EQ(0, give_consumer(p, sv[0]));
+	close(sv[1]);
+	EXPECT_EQ(POLLOUT, zchan_poll(p));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	EXPECT_EQ(128 + SIGKILL, wait_child(pid));
+	EXPECT_NE(0, fd_wait_events(zchan_fd(p)));
+	EXPECT_EQ(POLLERR | POLLHUP, zchan_poll(p));
+	EXPECT_EQ(-EPIPE, zchan_send(p, "x", 1, 0));
+	zchan_close(p);
+}
+
 TEST_HARNESS_MAIN
