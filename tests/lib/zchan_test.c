@@ -1735,6 +1735,18 @@ TEST(busy_poll_mode)
  * lib/zchan_test_kernel (in the guest); each binary skips the other's.
  */
 
+/* The two variants of a fixture that runs on both backends. */
+#define BACKEND_VARIANTS(fixture)					\
+	FIXTURE_VARIANT(fixture) {					\
+		unsigned int backend;					\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, memfd) {				\
+		.backend = ZCHAN_BACKEND_MEMFD,				\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, kernel) {				\
+		.backend = ZCHAN_BACKEND_KERNEL,			\
+	}
+
 #define ENDS_MSGS	1000
 #define ENDS_MAX_MSG	256
 #define LIVENESS_NS	(60LL * 1000000000LL)	/* a hang, not a speed */
@@ -1743,17 +1755,7 @@ FIXTURE(ends) {
 	struct zchan_attr attr;
 };
 
-FIXTURE_VARIANT(ends) {
-	unsigned int backend;
-};
-
-FIXTURE_VARIANT_ADD(ends, memfd) {
-	.backend = ZCHAN_BACKEND_MEMFD,
-};
-
-FIXTURE_VARIANT_ADD(ends, kernel) {
-	.backend = ZCHAN_BACKEND_KERNEL,
-};
+BACKEND_VARIANTS(ends);
 
 FIXTURE_SETUP(ends)
 {
@@ -1912,18 +1914,22 @@ static int give_consumer(struct zchan *p, int sock)
 	return ret;
 }
 
-/* S1: the child never touches the producer handle it inherited. */
-TEST_F(ends, s1_inherited_and_unused_does_not_keep_open)
+/*
+ * The parent produces, a forked child consumes: S1 (the child never
+ * touches the producer handle it inherited) and S2 (it closes it first,
+ * as library.rst once advised).  Either way the child gets every message,
+ * then -EPIPE, once the parent closes.
+ */
+static void parent_to_child(struct __test_metadata *_metadata,
+			    const struct zchan_attr *attr, bool close_inherited)
 {
 	struct zchan *p;
 	int sv[2];
 	pid_t pid;
 
-	ENDS_ON_THIS_BACKEND();
-	ENDS_NEED_USE();
-	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
+	ASSERT_EQ(0, zchan_create(NULL, attr, &p));
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	pid = fork_consumer(sv[1], sv[0], ENDS_MSGS, false, p);
+	pid = fork_consumer(sv[1], sv[0], ENDS_MSGS, close_inherited, p);
 	ASSERT_LE(0, pid);
 	close(sv[1]);
 	ASSERT_EQ(0, give_consumer(p, sv[0]));
@@ -1932,23 +1938,19 @@ TEST_F(ends, s1_inherited_and_unused_does_not_keep_open)
 	expect_drained(_metadata, wait_child(pid));
 }
 
+/* S1: the child never touches the producer handle it inherited. */
+TEST_F(ends, s1_inherited_and_unused_does_not_keep_open)
+{
+	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
+	parent_to_child(_metadata, &self->attr, false);
+}
+
 /* S2: the child closes its inherited copy: the parent's stream goes on. */
 TEST_F(ends, s2_inherited_copy_closed_does_not_end)
 {
-	struct zchan *p;
-	int sv[2];
-	pid_t pid;
-
 	ENDS_ON_THIS_BACKEND();
-	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	pid = fork_consumer(sv[1], sv[0], ENDS_MSGS, true, p);
-	ASSERT_LE(0, pid);
-	close(sv[1]);
-	ASSERT_EQ(0, give_consumer(p, sv[0]));
-	ASSERT_EQ(0, send_seq(p, 0, ENDS_MSGS));
-	zchan_close(p);
-	expect_drained(_metadata, wait_child(pid));
+	parent_to_child(_metadata, &self->attr, true);
 }
 
 /* S2, the other way out: a child exits holding the inherited handle. */
@@ -2248,17 +2250,7 @@ FIXTURE(loans) {
 	struct zchan_attr attr;
 };
 
-FIXTURE_VARIANT(loans) {
-	unsigned int backend;
-};
-
-FIXTURE_VARIANT_ADD(loans, memfd) {
-	.backend = ZCHAN_BACKEND_MEMFD,
-};
-
-FIXTURE_VARIANT_ADD(loans, kernel) {
-	.backend = ZCHAN_BACKEND_KERNEL,
-};
+BACKEND_VARIANTS(loans);
 
 FIXTURE_SETUP(loans)
 {
@@ -2314,17 +2306,7 @@ FIXTURE(errors) {
 	struct zchan *p, *c;
 };
 
-FIXTURE_VARIANT(errors) {
-	unsigned int backend;
-};
-
-FIXTURE_VARIANT_ADD(errors, memfd) {
-	.backend = ZCHAN_BACKEND_MEMFD,
-};
-
-FIXTURE_VARIANT_ADD(errors, kernel) {
-	.backend = ZCHAN_BACKEND_KERNEL,
-};
+BACKEND_VARIANTS(errors);
 
 FIXTURE_SETUP(errors)
 {
@@ -2633,17 +2615,7 @@ FIXTURE(ready) {
 	struct zchan_attr attr;
 };
 
-FIXTURE_VARIANT(ready) {
-	unsigned int backend;
-};
-
-FIXTURE_VARIANT_ADD(ready, memfd) {
-	.backend = ZCHAN_BACKEND_MEMFD,
-};
-
-FIXTURE_VARIANT_ADD(ready, kernel) {
-	.backend = ZCHAN_BACKEND_KERNEL,
-};
+BACKEND_VARIANTS(ready);
 
 FIXTURE_SETUP(ready)
 {
