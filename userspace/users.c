@@ -177,6 +177,9 @@ void zchan_users_unwatch(struct zchan *z)
 		close(z->watch[--z->nwatch].pidfd);
 }
 
+/* pidfd_open() said ENOSYS once: do not ask for every word. */
+static bool no_pidfds;
+
 /* Watch the process of a new users[] word: false if it is already gone. */
 static bool watch(struct zchan *z, uint64_t entry)
 {
@@ -185,9 +188,14 @@ static bool watch(struct zchan *z, uint64_t entry)
 	struct epoll_event ev;
 	int pidfd;
 
+	if (__atomic_load_n(&no_pidfds, __ATOMIC_RELAXED))
+		return true;
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
+	if (pidfd < 0) {
+		if (errno == ENOSYS)	/* before 5.3, or valgrind */
+			__atomic_store_n(&no_pidfds, true, __ATOMIC_RELAXED);
 		return errno != ESRCH;	/* no pidfds: the socket tells */
+	}
 	/* the pidfd is now this very process: is it the one that wrote? */
 	if (start && proc_start_time(pid) != start) {
 		close(pidfd);

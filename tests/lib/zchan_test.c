@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1803,6 +1804,29 @@ static bool module_has_feature(unsigned int feature)
 #define ZCHAN_FEAT_USE 0
 #endif
 
+/*
+ * Without pidfds (Linux before 5.3, or valgrind, which does not know the
+ * system call) the memfd backend falls back to its liveness socket, which
+ * an inherited copy keeps open: S3 cannot hold there (library.rst).
+ */
+static bool have_pidfds(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+	if (fd < 0)
+		return errno != ENOSYS;
+	close(fd);
+	return true;
+}
+
+#define ENDS_NEED_PIDFDS()						\
+	do {								\
+		if (variant->backend == ZCHAN_BACKEND_MEMFD &&		\
+		    !have_pidfds())					\
+			SKIP(return, "no pidfd_open() here: the memfd "	\
+			     "backend falls back to its socket");	\
+	} while (0)
+
 #define ENDS_NEED_USE()							\
 	do {								\
 		if (variant->backend == ZCHAN_BACKEND_KERNEL &&	\
@@ -1994,6 +2018,7 @@ TEST_F(ends, s3_killed_producer_with_forked_child)
 
 	ENDS_ON_THIS_BACKEND();
 	ENDS_NEED_USE();
+	ENDS_NEED_PIDFDS();
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
 	pid = fork();
