@@ -24,16 +24,16 @@ int zchan_validate_layout(const struct zchan_layout *l)
 	uint64_t ps = zchan_page_size();
 
 	if (!zchan_is_pow2(l->ring_entries) ||
-	    l->ring_entries > ZCHAN_MAX_ENTRIES)
+	    l->ring_entries > ZCHAN_RING_ENTRIES_MAX)
 		return -EPROTO;
-	if (!l->pool_size || l->pool_size % ps || l->pool_size > ZCHAN_MAX_POOL)
+	if (!l->pool_size || l->pool_size % ps || l->pool_size > ZCHAN_POOL_SIZE_MAX)
 		return -EPROTO;
-	if (l->max_msg > l->pool_size / 2 || l->max_msg > ZCHAN_MAX_MSG)
+	if (l->max_msg > l->pool_size / 2 || l->max_msg > ZCHAN_MSG_MAX)
 		return -EPROTO;
 	if (!l->prod_ring_size || l->prod_ring_size % ps ||
-	    l->prod_ring_size > ZCHAN_MAX_POOL ||
+	    l->prod_ring_size > ZCHAN_POOL_SIZE_MAX ||
 	    !l->cons_ring_size || l->cons_ring_size % ps ||
-	    l->cons_ring_size > ZCHAN_MAX_POOL)
+	    l->cons_ring_size > ZCHAN_POOL_SIZE_MAX)
 		return -EPROTO;
 	if (l->prod_ring_off % ps || l->cons_ring_off % ps || l->pool_off % ps)
 		return -EPROTO;
@@ -162,9 +162,7 @@ int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	z->entries = l->ring_entries;
 	z->mask = l->ring_entries - 1;
 	z->max_msg = l->max_msg;
-#ifdef ZCHAN_FEAT_USE
-	z->features = l->features;
-#endif
+	z->features = l->features;	/* 0 from the memfd backend */
 
 	z->slots = calloc(z->entries, sizeof(*z->slots));
 	if (!z->slots)

@@ -75,11 +75,11 @@ static int check_attr(const struct zchan_attr *attr, struct zchan_geom *g,
 	if (attr->backend > ZCHAN_BACKEND_MEMFD)
 		return -EINVAL;
 	if (attr->ring_entries && (!zchan_is_pow2(attr->ring_entries) ||
-				   attr->ring_entries > ZCHAN_MAX_ENTRIES))
+				   attr->ring_entries > ZCHAN_RING_ENTRIES_MAX))
 		return -EINVAL;
-	if (attr->max_msg > ZCHAN_MAX_MSG)
+	if (attr->max_msg > ZCHAN_MSG_MAX)
 		return -EINVAL;
-	if (attr->pool_size > ZCHAN_MAX_POOL)
+	if (attr->pool_size > ZCHAN_POOL_SIZE_MAX)
 		return -ENOMEM;		/* a pool too large, as the module says */
 	g->pool_size = zchan_page_align(attr->pool_size ? attr->pool_size :
 					ZCHAN_DEFAULT_POOL_SIZE);
@@ -87,8 +87,8 @@ static int check_attr(const struct zchan_attr *attr, struct zchan_geom *g,
 		     ZCHAN_DEFAULT_RING_ENTRIES;
 	max_msg = attr->max_msg;
 	if (!max_msg)
-		max_msg = g->pool_size / 4 < ZCHAN_MAX_MSG ? g->pool_size / 4 :
-			  ZCHAN_MAX_MSG;
+		max_msg = g->pool_size / 4 < ZCHAN_MSG_MAX ? g->pool_size / 4 :
+			  ZCHAN_MSG_MAX;
 	if (max_msg > g->pool_size / 2)
 		return -EINVAL;
 	g->max_msg = (uint32_t)max_msg;

@@ -10,7 +10,8 @@
  * handler): an end whose use_gen differs was inherited.  The check is one
  * load and a compare on every call; the rest happens once per child:
  *
- *  - kernel backend: ZCHAN_IOC_USE tells the module (ZCHAN_FEAT_USE);
+ *  - kernel backend: ZCHAN_IOC_USE tells the module (ZCHAN_FEAT_USE; an
+ *    older module holds an end while any descriptor of it is open);
  *  - memfd backend: the child enters its end's users table (users.c) and
  *    wakes the peer, which then watches it too;
  *  - both: the inherited private io_uring is the parent's (its rings are
@@ -63,7 +64,6 @@ void zchan_private_ring_init(struct zchan *z)
 /* ZCHAN_IOC_USE: this process starts (@start) or stops using the end. */
 int zchan_kernel_use(struct zchan *z, bool start)
 {
-#ifdef ZCHAN_FEAT_USE
 	struct zchan_use u;
 
 	if (!(z->features & ZCHAN_FEAT_USE))
@@ -72,7 +72,6 @@ int zchan_kernel_use(struct zchan *z, bool start)
 	u.flags = start ? 0 : ZCHAN_USE_END;
 	if (ioctl(z->fd, ZCHAN_IOC_USE, &u) < 0)
 		return -errno;
-#endif
 	return 0;
 }
 

@@ -49,14 +49,6 @@
  */
 #define ZCHAN_SPIN_NS		20000
 
-/*
- * The largest ring, pool and message libzchan accepts.  A message's pool
- * span is computed in 32 bits (ring.c): 2 GiB leaves room for alignment.
- */
-#define ZCHAN_MAX_POOL		(1ULL << 40)
-#define ZCHAN_MAX_ENTRIES	(1U << 20)
-#define ZCHAN_MAX_MSG		(1U << 31)
-
 /* The memfd consumer end: prod memfd, cons memfd, 2 eventfds, socket. */
 #define ZCHAN_MEMFD_NFDS	5
 

@@ -1783,7 +1783,6 @@ FIXTURE_TEARDOWN(ends)
  */
 static bool module_has_feature(unsigned int feature)
 {
-#ifdef ZCHAN_FEAT_USE
 	struct zchan_info info;
 	int fd = open("/dev/zchan", O_RDWR | O_CLOEXEC);
 	bool ret;
@@ -1795,14 +1794,7 @@ static bool module_has_feature(unsigned int feature)
 	      (info.layout.features & feature) == feature;
 	close(fd);
 	return ret;
-#else
-	return false;
-#endif
 }
-
-#ifndef ZCHAN_FEAT_USE
-#define ZCHAN_FEAT_USE 0
-#endif
 
 /*
  * Without pidfds (Linux before 5.3, or valgrind, which does not know the
@@ -2369,13 +2361,15 @@ TEST_F(errors, create)
 	a = self->attr;
 	a.ring_entries = 12;
 	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	a.ring_entries = ZCHAN_RING_ENTRIES_MAX * 2;	/* the UAPI's limit */
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
 	a = self->attr;
 	a.max_msg = a.pool_size / 2 + 1;
 	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
 	/* larger than any message can be, whatever the pool */
 	a = self->attr;
 	a.pool_size = 8ULL << 30;
-	a.max_msg = 3ULL << 30;
+	a.max_msg = ZCHAN_MSG_MAX + 1ULL;
 	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
 	memset(name, 'n', sizeof(name) - 1);
 	name[sizeof(name) - 1] = 0;
@@ -2393,7 +2387,7 @@ TEST_F(errors, create)
 
 		ASSERT_EQ(0, ret);
 		ASSERT_EQ(0, zchan_get_attr(p, &got));
-		EXPECT_EQ(1ULL << 31, got.max_msg);	/* pool / 4, capped */
+		EXPECT_EQ(ZCHAN_MSG_MAX, got.max_msg);	/* pool / 4, capped */
 		zchan_close(p);
 	}
 	snprintf(name, sizeof(name), "zchan-err-%d", (int)getpid());
