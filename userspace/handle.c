@@ -163,6 +163,8 @@ int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	z->mask = l->ring_entries - 1;
 	z->max_msg = l->max_msg;
 	z->features = l->features;	/* 0 from the memfd backend */
+	/* a module without (this encoding of) uring_cmd WAIT: the ioctl */
+	z->use_ioctl_wait = !(z->features & ZCHAN_FEAT_URING_CMD);
 
 	z->slots = calloc(z->entries, sizeof(*z->slots));
 	if (!z->slots)

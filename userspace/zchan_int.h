@@ -182,7 +182,7 @@ struct zchan {
 	/* private io_uring for sleeping */
 	struct io_uring ring;
 	bool have_ring;
-	bool use_ioctl_wait;	/* kernel: ZCHAN_IOC_WAIT instead of uring_cmd */
+	bool use_ioctl_wait;	/* kernel: no ZCHAN_FEAT_URING_CMD, use the ioctl */
 	bool ring_pending;	/* a wait sqe is in flight in the private ring */
 
 	struct zchan_stats st;
