@@ -113,12 +113,6 @@ static int ring_wait(struct zchan *z, int64_t timeout_ns)
 	z->ring_pending = false;
 	if (res >= 0 || res == -EINTR || res == -ECANCELED || res == -EAGAIN)
 		return 0;
-	if (z->backend == ZCHAN_BACKEND_KERNEL &&
-	    (res == -EOPNOTSUPP || res == -EINVAL || res == -ENOTTY)) {
-		/* a module without uring_cmd: use the ioctl from now on */
-		z->use_ioctl_wait = true;
-		return 0;
-	}
 	return res;
 }
 
