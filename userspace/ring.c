@@ -245,6 +245,19 @@ static int prod_alloc(struct zchan *z, uint32_t len, uint32_t *idx)
 	z->pool_next = off + pool_span(len);
 	if (z->pool_next == z->pool_size)
 		z->pool_next = 0;
+	if (z->alloc) {
+		/*
+		 * ZCHAN_CREATE_PUBLISH_ON_CLOSE: a skipped placeholder, then
+		 * alloc, so that a kernel publishing up to alloc when we are
+		 * gone delivers what we committed and skips the rest.
+		 */
+		struct zchan_desc *d = &z->descs[*idx & z->mask];
+
+		store_once(&d->off, off);
+		store_once(&d->len, 0);
+		store_once(&d->flags, ZCHAN_DESC_SKIP);
+		store_release(z->alloc, z->p_alloc);
+	}
 	return 0;
 }
 
