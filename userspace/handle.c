@@ -41,6 +41,7 @@ int zchan_validate_layout(const struct zchan_layout *l)
 	    !word_ok(l->prod_head_seen, l->prod_ring_size, 4) ||
 	    !word_ok(l->prod_need_wakeup, l->prod_ring_size, 4) ||
 	    !word_ok(l->prod_closed, l->prod_ring_size, 4) ||
+	    !word_ok(l->prod_alloc, l->prod_ring_size, 4) ||
 	    !word_ok(l->cons_head, l->cons_ring_size, 4) ||
 	    !word_ok(l->cons_read, l->cons_ring_size, 4) ||
 	    !word_ok(l->cons_need_wakeup, l->cons_ring_size, 4) ||

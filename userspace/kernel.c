@@ -24,12 +24,30 @@ int zchan_kernel_open_dev(void)
 	return fd >= 0 ? fd : -errno;
 }
 
+/* The module's ZCHAN_FEAT_* word (INFO answers before CREATE too). */
+static uint32_t module_features(int devfd)
+{
+	struct zchan_info info;
+
+	memset(&info, 0, sizeof(info));
+	return ioctl(devfd, ZCHAN_IOC_INFO, &info) ? 0 : info.layout.features;
+}
+
+/*
+ * With a module that can, the channel publishes on close: the producer
+ * keeps the alloc word (ring.c) and the module, at the producer's release
+ * (a close, an exit or a kill), publishes every slot up to it, so that no
+ * committed message is lost behind a loan that will never be committed.
+ */
 int zchan_kernel_create(struct zchan *z, int devfd, const char *name,
 			const struct zchan_geom *g)
 {
 	struct zchan_create cr;
+	int ret;
 
 	memset(&cr, 0, sizeof(cr));
+	if (module_features(devfd) & ZCHAN_FEAT_PUBLISH_ON_CLOSE)
+		cr.flags = ZCHAN_CREATE_PUBLISH_ON_CLOSE;
 	cr.pool_size = g->pool_size;
 	cr.ring_entries = g->entries;
 	cr.max_msg = g->max_msg;
@@ -39,7 +57,11 @@ int zchan_kernel_create(struct zchan *z, int devfd, const char *name,
 	z->fd = devfd;
 	if (ioctl(devfd, ZCHAN_IOC_CREATE, &cr) < 0)
 		return -errno;
-	return zchan_map(z, devfd, devfd, devfd, &cr.layout);
+	ret = zchan_map(z, devfd, devfd, devfd, &cr.layout);
+	if (!ret && (cr.flags & ZCHAN_CREATE_PUBLISH_ON_CLOSE))
+		z->alloc = (uint32_t *)((unsigned char *)z->prod_map +
+					cr.layout.prod_alloc);
+	return ret;
 }
 
 int zchan_kernel_attach(struct zchan *z, int devfd, const char *name)

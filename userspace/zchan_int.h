@@ -153,6 +153,7 @@ struct zchan {
 	/* the ring words (pointers into prod_map / cons_map) */
 	uint32_t *tail;
 	uint32_t *head_seen;
+	uint32_t *alloc;	/* kernel, PUBLISH_ON_CLOSE: slots handed out */
 	uint32_t *prod_need_wakeup;
 	uint32_t *prod_closed;
 	struct zchan_desc *descs;
