@@ -342,6 +342,7 @@ TEST(names)
 	EXPECT_EQ(-EOPNOTSUPP, zchan_create(name, &a, &p));
 	EXPECT_NE(NULL, strstr(zchan_strerror(-EOPNOTSUPP), "module"));
 	EXPECT_STREQ(zchan_strerror(-EPIPE), zchan_strerror(EPIPE));
+	EXPECT_NE(NULL, strstr(zchan_strerror(-EUSERS), "processes"));
 
 	if (expected_backend() == ZCHAN_BACKEND_MEMFD) {
 		EXPECT_EQ(-EOPNOTSUPP, zchan_create(name, NULL, &p));
@@ -1749,6 +1750,7 @@ TEST(busy_poll_mode)
 	}
 
 #define ENDS_MSGS	1000
+#define ZCHAN_TEST_MEMFD_USERS	64	/* userspace/zchan_int.h */
 #define ENDS_MAX_MSG	256
 #define LIVENESS_NS	(60LL * 1000000000LL)	/* a hang, not a speed */
 
@@ -2710,6 +2712,55 @@ TEST_F(ready, producer_sees_consumer_death)
 	EXPECT_NE(0, fd_wait_events(zchan_fd(p)));
 	EXPECT_EQ(POLLERR | POLLHUP, zchan_poll(p));
 	EXPECT_EQ(-EPIPE, zchan_send(p, "x", 1, 0));
+	zchan_close(p);
+}
+
+/* memfd: 64 live processes may use an end; the next one gets -EUSERS. */
+TEST(memfd_users_table_full)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	pid_t pids[ZCHAN_TEST_MEMFD_USERS];
+	int ready[2], i, n = 0;
+	char b;
+
+	if (expected_backend() != ZCHAN_BACKEND_MEMFD)
+		SKIP(return, "a memfd backend limit");
+	small_attr(&a, 16, 65536, 1024);
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, pipe(ready));
+	/* this process is one user of c: 63 more fill the table */
+	for (i = 0; i < ZCHAN_TEST_MEMFD_USERS - 1; i++) {
+		pids[i] = fork();
+		ASSERT_LE(0, pids[i]);
+		if (!pids[i]) {
+			close(ready[0]);
+			if (zchan_poll(c) != 0 || write(ready[1], "u", 1) != 1)
+				_exit(90);
+			for (;;)
+				pause();
+		}
+		n++;
+		ASSERT_EQ(1, read(ready[0], &b, 1));
+	}
+	pids[n] = fork();
+	ASSERT_LE(0, pids[n]);
+	if (!pids[n])
+		_exit(zchan_poll(c) == -EUSERS ? 0 : 91);
+	EXPECT_EQ(0, wait_child(pids[n]));
+	for (i = 0; i < n; i++) {
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], NULL, 0);
+	}
+	/* dead users' words are taken over */
+	pids[0] = fork();
+	ASSERT_LE(0, pids[0]);
+	if (!pids[0])
+		_exit(zchan_poll(c) == 0 ? 0 : 92);
+	EXPECT_EQ(0, wait_child(pids[0]));
+	close(ready[0]);
+	close(ready[1]);
+	zchan_close(c);
 	zchan_close(p);
 }
 
