@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR LGPL-2.1
 /*
- * The ring protocol, userspace half (see protocol.md / <linux/zchan.h>).
+ * The ring protocol, userspace half: Documentation/module.rst ("The ring
+ * protocol") and struct zchan_layout in <linux/zchan.h> describe it.
  *
  * Producer: loans take a ring slot and cache-line aligned pool space from a
  * private record, commits publish (store-release tail) up to the first
