@@ -456,11 +456,14 @@ TEST(create_defaults_and_layout)
 		EXPECT_EQ(0, memcmp(&w, &l, sizeof(w)));
 	}
 	/* Every feature of this module, and nothing else. */
-	EXPECT_EQ(ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE,
-		  l.features & (ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE));
+	EXPECT_EQ(ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
+		  ZCHAN_FEAT_SEND_PAGES,
+		  l.features & (ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
+				ZCHAN_FEAT_SEND_PAGES));
 	EXPECT_TRUE(l.features & ZCHAN_FEAT_URING_CMD);
 	EXPECT_EQ(0, l.features & ~(ZCHAN_FEAT_URING_CMD | ZCHAN_FEAT_URING_CANCEL |
-				    ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE));
+				    ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
+				    ZCHAN_FEAT_SEND_PAGES));
 	EXPECT_EQ(0, l.resv);
 	EXPECT_EQ(0, l.reserved[0] | l.reserved[1] | l.reserved[2]);
 	close(fd);
