@@ -53,11 +53,11 @@ define submake
 	fi
 endef
 
-.PHONY: all module lib tools tests check lint install bench clean distclean \
+.PHONY: all module lib tools tests python check lint install bench clean distclean \
 	fuzz check-debug \
 	help kernel-files module-tree check-kdir sparse checkpatch print-kernels
 
-all: module lib tools tests
+all: module lib tools tests python
 
 check-kdir:
 	@if [ -z "$(ZCHAN_KERNELS)" ] || [ ! -f "$(KDIR)/Makefile" ]; then \
@@ -116,6 +116,9 @@ tools: lib
 
 tests: lib $(KSFT_HDRS)
 	$(call submake,tests,all)
+
+python:
+	$(call submake,python,all)
 
 # The kselftest harness and checkpatch.pl come from Debian's linux-source.
 kernel-files: $(KSFT_HDRS) $(CHECKPATCH)
@@ -197,6 +200,7 @@ clean:
 	$(call submake,userspace,clean)
 	$(call submake,tools,clean)
 	$(call submake,tests,clean)
+	$(call submake,python,clean)
 	rm -rf $(BUILD)/module-*
 
 # Also the caches: extracted kernel files and vm-run's initramfs/vmlinux.
@@ -210,7 +214,7 @@ help:
 	@echo "  all (default)  zchan.ko, libzchan, tools and tests"
 	@echo "  module         zchan.ko only: for each kernel below, or KDIR=... only"
 	@echo "                 (in the tree, or in O=DIR)"
-	@echo "  lib, tools, tests"
+	@echo "  lib, tools, tests, python (the zchan module, built in place in python/)"
 	@echo "  check          install missing packages, build, lint, run every test"
 	@echo "                 (native, then the guest suite in a qemu guest per kernel):"
 	@echo "                 prints 'N passed, N failed'"

@@ -43,9 +43,13 @@
  * have.  No spinning on a single CPU: the peer could not run meanwhile.
  */
 #define ZCHAN_SPIN_NS		20000
+/* The longest a blocking call spins for a peer that keeps it busy. */
+#define ZCHAN_SPIN_MAX_NS	2000000
 
 /* Pool allocations are cache-line aligned (and never empty, see ring.c). */
 #define ZCHAN_POOL_ALIGN	64U
+/* The producer tries to go back to the front of the pool this often. */
+#define ZCHAN_POOL_HOT		(64U << 10)
 
 enum zchan_role {
 	ZCHAN_PRODUCER = 1,
@@ -58,6 +62,7 @@ enum zchan_slot_state {
 	SLOT_READY,		/* producer: committed or dropped */
 	SLOT_BORROWED,		/* consumer: taken, not released */
 	SLOT_RELEASED,		/* consumer: released out of order */
+	SLOT_RELEASING,		/* consumer: in a zchan_release_batch() */
 };
 
 /* Private per-slot record; the shared descriptors are never trusted. */
@@ -74,6 +79,7 @@ struct zchan {
 	int backend;
 	unsigned int flags;	/* ZCHAN_BUSY_POLL */
 	uint32_t spin_ns;	/* spin this long before sleeping */
+	uint32_t spin_adapt_ns;	/* or this long, see spin_adapt() */
 	int err;		/* sticky: the peer corrupted the ring */
 
 	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
@@ -88,6 +94,7 @@ struct zchan {
 	bool kick_seen;		/* a peer kick was drained since arming */
 	uint32_t self_kicks;	/* our own writes to own_efd, not drained */
 	uint32_t kicked_gen;	/* peer generation we already kicked */
+	uint32_t peer_gen;	/* peer generation zchan_peer_sleeps() saw */
 
 	struct zchan_layout layout;
 	void *prod_map;
@@ -120,10 +127,16 @@ struct zchan {
 	uint32_t p_seen;	/* consumer head accounted for */
 	uint64_t pool_next;	/* next allocation offset */
 	uint64_t pool_used;	/* bytes in use incl. padding */
+	uint64_t p_rewind_at;	/* pool_next at which to try prod_rewind() */
+	uint32_t p_more;	/* committed with ZCHAN_MORE, not published */
+	uint64_t p_more_bytes;	/* their payload bytes */
 
 	/* consumer private state */
 	uint32_t c_read;	/* taken */
 	uint32_t c_head;	/* released (contiguous) */
+	uint32_t c_ready;	/* published, not taken, at the last tail load */
+	uint32_t c_freed;	/* slots released since the producer last slept */
+	uint64_t c_freed_bytes;	/* their payload bytes */
 
 	struct zchan_slot *slots;
 
@@ -136,16 +149,21 @@ struct zchan {
 	struct zchan_stats st;
 };
 
-/* ring.c */
+/* ring.c: the data path and its readiness test */
 int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow);
+
+/* wait.c: notifications and waits (below ring.c: it never calls ring.c) */
+typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
 void zchan_kick(struct zchan *z);
+void zchan_notify_peer(struct zchan *z);
+bool zchan_peer_sleeps(struct zchan *z);
+void zchan_wake_peer(struct zchan *z);
 int zchan_peer_gone(struct zchan *z, bool slow);
 void zchan_arm(struct zchan *z);
 void zchan_drain(struct zchan *z);
 void zchan_self_kick(struct zchan *z);
-
-/* wait.c */
-int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns);
+int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
+		     int64_t timeout_ns);
 
 /* setup.c */
 int zchan_validate_layout(const struct zchan_layout *l);
