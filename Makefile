@@ -87,7 +87,7 @@ sparse: check-kdir $(if $(O),module-tree)
 	@command -v sparse >/dev/null || { echo "zchan: sparse not found (scripts/install-deps.sh)" >&2; exit 1; }
 	@mkdir -p $(BUILD)
 	@echo "  SPARSE  zchan.ko for $(KVER)"
-	@set -o pipefail; $(KBUILD) C=2 modules 2>&1 | tee $(BUILD)/sparse-$(KVER).log
+	+@set -o pipefail; $(KBUILD) C=2 modules 2>&1 | tee $(BUILD)/sparse-$(KVER).log
 	@if grep -E '(warning|error):' $(BUILD)/sparse-$(KVER).log >/dev/null; then \
 		echo "zchan: sparse/compiler warnings for $(KVER) (full log in build/sparse-$(KVER).log)" >&2; exit 1; \
 	fi

@@ -52,7 +52,8 @@ struct io_uring_sqe;
 /**
  * struct zchan_attr - channel geometry and options for zchan_create()
  * @pool_size: data pool bytes, rounded up to the page size (0: default)
- * @max_msg: largest message, at most @pool_size / 2 (0: @pool_size / 4)
+ * @max_msg: largest message, at most @pool_size / 2 and ZCHAN_MSG_MAX
+ *	(0: @pool_size / 4, at most ZCHAN_MSG_MAX)
  * @ring_entries: descriptor ring size, a power of two (0: default)
  * @mode: permission bits for attach by name (kernel backend; 0: 0600)
  * @flags: ZCHAN_BUSY_POLL or zero

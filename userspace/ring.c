@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR LGPL-2.1
 /*
- * The ring protocol, userspace half (see protocol.md / <linux/zchan.h>).
+ * The ring protocol, userspace half: Documentation/module.rst ("The ring
+ * protocol") and struct zchan_layout in <linux/zchan.h> describe it.
  *
  * Producer: loans take a ring slot and cache-line aligned pool space from a
  * private record, commits publish (store-release tail) up to the first
@@ -190,6 +191,19 @@ static int prod_alloc(struct zchan *z, uint32_t len, uint32_t *idx)
 	z->pool_next = off + pool_span(len);
 	if (z->pool_next == z->pool_size)
 		z->pool_next = 0;
+	if (z->alloc) {
+		/*
+		 * ZCHAN_CREATE_PUBLISH_ON_CLOSE: a skipped placeholder, then
+		 * alloc, so that a kernel publishing up to alloc when we are
+		 * gone delivers what we committed and skips the rest.
+		 */
+		struct zchan_desc *d = &z->descs[*idx & z->mask];
+
+		store_once(&d->off, off);
+		store_once(&d->len, 0);
+		store_once(&d->flags, ZCHAN_DESC_SKIP);
+		store_release(z->alloc, z->p_alloc);
+	}
 	return 0;
 }
 
@@ -306,6 +320,24 @@ static void prod_commit_slot(struct zchan *z, uint32_t idx, uint32_t len,
 		prod_publish(z);
 }
 
+/*
+ * The producer stops using its end: each loan still outstanding becomes a
+ * skipped slot (as an aborted one), and every message committed (after
+ * such a loan, or held back by ZCHAN_MORE) is published before the end is
+ * marked closed.
+ */
+void zchan_prod_end_loans(struct zchan *z)
+{
+	uint32_t i;
+
+	if (z->role != ZCHAN_PRODUCER || !z->slots || z->err)
+		return;
+	for (i = z->p_tail; i != z->p_alloc; i++)
+		if (z->slots[i & z->mask].state == SLOT_LOANED)
+			prod_commit_slot(z, i, 0, true, ZCHAN_MORE);
+	prod_publish(z);
+}
+
 static int prod_find_loan(struct zchan *z, const void *buf, uint32_t *idx)
 {
 	uint64_t off = (uintptr_t)buf - (uintptr_t)z->pool;
@@ -324,12 +356,12 @@ static int prod_find_loan(struct zchan *z, const void *buf, uint32_t *idx)
 	return -EINVAL;
 }
 
-static int check_producer(const struct zchan *z, unsigned int flags,
+static int check_producer(struct zchan *z, unsigned int flags,
 			  unsigned int allowed)
 {
 	if (!z || z->role != ZCHAN_PRODUCER || (flags & ~allowed))
 		return -EINVAL;
-	return 0;
+	return zchan_use(z);
 }
 
 ZCHAN_EXPORT
@@ -586,11 +618,11 @@ static int cons_get(struct zchan *z, unsigned int flags, struct zchan_desc *d)
 	}
 }
 
-static int check_consumer(const struct zchan *z, unsigned int flags)
+static int check_consumer(struct zchan *z, unsigned int flags)
 {
 	if (!z || z->role != ZCHAN_CONSUMER || (flags & ~ZCHAN_NONBLOCK))
 		return -EINVAL;
-	return 0;
+	return zchan_use(z);
 }
 
 ZCHAN_EXPORT
@@ -781,16 +813,26 @@ int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow)
 ZCHAN_EXPORT
 int zchan_poll(struct zchan *ch)
 {
+	int ret;
+
 	if (!ch)
 		return -EINVAL;
+	ret = zchan_use(ch);
+	if (ret)
+		return ret;
 	return zchan_ready_mask(ch, ch->max_msg, true);
 }
 
 ZCHAN_EXPORT
 int zchan_wait(struct zchan *ch, int64_t timeout_ns)
 {
+	int ret;
+
 	if (!ch)
 		return -EINVAL;
+	ret = zchan_use(ch);
+	if (ret)
+		return ret;
 	return zchan_wait_ready(ch, ch->max_msg, timeout_ns < 0 ? -1 : timeout_ns);
 }
 
@@ -808,6 +850,8 @@ void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
 		return;
 	}
 	fd = ch->fd;
+	if (zchan_use(ch))
+		fd = -1;	/* the cqe says -EBADF: the end is not ours */
 	events = ch->role == ZCHAN_CONSUMER ? POLLIN : POLLOUT;
 	if (ch->backend == ZCHAN_BACKEND_MEMFD) {
 		/*

@@ -119,12 +119,6 @@ static int ring_wait(struct zchan *z, int64_t timeout_ns)
 	z->ring_pending = false;
 	if (res >= 0 || res == -EINTR || res == -ECANCELED || res == -EAGAIN)
 		return 0;
-	if (z->backend == ZCHAN_BACKEND_KERNEL &&
-	    (res == -EOPNOTSUPP || res == -EINVAL || res == -ENOTTY)) {
-		/* a module without uring_cmd: use the ioctl from now on */
-		z->use_ioctl_wait = true;
-		return 0;
-	}
 	return res;
 }
 
@@ -266,8 +260,9 @@ void zchan_self_kick(struct zchan *z)
 
 /*
  * Has the peer end gone?  The kernel (or a memfd peer closing cleanly) sets
- * the peer's closed word; a memfd peer that died is seen as a hang-up of
- * the liveness socket, which costs a syscall: only when @slow.
+ * the peer's closed word; a memfd peer whose users all died is seen through
+ * their pidfds (users.c) or as a hang-up of the liveness socket, which
+ * costs syscalls: only when @slow.
  */
 int zchan_peer_gone(struct zchan *z, bool slow)
 {
@@ -284,8 +279,9 @@ int zchan_peer_gone(struct zchan *z, bool slow)
 	pfd.fd = z->sock;
 	pfd.events = POLLRDHUP;
 	pfd.revents = 0;
-	if (zchan_keep_errno(poll(&pfd, 1, 0)) > 0 &&
-	    (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) {
+	if ((zchan_keep_errno(poll(&pfd, 1, 0)) > 0 &&
+	     (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) ||
+	    zchan_keep_errno(zchan_users_peer_gone(z))) {
 		z->peer_dead = true;
 		return 1;
 	}
