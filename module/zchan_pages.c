@@ -82,6 +82,19 @@ static void zchan_xfer_complete(struct zchan_channel *chan,
 	spin_lock(&chan->lock);
 	list_add_tail(&x->node, &chan->xfers_done);
 	spin_unlock(&chan->lock);
+	/* poll() and epoll see EPOLLPRI; the ring's waits are not woken. */
+	wake_up_interruptible_poll(&chan->ends[ZCHAN_END_PROD].wq, EPOLLPRI);
+}
+
+/* Completions wait for ZCHAN_IOC_REAP: EPOLLPRI on the producer's fd. */
+bool zchan_pages_reapable(struct zchan_channel *chan)
+{
+	bool ret;
+
+	spin_lock(&chan->lock);
+	ret = !list_empty(&chan->xfers_done);
+	spin_unlock(&chan->lock);
+	return ret;
 }
 
 /* Pin [@addr, @addr + @nr pages) for reading, all or nothing. */

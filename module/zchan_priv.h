@@ -207,6 +207,7 @@ long zchan_ioctl_send_pages(struct zchan_file *zf,
 long zchan_ioctl_reap(struct zchan_file *zf, struct zchan_reap __user *arg);
 void zchan_pages_abort(struct zchan_channel *chan);
 void zchan_pages_free(struct zchan_channel *chan);
+bool zchan_pages_reapable(struct zchan_channel *chan);
 int zchan_pages_mmap(struct zchan_channel *chan, unsigned int role,
 		     struct vm_area_struct *vma);
 

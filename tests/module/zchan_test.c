@@ -2523,6 +2523,7 @@ TEST_F(chan, send_pages_read_only_mapping_and_completion)
 	EXPECT_EQ(-1, madvise(m, n * page_size, MADV_DOFORK));
 	/* Nothing completes while any piece is mapped. */
 	ASSERT_EQ(0, munmap(m, page_size));
+	EXPECT_EQ(0, zc_poll(self->p.fd, POLLPRI) & POLLPRI);
 	EXPECT_EQ(0, _zc_reap(self->p.fd, comp, 4));
 	EXPECT_TRUE(zc_pattern_ok(m + 2 * page_size, page_size, 2 * page_size, 3));
 	ASSERT_EQ(0, munmap(m + 2 * page_size, page_size));
@@ -2531,7 +2532,11 @@ TEST_F(chan, send_pages_read_only_mapping_and_completion)
 	ASSERT_EQ(0, munmap(m + page_size, page_size));
 	ASSERT_EQ(0, munmap(m + 3 * page_size, page_size));
 	EXPECT_EQ(before, zc_stat("pinned"));
+	/* A completion waits: EPOLLPRI on the producer's fd until reaped. */
+	EXPECT_EQ(POLLPRI, zc_poll(self->p.fd, POLLPRI) & POLLPRI);
+	EXPECT_EQ(0, zc_poll(self->c.fd, POLLPRI) & POLLPRI);
 	ASSERT_EQ(1, _zc_reap(self->p.fd, comp, 4));
+	EXPECT_EQ(0, zc_poll(self->p.fd, POLLPRI) & POLLPRI);
 	EXPECT_EQ(42, comp[0].cookie);
 	EXPECT_EQ(0, comp[0].flags);
 	EXPECT_EQ(0, _zc_reap(self->p.fd, comp, 4));
@@ -2596,6 +2601,7 @@ TEST(send_pages_consumer_dies)
 	char name[ZCHAN_NAME_MAX];
 	uint8_t *buf = zc_pattern_buf(2, 1);
 	int ready[2], p, status, i;
+	struct pollfd pf;
 	__u64 off[2];
 	pid_t pid;
 
@@ -2627,6 +2633,10 @@ TEST(send_pages_consumer_dies)
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(zc_stat_becomes("pinned", before, 10));
+	pf.fd = p;
+	pf.events = POLLPRI;
+	EXPECT_EQ(1, poll(&pf, 1, 10000));
+	EXPECT_TRUE(pf.revents & POLLPRI);
 	ASSERT_EQ(2, _zc_reap(p, comp, 4));
 	for (i = 0; i < 2; i++) {
 		EXPECT_TRUE(comp[i].cookie == 10 || comp[i].cookie == 11);

@@ -524,7 +524,8 @@ struct zchan_info {
  *	transfers not yet reaped.  -EPIPE: the consumer end was released.
  *
  * ZCHAN_IOC_REAP - on a producer, move up to @nr completions, oldest first,
- *	to the array at @addr; returns how many (0: none).  -EINVAL: not a
+ *	to the array at @addr; returns how many (0: none).  While completions
+ *	wait, poll() on the producer reports EPOLLPRI.  -EINVAL: not a
  *	producer, non-zero @flags or reserved fields.  -EFAULT: the array
  *	is not writable and nothing was reaped.
  */
