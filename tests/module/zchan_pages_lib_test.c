@@ -28,43 +28,6 @@ static void __attribute__((constructor)) zc_pages_lib_init(void)
 	zc_debugfs_ready();
 }
 
-static uint8_t *pattern(long pages, int seed)
-{
-	uint8_t *b = mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	long i;
-
-	if (b == MAP_FAILED)
-		return NULL;
-	for (i = 0; i < pages * page_size; i++)
-		b[i] = seed + i;
-	return b;
-}
-
-static bool pattern_ok(const uint8_t *b, long len, int seed)
-{
-	long i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != (uint8_t)(seed + i))
-			return false;
-	return true;
-}
-
-static bool write_segfaults(const void *p)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (!pid) {
-		*(volatile uint8_t *)p = 1;
-		_exit(0);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return false;
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
-}
-
 FIXTURE(pages) {
 	struct zchan *p, *c;
 	uint8_t *buf;
@@ -84,7 +47,7 @@ FIXTURE_SETUP(pages)
 	attr.ring_entries = 16;
 	ASSERT_EQ(0, zchan_create(name, &attr, &self->p));
 	ASSERT_EQ(0, zchan_open(name, &self->c));
-	self->buf = pattern(4, 5);
+	self->buf = zc_pattern_buf(4, 5);
 	ASSERT_NE(NULL, self->buf);
 }
 
@@ -113,8 +76,8 @@ TEST_F(pages, recv_zc_maps_release_completes)
 
 	ASSERT_EQ(4 * page_size, zchan_recv_zc(self->c, &m, 0));
 	EXPECT_NE(self->buf, m);
-	EXPECT_TRUE(pattern_ok(m, 4 * page_size, 5));
-	EXPECT_TRUE(write_segfaults((const uint8_t *)m + page_size));
+	EXPECT_TRUE(zc_pattern_ok(m, 4 * page_size, 0, 5));
+	EXPECT_TRUE(zc_write_segfaults((const uint8_t *)m + page_size));
 	ASSERT_EQ(5, zchan_recv_zc(self->c, &msg, 0));
 	EXPECT_EQ(0, memcmp(msg, "hello", 5));
 	EXPECT_EQ(0, zchan_reap(self->p, cookies, 4, 0));
@@ -133,7 +96,7 @@ TEST_F(pages, recv_zc_maps_release_completes)
 		uint8_t out[page_size];
 
 		ASSERT_EQ(page_size, zchan_recv(self->c, out, page_size, 0));
-		EXPECT_TRUE(pattern_ok(out, page_size, 5));
+		EXPECT_TRUE(zc_pattern_ok(out, page_size, 0, 5));
 	}
 	ASSERT_EQ(1, zchan_reap(self->p, cookies, 4, 0));
 	EXPECT_EQ(78, cookies[0]);
@@ -152,8 +115,8 @@ TEST_F(pages, batch_and_close)
 	ASSERT_EQ(2, zchan_recv_batch(self->c, msgs, 4, ZCHAN_NONBLOCK));
 	EXPECT_EQ(page_size, msgs[0].len);
 	EXPECT_EQ(2 * page_size, msgs[1].len);
-	EXPECT_TRUE(pattern_ok(msgs[0].buf, page_size, 5));
-	EXPECT_TRUE(pattern_ok(msgs[1].buf, 2 * page_size, 5 + page_size));
+	EXPECT_TRUE(zc_pattern_ok(msgs[0].buf, page_size, 0, 5));
+	EXPECT_TRUE(zc_pattern_ok(msgs[1].buf, 2 * page_size, page_size, 5));
 	ASSERT_EQ(2, zchan_release_batch(self->c, msgs, 2));
 	ASSERT_EQ(2, zchan_reap(self->p, cookies, 4, 0));
 	EXPECT_EQ(1, cookies[0]);

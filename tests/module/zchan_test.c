@@ -2387,45 +2387,6 @@ static int _zc_reap(int fd, struct zchan_completion *c, __u32 nr)
 	return ret < 0 ? -errno : ret;
 }
 
-/* A page-aligned buffer of @pages pages, byte i holding (seed + i) & 0xff. */
-static uint8_t *zc_pattern_buf(long pages, int seed)
-{
-	uint8_t *b = mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	long i;
-
-	if (b == MAP_FAILED)
-		return NULL;
-	for (i = 0; i < pages * page_size; i++)
-		b[i] = seed + i;
-	return b;
-}
-
-static bool zc_pattern_ok(const uint8_t *b, long len, long from, int seed)
-{
-	long i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != (uint8_t)(seed + from + i))
-			return false;
-	return true;
-}
-
-/* Does a write to @p kill a child with SIGSEGV? */
-static bool zc_write_segfaults(volatile uint8_t *p)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (!pid) {
-		*p = 1;
-		_exit(0);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return false;
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
-}
-
 TEST_F(chan, send_pages_bad_args)
 {
 	struct zchan_send_pages sp = { 0 };
