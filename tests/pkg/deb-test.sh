@@ -23,7 +23,7 @@ dkms_version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$TOP/dkms.conf")
 n=0
 failures=0
 echo "TAP version 13"
-echo "1..12"
+echo "1..13"
 
 result() { # result STATUS DESCRIPTION: STATUS 0 is ok
 	n=$((n + 1))
@@ -76,7 +76,7 @@ done
 [ "$status" -eq 0 ] && [ "$built" -eq 1 ]
 result $? "dpkg-buildpackage builds zchan-dkms, libzchan1, libzchan-dev and zchan-tools ($(($(date +%s) - start)) s)"
 if [ "$built" -ne 1 ]; then
-	for i in $(seq 2 12); do result 1 "skipped: no packages"; done
+	for i in $(seq 2 13); do result 1 "skipped: no packages"; done
 	exit 1
 fi
 
@@ -105,20 +105,33 @@ has libzchan1 "./usr/lib/$ma/libzchan.so.1" "./usr/lib/$ma/libzchan.so.1.0.0" &&
 	symbols_cover_map
 result $? "libzchan1: libzchan.so.1 in /usr/lib/$ma, nothing else, Depends on liburing, a symbols file naming every symbol of libzchan.map"
 
-# libzchan-dev: headers, .a, .so link, .pc and one man page per .rst.
-man_pages=()
+# One man page per Documentation/man/*.rst: the library's (3, 7) in
+# libzchan-dev, the tools' (1) in zchan-tools.
+man_pages=() lib_pages=() tool_pages=()
 for f in "$TOP"/Documentation/man/*.rst; do
 	page=$(basename "$f" .rst)
-	man_pages+=("./usr/share/man/man${page##*.}/$page.gz")
+	path=./usr/share/man/man${page##*.}/$page.gz
+	man_pages+=("$path")
+	case $page in
+	*.1) tool_pages+=("$path") ;;
+	*) lib_pages+=("$path") ;;
+	esac
 done
+
+# libzchan-dev: headers, .a, .so link, .pc and the library's man pages.
 has libzchan-dev ./usr/include/zchan.h ./usr/include/zchan/linux/zchan.h \
 	"./usr/lib/$ma/libzchan.a" "./usr/lib/$ma/libzchan.so" \
-	"./usr/lib/$ma/pkgconfig/zchan.pc" "${man_pages[@]}" &&
+	"./usr/lib/$ma/pkgconfig/zchan.pc" "${lib_pages[@]}" &&
 	field libzchan-dev Depends | grep -qF "libzchan1 (= $version)"
-result $? "libzchan-dev: headers, libzchan.a, libzchan.so, zchan.pc, ${#man_pages[@]} man pages, Depends on libzchan1 (= $version)"
+result $? "libzchan-dev: headers, libzchan.a, libzchan.so, zchan.pc, ${#lib_pages[@]} man pages, Depends on libzchan1 (= $version)"
 
-has zchan-tools ./usr/bin/zchan-bench && field zchan-tools Depends | grep -q libzchan1
-result $? "zchan-tools: /usr/bin/zchan-bench, Depends on libzchan1"
+# zchan-tools: each tool with its man page (lintian: no-manual-page).
+tools=$(dpkg-deb -c "$(deb zchan-tools)" | awk '$6 ~ "^./usr/bin/." { print $6 }')
+tool_man=()
+for t in $tools; do tool_man+=("./usr/share/man/man1/$(basename "$t").1.gz"); done
+[ -n "$tools" ] && has zchan-tools ./usr/bin/zchan-bench "${tool_man[@]}" "${tool_pages[@]}" &&
+	field zchan-tools Depends | grep -q libzchan1
+result $? "zchan-tools: $(echo $tools | sed 's|\./usr/bin/||g') with man pages, Depends on libzchan1"
 
 # The outside program, against the unpacked packages only.
 for p in libzchan1 libzchan-dev zchan-tools; do dpkg-deb -x "$(deb $p)" "$root"; done
@@ -152,6 +165,15 @@ ldd "$root/usr/bin/zchan-bench" | grep -qF "libzchan.so.1 => $root/usr/lib/$ma/l
 	"$root/usr/bin/zchan-bench" -q -m zchan-memfd -M stream -s 4K -n 2000 -r 1 | show &&
 	[ "${PIPESTATUS[0]}" -eq 0 ]
 result $? "the packaged zchan-bench runs a verified zchan-memfd stream on it"
+
+# zchan-bench(1) keeps up with zchan-bench -h: every long option.
+missing=$("$root/usr/bin/zchan-bench" -h | grep -oE -- '--[a-z][a-z-]*' | sort -u |
+	while read -r opt; do
+		grep -qF -- "**$opt**" "$TOP/Documentation/man/zchan-bench.1.rst" || echo "$opt"
+	done)
+[ -z "$missing" ] || echo "# not in Documentation/man/zchan-bench.1.rst:" $missing
+[ -z "$missing" ]
+result $? "zchan-bench(1) describes every long option zchan-bench -h lists"
 
 # Every man page renders without a groff warning.
 bad=0
