@@ -20,21 +20,9 @@ ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
 version=$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version 2>/dev/null)
 dkms_version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$TOP/dkms.conf")
 
-n=0
-failures=0
-echo "TAP version 13"
-echo "1..13"
-
-result() { # result STATUS DESCRIPTION: STATUS 0 is ok
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failures=$((failures + 1))
-	fi
-}
-show() { sed 's/^/# /' "$@"; }
+. "$TOP/tests/pkg/tap.sh"
+plan=13
+tap_plan $plan
 deb() { ls "$out/$1"_"$version"_*.deb 2>/dev/null | head -n1; }
 # has PKG PATH...: every PATH (relative, ./usr/...) is in package PKG
 has() {
@@ -76,7 +64,7 @@ done
 [ "$status" -eq 0 ] && [ "$built" -eq 1 ]
 result $? "dpkg-buildpackage builds zchan-dkms, libzchan1, libzchan-dev and zchan-tools ($(($(date +%s) - start)) s)"
 if [ "$built" -ne 1 ]; then
-	for i in $(seq 2 13); do result 1 "skipped: no packages"; done
+	for i in $(seq 2 $plan); do result 1 "skipped: no packages"; done
 	exit 1
 fi
 

@@ -26,21 +26,8 @@ for d in /lib/modules/*/; do
 done
 mapfile -t kernels < <(printf '%s\n' ${kernels[@]+"${kernels[@]}"} | sort -V)
 
-n=0
-failures=0
-echo "TAP version 13"
-echo "1..$((2 * ${#kernels[@]} + 1))"
-
-result() { # result STATUS DESCRIPTION: STATUS 0 is ok
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failures=$((failures + 1))
-	fi
-}
-show() { sed 's/^/# /' "$@"; }
+. "$TOP/tests/pkg/tap.sh"
+tap_plan "$((2 * ${#kernels[@]} + 1))"
 
 start=$(date +%s)
 rm -rf "$work"
