@@ -16,6 +16,9 @@
 #include <linux/sched/task.h>
 #include <linux/workqueue.h>
 #include <linux/uaccess.h>
+
+/* Before the #ifdef below: compat.h says where struct io_uring_cmd is. */
+#include "compat.h"
 #ifdef ZCHAN_HAVE_IO_URING_CMD_H
 #include <linux/io_uring/cmd.h>
 #else
@@ -219,17 +222,27 @@ void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
 }
 
 #ifdef ZCHAN_HAVE_CMD_CANCELABLE
-/* io_uring is tearing the ring or the task down (6.7+): drop a WAIT now. */
-static void zchan_uring_cancel(struct zchan_channel *chan,
+/*
+ * io_uring is tearing the ring or the task down (6.7+): drop a WAIT now.
+ * Only a WAIT still on its end's list is ours to complete; one a waker
+ * already took (it may sit on that waker's private list) completes from
+ * task work, and io_uring retries the cancel until it has.
+ */
+static void zchan_uring_cancel(struct zchan_channel *chan, enum zchan_end_id e,
 			       struct io_uring_cmd *cmd,
 			       unsigned int issue_flags)
 {
-	struct zchan_uring_pdu *pdu = zchan_pdu(cmd);
-	bool queued;
+	struct zchan_uring_pdu *pdu = zchan_pdu(cmd), *pos;
+	bool queued = false;
 
 	spin_lock(&chan->lock);
-	queued = !list_empty(&pdu->node);
-	list_del_init(&pdu->node);
+	list_for_each_entry(pos, &chan->ends[e].uring_waits, node) {
+		if (pos == pdu) {
+			list_del_init(&pdu->node);
+			queued = true;
+			break;
+		}
+	}
 	spin_unlock(&chan->lock);
 	if (queued) {
 		zchan_uring_unqueued(pdu, -ECANCELED);
@@ -346,19 +359,23 @@ static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
 
 int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
-	const struct zchan_uring_cmd *area = zchan_cmd_area(cmd);
+	const struct zchan_uring_cmd *area;
 	struct zchan_channel *chan;
 	unsigned int role;
 
 	chan = zchan_file_chan(cmd->file->private_data, &role);
 #ifdef ZCHAN_HAVE_CMD_CANCELABLE
+	/* Only WAITs issued on a channel are marked cancelable. */
 	if (issue_flags & IO_URING_F_CANCEL) {
-		zchan_uring_cancel(chan, cmd, issue_flags);
+		zchan_uring_cancel(chan, zchan_role_end(role), cmd,
+				   issue_flags);
 		return 0;
 	}
 #endif
 	if (!chan)
 		return -EINVAL;
+	/* Not before: a cancel may come when the sqe is long gone. */
+	area = zchan_cmd_area(cmd);
 	/* The command area may be shared memory: read each word once. */
 	if (READ_ONCE(area->flags) || READ_ONCE(area->resv[0]) ||
 	    READ_ONCE(area->resv[1]) || READ_ONCE(area->resv[2]))
