@@ -23,7 +23,6 @@
 
 #define ZCHAN_DEFAULT_POOL	(1UL << 20)
 #define ZCHAN_DEFAULT_ENTRIES	256
-#define ZCHAN_MAX_ENTRIES	(1U << 16)
 
 unsigned int zchan_max_channels_per_user = 1024;
 module_param_named(max_channels_per_user, zchan_max_channels_per_user,
@@ -250,24 +249,29 @@ static void zchan_fill_layout(struct zchan_layout *l, u64 pool_size,
 	l->cons_ring_size = PAGE_ALIGN(sizeof(struct zchan_cons_ring));
 	l->pool_off = ZCHAN_OFF_POOL;
 	zchan_layout_set_words(l);
+	l->features = ZCHAN_FEATURES;
 }
 
-/* Validate CREATE's geometry and fill in the defaults. */
+/*
+ * Validate CREATE's geometry and fill in the defaults.  A pool too large is
+ * -ENOMEM whatever else is asked; the default max_msg always fits.
+ */
 static int zchan_check_geometry(struct zchan_create *c, u64 *pool_size)
 {
 	u64 pool = c->pool_size ? c->pool_size : ZCHAN_DEFAULT_POOL;
 
-	if (pool > READ_ONCE(zchan_max_pool_bytes) || pool > U64_MAX - PAGE_SIZE)
+	if (pool > min_t(u64, READ_ONCE(zchan_max_pool_bytes),
+			 ZCHAN_POOL_SIZE_MAX))
 		return -ENOMEM;
 	pool = PAGE_ALIGN(pool);
 	if (!c->ring_entries)
 		c->ring_entries = ZCHAN_DEFAULT_ENTRIES;
 	if (!is_power_of_2(c->ring_entries) ||
-	    c->ring_entries > ZCHAN_MAX_ENTRIES)
+	    c->ring_entries > ZCHAN_RING_ENTRIES_MAX)
 		return -EINVAL;
 	if (!c->max_msg)
-		c->max_msg = min_t(u64, pool / 4, U32_MAX);
-	if (c->max_msg > pool / 2)
+		c->max_msg = min_t(u64, pool / 4, ZCHAN_MSG_MAX);
+	if (c->max_msg > pool / 2 || c->max_msg > ZCHAN_MSG_MAX)
 		return -EINVAL;
 	*pool_size = pool;
 	return 0;
@@ -294,6 +298,7 @@ static struct zchan_channel *zchan_channel_alloc(struct zchan_create *c,
 	for (e = 0; e < ARRAY_SIZE(chan->ends); e++) {
 		init_waitqueue_head(&chan->ends[e].wq);
 		INIT_LIST_HEAD(&chan->ends[e].uring_waits);
+		INIT_LIST_HEAD(&chan->ends[e].holders);
 	}
 	INIT_HLIST_NODE(&chan->name_node);
 	INIT_LIST_HEAD(&chan->node);
@@ -302,6 +307,7 @@ static struct zchan_channel *zchan_channel_alloc(struct zchan_create *c,
 	zchan_fill_layout(&chan->layout, pool_size, c->ring_entries,
 			  c->max_msg);
 	chan->mode = c->mode;
+	chan->publish_on_close = c->flags & ZCHAN_CREATE_PUBLISH_ON_CLOSE;
 	chan->uid = cred->fsuid;
 	chan->gid = cred->fsgid;
 	chan->user = user;
@@ -371,7 +377,7 @@ long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
 
 	if (copy_from_user(&c, arg, sizeof(c)))
 		return -EFAULT;
-	if (c.flags || c.mode & ~0777 ||
+	if (c.flags & ~ZCHAN_CREATE_PUBLISH_ON_CLOSE || c.mode & ~0777 ||
 	    !zchan_all_zero(c.reserved, sizeof(c.reserved)))
 		return -EINVAL;
 	if (strnlen((const char *)c.name, sizeof(c.name)) == sizeof(c.name))
@@ -523,6 +529,8 @@ long zchan_ioctl_peer_fd(struct zchan_file *zf,
 	if (put_user(fd, &arg->fd))
 		goto err_put_fd;
 	ret = zchan_take_consumer(chan);
+	if (ret == -ENOENT)
+		ret = -EPIPE;	/* this end is released (ZCHAN_IOC_USE) */
 	if (ret)
 		goto err_put_fd;
 	file = anon_inode_getfile("[zchan]", &zchan_fops, peer, O_RDWR);
@@ -581,6 +589,7 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 		return -EINVAL;
 
 	memset(&info, 0, sizeof(info));
+	info.layout.features = ZCHAN_FEATURES;
 	chan = zchan_file_chan(zf, &role);
 	info.role = role;
 	if (chan) {
@@ -605,9 +614,30 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 }
 
 /*
- * An end's last file is gone: tell the peer (closed word first, then the
- * wakeups), and when both ends are gone, unpublish the channel.  The
- * pages stay until the last reference (a file or a mapping) is dropped.
+ * ZCHAN_CREATE_PUBLISH_ON_CLOSE: the producer is gone; publish every slot
+ * it handed out (committed messages, and loans it left as SKIP
+ * placeholders), so nothing committed is lost.  The words are the
+ * producer's: read once, and publish nothing unless they are consistent.
+ */
+static void zchan_publish_on_close(struct zchan_channel *chan)
+{
+	u32 entries = chan->layout.ring_entries;
+	u32 tail = READ_ONCE(chan->prod->tail);
+	u32 alloc = READ_ONCE(chan->prod->alloc);
+	u32 head = READ_ONCE(chan->cons->head);
+
+	if (alloc == tail || alloc - tail > entries || alloc - head > entries ||
+	    tail - head > entries)
+		return;
+	/* Release: the consumer's acquire of tail sees the descriptors. */
+	smp_store_release(&chan->prod->tail, alloc);
+}
+
+/*
+ * An end's last user stopped or its file is gone: tell the peer (closed
+ * word first, then the wakeups), and when both ends are gone, unpublish
+ * the channel.  The pages stay until the last reference (a file or a
+ * mapping) is dropped.  Once per end.
  */
 void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e)
 {
@@ -618,6 +648,13 @@ void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e)
 
 	mutex_lock(&zchan_lock);
 	spin_lock(&chan->lock);
+	if (chan->ends[e].state == ZCHAN_END_GONE) {
+		spin_unlock(&chan->lock);
+		mutex_unlock(&zchan_lock);
+		return;
+	}
+	if (e == ZCHAN_END_PROD && chan->publish_on_close)
+		zchan_publish_on_close(chan);
 	WRITE_ONCE(chan->ends[e].state, ZCHAN_END_GONE);
 	/* Release: a reader that sees closed also sees what came before. */
 	smp_store_release(closed, 1);
@@ -652,6 +689,7 @@ struct zchan_file *zchan_file_alloc(void)
 void zchan_file_free(struct zchan_file *zf)
 {
 	if (zf->chan) {
+		zchan_use_forget(zf->chan, zchan_role_end(zf->role));
 		zchan_end_release(zf->chan, zchan_role_end(zf->role));
 		zchan_channel_put(zf->chan);
 	}

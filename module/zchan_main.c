@@ -32,7 +32,8 @@ static int zchan_release(struct inode *inode, struct file *file)
  * ones exit_files() does for a dying process.  A pending uring_cmd WAIT
  * holds a reference to the file, so ->release cannot be relied on while
  * one is queued, and io_uring on older kernels cannot cancel it: complete
- * the waits issued through the closing file table here.
+ * the waits issued through the closing file table here.  A table that
+ * closed its last descriptor of the end stops using it (zchan_use.c).
  */
 static int zchan_flush(struct file *file, fl_owner_t id)
 {
@@ -41,8 +42,10 @@ static int zchan_flush(struct file *file, fl_owner_t id)
 	unsigned int role;
 
 	chan = zchan_file_chan(zf, &role);
-	if (chan)
+	if (chan) {
 		zchan_cancel_waits(chan, zchan_role_end(role), id);
+		zchan_use_stop(chan, zchan_role_end(role), file, id, false);
+	}
 	return 0;
 }
 
@@ -51,11 +54,25 @@ static long zchan_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct zchan_file *zf = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
+	struct zchan_channel *chan;
+	unsigned int role;
+	long ret;
+
 	switch (cmd) {
 	case ZCHAN_IOC_CREATE:
-		return zchan_ioctl_create(zf, uarg);
 	case ZCHAN_IOC_ATTACH:
-		return zchan_ioctl_attach(zf, uarg);
+		ret = cmd == ZCHAN_IOC_CREATE ? zchan_ioctl_create(zf, uarg) :
+						zchan_ioctl_attach(zf, uarg);
+		/*
+		 * The caller uses the end it just took.  Should that fail
+		 * (-ENOMEM), the end is held by its file as a PEER_FD file is.
+		 */
+		chan = ret ? NULL : zchan_file_chan(zf, &role);
+		if (chan)
+			zchan_use_start(chan, zchan_role_end(role), file);
+		return ret;
+	case ZCHAN_IOC_USE:
+		return zchan_ioctl_use(file, uarg);
 	case ZCHAN_IOC_PEER_FD:
 		return zchan_ioctl_peer_fd(zf, uarg);
 	case ZCHAN_IOC_KICK:
@@ -93,6 +110,15 @@ static struct miscdevice zchan_misc = {
 static int __init zchan_init(void)
 {
 	int ret;
+
+	/* The UAPI's sizes are frozen: new fields come from reserved space. */
+	BUILD_BUG_ON(sizeof(struct zchan_layout) != 128);
+	BUILD_BUG_ON(sizeof(struct zchan_create) != 248);
+	BUILD_BUG_ON(sizeof(struct zchan_attach) != 232);
+	BUILD_BUG_ON(sizeof(struct zchan_info) != 272);
+	BUILD_BUG_ON(sizeof(struct zchan_use) != 24);
+	BUILD_BUG_ON(sizeof(struct zchan_prod_ring) != 192);
+	BUILD_BUG_ON(sizeof(struct zchan_cons_ring) != 192);
 
 	zchan_limits_init();
 	zchan_debugfs_init();

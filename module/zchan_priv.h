@@ -50,11 +50,13 @@ struct zchan_region {
  * struct zchan_end - one end (producer or consumer) of a channel
  * @wq: poll, epoll and ZCHAN_IOC_WAIT sleepers of this end
  * @uring_waits: pending ZCHAN_URING_CMD_WAIT commands, under the channel lock
+ * @holders: descriptor tables using the end (zchan_use.c), under the lock
  * @state: enum zchan_end_state, written under the channel lock
  */
 struct zchan_end {
 	wait_queue_head_t wq;
 	struct list_head uring_waits;
+	struct list_head holders;
 	int state;
 };
 
@@ -79,6 +81,7 @@ struct zchan_end {
  * @id: sequence number, for debugfs
  * @kicks: kicks delivered, both directions
  * @waits: waits that slept
+ * @publish_on_close: ZCHAN_CREATE_PUBLISH_ON_CLOSE was given
  * @name: NUL-terminated name, empty if anonymous
  */
 struct zchan_channel {
@@ -101,6 +104,7 @@ struct zchan_channel {
 	u64 id;
 	atomic64_t kicks;
 	atomic64_t waits;
+	bool publish_on_close;
 	char name[ZCHAN_NAME_MAX];
 };
 
@@ -115,6 +119,20 @@ struct zchan_file {
 	struct zchan_channel *chan;
 	unsigned int role;
 };
+
+/* What this build of the module offers, in zchan_layout.features. */
+#ifdef ZCHAN_HAVE_URING_CMD
+#define ZCHAN_FEAT_URING_BITS	ZCHAN_FEAT_URING_CMD
+#else
+#define ZCHAN_FEAT_URING_BITS	0
+#endif
+#ifdef ZCHAN_HAVE_CMD_CANCELABLE
+#define ZCHAN_FEAT_CANCEL_BITS	ZCHAN_FEAT_URING_CANCEL
+#else
+#define ZCHAN_FEAT_CANCEL_BITS	0
+#endif
+#define ZCHAN_FEATURES	(ZCHAN_FEAT_URING_BITS | ZCHAN_FEAT_CANCEL_BITS | \
+			 ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE)
 
 /* Global counters, shown in debugfs zchan/stats. */
 struct zchan_stats {
@@ -166,6 +184,14 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg);
 void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e);
 void zchan_channel_get(struct zchan_channel *chan);
 void zchan_channel_put(struct zchan_channel *chan);
+
+/* zchan_use.c */
+int zchan_use_start(struct zchan_channel *chan, enum zchan_end_id e,
+		    struct file *file);
+void zchan_use_stop(struct zchan_channel *chan, enum zchan_end_id e,
+		    struct file *file, fl_owner_t files, bool always);
+void zchan_use_forget(struct zchan_channel *chan, enum zchan_end_id e);
+long zchan_ioctl_use(struct file *file, struct zchan_use __user *arg);
 
 /* zchan_mmap.c */
 int zchan_mmap(struct file *file, struct vm_area_struct *vma);

@@ -389,7 +389,8 @@ int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		zchan_kick(chan, !zchan_role_end(role));
 		return 0;
 	}
-	return -EINVAL;
+	/* Like an unknown ioctl; also the bare 0x01/0x02 of old headers. */
+	return -ENOTTY;
 }
 
 #else /* !ZCHAN_HAVE_URING_CMD */

@@ -12,7 +12,8 @@
 # Nothing is extracted when all files are present; concurrent runs wait for
 # each other.
 
-set -euo pipefail
+set -eEuo pipefail
+trap 'echo "extract-kernel-files: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 
 top=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 tarball=${1:-/usr/src/linux-source-6.1.tar.xz}

@@ -1,31 +1,41 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# The kernel build tree zchan.ko is built against, shared by the top-level
-# Makefile and tests/Makefile.
+# The kernels zchan.ko is built for, shared by the top-level Makefile and
+# tests/Makefile.
 #
-#   KDIR  given on the command line or in the environment; else the running
-#         kernel's /lib/modules/$(uname -r)/build; else (a host kernel
-#         without a build tree, as in a container or on a custom kernel) the
-#         newest Debian /usr/src/linux-headers-*-amd64 whose kernel is in
-#         /boot (so tools/vm-run can boot it), else the newest one at all.
-#   KVER  the release KDIR builds for, e.g. 6.1.0-56-amd64, as in the
+#   ZCHAN_KERNELS  one VERSION:DIR word per kernel zchan.ko is built and
+#         tested for.  With KDIR given (command line or environment), that
+#         kernel alone; otherwise every supported kernel installed here
+#         (scripts/kernels.sh: Debian's linux-headers-VERSION-amd64 of the
+#         6.1 and 6.12 series with /boot/vmlinuz-VERSION), oldest first:
+#         all of them, whichever headers are newest.
+#   KDIR  the one kernel build tree for what needs a single kernel (the
+#         test modules of tests/vm-run/warn, O=): given, else the first
+#         (oldest) of ZCHAN_KERNELS, Debian 12's own 6.1 and the kernel
+#         tools/vm-run boots by default, else the running kernel's
+#         /lib/modules/$(uname -r)/build.
+#   KVER  the release KDIR builds for, e.g. 6.1.0-57-amd64, as in the
 #         modules' vermagic (Debian's include/config/kernel.release says
 #         6.1.192); computed from KDIR unless given on the command line.
+#   KDIR_GIVEN  1 when KDIR was given.
 
 ifeq ($(strip $(KDIR)),)
-KDIR := $(shell d=/lib/modules/$$(uname -r)/build; [ -f $$d/Makefile ] && echo $$d)
+KDIR_GIVEN :=
+ZCHAN_KERNELS := $(shell $(TOP)/scripts/kernels.sh | tr ' ' ':')
+KDIR := $(firstword $(foreach k,$(ZCHAN_KERNELS),$(word 2,$(subst :, ,$(k)))))
 ifeq ($(KDIR),)
-KDIR := $(shell best=; for d in $$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V); do \
-	[ -f $$d/Makefile ] || continue; v=$$(basename $$d | sed s/^linux-headers-//); \
-	if [ -e /boot/vmlinuz-$$v ]; then best=$$d; elif [ -z "$$best" ]; then best=$$d; fi; \
-	done; echo $$best)
-ifneq ($(KDIR),)
-$(shell echo "zchan: the running kernel $$(uname -r) has no build tree; building zchan.ko against $(KDIR)" >&2)
+KDIR := $(shell d=/lib/modules/$$(uname -r)/build; [ -f $$d/Makefile ] && echo $$d)
 endif
+else
+KDIR_GIVEN := 1
 endif
-endif
-export KDIR
 
 ifneq ($(origin KVER),command line)
 KVER := $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 endif
+
+# No supported kernel but a build tree for the running one: build for that.
+ifneq ($(KDIR_GIVEN)$(if $(ZCHAN_KERNELS),,$(KDIR)),)
+ZCHAN_KERNELS := $(KVER):$(KDIR)
+endif
+ZCHAN_KERNEL_VERSIONS := $(foreach k,$(ZCHAN_KERNELS),$(firstword $(subst :, ,$(k))))

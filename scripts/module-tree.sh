@@ -10,7 +10,8 @@
 # Only sources are linked, never objects or generated files of an in-tree
 # build.
 
-set -euo pipefail
+set -eEuo pipefail
+trap 'echo "module-tree: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 
 top=$1
 dir=$2

@@ -3,11 +3,13 @@
 #
 # Runs inside the qemu guest (tools/vm-run, cwd tests/): each GUEST_TESTS
 # program in turn, its output between markers that tests/run-tests.sh uses
-# to count each program's TAP results and exit status on the host.
+# to count each program's TAP results and exit status on the host, after
+# a line naming the kernel the results come from.
 #
 # Usage: ./guest-tests.sh PROG...   (paths relative to tests/)
 
 timeout=${ZCHAN_GUEST_TEST_TIMEOUT:-300}
+echo "@@zchan-test: kernel $(uname -r)"
 for t in "$@"; do
 	echo "@@zchan-test: begin $t"
 	case $t in /*) prog=$t ;; *) prog=./$t ;; esac

@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build a 6.1 debug kernel (KASAN, lockdep, kmemleak, DEBUG_ATOMIC_SLEEP)
-# from Debian's linux-source-6.1 tarball, for running the guest suite under
-# tools/vm-run --kernel.  Everything lives outside the tree, in
-# ${XDG_CACHE_HOME:-$HOME/.cache}/zchan/debug-kernel:
+# Build a debug kernel (KASAN, lockdep, kmemleak, DEBUG_ATOMIC_SLEEP) of
+# one supported series, 6.1 or 6.12, from Debian's linux-source-SERIES
+# tarball, for running the guest suite under tools/vm-run --kernel.
+# Everything lives outside the tree, one directory per series, in
+# ${XDG_CACHE_HOME:-$HOME/.cache}/zchan/debug-kernel-SERIES:
 #
 #   src/          the unpacked source (once per tarball)
 #   build/        the object tree (O=), also the headers zchan.ko builds against
@@ -17,14 +18,18 @@
 #
 # A finished build is reused; the script then only prints the image path.
 
-set -euo pipefail
+set -eEuo pipefail
+trap 'echo "debug-kernel: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 
-tarball=/usr/src/linux-source-6.1.tar.xz
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/zchan/debug-kernel
+series=6.1
+tarball=""
+cache=""
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/zchan
 jobs=2
 nice_level=19
 force=""
 print_only=""
+config_only=""
 install=""
 localversion=-zchan-debug
 
@@ -32,18 +37,22 @@ usage() {
 	cat <<USAGE
 Usage: scripts/debug-kernel/build.sh [OPTIONS]
 
-Build (or reuse) a 6.1 debug kernel with KASAN, PROVE_LOCKING, DEBUG_KMEMLEAK
+Build (or reuse) a debug kernel with KASAN, PROVE_LOCKING, DEBUG_KMEMLEAK
 and DEBUG_ATOMIC_SLEEP for tools/vm-run --kernel, and print the path of its
 image on stdout.
 
 Options:
-  --tarball FILE   kernel source (default: $tarball,
-                   Debian package linux-source-6.1)
-  --cache DIR      where to unpack and build (default: $cache)
+  --series S       6.1 or 6.12 (default: $series)
+  --tarball FILE   kernel source (default: /usr/src/linux-source-SERIES.tar.xz,
+                   Debian package linux-source-SERIES)
+  --cache DIR      where to unpack and build
+                   (default: $cache_root/debug-kernel-SERIES)
   -j N             parallel jobs (default: $jobs)
   --nice N         niceness of the build (default: $nice_level)
   --force          reconfigure and rebuild even if a build exists
   --print          only print the image path if it is built (exit 1 if not)
+  --config-only    unpack and configure, check the debug options, print
+                   the .config path; no compiling
   --install        also link /lib/modules/VERSION to the cached modules
                    directory (root; only for tools other than vm-run,
                    which looks next to the image)
@@ -51,6 +60,7 @@ Options:
 
 Examples:
   scripts/debug-kernel/build.sh                # ~1 h on 2 idle cores, once
+  scripts/debug-kernel/build.sh --series 6.12  # the same for 6.12
   cd tests && ../tools/vm-run --kernel "\$(../scripts/debug-kernel/build.sh --print)" \\
       --append no5lvl --timeout 3600 -- ./guest-tests.sh \$(make -s print-guest-tests)
 USAGE
@@ -58,6 +68,7 @@ USAGE
 
 while [ $# -gt 0 ]; do
 	case $1 in
+	--series) series=$2; shift 2 ;;
 	--tarball) tarball=$2; shift 2 ;;
 	--cache) cache=$2; shift 2 ;;
 	-j) jobs=$2; shift 2 ;;
@@ -65,6 +76,7 @@ while [ $# -gt 0 ]; do
 	--nice) nice_level=$2; shift 2 ;;
 	--force) force=1; shift ;;
 	--print) print_only=1; shift ;;
+	--config-only) config_only=1; shift ;;
 	--install) install=1; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "build.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -73,6 +85,21 @@ done
 
 say() { echo "debug-kernel: $*" >&2; }
 die() { say "$*"; exit 1; }
+
+case $series in
+6.1|6.12) ;;
+*) die "--series: $series is not a supported series (6.1, 6.12)" ;;
+esac
+tarball=${tarball:-/usr/src/linux-source-$series.tar.xz}
+if [ -z "$cache" ]; then
+	cache=$cache_root/debug-kernel-$series
+	# The 6.1 kernel used to be cached in debug-kernel/: keep using it
+	# there (the object tree's paths are absolute, it cannot move).
+	if [ ! -e "$cache" ] && [ -f "$cache_root/debug-kernel/.built" ] &&
+		grep -q "^$series\." "$cache_root/debug-kernel/.built"; then
+		ln -s debug-kernel "$cache"
+	fi
+fi
 
 src=$cache/src
 out=$cache/build
@@ -93,19 +120,23 @@ install_modules_link() {
 }
 
 if [ -n "$print_only" ]; then
-	[ -f "$stamp" ] && [ -f "$image" ] || die "no debug kernel built in $cache (run $0)"
+	[ -f "$stamp" ] && [ -f "$image" ] || die "no debug kernel built in $cache (run $0 --series $series)"
 	install_modules_link
 	echo "$image"
 	exit 0
 fi
 
 if [ -z "$force" ] && [ -f "$stamp" ] && [ -f "$image" ]; then
+	if [ -n "$config_only" ]; then
+		echo "$out/.config"
+		exit 0
+	fi
 	install_modules_link
 	echo "$image"
 	exit 0
 fi
 
-[ -r "$tarball" ] || die "$tarball missing: apt-get install linux-source-6.1"
+[ -r "$tarball" ] || die "$tarball missing: apt-get install linux-source-$series (scripts/install-deps.sh)"
 for tool in flex bison bc gcc make; do
 	command -v $tool >/dev/null ||
 		die "$tool missing: apt-get install flex bison bc build-essential libelf-dev libssl-dev"
@@ -186,6 +217,12 @@ for opt in KASAN PROVE_LOCKING DEBUG_KMEMLEAK DEBUG_ATOMIC_SLEEP MODULES MODULE_
 	SERIAL_8250_CONSOLE BLK_DEV_INITRD; do
 	grep -q "^CONFIG_$opt=y" "$out/.config" || die "CONFIG_$opt is not =y after olddefconfig"
 done
+
+if [ -n "$config_only" ]; then
+	say "configured $(make -s -C "$src" O="$out" kernelversion 2>/dev/null || echo "$series") in $out"
+	echo "$out/.config"
+	exit 0
+fi
 
 say "compiling with -j$jobs at nice $nice_level (this takes a while; tail -f $log)"
 start=$(date +%s)

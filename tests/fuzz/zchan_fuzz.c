@@ -44,8 +44,9 @@
 #include <liburing.h>
 #include <linux/zchan.h>
 
-#include "../reliability/zchan_rel.h"
+#include "../common/zchan_test_utils.h"
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define MAX_FDS		16
 #define MAX_MAPS	32
 #define MAX_ERRNO	160
@@ -61,6 +62,7 @@
 	X(KICK,		"ioctl-kick",	6)		\
 	X(WAIT,		"ioctl-wait",	5)		\
 	X(INFO,		"ioctl-info",	5)		\
+	X(USE,		"ioctl-use",	3)		\
 	X(BADCMD,	"ioctl-unknown", 5)		\
 	X(BADPTR,	"ioctl-badptr",	4)		\
 	X(SETUP,	"chan-setup",	4)		\
@@ -97,8 +99,9 @@ static const int allow_fd[] = { EBADF, 0 };
 static const int allow_open[] = { EMFILE, ENFILE, ENOMEM, 0 };
 static const int allow_create[] = { EINVAL, EFAULT, EEXIST, ENOMEM, ENOSPC, 0 };
 static const int allow_attach[] = { EINVAL, EFAULT, ENOENT, EACCES, EBUSY, 0 };
-static const int allow_peer_fd[] = { EINVAL, EFAULT, EBUSY, EMFILE, ENOMEM, 0 };
+static const int allow_peer_fd[] = { EINVAL, EFAULT, EBUSY, EPIPE, EMFILE, ENOMEM, 0 };
 static const int allow_simple[] = { EINVAL, EFAULT, 0 };
+static const int allow_use[] = { EINVAL, EFAULT, EPIPE, 0 };
 static const int allow_wait[] = { EINVAL, EFAULT, ETIMEDOUT, EINTR, 0 };
 static const int allow_badcmd[] = { ENOTTY, 0 };
 static const int allow_badptr[] = { EFAULT, EINVAL, 0 };
@@ -106,7 +109,7 @@ static const int allow_mmap[] = { EINVAL, EACCES, ENOMEM, EPERM, ENODEV, EOVERFL
 static const int allow_munmap[] = { EINVAL, 0 };
 static const int allow_mremap[] = { EINVAL, EFAULT, ENOMEM, EAGAIN, 0 };
 static const int allow_mprotect[] = { EACCES, EINVAL, ENOMEM, 0 };
-static const int allow_uring[] = { EINVAL, ECANCELED, EBADF, EOPNOTSUPP, EAGAIN, EBUSY, EINTR, 0 };
+static const int allow_uring[] = { EINVAL, ENOTTY, ECANCELED, EBADF, EOPNOTSUPP, EAGAIN, EBUSY, EINTR, 0 };
 static const int allow_rw[] = { EINVAL, EBADF, 0 };
 static const int allow_madvise[] = { EINVAL, ENOMEM, EAGAIN, EFAULT, EPERM, EBUSY, EACCES, ENODEV, EOPNOTSUPP, 0 };
 static const int allow_mlock[] = { ENOMEM, EAGAIN, EINVAL, EPERM, 0 };
@@ -243,12 +246,12 @@ static void account(int op, long ret, int err, const int *allowed)
 
 static uint64_t rnd(struct fz_state *st)
 {
-	return rel_rand(&st->rng);
+	return zc_rand(&st->rng);
 }
 
 static uint64_t below(struct fz_state *st, uint64_t n)
 {
-	return rel_below(&st->rng, n);
+	return zc_below(&st->rng, n);
 }
 
 static bool chance(struct fz_state *st, unsigned int pct)
@@ -343,12 +346,12 @@ static bool layout_sane(const struct zchan_layout *l)
 	       l->prod_ring_off == ZCHAN_OFF_PROD_RING &&
 	       l->cons_ring_off == ZCHAN_OFF_CONS_RING &&
 	       l->pool_off == ZCHAN_OFF_POOL &&
-	       l->prod_ring_size >= sizeof(struct zchan_prod_ring) +
-			(uint64_t)l->ring_entries * sizeof(struct zchan_desc) &&
-	       l->cons_ring_size >= sizeof(struct zchan_cons_ring) &&
-	       l->prod_descs == offsetof(struct zchan_prod_ring, descs) &&
+	       l->prod_descs % 8 == 0 &&
+	       l->prod_descs + (uint64_t)l->ring_entries * sizeof(struct zchan_desc) <=
+			l->prod_ring_size &&
+	       l->cons_closed + 4 <= l->cons_ring_size &&
 	       !l->resv && !l->reserved[0] && !l->reserved[1] &&
-	       !l->reserved[2] && !l->reserved[3];
+	       !l->reserved[2];
 }
 
 /* ------------------------------------------------------------------ */
@@ -362,7 +365,7 @@ static void do_open(struct fz_state *st)
 		close(st->fds[s].fd);
 		fd_forget(st, s);
 	}
-	fd = open(REL_DEV, O_RDWR | (chance(st, 50) ? O_CLOEXEC : 0) |
+	fd = open(ZC_DEV, O_RDWR | (chance(st, 50) ? O_CLOEXEC : 0) |
 		  (chance(st, 20) ? O_NONBLOCK : 0));
 	account(OP_OPEN, fd, errno, allow_open);
 	if (fd < 0)
@@ -522,6 +525,24 @@ static void do_kick(struct fz_state *st)
 	account(OP_KICK, ret, errno, allow_simple);
 }
 
+/* ZCHAN_IOC_USE: start or end this process's use of an end. */
+static void do_use(struct fz_state *st)
+{
+	struct zchan_use u;
+	int slot, fd = target_fd(st, &slot), ret;
+
+	memset(&u, 0, sizeof(u));
+	u.flags = chance(st, 30) ? ZCHAN_USE_END : 0;
+	if (chance(st, 10))
+		u.flags = (uint32_t)rnd(st);
+	if (chance(st, 5))
+		u.resv = (uint32_t)rnd(st);
+	if (chance(st, 5))
+		u.reserved[below(st, 2)] = rnd(st);
+	ret = ioctl(fd, ZCHAN_IOC_USE, &u);
+	account(OP_USE, ret, errno, allow_use);
+}
+
 static void do_wait(struct fz_state *st)
 {
 	struct itimerval it = { { 0, 0 }, { 0, 20000 } };
@@ -592,6 +613,7 @@ static void do_badcmd(struct fz_state *st)
 	static const unsigned int real[] = {
 		ZCHAN_IOC_CREATE, ZCHAN_IOC_ATTACH, ZCHAN_IOC_PEER_FD,
 		ZCHAN_IOC_KICK, ZCHAN_IOC_WAIT, ZCHAN_IOC_INFO,
+		ZCHAN_IOC_USE,
 	};
 	uint8_t buf[512];
 	unsigned int cmd, i;
@@ -601,12 +623,12 @@ static void do_badcmd(struct fz_state *st)
 		buf[i] = (uint8_t)rnd(st);
 	switch (below(st, 4)) {
 	case 0:		/* right number, wrong size or direction */
-		cmd = real[below(st, 6)];
+		cmd = real[below(st, ARRAY_SIZE(real))];
 		cmd = _IOC(below(st, 4), ZCHAN_IOC_MAGIC, _IOC_NR(cmd),
 			   below(st, 4) ? _IOC_SIZE(cmd) + below(st, 17) - 8 : below(st, 1 << 14));
 		break;
 	case 1:		/* 'Z', unknown number */
-		cmd = _IOC(below(st, 4), ZCHAN_IOC_MAGIC, 7 + below(st, 249), below(st, 512));
+		cmd = _IOC(below(st, 4), ZCHAN_IOC_MAGIC, 8 + below(st, 248), below(st, 512));
 		break;
 	default:	/* anything but the VFS's own commands */
 		do
@@ -614,7 +636,7 @@ static void do_badcmd(struct fz_state *st)
 		while (vfs_type(_IOC_TYPE(cmd)));
 		break;
 	}
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < ARRAY_SIZE(real); i++)
 		if (cmd == real[i])
 			cmd ^= 1U << 30;	/* flip direction: not a real one */
 	ret = ioctl(fd, cmd, buf);
@@ -630,7 +652,7 @@ static void do_badptr(struct fz_state *st)
 		ZCHAN_IOC_KICK, ZCHAN_IOC_WAIT, ZCHAN_IOC_INFO,
 	};
 	static uint8_t *edge;
-	unsigned int cmd = real[below(st, 6)];
+	unsigned int cmd = real[below(st, ARRAY_SIZE(real))];
 	int slot, fd = target_fd(st, &slot), ret;
 	void *p;
 
@@ -999,9 +1021,8 @@ static void do_setup(struct fz_state *st)
 static void do_proto(struct fz_state *st)
 {
 	int s = pick_fd(st, chance(st, 50) ? FD_PROD : FD_CONS), i;
-	struct zchan_prod_ring *pr;
-	struct zchan_cons_ring *cr;
 	struct zchan_layout *l;
+	void *pr, *cr;
 	uint8_t *pool;
 
 	ADD(cnt->calls[OP_PROTO], 1);
@@ -1010,8 +1031,8 @@ static void do_proto(struct fz_state *st)
 	if (s < 0 || !st->fds[s].mapped)
 		return;
 	l = &st->fds[s].l;
-	pr = (void *)region_map(st, s, R_PROD, l->prod_ring_size);
-	cr = (void *)region_map(st, s, R_CONS, l->cons_ring_size);
+	pr = region_map(st, s, R_PROD, l->prod_ring_size);
+	cr = region_map(st, s, R_CONS, l->cons_ring_size);
 	pool = region_map(st, s, R_POOL, l->pool_size);
 	if (!pr || !cr || !pool)
 		return;
@@ -1019,7 +1040,7 @@ static void do_proto(struct fz_state *st)
 		uint32_t mask = l->ring_entries - 1;
 
 		if (st->fds[s].kind == FD_PROD) {
-			uint32_t head = __atomic_load_n(&cr->head, __ATOMIC_ACQUIRE);
+			uint32_t head = __atomic_load_n(&ZC_CONS_WORD(cr, l, head), __ATOMIC_ACQUIRE);
 			uint32_t len = 16 + (uint32_t)below(st, 240), t = st->p_tail[s];
 			uint64_t off;
 			uint32_t sum;
@@ -1034,15 +1055,15 @@ static void do_proto(struct fz_state *st)
 				memcpy(pool + off, &st->seq[s], 4);
 				for (uint32_t i = 8; i < len; i++)
 					pool[off + i] = (uint8_t)(st->seq[s] * 31 + i);
-				sum = rel_csum(pool + off + 8, len - 8);
+				sum = zc_csum(pool + off + 8, len - 8);
 				memcpy(pool + off + 4, &sum, 4);
-				pr->descs[t & mask] = (struct zchan_desc){ off, len, 0 };
-				__atomic_store_n(&pr->tail, t + 1, __ATOMIC_RELEASE);
-				__atomic_store_n(&pr->head_seen, head, __ATOMIC_RELEASE);
+				*zc_desc(pr, l, t) = (struct zchan_desc){ off, len, 0 };
+				__atomic_store_n(&ZC_PROD_WORD(pr, l, tail), t + 1, __ATOMIC_RELEASE);
+				__atomic_store_n(&ZC_PROD_WORD(pr, l, head_seen), head, __ATOMIC_RELEASE);
 				st->p_tail[s] = t + 1;
 				st->seq[s]++;
 				__atomic_thread_fence(__ATOMIC_SEQ_CST);
-				if (__atomic_load_n(&cr->need_wakeup, __ATOMIC_RELAXED)) {
+				if (__atomic_load_n(&ZC_CONS_WORD(cr, l, need_wakeup), __ATOMIC_RELAXED)) {
 					struct zchan_kick k = { 0 };
 
 					ioctl(st->fds[s].fd, ZCHAN_IOC_KICK, &k);
@@ -1050,11 +1071,11 @@ static void do_proto(struct fz_state *st)
 				ADD(cnt->ok[OP_PROTO], 1);
 			}
 		} else {
-			uint32_t tail = __atomic_load_n(&pr->tail, __ATOMIC_ACQUIRE);
+			uint32_t tail = __atomic_load_n(&ZC_PROD_WORD(pr, l, tail), __ATOMIC_ACQUIRE);
 			uint32_t r = st->c_read[s];
 
 			if (tail != r) {
-				struct zchan_desc d = pr->descs[r & mask];
+				struct zchan_desc d = *zc_desc(pr, l, r);
 				uint32_t sum;
 
 				if ((uint32_t)(tail - r) > l->ring_entries || d.flags ||
@@ -1064,14 +1085,14 @@ static void do_proto(struct fz_state *st)
 					st->c_read[s] = tail;	/* resynchronise */
 				} else {
 					memcpy(&sum, pool + d.off + 4, 4);
-					if (sum == rel_csum(pool + d.off + 8, d.len - 8))
+					if (sum == zc_csum(pool + d.off + 8, d.len - 8))
 						ADD(cnt->messages, 1);
 					else
 						ADD(cnt->hostile, 1);
 					st->c_read[s] = r + 1;
 				}
-				__atomic_store_n(&cr->read, st->c_read[s], __ATOMIC_RELEASE);
-				__atomic_store_n(&cr->head, st->c_read[s], __ATOMIC_RELEASE);
+				__atomic_store_n(&ZC_CONS_WORD(cr, l, read), st->c_read[s], __ATOMIC_RELEASE);
+				__atomic_store_n(&ZC_CONS_WORD(cr, l, head), st->c_read[s], __ATOMIC_RELEASE);
 				ADD(cnt->ok[OP_PROTO], 1);
 			}
 		}
@@ -1151,7 +1172,7 @@ static void do_uring(struct fz_state *st, int op)
 
 		if (chance(st, 5))
 			cmd_op = (uint32_t)rnd(st);
-		rel_prep_zcmd(sqe, fd, cmd_op, chance(st, 5) ? (uint32_t)rnd(st) : 0,
+		zc_prep_zcmd(sqe, fd, cmd_op, chance(st, 5) ? (uint32_t)rnd(st) : 0,
 			      chance(st, 5) ? (uint32_t)rnd(st) : 0, op);
 	}
 	ret = io_uring_submit(&st->ring);
@@ -1340,14 +1361,14 @@ static void dump_task(pid_t pid)
 /* waitpid() with a timeout: @pid once reaped, 0 if still running. */
 static pid_t reap_child(pid_t pid, double timeout, int *status)
 {
-	double end = rel_now() + timeout;
+	double end = zc_now() + timeout;
 	pid_t r;
 
 	for (;;) {
 		r = waitpid(pid, status, WNOHANG);
 		if (r == pid || r < 0)
 			return r;
-		if (rel_now() > end)
+		if (zc_now() > end)
 			return 0;
 		usleep(1000);
 	}
@@ -1371,7 +1392,7 @@ static void do_fork(struct fz_state *st)
 		st->child = true;
 		st->rng ^= 0x5a5a5a5aULL * (uint64_t)getpid();
 		st->ring_live = false;	/* the parent's ring: not ours to use */
-		run_ops(st, 1 + below(st, 40), rel_now() + 30);
+		run_ops(st, 1 + below(st, 40), zc_now() + 30);
 		_exit(0);
 	}
 	ADD(cnt->forks, 1);
@@ -1405,6 +1426,7 @@ static void run_one(struct fz_state *st, int op)
 	case OP_ATTACH: do_attach(st); break;
 	case OP_PEER_FD: do_peer_fd(st); break;
 	case OP_KICK: do_kick(st); break;
+	case OP_USE: do_use(st); break;
 	case OP_WAIT: do_wait(st); break;
 	case OP_INFO: do_info(st); break;
 	case OP_BADCMD: do_badcmd(st); break;
@@ -1447,7 +1469,7 @@ static void run_ops(struct fz_state *st, uint64_t n, double deadline)
 			fprintf(stderr, "%s: worker %d: %llu/%llu calls\n", prog,
 				st->worker, (unsigned long long)i, (unsigned long long)n);
 		run_one(st, (int)op);
-		if (!(i & 63) && rel_now() > deadline)
+		if (!(i & 63) && zc_now() > deadline)
 			break;
 	}
 }
@@ -1553,7 +1575,7 @@ static void print_table(double elapsed)
 	}
 }
 
-static void print_json(double elapsed, const struct rel_stats *s, int failed)
+static void print_json(double elapsed, const struct zc_stats *s, int failed)
 {
 	uint64_t total = 0;
 	int i, e;
@@ -1606,7 +1628,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sigaction sa;
-	struct rel_stats before, after;
+	struct zc_stats before, after;
 	unsigned int i, exited = 0, hung = 0, crashed = 0;
 	double start, deadline, elapsed;
 	pid_t *pids;
@@ -1664,8 +1686,8 @@ int main(int argc, char **argv)
 
 	if (!opt_json)
 		printf("TAP version 13\n1..5\n");
-	if (access(REL_DEV, R_OK | W_OK) || rel_debugfs_ready() || rel_stats_read(&before)) {
-		printf("not ok 1 %s and debugfs zchan/stats are usable (is zchan.ko loaded?)\n", REL_DEV);
+	if (access(ZC_DEV, R_OK | W_OK) || zc_debugfs_ready() || zc_stats_read(&before)) {
+		printf("not ok 1 %s and debugfs zchan/stats are usable (is zchan.ko loaded?)\n", ZC_DEV);
 		printf("Bail out!\n");
 		return 1;
 	}
@@ -1675,11 +1697,11 @@ int main(int argc, char **argv)
 
 	/* keep the guest's memory safe from 1 GiB pools: small limits */
 	for (i = 0; i < 2; i++)
-		if (rel_param_get(limit_params[i], saved_limits[i], sizeof(saved_limits[i])) ||
-		    rel_param_set(limit_params[i], opt_limits[i]))
+		if (zc_param_get(limit_params[i], saved_limits[i], sizeof(saved_limits[i])) ||
+		    zc_param_set(limit_params[i], opt_limits[i]))
 			saved_limits[i][0] = 0;
 
-	start = rel_now();
+	start = zc_now();
 	deadline = start + opt_time;
 	pids = calloc(opt_procs, sizeof(*pids));
 	for (i = 0; i < opt_procs; i++) {
@@ -1695,7 +1717,7 @@ int main(int argc, char **argv)
 
 		if (pids[i] < 0)
 			continue;
-		r = reap_child(pids[i], deadline + 60 - rel_now(), &status);
+		r = reap_child(pids[i], deadline + 60 - zc_now(), &status);
 		if (r == 0) {
 			hung++;
 			dump_task(pids[i]);
@@ -1710,14 +1732,14 @@ int main(int argc, char **argv)
 			bad(-1, "worker %u ended with status %#x", i, status);
 		}
 	}
-	elapsed = rel_now() - start;
+	elapsed = zc_now() - start;
 	/* every worker's status: re-run waitpid on stragglers (none expected) */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
-	leak = rel_wait_no_leaks(&after, 30);
+	leak = zc_wait_no_leaks(&after, 30);
 	for (i = 0; i < 2; i++)
 		if (saved_limits[i][0])
-			rel_param_set(limit_params[i], saved_limits[i]);
+			zc_param_set(limit_params[i], saved_limits[i]);
 
 	for (i = 0; i < NR_OPS; i++)
 		unexpected += cnt->unexpected[i];

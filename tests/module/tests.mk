@@ -6,7 +6,8 @@
 GUEST_TESTS += module/zchan_test
 TEST_CLEAN += module/zchan_test
 
-module/zchan_test: module/zchan_test.c $(TOP)/include/uapi/linux/zchan.h $(KSFT_HDRS)
+module/zchan_test: module/zchan_test.c common/zchan_test_utils.h \
+		$(TOP)/include/uapi/linux/zchan.h $(KSFT_HDRS)
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
 		-o $@ $< -luring -lpthread

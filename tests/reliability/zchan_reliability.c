@@ -40,7 +40,7 @@
 #include <zchan.h>
 
 #include "kselftest_harness.h"
-#include "zchan_rel.h"
+#include "../common/zchan_test_utils.h"
 
 #define MSG_MIN		16
 #define MSG_MAX		3000
@@ -65,13 +65,13 @@ static uint64_t seed_base(void)
 static void __attribute__((constructor)) rel_init(void)
 {
 	page_size = sysconf(_SC_PAGESIZE);
-	rel_debugfs_ready();
+	zc_debugfs_ready();
 }
 
 /* No channel, file or page left once the test's processes are gone. */
 #define ASSERT_NO_LEAKS() do {						\
-		struct rel_stats __s;					\
-		int __r = rel_wait_no_leaks(&__s, 30);			\
+		struct zc_stats __s;					\
+		int __r = zc_wait_no_leaks(&__s, 30);			\
 		if (__r)						\
 			TH_LOG("leak: channels %lld files %lld pages %lld (%d)", \
 			       __s.channels, __s.files, __s.pages, __r); \
@@ -111,13 +111,13 @@ struct msg_hdr {
 static size_t msg_fill(uint8_t *buf, uint32_t seq, uint64_t seed)
 {
 	uint64_t s = seed ^ ((uint64_t)seq * 0x9e3779b97f4a7c15ULL);
-	size_t len = MSG_MIN + rel_below(&s, MSG_MAX - MSG_MIN);
+	size_t len = MSG_MIN + zc_below(&s, MSG_MAX - MSG_MIN);
 	struct msg_hdr h = { seq, (uint32_t)len, 0, 0 };
 	size_t i;
 
 	for (i = sizeof(h); i < len; i++)
-		buf[i] = (uint8_t)(rel_rand(&s) >> 56);
-	h.csum = rel_csum(buf + sizeof(h), len - sizeof(h));
+		buf[i] = (uint8_t)(zc_rand(&s) >> 56);
+	h.csum = zc_csum(buf + sizeof(h), len - sizeof(h));
 	memcpy(buf, &h, sizeof(h));
 	return len;
 }
@@ -136,7 +136,7 @@ static int msg_check(const uint8_t *buf, size_t len, uint32_t seq, char *why, si
 		snprintf(why, wlen, "expected message %u, got %u", seq, h.seq);
 		return -1;
 	}
-	if (h.len != len || h.csum != rel_csum(buf + sizeof(h), len - sizeof(h))) {
+	if (h.len != len || h.csum != zc_csum(buf + sizeof(h), len - sizeof(h))) {
 		snprintf(why, wlen, "message %u corrupt (len %u/%zu)", seq, h.len, len);
 		return -1;
 	}
@@ -256,11 +256,11 @@ FIXTURE(rel) {
 
 FIXTURE_SETUP(rel)
 {
-	struct rel_stats s;
+	struct zc_stats s;
 
 	signal(SIGALRM, alarm_die);
-	ASSERT_EQ(0, access(REL_DEV, R_OK | W_OK)) TH_LOG("no " REL_DEV ": zchan.ko not loaded?");
-	ASSERT_EQ(0, rel_stats_read(&s)) TH_LOG("debugfs zchan/stats unreadable");
+	ASSERT_EQ(0, access(ZC_DEV, R_OK | W_OK)) TH_LOG("no " ZC_DEV ": zchan.ko not loaded?");
+	ASSERT_EQ(0, zc_stats_read(&s)) TH_LOG("debugfs zchan/stats unreadable");
 }
 
 FIXTURE_TEARDOWN(rel)
@@ -292,7 +292,7 @@ TEST_F_TIMEOUT(rel, producer_killed_consumer_gets_everything, 600)
 		ASSERT_LT(0, k.pid);
 		ASSERT_EQ(0, zchan_recv_peer(sock, &c));
 		close(sock);
-		k.delay = (useconds_t)rel_below(&rng, 30000);
+		k.delay = (useconds_t)zc_below(&rng, 30000);
 		ASSERT_EQ(0, pthread_create(&k.thread, NULL, killer_fn, &k));
 		alarm(120);
 		for (;;) {
@@ -358,7 +358,7 @@ TEST_F_TIMEOUT(rel, consumer_killed_producer_gets_epipe, 600)
 		close(sv[1]);
 		ASSERT_EQ(0, zchan_send_peer(p, sv[0]));
 		close(sv[0]);
-		k.delay = (useconds_t)rel_below(&rng, 30000);
+		k.delay = (useconds_t)zc_below(&rng, 30000);
 		ASSERT_EQ(0, pthread_create(&k.thread, NULL, killer_fn, &k));
 		alarm(120);
 		for (seq = 0;; seq++) {
@@ -478,15 +478,11 @@ TEST_F(rel, other_uid_cannot_attach_or_reach)
 
 static int attach_raw(const char *name)
 {
-	struct zchan_attach at;
-	int fd = open(REL_DEV, O_RDWR), ret;
+	int fd = zc_open(), ret;
 
 	if (fd < 0)
 		return -errno;
-	memset(&at, 0, sizeof(at));
-	snprintf((char *)at.name, sizeof(at.name), "%s", name);
-	ret = ioctl(fd, ZCHAN_IOC_ATTACH, &at);
-	ret = ret ? -errno : 0;
+	ret = _zc_attach(fd, name, NULL);
 	close(fd);
 	return ret;
 }
@@ -542,31 +538,27 @@ TEST_F(rel, ipc_namespaces_isolate_names)
 struct raw_chan {
 	int pfd, cfd;
 	struct zchan_layout l;
-	struct zchan_prod_ring *prod;	/* producer's rw mapping */
-	struct zchan_cons_ring *cons;	/* consumer's rw mapping */
+	void *prod;			/* producer's rw mapping */
+	void *cons;			/* consumer's rw mapping */
 	uint8_t *pool;			/* producer's rw mapping */
 	uint8_t *cpool;			/* consumer's ro mapping */
 };
 
+/* Shared words of a raw channel, through the layout's offsets. */
+#define RC_PROD(rc, word)	ZC_PROD_WORD((rc)->prod, &(rc)->l, word)
+
 static int raw_create(struct raw_chan *rc, const char *name, uint64_t pool, unsigned int mode)
 {
-	struct zchan_create cr;
-	struct zchan_peer_fd pf;
+	int ret;
 
 	memset(rc, 0, sizeof(*rc));
 	rc->cfd = -1;
-	rc->pfd = open(REL_DEV, O_RDWR | O_CLOEXEC);
+	rc->pfd = zc_open();
 	if (rc->pfd < 0)
 		return -errno;
-	memset(&cr, 0, sizeof(cr));
-	cr.pool_size = pool;
-	cr.ring_entries = 64;
-	cr.mode = mode;
-	if (name)
-		snprintf((char *)cr.name, sizeof(cr.name), "%s", name);
-	if (ioctl(rc->pfd, ZCHAN_IOC_CREATE, &cr))
-		return -errno;
-	rc->l = cr.layout;
+	ret = _zc_create(rc->pfd, name, pool, 64, 0, mode, &rc->l);
+	if (ret)
+		return ret;
 	rc->prod = mmap(NULL, rc->l.prod_ring_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			rc->pfd, rc->l.prod_ring_off);
 	rc->pool = mmap(NULL, rc->l.pool_size, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -575,11 +567,9 @@ static int raw_create(struct raw_chan *rc, const char *name, uint64_t pool, unsi
 		return -errno;
 	if (name)
 		return 0;
-	memset(&pf, 0, sizeof(pf));
-	pf.flags = ZCHAN_PEER_FD_CLOEXEC;
-	if (ioctl(rc->pfd, ZCHAN_IOC_PEER_FD, &pf))
-		return -errno;
-	rc->cfd = (int)pf.fd;
+	rc->cfd = _zc_peer_fd(rc->pfd, ZCHAN_PEER_FD_CLOEXEC);
+	if (rc->cfd < 0)
+		return rc->cfd;
 	rc->cons = mmap(NULL, rc->l.cons_ring_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			rc->cfd, rc->l.cons_ring_off);
 	rc->cpool = mmap(NULL, rc->l.pool_size, PROT_READ, MAP_SHARED, rc->cfd,
@@ -615,7 +605,7 @@ TEST_F(rel, consumer_cannot_write_producer_data)
 
 	ASSERT_EQ(0, raw_create(&rc, NULL, 64 * 1024, 0600));
 	memset(rc.pool, 0x11, page_size);
-	rc.prod->tail = 7;
+	RC_PROD(&rc, tail) = 7;
 
 	/* no writable mapping of the pool or producer ring from the consumer */
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, rc.l.pool_size, PROT_READ | PROT_WRITE,
@@ -656,10 +646,10 @@ TEST_F(rel, consumer_cannot_write_producer_data)
 	}
 	EXPECT_EQ(0x11, rc.cpool[0]);
 	EXPECT_EQ(0x11, rc.pool[0]);
-	EXPECT_EQ(7, rc.prod->tail);
+	EXPECT_EQ(7, RC_PROD(&rc, tail));
 
 	/* a file with no channel maps nothing */
-	fd = open(REL_DEV, O_RDWR);
+	fd = open(ZC_DEV, O_RDWR);
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd, 0));
 	close(fd);
@@ -688,12 +678,12 @@ TEST_F(rel, fresh_pools_read_as_zero)
 		ASSERT_EQ(0, raw_create(&rc, NULL, 256 * 1024, 0600));
 		ASSERT_TRUE(all_zero(rc.cpool, rc.l.pool_size)) TH_LOG("round %u: pool", i);
 		ASSERT_TRUE(all_zero((uint8_t *)rc.cons, rc.l.cons_ring_size));
-		ASSERT_TRUE(all_zero((uint8_t *)rc.prod->descs,
+		ASSERT_TRUE(all_zero((uint8_t *)zc_desc(rc.prod, &rc.l, 0),
 				     rc.l.prod_ring_size - rc.l.prod_descs));
-		ASSERT_EQ(0, rc.prod->tail);
-		ASSERT_EQ(0, rc.prod->head_seen);
+		ASSERT_EQ(0, RC_PROD(&rc, tail));
+		ASSERT_EQ(0, RC_PROD(&rc, head_seen));
 		memset(rc.pool, 0xa5 ^ i, rc.l.pool_size);
-		memset(rc.prod->descs, 0x5a, rc.l.prod_ring_size - rc.l.prod_descs);
+		memset(zc_desc(rc.prod, &rc.l, 0), 0x5a, rc.l.prod_ring_size - rc.l.prod_descs);
 		memset((uint8_t *)rc.cons, 0x3c, rc.l.cons_ring_size);
 		raw_close(&rc);
 	}
@@ -711,7 +701,7 @@ struct saved_param {
 static void params_save(struct saved_param *p, unsigned int n)
 {
 	while (n--)
-		if (rel_param_get(p[n].name, p[n].val, sizeof(p[n].val)))
+		if (zc_param_get(p[n].name, p[n].val, sizeof(p[n].val)))
 			p[n].val[0] = 0;
 }
 
@@ -719,7 +709,7 @@ static void params_restore(struct saved_param *p, unsigned int n)
 {
 	while (n--)
 		if (p[n].val[0])
-			rel_param_set(p[n].name, p[n].val);
+			zc_param_set(p[n].name, p[n].val);
 }
 
 /*
@@ -787,7 +777,7 @@ static uint32_t run_hoarders(struct limit_run *lr)
 	pid_t pids[8];
 	uint32_t held;
 	unsigned int i;
-	double end = rel_now() + 60;
+	double end = zc_now() + 60;
 
 	memset(lr->sh, 0, sizeof(*lr->sh));
 	for (i = 0; i < lr->procs; i++) {
@@ -797,7 +787,7 @@ static uint32_t run_hoarders(struct limit_run *lr)
 			_exit(as_nobody(hoard, lr));
 		}
 	}
-	while (__atomic_load_n(&lr->sh->done, __ATOMIC_SEQ_CST) < lr->procs && rel_now() < end)
+	while (__atomic_load_n(&lr->sh->done, __ATOMIC_SEQ_CST) < lr->procs && zc_now() < end)
 		usleep(1000);
 	held = __atomic_load_n(&lr->sh->held, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&lr->sh->release, 1, __ATOMIC_SEQ_CST);
@@ -821,10 +811,10 @@ TEST_F_TIMEOUT(rel, per_user_limits_hold_under_pressure, 120)
 
 	ASSERT_NE(MAP_FAILED, sh);
 	params_save(saved, 3);
-	ASSERT_NE(0, saved[0].val[0]) TH_LOG("no module parameters in " REL_PARAMS);
+	ASSERT_NE(0, saved[0].val[0]) TH_LOG("no module parameters in " ZC_PARAMS);
 
 	/* channel count: 6 for nobody, 4 processes racing for them */
-	ASSERT_EQ(0, rel_param_set("max_channels_per_user", "6"));
+	ASSERT_EQ(0, zc_param_set("max_channels_per_user", "6"));
 	lr = (struct limit_run){ 4, 4096, sh, 0 };
 	EXPECT_EQ(6, run_hoarders(&lr));
 	EXPECT_EQ(6, sh->max_held);
@@ -832,8 +822,8 @@ TEST_F_TIMEOUT(rel, per_user_limits_hold_under_pressure, 120)
 		EXPECT_EQ(-ENOSPC, sh->errs[i]) TH_LOG("process %u stopped with %d", i, sh->errs[i]);
 
 	/* pool bytes: 1 MiB for nobody in 128 KiB pools = 8 channels */
-	ASSERT_EQ(0, rel_param_set("max_channels_per_user", "1000"));
-	ASSERT_EQ(0, rel_param_set("max_user_pool_bytes", "1048576"));
+	ASSERT_EQ(0, zc_param_set("max_channels_per_user", "1000"));
+	ASSERT_EQ(0, zc_param_set("max_user_pool_bytes", "1048576"));
 	lr = (struct limit_run){ 3, 128 * 1024, sh, 0 };
 	EXPECT_EQ(8, run_hoarders(&lr));
 	EXPECT_EQ(8, sh->max_held);
@@ -841,7 +831,7 @@ TEST_F_TIMEOUT(rel, per_user_limits_hold_under_pressure, 120)
 		EXPECT_EQ(-ENOMEM, sh->errs[i]) TH_LOG("process %u stopped with %d", i, sh->errs[i]);
 
 	/* one pool over max_pool_bytes is refused outright */
-	ASSERT_EQ(0, rel_param_set("max_pool_bytes", "65536"));
+	ASSERT_EQ(0, zc_param_set("max_pool_bytes", "65536"));
 	a = kattr(128 * 1024, 16, 0600);
 	EXPECT_GT(0, zchan_create(NULL, &a, &p));
 	params_restore(saved, 3);
@@ -947,7 +937,7 @@ TEST_F(rel, memcg_accounts_the_pool)
  * that writes random values over its ring while the consumer runs.  The
  * consumer may only see intact messages, -EPROTO, -EIO, -EPIPE or -EAGAIN.
  */
-static int hostile_consumer(const char *name, int rounds)
+static int hostile_consumer(const char *name, int rounds, int ready)
 {
 	static uint8_t buf[1 << 16];
 	struct zchan *c;
@@ -956,8 +946,11 @@ static int hostile_consumer(const char *name, int rounds)
 	int i, ret, seen_proto = 0;
 
 	ret = zchan_open(name, &c);
-	if (ret)
+	if (ret) {
+		fprintf(stderr, "# hostile consumer: zchan_open: %s\n", strerror(-ret));
 		return 10;
+	}
+	zc_signal(ready);
 	for (i = 0; i < rounds; i++) {
 		ssize_t r;
 
@@ -1015,37 +1008,45 @@ TEST_F_TIMEOUT(rel, hostile_producer_cannot_crash_consumer, 120)
 	for (round = 0; round < 10; round++) {
 		struct raw_chan rc;
 		char name[64];
-		int status, i;
+		int status, i, ready[2];
 		pid_t pid;
 
 		unique_name(name, sizeof(name), "hostile");
 		ASSERT_EQ(0, raw_create(&rc, name, 64 * 1024, 0600));
+		ASSERT_EQ(0, pipe(ready));
 		pid = fork();
 		ASSERT_LE(0, pid);
 		if (!pid)
-			_exit(hostile_consumer(name, 4000));
+			_exit(hostile_consumer(name, 4000, ready[1]));
+		/*
+		 * The child's inherited copy of the producer does not hold the
+		 * channel: let it attach before the producer may finish.
+		 */
+		close(ready[1]);
+		zc_await(ready[0]);
+		close(ready[0]);
 		/* scribble: plausible and absurd tails, descriptors, offsets */
 		for (i = 0; i < 3000; i++) {
 			uint32_t *w = (uint32_t *)rc.prod;
 			size_t words = rc.l.prod_ring_size / 4;
 
-			switch (rel_below(&rng, 4)) {
+			switch (zc_below(&rng, 4)) {
 			case 0:
-				__atomic_store_n(&rc.prod->tail, (uint32_t)rel_rand(&rng), __ATOMIC_RELEASE);
+				__atomic_store_n(&RC_PROD(&rc, tail), (uint32_t)zc_rand(&rng), __ATOMIC_RELEASE);
 				break;
 			case 1:
-				__atomic_store_n(&rc.prod->tail, rc.prod->tail + 1, __ATOMIC_RELEASE);
+				__atomic_store_n(&RC_PROD(&rc, tail), RC_PROD(&rc, tail) + 1, __ATOMIC_RELEASE);
 				break;
 			case 2: {
-				struct zchan_desc *d = &rc.prod->descs[rel_below(&rng, rc.l.ring_entries)];
+				struct zchan_desc *d = zc_desc(rc.prod, &rc.l, zc_below(&rng, rc.l.ring_entries));
 
-				d->off = rel_rand(&rng) >> rel_below(&rng, 64);
-				d->len = (uint32_t)(rel_rand(&rng) >> rel_below(&rng, 32));
-				d->flags = (uint32_t)rel_below(&rng, 4);
+				d->off = zc_rand(&rng) >> zc_below(&rng, 64);
+				d->len = (uint32_t)(zc_rand(&rng) >> zc_below(&rng, 32));
+				d->flags = (uint32_t)zc_below(&rng, 4);
 				break;
 			}
 			default:
-				w[rel_below(&rng, words)] = (uint32_t)rel_rand(&rng);
+				w[zc_below(&rng, words)] = (uint32_t)zc_rand(&rng);
 				break;
 			}
 			if (!(i % 64)) {
@@ -1082,8 +1083,8 @@ TEST_F_TIMEOUT(rel, hostile_consumer_cannot_crash_producer, 120)
 		char name[64];
 		int status, pfd[2];
 		pid_t pid;
-		struct zchan_attach at;
-		struct zchan_cons_ring *cr;
+		struct zchan_layout l;
+		void *cr;
 		int fd, i;
 		char c;
 
@@ -1139,27 +1140,27 @@ TEST_F_TIMEOUT(rel, hostile_consumer_cannot_crash_producer, 120)
 			_exit(proto ? 0 : 1);
 		}
 		ASSERT_EQ(1, read(pfd[0], &c, 1));
-		fd = open(REL_DEV, O_RDWR);
+		fd = zc_open();
 		ASSERT_LE(0, fd);
-		memset(&at, 0, sizeof(at));
-		snprintf((char *)at.name, sizeof(at.name), "%s", name);
-		ASSERT_EQ(0, ioctl(fd, ZCHAN_IOC_ATTACH, &at));
-		cr = mmap(NULL, at.layout.cons_ring_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			  fd, at.layout.cons_ring_off);
+		zc_cmd_attach(fd, name, &l);
+		cr = mmap(NULL, l.cons_ring_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  fd, l.cons_ring_off);
 		ASSERT_NE(MAP_FAILED, cr);
 		/* scribble until the producer is done (or 3000 times at least) */
 		for (i = 0; i < 3000 || waitpid(pid, &status, WNOHANG) == 0; i++) {
 			uint32_t *w = (uint32_t *)cr;
 
-			switch (rel_below(&rng, 3)) {
+			switch (zc_below(&rng, 3)) {
 			case 0:
-				__atomic_store_n(&cr->head, (uint32_t)rel_rand(&rng), __ATOMIC_RELEASE);
+				__atomic_store_n(&ZC_CONS_WORD(cr, &l, head), (uint32_t)zc_rand(&rng),
+						 __ATOMIC_RELEASE);
 				break;
 			case 1:
-				__atomic_store_n(&cr->head, cr->head + 1, __ATOMIC_RELEASE);
+				__atomic_store_n(&ZC_CONS_WORD(cr, &l, head),
+						 ZC_CONS_WORD(cr, &l, head) + 1, __ATOMIC_RELEASE);
 				break;
 			default:
-				w[rel_below(&rng, at.layout.cons_ring_size / 4)] = (uint32_t)rel_rand(&rng);
+				w[zc_below(&rng, l.cons_ring_size / 4)] = (uint32_t)zc_rand(&rng);
 				break;
 			}
 			if (!(i % 64)) {
@@ -1168,7 +1169,7 @@ TEST_F_TIMEOUT(rel, hostile_consumer_cannot_crash_producer, 120)
 				ioctl(fd, ZCHAN_IOC_KICK, &k);
 			}
 		}
-		munmap(cr, at.layout.cons_ring_size);
+		munmap(cr, l.cons_ring_size);
 		close(fd);
 		/* the loop ended when waitpid() reaped the producer */
 		close(pfd[0]);
@@ -1210,30 +1211,30 @@ static void waits_in_flight(uint64_t seed)
 		_exit(2);
 	for (i = 0; i < 24; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-		int fd = rel_below(&rng, 2) ? rc.pfd : rc.cfd;
+		int fd = zc_below(&rng, 2) ? rc.pfd : rc.cfd;
 
 		if (!sqe)
 			break;
-		switch (rel_below(&rng, 3)) {
+		switch (zc_below(&rng, 3)) {
 		case 0:
-			rel_prep_zcmd(sqe, fd, ZCHAN_URING_CMD_KICK, 0, 0, i);
+			zc_prep_zcmd(sqe, fd, ZCHAN_URING_CMD_KICK, 0, 0, i);
 			break;
 		case 1:
 			io_uring_prep_poll_add(sqe, rc.cfd, POLLIN);
 			break;
 		default:
-			rel_prep_zcmd(sqe, rc.cfd, ZCHAN_URING_CMD_WAIT, 0, 0, i);
+			zc_prep_zcmd(sqe, rc.cfd, ZCHAN_URING_CMD_WAIT, 0, 0, i);
 			break;
 		}
 	}
 	io_uring_submit(&ring);
 	pthread_create(&t, NULL, blocking_wait, &rc.cfd);
 	/* sometimes a second ring, torn down with its waits pending */
-	if (rel_below(&rng, 2)) {
+	if (zc_below(&rng, 2)) {
 		struct io_uring r2;
 
 		if (!io_uring_queue_init(8, &r2, 0)) {
-			rel_prep_zcmd(io_uring_get_sqe(&r2), rc.cfd, ZCHAN_URING_CMD_WAIT, 0, 0, 99);
+			zc_prep_zcmd(io_uring_get_sqe(&r2), rc.cfd, ZCHAN_URING_CMD_WAIT, 0, 0, 99);
 			io_uring_submit(&r2);
 			io_uring_queue_exit(&r2);
 		}
@@ -1254,7 +1255,7 @@ TEST_F_TIMEOUT(rel, exit_with_pending_waits_is_reaped, 300)
 		ASSERT_LE(0, pid);
 		if (!pid)
 			waits_in_flight(rng + i);
-		usleep((useconds_t)(20000 + rel_below(&rng, 80000)));
+		usleep((useconds_t)(20000 + zc_below(&rng, 80000)));
 		ASSERT_EQ(0, kill(pid, SIGKILL));
 		alarm(30);	/* reaped within a bounded time */
 		ASSERT_EQ(pid, waitpid(pid, &status, 0));
@@ -1298,7 +1299,7 @@ TEST_F_TIMEOUT(rel, exit_with_fixed_file_wait_releases_the_end, 120)
 		close(rc.cfd);
 		close(rc.pfd);	/* the parent holds the producer end */
 		sqe = io_uring_get_sqe(&ring);
-		rel_prep_zcmd(sqe, 0, ZCHAN_URING_CMD_WAIT, 0, 0, 1);
+		zc_prep_zcmd(sqe, 0, ZCHAN_URING_CMD_WAIT, 0, 0, 1);
 		sqe->flags |= IOSQE_FIXED_FILE;
 		if (io_uring_submit(&ring) != 1 || write(pfd[1], "w", 1) != 1)
 			_exit(3);
@@ -1325,9 +1326,9 @@ TEST_F_TIMEOUT(rel, exit_with_fixed_file_wait_releases_the_end, 120)
 	p.revents = 0;
 	EXPECT_EQ(1, poll(&p, 1, 10000));
 	if (!(p.revents & POLLHUP)) {
-		struct rel_stats st;
+		struct zc_stats st;
 
-		rel_stats_read(&st);
+		zc_stats_read(&st);
 		TH_LOG("revents %#x: the consumer end is still open (channels %lld files %lld uring_waits %lld)",
 		       p.revents, st.channels, st.files, st.uring_waits);
 	}
@@ -1366,7 +1367,7 @@ TEST_F_TIMEOUT(rel, exec_with_pending_uring_wait_proceeds, 120)
 		close(rc.pfd);
 		if (io_uring_queue_init(8, &ring, 0))
 			_exit(2);
-		rel_prep_zcmd(io_uring_get_sqe(&ring), rc.cfd, ZCHAN_URING_CMD_WAIT, 0, 0, 1);
+		zc_prep_zcmd(io_uring_get_sqe(&ring), rc.cfd, ZCHAN_URING_CMD_WAIT, 0, 0, 1);
 		if (io_uring_submit(&ring) != 1)
 			_exit(3);
 		/* the write end closes on a successful exec: EOF for the parent */
@@ -1380,11 +1381,11 @@ TEST_F_TIMEOUT(rel, exec_with_pending_uring_wait_proceeds, 120)
 	EXPECT_EQ(1, poll(&p, 1, 10000)) TH_LOG("execve() is stuck behind the uring WAIT");
 	if (!p.revents) {
 		/* stuck: is it at least killable? */
-		double end = rel_now() + 5;
+		double end = zc_now() + 5;
 		pid_t r = 0;
 
 		kill(pid, SIGKILL);
-		while (!r && rel_now() < end) {
+		while (!r && zc_now() < end) {
 			r = waitpid(pid, &status, WNOHANG);
 			usleep(10000);
 		}

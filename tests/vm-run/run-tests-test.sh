@@ -3,29 +3,17 @@
 #
 # Tests of tests/run-tests.sh's counting (NATIVE_TESTS, no guest): fake
 # test programs with known TAP output and exit statuses, and the summary
-# line and per-program verdicts they must produce.  Prints TAP.
+# line and per-program verdicts they must produce; and a fake kernel tree
+# zchan.ko cannot build against.  Prints TAP.
 
 set -u
 
 TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/run-tests-test.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" "$TOP/build/module-9.9.9-fake"' EXIT
 
-n=0
-failures=0
-echo "TAP version 13"
-echo "1..9"
-expect() { # expect DESCRIPTION COMMAND...
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n $desc"
-	else
-		echo "not ok $n $desc"
-		failures=$((failures + 1))
-	fi
-}
+. "$TOP/tests/tap.sh"
+tap_plan 12
 
 # fake NAME EXIT LINES...: a program printing LINES and exiting EXIT.
 fake() {
@@ -67,5 +55,19 @@ status=$?
 expect "all passing: exit 0" test "$status" -eq 0
 expect "all passing: summary" test "$(tail -n1 "$tmp/out2")" = "3 passed, 0 failed"
 
-[ "$failures" -eq 0 ] || sed 's/^/# /' "$tmp/out"
+# A kernel zchan.ko does not build for: a named failure, and no guest.
+mkdir -p "$tmp/kdir/include/generated"
+printf 'modules:\n\t@echo "fake kernel tree: error: cannot build"; exit 1\n' >"$tmp/kdir/Makefile"
+echo '#define UTS_RELEASE "9.9.9-fake"' >"$tmp/kdir/include/generated/utsrelease.h"
+KDIR=$tmp/kdir ZCHAN_TEST_RESULTS=$tmp/results "$TOP/tests/run-tests.sh" --no-lint \
+	--no-native --guest "$tmp/all-ok" >"$tmp/out3" 2>&1
+status=$?
+expect "unbuildable kernel: exit non-zero" test "$status" -ne 0
+expect "unbuildable kernel: its build FAILs, by name" \
+	grep -q "^FAIL  zchan.ko build (9.9.9-fake) " "$tmp/out3"
+expect "unbuildable kernel: said so in its line, no guest run" sh -c \
+	'grep -qx "kernel 9.9.9-fake: 0 passed, 1 failed (zchan.ko did not build: no guest suite)" "$1" &&
+	! grep -q "=== guest" "$1"' sh "$tmp/out3"
+
+[ "$failures" -eq 0 ] || show "$tmp/out" "$tmp/out3"
 [ "$failures" -eq 0 ]

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # tools/vm-run's own tests (NATIVE_TESTS: runs on the host, boots a few
-# short guests).  Prints TAP.  Needs module/zchan.ko and the test modules
-# in vm-run/warn/ (make -C tests).
+# short guests, on vm-run's default kernel).  Prints TAP.  vm-run builds
+# zchan.ko for that kernel; the test modules in vm-run/warn/ come from
+# make -C tests.
 
 set -u
 
@@ -13,28 +14,10 @@ WARN_DIR=$TOP/tests/vm-run/warn
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-run-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-n=0
-failures=0
-echo "TAP version 13"
-echo "1..25"
+. "$TOP/tests/tap.sh"
+tap_plan 26
 
-result() { # result STATUS DESCRIPTION: STATUS 0 is ok
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failures=$((failures + 1))
-	fi
-}
-expect() { # expect DESCRIPTION COMMAND...
-	local desc=$1
-	shift
-	"$@"
-	result $? "$desc"
-}
 has_line() { grep -qxF -- "$1" "$2"; }
-show() { sed 's/^/# /' "$@"; }
 
 # run NAME VM-RUN-ARGS...: run vm-run, output in $tmp/NAME.out and
 # $tmp/NAME.err, exit status in $status, wall time in $elapsed (s).
@@ -48,17 +31,19 @@ run() {
 	echo "# vm-run ($name): exit $status after ${elapsed}s"
 }
 
-# 1. The module is loaded, /dev/zchan is 0666, rmmod and insmod again work.
+# 1. The module is loaded, /dev/zchan is 0666, rmmod and insmod again work,
+# and the module is the one built for the kernel the guest booted.
 run module --timeout 300 -- sh -c '
 	grep -q "^zchan " /proc/modules && echo loaded
 	test -c /dev/zchan && echo chardev
 	test "$(stat -c %a /dev/zchan)" = 666 && echo mode-0666
+	case $ZCHAN_KO in */build/module-$(uname -r)/module/zchan.ko) echo ko-for-this-kernel ;; esac
 	rmmod zchan && echo rmmod
 	! grep -q "^zchan " /proc/modules && test ! -e /dev/zchan && echo gone
-	insmod "$1" && test -c /dev/zchan && echo insmod-again
-	rmmod zchan && echo rmmod-again' sh "$TOP/module/zchan.ko"
+	insmod "$ZCHAN_KO" && test -c /dev/zchan && echo insmod-again
+	rmmod zchan && echo rmmod-again'
 expect "vm-run with zchan.ko exits 0" test "$status" -eq 0
-for c in loaded chardev mode-0666 rmmod gone insmod-again rmmod-again; do
+for c in loaded chardev mode-0666 ko-for-this-kernel rmmod gone insmod-again rmmod-again; do
 	expect "module: $c" has_line "$c" "$tmp/module.out"
 done
 [ "$failures" -eq 0 ] || show "$tmp/module.out" "$tmp/module.err"

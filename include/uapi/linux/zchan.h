@@ -13,8 +13,16 @@
  *  - the data pool: written by the producer, read-only for the consumer.
  *
  * Indices are free-running __u32 counters; a ring slot is index & (entries-1).
- * The same layout is used by libzchan's memfd backend, so this header is the
- * one description of the ring protocol shared by module, library and tests.
+ * Every shared word is found through its offset in &struct zchan_layout, as
+ * io_uring's rings are found through io_sqring_offsets: the offsets are the
+ * one description of the shared ring, and the kernel-doc of &struct
+ * zchan_layout says what each word means and who writes it.  libzchan's
+ * memfd backend speaks the same protocol with its own layout.
+ *
+ * &struct zchan_prod_ring and &struct zchan_cons_ring below are not a
+ * second description: they are the placement zchan_layout_set_words()
+ * reports (the module's), kept so that existing sources build.  Programs
+ * reach the words through the layout's offsets.
  */
 #ifndef _UAPI_LINUX_ZCHAN_H
 #define _UAPI_LINUX_ZCHAN_H
@@ -24,8 +32,37 @@
 
 #define ZCHAN_DEVICE_NAME	"zchan"
 
-/* A channel name: up to 63 bytes and a terminating NUL. */
+/*
+ * Limits, the same for the module and libzchan.  A channel name: up to 63
+ * bytes and a terminating NUL.  A ring of at most ZCHAN_RING_ENTRIES_MAX
+ * descriptors.  A data pool of at most ZCHAN_POOL_SIZE_MAX bytes (the
+ * module's max_pool_bytes parameter may set a lower limit; a pool above
+ * either fails with -ENOMEM).  A message of at most ZCHAN_MSG_MAX bytes,
+ * and at most half the pool.
+ */
 #define ZCHAN_NAME_MAX		64
+#define ZCHAN_RING_ENTRIES_MAX	(1U << 16)
+#define ZCHAN_POOL_SIZE_MAX	(1ULL << 40)
+#define ZCHAN_MSG_MAX		(1U << 30)
+
+/*
+ * Features of the module, in zchan_layout.features (CREATE, ATTACH and
+ * INFO return it; INFO also on a file without a role).
+ *
+ * ZCHAN_FEAT_URING_CMD: IORING_OP_URING_CMD with ZCHAN_URING_CMD_WAIT and
+ *	ZCHAN_URING_CMD_KICK (in their _IOWR encoding) is supported.
+ * ZCHAN_FEAT_URING_CANCEL: io_uring cancels a pending uring WAIT itself
+ *	when its ring or its task goes away (kernels with cancelable uring
+ *	commands); without it, a ring closed with a WAIT pending lingers
+ *	until the WAIT completes (see Documentation/module.rst).
+ * ZCHAN_FEAT_USE: ends are held by the processes that use them
+ *	(ZCHAN_IOC_USE, and the rule described there).
+ * ZCHAN_FEAT_PUBLISH_ON_CLOSE: CREATE accepts ZCHAN_CREATE_PUBLISH_ON_CLOSE.
+ */
+#define ZCHAN_FEAT_URING_CMD		(1U << 0)
+#define ZCHAN_FEAT_URING_CANCEL		(1U << 1)
+#define ZCHAN_FEAT_USE			(1U << 2)
+#define ZCHAN_FEAT_PUBLISH_ON_CLOSE	(1U << 3)
 
 /* mmap() offsets of the three regions (also returned in zchan_layout). */
 #define ZCHAN_OFF_PROD_RING	0x00000000ULL
@@ -47,24 +84,24 @@ struct zchan_desc {
 	__u32 flags;
 };
 
-/* The slot holds no message (a dropped loan); skip and release it. */
+/*
+ * The slot holds no message (a dropped loan, or, published by the kernel
+ * at the producer's release, a loan never committed); skip and release it.
+ */
 #define ZCHAN_DESC_SKIP		(1U << 0)
 
 /**
- * struct zchan_prod_ring - producer-written control area
- * @tail: number of descriptors published (free-running); written with
- *	release semantics after the descriptor and payload, read with acquire
- * @pad0: keeps @tail on its own cache line; zero
- * @head_seen: the zchan_cons_ring.head value the producer last accounted
- *	for; a waiting producer is woken when the consumer's head differs
- * @pad1: keeps @head_seen, written at every reclaim, off the line of
- *	@need_wakeup, which the consumer reads after every release; zero
- * @need_wakeup: non-zero while the producer waits (for room); the consumer
- *	kicks after a release only then.  Set by the kernel when it arms a
- *	wait, cleared by the kernel when it delivers a kick.
- * @closed: set by the kernel when the producer end is released
+ * struct zchan_prod_ring - where zchan_layout_set_words() puts the
+ *	producer's words (see &struct zchan_layout for what they mean)
+ * @tail: zchan_layout.prod_tail
+ * @pad0: zero
+ * @head_seen: zchan_layout.prod_head_seen
+ * @pad1: zero
+ * @need_wakeup: zchan_layout.prod_need_wakeup
+ * @closed: zchan_layout.prod_closed
+ * @alloc: zchan_layout.prod_alloc
  * @pad2: zero
- * @descs: ring of zchan_layout.ring_entries descriptors
+ * @descs: zchan_layout.prod_descs
  */
 struct zchan_prod_ring {
 	__u32 tail;
@@ -73,23 +110,20 @@ struct zchan_prod_ring {
 	__u32 pad1[15];
 	__u32 need_wakeup;
 	__u32 closed;
-	__u32 pad2[14];
+	__u32 alloc;
+	__u32 pad2[13];
 	struct zchan_desc descs[];
 };
 
 /**
- * struct zchan_cons_ring - consumer-written control area
- * @head: number of descriptors released (free-running); every slot below it
- *	and its pool space belong to the producer again
- * @pad0: keeps @head on its own cache line; zero
- * @read: number of descriptors the consumer has taken (borrowed or copied);
- *	the channel is readable while zchan_prod_ring.tail != @read
- * @pad1: keeps @read, written for every message taken, off the line of
- *	@need_wakeup, which the producer reads after every publish; zero
- * @need_wakeup: non-zero while the consumer waits (for a message); the
- *	producer kicks after publishing only then.  Set by the kernel when it
- *	arms a wait, cleared by the kernel when it delivers a kick.
- * @closed: set by the kernel when the consumer end is released
+ * struct zchan_cons_ring - where zchan_layout_set_words() puts the
+ *	consumer's words (see &struct zchan_layout for what they mean)
+ * @head: zchan_layout.cons_head
+ * @pad0: zero
+ * @read: zchan_layout.cons_read
+ * @pad1: zero
+ * @need_wakeup: zchan_layout.cons_need_wakeup
+ * @closed: zchan_layout.cons_closed
  * @pad2: zero
  */
 struct zchan_cons_ring {
@@ -103,26 +137,56 @@ struct zchan_cons_ring {
 };
 
 /**
- * struct zchan_layout - where things are, returned by CREATE and ATTACH
+ * struct zchan_layout - the shared ring: where things are, returned by
+ *	CREATE, ATTACH and INFO
  * @pool_size: data pool size in bytes (a multiple of the page size)
  * @ring_entries: descriptor ring size (a power of two)
  * @max_msg: largest message in bytes
- * @prod_ring_off: mmap offset of the producer ring
+ * @prod_ring_off: mmap offset of the producer ring (written by the
+ *	producer, read-only for the consumer)
  * @prod_ring_size: its length in bytes (page aligned)
- * @cons_ring_off: mmap offset of the consumer ring
+ * @cons_ring_off: mmap offset of the consumer ring (written by the
+ *	consumer, read-only for the producer)
  * @cons_ring_size: its length in bytes (page aligned)
- * @pool_off: mmap offset of the data pool
- * @prod_tail: offset of zchan_prod_ring.tail in the producer ring
- * @prod_head_seen: offset of zchan_prod_ring.head_seen
- * @prod_need_wakeup: offset of zchan_prod_ring.need_wakeup
- * @prod_closed: offset of zchan_prod_ring.closed
- * @prod_descs: offset of the descriptor array
- * @cons_head: offset of zchan_cons_ring.head in the consumer ring
- * @cons_read: offset of zchan_cons_ring.read
- * @cons_need_wakeup: offset of zchan_cons_ring.need_wakeup
- * @cons_closed: offset of zchan_cons_ring.closed
+ * @pool_off: mmap offset of the data pool (written by the producer,
+ *	read-only for the consumer)
+ * @prod_tail: offset in the producer ring of the __u32 tail: descriptors
+ *	published (free-running); written with release semantics after the
+ *	descriptor and payload, read with acquire
+ * @prod_head_seen: offset of the __u32 head_seen: the consumer's head the
+ *	producer last accounted for; a waiting producer is woken when the
+ *	consumer's head differs
+ * @prod_need_wakeup: offset of the producer's __u32 need_wakeup: non-zero
+ *	while the producer waits (for room); the consumer kicks after a
+ *	release only then.  Set by the kernel when it arms a wait, cleared
+ *	when it delivers a kick.
+ * @prod_closed: offset of the producer's __u32 closed: set (store-release)
+ *	by the kernel when the producer end is released
+ * @prod_descs: offset of the array of @ring_entries &struct zchan_desc
+ * @cons_head: offset in the consumer ring of the __u32 head: descriptors
+ *	released (free-running); every slot below it and its pool space
+ *	belong to the producer again
+ * @cons_read: offset of the __u32 read: descriptors the consumer has
+ *	taken (borrowed or copied); the channel is readable while the
+ *	producer's tail != read
+ * @cons_need_wakeup: offset of the consumer's __u32 need_wakeup: non-zero
+ *	while the consumer waits (for a message); the producer kicks after
+ *	publishing only then.  Set and cleared by the kernel as above.
+ * @cons_closed: offset of the consumer's __u32 closed: set by the kernel
+ *	when the consumer end is released
+ * @features: ZCHAN_FEAT_* bits of the module (0 from libzchan's memfd
+ *	backend)
+ * @prod_alloc: offset in the producer ring of the __u32 alloc: slots the
+ *	producer has handed out (loaned or committed), tail <= alloc <=
+ *	consumer's head + @ring_entries.  Used with
+ *	ZCHAN_CREATE_PUBLISH_ON_CLOSE only: the producer writes every slot
+ *	below alloc first (a ZCHAN_DESC_SKIP placeholder for a loan, then
+ *	the message when committed, flags last), then alloc (store-release).
  * @resv: zero
  * @reserved: zero
+ *
+ * Descriptors, the pool and the other end's words are shared memory: read
+ * each word once, bound every index and every (off, len) by the sizes here.
  */
 struct zchan_layout {
 	__u64 pool_size;
@@ -142,17 +206,19 @@ struct zchan_layout {
 	__u32 cons_read;
 	__u32 cons_need_wakeup;
 	__u32 cons_closed;
+	__u32 features;
+	__u32 prod_alloc;
 	__u32 resv;
-	__u64 reserved[4];
+	__u64 reserved[3];
 };
 
 /**
  * zchan_layout_set_words() - fill in where the shared words are
  * @l: layout whose word offsets to set
  *
- * The one description of the control areas, used by the module for
- * CREATE/ATTACH/INFO and by libzchan's memfd backend for its own layout
- * (as virtio_ring.h's vring_init() serves both sides of a virtqueue).
+ * The placement the module reports in CREATE/ATTACH/INFO; libzchan's memfd
+ * backend uses it for its own layout (as virtio_ring.h's vring_init()
+ * serves both sides of a virtqueue).
  */
 static __inline__ void zchan_layout_set_words(struct zchan_layout *l)
 {
@@ -162,6 +228,7 @@ static __inline__ void zchan_layout_set_words(struct zchan_layout *l)
 						 need_wakeup);
 	l->prod_closed = __builtin_offsetof(struct zchan_prod_ring, closed);
 	l->prod_descs = __builtin_offsetof(struct zchan_prod_ring, descs);
+	l->prod_alloc = __builtin_offsetof(struct zchan_prod_ring, alloc);
 	l->cons_head = __builtin_offsetof(struct zchan_cons_ring, head);
 	l->cons_read = __builtin_offsetof(struct zchan_cons_ring, read);
 	l->cons_need_wakeup = __builtin_offsetof(struct zchan_cons_ring,
@@ -173,9 +240,10 @@ static __inline__ void zchan_layout_set_words(struct zchan_layout *l)
  * struct zchan_create - ZCHAN_IOC_CREATE argument
  * @pool_size: in: data pool bytes, rounded up to the page size; 0 = default
  * @ring_entries: in: descriptor ring size, a power of two; 0 = default
- * @max_msg: in: largest message, at most @pool_size / 2; 0 = @pool_size / 4
+ * @max_msg: in: largest message, at most @pool_size / 2 and ZCHAN_MSG_MAX;
+ *	0 = @pool_size / 4, at most ZCHAN_MSG_MAX
  * @mode: in: permission bits (0777 mask) checked on attach by name
- * @flags: in: must be zero
+ * @flags: in: ZCHAN_CREATE_* flags
  * @name: in: NUL-terminated name, empty for an anonymous channel
  * @layout: out: the channel's geometry and mmap offsets
  * @reserved: must be zero
@@ -190,6 +258,14 @@ struct zchan_create {
 	struct zchan_layout layout;
 	__u64 reserved[4];
 };
+
+/*
+ * The producer keeps zchan_layout.prod_alloc: when its end is released
+ * (zchan_close(), exit, or a kill), the kernel publishes every slot below
+ * alloc, turning loans never committed into ZCHAN_DESC_SKIP slots, so no
+ * committed message is lost whatever loans were outstanding.
+ */
+#define ZCHAN_CREATE_PUBLISH_ON_CLOSE	(1U << 0)
 
 /**
  * struct zchan_attach - ZCHAN_IOC_ATTACH argument
@@ -249,6 +325,20 @@ struct zchan_wait {
 
 #define ZCHAN_WAIT_TIMEOUT	(1U << 0)
 
+/**
+ * struct zchan_use - ZCHAN_IOC_USE argument
+ * @flags: in: 0 to start using the end, ZCHAN_USE_END to stop
+ * @resv: must be zero
+ * @reserved: must be zero
+ */
+struct zchan_use {
+	__u32 flags;
+	__u32 resv;
+	__u64 reserved[2];
+};
+
+#define ZCHAN_USE_END		(1U << 0)
+
 /* Which end a file is, in zchan_info.role. */
 #define ZCHAN_ROLE_NONE		0
 #define ZCHAN_ROLE_PRODUCER	1
@@ -300,11 +390,14 @@ struct zchan_info {
  *
  * ZCHAN_IOC_CREATE - create a channel; this file becomes its producer.
  *	-EINVAL: the file has a role, bad mode bits, @ring_entries not a power
- *	of two or above 65536, @max_msg above @pool_size / 2, @name not
- *	NUL-terminated.  -EEXIST: @name is taken in this IPC namespace.
- *	-ENOSPC: the user owns max_channels_per_user channels.  -ENOMEM: the
- *	pool exceeds max_pool_bytes or the user's max_user_pool_bytes, or
- *	memory ran out.  A failed CREATE leaves nothing behind.
+ *	of two or above ZCHAN_RING_ENTRIES_MAX, @max_msg above @pool_size / 2,
+ *	@name not
+ *	NUL-terminated, @max_msg above ZCHAN_MSG_MAX, unknown @flags.
+ *	-EEXIST: @name is taken in this IPC namespace.  -ENOSPC: the user owns
+ *	max_channels_per_user channels.  -ENOMEM: the pool exceeds
+ *	ZCHAN_POOL_SIZE_MAX, max_pool_bytes or the user's
+ *	max_user_pool_bytes, or memory ran out.  A failed CREATE leaves
+ *	nothing behind.
  *
  * ZCHAN_IOC_ATTACH - take the consumer end of a named channel of the
  *	caller's IPC namespace.  -EINVAL: the file has a role, or @name is
@@ -315,7 +408,8 @@ struct zchan_info {
  *
  * ZCHAN_IOC_PEER_FD - on a producer, return a new file that is the
  *	consumer end (for fork() or SCM_RIGHTS).  -EINVAL: not a producer.
- *	-EBUSY: the consumer end is, or was, taken.  -EMFILE: no free fd.
+ *	-EBUSY: the consumer end is, or was, taken.  -EPIPE: the producer end
+ *	was released (see ZCHAN_IOC_USE).  -EMFILE: no free fd.
  *
  * ZCHAN_IOC_KICK - wake the peer end: clear its need_wakeup word, wake its
  *	sleepers, complete its ready io_uring waits.
@@ -325,7 +419,18 @@ struct zchan_info {
  *	timeout passed first.  -EINTR/-ERESTARTSYS: a signal arrived.
  *
  * ZCHAN_IOC_INFO - describe the channel (a file without a role reads
- *	ZCHAN_ROLE_NONE and zeroes).
+ *	ZCHAN_ROLE_NONE, zeroes and the features word).
+ *
+ * ZCHAN_IOC_USE - this process (its descriptor table) starts using the
+ *	end, or with ZCHAN_USE_END stops.  An end stays open while a process
+ *	that uses it holds a descriptor of it.  CREATE, ATTACH and mmap()
+ *	start a use too; a process's use ends with ZCHAN_USE_END, when it
+ *	closes its last descriptor of the end (exit and close-on-exec
+ *	included), and the end is released when the last use ends.  A copy
+ *	inherited through fork(2) or received over a socket and never used
+ *	neither keeps the end open nor ends it.  An end nobody has used yet
+ *	(a fresh ZCHAN_IOC_PEER_FD file) stays open while its file does.
+ *	-EPIPE: the end was already released.
  */
 #define ZCHAN_IOC_MAGIC		'Z'
 #define ZCHAN_IOC_CREATE	_IOWR(ZCHAN_IOC_MAGIC, 0x01, struct zchan_create)
@@ -334,21 +439,24 @@ struct zchan_info {
 #define ZCHAN_IOC_KICK		_IOWR(ZCHAN_IOC_MAGIC, 0x04, struct zchan_kick)
 #define ZCHAN_IOC_WAIT		_IOWR(ZCHAN_IOC_MAGIC, 0x05, struct zchan_wait)
 #define ZCHAN_IOC_INFO		_IOWR(ZCHAN_IOC_MAGIC, 0x06, struct zchan_info)
+#define ZCHAN_IOC_USE		_IOWR(ZCHAN_IOC_MAGIC, 0x07, struct zchan_use)
 
 /*
  * IORING_OP_URING_CMD on a channel fd: sqe->cmd_op is one of these and the
- * command area (sqe->cmd) holds a &struct zchan_uring_cmd.
+ * command area (sqe->cmd) holds a &struct zchan_uring_cmd.  They are
+ * encoded like ioctl numbers (as ublk's are); the bare values 0x01 and 0x02
+ * of earlier versions, like any unknown cmd_op, complete with -ENOTTY.
  *
  * WAIT completes with a positive EPOLLIN/EPOLLOUT/EPOLLHUP mask once this
  * end is ready (as ZCHAN_IOC_WAIT) or the peer is gone; KICK wakes the peer
  * (as ZCHAN_IOC_KICK) and completes with 0.  Both complete with -EINVAL for
- * a file without a role, an unknown cmd_op or non-zero command fields.  A
- * pending WAIT completes with -ECANCELED when the file table that issued it
- * closes a descriptor of the channel, when the issuing task exits or
- * calls execve(), or when io_uring cancels it because the ring goes away.
+ * a file without a role or non-zero command fields.  A pending WAIT
+ * completes with -ECANCELED when the file table that issued it closes a
+ * descriptor of the channel, when the issuing task exits or calls
+ * execve(), or (ZCHAN_FEAT_URING_CANCEL) when its ring goes away.
  */
-#define ZCHAN_URING_CMD_WAIT	0x01
-#define ZCHAN_URING_CMD_KICK	0x02
+#define ZCHAN_URING_CMD_WAIT	_IOWR(ZCHAN_IOC_MAGIC, 0x20, struct zchan_uring_cmd)
+#define ZCHAN_URING_CMD_KICK	_IOWR(ZCHAN_IOC_MAGIC, 0x21, struct zchan_uring_cmd)
 
 /**
  * struct zchan_uring_cmd - command area of an IORING_OP_URING_CMD sqe

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * zchan: who keeps an end open.
+ *
+ * An end stays open while a process that uses it holds a descriptor of it.
+ * A process is its descriptor table (threads, io-wq and SQPOLL workers
+ * share it; fork(2) copies it), so an end records the tables that use it:
+ * CREATE, ATTACH, mmap() and ZCHAN_IOC_USE add the caller's table, and a
+ * table stops using the end with ZCHAN_USE_END or when it closes its last
+ * descriptor of the end - ->flush sees every close, those of exit() and
+ * close-on-exec included.  When the last user stops, the end is released
+ * at once, whatever inherited or in-flight copies of its file remain: a
+ * copy inherited through fork() and never used neither keeps the end open
+ * nor ends it.  An end nobody has used yet (a fresh PEER_FD file, possibly
+ * in flight over a socket) stays open while its file does.
+ *
+ * A recorded table always holds a descriptor of the end's file (checked
+ * when it is added, re-checked at each of its closes), so it cannot be
+ * freed while recorded: close_files() flushes every descriptor first.
+ */
+#include <linux/fdtable.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "zchan_priv.h"
+
+/**
+ * struct zchan_holder - a descriptor table that uses an end
+ * @node: entry in zchan_end.holders, under the channel lock
+ * @files: the table; only compared, and walked while it holds the file
+ */
+struct zchan_holder {
+	struct list_head node;
+	struct files_struct *files;
+};
+
+static int zchan_is_file(const void *file, struct file *f, unsigned int fd)
+{
+	return f == file;
+}
+
+/* Does @files have a descriptor of @file?  Takes files->file_lock. */
+static bool zchan_table_holds(struct files_struct *files, struct file *file)
+{
+	return iterate_fd(files, 0, zchan_is_file, file);
+}
+
+static struct zchan_holder *zchan_holder_find(struct zchan_end *end,
+					      fl_owner_t files)
+{
+	struct zchan_holder *h;
+
+	list_for_each_entry(h, &end->holders, node)
+		if (h->files == files)
+			return h;
+	return NULL;
+}
+
+/**
+ * zchan_use_start - the calling process starts using end @e
+ * @chan: the channel
+ * @e: the end, which @file is
+ * @file: the end's file, as reached through a descriptor of the caller
+ *
+ * Return: 0 (also if the caller already uses it), -EPIPE if the end is
+ * released, -EBADF if the caller has no descriptor of @file, -ENOMEM.
+ */
+int zchan_use_start(struct zchan_channel *chan, enum zchan_end_id e,
+		    struct file *file)
+{
+	struct files_struct *files = current->files;
+	struct zchan_end *end = &chan->ends[e];
+	struct zchan_holder *new;
+	int ret = 0;
+
+	if (!files)
+		return -EBADF;
+	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	if (!new)
+		return -ENOMEM;
+	new->files = files;
+
+	spin_lock(&chan->lock);
+	if (end->state != ZCHAN_END_OPEN)
+		ret = -EPIPE;
+	else if (zchan_holder_find(end, files))
+		ret = 0;
+	else if (!zchan_table_holds(files, file))
+		ret = -EBADF;
+	else {
+		list_add_tail(&new->node, &end->holders);
+		new = NULL;
+	}
+	spin_unlock(&chan->lock);
+	kfree(new);
+	return ret;
+}
+
+/**
+ * zchan_use_stop - table @files may stop using end @e
+ * @chan: the channel
+ * @e: the end, which @file is
+ * @file: the end's file
+ * @files: the table (->flush's owner, or current->files)
+ * @always: stop even if @files still holds a descriptor (ZCHAN_USE_END);
+ *	otherwise only if it holds none (a close)
+ *
+ * Releases the end when its last user stops.
+ */
+void zchan_use_stop(struct zchan_channel *chan, enum zchan_end_id e,
+		    struct file *file, fl_owner_t files, bool always)
+{
+	struct zchan_end *end = &chan->ends[e];
+	struct zchan_holder *h;
+	bool last = false;
+
+	spin_lock(&chan->lock);
+	h = zchan_holder_find(end, files);
+	if (h && (always || !zchan_table_holds(h->files, file))) {
+		list_del(&h->node);
+		last = list_empty(&end->holders) &&
+		       end->state == ZCHAN_END_OPEN;
+	} else {
+		h = NULL;
+	}
+	spin_unlock(&chan->lock);
+	kfree(h);
+	if (last)
+		zchan_end_release(chan, e);
+}
+
+/* The end's file is gone: forget its users (normally none are left). */
+void zchan_use_forget(struct zchan_channel *chan, enum zchan_end_id e)
+{
+	struct zchan_holder *h, *tmp;
+	LIST_HEAD(gone);
+
+	spin_lock(&chan->lock);
+	list_splice_init(&chan->ends[e].holders, &gone);
+	spin_unlock(&chan->lock);
+	list_for_each_entry_safe(h, tmp, &gone, node)
+		kfree(h);
+}
+
+long zchan_ioctl_use(struct file *file, struct zchan_use __user *arg)
+{
+	struct zchan_channel *chan;
+	struct zchan_use u;
+	unsigned int role;
+
+	if (copy_from_user(&u, arg, sizeof(u)))
+		return -EFAULT;
+	if (u.flags & ~ZCHAN_USE_END || u.resv ||
+	    !zchan_all_zero(u.reserved, sizeof(u.reserved)))
+		return -EINVAL;
+	chan = zchan_file_chan(file->private_data, &role);
+	if (!chan)
+		return -EINVAL;
+	if (u.flags & ZCHAN_USE_END) {
+		zchan_use_stop(chan, zchan_role_end(role), file, current->files,
+			       true);
+		return 0;
+	}
+	return zchan_use_start(chan, zchan_role_end(role), file);
+}
