@@ -20,7 +20,7 @@ ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
 version=$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version 2>/dev/null)
 dkms_version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$TOP/dkms.conf")
 
-. "$TOP/tests/pkg/tap.sh"
+. "$TOP/tests/tap.sh"
 plan=13
 tap_plan $plan
 deb() { ls "$out/$1"_"$version"_*.deb 2>/dev/null | head -n1; }

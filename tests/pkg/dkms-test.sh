@@ -26,7 +26,7 @@ for d in /lib/modules/*/; do
 done
 mapfile -t kernels < <(printf '%s\n' ${kernels[@]+"${kernels[@]}"} | sort -V)
 
-. "$TOP/tests/pkg/tap.sh"
+. "$TOP/tests/tap.sh"
 tap_plan "$((2 * ${#kernels[@]} + 1))"
 
 start=$(date +%s)
