@@ -54,11 +54,11 @@ define submake
 	fi
 endef
 
-.PHONY: all module lib tools tests check lint install bench clean distclean \
+.PHONY: all module lib tools tests python check lint install bench clean distclean \
 	fuzz check-debug \
 	help kernel-files module-tree check-kdir sparse checkpatch print-kernels
 
-all: module lib tools tests
+all: module lib tools tests python
 
 check-kdir:
 	@if [ -z "$(ZCHAN_KERNELS)" ] || [ ! -f "$(KDIR)/Makefile" ]; then \
@@ -88,7 +88,7 @@ sparse: check-kdir $(if $(O),module-tree)
 	@command -v sparse >/dev/null || { echo "zchan: sparse not found (scripts/install-deps.sh)" >&2; exit 1; }
 	@mkdir -p $(BUILD)
 	@echo "  SPARSE  zchan.ko for $(KVER)"
-	@set -o pipefail; $(KBUILD) C=2 modules 2>&1 | tee $(BUILD)/sparse-$(KVER).log
+	+@set -o pipefail; $(KBUILD) C=2 modules 2>&1 | tee $(BUILD)/sparse-$(KVER).log
 	@if grep -E '(warning|error):' $(BUILD)/sparse-$(KVER).log >/dev/null; then \
 		echo "zchan: sparse/compiler warnings for $(KVER) (full log in build/sparse-$(KVER).log)" >&2; exit 1; \
 	fi
@@ -117,6 +117,9 @@ tools: lib
 
 tests: lib $(KSFT_HDRS)
 	$(call submake,tests,all)
+
+python:
+	$(call submake,python,all)
 
 # The kselftest harness and checkpatch.pl come from Debian's linux-source.
 kernel-files: $(KSFT_HDRS) $(CHECKPATCH)
@@ -198,6 +201,7 @@ clean:
 	$(call submake,userspace,clean)
 	$(call submake,tools,clean)
 	$(call submake,tests,clean)
+	$(call submake,python,clean)
 	rm -rf $(BUILD)/module-*
 
 # Also the caches: extracted kernel files and vm-run's initramfs/vmlinux.
@@ -211,7 +215,7 @@ help:
 	@echo "  all (default)  zchan.ko, libzchan, tools and tests"
 	@echo "  module         zchan.ko only: for each kernel below, or KDIR=... only"
 	@echo "                 (in the tree, or in O=DIR)"
-	@echo "  lib, tools, tests"
+	@echo "  lib, tools, tests, python (the zchan module, built in place in python/)"
 	@echo "  check          install missing packages, build, lint, run every test"
 	@echo "                 (native, then the guest suite in a qemu guest per kernel):"
 	@echo "                 prints 'N passed, N failed'"

@@ -38,6 +38,8 @@ struct io_uring_sqe;
 
 /* flags of zchan_send/recv/loan/recv_zc/recv_batch */
 #define ZCHAN_NONBLOCK		(1U << 0)	/* -EAGAIN instead of waiting */
+/* zchan_send() and zchan_commit_flags(): more follow, publish later */
+#define ZCHAN_MORE		(1U << 1)
 
 /* zchan_attr.flags and zchan_set_flags() */
 #define ZCHAN_BUSY_POLL		(1U << 0)	/* blocking calls never sleep */
@@ -50,7 +52,8 @@ struct io_uring_sqe;
 /**
  * struct zchan_attr - channel geometry and options for zchan_create()
  * @pool_size: data pool bytes, rounded up to the page size (0: default)
- * @max_msg: largest message, at most @pool_size / 2 (0: @pool_size / 4)
+ * @max_msg: largest message, at most @pool_size / 2 and ZCHAN_MSG_MAX
+ *	(0: @pool_size / 4, at most ZCHAN_MSG_MAX)
  * @ring_entries: descriptor ring size, a power of two (0: default)
  * @mode: permission bits for attach by name (kernel backend; 0: 0600)
  * @flags: ZCHAN_BUSY_POLL or zero
@@ -115,6 +118,13 @@ ssize_t zchan_recv(struct zchan *c, void *buf, size_t cap, unsigned int flags);
 int zchan_loan(struct zchan *p, size_t len, void **buf, unsigned int flags);
 int zchan_commit(struct zchan *p, void *buf, size_t len);
 int zchan_abort(struct zchan *p, void *buf);
+
+/* Batches: publish many messages at once, release many at once */
+int zchan_commit_flags(struct zchan *p, void *buf, size_t len,
+		       unsigned int flags);
+int zchan_flush(struct zchan *p);
+int zchan_release_batch(struct zchan *c, const struct zchan_msg *msgs,
+			unsigned int nr);
 
 /* Zero-copy consumer: borrow messages, release them in any order */
 ssize_t zchan_recv_zc(struct zchan *c, const void **buf, unsigned int flags);

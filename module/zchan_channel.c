@@ -20,6 +20,7 @@
 #include <linux/uaccess.h>
 
 #include "zchan_priv.h"
+#include "zchan_trace.h"
 
 #define ZCHAN_DEFAULT_POOL	(1UL << 20)
 #define ZCHAN_DEFAULT_ENTRIES	256
@@ -116,6 +117,8 @@ static struct zchan_user *zchan_user_charge(kuid_t uid, u64 bytes)
 			u->pool_bytes, READ_ONCE(zchan_max_user_pool_bytes)))
 		ret = -ENOMEM;
 	if (ret) {
+		trace_zchan_limit(bytes, ret == -ENOSPC ? ZCHAN_TRACE_LIMIT_CHANNELS :
+				  ZCHAN_TRACE_LIMIT_USER_POOL);
 		if (!u->channels) {
 			hash_del(&u->node);
 			new = u;
@@ -261,8 +264,10 @@ static int zchan_check_geometry(struct zchan_create *c, u64 *pool_size)
 	u64 pool = c->pool_size ? c->pool_size : ZCHAN_DEFAULT_POOL;
 
 	if (pool > min_t(u64, READ_ONCE(zchan_max_pool_bytes),
-			 ZCHAN_POOL_SIZE_MAX))
+			 ZCHAN_POOL_SIZE_MAX)) {
+		trace_zchan_limit(pool, ZCHAN_TRACE_LIMIT_POOL);
 		return -ENOMEM;
+	}
 	pool = PAGE_ALIGN(pool);
 	if (!c->ring_entries)
 		c->ring_entries = ZCHAN_DEFAULT_ENTRIES;
@@ -406,6 +411,7 @@ long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
 		goto out_unlock;
 	}
 	zchan_file_set_role(zf, chan, ZCHAN_ROLE_PRODUCER);
+	trace_zchan_create(chan);
 out_unlock:
 	mutex_unlock(&zf->lock);
 	return ret;
@@ -491,6 +497,7 @@ long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg)
 		goto out_unlock;
 	}
 	zchan_file_set_role(zf, chan, ZCHAN_ROLE_CONSUMER);
+	trace_zchan_attach(chan);
 out_unlock:
 	mutex_unlock(&zf->lock);
 	return ret;
@@ -541,6 +548,7 @@ long zchan_ioctl_peer_fd(struct zchan_file *zf,
 	zchan_channel_get(chan);
 	peer->chan = chan;
 	peer->role = ZCHAN_ROLE_CONSUMER;
+	trace_zchan_peer_fd(chan);
 	fd_install(fd, file);
 	return 0;
 
@@ -560,7 +568,7 @@ err_free_peer:
  * Payload bytes in descriptors [@head, @tail): each length read once, the
  * walk bounded by the ring size whatever the producer wrote there.
  */
-static u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail)
+u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail)
 {
 	const struct zchan_layout *l = &chan->layout;
 	u32 n = min(tail - head, l->ring_entries);
@@ -660,6 +668,7 @@ void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e)
 	smp_store_release(closed, 1);
 	dead = chan->ends[!e].state != ZCHAN_END_OPEN;
 	spin_unlock(&chan->lock);
+	trace_zchan_release(chan, e, !dead);
 	if (dead) {
 		if (chan->ns) {
 			hash_del(&chan->name_node);

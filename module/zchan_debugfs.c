@@ -64,6 +64,7 @@ void zchan_debugfs_init(void)
 			    &zchan_channels_fops);
 	debugfs_create_file("stats", 0444, zchan_debugfs_dir, NULL,
 			    &zchan_stats_fops);
+	zchan_chanstat_init(zchan_debugfs_dir);
 }
 
 void zchan_debugfs_exit(void)

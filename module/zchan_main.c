@@ -94,6 +94,7 @@ const struct file_operations zchan_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 	.mmap		= zchan_mmap,
 	.poll		= zchan_poll,
+	.show_fdinfo	= zchan_show_fdinfo,
 #ifdef ZCHAN_HAVE_URING_CMD
 	.uring_cmd	= zchan_uring_cmd,
 #endif

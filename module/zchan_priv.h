@@ -181,6 +181,7 @@ long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg);
 long zchan_ioctl_peer_fd(struct zchan_file *zf,
 			 struct zchan_peer_fd __user *arg);
 long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg);
+u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail);
 void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e);
 void zchan_channel_get(struct zchan_channel *chan);
 void zchan_channel_put(struct zchan_channel *chan);
@@ -215,5 +216,11 @@ int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
 /* zchan_debugfs.c */
 void zchan_debugfs_init(void);
 void zchan_debugfs_exit(void);
+
+/* zchan_chanstat.c */
+struct dentry;
+struct seq_file;
+void zchan_chanstat_init(struct dentry *dir);
+void zchan_show_fdinfo(struct seq_file *m, struct file *file);
 
 #endif /* ZCHAN_PRIV_H */

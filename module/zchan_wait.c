@@ -26,6 +26,7 @@
 #endif
 
 #include "zchan_priv.h"
+#include "zchan_trace.h"
 
 static u32 *zchan_need_wakeup(struct zchan_channel *chan, enum zchan_end_id e)
 {
@@ -177,6 +178,8 @@ static void zchan_complete_waits(struct list_head *list, int res)
 	struct zchan_uring_pdu *pdu, *tmp;
 
 	list_for_each_entry_safe(pdu, tmp, list, node) {
+		trace_zchan_wait_end(zchan_pdu_cmd(pdu)->file->private_data,
+				     ZCHAN_TRACE_WAIT_URING, pdu, res);
 		list_del_init(&pdu->node);
 		zchan_uring_unqueued(pdu, res);
 		io_uring_cmd_complete_in_task(zchan_pdu_cmd(pdu), zchan_uring_tw);
@@ -245,6 +248,8 @@ static void zchan_uring_cancel(struct zchan_channel *chan, enum zchan_end_id e,
 	}
 	spin_unlock(&chan->lock);
 	if (queued) {
+		trace_zchan_wait_end(cmd->file->private_data,
+				     ZCHAN_TRACE_WAIT_URING, pdu, -ECANCELED);
 		zchan_uring_unqueued(pdu, -ECANCELED);
 		zchan_cmd_done(cmd, -ECANCELED, issue_flags);
 	}
@@ -353,6 +358,7 @@ static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
 		return -EIOCBQUEUED;
 	}
 	atomic64_inc(&chan->waits);
+	trace_zchan_wait_begin(cmd->file->private_data, ZCHAN_TRACE_WAIT_URING, pdu);
 	zchan_watchdog_kick();
 	return -EIOCBQUEUED;
 }
@@ -425,6 +431,7 @@ int zchan_uring_pending_count(void)
  */
 void zchan_kick(struct zchan_channel *chan, enum zchan_end_id e)
 {
+	trace_zchan_kick(chan, e);
 	atomic64_inc(&chan->kicks);
 	WRITE_ONCE(*zchan_need_wakeup(chan, e), 0);
 	wake_up_interruptible_poll(&chan->ends[e].wq,
@@ -500,6 +507,7 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 		}
 		if (!slept) {
 			atomic64_inc(&chan->waits);
+			trace_zchan_wait_begin(zf, ZCHAN_TRACE_WAIT_IOCTL, &wait);
 			slept = true;
 		}
 		if (!timed)
@@ -508,6 +516,9 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 			expired = true;
 	}
 	finish_wait(&chan->ends[e].wq, &wait);
+	if (slept)
+		trace_zchan_wait_end(zf, ZCHAN_TRACE_WAIT_IOCTL, &wait,
+				     ret ? (int)ret : (__force int)mask);
 	if (ret)
 		return ret;
 

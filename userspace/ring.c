@@ -1,28 +1,34 @@
 // SPDX-License-Identifier: MIT OR LGPL-2.1
 /*
- * The ring protocol, userspace half (see protocol.md / <linux/zchan.h>).
+ * The ring protocol, userspace half: Documentation/module.rst ("The ring
+ * protocol") and struct zchan_layout in <linux/zchan.h> describe it.
  *
  * Producer: loans take a ring slot and cache-line aligned pool space from a
  * private record, commits publish (store-release tail) up to the first
- * slot not yet committed, then a full fence orders the tail store before
- * the load of the consumer's need_wakeup (Dekker pattern against the
- * consumer's "arm, fence, re-check"): a kick is only sent when the consumer
- * sleeps.  Reclaim trusts nothing but the consumer's head, bounded by what
- * was published.
+ * slot not yet committed - or, with ZCHAN_MORE, queue until a batch is
+ * ready or the producer flushes or must wait - then a full fence orders
+ * the tail store before the load of the consumer's need_wakeup (Dekker
+ * pattern against the consumer's "arm, fence, re-check"): a kick is only
+ * sent when the consumer sleeps.  Reclaim trusts nothing but the
+ * consumer's head, bounded by what was published.  A producer that runs
+ * out of room waits for a batch of it; the pool is used from the front
+ * while the consumer keeps up (prod_rewind()).
  *
- * Consumer: load-acquire tail, bound it, copy each descriptor once,
- * validate it against the pool before exposing pool + off; releases in any
- * order, head advances (store-release) over contiguous released slots,
- * then fence and need_wakeup as above.
+ * Consumer: load-acquire tail (only when what it showed is used up), bound
+ * it, copy each descriptor once, validate it against the pool before
+ * exposing pool + off; releases in any order, head advances (store-release)
+ * over contiguous released slots, then fence and need_wakeup as above; a
+ * producer asleep for room is woken once a batch is free.
+ *
+ * Readiness (zchan_poll, zchan_wait, zchan_prep_wait) is the data path's
+ * question "could this end go on?"; the notifications and the waits it
+ * uses are in wait.c.
  *
  * No syscall and no allocation here unless a peer sleeps or we must.
  */
 #include <errno.h>
 #include <poll.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "zchan_int.h"
 
@@ -33,123 +39,31 @@ static int zchan_fail(struct zchan *z, int err)
 	return z->err;
 }
 
+/* Spin, then sleep, until this end is ready (see zchan_ready_mask()). */
+static int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
+{
+	return zchan_wait_until(z, zchan_ready_mask, need, timeout_ns);
+}
+
 /* ------------------------------------------------------------------ */
-/* Notifications                                                       */
-
-void zchan_kick(struct zchan *z)
-{
-	z->st.kicks++;
-	if (z->backend == ZCHAN_BACKEND_KERNEL) {
-		struct zchan_kick k = { 0 };
-
-		/* An error here (peer gone) shows up through 'closed'. */
-		zchan_keep_errno(ioctl(z->fd, ZCHAN_IOC_KICK, &k));
-	} else {
-		uint64_t one = 1;
-		ssize_t ret;
-
-		/* EAGAIN: counter saturated, the peer is woken anyway. */
-		ret = zchan_keep_errno(write(z->peer_efd, &one, sizeof(one)));
-		(void)ret;
-	}
-}
+/* Batches                                                             */
 
 /*
- * Called after our own store (tail or head) and before reading the peer's
- * need_wakeup.  The kernel clears need_wakeup when it delivers a kick; the
- * memfd peer cannot (the word is read-only here), so there need_wakeup is a
- * generation and we kick each generation once.
- */
-static void zchan_notify_peer(struct zchan *z)
-{
-	uint32_t nw;
-
-	smp_mb();
-	nw = load_once(z->peer_need_wakeup);
-	if (likely(!nw))
-		return;
-	if (z->backend == ZCHAN_BACKEND_MEMFD) {
-		if (nw == z->kicked_gen)
-			return;
-		z->kicked_gen = nw;
-	}
-	zchan_kick(z);
-}
-
-/*
- * Announce that this end is about to sleep (or returns -EAGAIN), then the
- * caller re-checks its condition: either it sees the peer's last store or
- * the peer sees need_wakeup and kicks.
+ * A quarter of the ring or of the pool is a batch: what ZCHAN_MORE queues
+ * before it publishes anyway, and what must be free again before a
+ * producer that ran out of room goes on (and what the consumer releases
+ * before it wakes such a producer).
  *
- * memfd: the generation only moves on after a kick from the peer was
- * drained, so it is always the peer's last kicked generation or the one
- * after it: the peer can never mistake a new wait for one it already
- * kicked, however often we arm.
+ * Going on at the first free slot kept a producer that got ahead in
+ * lockstep with the consumer: every release let it write one message,
+ * into the descriptor line the consumer was reading, while it polled the
+ * head line the consumer stored to, so each message paid cache-line
+ * transfers on both sides.  Waiting for a batch keeps the two ends a
+ * quarter of the ring apart.
  */
-void zchan_arm(struct zchan *z)
+static bool is_batch(const struct zchan *z, uint32_t slots, uint64_t bytes)
 {
-	if (z->backend == ZCHAN_BACKEND_MEMFD) {
-		if (z->kick_seen || !z->arm_gen) {
-			if (++z->arm_gen == 0)
-				z->arm_gen = 1;
-			z->kick_seen = false;
-		}
-		store_once(z->own_need_wakeup, z->arm_gen);
-	} else {
-		store_once(z->own_need_wakeup, 1);
-	}
-	smp_mb();
-}
-
-/* memfd: consume pending kicks so the epoll fd stops being readable. */
-void zchan_drain(struct zchan *z)
-{
-	uint64_t cnt = 0;
-
-	if (z->backend != ZCHAN_BACKEND_MEMFD)
-		return;
-	if (zchan_keep_errno(read(z->own_efd, &cnt, sizeof(cnt))) != sizeof(cnt))
-		cnt = 0;
-	if (cnt > z->self_kicks)
-		z->kick_seen = true;
-	z->self_kicks = 0;
-}
-
-/* memfd: make our own epoll fd readable (zchan_prep_wait, ready now). */
-void zchan_self_kick(struct zchan *z)
-{
-	uint64_t one = 1;
-
-	if (zchan_keep_errno(write(z->own_efd, &one, sizeof(one))) == sizeof(one))
-		z->self_kicks++;
-}
-
-/*
- * Has the peer end gone?  The kernel (or a memfd peer closing cleanly) sets
- * the peer's closed word; a memfd peer that died is seen as a hang-up of
- * the liveness socket, which costs a syscall: only when @slow.
- */
-int zchan_peer_gone(struct zchan *z, bool slow)
-{
-	struct pollfd pfd;
-
-	if (z->peer_dead)
-		return 1;
-	if (load_acquire(z->peer_closed)) {
-		z->peer_dead = true;
-		return 1;
-	}
-	if (!slow || z->backend != ZCHAN_BACKEND_MEMFD || z->sock < 0)
-		return 0;
-	pfd.fd = z->sock;
-	pfd.events = POLLRDHUP;
-	pfd.revents = 0;
-	if (zchan_keep_errno(poll(&pfd, 1, 0)) > 0 &&
-	    (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) {
-		z->peer_dead = true;
-		return 1;
-	}
-	return 0;
+	return slots >= z->entries / 4 || bytes >= z->pool_size / 4;
 }
 
 /* ------------------------------------------------------------------ */
@@ -226,13 +140,47 @@ static int prod_room(struct zchan *z, uint32_t len)
 	return 0;
 }
 
+/*
+ * Keep the pool's working set small.  The pool is a ring: walking on
+ * through all of it while the consumer keeps up touches every page of it
+ * (a page fault in each process on first touch, cold cache lines and TLB
+ * entries after), where a few pages would do.  So every ZCHAN_POOL_HOT
+ * bytes the producer looks at what the consumer gave back (one load of
+ * head), and if at most that much is in flight it starts again at the
+ * front: the rest of the pool becomes padding of the newest slot, freed
+ * with it.  Only for messages of up to a 16th of that: a window of a few
+ * large messages reused at once costs more (the consumer still holds the
+ * lines the producer writes) than it saves.
+ */
+static void prod_rewind(struct zchan *z, uint32_t len)
+{
+	uint64_t o = z->pool_next, pad = z->pool_size - o;
+	struct zchan_slot *last;
+
+	if (o < z->p_rewind_at || pool_span(len) > ZCHAN_POOL_HOT / 16)
+		return;
+	z->p_rewind_at = o + ZCHAN_POOL_HOT;
+	if (prod_reclaim(z) < 0 || !z->pool_used)
+		return;		/* empty: prod_reclaim() rewound */
+	last = &z->slots[(z->p_alloc - 1) & z->mask];
+	if (z->pool_used > ZCHAN_POOL_HOT || z->pool_used + pool_span(len) > o ||
+	    last->span + pad > UINT32_MAX)
+		return;
+	last->span += (uint32_t)pad;
+	z->pool_used += pad;
+	z->pool_next = 0;
+}
+
 static int prod_alloc(struct zchan *z, uint32_t len, uint32_t *idx)
 {
 	struct zchan_slot *s;
 	uint64_t off, span;
 
+	prod_rewind(z, len);
 	if (!prod_fits(z, len, &off, &span))
 		return -EAGAIN;
+	if (!off)
+		z->p_rewind_at = ZCHAN_POOL_HOT;
 	*idx = z->p_alloc++;
 	s = &z->slots[*idx & z->mask];
 	s->off = off;
@@ -243,7 +191,72 @@ static int prod_alloc(struct zchan *z, uint32_t len, uint32_t *idx)
 	z->pool_next = off + pool_span(len);
 	if (z->pool_next == z->pool_size)
 		z->pool_next = 0;
+	if (z->alloc) {
+		/*
+		 * ZCHAN_CREATE_PUBLISH_ON_CLOSE: a skipped placeholder, then
+		 * alloc, so that a kernel publishing up to alloc when we are
+		 * gone delivers what we committed and skips the rest.
+		 */
+		struct zchan_desc *d = &z->descs[*idx & z->mask];
+
+		store_once(&d->off, off);
+		store_once(&d->len, 0);
+		store_once(&d->flags, ZCHAN_DESC_SKIP);
+		store_release(z->alloc, z->p_alloc);
+	}
 	return 0;
+}
+
+/*
+ * Publish every message committed so far (up to the first slot still on
+ * loan): one tail store and one fence for all of them, and a kick only if
+ * the consumer sleeps.
+ */
+static void prod_publish(struct zchan *z)
+{
+	uint32_t t = z->p_tail;
+
+	z->p_more = 0;
+	z->p_more_bytes = 0;
+	while (t != z->p_alloc && z->slots[t & z->mask].state == SLOT_READY)
+		t++;
+	if (t == z->p_tail)
+		return;
+	z->p_tail = t;
+	store_release(z->tail, t);
+	zchan_notify_peer(z);
+}
+
+/*
+ * A producer that ran out of room goes on when a batch of room is free
+ * again (a quarter of the slots and of the pool bytes, padding included),
+ * or the consumer gave back everything, or - @slow: it costs a load of a
+ * line the consumer writes - the consumer has taken everything published
+ * (it waits for us, or holds the rest, and a batch may never come).
+ */
+static bool prod_batch_free(struct zchan *z, bool slow)
+{
+	return z->p_seen == z->p_tail ||
+	       (z->entries - (z->p_alloc - z->p_seen) >= z->entries / 4 &&
+		z->pool_size - z->pool_used >= z->pool_size / 4) ||
+	       (slow && load_acquire(z->read) == z->p_tail);
+}
+
+/* zchan_wait_until() test of a producer that ran out of room. */
+static int prod_ready_batched(struct zchan *z, uint32_t need, bool slow)
+{
+	int ret;
+
+	if (z->err)
+		return z->err;
+	if (zchan_peer_gone(z, slow))
+		return POLLERR | POLLHUP;
+	ret = prod_reclaim(z);
+	if (ret >= 0)
+		ret = prod_room(z, need);
+	if (ret <= 0)
+		return ret;
+	return prod_batch_free(z, slow) ? POLLOUT : 0;
 }
 
 static int prod_get(struct zchan *z, uint32_t len, unsigned int flags,
@@ -258,10 +271,13 @@ static int prod_get(struct zchan *z, uint32_t len, unsigned int flags,
 			return -EPIPE;
 		if (likely(!prod_alloc(z, len, idx)))
 			return 0;
+		/* out of room: what we queued must go out before we wait */
+		prod_publish(z);
 		ret = prod_room(z, len);
 		if (ret < 0)
 			return ret;
-		if (ret > 0)
+		if (ret > 0 && ((flags & ZCHAN_NONBLOCK) ||
+				prod_batch_free(z, true)))
 			continue;
 		if (flags & ZCHAN_NONBLOCK) {
 			zchan_drain(z);
@@ -275,39 +291,50 @@ static int prod_get(struct zchan *z, uint32_t len, unsigned int flags,
 				return -EPIPE;
 			return -EAGAIN;
 		}
-		ret = zchan_wait_ready(z, len, -1);
+		ret = zchan_wait_until(z, prod_ready_batched, len, -1);
 		if (ret < 0)
 			return ret;
 	}
 }
 
-static void prod_publish(struct zchan *z)
-{
-	uint32_t t = z->p_tail;
-
-	while (t != z->p_alloc && z->slots[t & z->mask].state == SLOT_READY)
-		t++;
-	if (t == z->p_tail)
-		return;
-	z->p_tail = t;
-	store_release(z->tail, t);
-	zchan_notify_peer(z);
-}
-
 static void prod_commit_slot(struct zchan *z, uint32_t idx, uint32_t len,
-			     bool skip)
+			     bool skip, unsigned int flags)
 {
 	struct zchan_slot *s = &z->slots[idx & z->mask];
 	struct zchan_desc *d = &z->descs[idx & z->mask];
 
+	if (skip)
+		len = 0;
 	store_once(&d->off, s->off);
-	store_once(&d->len, skip ? 0 : len);
+	store_once(&d->len, len);
 	store_once(&d->flags, skip ? ZCHAN_DESC_SKIP : 0);
+	s->len = len;
 	s->state = SLOT_READY;
 	if (!skip) {
 		z->st.messages++;
 		z->st.bytes += len;
 	}
+	z->p_more++;
+	z->p_more_bytes += len;
+	if (!(flags & ZCHAN_MORE) || is_batch(z, z->p_more, z->p_more_bytes))
+		prod_publish(z);
+}
+
+/*
+ * The producer stops using its end: each loan still outstanding becomes a
+ * skipped slot (as an aborted one), and every message committed (after
+ * such a loan, or held back by ZCHAN_MORE) is published before the end is
+ * marked closed.
+ */
+void zchan_prod_end_loans(struct zchan *z)
+{
+	uint32_t i;
+
+	if (z->role != ZCHAN_PRODUCER || !z->slots || z->err)
+		return;
+	for (i = z->p_tail; i != z->p_alloc; i++)
+		if (z->slots[i & z->mask].state == SLOT_LOANED)
+			prod_commit_slot(z, i, 0, true, ZCHAN_MORE);
 	prod_publish(z);
 }
 
@@ -329,11 +356,12 @@ static int prod_find_loan(struct zchan *z, const void *buf, uint32_t *idx)
 	return -EINVAL;
 }
 
-static int check_producer(const struct zchan *z, unsigned int flags)
+static int check_producer(struct zchan *z, unsigned int flags,
+			  unsigned int allowed)
 {
-	if (!z || z->role != ZCHAN_PRODUCER || (flags & ~ZCHAN_NONBLOCK))
+	if (!z || z->role != ZCHAN_PRODUCER || (flags & ~allowed))
 		return -EINVAL;
-	return 0;
+	return zchan_use(z);
 }
 
 ZCHAN_EXPORT
@@ -343,7 +371,7 @@ ssize_t zchan_send(struct zchan *p, const void *buf, size_t len,
 	uint32_t idx;
 	int ret;
 
-	ret = check_producer(p, flags);
+	ret = check_producer(p, flags, ZCHAN_NONBLOCK | ZCHAN_MORE);
 	if (ret)
 		return ret;
 	if (!buf && len)
@@ -355,7 +383,7 @@ ssize_t zchan_send(struct zchan *p, const void *buf, size_t len,
 		return ret;
 	if (len)
 		memcpy(p->pool + p->slots[idx & p->mask].off, buf, len);
-	prod_commit_slot(p, idx, (uint32_t)len, false);
+	prod_commit_slot(p, idx, (uint32_t)len, false, flags);
 	return (ssize_t)len;
 }
 
@@ -365,7 +393,7 @@ int zchan_loan(struct zchan *p, size_t len, void **buf, unsigned int flags)
 	uint32_t idx;
 	int ret;
 
-	ret = check_producer(p, flags);
+	ret = check_producer(p, flags, ZCHAN_NONBLOCK);
 	if (ret)
 		return ret;
 	if (!buf || !len)
@@ -380,12 +408,13 @@ int zchan_loan(struct zchan *p, size_t len, void **buf, unsigned int flags)
 }
 
 ZCHAN_EXPORT
-int zchan_commit(struct zchan *p, void *buf, size_t len)
+int zchan_commit_flags(struct zchan *p, void *buf, size_t len,
+		       unsigned int flags)
 {
 	uint32_t idx;
 	int ret;
 
-	ret = check_producer(p, 0);
+	ret = check_producer(p, flags, ZCHAN_MORE);
 	if (ret)
 		return ret;
 	ret = prod_find_loan(p, buf, &idx);
@@ -393,51 +422,118 @@ int zchan_commit(struct zchan *p, void *buf, size_t len)
 		return ret;
 	if (len > p->slots[idx & p->mask].len)
 		return -EINVAL;
-	prod_commit_slot(p, idx, (uint32_t)len, len == 0);
+	prod_commit_slot(p, idx, (uint32_t)len, len == 0, flags);
 	return 0;
+}
+
+ZCHAN_EXPORT
+int zchan_commit(struct zchan *p, void *buf, size_t len)
+{
+	return zchan_commit_flags(p, buf, len, 0);
 }
 
 ZCHAN_EXPORT
 int zchan_abort(struct zchan *p, void *buf)
 {
-	return zchan_commit(p, buf, 0);
+	return zchan_commit_flags(p, buf, 0, 0);
+}
+
+ZCHAN_EXPORT
+int zchan_flush(struct zchan *p)
+{
+	int ret;
+
+	ret = check_producer(p, 0, 0);
+	if (ret)
+		return ret;
+	if (p->err)
+		return p->err;
+	prod_publish(p);
+	return zchan_peer_gone(p, false) ? -EPIPE : 0;
 }
 
 /* ------------------------------------------------------------------ */
 /* Consumer                                                            */
 
-static void cons_release_slot(struct zchan *z, uint32_t idx)
+/*
+ * Wake a producer that sleeps for room once a batch was given back, or
+ * once we took everything we know of (we are about to wait, or we hold the
+ * rest: a batch may never come).  While the producer does not sleep the
+ * count starts again, so that it counts from about when the producer ran
+ * out, as the producer does (prod_batch_free()).
+ */
+static void cons_notify_producer(struct zchan *z)
+{
+	if (!zchan_peer_sleeps(z)) {
+		z->c_freed = 0;
+		z->c_freed_bytes = 0;
+		return;
+	}
+	if (z->c_ready && !is_batch(z, z->c_freed, z->c_freed_bytes))
+		return;
+	z->c_freed = 0;
+	z->c_freed_bytes = 0;
+	zchan_wake_peer(z);
+}
+
+/* Move head over the released slots: one store for all of them. */
+static void cons_advance_head(struct zchan *z)
 {
 	uint32_t h = z->c_head;
 
-	z->slots[idx & z->mask].state = SLOT_RELEASED;
-	if (idx != h)
-		return;		/* out of order: head waits for the gap */
 	while (h != z->c_read && z->slots[h & z->mask].state == SLOT_RELEASED) {
-		z->slots[h & z->mask].state = SLOT_FREE;
+		struct zchan_slot *s = &z->slots[h & z->mask];
+
+		s->state = SLOT_FREE;
+		z->c_freed++;
+		z->c_freed_bytes += s->len;
 		h++;
 	}
+	if (h == z->c_head)
+		return;		/* out of order: head waits for the gap */
 	z->c_head = h;
 	store_release(z->head, h);
-	zchan_notify_peer(z);
+	cons_notify_producer(z);
+}
+
+static void cons_release_slot(struct zchan *z, uint32_t idx)
+{
+	z->slots[idx & z->mask].state = SLOT_RELEASED;
+	if (idx == z->c_head)
+		cons_advance_head(z);
+}
+
+/* Tell the kernel (poll) what we took: once per call, not per message. */
+static void cons_store_read(struct zchan *z)
+{
+	store_release(z->read, z->c_read);
 }
 
 /*
  * Look at the next message without taking it: 1 and a validated copy of
  * its descriptor in @d, 0 if the ring is empty, -EPROTO on garbage.
  * Dropped loans (SKIP) are consumed and released on the way.
+ *
+ * tail is loaded only when what the last load showed is used up: while
+ * messages are queued the producer's tail line stays in its cache, and its
+ * next tail store needs no transfer.
  */
 static int cons_peek(struct zchan *z, struct zchan_desc *d)
 {
 	for (;;) {
-		uint32_t tail = load_acquire(z->tail);
-		uint32_t avail = tail - z->c_head;
 		struct zchan_desc *sd;
+		struct zchan_slot *s;
 
-		if (avail > z->entries || avail < z->c_read - z->c_head)
-			return zchan_fail(z, -EPROTO);
-		if (tail == z->c_read)
-			return 0;
+		if (!z->c_ready) {
+			uint32_t tail = load_acquire(z->tail);
+			uint32_t avail = tail - z->c_head;
+
+			if (avail > z->entries || avail < z->c_read - z->c_head)
+				return zchan_fail(z, -EPROTO);
+			z->c_ready = tail - z->c_read;
+			if (!z->c_ready)
+				return 0;
+		}
 		sd = &z->descs[z->c_read & z->mask];
 		d->off = load_once(&sd->off);
 		d->len = load_once(&sd->len);
@@ -451,13 +547,18 @@ static int cons_peek(struct zchan *z, struct zchan_desc *d)
 			return 1;
 		}
 		/* a dropped loan: take and release it silently */
-		z->slots[z->c_read & z->mask].state = SLOT_BORROWED;
-		z->slots[z->c_read & z->mask].off = 0;
-		store_release(z->read, ++z->c_read);
+		s = &z->slots[z->c_read & z->mask];
+		s->state = SLOT_BORROWED;
+		s->off = 0;
+		s->len = 0;
+		z->c_read++;
+		z->c_ready--;
+		cons_store_read(z);
 		cons_release_slot(z, z->c_read - 1);
 	}
 }
 
+/* Take the message cons_peek() showed; the caller stores read. */
 static uint32_t cons_take(struct zchan *z, const struct zchan_desc *d)
 {
 	uint32_t idx = z->c_read;
@@ -467,10 +568,20 @@ static uint32_t cons_take(struct zchan *z, const struct zchan_desc *d)
 	s->len = d->len;
 	s->state = SLOT_BORROWED;
 	z->c_read = idx + 1;
-	store_release(z->read, z->c_read);
+	z->c_ready--;
 	z->st.messages++;
 	z->st.bytes += d->len;
 	return idx;
+}
+
+/*
+ * Nothing to take: a producer asleep for room must hear of what we gave
+ * back since it last heard from us, or both ends would wait.
+ */
+static void cons_flush_release(struct zchan *z)
+{
+	if (z->c_freed)
+		cons_notify_producer(z);
 }
 
 static int cons_get(struct zchan *z, unsigned int flags, struct zchan_desc *d)
@@ -483,6 +594,7 @@ static int cons_get(struct zchan *z, unsigned int flags, struct zchan_desc *d)
 		ret = cons_peek(z, d);
 		if (likely(ret))
 			return ret < 0 ? ret : 0;
+		cons_flush_release(z);
 		if (zchan_peer_gone(z, false)) {
 			/* closed is set after the last tail: look again */
 			ret = cons_peek(z, d);
@@ -506,11 +618,11 @@ static int cons_get(struct zchan *z, unsigned int flags, struct zchan_desc *d)
 	}
 }
 
-static int check_consumer(const struct zchan *z, unsigned int flags)
+static int check_consumer(struct zchan *z, unsigned int flags)
 {
 	if (!z || z->role != ZCHAN_CONSUMER || (flags & ~ZCHAN_NONBLOCK))
 		return -EINVAL;
-	return 0;
+	return zchan_use(z);
 }
 
 ZCHAN_EXPORT
@@ -533,6 +645,7 @@ ssize_t zchan_recv(struct zchan *c, void *buf, size_t cap, unsigned int flags)
 	if (d.len)
 		memcpy(buf, c->pool + d.off, d.len);
 	idx = cons_take(c, &d);
+	cons_store_read(c);
 	cons_release_slot(c, idx);
 	return d.len;
 }
@@ -552,6 +665,7 @@ ssize_t zchan_recv_zc(struct zchan *c, const void **buf, unsigned int flags)
 	if (ret)
 		return ret;
 	cons_take(c, &d);
+	cons_store_read(c);
 	*buf = c->pool + d.off;
 	return d.len;
 }
@@ -579,31 +693,83 @@ int zchan_recv_batch(struct zchan *c, struct zchan_msg *msgs, unsigned int nr,
 		if (++n == nr || cons_peek(c, &d) <= 0)
 			break;	/* an error stays sticky for the next call */
 	}
+	cons_store_read(c);
 	return (int)n;
+}
+
+/* The borrowed slot holding @buf, searched from @from on: 0 or -EINVAL. */
+static int cons_find_borrowed(const struct zchan *c, const void *buf,
+			      uint32_t from, uint32_t *idx)
+{
+	uint64_t off;
+	uint32_t i, n = c->c_read - c->c_head;
+
+	if ((uintptr_t)buf < (uintptr_t)c->pool)
+		return -EINVAL;
+	off = (uintptr_t)buf - (uintptr_t)c->pool;
+	if ((uint32_t)(from - c->c_head) >= n)
+		from = c->c_head;
+	for (i = 0; i < n; i++) {
+		uint32_t j = c->c_head + (from - c->c_head + i) % n;
+		const struct zchan_slot *s = &c->slots[j & c->mask];
+
+		if (s->state == SLOT_BORROWED && s->off == off) {
+			*idx = j;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 ZCHAN_EXPORT
 int zchan_release(struct zchan *c, const void *buf)
 {
-	uint64_t off;
-	uint32_t i;
+	uint32_t idx;
 	int ret;
 
 	ret = check_consumer(c, 0);
 	if (ret)
 		return ret;
-	if ((uintptr_t)buf < (uintptr_t)c->pool)
-		return -EINVAL;
-	off = (uintptr_t)buf - (uintptr_t)c->pool;
-	for (i = c->c_head; i != c->c_read; i++) {
-		struct zchan_slot *s = &c->slots[i & c->mask];
+	ret = cons_find_borrowed(c, buf, c->c_head, &idx);
+	if (ret)
+		return ret;
+	cons_release_slot(c, idx);
+	return 0;
+}
 
-		if (s->state == SLOT_BORROWED && s->off == off) {
-			cons_release_slot(c, i);
-			return 0;
-		}
+ZCHAN_EXPORT
+int zchan_release_batch(struct zchan *c, const struct zchan_msg *msgs,
+			unsigned int nr)
+{
+	uint32_t idx;
+	unsigned int n;
+	int ret = 0;
+
+	if (check_consumer(c, 0))
+		return -EINVAL;
+	if (!msgs || !nr || nr > INT32_MAX)
+		return -EINVAL;
+	/*
+	 * All or nothing: mark each one (a buffer named twice is not found
+	 * the second time), then release them all or undo the marks.
+	 */
+	idx = c->c_head - 1;
+	for (n = 0; n < nr; n++) {
+		ret = cons_find_borrowed(c, msgs[n].buf, idx + 1, &idx);
+		if (ret)
+			break;
+		c->slots[idx & c->mask].state = SLOT_RELEASING;
 	}
-	return -EINVAL;
+	for (idx = c->c_head; idx != c->c_read; idx++) {
+		struct zchan_slot *s = &c->slots[idx & c->mask];
+
+		if (s->state == SLOT_RELEASING)
+			s->state = ret ? SLOT_BORROWED : SLOT_RELEASED;
+	}
+	if (ret)
+		return ret;
+	cons_advance_head(c);
+	return (int)nr;
 }
 
 /* ------------------------------------------------------------------ */
@@ -647,7 +813,57 @@ int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow)
 ZCHAN_EXPORT
 int zchan_poll(struct zchan *ch)
 {
+	int ret;
+
 	if (!ch)
 		return -EINVAL;
+	ret = zchan_use(ch);
+	if (ret)
+		return ret;
 	return zchan_ready_mask(ch, ch->max_msg, true);
+}
+
+ZCHAN_EXPORT
+int zchan_wait(struct zchan *ch, int64_t timeout_ns)
+{
+	int ret;
+
+	if (!ch)
+		return -EINVAL;
+	ret = zchan_use(ch);
+	if (ret)
+		return ret;
+	return zchan_wait_ready(ch, ch->max_msg, timeout_ns < 0 ? -1 : timeout_ns);
+}
+
+ZCHAN_EXPORT
+void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
+{
+	unsigned int events;
+	int fd = -1;
+
+	if (!sqe)
+		return;
+	if (!ch) {
+		/* completes with -EBADF: errors come back in the cqe */
+		io_uring_prep_poll_add(sqe, -1, POLLIN);
+		return;
+	}
+	fd = ch->fd;
+	if (zchan_use(ch))
+		fd = -1;	/* the cqe says -EBADF: the end is not ours */
+	events = ch->role == ZCHAN_CONSUMER ? POLLIN : POLLOUT;
+	if (ch->backend == ZCHAN_BACKEND_MEMFD) {
+		/*
+		 * The epoll fd only turns readable on a kick: arm here, and if
+		 * the condition already holds kick ourselves, so the poll
+		 * completes at once instead of missing it.
+		 */
+		zchan_drain(ch);
+		zchan_arm(ch);
+		if (zchan_ready_mask(ch, ch->max_msg, true))
+			zchan_self_kick(ch);
+		events = POLLIN;
+	}
+	io_uring_prep_poll_add(sqe, fd, events);
 }

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: MIT OR LGPL-2.1
 /*
- * Waiting: spin briefly on the shared words, then sleep in the kernel.
+ * Notifications and waits, the layer below the data path (ring.c calls
+ * in here; nothing here calls ring.c: readiness comes as an argument).
+ *
+ * Notifications: a kick wakes a sleeping peer, need_wakeup says whether it
+ * sleeps (arm), the peer's closed word or liveness socket says whether it
+ * is gone.  Waiting: spin briefly on the shared words, then sleep in the
+ * kernel.
  *
  *  - kernel backend: IORING_OP_URING_CMD ZCHAN_URING_CMD_WAIT in the
  *    handle's private io_uring (the kernel arms need_wakeup and completes
@@ -113,12 +119,6 @@ static int ring_wait(struct zchan *z, int64_t timeout_ns)
 	z->ring_pending = false;
 	if (res >= 0 || res == -EINTR || res == -ECANCELED || res == -EAGAIN)
 		return 0;
-	if (z->backend == ZCHAN_BACKEND_KERNEL &&
-	    (res == -EOPNOTSUPP || res == -EINVAL || res == -ENOTTY)) {
-		/* a module without uring_cmd: use the ioctl from now on */
-		z->use_ioctl_wait = true;
-		return 0;
-	}
 	return res;
 }
 
@@ -155,62 +155,171 @@ static int sleep_once(struct zchan *z, int64_t timeout_ns)
 	return zchan_keep_errno(do_sleep_once(z, timeout_ns));
 }
 
-/*
- * Wait until zchan_ready_mask() is non-zero: returns the mask, -ETIME when
- * @timeout_ns (>= 0) expires, or a negative error.
- */
-int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
+/* ------------------------------------------------------------------ */
+/* Notifications                                                       */
+
+void zchan_kick(struct zchan *z)
 {
-	uint64_t deadline = 0;
-	unsigned int i;
-	int mask, ret;
+	z->st.kicks++;
+	if (z->backend == ZCHAN_BACKEND_KERNEL) {
+		struct zchan_kick k = { 0 };
 
-	mask = zchan_ready_mask(z, need, false);
-	if (mask)
-		return mask;
-	if (timeout_ns == 0) {
-		mask = zchan_ready_mask(z, need, true);
-		return mask ? mask : -ETIME;
+		/* An error here (peer gone) shows up through 'closed'. */
+		zchan_keep_errno(ioctl(z->fd, ZCHAN_IOC_KICK, &k));
+	} else {
+		uint64_t one = 1;
+		ssize_t ret;
+
+		/* EAGAIN: counter saturated, the peer is woken anyway. */
+		ret = zchan_keep_errno(write(z->peer_efd, &one, sizeof(one)));
+		(void)ret;
 	}
-	if (timeout_ns > 0)
-		deadline = now_ns() + (uint64_t)timeout_ns;
+}
 
-	if (z->spin_ns) {
-		uint64_t spin_end = now_ns() + z->spin_ns;
+/*
+ * Called after our own store (tail or head) and before reading the peer's
+ * need_wakeup: is the peer asleep, or about to sleep, waiting for us?  The
+ * kernel clears need_wakeup when it delivers a kick; the memfd peer cannot
+ * (the word is read-only here), so there need_wakeup is a generation and
+ * a generation we already kicked does not sleep any more.
+ */
+bool zchan_peer_sleeps(struct zchan *z)
+{
+	uint32_t nw;
 
-		do {
-			for (i = 0; i < ZCHAN_SPIN_CHUNK; i++) {
-				cpu_relax();
-				mask = zchan_ready_mask(z, need, false);
-				if (mask) {
-					z->st.spins += i + 1;
-					return mask;
-				}
-			}
-			z->st.spins += ZCHAN_SPIN_CHUNK;
-		} while (now_ns() < spin_end);
-	}
+	smp_mb();	/* our tail/head store before the peer's need_wakeup */
+	nw = load_once(z->peer_need_wakeup);
+	if (likely(!nw))
+		return false;
+	if (z->backend == ZCHAN_BACKEND_MEMFD && nw == z->kicked_gen)
+		return false;
+	z->peer_gen = nw;
+	return true;
+}
 
-	if (z->flags & ZCHAN_BUSY_POLL) {
-		for (i = 1;; i++) {
-			bool slow = !(i % ZCHAN_BUSY_SLOW_EVERY);
+/* Kick the peer that zchan_peer_sleeps() found asleep. */
+void zchan_wake_peer(struct zchan *z)
+{
+	z->kicked_gen = z->peer_gen;
+	zchan_kick(z);
+}
 
-			cpu_relax();
-			z->st.spins++;
-			mask = zchan_ready_mask(z, need, slow);
-			if (mask)
-				return mask;
-			if (slow && deadline && now_ns() >= deadline)
-				return -ETIME;
+void zchan_notify_peer(struct zchan *z)
+{
+	if (zchan_peer_sleeps(z))
+		zchan_wake_peer(z);
+}
+
+/*
+ * Announce that this end is about to sleep (or returns -EAGAIN), then the
+ * caller re-checks its condition: either it sees the peer's last store or
+ * the peer sees need_wakeup and kicks.
+ *
+ * memfd: the generation only moves on after a kick from the peer was
+ * drained, so it is always the peer's last kicked generation or the one
+ * after it: the peer can never mistake a new wait for one it already
+ * kicked, however often we arm.
+ */
+void zchan_arm(struct zchan *z)
+{
+	if (z->backend == ZCHAN_BACKEND_MEMFD) {
+		if (z->kick_seen || !z->arm_gen) {
+			if (++z->arm_gen == 0)
+				z->arm_gen = 1;
+			z->kick_seen = false;
 		}
+		store_once(z->own_need_wakeup, z->arm_gen);
+	} else {
+		store_once(z->own_need_wakeup, 1);
 	}
+	smp_mb();
+}
+
+/* memfd: consume pending kicks so the epoll fd stops being readable. */
+void zchan_drain(struct zchan *z)
+{
+	uint64_t cnt = 0;
+
+	if (z->backend != ZCHAN_BACKEND_MEMFD)
+		return;
+	if (zchan_keep_errno(read(z->own_efd, &cnt, sizeof(cnt))) != sizeof(cnt))
+		cnt = 0;
+	if (cnt > z->self_kicks)
+		z->kick_seen = true;
+	z->self_kicks = 0;
+}
+
+/* memfd: make our own epoll fd readable (zchan_prep_wait, ready now). */
+void zchan_self_kick(struct zchan *z)
+{
+	uint64_t one = 1;
+
+	if (zchan_keep_errno(write(z->own_efd, &one, sizeof(one))) == sizeof(one))
+		z->self_kicks++;
+}
+
+/*
+ * Has the peer end gone?  The kernel (or a memfd peer closing cleanly) sets
+ * the peer's closed word; a memfd peer whose users all died is seen through
+ * their pidfds (users.c) or as a hang-up of the liveness socket, which
+ * costs syscalls: only when @slow.
+ */
+int zchan_peer_gone(struct zchan *z, bool slow)
+{
+	struct pollfd pfd;
+
+	if (z->peer_dead)
+		return 1;
+	if (load_acquire(z->peer_closed)) {
+		z->peer_dead = true;
+		return 1;
+	}
+	if (!slow || z->backend != ZCHAN_BACKEND_MEMFD || z->sock < 0)
+		return 0;
+	pfd.fd = z->sock;
+	pfd.events = POLLRDHUP;
+	pfd.revents = 0;
+	if ((zchan_keep_errno(poll(&pfd, 1, 0)) > 0 &&
+	     (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) ||
+	    zchan_keep_errno(zchan_users_peer_gone(z))) {
+		z->peer_dead = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting until ready                                                 */
+
+/*
+ * How long to spin before sleeping next time.  A waiting end that the peer
+ * serves within ZCHAN_SPIN_MAX_NS (a stream whose every message takes a
+ * while to fill or to read) spins twice as long as its last wait took
+ * instead of sleeping each time (a sleep and a wakeup are three or four
+ * system calls); an end that waited longer, for a peer that went idle,
+ * goes back to the short spin.
+ */
+static void spin_adapt(struct zchan *z, uint64_t waited_ns)
+{
+	if (waited_ns >= ZCHAN_SPIN_MAX_NS)
+		z->spin_adapt_ns = 0;
+	else if (waited_ns > z->spin_ns / 2)
+		z->spin_adapt_ns = (uint32_t)(2 * waited_ns < ZCHAN_SPIN_MAX_NS ?
+					      2 * waited_ns : ZCHAN_SPIN_MAX_NS);
+}
+
+/* Arm, re-check, sleep; until ready, @deadline (0: none) or an error. */
+static int zchan_sleep_until(struct zchan *z, zchan_ready_fn *ready,
+			     uint32_t need, uint64_t deadline)
+{
+	int mask, ret;
 
 	for (;;) {
 		int64_t left = -1;
 
 		zchan_drain(z);
 		zchan_arm(z);
-		mask = zchan_ready_mask(z, need, true);
+		mask = ready(z, need, true);
 		if (mask)
 			return mask;
 		if (deadline) {
@@ -226,40 +335,71 @@ int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
 	}
 }
 
-ZCHAN_EXPORT
-int zchan_wait(struct zchan *ch, int64_t timeout_ns)
+/*
+ * Wait until @ready (the data path's readiness test, zchan_ready_mask()) is
+ * non-zero: returns the mask, -ETIME when @timeout_ns (>= 0) expires, or a
+ * negative error.  Taking the test as an argument keeps this file below
+ * ring.c: the data path calls the waits, never the other way round.
+ */
+int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
+		     int64_t timeout_ns)
 {
-	if (!ch)
-		return -EINVAL;
-	return zchan_wait_ready(ch, ch->max_msg, timeout_ns < 0 ? -1 : timeout_ns);
-}
+	uint64_t deadline = 0;
+	unsigned int i;
+	int mask;
 
-ZCHAN_EXPORT
-void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
-{
-	unsigned int events;
-	int fd = -1;
+	mask = ready(z, need, false);
+	if (mask)
+		return mask;
+	if (timeout_ns == 0) {
+		mask = ready(z, need, true);
+		return mask ? mask : -ETIME;
+	}
+	if (timeout_ns > 0)
+		deadline = now_ns() + (uint64_t)timeout_ns;
 
-	if (!sqe)
-		return;
-	if (!ch) {
-		/* completes with -EBADF: errors come back in the cqe */
-		io_uring_prep_poll_add(sqe, -1, POLLIN);
-		return;
+	if (z->spin_ns) {
+		uint64_t start = now_ns(), now = start, spin_end;
+
+		spin_end = start + (z->spin_adapt_ns > z->spin_ns ?
+				    z->spin_adapt_ns : z->spin_ns);
+		if (deadline && spin_end > deadline)
+			spin_end = deadline;
+		do {
+			for (i = 0; i < ZCHAN_SPIN_CHUNK; i++) {
+				cpu_relax();
+				mask = ready(z, need, false);
+				if (mask) {
+					/* the last chunk's time will do */
+					z->st.spins += i + 1;
+					spin_adapt(z, now - start);
+					return mask;
+				}
+			}
+			z->st.spins += ZCHAN_SPIN_CHUNK;
+			now = now_ns();
+		} while (now < spin_end);
+		if (!(z->flags & ZCHAN_BUSY_POLL)) {
+			mask = zchan_sleep_until(z, ready, need, deadline);
+			if (mask > 0)
+				spin_adapt(z, now_ns() - start);
+			return mask;
+		}
 	}
-	fd = ch->fd;
-	events = ch->role == ZCHAN_CONSUMER ? POLLIN : POLLOUT;
-	if (ch->backend == ZCHAN_BACKEND_MEMFD) {
-		/*
-		 * The epoll fd only turns readable on a kick: arm here, and if
-		 * the condition already holds kick ourselves, so the poll
-		 * completes at once instead of missing it.
-		 */
-		zchan_drain(ch);
-		zchan_arm(ch);
-		if (zchan_ready_mask(ch, ch->max_msg, true))
-			zchan_self_kick(ch);
-		events = POLLIN;
+
+	if (z->flags & ZCHAN_BUSY_POLL) {
+		for (i = 1;; i++) {
+			bool slow = !(i % ZCHAN_BUSY_SLOW_EVERY);
+
+			cpu_relax();
+			z->st.spins++;
+			mask = ready(z, need, slow);
+			if (mask)
+				return mask;
+			if (slow && deadline && now_ns() >= deadline)
+				return -ETIME;
+		}
 	}
-	io_uring_prep_poll_add(sqe, fd, events);
+
+	return zchan_sleep_until(z, ready, need, deadline);
 }

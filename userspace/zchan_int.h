@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT OR LGPL-2.1 */
 /*
  * libzchan internals: the handle, the ring words and the helpers shared by
- * the data path (ring.c), the waits (wait.c) and the backends (setup.c).
+ * the data path (ring.c), the waits (wait.c), the handle (handle.c), the
+ * backends (kernel.c, memfd.c), fd passing (peer.c) and the public setup
+ * calls (setup.c, info.c).  Calls go one way: setup.c and peer.c use the
+ * backends, the backends use handle.c and the notifications, nothing below
+ * calls back up.
  */
 #ifndef ZCHAN_INT_H
 #define ZCHAN_INT_H
@@ -9,6 +13,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <liburing.h>
 #include <linux/zchan.h>
 #include <zchan.h>
@@ -43,9 +48,52 @@
  * have.  No spinning on a single CPU: the peer could not run meanwhile.
  */
 #define ZCHAN_SPIN_NS		20000
+/* The longest a blocking call spins for a peer that keeps it busy. */
+#define ZCHAN_SPIN_MAX_NS	2000000
+
+/* The memfd consumer end: prod memfd, cons memfd, 2 eventfds, socket. */
+#define ZCHAN_MEMFD_NFDS	5
+
+/*
+ * memfd backend: each end's memfd ends with one page that says who uses
+ * the end (memfd.c, users.c).  The producer's also keeps the geometry the
+ * channel was created with, which the consumer checks the handle against.
+ */
+#define ZCHAN_MEMFD_END_MAGIC	0x5a454e44U	/* "ZEND" */
+#define ZCHAN_MEMFD_END_VERSION	1U
+#define ZCHAN_MEMFD_USERS	64
+#define ZCHAN_USERS_CLOSED	(1ULL << 63)	/* in zchan_memfd_end.state */
+
+/**
+ * struct zchan_memfd_end - the last page of an end's memfd
+ * @magic: ZCHAN_MEMFD_END_MAGIC
+ * @version: ZCHAN_MEMFD_END_VERSION
+ * @pidns: inode of the pid namespace the users' pids belong to
+ * @state: how many processes use the end, ZCHAN_USERS_CLOSED once the
+ *	last one closed it (then nobody can start using it)
+ * @layout: producer end only: the layout the channel was created with
+ * @users: one word per using process, (start time << 22) | pid, 0 if free
+ */
+struct zchan_memfd_end {
+	uint32_t magic;
+	uint32_t version;
+	uint64_t pidns;
+	uint64_t state;
+	struct zchan_layout layout;
+	uint64_t users[ZCHAN_MEMFD_USERS];
+};
+
+/* A peer's using process we watch (memfd): its users[] word and pidfd. */
+struct zchan_watch {
+	uint64_t entry;
+	int pidfd;
+	bool seen;
+};
 
 /* Pool allocations are cache-line aligned (and never empty, see ring.c). */
 #define ZCHAN_POOL_ALIGN	64U
+/* The producer tries to go back to the front of the pool this often. */
+#define ZCHAN_POOL_HOT		(64U << 10)
 
 enum zchan_role {
 	ZCHAN_PRODUCER = 1,
@@ -58,6 +106,7 @@ enum zchan_slot_state {
 	SLOT_READY,		/* producer: committed or dropped */
 	SLOT_BORROWED,		/* consumer: taken, not released */
 	SLOT_RELEASED,		/* consumer: released out of order */
+	SLOT_RELEASING,		/* consumer: in a zchan_release_batch() */
 };
 
 /* Private per-slot record; the shared descriptors are never trusted. */
@@ -74,7 +123,10 @@ struct zchan {
 	int backend;
 	unsigned int flags;	/* ZCHAN_BUSY_POLL */
 	uint32_t spin_ns;	/* spin this long before sleeping */
+	uint32_t spin_adapt_ns;	/* or this long, see spin_adapt() */
 	int err;		/* sticky: the peer corrupted the ring */
+	unsigned int use_gen;	/* zchan_fork_gen when this process used it */
+	uint32_t features;	/* kernel: ZCHAN_FEAT_* of the module */
 
 	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
 
@@ -84,10 +136,17 @@ struct zchan {
 	int sock;		/* our end of the liveness socketpair */
 	int peer_fds[5];	/* producer: consumer end until sent */
 	bool peer_dead;
+	struct zchan_memfd_end *own_end;	/* written by this end's users */
+	struct zchan_memfd_end *peer_end;	/* read-only */
+	int user_slot;		/* our word in own_end->users, or -1 */
+	uint64_t user_entry;	/* its value */
+	unsigned int nwatch;
+	struct zchan_watch watch[ZCHAN_MEMFD_USERS];
 	uint32_t arm_gen;	/* our need_wakeup generation */
 	bool kick_seen;		/* a peer kick was drained since arming */
 	uint32_t self_kicks;	/* our own writes to own_efd, not drained */
 	uint32_t kicked_gen;	/* peer generation we already kicked */
+	uint32_t peer_gen;	/* peer generation zchan_peer_sleeps() saw */
 
 	struct zchan_layout layout;
 	void *prod_map;
@@ -101,6 +160,7 @@ struct zchan {
 	/* the ring words (pointers into prod_map / cons_map) */
 	uint32_t *tail;
 	uint32_t *head_seen;
+	uint32_t *alloc;	/* kernel, PUBLISH_ON_CLOSE: slots handed out */
 	uint32_t *prod_need_wakeup;
 	uint32_t *prod_closed;
 	struct zchan_desc *descs;
@@ -120,34 +180,127 @@ struct zchan {
 	uint32_t p_seen;	/* consumer head accounted for */
 	uint64_t pool_next;	/* next allocation offset */
 	uint64_t pool_used;	/* bytes in use incl. padding */
+	uint64_t p_rewind_at;	/* pool_next at which to try prod_rewind() */
+	uint32_t p_more;	/* committed with ZCHAN_MORE, not published */
+	uint64_t p_more_bytes;	/* their payload bytes */
 
 	/* consumer private state */
 	uint32_t c_read;	/* taken */
 	uint32_t c_head;	/* released (contiguous) */
+	uint32_t c_ready;	/* published, not taken, at the last tail load */
+	uint32_t c_freed;	/* slots released since the producer last slept */
+	uint64_t c_freed_bytes;	/* their payload bytes */
 
 	struct zchan_slot *slots;
 
 	/* private io_uring for sleeping */
 	struct io_uring ring;
 	bool have_ring;
-	bool use_ioctl_wait;	/* kernel: ZCHAN_IOC_WAIT instead of uring_cmd */
+	bool use_ioctl_wait;	/* kernel: no ZCHAN_FEAT_URING_CMD, use the ioctl */
 	bool ring_pending;	/* a wait sqe is in flight in the private ring */
 
 	struct zchan_stats st;
 };
 
-/* ring.c */
+/* ring.c: the data path and its readiness test */
 int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow);
+void zchan_prod_end_loans(struct zchan *z);
+
+/* wait.c: notifications and waits (below ring.c: it never calls ring.c) */
+typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
 void zchan_kick(struct zchan *z);
+void zchan_notify_peer(struct zchan *z);
+bool zchan_peer_sleeps(struct zchan *z);
+void zchan_wake_peer(struct zchan *z);
 int zchan_peer_gone(struct zchan *z, bool slow);
 void zchan_arm(struct zchan *z);
 void zchan_drain(struct zchan *z);
 void zchan_self_kick(struct zchan *z);
+int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
+		     int64_t timeout_ns);
 
-/* wait.c */
-int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns);
+/* The geometry of a new channel, from checked attributes (setup.c). */
+struct zchan_geom {
+	uint64_t pool_size;
+	uint32_t entries;
+	uint32_t max_msg;
+	uint32_t mode;
+};
 
-/* setup.c */
+static inline size_t zchan_page_size(void)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+
+	return ps > 0 ? (size_t)ps : 4096;
+}
+
+static inline uint64_t zchan_page_align(uint64_t v)
+{
+	uint64_t ps = zchan_page_size();
+
+	return (v + ps - 1) & ~(ps - 1);
+}
+
+static inline bool zchan_is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static inline void zchan_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Which processes use an end (use.c): one load on every call. */
+extern unsigned int zchan_fork_gen;
+
+/* use.c */
+void zchan_use_init(struct zchan *z);
+void zchan_private_ring_init(struct zchan *z);
+int zchan_kernel_use(struct zchan *z, bool start);
+int zchan_adopt(struct zchan *z);
+
+static inline bool zchan_used_here(const struct zchan *z)
+{
+	return z->use_gen == __atomic_load_n(&zchan_fork_gen, __ATOMIC_RELAXED);
+}
+
+static inline int zchan_use(struct zchan *z)
+{
+	if (likely(zchan_used_here(z)))
+		return 0;
+	return zchan_adopt(z);
+}
+
+/* users.c: the memfd backend's table of using processes */
+int zchan_users_register(struct zchan *z);
+bool zchan_users_unregister(struct zchan *z);
+bool zchan_users_peer_gone(struct zchan *z);
+void zchan_users_unwatch(struct zchan *z);
+uint64_t zchan_users_pidns(void);
+
+/* handle.c */
+struct zchan *zchan_alloc(int role, int backend);
+void zchan_free(struct zchan *z);
 int zchan_validate_layout(const struct zchan_layout *l);
+int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
+	      const struct zchan_layout *l);
+
+/* kernel.c */
+int zchan_kernel_open_dev(void);
+int zchan_kernel_create(struct zchan *z, int devfd, const char *name,
+			const struct zchan_geom *g);
+int zchan_kernel_attach(struct zchan *z, int devfd, const char *name);
+int zchan_kernel_attach_fd(struct zchan *z, int fd);
+int zchan_kernel_peer_fd(struct zchan *prod);
+
+/* memfd.c */
+int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g);
+int zchan_memfd_peer_fds(const struct zchan *prod, int *fds);
+void zchan_memfd_peer_sent(struct zchan *prod);
+int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds);
+void zchan_memfd_close(struct zchan *z);
 
 #endif /* ZCHAN_INT_H */

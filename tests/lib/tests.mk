@@ -65,3 +65,13 @@ lib-valgrind: lib/zchan_test_memfd
 		./lib/zchan_test_memfd
 
 .PHONY: lib-valgrind lib-buildflags
+
+# Batches (ZCHAN_MORE, zchan_flush, zchan_release_batch): one binary, both
+# backends as fixture variants; the kernel variant runs in the guest.
+lib/zchan_batch_test: lib/zchan_batch_test.c lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(LIB_TEST_CFLAGS) -o $@ $< $(LIB_TEST_LIBS)
+
+NATIVE_TESTS += lib/zchan_batch_test
+GUEST_TESTS += lib/zchan_batch_test
+TEST_CLEAN += lib/zchan_batch_test

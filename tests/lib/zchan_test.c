@@ -19,9 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -340,6 +342,7 @@ TEST(names)
 	EXPECT_EQ(-EOPNOTSUPP, zchan_create(name, &a, &p));
 	EXPECT_NE(NULL, strstr(zchan_strerror(-EOPNOTSUPP), "module"));
 	EXPECT_STREQ(zchan_strerror(-EPIPE), zchan_strerror(EPIPE));
+	EXPECT_NE(NULL, strstr(zchan_strerror(-EUSERS), "processes"));
 
 	if (expected_backend() == ZCHAN_BACKEND_MEMFD) {
 		EXPECT_EQ(-EOPNOTSUPP, zchan_create(name, NULL, &p));
@@ -1720,6 +1723,1045 @@ TEST(busy_poll_mode)
 	EXPECT_EQ(0, st.waits);		/* never slept */
 	EXPECT_EQ(0, wait_child(pid));
 	zchan_close(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Who keeps an end open (issue 13): the same rule on both backends.   */
+/*
+ * An end stays open while a process that uses it holds it; zchan_close()
+ * ends this process's use; a copy inherited through fork(2) and never used
+ * neither keeps the channel open nor ends it, closed or at exit.
+ *
+ * Each scenario is a FIXTURE_VARIANT per backend: the memfd variant runs
+ * in lib/zchan_test_memfd (natively), the kernel variant in
+ * lib/zchan_test_kernel (in the guest); each binary skips the other's.
+ */
+
+/* The two variants of a fixture that runs on both backends. */
+#define BACKEND_VARIANTS(fixture)					\
+	FIXTURE_VARIANT(fixture) {					\
+		unsigned int backend;					\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, memfd) {				\
+		.backend = ZCHAN_BACKEND_MEMFD,				\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, kernel) {				\
+		.backend = ZCHAN_BACKEND_KERNEL,			\
+	}
+
+#define ENDS_MSGS	1000
+#define ZCHAN_TEST_MEMFD_USERS	64	/* userspace/zchan_int.h */
+#define ENDS_MAX_MSG	256
+#define LIVENESS_NS	(60LL * 1000000000LL)	/* a hang, not a speed */
+
+FIXTURE(ends) {
+	struct zchan_attr attr;
+};
+
+BACKEND_VARIANTS(ends);
+
+FIXTURE_SETUP(ends)
+{
+	small_attr(&self->attr, 1024, 1 << 20, ENDS_MAX_MSG);
+	self->attr.backend = variant->backend;
+}
+
+FIXTURE_TEARDOWN(ends)
+{
+}
+
+/* SKIP in FIXTURE_SETUP does not stop the test body with every harness. */
+#define ENDS_ON_THIS_BACKEND()						\
+	do {								\
+		if (variant->backend != (unsigned int)expected_backend())	\
+			SKIP(return, "runs in lib/zchan_test_%s",	\
+			     variant->backend == ZCHAN_BACKEND_KERNEL ?	\
+			     "kernel (guest)" : "memfd (native)");	\
+	} while (0)
+
+/*
+ * The kernel backend keeps an end per process (S1, S3, exec) only with a
+ * module that reports ZCHAN_FEAT_USE; older modules keep it per file.
+ */
+static bool module_has_feature(unsigned int feature)
+{
+	struct zchan_info info;
+	int fd = open("/dev/zchan", O_RDWR | O_CLOEXEC);
+	bool ret;
+
+	if (fd < 0)
+		return false;
+	memset(&info, 0, sizeof(info));
+	ret = !ioctl(fd, ZCHAN_IOC_INFO, &info) &&
+	      (info.layout.features & feature) == feature;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Without pidfds (Linux before 5.3, or valgrind, which does not know the
+ * system call) the memfd backend falls back to its liveness socket, which
+ * an inherited copy keeps open: S3 cannot hold there (library.rst).
+ */
+static bool have_pidfds(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+	if (fd < 0)
+		return errno != ENOSYS;
+	close(fd);
+	return true;
+}
+
+#define ENDS_NEED_PIDFDS()						\
+	do {								\
+		if (variant->backend == ZCHAN_BACKEND_MEMFD &&		\
+		    !have_pidfds())					\
+			SKIP(return, "no pidfd_open() here: the memfd "	\
+			     "backend falls back to its socket");	\
+	} while (0)
+
+#define ENDS_NEED_USE()							\
+	do {								\
+		if (variant->backend == ZCHAN_BACKEND_KERNEL &&	\
+		    !module_has_feature(ZCHAN_FEAT_USE))		\
+			SKIP(return, "the module lacks ZCHAN_FEAT_USE: "	\
+			     "its ends are held per file");		\
+	} while (0)
+
+/* Messages [from, to) of the deterministic sequence. */
+static int send_seq(struct zchan *p, uint64_t from, uint64_t to)
+{
+	unsigned char buf[ENDS_MAX_MSG];
+	uint64_t s;
+
+	for (s = from; s < to; s++) {
+		uint32_t len = msg_len(s, ENDS_MAX_MSG);
+
+		fill_msg(buf, len, s);
+		if (zchan_send(p, buf, len, 0) != (ssize_t)len)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Receive messages [from, to) and check each, then expect the end of the
+ * stream: 0, or what went wrong (an exit code for a child).
+ */
+enum {
+	DRAIN_OK, DRAIN_ERR, DRAIN_BAD_MSG, DRAIN_HANG, DRAIN_EXTRA,
+	DRAIN_EARLY_EPIPE,
+};
+
+static int drain_seq(struct zchan *c, uint64_t from, uint64_t to)
+{
+	unsigned char buf[ENDS_MAX_MSG], scratch[ENDS_MAX_MSG];
+	uint64_t s = from;
+	ssize_t r;
+
+	for (;;) {
+		r = zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK);
+		if (r == -EAGAIN) {
+			int w = zchan_wait(c, LIVENESS_NS);
+
+			if (w == -ETIME)
+				return DRAIN_HANG;
+			if (w < 0)
+				return DRAIN_ERR;
+			continue;
+		}
+		if (r == -EPIPE)
+			return s == to ? DRAIN_OK : DRAIN_EARLY_EPIPE;
+		if (r < 0)
+			return DRAIN_ERR;
+		if (s == to)
+			return DRAIN_EXTRA;
+		if (!check_msg(buf, r, s, ENDS_MAX_MSG, scratch))
+			return DRAIN_BAD_MSG;
+		s++;
+	}
+}
+
+static void expect_drained(struct __test_metadata *_metadata, int how)
+{
+	if (how == DRAIN_HANG)
+		TH_LOG("no -EPIPE: the end was kept open");
+	else if (how == DRAIN_EARLY_EPIPE)
+		TH_LOG("-EPIPE before every message arrived");
+	else if (how == DRAIN_EXTRA)
+		TH_LOG("a message nobody sent");
+	EXPECT_EQ(DRAIN_OK, how);
+}
+
+/* A consumer child: it gets the consumer end over @sock and drains. */
+static pid_t fork_consumer(int sock, int other, uint64_t n, bool close_inherited,
+			   struct zchan *inherited)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		struct zchan *c;
+
+		close(other);
+		if (close_inherited)
+			zchan_close(inherited);	/* as library.rst advised */
+		if (zchan_recv_peer(sock, &c))
+			_exit(90);
+		/* empty, and not ended by anything done so far */
+		if (zchan_recv(c, &c, sizeof(c), ZCHAN_NONBLOCK) != -EAGAIN)
+			_exit(92);
+		/* ready: the producer starts sending only now */
+		if (write(sock, "r", 1) != 1)
+			_exit(91);
+		_exit(drain_seq(c, 0, n));
+	}
+	return pid;
+}
+
+/* Hand the consumer end to fork_consumer()'s child, wait until it is ready. */
+static int give_consumer(struct zchan *p, int sock)
+{
+	char b;
+	int ret;
+
+	ret = zchan_send_peer(p, sock);
+	if (!ret && read(sock, &b, 1) != 1)
+		ret = -EIO;
+	close(sock);
+	return ret;
+}
+
+/*
+ * The parent produces, a forked child consumes: S1 (the child never
+ * touches the producer handle it inherited) and S2 (it closes it first,
+ * as library.rst once advised).  Either way the child gets every message,
+ * then -EPIPE, once the parent closes.
+ */
+static void parent_to_child(struct __test_metadata *_metadata,
+			    const struct zchan_attr *attr, bool close_inherited)
+{
+	struct zchan *p;
+	int sv[2];
+	pid_t pid;
+
+	ASSERT_EQ(0, zchan_create(NULL, attr, &p));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	pid = fork_consumer(sv[1], sv[0], ENDS_MSGS, close_inherited, p);
+	ASSERT_LE(0, pid);
+	close(sv[1]);
+	ASSERT_EQ(0, give_consumer(p, sv[0]));
+	ASSERT_EQ(0, send_seq(p, 0, ENDS_MSGS));
+	zchan_close(p);
+	expect_drained(_metadata, wait_child(pid));
+}
+
+/* S1: the child never touches the producer handle it inherited. */
+TEST_F(ends, s1_inherited_and_unused_does_not_keep_open)
+{
+	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
+	parent_to_child(_metadata, &self->attr, false);
+}
+
+/* S2: the child closes its inherited copy: the parent's stream goes on. */
+TEST_F(ends, s2_inherited_copy_closed_does_not_end)
+{
+	ENDS_ON_THIS_BACKEND();
+	parent_to_child(_metadata, &self->attr, true);
+}
+
+/* S2, the other way out: a child exits holding the inherited handle. */
+TEST_F(ends, s2_inherited_copy_exiting_does_not_end)
+{
+	struct zchan *p, *c;
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
+	ASSERT_EQ(0, send_seq(p, 0, ENDS_MSGS / 2));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(0);
+	ASSERT_EQ(0, wait_child(pid));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		zchan_close(p);		/* closes, then exits */
+		zchan_close(c);
+		_exit(0);
+	}
+	ASSERT_EQ(0, wait_child(pid));
+	/* both ends still work, in both directions */
+	ASSERT_EQ(0, send_seq(p, ENDS_MSGS / 2, ENDS_MSGS));
+	zchan_close(p);
+	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
+	zchan_close(c);
+}
+
+/*
+ * S3: the producer is SIGKILLed while its forked child still holds the
+ * inherited descriptors: the consumer drains, then -EPIPE.
+ */
+TEST_F(ends, s3_killed_producer_with_forked_child)
+{
+	int sv[2], go[2], st;
+	pid_t pid, holder;
+	struct zchan *c;
+
+	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
+	ENDS_NEED_PIDFDS();
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zchan *p;
+		pid_t holder;
+
+		close(sv[1]);
+		close(go[0]);
+		if (zchan_create(NULL, &self->attr, &p) ||
+		    zchan_send_peer(p, sv[0]))
+			_exit(90);
+		holder = fork();	/* holds the copies, outlives us */
+		if (!holder) {
+			for (;;)
+				pause();
+		}
+		if (holder < 0 || send_seq(p, 0, ENDS_MSGS))
+			_exit(91);
+		if (write(go[1], &holder, sizeof(holder)) != sizeof(holder))
+			_exit(92);
+		for (;;)
+			pause();
+	}
+	close(sv[0]);
+	close(go[1]);
+	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c));
+	close(sv[1]);
+	ASSERT_EQ(sizeof(holder), read(go[0], &holder, sizeof(holder)));
+	close(go[0]);
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
+	EXPECT_EQ(POLLHUP, zchan_poll(c));
+	EXPECT_EQ(0, kill(holder, 0));	/* it was alive all along */
+	kill(holder, SIGKILL);
+	zchan_close(c);
+}
+
+/*
+ * S4: the multiprocessing habit.  The parent forks a child that uses the
+ * producer end it inherited, then closes its own copy: the child carries
+ * on, and the stream ends when the child is done (closes, or exits).
+ */
+static void handover(struct __test_metadata *_metadata,
+		     const struct zchan_attr *attr, bool child_closes)
+{
+	struct zchan *p, *c;
+	int started[2];
+	pid_t pid;
+	char b;
+
+	ASSERT_EQ(0, local_pair(attr, &p, &c));
+	ASSERT_EQ(0, pipe2(started, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(started[0]);
+		if (send_seq(p, 0, 1))
+			_exit(90);
+		if (write(started[1], "x", 1) != 1)
+			_exit(91);
+		if (send_seq(p, 1, ENDS_MSGS))
+			_exit(92);
+		if (child_closes)
+			zchan_close(p);
+		_exit(0);
+	}
+	close(started[1]);
+	ASSERT_EQ(1, read(started[0], &b, 1));
+	close(started[0]);
+	zchan_close(p);		/* the child still uses it */
+	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
+	EXPECT_EQ(0, wait_child(pid));
+	zchan_close(c);
+}
+
+TEST_F(ends, s4_child_carries_on_then_closes)
+{
+	ENDS_ON_THIS_BACKEND();
+	handover(_metadata, &self->attr, true);
+}
+
+TEST_F(ends, s4_child_carries_on_then_exits)
+{
+	ENDS_ON_THIS_BACKEND();
+	handover(_metadata, &self->attr, false);
+}
+
+/*
+ * After exec: a child that made the channel fd inheritable and exec'd a
+ * program that knows nothing of it does not keep the channel open.
+ */
+TEST_F(ends, exec_inherited_fd_does_not_keep_open)
+{
+	struct zchan *p, *c;
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
+	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		fcntl(zchan_fd(p), F_SETFD, 0);
+		execl("/bin/sleep", "sleep", "600", (char *)NULL);
+		_exit(90);
+	}
+	ASSERT_EQ(0, send_seq(p, 0, ENDS_MSGS));
+	zchan_close(p);
+	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
+	kill(pid, SIGKILL);
+	EXPECT_EQ(128 + SIGKILL, wait_child(pid));
+	zchan_close(c);
+}
+
+/* A child that starts using an end its last user closed gets -EPIPE. */
+TEST_F(ends, use_after_last_user_closed)
+{
+	struct zchan *p, *c;
+	int gate[2];
+	pid_t pid;
+	char b;
+
+	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
+	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
+	ASSERT_EQ(0, pipe2(gate, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(gate[1]);
+		if (read(gate[0], &b, 1) != 0)
+			_exit(90);
+		_exit(zchan_send(p, "x", 1, 0) == -EPIPE ? 0 : 91);
+	}
+	close(gate[0]);
+	zchan_close(p);
+	close(gate[1]);
+	EXPECT_EQ(0, wait_child(pid));
+	expect_drained(_metadata, drain_seq(c, 0, 0));
+	zchan_close(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Nothing committed is ever lost (issue 13, item 2).                  */
+/*
+ * A script of producer calls, one letter each, in ring order: S sends the
+ * next message, L loans a slot for it and leaves the loan outstanding, C
+ * commits the oldest outstanding loan, A aborts it.  Then the producer
+ * closes (or is killed): every message whose send or commit returned
+ * success arrives, in order, then -EPIPE; an outstanding loan becomes a
+ * skipped slot.  When the producer dies instead, the same with a module
+ * that publishes on close (ZCHAN_FEAT_PUBLISH_ON_CLOSE); on the memfd
+ * backend nobody is left to know which loans were abandoned: what was
+ * committed behind the first outstanding loan is lost (documented).
+ */
+struct loan_script {
+	const char *ops;
+	const char *close_gets;		/* messages after a clean close */
+	const char *death_gets;		/* ... after SIGKILL */
+};
+
+static const struct loan_script loan_scripts[] = {
+	{ "S",		"0",	"0" },
+	{ "L",		"",	"" },
+	{ "SLS",	"02",	"0" },	/* the case of the issue */
+	{ "LS",		"1",	"" },
+	{ "SL",		"0",	"0" },
+	{ "LLS",	"2",	"" },
+	{ "LSLS",	"13",	"" },
+	{ "SLSC",	"012",	"012" },
+	{ "SLSA",	"02",	"02" },
+	{ "LLC",	"0",	"0" },	/* C commits the oldest: 0 */
+	{ "LLCS",	"02",	"0" },
+	{ "SLLCS",	"013",	"01" },
+	{ "LSSLSA",	"124",	"12" },
+};
+
+/* Run @ops on @p; the message of slot i is the single byte '0' + i. */
+static int run_loan_script(struct zchan *p, const char *ops)
+{
+	void *loans[16];
+	char ids[16];
+	int nloans = 0, slot = 0, i;
+
+	for (; *ops; ops++) {
+		char id = (char)('0' + slot);
+
+		switch (*ops) {
+		case 'S':
+			if (zchan_send(p, &id, 1, 0) != 1)
+				return 1;
+			slot++;
+			break;
+		case 'L':
+			if (zchan_loan(p, 1, &loans[nloans], 0))
+				return 2;
+			*(char *)loans[nloans] = id;
+			ids[nloans++] = id;
+			slot++;
+			break;
+		case 'C':
+		case 'A':
+			if (!nloans || (*ops == 'C' ?
+					zchan_commit(p, loans[0], 1) :
+					zchan_abort(p, loans[0])))
+				return 3;
+			for (i = 1; i < nloans; i++) {
+				loans[i - 1] = loans[i];
+				ids[i - 1] = ids[i];
+			}
+			nloans--;
+			break;
+		}
+	}
+	(void)ids;
+	return 0;
+}
+
+static int loan_script_then_close(struct zchan *p, void *arg)
+{
+	return run_loan_script(p, arg);	/* spawn_producer closes */
+}
+
+static int loan_script_then_die(struct zchan *p, void *arg)
+{
+	if (run_loan_script(p, arg))
+		return 1;
+	raise(SIGKILL);
+	return 2;
+}
+
+/* What arrives: the bytes received, until -EPIPE. */
+static int drain_ids(struct zchan *c, char *got, size_t cap)
+{
+	size_t n = 0;
+	ssize_t r;
+	char b[4];
+
+	for (;;) {
+		r = zchan_recv(c, b, sizeof(b), 0);
+		if (r == -EPIPE)
+			break;
+		if (r != 1 || n + 1 >= cap)
+			return -1;
+		got[n++] = b[0];
+	}
+	got[n] = 0;
+	return 0;
+}
+
+FIXTURE(loans) {
+	struct zchan_attr attr;
+};
+
+BACKEND_VARIANTS(loans);
+
+FIXTURE_SETUP(loans)
+{
+	small_attr(&self->attr, 16, 64 << 10, 256);
+	self->attr.backend = variant->backend;
+}
+
+FIXTURE_TEARDOWN(loans)
+{
+}
+
+static void loan_scripts_run(struct __test_metadata *_metadata,
+			     const struct zchan_attr *attr, bool die)
+{
+	/* a module that publishes on close loses nothing at a death either */
+	bool all = !die || (attr->backend == ZCHAN_BACKEND_KERNEL &&
+			    module_has_feature(ZCHAN_FEAT_PUBLISH_ON_CLOSE));
+	unsigned int i;
+
+	for (i = 0; i < sizeof(loan_scripts) / sizeof(loan_scripts[0]); i++) {
+		const struct loan_script *ls = &loan_scripts[i];
+		char got[32];
+		struct zchan *c;
+		pid_t pid;
+
+		pid = spawn_producer(attr, die ? loan_script_then_die :
+				     loan_script_then_close,
+				     (void *)ls->ops, &c);
+		ASSERT_LT(0, pid);
+		EXPECT_EQ(die ? 128 + SIGKILL : 0, wait_child(pid));
+		ASSERT_EQ(0, drain_ids(c, got, sizeof(got)));
+		EXPECT_STREQ(all ? ls->close_gets : ls->death_gets, got) {
+			TH_LOG("script %s, %s", ls->ops, die ? "killed" : "closed");
+		}
+		zchan_close(c);
+	}
+}
+
+TEST_F(loans, every_committed_message_arrives_after_close)
+{
+	ENDS_ON_THIS_BACKEND();
+	loan_scripts_run(_metadata, &self->attr, false);
+}
+
+TEST_F(loans, committed_before_the_first_loan_arrives_after_death)
+{
+	ENDS_ON_THIS_BACKEND();
+	loan_scripts_run(_metadata, &self->attr, true);
+}
+
+/* ------------------------------------------------------------------ */
+/* Every documented error of every call, the same on both backends.    */
+
+FIXTURE(errors) {
+	struct zchan_attr attr;
+	struct zchan *p, *c;
+};
+
+BACKEND_VARIANTS(errors);
+
+FIXTURE_SETUP(errors)
+{
+	small_attr(&self->attr, 8, 65536, 4096);
+	self->attr.backend = variant->backend;
+	if (variant->backend == (unsigned int)expected_backend())
+		ASSERT_EQ(0, local_pair(&self->attr, &self->p, &self->c));
+}
+
+FIXTURE_TEARDOWN(errors)
+{
+	zchan_close(self->c);
+	zchan_close(self->p);
+}
+
+/* zchan_create(3) */
+TEST_F(errors, create)
+{
+	char name[ZCHAN_NAME_MAX + 8];
+	struct zchan_attr a = self->attr;
+	struct zchan *p = NULL;
+	int ret;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, NULL));
+	EXPECT_EQ(-EINVAL, zchan_create("", &a, &p));
+	a.reserved[0] = 1;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	a = self->attr;
+	a.flags = 1U << 7;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	a = self->attr;
+	a.mode = 01777;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	a = self->attr;
+	a.ring_entries = 12;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	a.ring_entries = ZCHAN_RING_ENTRIES_MAX * 2;	/* the UAPI's limit */
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	a = self->attr;
+	a.max_msg = a.pool_size / 2 + 1;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	/* larger than any message can be, whatever the pool */
+	a = self->attr;
+	a.pool_size = 8ULL << 30;
+	a.max_msg = ZCHAN_MSG_MAX + 1ULL;
+	EXPECT_EQ(-EINVAL, zchan_create(NULL, &a, &p));
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	EXPECT_EQ(-ENAMETOOLONG, zchan_create(name, &self->attr, &p));
+	/* a pool too large: -ENOMEM, never -EINVAL (issue 13) */
+	a = self->attr;
+	a.pool_size = (1ULL << 40) + 4096;
+	a.max_msg = 0;
+	EXPECT_EQ(-ENOMEM, zchan_create(NULL, &a, &p));
+	/* 16 GiB with the default max_msg: made, or too large for here */
+	a.pool_size = 16ULL << 30;
+	ret = zchan_create(NULL, &a, &p);
+	if (ret != -ENOMEM) {
+		struct zchan_attr got;
+
+		ASSERT_EQ(0, ret);
+		ASSERT_EQ(0, zchan_get_attr(p, &got));
+		EXPECT_EQ(ZCHAN_MSG_MAX, got.max_msg);	/* pool / 4, capped */
+		zchan_close(p);
+	}
+	snprintf(name, sizeof(name), "zchan-err-%d", (int)getpid());
+	if (variant->backend == ZCHAN_BACKEND_MEMFD) {
+		EXPECT_EQ(-EOPNOTSUPP, zchan_create(name, &self->attr, &p));
+		/* the kernel backend required where there is no module */
+		if (access("/dev/zchan", F_OK)) {
+			a = self->attr;
+			a.backend = ZCHAN_BACKEND_KERNEL;
+			EXPECT_EQ(-ENOENT, zchan_create(NULL, &a, &p));
+		}
+	} else {
+		ASSERT_EQ(0, zchan_create(name, &self->attr, &p));
+		EXPECT_EQ(-EEXIST, zchan_create(name, &self->attr, &self->p));
+		zchan_close(p);
+	}
+}
+
+/* zchan_open(3) */
+TEST_F(errors, open)
+{
+	char name[ZCHAN_NAME_MAX + 8];
+	struct zchan *p, *c;
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_open(NULL, &c));
+	EXPECT_EQ(-EINVAL, zchan_open("x", NULL));
+	EXPECT_EQ(-EINVAL, zchan_open("", &c));
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	EXPECT_EQ(-ENAMETOOLONG, zchan_open(name, &c));
+	snprintf(name, sizeof(name), "zchan-err-%d", (int)getpid());
+	if (variant->backend == ZCHAN_BACKEND_MEMFD) {
+		EXPECT_EQ(-EOPNOTSUPP, zchan_open(name, &c));
+		return;
+	}
+	EXPECT_EQ(-ENOENT, zchan_open(name, &c));
+	ASSERT_EQ(0, zchan_create(name, &self->attr, &p));	/* mode 0600 */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (setgid(65534) || setuid(65534))
+			_exit(90);
+		_exit(zchan_open(name, &c) == -EACCES ? 0 : 91);
+	}
+	EXPECT_EQ(0, wait_child(pid));
+	ASSERT_EQ(0, zchan_open(name, &c));
+	EXPECT_EQ(-EBUSY, zchan_open(name, &self->c));
+	zchan_close(c);
+	zchan_close(p);
+}
+
+/* zchan_send(3), zchan_recv(3) */
+TEST_F(errors, send_recv)
+{
+	char big[4097], small[4];
+	void *lb[2];
+
+	ENDS_ON_THIS_BACKEND();
+	memset(big, 'b', sizeof(big));
+	EXPECT_EQ(-EINVAL, zchan_send(self->c, big, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_send(self->p, NULL, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_send(self->p, big, 1, 1U << 9));
+	EXPECT_EQ(-EINVAL, zchan_recv(self->p, big, 1, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv(self->c, NULL, 1, 0));
+	EXPECT_EQ(-EMSGSIZE, zchan_send(self->p, big, 4097, 0));
+	EXPECT_EQ(-EAGAIN, zchan_recv(self->c, small, sizeof(small),
+				      ZCHAN_NONBLOCK));
+	ASSERT_EQ(8, zchan_send(self->p, big, 8, 0));
+	EXPECT_EQ(-EMSGSIZE, zchan_recv(self->c, small, sizeof(small), 0));
+	EXPECT_EQ(8, zchan_recv(self->c, big, sizeof(big), 0));	/* kept */
+	/* 8 slots: full */
+	while (zchan_send(self->p, big, 8, ZCHAN_NONBLOCK) == 8)
+		;
+	EXPECT_EQ(-EAGAIN, zchan_send(self->p, big, 8, ZCHAN_NONBLOCK));
+	while (zchan_recv(self->c, big, sizeof(big), ZCHAN_NONBLOCK) == 8)
+		;
+	/* the pool (64 KiB) held by our own loans */
+	while (!zchan_loan(self->p, 4096, &lb[0], ZCHAN_NONBLOCK))
+		;
+	EXPECT_EQ(-ENOBUFS, zchan_send(self->p, big, 4096, 0));
+	zchan_close(self->c);
+	self->c = NULL;
+	EXPECT_EQ(-EPIPE, zchan_send(self->p, big, 1, ZCHAN_NONBLOCK));
+	(void)lb;
+}
+
+/* zchan_loan(3), zchan_commit(3), zchan_abort(3) */
+TEST_F(errors, loan_commit_abort)
+{
+	void *lb, *other;
+	char x;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_loan(self->c, 8, &lb, 0));
+	EXPECT_EQ(-EINVAL, zchan_loan(self->p, 0, &lb, 0));
+	EXPECT_EQ(-EINVAL, zchan_loan(self->p, 8, NULL, 0));
+	EXPECT_EQ(-EINVAL, zchan_loan(self->p, 8, &lb, 1U << 9));
+	EXPECT_EQ(-EMSGSIZE, zchan_loan(self->p, 4097, &lb, 0));
+	ASSERT_EQ(0, zchan_loan(self->p, 16, &lb, 0));
+	EXPECT_EQ(-EINVAL, zchan_commit(self->p, &x, 1));
+	EXPECT_EQ(-EINVAL, zchan_commit(self->p, lb, 17));
+	EXPECT_EQ(-EINVAL, zchan_commit(self->c, lb, 1));
+	EXPECT_EQ(0, zchan_abort(self->p, lb));
+	EXPECT_EQ(-EINVAL, zchan_abort(self->p, lb));	/* no longer a loan */
+	/* the consumer passes the aborted slot: the pool is ours again */
+	EXPECT_EQ(-EAGAIN, zchan_recv(self->c, &x, 1, ZCHAN_NONBLOCK));
+	while (!zchan_loan(self->p, 4096, &other, ZCHAN_NONBLOCK))
+		;
+	EXPECT_EQ(-ENOBUFS, zchan_loan(self->p, 4096, &lb, 0));
+	zchan_close(self->c);
+	self->c = NULL;
+	EXPECT_EQ(-EPIPE, zchan_loan(self->p, 8, &lb, 0));
+}
+
+/* zchan_recv_zc(3), zchan_recv_batch(3), zchan_release(3) */
+TEST_F(errors, recv_zc_batch_release)
+{
+	struct zchan_msg m[2];
+	const void *b;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_recv_zc(self->p, &b, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv_zc(self->c, NULL, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv_zc(self->c, &b, 1U << 9));
+	EXPECT_EQ(-EINVAL, zchan_recv_batch(self->c, m, 0, 0));
+	EXPECT_EQ(-EINVAL, zchan_recv_batch(self->c, NULL, 2, 0));
+	EXPECT_EQ(-EAGAIN, zchan_recv_zc(self->c, &b, ZCHAN_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, zchan_recv_batch(self->c, m, 2, ZCHAN_NONBLOCK));
+	ASSERT_EQ(2, zchan_send(self->p, "ok", 2, 0));
+	ASSERT_EQ(2, zchan_recv_zc(self->c, &b, 0));
+	EXPECT_EQ(-EINVAL, zchan_release(self->c, (const char *)b + 1));
+	EXPECT_EQ(-EINVAL, zchan_release(self->p, b));
+	EXPECT_EQ(0, zchan_release(self->c, b));
+	EXPECT_EQ(-EINVAL, zchan_release(self->c, b));
+	zchan_close(self->p);
+	self->p = NULL;
+	EXPECT_EQ(-EPIPE, zchan_recv_zc(self->c, &b, 0));
+	EXPECT_EQ(-EPIPE, zchan_recv_batch(self->c, m, 2, 0));
+}
+
+/* zchan_send_peer(3), zchan_recv_peer(3) */
+TEST_F(errors, send_peer_recv_peer)
+{
+	struct handoff h, bad;
+	struct zchan *p, *c;
+	int sv[2], pfd[2], file, i;
+	uint32_t max_msg;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_send_peer(self->c, 0));
+	EXPECT_EQ(-EINVAL, zchan_send_peer(self->p, -1));
+	EXPECT_EQ(-EINVAL, zchan_recv_peer(0, NULL));
+	EXPECT_EQ(-EINVAL, zchan_recv_peer(-1, &c));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	EXPECT_EQ(-EBUSY, zchan_send_peer(self->p, sv[0]));	/* sent */
+	close(sv[0]);
+	EXPECT_EQ(-EPIPE, zchan_recv_peer(sv[1], &c));
+	close(sv[1]);
+
+	/* a handle message whose fd is not a channel: -EPROTO, both */
+	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
+	ASSERT_EQ(0, capture_handoff(p, &h));
+	ASSERT_EQ(0, pipe(pfd));
+	file = open("/proc/self/exe", O_RDONLY);
+	ASSERT_LE(0, file);
+	EXPECT_EQ(-EPROTO, replay_handoff(&h, 0, file, &c));
+	EXPECT_EQ(-EPROTO, replay_handoff(&h, 0, pfd[0], &c));
+	if (variant->backend == ZCHAN_BACKEND_MEMFD) {
+		/* another legal max_msg than the channel was made with */
+		bad = h;
+		memcpy(&max_msg, bad.bytes + 16 + 12, sizeof(max_msg));
+		ASSERT_EQ(4096, max_msg);
+		max_msg = 8192;
+		memcpy(bad.bytes + 16 + 12, &max_msg, sizeof(max_msg));
+		EXPECT_EQ(-EPROTO, replay_handoff(&bad, -1, -1, &c));
+		/* the consumer memfd where the producer's belongs */
+		EXPECT_EQ(-EPROTO, replay_handoff(&h, 0, h.fds[1], &c));
+	}
+	close(file);
+	close(pfd[0]);
+	close(pfd[1]);
+	ASSERT_EQ(0, replay_handoff(&h, -1, -1, &c));	/* the real one */
+	for (i = 0; i < h.nfds; i++)
+		close(h.fds[i]);
+	zchan_close(c);
+	zchan_close(p);
+}
+
+/* zchan_wait(3), zchan_poll(3) */
+TEST_F(errors, wait_poll)
+{
+	void *lb;
+
+	ENDS_ON_THIS_BACKEND();
+	EXPECT_EQ(-EINVAL, zchan_wait(NULL, 0));
+	EXPECT_EQ(-EINVAL, zchan_poll(NULL));
+	EXPECT_EQ(-ETIME, zchan_wait(self->c, 0));
+	EXPECT_EQ(-ETIME, zchan_wait(self->c, 1000000));
+	while (!zchan_loan(self->p, 4096, &lb, ZCHAN_NONBLOCK))
+		;
+	EXPECT_EQ(-ENOBUFS, zchan_wait(self->p, 0));
+	EXPECT_EQ(-ENOBUFS, zchan_poll(self->p));
+}
+
+/* ------------------------------------------------------------------ */
+/* Readiness parity (issue 13, item 3).                                */
+/*
+ * On both backends: an empty channel's fd is not readable after setup, a
+ * message makes it readable, a call that finds the channel empty again
+ * leaves it not readable, and the peer's death makes it readable with
+ * zchan_poll() reporting POLLHUP.  What still differs (the memfd fd is an
+ * epoll fd: POLLIN only, readable until a call finds the channel empty) is
+ * in Documentation/library.rst.
+ */
+static int fd_events(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLOUT };
+
+	return poll(&pfd, 1, 0) > 0 ? pfd.revents : 0;
+}
+
+static int fd_wait_events(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 60000) > 0 ? pfd.revents : 0;
+}
+
+static int send_on_ack(struct zchan *p, void *arg)
+{
+	int *ack = arg;
+	char x;
+
+	close(ack[1]);
+	if (read(ack[0], &x, 1) != 1 || zchan_send(p, "m", 1, 0) != 1)
+		return 1;
+	for (;;)
+		pause();	/* until killed */
+}
+
+FIXTURE(ready) {
+	struct zchan_attr attr;
+};
+
+BACKEND_VARIANTS(ready);
+
+FIXTURE_SETUP(ready)
+{
+	small_attr(&self->attr, 16, 65536, 1024);
+	self->attr.backend = variant->backend;
+}
+
+FIXTURE_TEARDOWN(ready)
+{
+}
+
+TEST_F(ready, consumer_fd_follows_messages_and_peer_death)
+{
+	struct zchan *c;
+	int ack[2];
+	char b[4];
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, pipe(ack));
+	pid = spawn_producer(&self->attr, send_on_ack, ack, &c);
+	ASSERT_LT(0, pid);
+	close(ack[0]);
+	EXPECT_EQ(0, fd_events(zchan_fd(c)));		/* empty */
+	EXPECT_EQ(0, zchan_poll(c));
+	ASSERT_EQ(1, write(ack[1], "a", 1));
+	EXPECT_TRUE(fd_wait_events(zchan_fd(c)) & POLLIN);	/* a message */
+	EXPECT_EQ(POLLIN, zchan_poll(c));
+	EXPECT_EQ(1, zchan_recv(c, b, sizeof(b), 0));
+	EXPECT_EQ(-EAGAIN, zchan_recv(c, b, sizeof(b), ZCHAN_NONBLOCK));
+	EXPECT_EQ(0, fd_events(zchan_fd(c)));		/* empty again */
+	EXPECT_EQ(0, zchan_poll(c));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	EXPECT_EQ(128 + SIGKILL, wait_child(pid));
+	EXPECT_TRUE(fd_wait_events(zchan_fd(c)) & (POLLIN | POLLHUP));
+	EXPECT_EQ(POLLHUP, zchan_poll(c));
+	EXPECT_EQ(-EPIPE, zchan_recv(c, b, sizeof(b), 0));
+	close(ack[1]);
+	zchan_close(c);
+}
+
+TEST_F(ready, producer_sees_consumer_death)
+{
+	struct zchan *p;
+	int sv[2];
+	pid_t pid;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
+	EXPECT_EQ(POLLOUT, zchan_poll(p));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zchan *c;
+
+		if (zchan_recv_peer(sv[1], &c))
+			_exit(90);
+		if (write(sv[1], "r", 1) != 1)
+			_exit(91);
+		for (;;)
+			pause();
+	}
+	ASSERT_EQ(0, give_consumer(p, sv[0]));
+	close(sv[1]);
+	EXPECT_EQ(POLLOUT, zchan_poll(p));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	EXPECT_EQ(128 + SIGKILL, wait_child(pid));
+	EXPECT_NE(0, fd_wait_events(zchan_fd(p)));
+	EXPECT_EQ(POLLERR | POLLHUP, zchan_poll(p));
+	EXPECT_EQ(-EPIPE, zchan_send(p, "x", 1, 0));
+	zchan_close(p);
+}
+
+/* memfd: 64 live processes may use an end; the next one gets -EUSERS. */
+TEST(memfd_users_table_full)
+{
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	pid_t pids[ZCHAN_TEST_MEMFD_USERS];
+	int ready[2], i, n = 0;
+	char b;
+
+	if (expected_backend() != ZCHAN_BACKEND_MEMFD)
+		SKIP(return, "a memfd backend limit");
+	small_attr(&a, 16, 65536, 1024);
+	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, pipe(ready));
+	/* this process is one user of c: 63 more fill the table */
+	for (i = 0; i < ZCHAN_TEST_MEMFD_USERS - 1; i++) {
+		pids[i] = fork();
+		ASSERT_LE(0, pids[i]);
+		if (!pids[i]) {
+			close(ready[0]);
+			if (zchan_poll(c) != 0 || write(ready[1], "u", 1) != 1)
+				_exit(90);
+			for (;;)
+				pause();
+		}
+		n++;
+		ASSERT_EQ(1, read(ready[0], &b, 1));
+	}
+	pids[n] = fork();
+	ASSERT_LE(0, pids[n]);
+	if (!pids[n])
+		_exit(zchan_poll(c) == -EUSERS ? 0 : 91);
+	EXPECT_EQ(0, wait_child(pids[n]));
+	for (i = 0; i < n; i++) {
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], NULL, 0);
+	}
+	/* dead users' words are taken over */
+	pids[0] = fork();
+	ASSERT_LE(0, pids[0]);
+	if (!pids[0])
+		_exit(zchan_poll(c) == 0 ? 0 : 92);
+	EXPECT_EQ(0, wait_child(pids[0]));
+	close(ready[0]);
+	close(ready[1]);
+	zchan_close(c);
+	zchan_close(p);
 }
 
 TEST_HARNESS_MAIN

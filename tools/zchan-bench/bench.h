@@ -49,6 +49,13 @@ struct chan {
 	size_t msg_size;
 	bool spin;		/* busy-poll instead of blocking */
 	bool sender;		/* set by open */
+	/*
+	 * sender, stream mode: another message follows this one at once, so
+	 * the method may queue this one and publish a batch (zchan:
+	 * ZCHAN_MORE); false before the timing barrier, for the last message
+	 * and in the other modes
+	 */
+	bool more;
 	int fd[2];		/* method use; -1 when unused */
 	void *priv;		/* method private state */
 	uint64_t nsys;		/* syscalls issued by the method code */

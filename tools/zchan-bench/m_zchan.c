@@ -9,9 +9,12 @@
  *
  * The producer child creates the channel and passes the consumer end to
  * the consumer child over a unix socketpair (zchan_send_peer), which is
- * how two unrelated processes would do it too.  Pool: the library's
- * default, grown to twice the message size so large messages still
- * double-buffer.  Spin mode (pingpong-busy) sets ZCHAN_BUSY_POLL, the
+ * how two unrelated processes would do it too.  Pool: room for
+ * ZC_POOL_MSGS messages (at least the library's default, at most
+ * ZC_POOL_MAX, at least two messages), so that a stream keeps many
+ * messages in flight.  In stream mode the producer publishes in batches
+ * of ZC_STREAM_BATCH messages (ZCHAN_MORE; the library also publishes at
+ * a quarter of the ring or pool, and before it waits).  Spin mode (pingpong-busy) sets ZCHAN_BUSY_POLL, the
  * library's documented way to never sleep; retrying ZCHAN_NONBLOCK calls
  * instead would arm a wakeup on every miss (that path is for event loops)
  * and measure notification syscalls no spinning user would make.
@@ -28,8 +31,18 @@
 
 #include "bench.h"
 
+/* stream mode: messages per publication (one tail store, one fence) */
+#define ZC_STREAM_BATCH	32
+#define ZC_STR_(x)	#x
+#define ZC_STR(x)	ZC_STR_(x)
+#define ZC_BATCHES	"; stream: batches of " ZC_STR(ZC_STREAM_BATCH)
+/* pool: room for this many messages, within the bounds below */
+#define ZC_POOL_MSGS	8
+#define ZC_POOL_MAX	((size_t)8 << 20)	/* the warm-up cycles about this much */
+
 struct zc_priv {
 	struct zchan *z;
+	unsigned int queued;	/* committed with ZCHAN_MORE, not published */
 	void *copy_buf;		/* copy variants: the private message buffer */
 	size_t copy_len;
 };
@@ -48,13 +61,14 @@ static int zc_fail(struct chan *c, const char *what, long err)
 }
 
 static void zc_attr(const struct chan *c, struct zchan_attr *attr,
-		    unsigned int backend)
+		    unsigned int backend, bool roomy)
 {
 	size_t pool = ZCHAN_DEFAULT_POOL_SIZE;
 
 	zchan_attr_init(attr);
 	attr->backend = backend;
-	while (pool < 2 * c->msg_size)
+	while (pool < 2 * c->msg_size ||
+	       (roomy && pool < ZC_POOL_MSGS * c->msg_size && pool < ZC_POOL_MAX))
 		pool *= 2;
 	attr->pool_size = pool;
 	attr->max_msg = c->msg_size > pool / 4 ? c->msg_size : 0;
@@ -115,8 +129,13 @@ static int zc_open(struct chan *c, bool sender)
 	}
 	c->priv = p;
 	if (sender) {
-		zc_attr(c, &attr, k->backend);
+		zc_attr(c, &attr, k->backend, true);
 		ret = zchan_create(NULL, &attr, &p->z);
+		if (ret == -ENOMEM || ret == -EINVAL) {
+			/* above the module's pool limit: two messages */
+			zc_attr(c, &attr, k->backend, false);
+			ret = zchan_create(NULL, &attr, &p->z);
+		}
 		if (ret < 0)
 			return zc_fail(c, "zchan_create", ret);
 		ret = zchan_send_peer(p->z, c->fd[0]);
@@ -164,16 +183,28 @@ static void *zc_loan(struct chan *c)
 	return buf;
 }
 
+/* ZCHAN_MORE while a stream's batch is not full and another message follows */
+static unsigned int zc_more(struct chan *c)
+{
+	struct zc_priv *p = c->priv;
+
+	if (c->more && ++p->queued < ZC_STREAM_BATCH)
+		return ZCHAN_MORE;
+	p->queued = 0;
+	return 0;
+}
+
 static int zc_send(struct chan *c, void *buf)
 {
 	struct zc_priv *p = c->priv;
+	unsigned int flags = zc_more(c);
 	ssize_t ret;
 
 	if (!kind_of(c)->copy) {
-		ret = zchan_commit(p->z, buf, c->msg_size);
+		ret = zchan_commit_flags(p->z, buf, c->msg_size, flags);
 		return ret < 0 ? zc_fail(c, "zchan_commit", ret) : 0;
 	}
-	ret = zchan_send(p->z, buf, c->msg_size, 0);
+	ret = zchan_send(p->z, buf, c->msg_size, flags);
 	if (ret < 0)
 		return zc_fail(c, "zchan_send", ret);
 	if ((size_t)ret != c->msg_size) {
@@ -264,16 +295,20 @@ const struct method var = {				\
 }
 
 ZC_METHOD(method_zchan, "zchan",
-	  "zchan kernel backend (/dev/zchan), zero-copy loan/commit + recv_zc",
+	  "zchan kernel backend (/dev/zchan), zero-copy loan/commit + recv_zc"
+	  ZC_BATCHES " (ZCHAN_MORE)",
 	  true, zc_probe_kernel);
 ZC_METHOD(method_zchan_copy, "zchan-copy",
-	  "zchan kernel backend, copying zchan_send/zchan_recv",
+	  "zchan kernel backend, copying zchan_send/zchan_recv"
+	  ZC_BATCHES,
 	  false, zc_probe_kernel);
 ZC_METHOD(method_zchan_memfd, "zchan-memfd",
-	  "zchan memfd backend (no module), zero-copy loan/commit + recv_zc",
+	  "zchan memfd backend (no module), zero-copy loan/commit + recv_zc"
+	  ZC_BATCHES " (ZCHAN_MORE)",
 	  true, zc_probe_memfd);
 ZC_METHOD(method_zchan_memfd_copy, "zchan-memfd-copy",
-	  "zchan memfd backend, copying zchan_send/zchan_recv",
+	  "zchan memfd backend, copying zchan_send/zchan_recv"
+	  ZC_BATCHES,
 	  false, zc_probe_memfd);
 
 static const struct zc_kind *kind_of(const struct chan *c)

@@ -329,6 +329,9 @@ static int producer(struct side *s)
 			if (corrupt_here(s, seq))
 				((unsigned char *)buf)[0] ^= 0x40;
 		}
+		/* the consumer must have it all before each barrier */
+		s->fwd->more = stream && seq + 1 < end &&
+			       seq + 1 != (uint64_t)s->warm;
 		if (s->m->send(s->fwd, buf))
 			return fail(s, s->fwd, "send", seq);
 		if (pp) {

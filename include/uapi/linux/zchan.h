@@ -430,7 +430,8 @@ struct zchan_info {
  *	inherited through fork(2) or received over a socket and never used
  *	neither keeps the end open nor ends it.  An end nobody has used yet
  *	(a fresh ZCHAN_IOC_PEER_FD file) stays open while its file does.
- *	-EPIPE: the end was already released.
+ *	-EPIPE: the end was already released.  -EBADF: the caller's
+ *	descriptor of it was closed meanwhile (by another thread).
  */
 #define ZCHAN_IOC_MAGIC		'Z'
 #define ZCHAN_IOC_CREATE	_IOWR(ZCHAN_IOC_MAGIC, 0x01, struct zchan_create)

@@ -1,0 +1,425 @@
+# SPDX-License-Identifier: MIT OR LGPL-2.1
+"""zchan: zero-copy channels between processes.
+
+A channel carries messages one way, from a Producer to a Consumer,
+through pages both processes map: the producer writes into the pool (or
+lets send() copy there), the consumer reads where the bytes lie.
+
+    import zchan, multiprocessing as mp
+
+    def child(w):
+        for i in range(3):
+            w.send(b"hello %d" % i)
+
+    r, w = zchan.pipe()                 # like multiprocessing.Pipe(False)
+    p = mp.Process(target=child, args=(w,))
+    p.start()
+    w.close()                           # the child has it now
+    for msg in r:                       # bytes, until the child is done
+        print(msg)
+    p.join()
+
+Zero copy: Producer.loan()/loan_array() and Consumer.recv_zc()/
+recv_array(); whole objects with numpy arrays in them: send_obj()/
+recv_obj() (pickle protocol 5, the arrays out of band in the pool).
+Errors are the built-in OSError subclasses (BrokenPipeError once the
+peer is gone and everything was read, BlockingIOError for timeout=0,
+TimeoutError...).  See Documentation/python.rst.
+"""
+
+import asyncio
+import ast
+import os
+import pickle
+import socket
+import struct
+
+from . import _zchan
+from ._zchan import Loan, Message, POLLERR, POLLHUP, POLLIN, POLLOUT, strerror
+
+__all__ = ["create", "open", "pipe", "recv_peer", "Producer", "Consumer",
+           "Loan", "Message", "strerror", "POLLIN", "POLLOUT", "POLLHUP",
+           "POLLERR"]
+
+os.register_at_fork(after_in_child=_zchan._after_fork_child)
+
+# send_array()/send_obj() message headers; payloads start 64-byte aligned
+_ALIGN = 64
+_ARRAY_MAGIC = b"ZCA1"
+_ARRAY_HDR = struct.Struct("<4sIHH")        # magic, data offset, ndim, descr len
+_OBJ_MAGIC = b"ZCO1"
+_OBJ_HDR = struct.Struct("<4sIQ")           # magic, buffer count, pickle length
+_OBJ_BUF = struct.Struct("<QQ")             # offset, length
+_BACKENDS = {0: "auto", 1: "kernel", 2: "memfd"}
+
+
+def _align(n):
+    return (n + _ALIGN - 1) & ~(_ALIGN - 1)
+
+
+def _numpy():
+    try:
+        import numpy
+    except ImportError as e:  # pragma: no cover - Debian has python3-numpy
+        raise ImportError("zchan's array calls need numpy (python3-numpy)") from e
+    return numpy
+
+
+_dtype_cache = {}
+
+
+def _dtype_descr(dtype):
+    np = _numpy()
+    if dtype.hasobject:
+        raise TypeError("arrays of Python objects cannot live in the pool: use send_obj()")
+    descr = np.lib.format.dtype_to_descr(dtype)
+    return (descr if isinstance(descr, str) else repr(descr)).encode()
+
+
+def _dtype_parse(raw):
+    dt = _dtype_cache.get(raw)
+    if dt is None:
+        np = _numpy()
+        text = raw.decode()
+        descr = text if text[0] not in "[(" else ast.literal_eval(text)
+        dt = np.lib.format.descr_to_dtype(descr)
+        if len(_dtype_cache) < 256:
+            _dtype_cache[raw] = dt
+    return dt
+
+
+def _array_header(shape, dtype):
+    descr = _dtype_descr(dtype)
+    head = _ARRAY_HDR.size + 8 * len(shape) + len(descr)
+    offset = _align(head)
+    hdr = bytearray(offset)
+    _ARRAY_HDR.pack_into(hdr, 0, _ARRAY_MAGIC, offset, len(shape), len(descr))
+    struct.pack_into("<%dq" % len(shape), hdr, _ARRAY_HDR.size, *shape)
+    hdr[head - len(descr):head] = descr
+    return hdr
+
+
+# Array headers already built or parsed: a stream repeats the same few.
+_HDR_CACHE_MAX = 256
+_hdr_built = {}         # (shape, dtype) -> (header, element count)
+_hdr_parsed = {}        # header bytes -> (dtype, shape, element count)
+
+
+def _array_layout(shape, dtype):
+    got = _hdr_built.get((shape, dtype))
+    if got is None:
+        count = 1
+        for n in shape:
+            count *= n
+        got = (bytes(_array_header(shape, dtype)), count)
+        if len(_hdr_built) < _HDR_CACHE_MAX:
+            _hdr_built[(shape, dtype)] = got
+    return got
+
+
+def _array_from(buf):
+    """The ndarray in a send_array() message (a read-only view of buf)."""
+    np = _numpy()
+    if len(buf) < _ARRAY_HDR.size or bytes(buf[:4]) != _ARRAY_MAGIC:
+        raise ValueError("zchan: not an array message (sent with send_array()?)")
+    offset = _ARRAY_HDR.unpack_from(buf, 0)[1]
+    key = bytes(buf[:offset])
+    got = _hdr_parsed.get(key)
+    if got is None:
+        magic, offset, ndim, dlen = _ARRAY_HDR.unpack_from(buf, 0)
+        shape = struct.unpack_from("<%dq" % ndim, buf, _ARRAY_HDR.size)
+        at = _ARRAY_HDR.size + 8 * ndim
+        dtype = _dtype_parse(bytes(buf[at:at + dlen]))
+        count = 1
+        for n in shape:
+            count *= n
+        got = (dtype, shape, count)
+        if len(_hdr_parsed) < _HDR_CACHE_MAX:
+            _hdr_parsed[key] = got
+    dtype, shape, count = got
+    if not count:
+        return np.empty(shape, dtype)
+    return np.frombuffer(buf, dtype, count, offset).reshape(shape)
+
+
+async def _ready(end, fd=None):
+    """Wait on the event loop until end's descriptor may be ready."""
+    loop = asyncio.get_running_loop()
+    if fd is None:
+        fd = end._rendezvous_fd()
+    writer = False
+    if fd < 0:
+        fd = end.fileno()
+        writer = isinstance(end, Producer) and end.backend == "kernel"
+    fut = loop.create_future()
+
+    def wake():
+        if not fut.done():
+            fut.set_result(None)
+
+    (loop.add_writer if writer else loop.add_reader)(fd, wake)
+    try:
+        await fut
+    finally:
+        (loop.remove_writer if writer else loop.remove_reader)(fd)
+
+
+async def _aretry(end, call, *args):
+    while True:
+        try:
+            return call(*args, timeout=0)
+        except BlockingIOError:
+            await _ready(end)
+
+
+def _not_picklable(self, protocol):
+    raise TypeError("a zchan end travels to another process only through "
+                    "multiprocessing (Process args, Queue, Pipe) before its "
+                    "first use, or with send_peer()/recv_peer()")
+
+
+class Producer(_zchan.Producer):
+    """The producer end of a channel: send(), loan(), loan_array(),
+    send_array(), send_obj(), asend(); see help(zchan.create)."""
+    __slots__ = ()
+    __reduce_ex__ = _not_picklable
+
+    def consumer(self):
+        """Return the consumer end of this channel, pending: it can be
+        handed to another process (multiprocessing) before its first use.
+        A channel has one consumer end."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with mine, theirs:
+            self.send_peer(mine)
+            return _zchan.recv_peer(Consumer, theirs.detach(), True)
+
+    def loan_array(self, shape, dtype=float, *, timeout=None):
+        """Lend pool space for an array: the Loan's .array is a writable
+        numpy.ndarray of that shape and dtype in the pool.  Fill it, then
+        commit() (or use the Loan as a context manager); the consumer gets
+        it with recv_array() without a copy."""
+        np = _numpy()
+        if type(dtype) is not np.dtype:
+            dtype = np.dtype(dtype)
+        if type(shape) is not tuple:
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if (shape, dtype) not in _hdr_built:
+            shape = tuple(int(n) for n in shape)
+            if any(n < 0 for n in shape):
+                raise ValueError("negative dimensions are not allowed")
+        hdr, count = _array_layout(shape, dtype)
+        loan = self.loan(len(hdr) + count * dtype.itemsize, timeout=timeout)
+        try:
+            view = memoryview(loan)
+            view[:len(hdr)] = hdr
+            if count:
+                loan.array = np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
+            else:
+                loan.array = np.empty(shape, dtype)
+            del view
+        except BaseException:
+            loan.array = None
+            loan.abort()
+            raise
+        return loan
+
+    def send_array(self, a, *, timeout=None):
+        """Send an ndarray (dtype, shape and data: one copy into the pool,
+        any strides); the consumer takes it with recv_array()."""
+        np = _numpy()
+        a = np.asanyarray(a)
+        loan = self.loan_array(a.shape, a.dtype, timeout=timeout)
+        try:
+            np.copyto(loan.array, a, casting="no")
+        except BaseException:
+            loan.abort()
+            raise
+        loan.commit()
+
+    def send_obj(self, obj, *, timeout=None):
+        """Send any picklable object as one message: pickle protocol 5
+        with every out-of-band buffer (numpy arrays, PickleBuffer) copied
+        into the pool once; recv_obj() rebuilds it around the pool."""
+        bufs = []
+        data = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
+        raws = [b.raw() for b in bufs]
+        head = _OBJ_HDR.size + _OBJ_BUF.size * len(raws)
+        at = _align(head)
+        places = []
+        pickle_at = at
+        at = _align(at + len(data))
+        for r in raws:
+            places.append((at, r.nbytes))
+            at = _align(at + r.nbytes)
+        loan = self.loan(max(at, 1), timeout=timeout)
+        try:
+            view = memoryview(loan)
+            _OBJ_HDR.pack_into(view, 0, _OBJ_MAGIC, len(raws), len(data))
+            for i, (off, n) in enumerate(places):
+                _OBJ_BUF.pack_into(view, _OBJ_HDR.size + i * _OBJ_BUF.size, off, n)
+            view[pickle_at:pickle_at + len(data)] = data
+            for (off, n), r in zip(places, raws):
+                view[off:off + n] = r.cast("B")
+            del view
+        except BaseException:
+            loan.abort()
+            raise
+        finally:
+            for r in raws:
+                r.release()
+        loan.commit(at)
+
+    async def asend(self, data):
+        """send(data) on the asyncio event loop, waiting through the
+        end's descriptor (no thread)."""
+        return await _aretry(self, self.send, data)
+
+    async def asend_array(self, a):
+        """send_array(a) on the asyncio event loop."""
+        return await _aretry(self, self.send_array, a)
+
+    async def asend_obj(self, obj):
+        """send_obj(obj) on the asyncio event loop."""
+        return await _aretry(self, self.send_obj, obj)
+
+
+class Consumer(_zchan.Consumer):
+    """The consumer end of a channel: recv(), recv_zc(), recv_array(),
+    recv_obj(), iteration, arecv(); see help(zchan.pipe)."""
+    __slots__ = ()
+    __reduce_ex__ = _not_picklable
+
+    def recv_array(self, *, timeout=None):
+        """Receive an array sent with send_array() or loan_array(): a
+        read-only ndarray backed by the pool, no copy.  Its message is
+        released when the array and every view of it are gone."""
+        msg = self.recv_zc(timeout=timeout)
+        return _array_from(memoryview(msg))
+
+    def recv_obj(self, *, timeout=None):
+        """Receive an object sent with send_obj(): its out-of-band buffers
+        (numpy arrays...) stay in the pool, read-only, until the last
+        object using them is gone."""
+        view = memoryview(self.recv_zc(timeout=timeout))
+        if len(view) < _OBJ_HDR.size or bytes(view[:4]) != _OBJ_MAGIC:
+            raise ValueError("zchan: not an object message (sent with send_obj()?)")
+        magic, nbufs, plen = _OBJ_HDR.unpack_from(view, 0)
+        bufs = []
+        for i in range(nbufs):
+            off, n = _OBJ_BUF.unpack_from(view, _OBJ_HDR.size + i * _OBJ_BUF.size)
+            bufs.append(view[off:off + n])
+        at = _align(_OBJ_HDR.size + _OBJ_BUF.size * nbufs)
+        return pickle.loads(view[at:at + plen], buffers=bufs)
+
+    async def arecv(self):
+        """recv() on the asyncio event loop, through the end's descriptor."""
+        return await _aretry(self, self.recv)
+
+    async def arecv_zc(self):
+        """recv_zc() on the asyncio event loop."""
+        return await _aretry(self, self.recv_zc)
+
+    async def arecv_array(self):
+        """recv_array() on the asyncio event loop."""
+        return await _aretry(self, self.recv_array)
+
+    async def arecv_obj(self):
+        """recv_obj() on the asyncio event loop."""
+        return await _aretry(self, self.recv_obj)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            return await self.arecv()
+        except BrokenPipeError:
+            raise StopAsyncIteration from None
+
+
+def create(name=None, *, pool_size=0, max_msg=0, ring_entries=0, mode=0o600,
+           busy_poll=False, backend="auto"):
+    """Create a channel and return its producer end.
+
+    name: None for an anonymous channel (hand its consumer end over with
+    Producer.consumer() or send_peer()); a str makes a named channel that
+    other processes attach to with zchan.open(name) (kernel backend only;
+    mode gives the permission bits, as for a file).
+    pool_size: data pool bytes (0: 4 MiB); max_msg: largest message (0: a
+    quarter of the pool, at most half); ring_entries: power of two (0:
+    1024); busy_poll: waits spin instead of sleeping; backend: "auto"
+    ($ZCHAN_BACKEND, else the kernel module if /dev/zchan opens, else
+    memfd), "kernel" or "memfd".
+
+    Raises FileExistsError (name taken), PermissionError, FileNotFoundError
+    (backend="kernel" without the module), OSError EOPNOTSUPP (a name on
+    the memfd backend), ValueError for bad sizes.
+    """
+    return _zchan.create(Producer, name, pool_size=pool_size, max_msg=max_msg,
+                         ring_entries=ring_entries, mode=mode,
+                         busy_poll=busy_poll, backend=backend)
+
+
+def open(name):  # noqa: A001 - the issue's name for it
+    """Attach to the named channel (kernel backend) as its consumer.
+    FileNotFoundError if there is none, PermissionError if its mode does
+    not let this process in."""
+    return _zchan.open(Consumer, name)
+
+
+def recv_peer(sock):
+    """Receive a consumer end sent with Producer.send_peer() over an
+    AF_UNIX socket (a socket.socket or a file descriptor)."""
+    return _zchan.recv_peer(Consumer, sock)
+
+
+def pipe(**create_args):
+    """Return (consumer, producer) of a new anonymous channel, like
+    multiprocessing.Pipe(duplex=False) returns (reader, writer).
+
+    Both ends are pending until their first use: hand either to a
+    multiprocessing.Process (fork, spawn or forkserver) or through a
+    multiprocessing Queue or Pipe, then close() your copy.  The producer
+    creates the channel where it is first used and sends the consumer end
+    over a socket the two share; the consumer sees every message, then
+    BrokenPipeError once every copy of the producer is closed or its
+    process has exited.  create_args as for zchan.create() (no name).
+    """
+    if "name" in create_args:
+        raise TypeError("pipe() makes anonymous channels: use create(name) and open(name)")
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        prod = _zchan.create(Producer, None, pending=mine.fileno(), **create_args)
+    except BaseException:
+        mine.close()
+        theirs.close()
+        raise
+    mine.detach()
+    return _zchan.recv_peer(Consumer, theirs.detach(), True), prod
+
+
+# multiprocessing pickles pending ends by passing their socket's descriptor
+def _reduce_end(end):
+    from multiprocessing import reduction
+    fd, attr = end._pending_state()
+    return _rebuild_end, (isinstance(end, Producer), reduction.DupFd(fd), attr)
+
+
+def _rebuild_end(producer, dupfd, attr):
+    fd = dupfd.detach()
+    if not producer:
+        return _zchan.recv_peer(Consumer, fd, True)
+    pool_size, max_msg, ring_entries, mode, flags, backend = attr
+    return _zchan.create(Producer, None, pool_size=pool_size, max_msg=max_msg,
+                         ring_entries=ring_entries, mode=mode,
+                         busy_poll=bool(flags & 1), backend=_BACKENDS[backend],
+                         pending=fd)
+
+
+def _register_reducers():
+    from multiprocessing import reduction
+    reduction.register(Producer, _reduce_end)
+    reduction.register(Consumer, _reduce_end)
+
+
+_register_reducers()

@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: MIT OR LGPL-2.1
+#
+# The Python binding's tests (included by tests/Makefile, cwd = tests/):
+# pytest, printing TAP through conftest.py.  Natively on the memfd
+# backend; in the guest, test_kernel.py on the kernel backend (names and
+# permissions).  Both need the extension built in place in python/.
+# Natively about 10 s; in each guest 2 to 3 minutes, nearly all of it the
+# interpreter importing pytest over 9p under TCG (the tests take 7 s).
+
+NATIVE_TESTS += python/run-pytest
+GUEST_TESTS += python/run-pytest-kernel
+
+python/run-pytest python/run-pytest-kernel: python-ext
+
+.PHONY: python-ext
+python-ext:
+	$(Q)$(MAKE) --no-print-directory -C $(TOP)/python TOP=$(TOP)

@@ -1,0 +1,460 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT OR LGPL-2.1
+"""seeds-bench: the seed documents' multiprocessing experiments, side by side
+with zchan, in one run.
+
+Three experiments, each as the seeds measured it (a producer process, the
+consumer in this one; time from the producer's start signal to the last
+message received, process start-up excluded):
+
+  bytes   N x 1 MB bytes objects                      (seed: Pipe vs Queue)
+  arrays  N x numpy 40x40x3 float64                   (seed: Pipe vs Queue)
+  big     one 10^8 int64 array, 800 MB                (seed: Pipe, shared memory)
+
+and these methods: multiprocessing Queue, Pipe(duplex=True), Pipe(duplex=
+False), shared_memory (big only: copy in, attach), zchan copying
+(send/recv, send_array/recv_array), zchan zero-copy (loan/recv_zc,
+loan_array/recv_array: the producer writes the message in the pool, the
+consumer reads it there) and zchan send_obj/recv_obj (pickle protocol 5,
+buffers out of band in the pool).  Every result is verified: count,
+sizes, and each message's sequence number or the array's values.
+
+Options:
+  -e, --experiments LIST   bytes,arrays,big (default: all)
+  -m, --methods LIST       queue,pipe-duplex,pipe-simplex,shared-memory,
+                           zchan-copy,zchan-zerocopy,zchan-obj (default: all)
+  -n, --bytes-n N          1 MB messages (default 1000)
+  -a, --arrays-n N         40x40x3 arrays (default 20000)
+  -b, --big-n N            elements of the big array (default 100000000)
+  -q, --quick              a tenth of every size (a quick look)
+  -r, --repeat N           best of N runs per method (default 1)
+      --backend B          zchan backend: auto, kernel, memfd (default auto)
+  -j, --json               JSON instead of the table
+  -o, --output FILE        also write the JSON to FILE
+  -h, --help               this help
+
+Examples:
+  tools/seeds-bench.py                 # the seeds' sizes, all methods (~1 min)
+  tools/seeds-bench.py -q              # a tenth of the sizes
+  tools/seeds-bench.py -e big -m pipe-simplex,shared-memory,zchan-zerocopy
+  tools/seeds-bench.py -j > seeds.json
+
+Run it with Debian's /usr/bin/python3 (numpy); `make` builds zchan in
+python/, which this script finds by itself.
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from multiprocessing import resource_tracker, shared_memory
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+
+import numpy as np  # noqa: E402
+
+import zchan  # noqa: E402
+
+MB = 1000 * 1000
+EXPERIMENTS = ("bytes", "arrays", "big")
+METHODS = ("queue", "pipe-duplex", "pipe-simplex", "shared-memory",
+           "zchan-copy", "zchan-zerocopy", "zchan-obj")
+# what each experiment's speedups are relative to (the issue's targets)
+BASELINE = {"bytes": "pipe-duplex", "arrays": "queue", "big": "pipe-simplex"}
+CTX = mp.get_context("fork")
+
+
+class Failed(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failed(what)
+
+
+# ---------------------------------------------------------------- data
+
+# 1 MB bytes objects, immutable as in the seed (a Queue pickles them later,
+# in its feeder thread): a ring of RING, each stamped with its index.
+RING = 64
+
+
+def make_bytes():
+    return [i.to_bytes(8, "little") + bytes(MB - 8) for i in range(RING)]
+
+
+def seq_of(msg):
+    return int.from_bytes(bytes(msg[:8]), "little")
+
+
+def make_arrays():
+    """A ring of RING random arrays (the seed makes a new one per message),
+    each stamped with its index."""
+    ring = [np.random.rand(40, 40, 3) for _ in range(RING)]
+    for i, a in enumerate(ring):
+        a[0, 0, 0] = i
+    return ring
+
+
+def make_big(n):
+    return np.arange(n, dtype=np.int64)
+
+
+def check_big(a, n):
+    check(a.dtype == np.int64 and a.shape == (n,), "big array shape/dtype")
+    idx = np.linspace(0, n - 1, 1001).astype(np.int64)
+    check((a[idx] == idx).all(), "big array values")
+
+
+# ------------------------------------------------------------ transports
+#
+# Each method is (setup, produce, consume): setup() in the parent returns
+# (producer_side, consumer_side); produce(side, exp, n, go) runs in the
+# child after the start signal; consume(side, exp, n) runs here and
+# returns the bytes it received.
+
+class PipeQueue:
+    """The first seed's PipeQueue: send_bytes/recv_bytes for bytes."""
+
+    def __init__(self, duplex):
+        self.r, self.w = mp.Pipe(duplex=duplex)
+
+    def put(self, item):
+        if isinstance(item, (bytes, bytearray)):
+            self.w.send_bytes(item)
+        else:
+            self.w.send(item)
+
+    def get(self, raw):
+        return self.r.recv_bytes() if raw else self.r.recv()
+
+
+class QueueT:
+    def __init__(self):
+        self.q = CTX.Queue()
+
+    def put(self, item):
+        self.q.put(item)
+
+    def get(self, raw):
+        return self.q.get()
+
+
+def mp_produce(t, exp, n):
+    if exp != "big":
+        ring = make_bytes() if exp == "bytes" else make_arrays()
+        for i in range(n):
+            t.put(ring[i % RING])
+    else:
+        t.put(make_big(n))
+
+
+def mp_consume(t, exp, n):
+    if exp == "bytes":
+        for i in range(n):
+            m = t.get(True)
+            check(len(m) == MB and seq_of(m) == i % RING, "message %d" % i)
+        return n * MB
+    if exp == "arrays":
+        for i in range(n):
+            a = t.get(False)
+            check(a.shape == (40, 40, 3) and a[0, 0, 0] == i % RING, "array %d" % i)
+        return n * 40 * 40 * 3 * 8
+    a = t.get(False)
+    check_big(a, n)
+    return a.nbytes
+
+
+def shm_produce(side, exp, n):
+    src = make_big(n) if side["prebuilt"] is None else side["prebuilt"]
+    shm = shared_memory.SharedMemory(create=True, size=src.nbytes)
+    np.ndarray(src.shape, src.dtype, buffer=shm.buf)[:] = src   # copy in
+    side["conn"].send(shm.name)
+    side["conn"].recv()                                         # attached
+    shm.close()
+    shm.unlink()
+
+
+def shm_consume(side, exp, n):
+    name = side["conn"].recv()
+    shm = shared_memory.SharedMemory(name=name)                 # attach
+    # Python 3.11 registers attached segments too: the producer unlinks it
+    resource_tracker.unregister(shm._name, "shared_memory")
+    a = np.ndarray((n,), np.int64, buffer=shm.buf)
+    check_big(a, n)
+    nbytes = a.nbytes
+    del a
+    side["conn"].send(True)
+    shm.close()
+    return nbytes
+
+
+def zchan_sender(w, exp, how):
+    """The call sending one item of a stream experiment the `how` way."""
+    if how == "obj":
+        return w.send_obj
+    if how == "copy":
+        return w.send if exp == "bytes" else w.send_array
+    if exp == "bytes":
+        def send_in_place(buf):
+            with w.loan(MB) as loan:            # the message is written in the pool
+                memoryview(loan)[:] = buf
+    else:
+        def send_in_place(a):
+            with w.loan_array(a.shape, a.dtype) as loan:
+                loan.array[...] = a             # produced in place
+    return send_in_place
+
+
+def zchan_produce(w, exp, n, how):
+    if exp != "big":
+        ring = make_bytes() if exp == "bytes" else make_arrays()
+        send = zchan_sender(w, exp, how)
+        for i in range(n):
+            send(ring[i % RING])
+    elif how == "zerocopy":
+        loan = w.zc_big                         # built in the pool before the start
+        loan.commit()
+    elif how == "copy":
+        w.send_array(w.big)
+    else:
+        w.send_obj(w.big)
+
+
+def zchan_consume(r, exp, n, how):
+    if exp == "bytes":
+        for i in range(n):
+            if how == "copy":
+                m = r.recv()
+                check(len(m) == MB and seq_of(m) == i % RING, "message %d" % i)
+            elif how == "zerocopy":
+                with r.recv_zc() as m:
+                    check(len(m) == MB and seq_of(m) == i % RING, "message %d" % i)
+            else:
+                m = r.recv_obj()
+                check(len(m) == MB and seq_of(m) == i % RING, "message %d" % i)
+        return n * MB
+    if exp == "arrays":
+        for i in range(n):
+            a = r.recv_array() if how != "obj" else r.recv_obj()
+            check(a.shape == (40, 40, 3) and a[0, 0, 0] == i % RING, "array %d" % i)
+        return n * 40 * 40 * 3 * 8
+    a = r.recv_array() if how != "obj" else r.recv_obj()
+    check_big(a, n)
+    return a.nbytes
+
+
+def zchan_pool(exp, n):
+    """A pool that holds a few messages of the experiment."""
+    if exp == "bytes":
+        return 8 << 20
+    if exp == "arrays":
+        return 4 << 20
+    return ((2 * 8 * n + (1 << 20)) + 4095) // 4096 * 4096
+
+
+# --------------------------------------------------------------- runner
+
+def child_main(method, side, exp, n, ready, go):
+    try:
+        if method.startswith("zchan"):
+            how = method.split("-", 1)[1]
+            w = side
+            w.fileno()                          # create the channel now
+            if exp == "big":
+                if how == "zerocopy":
+                    loan = w.loan_array((n,), np.int64)
+                    loan.array[:] = np.arange(n, dtype=np.int64)
+                    w.zc_big = loan
+                else:
+                    w.big = make_big(n)
+            ready.set()
+            go.wait()
+            zchan_produce(w, exp, n, how)
+            w.close()
+        elif method == "shared-memory":
+            side["prebuilt"] = make_big(n)
+            ready.set()
+            go.wait()
+            shm_produce(side, exp, n)
+        else:
+            big = make_big(n) if exp == "big" else None
+            ready.set()
+            go.wait()
+            if big is not None:
+                side.put(big)
+            else:
+                mp_produce(side, exp, n)
+    except BaseException as e:  # noqa: BLE001 - reported by the parent
+        print("seeds-bench: producer (%s, %s): %r" % (exp, method, e), file=sys.stderr)
+        os._exit(1)
+
+
+def run_one(exp, method, n, backend):
+    if method.startswith("zchan"):
+        r, w = zchan.pipe(pool_size=zchan_pool(exp, n), backend=backend,
+                          max_msg=zchan_pool(exp, n) // 2 - 4096)
+        prod_side, cons_side = ProducerBox(w), r
+    elif method == "shared-memory":
+        a, b = CTX.Pipe()
+        prod_side, cons_side = {"conn": a, "prebuilt": None}, {"conn": b}
+    elif method == "queue":
+        prod_side = cons_side = QueueT()
+    else:
+        prod_side = cons_side = PipeQueue(method == "pipe-duplex")
+    ready, go = CTX.Event(), CTX.Event()
+    child = CTX.Process(target=child_main,
+                        args=(method, prod_side, exp, n, ready, go))
+    child.start()
+    if method.startswith("zchan"):
+        w.close()
+        cons_side.fileno()                      # receive the end before the start
+    if not ready.wait(600):
+        child.kill()
+        child.join()
+        raise Failed("the producer did not get ready")
+    t0 = time.perf_counter()
+    go.set()
+    try:
+        if method.startswith("zchan"):
+            nbytes = zchan_consume(cons_side, exp, n, method.split("-", 1)[1])
+        elif method == "shared-memory":
+            nbytes = shm_consume(cons_side, exp, n)
+        else:
+            nbytes = mp_consume(cons_side, exp, n)
+    except BaseException:
+        child.kill()
+        child.join()
+        raise
+    elapsed = time.perf_counter() - t0
+    child.join()
+    if method.startswith("zchan"):
+        with_pipe_end = cons_side
+        try:
+            with_pipe_end.recv(timeout=10)
+            raise Failed("a message too many")
+        except BrokenPipeError:
+            pass
+        with_pipe_end.close()
+    check(child.exitcode == 0, "producer exit code %s" % child.exitcode)
+    return elapsed, nbytes
+
+
+def ProducerBox(w):
+    # loan_array()/big arrays are attached to the end in the child: the
+    # binding's classes have no __dict__, so wrap it.
+    return _Box(w)
+
+
+class _Box:
+    __slots__ = ("end", "big", "zc_big")
+
+    def __init__(self, end):
+        self.end = end
+
+    def __getattr__(self, name):
+        return getattr(self.end, name)
+
+
+def applicable(exp, method):
+    if method == "shared-memory":
+        return exp == "big"
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("-e", "--experiments", default=",".join(EXPERIMENTS))
+    ap.add_argument("-m", "--methods", default=",".join(METHODS))
+    ap.add_argument("-n", "--bytes-n", type=int, default=1000)
+    ap.add_argument("-a", "--arrays-n", type=int, default=20000)
+    ap.add_argument("-b", "--big-n", type=int, default=10 ** 8)
+    ap.add_argument("-q", "--quick", action="store_true")
+    ap.add_argument("-r", "--repeat", type=int, default=1)
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("-j", "--json", action="store_true")
+    ap.add_argument("-o", "--output")
+    ap.add_argument("-h", "--help", action="store_true")
+    args = ap.parse_args()
+    if args.help:
+        print(__doc__.strip())
+        return 0
+    exps = [e for e in args.experiments.split(",") if e]
+    methods = [m for m in args.methods.split(",") if m]
+    for e in exps:
+        if e not in EXPERIMENTS:
+            ap.error("unknown experiment %r (%s)" % (e, ",".join(EXPERIMENTS)))
+    for m in methods:
+        if m not in METHODS:
+            ap.error("unknown method %r (%s)" % (m, ",".join(METHODS)))
+    scale = 10 if args.quick else 1
+    sizes = {"bytes": max(1, args.bytes_n // scale),
+             "arrays": max(1, args.arrays_n // scale),
+             "big": max(1001, args.big_n // scale)}
+    results = []
+    for exp in exps:
+        n = sizes[exp]
+        for method in methods:
+            if not applicable(exp, method):
+                continue
+            print("seeds-bench: %s x%d, %s..." % (exp, n, method), file=sys.stderr, flush=True)
+            best, error = None, None
+            for _ in range(max(1, args.repeat)):
+                try:
+                    elapsed, nbytes = run_one(exp, method, n, args.backend)
+                except Failed as e:
+                    error = str(e)
+                    break
+                if best is None or elapsed < best[0]:
+                    best = (elapsed, nbytes)
+            row = {"experiment": exp, "method": method, "items": n if exp != "big" else 1,
+                   "elements": n if exp == "big" else None, "verified": error is None}
+            if error:
+                row["error"] = error
+            else:
+                row.update(seconds=best[0], bytes=best[1],
+                           items_per_s=row["items"] / best[0],
+                           gb_per_s=best[1] / best[0] / 1e9)
+            results.append(row)
+    for exp in exps:
+        base = [r for r in results if r["experiment"] == exp and
+                r["method"] == BASELINE[exp] and r["verified"]]
+        for r in results:
+            if r["experiment"] == exp and base and r["verified"]:
+                r["speedup"] = base[0]["seconds"] / r["seconds"]
+                r["baseline"] = BASELINE[exp]
+    backend = None
+    try:
+        with zchan.create(backend=args.backend) as p:
+            backend = p.backend
+    except OSError:
+        pass
+    doc = {"tool": "seeds-bench", "zchan_backend": backend,
+           "python": sys.version.split()[0], "numpy": np.__version__,
+           "cpus": os.cpu_count(), "sizes": sizes, "results": results}
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(doc, f, indent=1)
+    if args.json:
+        json.dump(doc, sys.stdout, indent=1)
+        print()
+    else:
+        print("zchan backend: %s; speedup: against %s" % (backend, ", ".join(
+            "%s for %s" % (BASELINE[e], e) for e in exps)))
+        print("%-7s %-15s %9s %9s %11s %8s %8s  %s" % (
+            "exp", "method", "items", "seconds", "items/s", "GB/s", "speedup", "verified"))
+        for r in results:
+            if not r["verified"]:
+                print("%-7s %-15s FAILED: %s" % (r["experiment"], r["method"], r["error"]))
+                continue
+            print("%-7s %-15s %9d %9.3f %11.1f %8.2f %8s  yes" % (
+                r["experiment"], r["method"], r["elements"] or r["items"], r["seconds"],
+                r["items_per_s"], r["gb_per_s"],
+                "%.1fx" % r["speedup"] if "speedup" in r else "-"))
+    return 0 if all(r["verified"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

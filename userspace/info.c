@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * Introspection and options of a handle: what it is, its geometry, its
+ * counters, and the names of libzchan's errors.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "zchan_int.h"
+
+ZCHAN_EXPORT
+int zchan_fd(const struct zchan *ch)
+{
+	return ch ? ch->fd : -EINVAL;
+}
+
+ZCHAN_EXPORT
+int zchan_backend(const struct zchan *ch)
+{
+	return ch ? ch->backend : -EINVAL;
+}
+
+ZCHAN_EXPORT
+int zchan_get_attr(const struct zchan *ch, struct zchan_attr *attr)
+{
+	if (!ch || !attr)
+		return -EINVAL;
+	memset(attr, 0, sizeof(*attr));
+	attr->pool_size = ch->pool_size;
+	attr->max_msg = ch->max_msg;
+	attr->ring_entries = ch->entries;
+	attr->flags = ch->flags;
+	attr->backend = (unsigned int)ch->backend;
+	return 0;
+}
+
+ZCHAN_EXPORT
+int zchan_stats(const struct zchan *ch, struct zchan_stats *stats)
+{
+	if (!ch || !stats)
+		return -EINVAL;
+	*stats = ch->st;
+	return 0;
+}
+
+ZCHAN_EXPORT
+int zchan_set_flags(struct zchan *ch, unsigned int flags)
+{
+	if (!ch || (flags & ~ZCHAN_BUSY_POLL))
+		return -EINVAL;
+	ch->flags = flags;
+	return 0;
+}
+
+ZCHAN_EXPORT
+const char *zchan_strerror(int err)
+{
+	if (err > 0 && err < 4096)
+		err = -err;	/* be forgiving: errno values work too */
+	switch (err) {
+	case 0:
+		return "success";
+	case -EOPNOTSUPP:
+		return "not supported by this backend (named channels need the zchan kernel module, /dev/zchan)";
+	case -EPROTO:
+		return "the peer corrupted the shared ring";
+	case -EPIPE:
+		return "the peer end of the channel is closed";
+	case -EUSERS:
+		return "too many processes use this end (memfd backend: 64)";
+	case -EMSGSIZE:
+		return "message larger than the buffer or the channel's max_msg";
+	case -ENOBUFS:
+		return "pool space is held by this end's outstanding loans";
+	case -EAGAIN:
+		return "would block (ZCHAN_NONBLOCK)";
+	case -ETIME:
+		return "timed out";
+	default:
+		return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
+	}
+}

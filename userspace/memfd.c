@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * The memfd backend's setup: anonymous channels without the module.
+ *
+ * The library computes the same struct zchan_layout as the module over two
+ * sealed memfds: "zchan-prod" (producer ring at 0, pool after it, then
+ * the producer's end page) and "zchan-cons" (consumer ring at 0, then the
+ * consumer's end page).  The consumer gets the first one through a
+ * read-only reopen, so it can only map it read-only.  Wakeups: one eventfd
+ * per end.  Liveness: the end pages say which processes use each end
+ * (users.c), watched through pidfds; a socketpair, one end each, is the
+ * fallback (a dead peer is a hang-up).  zchan_fd() is an epoll fd holding
+ * our eventfd, our socket end and the pidfds of the peer's users.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "zchan_int.h"
+
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC		0x0001U
+#define MFD_ALLOW_SEALING	0x0002U
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS	(1024 + 9)
+#define F_GET_SEALS	(1024 + 10)
+#define F_SEAL_SEAL	0x0001
+#define F_SEAL_SHRINK	0x0002
+#define F_SEAL_GROW	0x0004
+#endif
+
+/* Where the producer keeps the consumer end's fds until it is sent. */
+enum { PEER_PROD_MEMFD, PEER_CONS_MEMFD, PEER_SOCK };
+
+static int memfd_region(const char *name, uint64_t size)
+{
+	int fd, ret;
+
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	/* sealed: nobody can shrink it under the other end's mapping */
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* A sealed memfd of exactly @size bytes, else the peer is lying. */
+static int memfd_check(int fd, uint64_t size)
+{
+	struct stat st;
+	int seals;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != size)
+		return -EPROTO;
+	return 0;
+}
+
+/* Read-only reopen: the consumer cannot map it writable. */
+static int reopen_rdonly(int fd)
+{
+	char path[64];
+	int ro;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	return ro >= 0 ? ro : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+static int memfd_epoll(struct zchan *z)
+{
+	struct epoll_event ev;
+
+	z->fd = epoll_create1(EPOLL_CLOEXEC);
+	if (z->fd < 0)
+		return -errno;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.fd = z->own_efd;
+	if (epoll_ctl(z->fd, EPOLL_CTL_ADD, z->own_efd, &ev) < 0)
+		return -errno;
+	ev.events = EPOLLRDHUP;
+	ev.data.fd = z->sock;
+	if (epoll_ctl(z->fd, EPOLL_CTL_ADD, z->sock, &ev) < 0)
+		return -errno;
+	/*
+	 * Start armed, so the first event after setup kicks our epoll fd
+	 * (the kernel's poll needs no such help).
+	 */
+	zchan_arm(z);
+	return 0;
+}
+
+/* Where each end's page is in its memfd: after everything the layout maps. */
+static uint64_t prod_end_off(const struct zchan_layout *l)
+{
+	return l->pool_off + l->pool_size;
+}
+
+static uint64_t cons_end_off(const struct zchan_layout *l)
+{
+	return l->cons_ring_off + l->cons_ring_size;
+}
+
+/*
+ * Map our end's page writable and the peer's read-only, then count this
+ * process as the first user of its end.
+ */
+static int map_end_pages(struct zchan *z, int own_fd, uint64_t own_off,
+			 int peer_fd, uint64_t peer_off)
+{
+	size_t ps = zchan_page_size();
+	void *own, *peer;
+
+	own = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, own_fd,
+		   (off_t)own_off);
+	if (own == MAP_FAILED)
+		return -errno;
+	z->own_end = own;
+	peer = mmap(NULL, ps, PROT_READ, MAP_SHARED, peer_fd, (off_t)peer_off);
+	if (peer == MAP_FAILED)
+		return -errno;
+	z->peer_end = peer;
+	z->own_end->magic = ZCHAN_MEMFD_END_MAGIC;
+	z->own_end->version = ZCHAN_MEMFD_END_VERSION;
+	z->own_end->pidns = zchan_users_pidns();
+	return zchan_users_register(z);
+}
+
+static void memfd_layout(struct zchan_layout *l, const struct zchan_geom *g)
+{
+	memset(l, 0, sizeof(*l));
+	l->pool_size = g->pool_size;
+	l->ring_entries = g->entries;
+	l->max_msg = g->max_msg;
+	l->prod_ring_off = 0;
+	l->prod_ring_size = zchan_page_align(sizeof(struct zchan_prod_ring) +
+					     (uint64_t)g->entries *
+					     sizeof(struct zchan_desc));
+	l->cons_ring_off = 0;
+	l->cons_ring_size = zchan_page_align(sizeof(struct zchan_cons_ring));
+	l->pool_off = l->prod_ring_size;
+	zchan_layout_set_words(l);
+}
+
+/* More pool than the machine has memory could never be backed. */
+static bool pool_fits_memory(uint64_t pool_size)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+
+	return pages <= 0 || pool_size <= (uint64_t)pages * zchan_page_size();
+}
+
+int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g)
+{
+	struct zchan_layout l;
+	int prod_fd, cons_fd, sp[2], ret;
+
+	if (!pool_fits_memory(g->pool_size))
+		return -ENOMEM;
+	memfd_layout(&l, g);
+	prod_fd = memfd_region("zchan-prod", prod_end_off(&l) + zchan_page_size());
+	if (prod_fd < 0)
+		return prod_fd;
+	cons_fd = memfd_region("zchan-cons", cons_end_off(&l) + zchan_page_size());
+	if (cons_fd < 0) {
+		close(prod_fd);
+		return cons_fd;
+	}
+	ret = zchan_map(z, prod_fd, cons_fd, prod_fd, &l);
+	if (!ret) {
+		ret = map_end_pages(z, prod_fd, prod_end_off(&l), cons_fd,
+				    cons_end_off(&l));
+		if (!ret)
+			z->own_end->layout = l;
+	}
+	if (!ret) {
+		z->peer_fds[PEER_PROD_MEMFD] = reopen_rdonly(prod_fd);
+		if (z->peer_fds[PEER_PROD_MEMFD] < 0)
+			ret = -errno;
+	}
+	close(prod_fd);
+	z->peer_fds[PEER_CONS_MEMFD] = cons_fd;
+	if (ret)
+		return ret;
+
+	z->own_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	z->peer_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (z->own_efd < 0 || z->peer_efd < 0)
+		return -errno;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	z->sock = sp[0];
+	z->peer_fds[PEER_SOCK] = sp[1];
+	return memfd_epoll(z);
+}
+
+/*
+ * The consumer end's fds, in the order zchan_memfd_attach() takes them;
+ * -EBUSY once they were sent.
+ */
+int zchan_memfd_peer_fds(const struct zchan *prod, int *fds)
+{
+	if (prod->peer_fds[PEER_SOCK] < 0)
+		return -EBUSY;		/* the consumer end is already out */
+	fds[0] = prod->peer_fds[PEER_PROD_MEMFD];
+	fds[1] = prod->peer_fds[PEER_CONS_MEMFD];
+	fds[2] = prod->peer_efd;	/* the consumer's own eventfd */
+	fds[3] = prod->own_efd;		/* it kicks us through ours */
+	fds[4] = prod->peer_fds[PEER_SOCK];
+	return 0;
+}
+
+/* Sent: our copy of the consumer's socket end would hide its death. */
+void zchan_memfd_peer_sent(struct zchan *prod)
+{
+	zchan_close_fd(&prod->peer_fds[PEER_PROD_MEMFD]);
+	zchan_close_fd(&prod->peer_fds[PEER_CONS_MEMFD]);
+	zchan_close_fd(&prod->peer_fds[PEER_SOCK]);
+}
+
+/*
+ * The peer's notification fds must be what they claim (a pipe would block
+ * our drain) and non-blocking: an eventfd, or for @sock a socket.
+ */
+static int check_notify_fd(int fd, bool sock)
+{
+	char path[64], link[64];
+	struct stat st;
+	ssize_t n;
+	int fl;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (sock) {
+		if (!S_ISSOCK(st.st_mode))
+			return -EPROTO;
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0) {	/* without /proc, trust the fd */
+			link[n] = 0;
+			if (strcmp(link, "anon_inode:[eventfd]"))
+				return -EPROTO;
+		}
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The consumer end from what zchan_send_peer() sent: check all of it, map
+ * it, and take fds[2..4] (set to -1); the caller closes the rest.  Every
+ * field of the layout must be what the library computes from the
+ * geometry, the memfds exactly that size, and the geometry the one the
+ * producer recorded in its end page when it created the channel.
+ */
+int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
+{
+	struct zchan_memfd_end rec;
+	struct zchan_layout want;
+	struct zchan_geom g;
+	int ret;
+
+	ret = zchan_validate_layout(l);
+	if (ret)
+		return ret;
+	/* the layout the library makes for that geometry, to the byte */
+	memset(&g, 0, sizeof(g));
+	g.pool_size = l->pool_size;
+	g.entries = l->ring_entries;
+	g.max_msg = l->max_msg;
+	memfd_layout(&want, &g);
+	if (memcmp(&want, l, sizeof(want)))
+		return -EPROTO;
+	ret = check_notify_fd(fds[2], false);
+	if (!ret)
+		ret = check_notify_fd(fds[3], false);
+	if (!ret)
+		ret = check_notify_fd(fds[4], true);
+	if (ret)
+		return ret;
+	ret = memfd_check(fds[0], prod_end_off(l) + zchan_page_size());
+	if (!ret)
+		ret = memfd_check(fds[1], cons_end_off(l) + zchan_page_size());
+	if (ret)
+		return ret;
+	/* and the channel was created with this very geometry */
+	if (pread(fds[0], &rec, sizeof(rec), (off_t)prod_end_off(l)) !=
+	    (ssize_t)sizeof(rec) || rec.magic != ZCHAN_MEMFD_END_MAGIC ||
+	    rec.version != ZCHAN_MEMFD_END_VERSION ||
+	    memcmp(&rec.layout, l, sizeof(*l)))
+		return -EPROTO;
+	ret = zchan_map(z, fds[0], fds[1], fds[0], l);
+	if (!ret)
+		ret = map_end_pages(z, fds[1], cons_end_off(l), fds[0],
+				    prod_end_off(l));
+	if (ret)
+		return ret;
+	z->own_efd = fds[2];
+	z->peer_efd = fds[3];
+	z->sock = fds[4];
+	fds[2] = fds[3] = fds[4] = -1;
+	return memfd_epoll(z);
+}
+
+/*
+ * This process stops using the end.  The last user publishes what it
+ * committed behind outstanding loans, then does what the kernel does on
+ * release: mark the end closed, then wake the peer; any other
+ * wakes the peer so that it stops watching this process.  A copy that was
+ * only inherited says nothing.
+ */
+void zchan_memfd_close(struct zchan *z)
+{
+	if (!z->own_end || !zchan_used_here(z))
+		return;
+	if (zchan_users_unregister(z)) {
+		zchan_prod_end_loans(z);
+		store_release(z->own_closed, 1);
+	}
+	if (z->peer_efd >= 0)
+		zchan_kick(z);
+}

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * Handing the consumer end to another process over a unix socket: a small
+ * header (struct zchan_peer_hdr) and the end's fds as SCM_RIGHTS, one
+ * message.  The receiver trusts nothing in it: the backend checks the fds
+ * and the layout before mapping anything.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "zchan_int.h"
+
+/* What zchan_send_peer() writes next to the fds. */
+#define ZCHAN_PEER_MAGIC	0x5a43484eU	/* "ZCHN" */
+#define ZCHAN_PEER_VERSION	1U
+#define ZCHAN_PEER_MAX_FDS	8	/* more than any backend sends */
+
+struct zchan_peer_hdr {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t backend;
+	uint32_t nfds;
+	struct zchan_layout layout;	/* memfd only */
+};
+
+static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
+		    const int *fds, unsigned int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * ZCHAN_MEMFD_NFDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)hdr, sizeof(*hdr) };
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(&u, 0, sizeof(u));
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	do {
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)sizeof(*hdr) ? 0 : -EIO;
+}
+
+static int do_zchan_send_peer(struct zchan *prod, int unix_sock)
+{
+	struct zchan_peer_hdr hdr;
+	int fds[ZCHAN_MEMFD_NFDS];
+	int ret;
+
+	if (!prod || prod->role != ZCHAN_PRODUCER || unix_sock < 0)
+		return -EINVAL;
+	ret = zchan_use(prod);
+	if (ret)
+		return ret;
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = ZCHAN_PEER_MAGIC;
+	hdr.version = ZCHAN_PEER_VERSION;
+	hdr.backend = (uint32_t)prod->backend;
+
+	if (prod->backend == ZCHAN_BACKEND_KERNEL) {
+		ret = zchan_kernel_peer_fd(prod);
+		if (ret < 0)
+			return ret;
+		fds[0] = ret;
+		hdr.nfds = 1;
+		ret = send_fds(unix_sock, &hdr, fds, 1);
+		if (!ret)
+			zchan_close_fd(&prod->peer_fds[0]);
+		return ret;
+	}
+
+	ret = zchan_memfd_peer_fds(prod, fds);
+	if (ret)
+		return ret;
+	hdr.nfds = ZCHAN_MEMFD_NFDS;
+	hdr.layout = prod->layout;
+	ret = send_fds(unix_sock, &hdr, fds, ZCHAN_MEMFD_NFDS);
+	if (!ret)
+		zchan_memfd_peer_sent(prod);
+	return ret;
+}
+
+ZCHAN_EXPORT
+int zchan_send_peer(struct zchan *prod, int unix_sock)
+{
+	return zchan_keep_errno(do_zchan_send_peer(prod, unix_sock));
+}
+
+/* One message: the header in @hdr, up to ZCHAN_PEER_MAX_FDS fds in @fds. */
+static ssize_t recv_fds(int sock, struct zchan_peer_hdr *hdr, int *fds,
+			int *nfds, int *msg_flags)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * ZCHAN_PEER_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { hdr, sizeof(*hdr) };
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	ssize_t n;
+	int i;
+
+	*nfds = 0;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	do {
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		int cnt;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		cnt = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (i = 0; i < cnt && *nfds < ZCHAN_PEER_MAX_FDS; i++)
+			memcpy(&fds[(*nfds)++], CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(int));
+	}
+	*msg_flags = msg.msg_flags;
+	return n;
+}
+
+static int do_zchan_recv_peer(int unix_sock, struct zchan **cons)
+{
+	struct zchan_peer_hdr hdr;
+	int fds[ZCHAN_PEER_MAX_FDS], nfds, msg_flags = 0, i, ret;
+	struct zchan *z = NULL;
+	ssize_t n;
+
+	if (unix_sock < 0 || !cons)
+		return -EINVAL;
+	n = recv_fds(unix_sock, &hdr, fds, &nfds, &msg_flags);
+	if (n < 0)
+		return (int)n;
+	if (n == 0) {
+		ret = -EPIPE;
+		goto out_close;
+	}
+	ret = -EPROTO;
+	if ((size_t)n != sizeof(hdr) || (msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ||
+	    hdr.magic != ZCHAN_PEER_MAGIC || hdr.version != ZCHAN_PEER_VERSION)
+		goto out_close;
+	if (hdr.backend == ZCHAN_BACKEND_KERNEL && nfds == 1) {
+		z = zchan_alloc(ZCHAN_CONSUMER, ZCHAN_BACKEND_KERNEL);
+		if (!z) {
+			ret = -ENOMEM;
+			goto out_close;
+		}
+		ret = zchan_kernel_attach_fd(z, fds[0]);	/* z owns fds[0] */
+		fds[0] = -1;
+	} else if (hdr.backend == ZCHAN_BACKEND_MEMFD &&
+		   nfds == ZCHAN_MEMFD_NFDS) {
+		z = zchan_alloc(ZCHAN_CONSUMER, ZCHAN_BACKEND_MEMFD);
+		if (!z) {
+			ret = -ENOMEM;
+			goto out_close;
+		}
+		ret = zchan_memfd_attach(z, &hdr.layout, fds);
+	}
+	if (ret && z) {
+		zchan_free(z);
+		z = NULL;
+	}
+out_close:
+	for (i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);	/* mapped, or handed to z as -1 */
+	if (ret)
+		return ret;
+	*cons = z;
+	return 0;
+}
+
+ZCHAN_EXPORT
+int zchan_recv_peer(int unix_sock, struct zchan **cons)
+{
+	return zchan_keep_errno(do_zchan_recv_peer(unix_sock, cons));
+}

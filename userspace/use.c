@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * Which processes use an end.  An end stays open while a process that uses
+ * it holds it; zchan_close() ends this process's use; a copy inherited
+ * through fork(2) and never used neither keeps the channel open nor ends
+ * it.  The process that creates or receives an end uses it; a forked child
+ * starts using an inherited end at its first call on it (zchan_use()).
+ *
+ * zchan_fork_gen moves on in every child fork(2) makes (a pthread_atfork
+ * handler): an end whose use_gen differs was inherited.  The check is one
+ * load and a compare on every call; the rest happens once per child:
+ *
+ *  - kernel backend: ZCHAN_IOC_USE tells the module (ZCHAN_FEAT_USE; an
+ *    older module holds an end while any descriptor of it is open);
+ *  - memfd backend: the child enters its end's users table (users.c) and
+ *    wakes the peer, which then watches it too;
+ *  - both: the inherited private io_uring is the parent's (its rings are
+ *    shared memory): the child gets its own.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "zchan_int.h"
+
+unsigned int zchan_fork_gen;
+
+static void forked(void)
+{
+	__atomic_add_fetch(&zchan_fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, forked);
+}
+
+/* A new handle is used by this process. */
+void zchan_use_init(struct zchan *z)
+{
+	static pthread_once_t forks_watched = PTHREAD_ONCE_INIT;
+
+	pthread_once(&forks_watched, watch_forks);
+	z->use_gen = __atomic_load_n(&zchan_fork_gen, __ATOMIC_RELAXED);
+}
+
+/*
+ * The private ring for sleeping; without it (no io_uring here, or
+ * ZCHAN_WAIT=syscall) the kernel backend sleeps in ZCHAN_IOC_WAIT and the
+ * memfd backend in poll(2).
+ */
+void zchan_private_ring_init(struct zchan *z)
+{
+	const char *wait = getenv("ZCHAN_WAIT");
+
+	if ((!wait || !*wait || !strcmp(wait, "uring")) &&
+	    !io_uring_queue_init(4, &z->ring, 0))
+		z->have_ring = true;
+}
+
+/* ZCHAN_IOC_USE: this process starts (@start) or stops using the end. */
+int zchan_kernel_use(struct zchan *z, bool start)
+{
+	struct zchan_use u;
+
+	if (!(z->features & ZCHAN_FEAT_USE))
+		return 0;
+	memset(&u, 0, sizeof(u));
+	u.flags = start ? 0 : ZCHAN_USE_END;
+	if (ioctl(z->fd, ZCHAN_IOC_USE, &u) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * A forked child's first call on an inherited end: -EPIPE if its last
+ * user closed it meanwhile, -EUSERS (memfd) if too many processes use it.
+ */
+int zchan_adopt(struct zchan *z)
+{
+	uint64_t one = 1;
+	ssize_t n;
+	int ret;
+
+	if (z->backend == ZCHAN_BACKEND_MEMFD) {
+		ret = zchan_users_register(z);
+		if (ret)
+			return ret;
+		/* the peer watches users it has seen: make it look again */
+		n = zchan_keep_errno(write(z->peer_efd, &one, sizeof(one)));
+		(void)n;	/* EAGAIN: saturated, the peer wakes anyway */
+	} else {
+		if (load_acquire(z->own_closed))
+			return -EPIPE;
+		ret = zchan_keep_errno(zchan_kernel_use(z, true));
+		if (ret)
+			return ret;
+	}
+	if (z->have_ring) {
+		io_uring_queue_exit(&z->ring);
+		z->have_ring = false;
+		z->ring_pending = false;
+		zchan_private_ring_init(z);
+	}
+	z->use_gen = __atomic_load_n(&zchan_fork_gen, __ATOMIC_RELAXED);
+	return 0;
+}

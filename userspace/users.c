@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * memfd backend: which processes use an end, so that it closes the way a
+ * kernel end does.
+ *
+ * An end stays open while a process that uses it holds it.  Each using
+ * process writes one word, (start time << 22) | pid, into the users table
+ * of its end's memfd page (struct zchan_memfd_end) and counts itself in
+ * @state; zchan_close() takes it out again, and the last one to leave sets
+ * ZCHAN_USERS_CLOSED in the same compare-and-swap, so no process can start
+ * using an end that is being closed.  A process that dies leaves its word:
+ * the peer watches every word's process with a pidfd (in its epoll fd, so
+ * a death wakes it) and counts the end gone once none of them lives.  A
+ * child that merely inherited the descriptors never writes a word, so it
+ * neither keeps the end open nor ends it.
+ *
+ * The start time tells a recycled pid from the process that wrote it.  When
+ * the two ends live in different pid namespaces, or pidfds are missing,
+ * the peer falls back to the liveness socket (the end is gone when every
+ * process holding it is).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "zchan_int.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open	434
+#endif
+
+#define USER_PID_BITS	22	/* PID_MAX_LIMIT is 1 << 22 */
+#define USER_PID_MASK	((1ULL << USER_PID_BITS) - 1)
+
+#define cas(p, old, new) \
+	__atomic_compare_exchange_n((p), (old), (new), false, \
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+
+/* Field 22 of /proc/PID/stat, the start time in clock ticks; 0 if unknown. */
+static uint64_t proc_start_time(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	unsigned long long start = 0;
+	FILE *f;
+	size_t n;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');		/* the name may hold spaces */
+	for (field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		start = strtoull(p + 1, NULL, 10);
+	return start & (~0ULL >> USER_PID_BITS);
+}
+
+uint64_t zchan_users_pidns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) ? 0 : (uint64_t)st.st_ino;
+}
+
+/* Is the process that wrote @entry gone (a recycled pid counts as gone)? */
+static bool entry_dead(uint64_t entry)
+{
+	pid_t pid = (pid_t)(entry & USER_PID_MASK);
+	uint64_t start = entry >> USER_PID_BITS;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	return start && proc_start_time(pid) != start;
+}
+
+/* Count one more user, unless the end is closed. */
+static bool users_get(struct zchan_memfd_end *end)
+{
+	uint64_t s = __atomic_load_n(&end->state, __ATOMIC_SEQ_CST);
+
+	do {
+		if (s & ZCHAN_USERS_CLOSED)
+			return false;
+	} while (!cas(&end->state, &s, s + 1));
+	return true;
+}
+
+/* Count one user less; true if it was the last and the end is now closed. */
+static bool users_put(struct zchan_memfd_end *end)
+{
+	uint64_t s = __atomic_load_n(&end->state, __ATOMIC_SEQ_CST), n;
+
+	do {
+		if (s & ZCHAN_USERS_CLOSED)
+			return false;
+		n = (s & ~ZCHAN_USERS_CLOSED) - 1;
+		if (!n)
+			n = ZCHAN_USERS_CLOSED;
+	} while (!cas(&end->state, &s, n));
+	return n == ZCHAN_USERS_CLOSED;
+}
+
+/*
+ * This process starts using @z's end: -EPIPE if the end was closed already
+ * (by its last user), -EUSERS if ZCHAN_MEMFD_USERS live processes use it.
+ */
+int zchan_users_register(struct zchan *z)
+{
+	struct zchan_memfd_end *end = z->own_end;
+	pid_t pid = getpid();
+	uint64_t entry, old;
+	int i;
+
+	entry = (proc_start_time(pid) << USER_PID_BITS) | (uint64_t)pid;
+	if (!users_get(end))
+		return -EPIPE;
+	for (i = 0; i < ZCHAN_MEMFD_USERS; i++) {
+		old = 0;
+		if (cas(&end->users[i], &old, entry))
+			goto found;
+	}
+	/* Full: take the word of a process that died without closing. */
+	for (i = 0; i < ZCHAN_MEMFD_USERS; i++) {
+		old = __atomic_load_n(&end->users[i], __ATOMIC_SEQ_CST);
+		if (old && entry_dead(old) && cas(&end->users[i], &old, entry)) {
+			users_put(end);		/* it was counted, still is */
+			goto found;
+		}
+	}
+	if (users_put(end))
+		store_release(z->own_closed, 1);
+	return -EUSERS;
+found:
+	z->user_slot = i;
+	z->user_entry = entry;
+	return 0;
+}
+
+/* This process stops using the end; true if it was the last user. */
+bool zchan_users_unregister(struct zchan *z)
+{
+	uint64_t old = z->user_entry;
+
+	if (z->user_slot < 0)
+		return false;
+	cas(&z->own_end->users[z->user_slot], &old, 0);
+	z->user_slot = -1;
+	return users_put(z->own_end);
+}
+
+static void unwatch(struct zchan *z, unsigned int i)
+{
+	epoll_ctl(z->fd, EPOLL_CTL_DEL, z->watch[i].pidfd, NULL);
+	close(z->watch[i].pidfd);
+	z->watch[i] = z->watch[--z->nwatch];
+}
+
+/*
+ * Closing the handle: only close our pidfds, no EPOLL_CTL_DEL; the epoll
+ * fd may be shared with the process we forked from, and goes with them.
+ */
+void zchan_users_unwatch(struct zchan *z)
+{
+	while (z->nwatch)
+		close(z->watch[--z->nwatch].pidfd);
+}
+
+/* pidfd_open() said ENOSYS once: do not ask for every word. */
+static bool no_pidfds;
+
+/* Watch the process of a new users[] word: false if it is already gone. */
+static bool watch(struct zchan *z, uint64_t entry)
+{
+	pid_t pid = (pid_t)(entry & USER_PID_MASK);
+	uint64_t start = entry >> USER_PID_BITS;
+	struct epoll_event ev;
+	int pidfd;
+
+	if (__atomic_load_n(&no_pidfds, __ATOMIC_RELAXED))
+		return true;
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		if (errno == ENOSYS)	/* before 5.3, or valgrind */
+			__atomic_store_n(&no_pidfds, true, __ATOMIC_RELAXED);
+		return errno != ESRCH;	/* no pidfds: the socket tells */
+	}
+	/* the pidfd is now this very process: is it the one that wrote? */
+	if (start && proc_start_time(pid) != start) {
+		close(pidfd);
+		return false;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;		/* readable once the process exits */
+	ev.data.fd = pidfd;
+	if (z->nwatch == ZCHAN_MEMFD_USERS ||
+	    epoll_ctl(z->fd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+		close(pidfd);
+		return true;
+	}
+	z->watch[z->nwatch].entry = entry;
+	z->watch[z->nwatch].pidfd = pidfd;
+	z->watch[z->nwatch].seen = true;
+	z->nwatch++;
+	return true;
+}
+
+/*
+ * Has every process that uses the peer end died without closing it?  The
+ * table may be hostile: garbage words only make us watch other processes.
+ * A syscall or more: slow paths only.
+ */
+bool zchan_users_peer_gone(struct zchan *z)
+{
+	struct pollfd pfd[ZCHAN_MEMFD_USERS];
+	bool any = false, live = false;
+	unsigned int i, w;
+	uint64_t e;
+
+	if (!z->peer_end || !z->own_end || !z->own_end->pidns ||
+	    load_once(&z->peer_end->pidns) != z->own_end->pidns)
+		return false;	/* pids we cannot watch: the socket tells */
+	for (w = 0; w < z->nwatch; w++)
+		z->watch[w].seen = false;
+	for (i = 0; i < ZCHAN_MEMFD_USERS; i++) {
+		e = __atomic_load_n(&z->peer_end->users[i], __ATOMIC_ACQUIRE);
+		if (!e)
+			continue;
+		any = true;
+		for (w = 0; w < z->nwatch; w++)
+			if (z->watch[w].entry == e)
+				break;
+		if (w < z->nwatch)
+			z->watch[w].seen = true;
+		else if (watch(z, e) && (z->nwatch == 0 ||
+					 z->watch[z->nwatch - 1].entry != e))
+			live = true;	/* alive, but no pidfd to ask */
+	}
+	for (w = 0; w < z->nwatch;) {
+		if (!z->watch[w].seen) {
+			unwatch(z, w);	/* closed its use, or replaced */
+			continue;
+		}
+		pfd[w].fd = z->watch[w].pidfd;
+		pfd[w].events = POLLIN;
+		pfd[w].revents = 0;
+		w++;
+	}
+	if (!any || live)
+		return false;
+	if (z->nwatch && poll(pfd, z->nwatch, 0) < 0)
+		return false;
+	for (w = 0; w < z->nwatch; w++)
+		if (!(pfd[w].revents & (POLLIN | POLLHUP | POLLERR)))
+			return false;
+	return true;
+}
