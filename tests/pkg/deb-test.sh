@@ -6,9 +6,9 @@
 # fail), checks what each package holds, unpacks libzchan1 and
 # libzchan-dev into a temporary root (dpkg-deb -x) and builds an outside
 # program (zchan_outside.c) against them with nothing but
-# `pkg-config --cflags --libs zchan`, then runs it on the memfd backend
-# and zchan-tools' zchan-bench, both on the unpacked libzchan.so.1.
-# Prints TAP.
+# `pkg-config --cflags --libs zchan`, then runs it on the memfd backend,
+# and zchan-tools' zchan-bench and python3-zchan's binding, all on the
+# unpacked libzchan.so.1.  Prints TAP.
 
 set -u
 
@@ -21,7 +21,7 @@ version=$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version 2>/dev/null)
 dkms_version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$TOP/dkms.conf")
 
 . "$TOP/tests/tap.sh"
-plan=13
+plan=15
 tap_plan $plan
 deb() { ls "$out/$1"_"$version"_*.deb 2>/dev/null | head -n1; }
 # has PKG PATH...: every PATH (relative, ./usr/...) is in package PKG
@@ -60,11 +60,11 @@ DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:+$DEB_BUILD_OPTIONS }noddebs" \
 status=$?
 [ "$status" -eq 0 ] || show "$TOP/build/pkg-test/deb.log"
 built=1
-for p in zchan-dkms libzchan1 libzchan-dev zchan-tools; do
+for p in zchan-dkms libzchan1 libzchan-dev zchan-tools python3-zchan; do
 	[ -n "$(deb $p)" ] || { echo "# no $p package in $out"; built=0; }
 done
 [ "$status" -eq 0 ] && [ "$built" -eq 1 ]
-result $? "dpkg-buildpackage builds zchan-dkms, libzchan1, libzchan-dev and zchan-tools ($(($(date +%s) - start)) s)"
+result $? "dpkg-buildpackage builds zchan-dkms, libzchan1, libzchan-dev, zchan-tools and python3-zchan ($(($(date +%s) - start)) s)"
 if [ "$built" -ne 1 ]; then
 	for i in $(seq 2 $plan); do result 1 "skipped: no packages"; done
 	exit 1
@@ -96,14 +96,14 @@ has libzchan1 "./usr/lib/$ma/libzchan.so.1" "./usr/lib/$ma/libzchan.so.1.0.0" &&
 result $? "libzchan1: libzchan.so.1 in /usr/lib/$ma, nothing else, Depends on liburing, a symbols file naming every symbol of libzchan.map"
 
 # One man page per Documentation/man/*.rst: the library's (3, 7) in
-# libzchan-dev, the tools' (1) in zchan-tools.
+# libzchan-dev, the tools' (1, 8) in zchan-tools.
 man_pages=() lib_pages=() tool_pages=()
 for f in "$TOP"/Documentation/man/*.rst; do
 	page=$(basename "$f" .rst)
 	path=./usr/share/man/man${page##*.}/$page.gz
 	man_pages+=("$path")
 	case $page in
-	*.1) tool_pages+=("$path") ;;
+	*.[18]) tool_pages+=("$path") ;;
 	*) lib_pages+=("$path") ;;
 	esac
 done
@@ -115,13 +115,20 @@ has libzchan-dev ./usr/include/zchan.h ./usr/include/zchan/linux/zchan.h \
 	field libzchan-dev Depends | grep -qF "libzchan1 (= $version)"
 result $? "libzchan-dev: headers, libzchan.a, libzchan.so, zchan.pc, ${#lib_pages[@]} man pages, Depends on libzchan1 (= $version)"
 
-# zchan-tools: each tool with its man page (lintian: no-manual-page).
-tools=$(dpkg-deb -c "$(deb zchan-tools)" | awk '$6 ~ "^./usr/bin/." { print $6 }')
+# zchan-tools: each tool with its man page (lintian: no-manual-page),
+# zchan-bench and the BPF tools (built when clang, bpftool, libbpf-dev).
+tools=$(dpkg-deb -c "$(deb zchan-tools)" | awk '$6 ~ "^./usr/s?bin/." { print $6 }')
 tool_man=()
-for t in $tools; do tool_man+=("./usr/share/man/man1/$(basename "$t").1.gz"); done
-[ -n "$tools" ] && has zchan-tools ./usr/bin/zchan-bench "${tool_man[@]}" "${tool_pages[@]}" &&
+for t in $tools; do
+	case $t in
+	./usr/sbin/*) tool_man+=("./usr/share/man/man8/$(basename "$t").8.gz") ;;
+	*) tool_man+=("./usr/share/man/man1/$(basename "$t").1.gz") ;;
+	esac
+done
+[ -n "$tools" ] && has zchan-tools ./usr/bin/zchan-bench ./usr/sbin/zchan-top \
+	./usr/sbin/zchan-lat "${tool_man[@]}" "${tool_pages[@]}" &&
 	field zchan-tools Depends | grep -q libzchan1
-result $? "zchan-tools: $(echo $tools | sed 's|\./usr/bin/||g') with man pages, Depends on libzchan1"
+result $? "zchan-tools: $(echo $tools | sed 's|\./usr/s*bin/||g') with man pages, Depends on libzchan1"
 
 # The outside program, against the unpacked packages only.
 for p in libzchan1 libzchan-dev zchan-tools; do dpkg-deb -x "$(deb $p)" "$root"; done
@@ -155,6 +162,35 @@ ldd "$root/usr/bin/zchan-bench" | grep -qF "libzchan.so.1 => $root/usr/lib/$ma/l
 	"$root/usr/bin/zchan-bench" -q -m zchan-memfd -M stream -s 4K -n 2000 -r 1 | show &&
 	[ "${PIPESTATUS[0]}" -eq 0 ]
 result $? "the packaged zchan-bench runs a verified zchan-memfd stream on it"
+
+# Each packaged tool answers -h (no module or privilege needed for that).
+bad=0
+for t in $tools; do
+	"$root/${t#./}" -h >"$TOP/build/pkg-test/help.out" 2>&1 ||
+		{ echo "# ${t#./} -h failed:"; show "$TOP/build/pkg-test/help.out"; bad=1; }
+done
+result $bad "each packaged tool answers -h"
+
+# python3-zchan: the binding, on the unpacked libzchan.so.1.
+pydir=$root/usr/lib/python3/dist-packages
+dpkg-deb -x "$(deb python3-zchan)" "$root" &&
+	ldd "$pydir"/zchan/_zchan.*.so | grep -qF "libzchan.so.1 => $root/usr/lib/$ma/libzchan.so.1" &&
+	(cd / && ZCHAN_BACKEND=memfd PYTHONPATH=$pydir /usr/bin/python3 -c '
+import multiprocessing, sys, zchan
+assert zchan.__file__.startswith(sys.argv[1]), zchan.__file__
+def child(w):
+    for i in range(100):
+        w.send(b"message %d" % i)
+r, w = zchan.pipe()
+p = multiprocessing.Process(target=child, args=(w,))
+p.start()
+w.close()
+got = [bytes(m) for m in r]
+p.join()
+assert got == [b"message %d" % i for i in range(100)], got
+print("100 messages through the packaged binding")' "$pydir") 2>&1 | show &&
+	[ "${PIPESTATUS[0]}" -eq 0 ]
+result $? "python3-zchan: the unpacked binding, on the unpacked libzchan.so.1, passes 100 messages"
 
 # zchan-bench(1) keeps up with zchan-bench -h: every long option.
 missing=$("$root/usr/bin/zchan-bench" -h | grep -oE -- '--[a-z][a-z-]*' | sort -u |

@@ -6,7 +6,8 @@
 # pkg/deb-test.sh builds the Debian packages once (scripts/deb.sh
 # --binary), runs lintian, checks their contents, and builds and runs a
 # program outside the tree (pkg/zchan_outside.c) against the unpacked
-# libzchan-dev and libzchan1 with `pkg-config --cflags --libs zchan`.
+# libzchan-dev and libzchan1 with `pkg-config --cflags --libs zchan`; the
+# packaged zchan-bench and Python binding run on the unpacked library.
 # pkg/dkms-test.sh builds zchan.ko through DKMS, with private DKMS trees,
 # for every kernel installed with headers (6.1 and 6.12), and loads each
 # build in a guest of that kernel (tools/vm-run --module), where
