@@ -11,6 +11,7 @@
 SHELL := /bin/bash
 TOP := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 include $(TOP)/scripts/kdir.mk
+include $(TOP)/scripts/deb.mk
 
 PREFIX ?= /usr/local
 export PREFIX
