@@ -2554,6 +2554,42 @@ TEST(send_pages_producer_unmaps_and_dies)
 	EXPECT_TRUE(zc_stat_becomes("pinned", before, 10));
 }
 
+/*
+ * The producer forks after the handover: the child's writes go to its own
+ * copy (pinned pages are copied for the child at fork), so the consumer
+ * sees the parent's pages, and the parent's writes.
+ */
+TEST_F(chan, send_pages_producer_forks)
+{
+	struct zchan_completion comp;
+	uint8_t *buf = zc_pattern_buf(2, 4);
+	int status;
+	__u64 off;
+	uint8_t *m;
+	pid_t pid;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, _zc_send_pages(self->p.fd, buf, 2 * page_size, 5, &off));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		memset(buf, 0xff, 2 * page_size);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	m = mmap(NULL, 2 * page_size, PROT_READ, MAP_SHARED, self->c.fd, off);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_TRUE(zc_pattern_ok(m, 2 * page_size, 0, 4));
+	buf[page_size] = 0xee;
+	EXPECT_EQ(0xee, m[page_size]);
+	ASSERT_EQ(0, munmap(m, 2 * page_size));
+	ASSERT_EQ(1, _zc_reap(self->p.fd, &comp, 1));
+	EXPECT_EQ(5, comp.cookie);
+	EXPECT_EQ(0, comp.flags);
+	munmap(buf, 2 * page_size);
+}
+
 /* The consumer dies holding one transfer and never mapping another. */
 TEST(send_pages_consumer_dies)
 {
