@@ -132,6 +132,18 @@ int zchan_recv_batch(struct zchan *c, struct zchan_msg *msgs,
 		     unsigned int nr, unsigned int flags);
 int zchan_release(struct zchan *c, const void *buf);
 
+/*
+ * The producer's own pages (kernel backend with ZCHAN_FEAT_SEND_PAGES; the
+ * memfd backend returns -EOPNOTSUPP): page-aligned @buf and @len, handed
+ * over without a copy; the consumer's zchan_recv_zc() returns a read-only
+ * mapping of them, and once it released it zchan_reap() returns @cookie.
+ * See zchan_send_pages(3).
+ */
+int zchan_send_pages(struct zchan *p, const void *buf, size_t len,
+		     uint64_t cookie, unsigned int flags);
+int zchan_reap(struct zchan *p, uint64_t *cookies, unsigned int n,
+	       unsigned int flags);
+
 /* Waiting and integration with poll/epoll/io_uring */
 int zchan_fd(const struct zchan *ch);
 int zchan_poll(struct zchan *ch);

@@ -43,6 +43,12 @@ module_param_named(max_user_pool_bytes, zchan_max_user_pool_bytes, ulong,
 MODULE_PARM_DESC(max_user_pool_bytes,
 		 "Data pool bytes one user may own in all (default 1/4 of RAM, at most 4 GiB)");
 
+unsigned long zchan_max_user_pinned_bytes;
+module_param_named(max_user_pinned_bytes, zchan_max_user_pinned_bytes, ulong,
+		   0644);
+MODULE_PARM_DESC(max_user_pinned_bytes,
+		 "Bytes of ZCHAN_IOC_SEND_PAGES transfers one user may have pinned (default 1/8 of RAM, at most 1 GiB)");
+
 /*
  * Pool pages are in no process's RSS, so the OOM killer cannot find them:
  * the defaults must leave a small machine room to breathe (a 1 GiB pool in
@@ -56,6 +62,8 @@ void zchan_limits_init(void)
 		zchan_max_pool_bytes = min(ram / 8, 1UL << 30);
 	if (!zchan_max_user_pool_bytes)
 		zchan_max_user_pool_bytes = min(ram / 4, 4UL << 30);
+	if (!zchan_max_user_pinned_bytes)
+		zchan_max_user_pinned_bytes = min(ram / 8, 1UL << 30);
 }
 
 struct zchan_stats zchan_stats;
@@ -72,12 +80,14 @@ static u64 zchan_next_id;
  * @uid: the user
  * @channels: live channels charged to @uid
  * @pool_bytes: their data pool bytes
+ * @pinned_pages: pages their SEND_PAGES transfers hold pinned
  */
 struct zchan_user {
 	struct hlist_node node;
 	kuid_t uid;
 	unsigned int channels;
 	u64 pool_bytes;
+	u64 pinned_pages;
 };
 
 static DEFINE_SPINLOCK(zchan_users_lock);
@@ -148,6 +158,31 @@ static void zchan_user_uncharge(struct zchan_user *u, u64 bytes)
 		kfree(u);
 }
 
+/*
+ * Charge @nr_pages pinned pages to @u (which a channel of @u's keeps
+ * alive), or fail with -ENOBUFS past max_user_pinned_bytes.
+ */
+int zchan_user_pin(struct zchan_user *u, unsigned long nr_pages)
+{
+	u64 limit = READ_ONCE(zchan_max_user_pinned_bytes) >> PAGE_SHIFT;
+	int ret = 0;
+
+	spin_lock(&zchan_users_lock);
+	if (nr_pages > limit - min(u->pinned_pages, limit))
+		ret = -ENOBUFS;
+	else
+		u->pinned_pages += nr_pages;
+	spin_unlock(&zchan_users_lock);
+	return ret;
+}
+
+void zchan_user_unpin(struct zchan_user *u, unsigned long nr_pages)
+{
+	spin_lock(&zchan_users_lock);
+	u->pinned_pages -= nr_pages;
+	spin_unlock(&zchan_users_lock);
+}
+
 static void zchan_region_free(struct zchan_region *r)
 {
 	unsigned long i;
@@ -212,6 +247,7 @@ void zchan_channel_put(struct zchan_channel *chan)
 {
 	if (!refcount_dec_and_test(&chan->ref))
 		return;
+	zchan_pages_free(chan);
 	zchan_region_free(&chan->pool);
 	zchan_region_free(&chan->cons_ring);
 	zchan_region_free(&chan->prod_ring);
@@ -307,6 +343,7 @@ static struct zchan_channel *zchan_channel_alloc(struct zchan_create *c,
 	}
 	INIT_HLIST_NODE(&chan->name_node);
 	INIT_LIST_HEAD(&chan->node);
+	zchan_pages_init(chan);
 	atomic64_set(&chan->kicks, 0);
 	atomic64_set(&chan->waits, 0);
 	zchan_fill_layout(&chan->layout, pool_size, c->ring_entries,
@@ -681,6 +718,8 @@ void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e)
 
 	if (ns)
 		zchan_ns_put(ns);
+	if (e == ZCHAN_END_CONS)
+		zchan_pages_abort(chan);
 	zchan_wake_end(chan, !e);
 }
 

@@ -53,6 +53,7 @@ static int zchan_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "pages %lld\n", (s64)atomic64_read(&zchan_stats.pages));
 	seq_printf(m, "created %lld\n", (s64)atomic64_read(&zchan_stats.created));
 	seq_printf(m, "uring_waits %d\n", zchan_uring_pending_count());
+	seq_printf(m, "pinned %lld\n", (s64)atomic64_read(&zchan_stats.pinned));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(zchan_stats);

@@ -81,6 +81,10 @@ static long zchan_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return zchan_ioctl_wait(zf, uarg);
 	case ZCHAN_IOC_INFO:
 		return zchan_ioctl_info(zf, uarg);
+	case ZCHAN_IOC_SEND_PAGES:
+		return zchan_ioctl_send_pages(zf, uarg);
+	case ZCHAN_IOC_REAP:
+		return zchan_ioctl_reap(zf, uarg);
 	}
 	return -ENOTTY;
 }
@@ -118,6 +122,9 @@ static int __init zchan_init(void)
 	BUILD_BUG_ON(sizeof(struct zchan_attach) != 232);
 	BUILD_BUG_ON(sizeof(struct zchan_info) != 272);
 	BUILD_BUG_ON(sizeof(struct zchan_use) != 24);
+	BUILD_BUG_ON(sizeof(struct zchan_send_pages) != 64);
+	BUILD_BUG_ON(sizeof(struct zchan_completion) != 16);
+	BUILD_BUG_ON(sizeof(struct zchan_reap) != 32);
 	BUILD_BUG_ON(sizeof(struct zchan_prod_ring) != 192);
 	BUILD_BUG_ON(sizeof(struct zchan_cons_ring) != 192);
 

@@ -81,6 +81,8 @@ int zchan_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EINVAL;
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
+	if (vma->vm_pgoff >= ZCHAN_OFF_PAGES >> PAGE_SHIFT)
+		return zchan_pages_mmap(chan, role, vma);
 
 	switch (vma->vm_pgoff) {
 	case ZCHAN_OFF_PROD_RING >> PAGE_SHIFT:

@@ -16,6 +16,7 @@
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
+#include <linux/xarray.h>
 #include <linux/zchan.h>
 
 #include "compat.h"
@@ -82,6 +83,10 @@ struct zchan_end {
  * @kicks: kicks delivered, both directions
  * @waits: waits that slept
  * @publish_on_close: ZCHAN_CREATE_PUBLISH_ON_CLOSE was given
+ * @xfers: SEND_PAGES transfers the consumer may still map (zchan_pages.c)
+ * @next_xfer: next transfer id to try
+ * @xfers_done: completed transfers not yet reaped, under @lock
+ * @nr_xfers: transfers mappable, mapped or not yet reaped, under @lock
  * @name: NUL-terminated name, empty if anonymous
  */
 struct zchan_channel {
@@ -105,6 +110,10 @@ struct zchan_channel {
 	atomic64_t kicks;
 	atomic64_t waits;
 	bool publish_on_close;
+	struct xarray xfers;
+	u32 next_xfer;
+	struct list_head xfers_done;
+	unsigned int nr_xfers;
 	char name[ZCHAN_NAME_MAX];
 };
 
@@ -132,7 +141,8 @@ struct zchan_file {
 #define ZCHAN_FEAT_CANCEL_BITS	0
 #endif
 #define ZCHAN_FEATURES	(ZCHAN_FEAT_URING_BITS | ZCHAN_FEAT_CANCEL_BITS | \
-			 ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE)
+			 ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE | \
+			 ZCHAN_FEAT_SEND_PAGES)
 
 /* Global counters, shown in debugfs zchan/stats. */
 struct zchan_stats {
@@ -140,6 +150,7 @@ struct zchan_stats {
 	atomic_t files;
 	atomic64_t pages;
 	atomic64_t created;
+	atomic64_t pinned;
 };
 
 extern struct zchan_stats zchan_stats;
@@ -151,6 +162,7 @@ extern const struct file_operations zchan_fops;
 extern unsigned int zchan_max_channels_per_user;
 extern unsigned long zchan_max_pool_bytes;
 extern unsigned long zchan_max_user_pool_bytes;
+extern unsigned long zchan_max_user_pinned_bytes;
 
 static inline enum zchan_end_id zchan_role_end(unsigned int role)
 {
@@ -185,6 +197,19 @@ u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail);
 void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e);
 void zchan_channel_get(struct zchan_channel *chan);
 void zchan_channel_put(struct zchan_channel *chan);
+int zchan_user_pin(struct zchan_user *u, unsigned long nr_pages);
+void zchan_user_unpin(struct zchan_user *u, unsigned long nr_pages);
+
+/* zchan_pages.c */
+void zchan_pages_init(struct zchan_channel *chan);
+long zchan_ioctl_send_pages(struct zchan_file *zf,
+			    struct zchan_send_pages __user *arg);
+long zchan_ioctl_reap(struct zchan_file *zf, struct zchan_reap __user *arg);
+void zchan_pages_abort(struct zchan_channel *chan);
+void zchan_pages_free(struct zchan_channel *chan);
+bool zchan_pages_reapable(struct zchan_channel *chan);
+int zchan_pages_mmap(struct zchan_channel *chan, unsigned int role,
+		     struct vm_area_struct *vma);
 
 /* zchan_use.c */
 int zchan_use_start(struct zchan_channel *chan, enum zchan_end_id e,

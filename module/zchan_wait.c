@@ -91,6 +91,8 @@ __poll_t zchan_poll(struct file *file, poll_table *pt)
 	mask = zchan_ready_mask(chan, e);
 	if (!mask && pt && pt->_qproc)
 		atomic64_inc(&chan->waits);
+	if (e == ZCHAN_END_PROD && zchan_pages_reapable(chan))
+		mask |= EPOLLPRI;
 	return mask;
 }
 

@@ -41,7 +41,8 @@ trap 'echo "install-deps: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2'
 #   iceoryx libiceoryx-binding-c-dev     zchan-bench's iceoryx peer
 #   valgrind                             make -C tests lib-valgrind
 #   dkms dh-dkms debhelper dpkg-dev      make deb, the DKMS and package tests
-#   lintian fakeroot
+#   lintian fakeroot dh-python
+#   python3-all-dev                        (python3-zchan: debian/control)
 #   flex bison bc libelf-dev libssl-dev  the debug kernels (make check-debug)
 packages=(
 	build-essential make gcc pkg-config
@@ -60,7 +61,7 @@ packages=(
 	python3-numpy python3-pytest python3-setuptools python3-dev
 	iceoryx libiceoryx-binding-c-dev
 	valgrind
-	dkms dh-dkms debhelper dpkg-dev lintian fakeroot
+	dkms dh-dkms debhelper dpkg-dev lintian fakeroot dh-python python3-all-dev
 	flex bison bc libelf-dev libssl-dev
 )
 

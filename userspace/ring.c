@@ -438,6 +438,46 @@ int zchan_abort(struct zchan *p, void *buf)
 	return zchan_commit_flags(p, buf, 0, 0);
 }
 
+/*
+ * The producer's own pages (pages.c pins them): a slot first, since it may
+ * wait and a pinned transfer should not, then the descriptor naming the
+ * transfer, published as zchan_send() publishes.
+ */
+ZCHAN_EXPORT
+int zchan_send_pages(struct zchan *p, const void *buf, size_t len,
+		     uint64_t cookie, unsigned int flags)
+{
+	struct zchan_desc *d;
+	struct zchan_slot *s;
+	uint64_t off;
+	uint32_t idx;
+	int ret;
+
+	ret = check_producer(p, flags, ZCHAN_NONBLOCK);
+	if (!ret)
+		ret = zchan_pages_check(p, buf, len);
+	if (!ret)
+		ret = prod_get(p, 0, flags, &idx);
+	if (ret)
+		return ret;
+	ret = zchan_pages_pin(p, buf, len, cookie, &off);
+	if (ret) {
+		prod_commit_slot(p, idx, 0, true, 0);
+		return ret;
+	}
+	s = &p->slots[idx & p->mask];
+	d = &p->descs[idx & p->mask];
+	store_once(&d->off, off);
+	store_once(&d->len, (uint32_t)len);
+	store_once(&d->flags, ZCHAN_DESC_PAGES);
+	s->len = 0;		/* no pool bytes beyond the slot's span */
+	s->state = SLOT_READY;
+	p->st.messages++;
+	p->st.bytes += len;
+	prod_publish(p);
+	return 0;
+}
+
 ZCHAN_EXPORT
 int zchan_flush(struct zchan *p)
 {
@@ -498,6 +538,8 @@ static void cons_advance_head(struct zchan *z)
 
 static void cons_release_slot(struct zchan *z, uint32_t idx)
 {
+	if (unlikely(z->slots[idx & z->mask].pages))
+		zchan_pages_unmap_slot(z, &z->slots[idx & z->mask]);
 	z->slots[idx & z->mask].state = SLOT_RELEASED;
 	if (idx == z->c_head)
 		cons_advance_head(z);
@@ -538,6 +580,9 @@ static int cons_peek(struct zchan *z, struct zchan_desc *d)
 		d->off = load_once(&sd->off);
 		d->len = load_once(&sd->len);
 		d->flags = load_once(&sd->flags);
+		if (unlikely(d->flags & ZCHAN_DESC_PAGES))
+			return zchan_pages_desc_ok(z, d) ? 1 :
+						zchan_fail(z, -EPROTO);
 		if (d->flags & ~ZCHAN_DESC_SKIP)
 			return zchan_fail(z, -EPROTO);
 		if (!(d->flags & ZCHAN_DESC_SKIP)) {
@@ -566,6 +611,7 @@ static uint32_t cons_take(struct zchan *z, const struct zchan_desc *d)
 
 	s->off = d->off;
 	s->len = d->len;
+	s->pages = !!(d->flags & ZCHAN_DESC_PAGES);
 	s->state = SLOT_BORROWED;
 	z->c_read = idx + 1;
 	z->c_ready--;
@@ -642,8 +688,13 @@ ssize_t zchan_recv(struct zchan *c, void *buf, size_t cap, unsigned int flags)
 		return ret;
 	if (d.len > cap)
 		return -EMSGSIZE;	/* not taken: it stays for the next call */
-	if (d.len)
+	if (unlikely(d.flags & ZCHAN_DESC_PAGES)) {
+		ret = zchan_pages_copy(c, &d, buf);
+		if (ret)
+			return ret;
+	} else if (d.len) {
 		memcpy(buf, c->pool + d.off, d.len);
+	}
 	idx = cons_take(c, &d);
 	cons_store_read(c);
 	cons_release_slot(c, idx);
@@ -662,11 +713,13 @@ ssize_t zchan_recv_zc(struct zchan *c, const void **buf, unsigned int flags)
 	if (!buf)
 		return -EINVAL;
 	ret = cons_get(c, flags, &d);
+	if (!ret && unlikely(d.flags & ZCHAN_DESC_PAGES))
+		ret = zchan_pages_map(c, &d);
 	if (ret)
 		return ret;
 	cons_take(c, &d);
 	cons_store_read(c);
-	*buf = c->pool + d.off;
+	*buf = zchan_payload(c, d.off);
 	return d.len;
 }
 
@@ -687,12 +740,17 @@ int zchan_recv_batch(struct zchan *c, struct zchan_msg *msgs, unsigned int nr,
 	if (ret)
 		return ret;
 	for (n = 0;;) {
+		if (unlikely(d.flags & ZCHAN_DESC_PAGES) &&
+		    (ret = zchan_pages_map(c, &d)))
+			break;	/* not taken: it stays for the next call */
 		cons_take(c, &d);
-		msgs[n].buf = c->pool + d.off;
+		msgs[n].buf = zchan_payload(c, d.off);
 		msgs[n].len = d.len;
 		if (++n == nr || cons_peek(c, &d) <= 0)
 			break;	/* an error stays sticky for the next call */
 	}
+	if (!n)
+		return ret;
 	cons_store_read(c);
 	return (int)n;
 }
@@ -704,8 +762,7 @@ static int cons_find_borrowed(const struct zchan *c, const void *buf,
 	uint64_t off;
 	uint32_t i, n = c->c_read - c->c_head;
 
-	if ((uintptr_t)buf < (uintptr_t)c->pool)
-		return -EINVAL;
+	/* modulo 2^64: a SEND_PAGES mapping may lie below the pool */
 	off = (uintptr_t)buf - (uintptr_t)c->pool;
 	if ((uint32_t)(from - c->c_head) >= n)
 		from = c->c_head;
@@ -763,8 +820,11 @@ int zchan_release_batch(struct zchan *c, const struct zchan_msg *msgs,
 	for (idx = c->c_head; idx != c->c_read; idx++) {
 		struct zchan_slot *s = &c->slots[idx & c->mask];
 
-		if (s->state == SLOT_RELEASING)
-			s->state = ret ? SLOT_BORROWED : SLOT_RELEASED;
+		if (s->state != SLOT_RELEASING)
+			continue;
+		if (!ret && unlikely(s->pages))
+			zchan_pages_unmap_slot(c, s);
+		s->state = ret ? SLOT_BORROWED : SLOT_RELEASED;
 	}
 	if (ret)
 		return ret;

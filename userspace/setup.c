@@ -199,6 +199,7 @@ void zchan_close(struct zchan *ch)
 
 	if (!ch)
 		return;
+	zchan_pages_close(ch);	/* unpinned as their mappings go */
 	if (ch->backend == ZCHAN_BACKEND_MEMFD)
 		zchan_memfd_close(ch);
 	else if (zchan_used_here(ch)) {

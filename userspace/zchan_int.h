@@ -115,7 +115,7 @@ struct zchan_slot {
 	uint32_t len;		/* loaned capacity / committed length */
 	uint32_t span;		/* producer: pool bytes incl. wrap padding */
 	uint32_t state;
-	uint32_t pad;
+	uint32_t pages;		/* consumer: off is a SEND_PAGES mapping's (pages.c) */
 };
 
 struct zchan {
@@ -201,6 +201,25 @@ struct zchan {
 
 	struct zchan_stats st;
 };
+
+/*
+ * A borrowed message's address: @off is a pool offset, or for a SEND_PAGES
+ * mapping its distance from the pool (modulo 2^64; see pages.c).
+ */
+static inline void *zchan_payload(const struct zchan *z, uint64_t off)
+{
+	return (void *)((uintptr_t)z->pool + (uintptr_t)off);
+}
+
+/* pages.c: SEND_PAGES transfers (below ring.c: it never calls ring.c) */
+int zchan_pages_check(const struct zchan *p, const void *buf, size_t len);
+int zchan_pages_pin(struct zchan *p, const void *buf, size_t len,
+		    uint64_t cookie, uint64_t *off);
+bool zchan_pages_desc_ok(const struct zchan *z, const struct zchan_desc *d);
+int zchan_pages_map(struct zchan *z, struct zchan_desc *d);
+int zchan_pages_copy(struct zchan *z, struct zchan_desc *d, void *buf);
+void zchan_pages_unmap_slot(struct zchan *z, struct zchan_slot *s);
+void zchan_pages_close(struct zchan *z);
 
 /* ring.c: the data path and its readiness test */
 int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow);

@@ -21,16 +21,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include <liburing.h>
 #include <linux/zchan.h>
@@ -459,5 +462,51 @@ static inline int zc_await(int fd)
 
 	return read(fd, &c, 1) == 1 ? 0 : -1;
 }
+
+/* ---------------------------------------------------------------------
+ * SEND_PAGES buffers: a page-aligned private buffer holding a pattern.
+ */
+
+/* @pages fresh pages, byte i holding (seed + i) & 0xff; NULL on failure. */
+static inline uint8_t *zc_pattern_buf(long pages, int seed)
+{
+	long i, len = pages * sysconf(_SC_PAGESIZE);
+	uint8_t *b = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (b == MAP_FAILED)
+		return NULL;
+	for (i = 0; i < len; i++)
+		b[i] = seed + i;
+	return b;
+}
+
+/* Does @b hold bytes @from to @from + @len of zc_pattern_buf(, @seed)? */
+static inline bool zc_pattern_ok(const uint8_t *b, long len, long from,
+				 int seed)
+{
+	long i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != (uint8_t)(seed + from + i))
+			return false;
+	return true;
+}
+
+/* Does a write to @p kill a child with SIGSEGV? */
+static inline bool zc_write_segfaults(const void *p)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (!pid) {
+		*(volatile uint8_t *)p = 1;
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return false;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
 
 #endif /* ZCHAN_TEST_UTILS_H */

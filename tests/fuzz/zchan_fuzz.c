@@ -85,6 +85,9 @@
 	X(POLL,		"poll",		4)		\
 	X(RW,		"read-write",	2)		\
 	X(DUP,		"dup",		2)		\
+	X(SEND_PAGES,	"ioctl-send-pages", 4)		\
+	X(PAGES_MAP,	"pages-mmap",	4)		\
+	X(REAP,		"ioctl-reap",	3)		\
 	X(CLOSE,	"close",	7)
 
 #define X_ENUM(id, name, w) OP_##id,
@@ -114,6 +117,7 @@ static const int allow_rw[] = { EINVAL, EBADF, 0 };
 static const int allow_madvise[] = { EINVAL, ENOMEM, EAGAIN, EFAULT, EPERM, EBUSY, EACCES, ENODEV, EOPNOTSUPP, 0 };
 static const int allow_mlock[] = { ENOMEM, EAGAIN, EINVAL, EPERM, 0 };
 static const int allow_vmsplice[] = { EFAULT, EINVAL, ENOMEM, EAGAIN, 0 };
+static const int allow_send_pages[] = { EINVAL, EFAULT, ENOBUFS, EPIPE, ENOMEM, EINTR, 0 };
 static const int allow_none[] = { 0 };
 
 /* Counters, in shared memory: every worker and forked child adds to them. */
@@ -171,6 +175,10 @@ struct fz_state {
 	uint32_t p_tail[MAX_FDS], p_pos[MAX_FDS];
 	uint32_t c_read[MAX_FDS];
 	uint32_t seq[MAX_FDS];
+	/* SEND_PAGES: a buffer to send from, and recent transfers' offsets */
+	uint8_t *pages_buf;
+	uint64_t pages_off[8];
+	uint64_t pages_len[8];
 };
 
 static const char *prog;
@@ -946,6 +954,115 @@ static void do_touch(struct fz_state *st)
 	ADD(cnt->ok[OP_TOUCH], 1);
 }
 
+#define PAGES_BUF	8	/* pages of the SEND_PAGES buffer */
+
+/* ZCHAN_IOC_SEND_PAGES of part of this worker's buffer, often mutated. */
+static void do_send_pages(struct fz_state *st)
+{
+	struct zchan_send_pages sp;
+	int slot, fd = target_fd(st, &slot), prod = pick_fd(st, FD_PROD), ret;
+	uint64_t first, n;
+
+	if (!st->pages_buf) {
+		st->pages_buf = mmap(NULL, PAGES_BUF * page_size,
+				     PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (st->pages_buf == MAP_FAILED) {
+			st->pages_buf = NULL;
+			return;
+		}
+		memset(st->pages_buf, 0x5a, PAGES_BUF * page_size);
+	}
+	if (prod >= 0 && chance(st, 70))
+		fd = st->fds[prod].fd;
+	first = below(st, PAGES_BUF);
+	n = 1 + below(st, PAGES_BUF - first);
+	memset(&sp, 0, sizeof(sp));
+	sp.addr = (uintptr_t)st->pages_buf + first * page_size;
+	sp.len = n * page_size;
+	sp.cookie = rnd(st);
+	if (chance(st, 10))
+		sp.addr = mutate64(st, sp.addr);
+	if (chance(st, 10))
+		sp.len = mutate64(st, sp.len);
+	if (chance(st, 5))
+		sp.flags = (uint32_t)rnd(st);
+	if (chance(st, 3))
+		sp.resv = (uint32_t)rnd(st);
+	if (chance(st, 3))
+		sp.offset = rnd(st);
+	if (chance(st, 3))
+		sp.reserved[below(st, 3)] = rnd(st);
+	ret = ioctl(fd, ZCHAN_IOC_SEND_PAGES, &sp);
+	account(OP_SEND_PAGES, ret, errno, allow_send_pages);
+	if (ret)
+		return;
+	if (sp.offset < ZCHAN_OFF_PAGES ||
+	    (sp.offset - ZCHAN_OFF_PAGES) % ZCHAN_PAGES_MAX) {
+		ADD(cnt->bad_results, 1);
+		bad(OP_SEND_PAGES, "SEND_PAGES returned offset %#llx",
+		    (unsigned long long)sp.offset);
+	}
+	st->pages_off[below(st, 8)] = sp.offset;
+	st->pages_len[below(st, 8)] = sp.len;
+}
+
+/* Map a transfer (a recent offset, or a forged one) on any fd. */
+static void do_pages_map(struct fz_state *st)
+{
+	int s = chance(st, 70) ? pick_fd(st, FD_CONS) : pick_fd(st, FD_FREE);
+	int prot = chance(st, 85) ? PROT_READ : PROT_READ | PROT_WRITE;
+	int flags = chance(st, 90) ? MAP_SHARED : MAP_PRIVATE;
+	unsigned int i = below(st, 8);
+	uint64_t off = st->pages_off[i], len = st->pages_len[i];
+	int m;
+
+	if (s < 0)
+		return;
+	if (!off || chance(st, 10))
+		off = ZCHAN_OFF_PAGES + below(st, 64) * ZCHAN_PAGES_MAX;
+	if (chance(st, 10))
+		off = mutate64(st, off) & ~(uint64_t)(page_size - 1);
+	if (!len || len > PAGES_BUF * (uint64_t)page_size || chance(st, 15))
+		len = (1 + below(st, PAGES_BUF)) * page_size;
+	if (free_map_slot(st) < 0)
+		return;
+	m = map_region(st, s, R_NONE, prot, flags, off, len, OP_PAGES_MAP);
+	/* Often let go at once, so that completions keep coming. */
+	if (m >= 0 && chance(st, 50)) {
+		munmap(st->maps[m].addr, st->maps[m].len);
+		st->maps[m].addr = NULL;
+	}
+}
+
+static void do_reap(struct fz_state *st)
+{
+	struct zchan_completion c[8];
+	struct zchan_reap r;
+	int slot, fd = target_fd(st, &slot), ret, i;
+
+	memset(&r, 0, sizeof(r));
+	r.addr = (uintptr_t)c;
+	r.nr = 1 + below(st, 8);
+	if (chance(st, 5))
+		r.addr = mutate64(st, r.addr);
+	if (chance(st, 5))
+		r.flags = (uint32_t)rnd(st);
+	if (chance(st, 3))
+		r.reserved[below(st, 2)] = rnd(st);
+	ret = ioctl(fd, ZCHAN_IOC_REAP, &r);
+	account(OP_REAP, ret, errno, allow_simple);
+	if (ret <= 0 || r.addr != (uintptr_t)c)
+		return;
+	for (i = 0; i < ret && i < 8; i++)
+		if (ret > (int)r.nr || c[i].flags & ~ZCHAN_COMPL_ABORTED) {
+			ADD(cnt->bad_results, 1);
+			bad(OP_REAP, "REAP: %d of %u, flags %#x", ret, r.nr,
+			    c[i].flags);
+			return;
+		}
+}
+
 /* Write random values over the ring words of a writable mapping. */
 static void do_scribble(struct fz_state *st)
 {
@@ -1451,6 +1568,9 @@ static void run_one(struct fz_state *st, int op)
 	case OP_POLL: do_poll(st); break;
 	case OP_RW: do_rw(st); break;
 	case OP_DUP: do_dup(st); break;
+	case OP_SEND_PAGES: do_send_pages(st); break;
+	case OP_PAGES_MAP: do_pages_map(st); break;
+	case OP_REAP: do_reap(st); break;
 	case OP_CLOSE: do_close(st); break;
 	}
 }

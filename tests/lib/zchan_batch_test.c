@@ -19,6 +19,7 @@
 #include <zchan.h>
 
 #include "kselftest_harness.h"
+#include "lib_test_utils.h"
 
 /* TCG guests are slow: give every test room. */
 #undef TEST_TIMEOUT_DEFAULT
@@ -78,29 +79,6 @@ static void batch_attr(struct zchan_attr *a, unsigned int backend,
 	a->max_msg = max_msg;
 }
 
-/* Both ends in this process, the consumer passed over a socketpair. */
-static int make_pair(const struct zchan_attr *a, struct zchan **p,
-		     struct zchan **c)
-{
-	int sv[2], ret;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-		return -errno;
-	ret = zchan_create(NULL, a, p);
-	if (!ret) {
-		ret = zchan_send_peer(*p, sv[0]);
-		if (!ret)
-			ret = zchan_recv_peer(sv[1], c);
-		if (ret) {
-			zchan_close(*p);
-			*p = NULL;
-		}
-	}
-	close(sv[0]);
-	close(sv[1]);
-	return ret;
-}
-
 static uint32_t msg_len(uint32_t seq, uint32_t max)
 {
 	return 1 + (seq * 2654435761U) % max;
@@ -138,7 +116,7 @@ TEST_F(batch, more_waits_for_flush)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 64, 65536, 1024);
-	ASSERT_EQ(0, make_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
 	for (i = 0; i < 3; i++) {
 		fill(buf, msg_len(i, 64), i);
 		ASSERT_EQ(msg_len(i, 64), zchan_send(self->p, buf,
@@ -169,7 +147,7 @@ TEST_F(batch, plain_commit_publishes_the_queue)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 64, 65536, 1024);
-	ASSERT_EQ(0, make_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(0, zchan_loan(self->p, 100, &b0, 0));
 	ASSERT_EQ(0, zchan_loan(self->p, 100, &b1, 0));
 	fill(b0, msg_len(0, 100), 0);
@@ -195,7 +173,7 @@ TEST_F(batch, quarter_of_ring_publishes)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 16, 65536, 1024);
-	ASSERT_EQ(0, make_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(8, zchan_send(self->p, buf, 8, ZCHAN_MORE));
 	EXPECT_EQ(-EAGAIN, zchan_recv_batch(self->c, m, 16, ZCHAN_NONBLOCK));
@@ -215,7 +193,7 @@ TEST_F(batch, queue_goes_out_before_waiting)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 64, 1 << 20, 1024);
-	ASSERT_EQ(0, make_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
 	/* the consumer holds 61 of the 64 slots */
 	for (i = 0; i < 61; i++)
 		ASSERT_EQ(8, zchan_send(self->p, buf, 8, 0));
@@ -327,7 +305,7 @@ TEST_F(batch, release_batch_all_or_nothing)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 4, 65536, 1024);
-	ASSERT_EQ(0, make_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(8, zchan_send(self->p, buf, 8, 0));
 	ASSERT_EQ(4, zchan_recv_batch(self->c, m, 4, ZCHAN_NONBLOCK));
@@ -365,7 +343,7 @@ TEST_F(batch, bad_flags_and_ends)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 16, 65536, 1024);
-	ASSERT_EQ(0, make_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
 	EXPECT_EQ(-EINVAL, zchan_loan(self->p, 8, &lb, ZCHAN_MORE));
 	ASSERT_EQ(0, zchan_loan(self->p, 8, &lb, 0));
 	EXPECT_EQ(-EINVAL, zchan_commit_flags(self->p, lb, 8, ZCHAN_NONBLOCK));
@@ -392,7 +370,7 @@ TEST_F(batch, flush_after_consumer_closed)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 16, 65536, 1024);
-	ASSERT_EQ(0, make_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(8, zchan_send(self->p, buf, 8, ZCHAN_MORE));
 	zchan_close(self->c);
 	self->c = NULL;

@@ -32,6 +32,7 @@
 #include <zchan.h>
 
 #include "kselftest_harness.h"
+#include "lib_test_utils.h"
 
 /* TCG guests are slow: give every test room (the suite has a budget). */
 #undef TEST_TIMEOUT_DEFAULT
@@ -73,27 +74,6 @@ static void small_attr(struct zchan_attr *a, unsigned int entries,
 	a->ring_entries = entries;
 	a->pool_size = pool;
 	a->max_msg = max_msg;
-}
-
-/* Both ends in this process, the consumer passed over a socketpair. */
-static int local_pair(const struct zchan_attr *a, struct zchan **p,
-		      struct zchan **c)
-{
-	int sv[2], ret;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-		return -errno;
-	ret = zchan_create(NULL, a, p);
-	if (!ret) {
-		ret = zchan_send_peer(*p, sv[0]);
-		if (!ret)
-			ret = zchan_recv_peer(sv[1], c);
-		if (ret)
-			zchan_close(*p);
-	}
-	close(sv[0]);
-	close(sv[1]);
-	return ret;
 }
 
 /*

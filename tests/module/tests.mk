@@ -11,3 +11,14 @@ module/zchan_test: module/zchan_test.c common/zchan_test_utils.h \
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
 		-o $@ $< -luring -lpthread
+
+# libzchan's zchan_send_pages() and zchan_reap() on the kernel backend.
+GUEST_TESTS += module/zchan_pages_lib_test
+TEST_CLEAN += module/zchan_pages_lib_test
+
+module/zchan_pages_lib_test: module/zchan_pages_lib_test.c \
+		common/zchan_test_utils.h $(TOP)/include/zchan.h \
+		$(TOP)/include/uapi/linux/zchan.h $(KSFT_HDRS) $(LIBZCHAN_A)
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
+		-o $@ $< $(LIBZCHAN_A) -luring -lpthread

@@ -456,11 +456,14 @@ TEST(create_defaults_and_layout)
 		EXPECT_EQ(0, memcmp(&w, &l, sizeof(w)));
 	}
 	/* Every feature of this module, and nothing else. */
-	EXPECT_EQ(ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE,
-		  l.features & (ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE));
+	EXPECT_EQ(ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
+		  ZCHAN_FEAT_SEND_PAGES,
+		  l.features & (ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
+				ZCHAN_FEAT_SEND_PAGES));
 	EXPECT_TRUE(l.features & ZCHAN_FEAT_URING_CMD);
 	EXPECT_EQ(0, l.features & ~(ZCHAN_FEAT_URING_CMD | ZCHAN_FEAT_URING_CANCEL |
-				    ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE));
+				    ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
+				    ZCHAN_FEAT_SEND_PAGES));
 	EXPECT_EQ(0, l.resv);
 	EXPECT_EQ(0, l.reserved[0] | l.reserved[1] | l.reserved[2]);
 	close(fd);
@@ -2357,6 +2360,340 @@ TEST(rmmod_refused_while_open)
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(0, _zc_create(fd, NULL, 0, 0, 0, 0600, NULL));
 	close(fd);
+}
+
+/* ---------------------------------------------------------------------
+ * ZCHAN_IOC_SEND_PAGES: the producer's own pages, mapped read-only by the
+ * consumer, unpinned when it unmaps them, completed through REAP.
+ */
+static int _zc_send_pages(int fd, const void *buf, __u64 len, __u64 cookie,
+			  __u64 *offset)
+{
+	struct zchan_send_pages sp = {
+		.addr = (uintptr_t)buf, .len = len, .cookie = cookie,
+	};
+	int ret = zc_ioctl(fd, ZCHAN_IOC_SEND_PAGES, &sp);
+
+	if (!ret && offset)
+		*offset = sp.offset;
+	return ret;
+}
+
+static int _zc_reap(int fd, struct zchan_completion *c, __u32 nr)
+{
+	struct zchan_reap r = { .addr = (uintptr_t)c, .nr = nr };
+	int ret = ioctl(fd, ZCHAN_IOC_REAP, &r);
+
+	return ret < 0 ? -errno : ret;
+}
+
+TEST_F(chan, send_pages_bad_args)
+{
+	struct zchan_send_pages sp = { 0 };
+	struct zchan_completion comp;
+	struct zchan_reap r = { 0 };
+	uint8_t *buf = zc_pattern_buf(2, 0);
+	__u64 off;
+	void *m;
+
+	ASSERT_NE(NULL, buf);
+	EXPECT_TRUE(self->p.l.features & ZCHAN_FEAT_SEND_PAGES);
+	sp.addr = (uintptr_t)buf;
+	sp.len = page_size;
+	sp.flags = 1;
+	zc_err_ioctl(EINVAL, self->p.fd, ZCHAN_IOC_SEND_PAGES, &sp);
+	sp.flags = 0;
+	sp.resv = 1;
+	zc_err_ioctl(EINVAL, self->p.fd, ZCHAN_IOC_SEND_PAGES, &sp);
+	sp.resv = 0;
+	sp.reserved[2] = 1;
+	zc_err_ioctl(EINVAL, self->p.fd, ZCHAN_IOC_SEND_PAGES, &sp);
+	sp.reserved[2] = 0;
+	sp.offset = 1;
+	zc_err_ioctl(EINVAL, self->p.fd, ZCHAN_IOC_SEND_PAGES, &sp);
+	EXPECT_EQ(-EINVAL, _zc_send_pages(self->p.fd, buf + 1, page_size, 0, NULL));
+	EXPECT_EQ(-EINVAL, _zc_send_pages(self->p.fd, buf, page_size - 1, 0, NULL));
+	EXPECT_EQ(-EINVAL, _zc_send_pages(self->p.fd, buf, 0, 0, NULL));
+	EXPECT_EQ(-EINVAL, _zc_send_pages(self->p.fd, buf, ZCHAN_PAGES_MAX + page_size,
+					  0, NULL));
+	EXPECT_EQ(-EINVAL, _zc_send_pages(self->c.fd, buf, page_size, 0, NULL));
+	/* Unmapped memory pins nothing. */
+	ASSERT_EQ(0, munmap(buf + page_size, page_size));
+	EXPECT_EQ(-EFAULT, _zc_send_pages(self->p.fd, buf, 2 * page_size, 0, NULL));
+	EXPECT_EQ(0, zc_stat("pinned"));
+	zc_err_ioctl(EFAULT, self->p.fd, ZCHAN_IOC_SEND_PAGES, (void *)8);
+
+	r.addr = (uintptr_t)&comp;
+	r.nr = 1;
+	r.flags = 1;
+	zc_err_ioctl(EINVAL, self->p.fd, ZCHAN_IOC_REAP, &r);
+	r.flags = 0;
+	r.reserved[1] = 1;
+	zc_err_ioctl(EINVAL, self->p.fd, ZCHAN_IOC_REAP, &r);
+	r.reserved[1] = 0;
+	zc_err_ioctl(EINVAL, self->c.fd, ZCHAN_IOC_REAP, &r);
+	EXPECT_EQ(0, _zc_reap(self->p.fd, &comp, 1));
+
+	/* Only the consumer maps a transfer: read-only, whole, once. */
+	ASSERT_EQ(0, _zc_send_pages(self->p.fd, buf, page_size, 7, &off));
+	EXPECT_LE(ZCHAN_OFF_PAGES, off);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, page_size, PROT_READ, MAP_SHARED,
+				   self->p.fd, off));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, self->c.fd, off));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, page_size, PROT_READ, MAP_PRIVATE,
+				   self->c.fd, off));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 2 * page_size, PROT_READ, MAP_SHARED,
+				   self->c.fd, off));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, page_size, PROT_READ, MAP_SHARED,
+				   self->c.fd, off + page_size));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, page_size, PROT_READ, MAP_SHARED,
+				   self->c.fd, off + ZCHAN_PAGES_MAX));
+	m = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->c.fd, off);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, page_size, PROT_READ, MAP_SHARED,
+				   self->c.fd, off));
+	EXPECT_EQ(0, munmap(m, page_size));
+	ASSERT_EQ(1, _zc_reap(self->p.fd, &comp, 1));
+	EXPECT_EQ(7, comp.cookie);
+	EXPECT_EQ(0, comp.flags);
+	munmap(buf, page_size);
+}
+
+TEST_F(chan, send_pages_read_only_mapping_and_completion)
+{
+	long before = zc_stat("pinned"), n = 4;
+	uint8_t *buf = zc_pattern_buf(n, 3);
+	struct zchan_completion comp[4];
+	__u64 off;
+	uint8_t *m;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, _zc_send_pages(self->p.fd, buf, n * page_size, 42, &off));
+	EXPECT_EQ(before + n, zc_stat("pinned"));
+	m = mmap(NULL, n * page_size, PROT_READ, MAP_SHARED, self->c.fd, off);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_TRUE(zc_pattern_ok(m, n * page_size, 0, 3));
+	/* The same pages, not a copy: the producer's later writes show. */
+	buf[5] = 0xee;
+	EXPECT_EQ(0xee, m[5]);
+	/* Never writable. */
+	EXPECT_TRUE(zc_write_segfaults(m + page_size));
+	EXPECT_EQ(-1, mprotect(m, n * page_size, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EACCES, errno);
+	EXPECT_EQ(-1, madvise(m, n * page_size, MADV_DOFORK));
+	/* Nothing completes while any piece is mapped. */
+	ASSERT_EQ(0, munmap(m, page_size));
+	EXPECT_EQ(0, zc_poll(self->p.fd, POLLPRI) & POLLPRI);
+	EXPECT_EQ(0, _zc_reap(self->p.fd, comp, 4));
+	EXPECT_TRUE(zc_pattern_ok(m + 2 * page_size, page_size, 2 * page_size, 3));
+	ASSERT_EQ(0, munmap(m + 2 * page_size, page_size));
+	EXPECT_EQ(0, _zc_reap(self->p.fd, comp, 4));
+	EXPECT_EQ(before + n, zc_stat("pinned"));
+	ASSERT_EQ(0, munmap(m + page_size, page_size));
+	ASSERT_EQ(0, munmap(m + 3 * page_size, page_size));
+	EXPECT_EQ(before, zc_stat("pinned"));
+	/* A completion waits: EPOLLPRI on the producer's fd until reaped. */
+	EXPECT_EQ(POLLPRI, zc_poll(self->p.fd, POLLPRI) & POLLPRI);
+	EXPECT_EQ(0, zc_poll(self->c.fd, POLLPRI) & POLLPRI);
+	ASSERT_EQ(1, _zc_reap(self->p.fd, comp, 4));
+	EXPECT_EQ(0, zc_poll(self->p.fd, POLLPRI) & POLLPRI);
+	EXPECT_EQ(42, comp[0].cookie);
+	EXPECT_EQ(0, comp[0].flags);
+	EXPECT_EQ(0, _zc_reap(self->p.fd, comp, 4));
+	munmap(buf, n * page_size);
+}
+
+/* The producer unmaps its buffer, then dies: the consumer's view holds. */
+TEST(send_pages_producer_unmaps_and_dies)
+{
+	long before = zc_stat("pinned"), n = 3;
+	char name[ZCHAN_NAME_MAX];
+	int offp[2], go[2], c, status;
+	__u64 off;
+	uint8_t *m;
+	pid_t pid;
+
+	zc_name(name, "spdie");
+	ASSERT_EQ(0, pipe(offp));
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		uint8_t *buf = zc_pattern_buf(n, 9);
+		int p = zc_open();
+
+		if (!buf || p < 0 || _zc_create(p, name, 0, 0, 0, 0600, NULL))
+			_exit(50);
+		if (_zc_send_pages(p, buf, n * page_size, 1, &off))
+			_exit(51);
+		/* The pin holds the pages, not the producer's mapping. */
+		memset(buf, 0, n * page_size);
+		munmap(buf, n * page_size);
+		if (write(offp[1], &off, sizeof(off)) != sizeof(off))
+			_exit(52);
+		zc_await(go[0]);
+		_exit(0);
+	}
+	ASSERT_EQ(sizeof(off), read(offp[0], &off, sizeof(off)));
+	c = zc_open();
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, _zc_attach(c, name, NULL));
+	m = mmap(NULL, n * page_size, PROT_READ, MAP_SHARED, c, off);
+	ASSERT_NE(MAP_FAILED, m);
+	/* The producer zeroed the pages before it let go of them. */
+	EXPECT_EQ(0, m[0]);
+	EXPECT_EQ(0, m[n * page_size - 1]);
+	zc_signal(go[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	EXPECT_EQ(before + n, zc_stat("pinned"));
+	EXPECT_EQ(0, m[page_size]);
+	EXPECT_EQ(0, munmap(m, n * page_size));
+	close(c);
+	EXPECT_TRUE(zc_stat_becomes("pinned", before, 10));
+}
+
+/*
+ * The producer forks after the handover: the child's writes go to its own
+ * copy (pinned pages are copied for the child at fork), so the consumer
+ * sees the parent's pages, and the parent's writes.
+ */
+TEST_F(chan, send_pages_producer_forks)
+{
+	struct zchan_completion comp;
+	uint8_t *buf = zc_pattern_buf(2, 4);
+	int status;
+	__u64 off;
+	uint8_t *m;
+	pid_t pid;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, _zc_send_pages(self->p.fd, buf, 2 * page_size, 5, &off));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		memset(buf, 0xff, 2 * page_size);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	m = mmap(NULL, 2 * page_size, PROT_READ, MAP_SHARED, self->c.fd, off);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_TRUE(zc_pattern_ok(m, 2 * page_size, 0, 4));
+	buf[page_size] = 0xee;
+	EXPECT_EQ(0xee, m[page_size]);
+	ASSERT_EQ(0, munmap(m, 2 * page_size));
+	ASSERT_EQ(1, _zc_reap(self->p.fd, &comp, 1));
+	EXPECT_EQ(5, comp.cookie);
+	EXPECT_EQ(0, comp.flags);
+	munmap(buf, 2 * page_size);
+}
+
+/* The consumer dies holding one transfer and never mapping another. */
+TEST(send_pages_consumer_dies)
+{
+	long before = zc_stat("pinned");
+	struct zchan_completion comp[4];
+	char name[ZCHAN_NAME_MAX];
+	uint8_t *buf = zc_pattern_buf(2, 1);
+	int ready[2], p, status, i;
+	struct pollfd pf;
+	__u64 off[2];
+	pid_t pid;
+
+	ASSERT_NE(NULL, buf);
+	zc_name(name, "spckill");
+	p = zc_open();
+	ASSERT_LE(0, p);
+	ASSERT_EQ(0, _zc_create(p, name, 0, 0, 0, 0600, NULL));
+	ASSERT_EQ(0, _zc_send_pages(p, buf, page_size, 10, &off[0]));
+	ASSERT_EQ(0, _zc_send_pages(p, buf + page_size, page_size, 11, &off[1]));
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int c = zc_open();
+		uint8_t *m;
+
+		if (c < 0 || _zc_attach(c, name, NULL))
+			_exit(50);
+		m = mmap(NULL, page_size, PROT_READ, MAP_SHARED, c, off[0]);
+		if (m == MAP_FAILED || !zc_pattern_ok(m, page_size, 0, 1))
+			_exit(51);
+		zc_signal(ready[1]);
+		pause();
+		_exit(52);
+	}
+	ASSERT_EQ(0, zc_await(ready[0]));
+	EXPECT_EQ(0, _zc_reap(p, comp, 4));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(zc_stat_becomes("pinned", before, 10));
+	pf.fd = p;
+	pf.events = POLLPRI;
+	EXPECT_EQ(1, poll(&pf, 1, 10000));
+	EXPECT_TRUE(pf.revents & POLLPRI);
+	ASSERT_EQ(2, _zc_reap(p, comp, 4));
+	for (i = 0; i < 2; i++) {
+		EXPECT_TRUE(comp[i].cookie == 10 || comp[i].cookie == 11);
+		EXPECT_EQ(ZCHAN_COMPL_ABORTED, comp[i].flags);
+	}
+	EXPECT_NE(comp[0].cookie, comp[1].cookie);
+	EXPECT_EQ(-EPIPE, _zc_send_pages(p, buf, page_size, 12, NULL));
+	EXPECT_EQ(before, zc_stat("pinned"));
+	close(p);
+	munmap(buf, 2 * page_size);
+}
+
+/* Transfers left when the channel goes are unpinned with it. */
+TEST(send_pages_unmapped_freed_with_channel)
+{
+	long before = zc_stat("pinned");
+	uint8_t *buf = zc_pattern_buf(2, 0);
+	int p = zc_open();
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_LE(0, p);
+	ASSERT_EQ(0, _zc_create(p, NULL, 0, 0, 0, 0600, NULL));
+	ASSERT_EQ(0, _zc_send_pages(p, buf, 2 * page_size, 1, NULL));
+	ASSERT_EQ(0, _zc_send_pages(p, buf, page_size, 2, NULL));
+	EXPECT_EQ(before + 3, zc_stat("pinned"));
+	close(p);
+	EXPECT_TRUE(zc_stat_becomes("pinned", before, 10));
+	munmap(buf, 2 * page_size);
+}
+
+TEST_F(limits, pinned_bytes_and_transfers)
+{
+	long before = zc_stat("pinned");
+	uint8_t *buf = zc_pattern_buf(4, 0);
+	struct zchan_completion comp[16];
+	char val[64], saved[64];
+	int p = zc_open(), i;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_LE(0, p);
+	ASSERT_EQ(0, zc_param_get("max_user_pinned_bytes", saved, sizeof(saved)));
+	ASSERT_EQ(0, _zc_create(p, NULL, 0, 16, 0, 0600, NULL));
+	snprintf(val, sizeof(val), "%ld", 4 * page_size);
+	ASSERT_EQ(0, zc_param_set("max_user_pinned_bytes", val));
+	ASSERT_EQ(0, _zc_send_pages(p, buf, 3 * page_size, 1, NULL));
+	EXPECT_EQ(-ENOBUFS, _zc_send_pages(p, buf, 2 * page_size, 2, NULL));
+	EXPECT_EQ(before + 3, zc_stat("pinned"));
+	ASSERT_EQ(0, _zc_send_pages(p, buf, page_size, 3, NULL));
+	EXPECT_EQ(-ENOBUFS, _zc_send_pages(p, buf, page_size, 4, NULL));
+	ASSERT_EQ(0, zc_param_set("max_user_pinned_bytes", saved));
+	/* At most ring_entries transfers not yet reaped. */
+	for (i = 2; i < 16; i++)
+		ASSERT_EQ(0, _zc_send_pages(p, buf, page_size, 5, NULL));
+	EXPECT_EQ(-ENOBUFS, _zc_send_pages(p, buf, page_size, 6, NULL));
+	EXPECT_EQ(before + 3 + 15, zc_stat("pinned"));
+	EXPECT_EQ(0, _zc_reap(p, comp, 16));
+	close(p);
+	EXPECT_TRUE(zc_stat_becomes("pinned", before, 10));
+	EXPECT_EQ(self->channels_before, zc_stat("channels"));
+	munmap(buf, 4 * page_size);
 }
 
 TEST_HARNESS_MAIN

@@ -16,7 +16,7 @@ echo "1..$plan"
 status=0
 n=0
 
-live() { grep -E '^(channels|files|pages|uring_waits) ' "$stats" | grep -vE ' 0$'; }
+live() { grep -E '^(channels|files|pages|uring_waits|pinned) ' "$stats" | grep -vE ' 0$'; }
 
 # Teardown is partly asynchronous (io_uring exit work): allow 30 s.
 i=0
@@ -26,13 +26,13 @@ while [ $i -lt 150 ] && [ -n "$(live)" ]; do
 done
 n=$((n + 1))
 if [ ! -r "$stats" ]; then
-	echo "not ok $n no live zchan channel, file, page or uring wait (no $stats)"
+	echo "not ok $n no live zchan channel, file, page, uring wait or pinned page (no $stats)"
 	status=1
 elif [ -n "$(live)" ]; then
-	echo "not ok $n no live zchan channel, file, page or uring wait: $(tr '\n' ' ' <"$stats")"
+	echo "not ok $n no live zchan channel, file, page, uring wait or pinned page: $(tr '\n' ' ' <"$stats")"
 	status=1
 else
-	echo "ok $n no live zchan channel, file, page or uring wait ($(tr '\n' ' ' <"$stats"))"
+	echo "ok $n no live zchan channel, file, page, uring wait or pinned page ($(tr '\n' ' ' <"$stats"))"
 fi
 
 if [ -w "$kmemleak" ]; then

@@ -63,11 +63,24 @@
 #define ZCHAN_FEAT_URING_CANCEL		(1U << 1)
 #define ZCHAN_FEAT_USE			(1U << 2)
 #define ZCHAN_FEAT_PUBLISH_ON_CLOSE	(1U << 3)
+/*
+ * ZCHAN_FEAT_SEND_PAGES: ZCHAN_IOC_SEND_PAGES, ZCHAN_IOC_REAP and the
+ *	read-only mappings of transfers at ZCHAN_OFF_PAGES (see
+ *	&struct zchan_send_pages).
+ */
+#define ZCHAN_FEAT_SEND_PAGES		(1U << 4)
 
 /* mmap() offsets of the three regions (also returned in zchan_layout). */
 #define ZCHAN_OFF_PROD_RING	0x00000000ULL
 #define ZCHAN_OFF_CONS_RING	0x10000000ULL
 #define ZCHAN_OFF_POOL		0x20000000ULL
+/*
+ * Transfers of ZCHAN_IOC_SEND_PAGES: transfer N is mapped by the consumer at
+ * ZCHAN_OFF_PAGES + N * ZCHAN_PAGES_MAX (64-bit only), read-only, exactly
+ * its length.  A transfer is at most ZCHAN_PAGES_MAX bytes.
+ */
+#define ZCHAN_OFF_PAGES		(1ULL << 40)
+#define ZCHAN_PAGES_MAX		(1ULL << 30)
 
 /**
  * struct zchan_desc - one message in the producer ring
@@ -89,6 +102,14 @@ struct zchan_desc {
  * at the producer's release, a loan never committed); skip and release it.
  */
 #define ZCHAN_DESC_SKIP		(1U << 0)
+/*
+ * The slot names a transfer of ZCHAN_IOC_SEND_PAGES, not pool space: @off is
+ * the transfer's mmap offset (ZCHAN_IOC_SEND_PAGES's @offset, at or above
+ * ZCHAN_OFF_PAGES), @len its length.  The consumer maps it read-only with
+ * mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off) and unmaps it before it
+ * releases the slot; the kernel checks both values.
+ */
+#define ZCHAN_DESC_PAGES	(1U << 1)
 
 /**
  * struct zchan_prod_ring - where zchan_layout_set_words() puts the
@@ -339,6 +360,60 @@ struct zchan_use {
 
 #define ZCHAN_USE_END		(1U << 0)
 
+/**
+ * struct zchan_send_pages - ZCHAN_IOC_SEND_PAGES argument
+ * @addr: in: start of the producer's buffer, page aligned
+ * @len: in: its length, a non-zero multiple of the page size, at most
+ *	ZCHAN_PAGES_MAX
+ * @cookie: in: returned in the transfer's &struct zchan_completion
+ * @flags: in: must be zero
+ * @resv: must be zero
+ * @offset: out: the transfer's mmap offset, for the descriptor's @off
+ * @reserved: must be zero
+ */
+struct zchan_send_pages {
+	__u64 addr;
+	__u64 len;
+	__u64 cookie;
+	__u32 flags;
+	__u32 resv;
+	__u64 offset;
+	__u64 reserved[3];
+};
+
+/**
+ * struct zchan_completion - one finished transfer, filled by ZCHAN_IOC_REAP
+ * @cookie: the cookie given to ZCHAN_IOC_SEND_PAGES
+ * @flags: ZCHAN_COMPL_* flags
+ * @resv: zero
+ */
+struct zchan_completion {
+	__u64 cookie;
+	__u32 flags;
+	__u32 resv;
+};
+
+/*
+ * The consumer did not unmap the transfer itself: its end was released or
+ * its address space torn down (it closed, exited or was killed) while it
+ * held the mapping, or it never mapped the transfer.
+ */
+#define ZCHAN_COMPL_ABORTED	(1U << 0)
+
+/**
+ * struct zchan_reap - ZCHAN_IOC_REAP argument
+ * @addr: in: user address of an array of @nr &struct zchan_completion
+ * @nr: in: its length
+ * @flags: in: must be zero
+ * @reserved: must be zero
+ */
+struct zchan_reap {
+	__u64 addr;
+	__u32 nr;
+	__u32 flags;
+	__u64 reserved[2];
+};
+
 /* Which end a file is, in zchan_info.role. */
 #define ZCHAN_ROLE_NONE		0
 #define ZCHAN_ROLE_PRODUCER	1
@@ -432,6 +507,27 @@ struct zchan_info {
  *	(a fresh ZCHAN_IOC_PEER_FD file) stays open while its file does.
  *	-EPIPE: the end was already released.  -EBADF: the caller's
  *	descriptor of it was closed meanwhile (by another thread).
+ *
+ * ZCHAN_IOC_SEND_PAGES - on a producer, pin the pages of [@addr, @addr +
+ *	@len) (FOLL_LONGTERM, read-only use) and make them a transfer the
+ *	consumer can map read-only at the returned @offset; the producer then
+ *	publishes a ZCHAN_DESC_PAGES descriptor {@offset, @len}.  The pages
+ *	stay pinned, whatever the producer does to its mapping, until the
+ *	consumer unmaps the transfer (or its end is released); then they are
+ *	unpinned and a completion carrying @cookie is queued for REAP.  The
+ *	consumer sees what the pages hold when it reads them: a producer that
+ *	writes the buffer before it reaps the completion may be seen doing so.
+ *	-EINVAL: not a producer, @addr or @len not page aligned, @len zero or
+ *	above ZCHAN_PAGES_MAX, non-zero @flags or reserved fields.  -EFAULT:
+ *	the range is not mapped.  -ENOBUFS: the channel's owner would have more
+ *	than max_user_pinned_bytes pinned, or the channel has ring_entries
+ *	transfers not yet reaped.  -EPIPE: the consumer end was released.
+ *
+ * ZCHAN_IOC_REAP - on a producer, move up to @nr completions, oldest first,
+ *	to the array at @addr; returns how many (0: none).  While completions
+ *	wait, poll() on the producer reports EPOLLPRI.  -EINVAL: not a
+ *	producer, non-zero @flags or reserved fields.  -EFAULT: the array
+ *	is not writable and nothing was reaped.
  */
 #define ZCHAN_IOC_MAGIC		'Z'
 #define ZCHAN_IOC_CREATE	_IOWR(ZCHAN_IOC_MAGIC, 0x01, struct zchan_create)
@@ -441,6 +537,8 @@ struct zchan_info {
 #define ZCHAN_IOC_WAIT		_IOWR(ZCHAN_IOC_MAGIC, 0x05, struct zchan_wait)
 #define ZCHAN_IOC_INFO		_IOWR(ZCHAN_IOC_MAGIC, 0x06, struct zchan_info)
 #define ZCHAN_IOC_USE		_IOWR(ZCHAN_IOC_MAGIC, 0x07, struct zchan_use)
+#define ZCHAN_IOC_SEND_PAGES	_IOWR(ZCHAN_IOC_MAGIC, 0x08, struct zchan_send_pages)
+#define ZCHAN_IOC_REAP		_IOWR(ZCHAN_IOC_MAGIC, 0x09, struct zchan_reap)
 
 /*
  * IORING_OP_URING_CMD on a channel fd: sqe->cmd_op is one of these and the
