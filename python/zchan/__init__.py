@@ -50,6 +50,32 @@ _ARRAY_HDR = struct.Struct("<4sIHH")        # magic, data offset, ndim, descr le
 _OBJ_MAGIC = b"ZCO1"
 _OBJ_HDR = struct.Struct("<4sIQ")           # magic, buffer count, pickle length
 _OBJ_BUF = struct.Struct("<QQ")             # offset, length
+
+
+class _PickleParts:
+    """The file a Pickler writes a send_obj() message to.  The pickler
+    hands a large in-band payload (a 1 MB bytes object) to write() as the
+    object itself, so keeping the parts and copying them once into the
+    loan saves pickle.dumps()'s growing buffer: two copies of the payload,
+    most of the time send_obj() of bytes took."""
+
+    __slots__ = ("parts", "nbytes")
+
+    def __init__(self):
+        self.parts = []
+        self.nbytes = 0
+
+    def write(self, b):
+        n = memoryview(b).nbytes
+        self.parts.append(b)
+        self.nbytes += n
+        return n
+
+    def copy_into(self, view, at):
+        for b in self.parts:
+            m = memoryview(b).cast("B")
+            view[at:at + m.nbytes] = m
+            at += m.nbytes
 _BACKENDS = {0: "auto", 1: "kernel", 2: "memfd"}
 
 
@@ -241,23 +267,24 @@ class Producer(_zchan.Producer):
         with every out-of-band buffer (numpy arrays, PickleBuffer) copied
         into the pool once; recv_obj() rebuilds it around the pool."""
         bufs = []
-        data = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
+        data = _PickleParts()
+        pickle.Pickler(data, protocol=5, buffer_callback=bufs.append).dump(obj)
         raws = [b.raw() for b in bufs]
         head = _OBJ_HDR.size + _OBJ_BUF.size * len(raws)
         at = _align(head)
         places = []
         pickle_at = at
-        at = _align(at + len(data))
+        at = _align(at + data.nbytes)
         for r in raws:
             places.append((at, r.nbytes))
             at = _align(at + r.nbytes)
         loan = self.loan(max(at, 1), timeout=timeout)
         try:
             view = memoryview(loan)
-            _OBJ_HDR.pack_into(view, 0, _OBJ_MAGIC, len(raws), len(data))
+            _OBJ_HDR.pack_into(view, 0, _OBJ_MAGIC, len(raws), data.nbytes)
             for i, (off, n) in enumerate(places):
                 _OBJ_BUF.pack_into(view, _OBJ_HDR.size + i * _OBJ_BUF.size, off, n)
-            view[pickle_at:pickle_at + len(data)] = data
+            data.copy_into(view, pickle_at)
             for (off, n), r in zip(places, raws):
                 view[off:off + n] = r.cast("B")
             del view
