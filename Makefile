@@ -226,6 +226,8 @@ help:
 	@echo "  bench          install missing packages, build, run the benchmarks"
 	@echo "  install        module, udev rule, library, headers, tools"
 	@echo "                 (PREFIX=$(PREFIX) DESTDIR=)"
+	@echo "  deb            Debian packages in build/deb/, checked by lintian"
+	@echo "  dkms-source    the module's DKMS source tree (DKMS_SRC=DIR)"
 	@echo "  clean, distclean (also the caches in build/)"
 	@echo "Kernels zchan.ko is built and tested for ($(HELP_KERNELS_FROM)):"
 	@$(foreach k,$(ZCHAN_KERNELS),echo "  $(call help_kernel,$(firstword $(subst :, ,$(k))),$(lastword $(subst :, ,$(k))))";) \

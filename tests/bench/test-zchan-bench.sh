@@ -3,8 +3,12 @@
 #
 # zchan-bench's own behaviour, as TAP: options and usage errors, the JSON
 # and CSV output, and the paths that must fail - a corrupted byte in
-# transit (exit 3) and a stalled or overlong run (exit 1, never a hang).
-# Runs are tiny (a few hundred messages); no timing is asserted.
+# transit (exit 3) and a stalled or overlong run (exit 1, never a hang);
+# the peers iceoryx and cma, run and verified where they can run, and
+# reported "not available" with the reason where their package or kernel
+# support is missing (simulated: another iox-roudi path, a build with
+# ICEORYX=0, process_vm_readv failing with ENOSYS).  Runs are tiny (a few
+# hundred messages); no timing is asserted.
 #
 # ZCHAN_BENCH_GUEST=1 (the guest variant) also requires the kernel
 # backend: /dev/zchan must exist there and the zchan methods must run.
@@ -101,7 +105,7 @@ METHODS=$(IFS=,; echo "${RUNNABLE[*]}")
 if [ "$GUEST" = 1 ]; then
 	echo "1..4"
 else
-	echo "1..17"
+	echo "1..25"
 fi
 
 # 1: -h
@@ -314,5 +318,160 @@ elif run 0 "$TMP/plot" -m pipe,socketpair -M stream,pingpong -s 64,4K \
 else
 	not_ok "--plot writes a PNG" "$(tail -n 3 "$TMP/plot.err")"
 fi
+
+if [ "$GUEST" != 1 ]; then
+# iceoryx's daemon: what it leaves behind (nothing, when all goes well)
+iox_leftovers() {
+	local f
+	for f in /dev/shm/iceoryx_mgmt "$TMP"/zchan-bench-iox.*; do
+		[ -e "$f" ] && echo "left: $f"
+	done
+	pgrep -af 'iox-roudi -c .*/zchan-bench-iox\.' | sed 's/^/running: /'
+}
+if [ -e /dev/shm/iceoryx_mgmt ]; then
+	IOX_BUSY="an iox-roudi is already running here (/dev/shm/iceoryx_mgmt)"
+else
+	IOX_BUSY=
+fi
+iox_built() { grep -q '^  iceoryx .*' "$TMP/list" && ! grep -q 'built without iceoryx' "$TMP/list"; }
+
+# 18: iceoryx runs and verifies in every mode; its RouDi is gone after
+if ! iox_built; then
+	not_ok "iceoryx runs and verifies" "zchan-bench was built without iceoryx" \
+		"(libiceoryx-binding-c-dev and iceoryx are project dependencies)"
+elif [ -n "$IOX_BUSY" ]; then
+	not_ok "iceoryx runs and verifies" "$IOX_BUSY"
+elif TMPDIR=$TMP run 0 "$TMP/iox" -m iceoryx -M "$MODES" -s 100,64K "${SMALL[@]}" --json &&
+   "$PY" -c '
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+assert len(res) == 8, len(res)
+bad = [(r["mode"], r["msg_size"], r["status"], r["why"]) for r in res if r["status"] != "ok"]
+assert not bad, bad
+' "$TMP/iox" 2>"$TMP/iox.py" && [ -z "$(iox_leftovers)" ]; then
+	ok "iceoryx runs and verifies in every mode; iox-roudi stopped, nothing left in /dev/shm"
+else
+	not_ok "iceoryx runs and verifies; nothing left behind" \
+		"$(tail -n 3 "$TMP/iox.err" "$TMP/iox.py" 2>/dev/null)" "$(iox_leftovers)"
+fi
+
+# 19: a failed run still stops RouDi (which aborts on killed clients)
+if iox_built && [ -z "$IOX_BUSY" ] &&
+   TMPDIR=$TMP run 1 "$TMP/ioxstall" -m iceoryx -M stream -s 1K "${SMALL[@]}" \
+	--debug-stall --stall 0.5 && grep -q 'stalled' "$TMP/ioxstall.err" &&
+   [ -z "$(iox_leftovers)" ]; then
+	ok "iceoryx: a failed run stops iox-roudi, nothing left in /dev/shm"
+else
+	not_ok "iceoryx: a failed run stops iox-roudi" "$IOX_BUSY" \
+		"$(tail -n 3 "$TMP/ioxstall.err" 2>/dev/null)" "$(iox_leftovers)"
+fi
+
+# 20: so does SIGTERM in the middle of a run
+iox_sigterm() {
+	local pid i st
+	TMPDIR=$TMP "$BENCH" -m iceoryx -M pingpong -s 64 -n 100000000 -w 2 -r 1 \
+		-q -t 120 >"$TMP/ioxterm" 2>"$TMP/ioxterm.err" &
+	pid=$!
+	for i in $(seq 100); do
+		grep -q 'ready' "$TMP"/zchan-bench-iox.*/roudi.log 2>/dev/null && break
+		sleep 0.1
+	done
+	sleep 0.5
+	kill -TERM "$pid"
+	wait "$pid"
+	st=$?
+	[ "$st" = 143 ] || { echo "exit status $st, expected 143 (SIGTERM)"; return 1; }
+	for i in $(seq 50); do
+		[ -z "$(iox_leftovers)" ] && return 0
+		sleep 0.1
+	done
+	iox_leftovers
+	return 1
+}
+if ! iox_built || [ -n "$IOX_BUSY" ]; then
+	not_ok "iceoryx: SIGTERM stops iox-roudi" "$IOX_BUSY" "built without iceoryx?"
+elif iox_sigterm >"$TMP/ioxterm.why" 2>&1; then
+	ok "iceoryx: zchan-bench killed by SIGTERM stops iox-roudi, nothing left"
+else
+	not_ok "iceoryx: SIGTERM stops iox-roudi" "$(cat "$TMP/ioxterm.why")" \
+		"$(tail -n 3 "$TMP/ioxterm.err")"
+fi
+
+# 21: no iox-roudi (package iceoryx missing): not available, with the reason
+if ZCHAN_BENCH_IOX_ROUDI=/nonexistent/iox-roudi run 0 "$TMP/noroudi" \
+	-m iceoryx,pipe -M stream -s 1K "${SMALL[@]}" --json && "$PY" -c '
+import json, sys
+res = {r["method"]: r for r in json.load(open(sys.argv[1]))["results"]}
+assert res["pipe"]["status"] == "ok", res["pipe"]
+i = res["iceoryx"]
+assert i["status"] == "unavailable", i
+assert "iox-roudi" in i["why"] and ("not found" in i["why"] or "without iceoryx" in i["why"]), i["why"]
+' "$TMP/noroudi" 2>"$TMP/noroudi.py"; then
+	ok "iceoryx without iox-roudi: not available, with the reason, exit 0"
+else
+	not_ok "iceoryx without iox-roudi is reported" \
+		"$(tail -n 3 "$TMP/noroudi.err" "$TMP/noroudi.py")"
+fi
+
+# 22: built without iceoryx's headers (ICEORYX=0 stands in for them)
+if make --no-print-directory -s -C "$TOP/tools" ICEORYX=0 \
+	BENCH="$TMP/zchan-bench-noiox" "$TMP/zchan-bench-noiox" >"$TMP/noiox.make" 2>&1 &&
+   grep -q 'iceoryx unavailable' "$TMP/noiox.make" &&
+   "$TMP/zchan-bench-noiox" --list >"$TMP/noiox.list" &&
+   grep -q '^  iceoryx .*not available: built without iceoryx' "$TMP/noiox.list" &&
+   timeout 60 "$TMP/zchan-bench-noiox" -m iceoryx,pipe -M stream -s 1K "${SMALL[@]}" \
+	>"$TMP/noiox" 2>"$TMP/noiox.err" &&
+   grep -q ' iceoryx  *not available: built without iceoryx' "$TMP/noiox"; then
+	ok "built without iceoryx: the build says so, --list and the table give the reason"
+else
+	not_ok "built without iceoryx is reported" "$(tail -n 3 "$TMP/noiox.make")" \
+		"$(tail -n 3 "$TMP/noiox" "$TMP/noiox.err" 2>/dev/null)"
+fi
+
+# 23: cma runs and verifies in every mode, odd and page-crossing sizes
+if run 0 "$TMP/cma" -m cma -M "$MODES" -s 100,1M "${SMALL[@]}" --json && "$PY" -c '
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+bad = [(r["mode"], r["msg_size"], r["status"], r["why"]) for r in res if r["status"] != "ok"]
+assert len(res) == 8 and not bad, bad
+' "$TMP/cma" 2>"$TMP/cma.py"; then
+	ok "cma (process_vm_readv) runs and verifies in every mode"
+else
+	not_ok "cma runs and verifies" "$(tail -n 3 "$TMP/cma.err" "$TMP/cma.py")"
+fi
+
+# 24: process_vm_readv refused (a kernel without CONFIG_CROSS_MEMORY_ATTACH,
+# simulated by a preloaded failing wrapper): not available, with the reason
+cat >"$TMP/nocma.c" <<'C'
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/uio.h>
+ssize_t process_vm_readv(pid_t pid, const struct iovec *l, unsigned long nl,
+			 const struct iovec *r, unsigned long nr, unsigned long fl)
+{
+	(void)pid; (void)l; (void)nl; (void)r; (void)nr; (void)fl;
+	errno = ENOSYS;
+	return -1;
+}
+C
+if ${CC:-cc} -shared -fPIC -o "$TMP/nocma.so" "$TMP/nocma.c" 2>"$TMP/nocma.cc" &&
+   LD_PRELOAD=$TMP/nocma.so run 0 "$TMP/nocma" -m cma,pipe -M stream -s 1K \
+	"${SMALL[@]}" && grep -q ' cma  *not available: process_vm_readv: .*CROSS_MEMORY_ATTACH' "$TMP/nocma" &&
+   grep -q ' pipe  .*1.00x' "$TMP/nocma"; then
+	ok "cma without process_vm_readv: not available, with the reason, exit 0"
+else
+	not_ok "cma without process_vm_readv is reported" \
+		"$(tail -n 3 "$TMP/nocma.cc" "$TMP/nocma" "$TMP/nocma.err" 2>/dev/null)"
+fi
+
+# 25: handoff is a rate of messages: no bytes per second in its table
+if run 0 "$TMP/handoff" -m pipe,shm-flag -M handoff -s 1M "${SMALL[@]}" &&
+   grep -q '^size .*msgs/s *vs pipe' "$TMP/handoff" &&
+   ! grep -q 'throughput\|B/s' "$TMP/handoff"; then
+	ok "handoff is tabled in messages per second"
+else
+	not_ok "handoff is tabled in messages per second" "$(head -n 8 "$TMP/handoff")"
+fi
+fi # native only
 
 [ "$failures" = 0 ]

@@ -83,14 +83,42 @@ struct method {
 	int (*send)(struct chan *c, void *buf);
 	const void *(*recv)(struct chan *c);
 	void (*release)(struct chan *c, const void *buf);
+	/*
+	 * Optional, sender: return once the receiver has taken every message
+	 * (for methods whose messages stay in the sender's memory).
+	 */
+	int (*flush)(struct chan *c);
 	/* called in every process holding the chan (parent and children) */
 	void (*destroy)(struct chan *c);
 	/* syscalls the library made on this chan, if it keeps count (-1 if not) */
 	int64_t (*lib_syscalls)(struct chan *c);
+	/*
+	 * Optional, in the parent: before the sweep, with every size it will
+	 * run (start a daemon); 0, or -1 and a reason in why.  finish() undoes
+	 * it after the sweep, and from a signal handler: async-signal-safe.
+	 */
+	int (*prepare)(const size_t *sizes, int nsizes, char *why, size_t len);
+	void (*finish)(void);
+	/*
+	 * The children end with exit(3) after destroying their ends, so the
+	 * method's library can say goodbye to its daemon, instead of _exit(2).
+	 */
+	bool clean_exit;
 };
 
 extern const struct method method_pipe, method_vmsplice, method_socketpair,
-	method_tcp, method_shm_flag;
+	method_tcp, method_shm_flag, method_cma;
+#ifdef HAVE_ICEORYX
+extern const struct method method_iceoryx;
+
+/* iox_roudi.c: iceoryx's daemon for the length of a sweep */
+unsigned int iox_queue_capacity(size_t size);
+unsigned int iox_chunks(size_t size);
+size_t iox_payload(size_t size);
+const char *iox_roudi_path(char *buf, size_t len);
+int iox_roudi_start(const size_t *sizes, int nsizes, char *why, size_t len);
+void iox_roudi_stop(void);
+#endif
 #ifdef HAVE_LIBZCHAN
 extern const struct method method_zchan, method_zchan_copy, method_zchan_memfd,
 	method_zchan_memfd_copy;
@@ -112,6 +140,24 @@ void syscall_counting_init(bool emulated);
 
 /* count one syscall issued by method code (fallback syscall accounting) */
 #define SYSCOUNT(c) ((c)->nsys++)
+
+static inline void bench_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/*
+ * waitword.c: a 32-bit word in shared memory that one side changes and the
+ * other waits on; in spin mode the waiter polls, otherwise it sleeps in
+ * FUTEX_WAIT after announcing itself in *sleepers, and the writer enters
+ * the kernel only when someone sleeps.
+ */
+void word_wait(struct chan *c, _Atomic uint32_t *word,
+	       _Atomic uint32_t *sleepers, uint32_t seen);
+void word_set(struct chan *c, _Atomic uint32_t *word,
+	      _Atomic uint32_t *sleepers, uint32_t v);
 
 /* tell the watchdog that a partial transfer moved n bytes */
 static inline void chan_progress(struct chan *c, uint64_t n)

@@ -11,13 +11,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <limits.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 
 #include "bench.h"
 
@@ -30,13 +27,6 @@ struct shm_hdr {
 static size_t shm_len(const struct chan *c)
 {
 	return sizeof(struct shm_hdr) + (c->msg_size + 4095) / 4096 * 4096;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
 }
 
 static int shm_create(struct chan *c)
@@ -58,30 +48,16 @@ static int shm_open_end(struct chan *c, bool sender)
 	return 0;
 }
 
+/* the flag is 0 or 1: wait until it is want */
 static void wait_for(struct chan *c, struct shm_hdr *h, uint32_t want)
 {
-	while (atomic_load_explicit(&h->full, memory_order_acquire) != want) {
-		if (c->spin) {
-			cpu_relax();
-			continue;
-		}
-		/* announce, then re-check: pairs with set_and_wake() */
-		atomic_fetch_add(&h->sleepers, 1);
-		if (atomic_load(&h->full) != want) {
-			syscall(SYS_futex, &h->full, FUTEX_WAIT, !want, NULL, NULL, 0);
-			SYSCOUNT(c);
-		}
-		atomic_fetch_sub(&h->sleepers, 1);
-	}
+	while (atomic_load_explicit(&h->full, memory_order_acquire) != want)
+		word_wait(c, &h->full, &h->sleepers, !want);
 }
 
 static void set_and_wake(struct chan *c, struct shm_hdr *h, uint32_t v)
 {
-	atomic_store(&h->full, v);
-	if (atomic_load(&h->sleepers)) {
-		syscall(SYS_futex, &h->full, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-		SYSCOUNT(c);
-	}
+	word_set(c, &h->full, &h->sleepers, v);
 }
 
 static void *shm_loan(struct chan *c)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR LGPL-2.1
 /*
- * zchan-bench: measure zchan against pipe, vmsplice, socketpair, TCP and
- * hand-made shared memory, side by side, with the same messages.
+ * zchan-bench: measure zchan against pipe, vmsplice, socketpair, TCP,
+ * hand-made shared memory, process_vm_readv (MPI's single copy) and
+ * iceoryx, side by side, with the same messages.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +22,10 @@ const struct method *const all_methods[] = {
 	&method_socketpair,
 	&method_tcp,
 	&method_shm_flag,
+	&method_cma,
+#ifdef HAVE_ICEORYX
+	&method_iceoryx,
+#endif
 #ifdef HAVE_LIBZCHAN
 	&method_zchan,
 	&method_zchan_copy,
@@ -31,11 +36,19 @@ const struct method *const all_methods[] = {
 };
 
 /* Methods this build knows of but could not compile, and why. */
-static const char *const missing_methods[] = {
-#ifndef HAVE_LIBZCHAN
-	"zchan", "zchan-copy", "zchan-memfd", "zchan-memfd-copy",
+#define NO_LIBZCHAN "built without libzchan"
+#define NO_ICEORYX "built without iceoryx (libiceoryx-binding-c-dev not installed)"
+static const struct {
+	const char *name, *why;
+} missing_methods[] = {
+#ifndef HAVE_ICEORYX
+	{ "iceoryx", NO_ICEORYX },
 #endif
-	NULL,
+#ifndef HAVE_LIBZCHAN
+	{ "zchan", NO_LIBZCHAN }, { "zchan-copy", NO_LIBZCHAN },
+	{ "zchan-memfd", NO_LIBZCHAN }, { "zchan-memfd-copy", NO_LIBZCHAN },
+#endif
+	{ NULL, NULL },
 };
 
 const struct method *method_find(const char *name)
@@ -48,14 +61,15 @@ const struct method *method_find(const char *name)
 	return NULL;
 }
 
-static bool method_missing(const char *name)
+/* Why this build lacks a method it knows of; NULL if it is unknown. */
+static const char *method_missing(const char *name)
 {
 	unsigned int i;
 
-	for (i = 0; missing_methods[i]; i++)
-		if (!strcmp(missing_methods[i], name))
-			return true;
-	return false;
+	for (i = 0; missing_methods[i].name; i++)
+		if (!strcmp(missing_methods[i].name, name))
+			return missing_methods[i].why;
+	return NULL;
 }
 
 void method_list(FILE *f)
@@ -73,9 +87,9 @@ void method_list(FILE *f)
 		else
 			fprintf(f, "  %-12s %s\n", m->name, m->desc);
 	}
-	for (i = 0; missing_methods[i]; i++)
-		fprintf(f, "  %-12s (not available: built without libzchan)\n",
-			missing_methods[i]);
+	for (i = 0; missing_methods[i].name; i++)
+		fprintf(f, "  %-12s (not available: %s)\n",
+			missing_methods[i].name, missing_methods[i].why);
 }
 
 static void usage(FILE *f)
@@ -134,6 +148,11 @@ static void usage(FILE *f)
 "  zchan-bench -M pingpong,pingpong-busy -s 64 -r 5 --json=out.json\n"
 "  zchan-bench --same-core -m pipe,socketpair --csv > same-core.csv\n"
 "  zchan-bench -m pipe,socketpair,zchan --plot bench.png\n"
+"  zchan-bench -m zchan-memfd,iceoryx,cma -M handoff\n"
+"\n"
+"The iceoryx method starts its daemon, iox-roudi, for the sweep (with a\n"
+"mempool for each size) and stops it after; ZCHAN_BENCH_IOX_ROUDI names\n"
+"the binary (default: iox-roudi in PATH).\n"
 "\n"
 "Methods:\n");
 	method_list(f);
@@ -267,81 +286,93 @@ static int write_file(const char *path, const struct bench_env *env,
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	struct bench_cfg cfg = {
-		.cpu = { 0, 1 }, .time_limit = 10, .stall_limit = 5,
-		.repeat = 3, .warmup = -1, .scale = 1.0,
-	};
+/* What the command line asked for, before it is checked against the host. */
+struct options {
+	struct bench_cfg cfg;
+	char *method_arg, *mode_arg, *size_arg;
+	const char *json_path, *csv_path, *plot_path;
+	bool json_stdout, csv_stdout, quiet, progress, cpus_given;
+	char label[128];
+};
+
+/* The points to run: methods (and whether each can run here), modes, sizes. */
+struct selection {
 	const struct method *methods[MAX_ITEMS];
 	char method_why[MAX_ITEMS][200];
 	bool method_ok[MAX_ITEMS];
+	struct method not_built[MAX_ITEMS];	/* asked for, not in this build */
 	enum bench_mode modes[MODE_COUNT];
 	size_t sizes[MAX_ITEMS];
-	int nmethods = 0, nmodes = 0, nsizes = 0;
-	char *method_arg = NULL, *mode_arg = NULL, *size_arg = NULL;
-	const char *json_path = NULL, *csv_path = NULL, *plot_path = NULL;
-	bool json_stdout = false, csv_stdout = false, quiet = false;
-	bool progress = isatty(STDERR_FILENO);
-	char label[128] = "";
-	struct bench_env env;
-	struct point *pts;
-	struct run_result *runs;
-	size_t npts = 0, total, done = 0;
-	int opt, i, j, k, rc = 0;
-	bool cpus_given = false;
-	unsigned int rep;
+	int nmethods, nmodes, nsizes;
+};
+
+/* Not a usage error: -h, -l and bad usage all end the program early. */
+#define OPTS_CONTINUE (-1)
+
+static int parse_cpus(const char *arg, int cpu[2])
+{
+	char *end;
+
+	cpu[0] = (int)strtol(arg, &end, 10);
+	if (end == arg || (*end && *end != ','))
+		return -1;
+	cpu[1] = cpu[0];
+	if (*end == ',') {
+		const char *s = end + 1;
+
+		cpu[1] = (int)strtol(s, &end, 10);
+		if (end == s || *end)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Fill o from argv.  Returns OPTS_CONTINUE to go on, else the exit status
+ * (0 after -h or -l, 2 after a usage error, already reported).
+ */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	struct bench_cfg *cfg = &o->cfg;
+	int opt;
 	long l;
 
-	bench_pipe_size = 1 << 20;
 	while ((opt = getopt_long(argc, argv, "m:M:s:n:w:r:c:t:lqvh", long_opts,
 				  NULL)) != -1) {
 		switch (opt) {
-		case 'm': method_arg = optarg; break;
-		case 'M': mode_arg = optarg; break;
-		case 's': size_arg = optarg; break;
+		case 'm': o->method_arg = optarg; break;
+		case 'M': o->mode_arg = optarg; break;
+		case 's': o->size_arg = optarg; break;
 		case 'n':
-			if (parse_long(optarg, &cfg.messages, 1))
+			if (parse_long(optarg, &cfg->messages, 1))
 				return bad_usage("bad --messages '%s'", optarg);
 			break;
 		case 'w':
-			if (parse_long(optarg, &cfg.warmup, 0))
+			if (parse_long(optarg, &cfg->warmup, 0))
 				return bad_usage("bad --warmup '%s'", optarg);
 			break;
 		case 'r':
 			if (parse_long(optarg, &l, 1) || l > 64)
 				return bad_usage("bad --repeat '%s' (1..64)", optarg);
-			cfg.repeat = (unsigned int)l;
+			cfg->repeat = (unsigned int)l;
 			break;
-		case 'c': {
-			char *end;
-
-			cpus_given = true;
-			cfg.cpu[0] = (int)strtol(optarg, &end, 10);
-			if (end == optarg || (*end && *end != ','))
+		case 'c':
+			o->cpus_given = true;
+			if (parse_cpus(optarg, cfg->cpu))
 				return bad_usage("bad --cpus '%s' (want A,B)", optarg);
-			cfg.cpu[1] = cfg.cpu[0];
-			if (*end == ',') {
-				char *s = end + 1;
-
-				cfg.cpu[1] = (int)strtol(s, &end, 10);
-				if (end == s || *end)
-					return bad_usage("bad --cpus '%s' (want A,B)", optarg);
-			}
 			break;
-		}
-		case OPT_SAME_CORE: cfg.same_core = true; break;
-		case OPT_RT: cfg.rt = true; break;
+		case OPT_SAME_CORE: cfg->same_core = true; break;
+		case OPT_RT: cfg->rt = true; break;
 		case 't':
-			if (parse_double(optarg, &cfg.time_limit, 0.1))
+			if (parse_double(optarg, &cfg->time_limit, 0.1))
 				return bad_usage("bad --time '%s'", optarg);
 			break;
 		case OPT_STALL:
-			if (parse_double(optarg, &cfg.stall_limit, 0.1))
+			if (parse_double(optarg, &cfg->stall_limit, 0.1))
 				return bad_usage("bad --stall '%s'", optarg);
 			break;
 		case OPT_SCALE:
-			if (parse_double(optarg, &cfg.scale, 1e-6))
+			if (parse_double(optarg, &cfg->scale, 1e-6))
 				return bad_usage("bad --scale '%s'", optarg);
 			break;
 		case OPT_PIPE_SIZE: {
@@ -357,74 +388,105 @@ int main(int argc, char **argv)
 		}
 		case OPT_JSON:
 			if (optarg)
-				json_path = optarg;
+				o->json_path = optarg;
 			else
-				json_stdout = true;
+				o->json_stdout = true;
 			break;
 		case OPT_CSV:
 			if (optarg)
-				csv_path = optarg;
+				o->csv_path = optarg;
 			else
-				csv_stdout = true;
+				o->csv_stdout = true;
 			break;
-		case OPT_PLOT: plot_path = optarg; break;
-		case OPT_LABEL: snprintf(label, sizeof(label), "%s", optarg); break;
-		case OPT_CORRUPT: cfg.corrupt = true; break;
-		case OPT_DEBUG_STALL: cfg.debug_stall = true; break;
+		case OPT_PLOT: o->plot_path = optarg; break;
+		case OPT_LABEL:
+			snprintf(o->label, sizeof(o->label), "%s", optarg);
+			break;
+		case OPT_CORRUPT: cfg->corrupt = true; break;
+		case OPT_DEBUG_STALL: cfg->debug_stall = true; break;
 		case 'l': method_list(stdout); return 0;
-		case 'q': quiet = true; break;
-		case 'v': cfg.verbose = true; break;
+		case 'q': o->quiet = true; break;
+		case 'v': cfg->verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc)
 		return bad_usage("unexpected argument '%s'", argv[optind]);
-	if (json_stdout && csv_stdout)
+	if (o->json_stdout && o->csv_stdout)
 		return bad_usage("%s", "--json and --csv cannot both go to stdout");
-	if (quiet)
-		progress = false;
+	if (o->quiet)
+		o->progress = false;
+	return OPTS_CONTINUE;
+}
 
-	/* methods */
-	if (method_arg && strcmp(method_arg, "all")) {
+/*
+ * --methods (default: all this build has), each probed on this host.  A
+ * method this build lacks, asked for by name, is a row "not available"
+ * with the reason.
+ */
+static int select_methods(char *arg, bool quiet, struct selection *sel)
+{
+	int i;
+
+	if (arg && strcmp(arg, "all")) {
 		char *items[MAX_ITEMS];
-		int n = split(method_arg, items, MAX_ITEMS);
+		int n = split(arg, items, MAX_ITEMS);
 
 		if (n <= 0)
-			return bad_usage("bad --methods '%s'", method_arg);
+			return bad_usage("bad --methods '%s'", arg);
 		for (i = 0; i < n; i++) {
-			methods[nmethods] = method_find(items[i]);
-			if (!methods[nmethods]) {
-				if (method_missing(items[i])) {
-					fprintf(stderr, "zchan-bench: %s: not available: "
-						"built without libzchan\n", items[i]);
-					continue;
-				}
+			const struct method *m = method_find(items[i]);
+			const char *why = method_missing(items[i]);
+
+			if (!m && !why)
 				return bad_usage("unknown method '%s' (see --list)",
 						 items[i]);
+			if (!m) {
+				struct method *stub = &sel->not_built[sel->nmethods];
+
+				stub->name = items[i];
+				stub->desc = why;
+				m = stub;
 			}
-			nmethods++;
+			sel->methods[sel->nmethods++] = m;
 		}
 	} else {
 		for (i = 0; all_methods[i]; i++)
-			methods[nmethods++] = all_methods[i];
+			sel->methods[sel->nmethods++] = all_methods[i];
 	}
-	for (i = 0; i < nmethods; i++) {
-		method_why[i][0] = '\0';
-		method_ok[i] = !methods[i]->probe(method_why[i],
-						  sizeof(method_why[i]));
-		if (!method_ok[i] && !quiet)
-			fprintf(stderr, "zchan-bench: %s: not available: %s\n",
-				methods[i]->name, method_why[i]);
-	}
+	for (i = 0; i < sel->nmethods; i++) {
+		const struct method *m = sel->methods[i];
+		char *why = sel->method_why[i];
 
-	/* modes */
-	if (mode_arg) {
+		why[0] = '\0';
+		if (m->probe)
+			sel->method_ok[i] = !m->probe(why, sizeof(sel->method_why[i]));
+		else
+			snprintf(why, sizeof(sel->method_why[i]), "%s", m->desc);
+		if (!sel->method_ok[i] && !quiet)
+			fprintf(stderr, "zchan-bench: %s: not available: %s\n",
+				m->name, why);
+	}
+	return OPTS_CONTINUE;
+}
+
+/* --modes (default: all of them, in their natural order). */
+static int select_modes(char *arg, struct selection *sel)
+{
+	int i;
+
+	if (!arg) {
+		for (i = 0; i < MODE_COUNT; i++)
+			sel->modes[sel->nmodes++] = (enum bench_mode)i;
+		return OPTS_CONTINUE;
+	}
+	{
 		char *items[MAX_ITEMS];
-		int n = split(mode_arg, items, MAX_ITEMS);
+		int n = split(arg, items, MAX_ITEMS);
 
 		if (n <= 0)
-			return bad_usage("bad --modes '%s'", mode_arg);
+			return bad_usage("bad --modes '%s'", arg);
 		for (i = 0; i < n; i++) {
 			enum bench_mode m;
 
@@ -433,46 +495,66 @@ int main(int argc, char **argv)
 					break;
 			if (m == MODE_COUNT)
 				return bad_usage("unknown mode '%s'", items[i]);
-			if (nmodes < MODE_COUNT)
-				modes[nmodes++] = m;
+			if (sel->nmodes < MODE_COUNT)
+				sel->modes[sel->nmodes++] = m;
 		}
-	} else {
-		for (i = 0; i < MODE_COUNT; i++)
-			modes[nmodes++] = (enum bench_mode)i;
 	}
+	return OPTS_CONTINUE;
+}
 
-	/* sizes */
-	if (size_arg) {
-		char *items[MAX_ITEMS];
-		int n = split(size_arg, items, MAX_ITEMS);
+/* --sizes (default: 64 B to 64 MiB in powers of 4). */
+static int select_sizes(char *arg, struct selection *sel)
+{
+	char *items[MAX_ITEMS];
+	int i, n;
 
-		if (n <= 0)
-			return bad_usage("bad --sizes '%s'", size_arg);
-		for (i = 0; i < n; i++)
-			if (parse_size(items[i], &sizes[nsizes++]))
-				return bad_usage("bad size '%s' (8 bytes .. 4G, K/M/G suffixes)",
-						 items[i]);
-	} else {
+	if (!arg) {
 		size_t s;
 
 		for (s = 64; s <= 64UL << 20; s *= 4)
-			sizes[nsizes++] = s;
+			sel->sizes[sel->nsizes++] = s;
+		return OPTS_CONTINUE;
 	}
+	n = split(arg, items, MAX_ITEMS);
+	if (n <= 0)
+		return bad_usage("bad --sizes '%s'", arg);
+	for (i = 0; i < n; i++)
+		if (parse_size(items[i], &sel->sizes[sel->nsizes++]))
+			return bad_usage("bad size '%s' (8 bytes .. 4G, K/M/G suffixes)",
+					 items[i]);
+	return OPTS_CONTINUE;
+}
+
+static int select_points(struct options *o, struct selection *sel)
+{
+	int rc = select_methods(o->method_arg, o->quiet, sel);
+
+	if (rc == OPTS_CONTINUE)
+		rc = select_modes(o->mode_arg, sel);
+	if (rc == OPTS_CONTINUE)
+		rc = select_sizes(o->size_arg, sel);
+	return rc;
+}
+
+/* The CPUs and scheduling the children get, checked on this host. */
+static int select_cpus(struct options *o)
+{
+	struct bench_cfg *cfg = &o->cfg;
 
 	/* The default cross-core pair on a one-CPU machine: say so, go on. */
-	if (!cpus_given && !cfg.same_core && cpu_usable(cfg.cpu[0]) &&
-	    !cpu_usable(cfg.cpu[1])) {
+	if (!o->cpus_given && !cfg->same_core && cpu_usable(cfg->cpu[0]) &&
+	    !cpu_usable(cfg->cpu[1])) {
 		fprintf(stderr, "zchan-bench: CPU %d not available: both sides on CPU %d (same core)\n",
-			cfg.cpu[1], cfg.cpu[0]);
-		cfg.same_core = true;
+			cfg->cpu[1], cfg->cpu[0]);
+		cfg->same_core = true;
 	}
-	if (!cpu_usable(cfg.cpu[0]) || (!cfg.same_core && !cpu_usable(cfg.cpu[1])))
+	if (!cpu_usable(cfg->cpu[0]) || (!cfg->same_core && !cpu_usable(cfg->cpu[1])))
 		return bad_usage("--cpus %s: not CPUs this process may run on",
-				 cfg.same_core ? "(first)" : "A,B");
-	if (!cfg.same_core && cfg.cpu[0] == cfg.cpu[1])
-		cfg.same_core = true;
+				 cfg->same_core ? "(first)" : "A,B");
+	if (!cfg->same_core && cfg->cpu[0] == cfg->cpu[1])
+		cfg->same_core = true;
 
-	if (cfg.rt) {
+	if (cfg->rt) {
 		struct sched_param sp = { .sched_priority = 1 };
 
 		/* try it here first, so a refusal is one clear message */
@@ -484,84 +566,181 @@ int main(int argc, char **argv)
 		sp.sched_priority = 0;
 		sched_setscheduler(0, SCHED_OTHER, &sp);
 	}
-	signal(SIGPIPE, SIG_IGN);
-	env_collect(&env);
-	syscall_counting_init(env.emulated);
-	snprintf(env.label, sizeof(env.label), "%s", label);
+	return OPTS_CONTINUE;
+}
 
-	total = (size_t)nmodes * (size_t)nsizes * (size_t)nmethods;
-	pts = calloc(total, sizeof(*pts));
-	runs = calloc((size_t)nmethods * cfg.repeat, sizeof(*runs));
-	if (!pts || !runs) {
-		perror("zchan-bench");
-		return 1;
+/* Methods that started something for the sweep (a daemon), to undo. */
+static const struct method *prepared[MAX_ITEMS];
+static volatile sig_atomic_t nprepared;
+
+static void finish_methods(void)
+{
+	while (nprepared > 0)
+		prepared[--nprepared]->finish();
+}
+
+/* ^C, kill: stop what the methods started, then die of the signal. */
+static void on_fatal_signal(int sig)
+{
+	finish_methods();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_fatal_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa;
+	unsigned int i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+/* Let the methods that need it set up for the sweep's sizes. */
+static void prepare_methods(struct selection *sel, bool quiet)
+{
+	int k, i;
+
+	for (k = 0; k < sel->nmethods; k++) {
+		const struct method *m = sel->methods[k];
+
+		if (!sel->method_ok[k] || !m->prepare)
+			continue;
+		for (i = 0; i < nprepared && prepared[i] != m; i++)
+			;
+		if (i < nprepared)
+			continue;	/* named twice */
+		if (m->prepare(sel->sizes, sel->nsizes, sel->method_why[k],
+			       sizeof(sel->method_why[k]))) {
+			sel->method_ok[k] = false;
+			if (!quiet)
+				fprintf(stderr, "zchan-bench: %s: not available: %s\n",
+					m->name, sel->method_why[k]);
+			continue;
+		}
+		prepared[nprepared] = m;
+		nprepared = nprepared + 1;
 	}
-
-	/*
-	 * Repeats are interleaved across methods (A B C, A B C, ...) so a
-	 * drift in the machine's state hurts every method alike.
-	 */
-	for (i = 0; i < nmodes; i++) {
-		for (j = 0; j < nsizes; j++) {
-			size_t base = npts;
-
-			for (k = 0; k < nmethods; k++) {
-				struct point *p = &pts[npts++];
-
-				p->m = methods[k];
-				p->mode = modes[i];
-				p->size = sizes[j];
-				if (!method_ok[k]) {
-					p->res.status = RUN_UNAVAILABLE;
-					snprintf(p->res.why, sizeof(p->res.why), "%s",
-						 method_why[k]);
-				} else if (cfg.same_core &&
-					   modes[i] == MODE_PINGPONG_BUSY) {
-					p->res.status = RUN_UNAVAILABLE;
-					snprintf(p->res.why, sizeof(p->res.why),
-						 "both sides spinning on one CPU only measure the scheduler");
-				}
+	/* the same method named twice: one verdict */
+	for (k = 0; k < sel->nmethods; k++)
+		for (i = 0; i < k; i++)
+			if (sel->methods[i] == sel->methods[k] && !sel->method_ok[i]) {
+				sel->method_ok[k] = false;
+				memcpy(sel->method_why[k], sel->method_why[i],
+				       sizeof(sel->method_why[k]));
 			}
-			for (rep = 0; rep < cfg.repeat; rep++) {
-				for (k = 0; k < nmethods; k++) {
-					struct point *p = &pts[base + k];
-					char sz[32];
+}
 
-					if (p->res.status != RUN_OK)
-						continue;
-					fmt_size(sz, sizeof(sz), p->size);
-					if (progress)
-						fprintf(stderr, "\r\033[K[%zu/%zu] %s %s %s run %u/%u",
-							done + (size_t)k + 1, total,
-							mode_name(p->mode), sz, p->m->name,
-							rep + 1, cfg.repeat);
-					run_point(&cfg, p->m, p->mode, p->size,
-						  &runs[k * cfg.repeat + rep]);
-					if (cfg.verbose)
-						fprintf(stderr, "%s%s %s %s run %u: %s %.6fs %s\n",
-							progress ? "\r\033[K" : "",
-							mode_name(p->mode), sz, p->m->name,
-							rep + 1, status_name(runs[k * cfg.repeat + rep].status),
-							runs[k * cfg.repeat + rep].seconds, runs[k * cfg.repeat + rep].why);
-					if (runs[k * cfg.repeat + rep].status != RUN_OK) {
-						/* a failed run decides the point: stop repeating it */
-						p->res = runs[k * cfg.repeat + rep];
-					}
-				}
-			}
-			for (k = 0; k < nmethods; k++) {
-				struct point *p = &pts[base + k];
+/* A point that will not run: the method cannot run here, or the mode. */
+static bool point_declined(const struct bench_cfg *cfg,
+			   const struct selection *sel, int k, struct point *p)
+{
+	if (!sel->method_ok[k]) {
+		p->res.status = RUN_UNAVAILABLE;
+		snprintf(p->res.why, sizeof(p->res.why), "%s", sel->method_why[k]);
+		return true;
+	}
+	if (cfg->same_core && p->mode == MODE_PINGPONG_BUSY) {
+		p->res.status = RUN_UNAVAILABLE;
+		snprintf(p->res.why, sizeof(p->res.why),
+			 "both sides spinning on one CPU only measure the scheduler");
+		return true;
+	}
+	return false;
+}
 
-				if (p->res.status == RUN_OK)
-					median_of(&runs[k * cfg.repeat], cfg.repeat, &p->res);
-			}
-			done += (size_t)nmethods;
+/*
+ * Run every method at one (mode, size), filling pts[0..nmethods).
+ * Repeats are interleaved across methods (A B C, A B C, ...) so a drift
+ * in the machine's state hurts every method alike.
+ */
+static void sweep_point(const struct bench_cfg *cfg, const struct selection *sel,
+			enum bench_mode mode, size_t size, struct point *pts,
+			struct run_result *runs, bool progress, size_t done,
+			size_t total)
+{
+	unsigned int rep;
+	int k;
+
+	for (k = 0; k < sel->nmethods; k++) {
+		pts[k].m = sel->methods[k];
+		pts[k].mode = mode;
+		pts[k].size = size;
+		point_declined(cfg, sel, k, &pts[k]);
+	}
+	for (rep = 0; rep < cfg->repeat; rep++) {
+		for (k = 0; k < sel->nmethods; k++) {
+			struct point *p = &pts[k];
+			struct run_result *run = &runs[k * cfg->repeat + rep];
+			char sz[32];
+
+			if (p->res.status != RUN_OK)
+				continue;
+			fmt_size(sz, sizeof(sz), p->size);
+			if (progress)
+				fprintf(stderr, "\r\033[K[%zu/%zu] %s %s %s run %u/%u",
+					done + (size_t)k + 1, total,
+					mode_name(p->mode), sz, p->m->name,
+					rep + 1, cfg->repeat);
+			run_point(cfg, p->m, p->mode, p->size, run);
+			if (cfg->verbose)
+				fprintf(stderr, "%s%s %s %s run %u: %s %.6fs %s\n",
+					progress ? "\r\033[K" : "",
+					mode_name(p->mode), sz, p->m->name,
+					rep + 1, status_name(run->status),
+					run->seconds, run->why);
+			/* a failed run decides the point: stop repeating it */
+			if (run->status != RUN_OK)
+				p->res = *run;
+		}
+	}
+	for (k = 0; k < sel->nmethods; k++)
+		if (pts[k].res.status == RUN_OK)
+			median_of(&runs[k * cfg->repeat], cfg->repeat, &pts[k].res);
+}
+
+/* Every mode, size and method; returns the points (NULL: no memory). */
+static struct point *sweep(const struct bench_cfg *cfg,
+			   const struct selection *sel, bool progress,
+			   size_t *npts)
+{
+	size_t total = (size_t)sel->nmodes * (size_t)sel->nsizes *
+		       (size_t)sel->nmethods, done = 0;
+	struct point *pts = calloc(total, sizeof(*pts));
+	struct run_result *runs = calloc((size_t)sel->nmethods * cfg->repeat,
+					 sizeof(*runs));
+	int i, j;
+
+	if (!pts || !runs) {
+		free(pts);
+		free(runs);
+		return NULL;
+	}
+	for (i = 0; i < sel->nmodes; i++) {
+		for (j = 0; j < sel->nsizes; j++) {
+			sweep_point(cfg, sel, sel->modes[i], sel->sizes[j],
+				    &pts[done], runs, progress, done, total);
+			done += (size_t)sel->nmethods;
 		}
 	}
 	if (progress)
 		fprintf(stderr, "\r\033[K");
+	free(runs);
+	*npts = total;
+	return pts;
+}
 
-	for (k = 0; k < (int)npts; k++) {
+/* Say what failed; the exit status: 3 corrupt, 1 other failure, else 0. */
+static int report_failures(const struct point *pts, size_t npts)
+{
+	int rc = 0;
+	size_t k;
+
+	for (k = 0; k < npts; k++) {
 		enum run_status st = pts[k].res.status;
 
 		if (st == RUN_CORRUPT) {
@@ -577,21 +756,72 @@ int main(int argc, char **argv)
 				rc = 1;
 		}
 	}
+	return rc;
+}
 
-	if (json_stdout)
-		out_json(stdout, &env, &cfg, pts, npts);
-	else if (csv_stdout)
-		out_csv(stdout, &env, pts, npts);
+/* stdout gets one format; files each their own.  Returns -1 if one failed. */
+static int write_outputs(const struct options *o, const struct bench_env *env,
+			 const struct point *pts, size_t npts)
+{
+	const struct bench_cfg *cfg = &o->cfg;
+	int rc = 0;
+
+	if (o->json_stdout)
+		out_json(stdout, env, cfg, pts, npts);
+	else if (o->csv_stdout)
+		out_csv(stdout, env, pts, npts);
 	else
-		out_table(stdout, &env, &cfg, pts, npts);
+		out_table(stdout, env, cfg, pts, npts);
 	fflush(stdout);
-	if (json_path && write_file(json_path, &env, &cfg, pts, npts, true) && !rc)
+	if (o->json_path && write_file(o->json_path, env, cfg, pts, npts, true))
+		rc = -1;
+	if (o->csv_path && write_file(o->csv_path, env, cfg, pts, npts, false))
+		rc = -1;
+	if (o->plot_path && out_plot(o->plot_path, env, pts, npts))
+		rc = -1;
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {
+		.cfg = {
+			.cpu = { 0, 1 }, .time_limit = 10, .stall_limit = 5,
+			.repeat = 3, .warmup = -1, .scale = 1.0,
+		},
+		.progress = isatty(STDERR_FILENO),
+	};
+	static struct selection sel;
+	struct bench_env env;
+	struct point *pts;
+	size_t npts;
+	int rc;
+
+	bench_pipe_size = 1 << 20;
+	rc = parse_options(argc, argv, &o);
+	if (rc == OPTS_CONTINUE)
+		rc = select_points(&o, &sel);
+	if (rc == OPTS_CONTINUE)
+		rc = select_cpus(&o);
+	if (rc != OPTS_CONTINUE)
+		return rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	env_collect(&env);
+	syscall_counting_init(env.emulated);
+	snprintf(env.label, sizeof(env.label), "%s", o.label);
+
+	catch_fatal_signals();
+	prepare_methods(&sel, o.quiet);
+	pts = sweep(&o.cfg, &sel, o.progress, &npts);
+	finish_methods();
+	if (!pts) {
+		perror("zchan-bench");
+		return 1;
+	}
+	rc = report_failures(pts, npts);
+	if (write_outputs(&o, &env, pts, npts) && !rc)
 		rc = 1;
-	if (csv_path && write_file(csv_path, &env, &cfg, pts, npts, false) && !rc)
-		rc = 1;
-	if (plot_path && out_plot(plot_path, &env, pts, npts) && !rc)
-		rc = 1;
-	free(runs);
 	free(pts);
 	return rc;
 }

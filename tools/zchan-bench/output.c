@@ -106,6 +106,10 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 				fprintf(f, "%-9s %-16s %10s %10s %10s %10s %8s %11s %8s\n",
 					"size", "method", "rtt p50", "p99", "p99.9",
 					"max", "vs pipe", "cpu/msg", "sys/msg");
+			else if (p[i].mode == MODE_HANDOFF)
+				fprintf(f, "%-9s %-16s %12s %8s %11s %8s\n",
+					"size", "method", "msgs/s", "vs pipe",
+					"cpu/msg", "sys/msg");
 			else
 				fprintf(f, "%-9s %-16s %12s %12s %8s %11s %8s\n",
 					"size", "method", "throughput", "msgs/s",
@@ -143,11 +147,19 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 		} else {
 			if (pipe)
 				snprintf(vs, sizeof(vs), "%.2fx",
-					 r->bytes_per_sec / pipe->bytes_per_sec);
+					 r->msgs_per_sec / pipe->msgs_per_sec);
 			fmt_rate(a, sizeof(a), r->bytes_per_sec, "B/s");
 			fmt_rate(b, sizeof(b), r->msgs_per_sec, "");
-			fprintf(f, "%-9s %-16s %12s %12s %8s %11s %8s\n",
-				sz, p[i].m->name, a, b, vs, e, sys);
+			/*
+			 * handoff passes the message, it does not move its
+			 * bytes: a rate of messages, not of bytes
+			 */
+			if (p[i].mode == MODE_HANDOFF)
+				fprintf(f, "%-9s %-16s %12s %8s %11s %8s\n",
+					sz, p[i].m->name, b, vs, e, sys);
+			else
+				fprintf(f, "%-9s %-16s %12s %12s %8s %11s %8s\n",
+					sz, p[i].m->name, a, b, vs, e, sys);
 		}
 	}
 }
@@ -351,9 +363,9 @@ static bool mode_present(const struct point *p, size_t n, enum bench_mode m)
 }
 
 /*
- * One panel per mode present: throughput (GB/s) against size for stream
- * and handoff, p50 round trip (us) against size for the pingpong modes;
- * one line per method, both axes logarithmic.
+ * One panel per mode present: throughput (GB/s) against size for stream,
+ * messages per second (millions) for handoff, p50 round trip (us) for the
+ * pingpong modes; one line per method, both axes logarithmic.
  */
 int out_plot(const char *png, const struct bench_env *env,
 	     const struct point *p, size_t n)
@@ -406,8 +418,10 @@ int out_plot(const char *png, const struct bench_env *env,
 		}
 		fprintf(gp, "set title '%s: %s'\n", mode_name(mode),
 			pp ? "round trip p50 (lower is better)" :
+			mode == MODE_HANDOFF ? "messages per second (higher is better)" :
 			"throughput (higher is better)");
-		fprintf(gp, "set ylabel '%s'\n", pp ? "p50 RTT (us)" : "GB/s");
+		fprintf(gp, "set ylabel '%s'\n", pp ? "p50 RTT (us)" :
+			mode == MODE_HANDOFF ? "M msgs/s" : "GB/s");
 		fputs("plot ", gp);
 		for (k = 0; k < nseen; k++)
 			fprintf(gp, "%s'-' using 1:2 with linespoints lw 2 title '%s'",
@@ -422,6 +436,7 @@ int out_plot(const char *png, const struct bench_env *env,
 					continue;
 				fprintf(gp, "%zu %g\n", p[j].size,
 					pp ? (double)r->rtt.p50 / 1e3 :
+					mode == MODE_HANDOFF ? r->msgs_per_sec / 1e6 :
 					r->bytes_per_sec / 1e9);
 			}
 			fputs("e\n", gp);

@@ -27,6 +27,7 @@
 #include <linux/perf_event.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -228,6 +229,7 @@ struct side {
 	struct chan *fwd, *back;
 	struct run_shared *sh;
 	struct side_result *me;
+	pid_t parent;		/* the watchdog */
 	int counter_fd;
 	int64_t sys0;
 	uint64_t cpu0, faults0;
@@ -346,6 +348,9 @@ static int producer(struct side *s)
 		}
 		atomic_store_explicit(&s->me->done, seq + 1, memory_order_relaxed);
 	}
+	/* the last messages may still live in our memory (cma) */
+	if (s->m->flush && s->m->flush(s->fwd))
+		return fail(s, s->fwd, "flush", end);
 	timing_end(s);
 	s->me->csum = total;
 	s->me->csum_back = back;
@@ -391,6 +396,9 @@ static int consumer(struct side *s)
 		}
 		atomic_store_explicit(&s->me->done, seq + 1, memory_order_relaxed);
 	}
+	/* pingpong: the last reply may still live in our memory (cma) */
+	if (pp && s->m->flush && s->m->flush(s->back))
+		return fail(s, s->back, "flush reply", end);
 	timing_end(s);
 	s->me->csum = total;
 	s->me->csum_back = back;
@@ -411,6 +419,12 @@ static int pin_to(int cpu, char *why, size_t len)
 	return 0;
 }
 
+static void destroy_chan(struct chan *c)
+{
+	if (c->m)
+		c->m->destroy(c);
+}
+
 static void child_main(struct side *s, int role)
 {
 	struct side_result *me = &s->sh->side[role];
@@ -419,6 +433,14 @@ static void child_main(struct side *s, int role)
 
 	s->me = me;
 	me->syscalls = -1;
+	/* the parent's handlers stop its daemons: not a child's business */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	/* without the watchdog, nobody would ever stop this child */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != s->parent)
+		_exit(1);
 	if (pin_to(cpu, me->why, sizeof(me->why))) {
 		me->failed = 1;
 		_exit(1);
@@ -447,6 +469,13 @@ static void child_main(struct side *s, int role)
 		s->back->progress = &me->bytes;
 	s->counter_fd = syscall_counter_open();
 	rc = role == PRODUCER ? producer(s) : consumer(s);
+	if (s->m->clean_exit) {
+		/* let the method's library deregister from its daemon */
+		destroy_chan(s->fwd);
+		if (s->back)
+			destroy_chan(s->back);
+		exit(rc);
+	}
 	_exit(rc);
 }
 
@@ -583,12 +612,6 @@ static int watch(const struct bench_cfg *cfg, struct run_shared *sh, pid_t *pid,
 	return 0;
 }
 
-static void destroy_chan(struct chan *c)
-{
-	if (c->m)
-		c->m->destroy(c);
-}
-
 static int create_chan(const struct method *m, struct chan *c, size_t size,
 		       bool spin)
 {
@@ -643,6 +666,7 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 	}
 
 	fflush(NULL);
+	s.parent = getpid();
 	for (role = CONSUMER; role >= PRODUCER; role--) {
 		pid[role] = fork();
 		if (pid[role] < 0) {
