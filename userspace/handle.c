@@ -173,6 +173,7 @@ int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	if (prod) {
 		/* a fresh channel: every index equal */
 		z->p_tail = z->p_alloc = z->p_seen = load_acquire(z->tail);
+		z->p_alloc_pub = z->p_tail;
 	} else {
 		/* start where a previous consumer released everything */
 		z->c_head = z->c_read = load_acquire(z->head);

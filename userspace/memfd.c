@@ -143,6 +143,16 @@ static int map_end_pages(struct zchan *z, int own_fd, uint64_t own_off,
 	return zchan_users_register(z);
 }
 
+/*
+ * Both ends keep the producer's alloc word, as a module that publishes on
+ * close does (ring.c): the producer writes it, and the consumer, once the
+ * producer is gone, publishes up to it itself - nobody else is left to.
+ */
+static void map_alloc_word(struct zchan *z, const struct zchan_layout *l)
+{
+	z->alloc = (uint32_t *)((unsigned char *)z->prod_map + l->prod_alloc);
+}
+
 static void memfd_layout(struct zchan_layout *l, const struct zchan_geom *g)
 {
 	memset(l, 0, sizeof(*l));
@@ -185,6 +195,7 @@ int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g)
 	}
 	ret = zchan_map(z, prod_fd, cons_fd, prod_fd, &l);
 	if (!ret) {
+		map_alloc_word(z, &l);
 		ret = map_end_pages(z, prod_fd, prod_end_off(&l), cons_fd,
 				    cons_end_off(&l));
 		if (!ret)
@@ -310,9 +321,11 @@ int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 	    memcmp(&rec.layout, l, sizeof(*l)))
 		return -EPROTO;
 	ret = zchan_map(z, fds[0], fds[1], fds[0], l);
-	if (!ret)
+	if (!ret) {
+		map_alloc_word(z, l);
 		ret = map_end_pages(z, fds[1], cons_end_off(l), fds[0],
 				    prod_end_off(l));
+	}
 	if (ret)
 		return ret;
 	z->own_efd = fds[2];

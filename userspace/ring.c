@@ -16,7 +16,9 @@
  *
  * Consumer: load-acquire tail (only when what it showed is used up), bound
  * it, copy each descriptor once, validate it against the pool before
- * exposing pool + off; releases in any order, head advances (store-release)
+ * exposing pool + off; once a memfd producer is gone, it publishes up to
+ * the producer's alloc word itself (cons_last_tail()), as the module does
+ * for the kernel backend; releases in any order, head advances (store-release)
  * over contiguous released slots, then fence and need_wakeup as above; a
  * producer asleep for room is woken once a batch is free.
  *
@@ -171,6 +173,32 @@ static void prod_rewind(struct zchan *z, uint32_t len)
 	z->pool_next = 0;
 }
 
+/*
+ * memfd, or ZCHAN_CREATE_PUBLISH_ON_CLOSE: whoever publishes up to alloc
+ * when we are gone (the module, or the memfd consumer: cons_last_tail())
+ * must find a message we committed or a skipped placeholder in every slot
+ * below it.  Slot @idx is the first not covered: write placeholders in it
+ * and in free slots after it, a quarter of the ring at most, then store
+ * alloc once for all of them.  Once per message, the alloc store (on the
+ * line of the words the consumer polls) made a 64-byte handoff about a
+ * third slower; placeholders left over when we go are skipped slots.
+ */
+static void prod_alloc_ahead(struct zchan *z, uint32_t idx)
+{
+	uint32_t end = idx + z->entries / 4, free_end = z->p_seen + z->entries;
+
+	if (end == idx || (uint32_t)(end - idx) > (uint32_t)(free_end - idx))
+		end = free_end;
+	for (z->p_alloc_pub = idx; z->p_alloc_pub != end; z->p_alloc_pub++) {
+		struct zchan_desc *d = &z->descs[z->p_alloc_pub & z->mask];
+
+		store_once(&d->off, 0);
+		store_once(&d->len, 0);
+		store_once(&d->flags, ZCHAN_DESC_SKIP);
+	}
+	store_release(z->alloc, end);
+}
+
 static int prod_alloc(struct zchan *z, uint32_t len, uint32_t *idx)
 {
 	struct zchan_slot *s;
@@ -191,19 +219,8 @@ static int prod_alloc(struct zchan *z, uint32_t len, uint32_t *idx)
 	z->pool_next = off + pool_span(len);
 	if (z->pool_next == z->pool_size)
 		z->pool_next = 0;
-	if (z->alloc) {
-		/*
-		 * ZCHAN_CREATE_PUBLISH_ON_CLOSE: a skipped placeholder, then
-		 * alloc, so that a kernel publishing up to alloc when we are
-		 * gone delivers what we committed and skips the rest.
-		 */
-		struct zchan_desc *d = &z->descs[*idx & z->mask];
-
-		store_once(&d->off, off);
-		store_once(&d->len, 0);
-		store_once(&d->flags, ZCHAN_DESC_SKIP);
-		store_release(z->alloc, z->p_alloc);
-	}
+	if (z->alloc && *idx == z->p_alloc_pub)
+		prod_alloc_ahead(z, *idx);
 	return 0;
 }
 
@@ -552,6 +569,35 @@ static void cons_store_read(struct zchan *z)
 }
 
 /*
+ * The producer's tail once it is gone.  On the memfd backend nobody is left
+ * to publish what it committed behind a loan it never committed, so the
+ * consumer does what the module does at the producer's release: it takes
+ * the producer's alloc word (every slot it handed out: messages, and
+ * ZCHAN_DESC_SKIP placeholders for the loans), read once and only if
+ * consistent (tail <= alloc <= head + entries), else the tail as it is.
+ * The producer's ring is read-only here: the result is kept privately.
+ * After a close alloc is tail (zchan_prod_end_loans()); a producer that
+ * never wrote alloc leaves it inconsistent, or equal to tail.
+ */
+static uint32_t cons_last_tail(struct zchan *z)
+{
+	uint32_t tail, alloc, used;
+
+	if (z->backend != ZCHAN_BACKEND_MEMFD || !z->alloc)
+		return load_acquire(z->tail);
+	if (!z->c_last) {
+		tail = load_acquire(z->tail);
+		alloc = load_acquire(z->alloc);
+		used = tail - z->c_head;
+		z->c_last_tail = tail;
+		if (used <= z->entries && alloc - tail <= z->entries - used)
+			z->c_last_tail = alloc;
+		z->c_last = true;
+	}
+	return z->c_last_tail;
+}
+
+/*
  * Look at the next message without taking it: 1 and a validated copy of
  * its descriptor in @d, 0 if the ring is empty, -EPROTO on garbage.
  * Dropped loans (SKIP) are consumed and released on the way.
@@ -567,7 +613,8 @@ static int cons_peek(struct zchan *z, struct zchan_desc *d)
 		struct zchan_slot *s;
 
 		if (!z->c_ready) {
-			uint32_t tail = load_acquire(z->tail);
+			uint32_t tail = unlikely(z->peer_dead) ?
+					cons_last_tail(z) : load_acquire(z->tail);
 			uint32_t avail = tail - z->c_head;
 
 			if (avail > z->entries || avail < z->c_read - z->c_head)

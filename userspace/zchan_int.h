@@ -160,7 +160,7 @@ struct zchan {
 	/* the ring words (pointers into prod_map / cons_map) */
 	uint32_t *tail;
 	uint32_t *head_seen;
-	uint32_t *alloc;	/* kernel, PUBLISH_ON_CLOSE: slots handed out */
+	uint32_t *alloc;	/* memfd, kernel PUBLISH_ON_CLOSE: slots handed out */
 	uint32_t *prod_need_wakeup;
 	uint32_t *prod_closed;
 	struct zchan_desc *descs;
@@ -177,6 +177,7 @@ struct zchan {
 	/* producer private state */
 	uint32_t p_tail;	/* published */
 	uint32_t p_alloc;	/* next slot to loan */
+	uint32_t p_alloc_pub;	/* the alloc word: placeholders up to here */
 	uint32_t p_seen;	/* consumer head accounted for */
 	uint64_t pool_next;	/* next allocation offset */
 	uint64_t pool_used;	/* bytes in use incl. padding */
@@ -190,6 +191,8 @@ struct zchan {
 	uint32_t c_ready;	/* published, not taken, at the last tail load */
 	uint32_t c_freed;	/* slots released since the producer last slept */
 	uint64_t c_freed_bytes;	/* their payload bytes */
+	bool c_last;		/* memfd: the producer is gone, c_last_tail set */
+	uint32_t c_last_tail;	/* memfd: what it left published (cons_last_tail()) */
 
 	struct zchan_slot *slots;
 

@@ -1330,6 +1330,7 @@ static int hostile_producer(struct zchan *p, void *arg)
 	case DESC_TOO_LONG:
 		r->descs[3 & (a.ring_entries - 1)].off = 0;
 		r->descs[3 & (a.ring_entries - 1)].len = (uint32_t)a.max_msg + 1;
+		r->descs[3 & (a.ring_entries - 1)].flags = 0;
 		__atomic_store_n(&r->tail, 4, __ATOMIC_RELEASE);
 		break;
 	case DESC_BAD_FLAGS:
@@ -1409,6 +1410,100 @@ TEST(hostile_producer_desc_too_long)
 TEST(hostile_producer_desc_bad_flags)
 {
 	EXPECT_EQ(-EPROTO, run_hostile_producer(DESC_BAD_FLAGS));
+}
+
+/*
+ * A producer that dies with a loan outstanding and a message committed
+ * behind it, after scribbling on its alloc word or on the placeholder:
+ * an inconsistent alloc (below tail, or beyond head + entries) is ignored
+ * - the consumer gets what tail published, then -EPIPE; a placeholder
+ * turned into a descriptor outside the pool is -EPROTO.  Never a crash.
+ */
+static bool module_has_feature(unsigned int feature);
+
+enum alloc_scribble {
+	ALLOC_BELOW_TAIL,
+	ALLOC_FAR_AHEAD,
+	ALLOC_PLACEHOLDER_OUT_OF_POOL,
+};
+
+static int alloc_scribbler(struct zchan *p, void *arg)
+{
+	enum alloc_scribble how = *(enum alloc_scribble *)arg;
+	struct zchan_prod_ring *r;
+	struct zchan_attr a;
+	void *loan;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (zchan_send(p, "ok", 2, 0) != 2)
+			return 1;
+	/* slot 2 on loan, slot 3 committed behind it: tail 2, alloc 4 */
+	if (zchan_loan(p, 8, &loan, 0) || zchan_send(p, "lost", 4, 0) != 4)
+		return 2;
+	r = own_ring_mapping();
+	if (!r || zchan_get_attr(p, &a))
+		return 3;
+	switch (how) {
+	case ALLOC_BELOW_TAIL:
+		__atomic_store_n(&r->alloc, 1, __ATOMIC_RELEASE);
+		break;
+	case ALLOC_FAR_AHEAD:
+		__atomic_store_n(&r->alloc, 2 + a.ring_entries + 1,
+				 __ATOMIC_RELEASE);
+		break;
+	case ALLOC_PLACEHOLDER_OUT_OF_POOL:
+		r->descs[2].off = a.pool_size - 8;
+		r->descs[2].len = 64;
+		__atomic_store_n(&r->descs[2].flags, 0, __ATOMIC_RELEASE);
+		break;
+	}
+	_exit(42);	/* no zchan_close(): a death */
+}
+
+static int run_alloc_scribble(enum alloc_scribble how)
+{
+	struct zchan_attr a;
+	struct zchan *c;
+	char buf[64];
+	int i, ret;
+	pid_t pid;
+
+	small_attr(&a, 8, 16384, 1024);
+	pid = spawn_producer(&a, alloc_scribbler, &how, &c);
+	if (pid < 0)
+		return -101;
+	ret = wait_child(pid) == 42 ? 0 : -102;
+	for (i = 0; i < 2 && !ret; i++)
+		if (zchan_recv(c, buf, sizeof(buf), 0) != 2)
+			ret = -103;
+	if (!ret)
+		ret = (int)zchan_recv(c, buf, sizeof(buf), 0);
+	/* and it stays so */
+	if (zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK) != ret)
+		ret = -104;
+	zchan_close(c);
+	return ret;
+}
+
+TEST(hostile_producer_dies_with_alloc_below_tail)
+{
+	EXPECT_EQ(-EPIPE, run_alloc_scribble(ALLOC_BELOW_TAIL));
+}
+
+TEST(hostile_producer_dies_with_alloc_far_ahead)
+{
+	EXPECT_EQ(-EPIPE, run_alloc_scribble(ALLOC_FAR_AHEAD));
+}
+
+TEST(hostile_producer_dies_with_placeholder_out_of_pool)
+{
+	/* published only by a consumer or module that publishes on close */
+	bool published = expected_backend() == ZCHAN_BACKEND_MEMFD ||
+			 module_has_feature(ZCHAN_FEAT_PUBLISH_ON_CLOSE);
+
+	EXPECT_EQ(published ? -EPROTO : -EPIPE,
+		  run_alloc_scribble(ALLOC_PLACEHOLDER_OUT_OF_POOL));
 }
 
 TEST(hostile_consumer_head_garbage)
@@ -2143,18 +2238,19 @@ TEST_F(ends, use_after_last_user_closed)
 /*
  * A script of producer calls, one letter each, in ring order: S sends the
  * next message, L loans a slot for it and leaves the loan outstanding, C
- * commits the oldest outstanding loan, A aborts it.  Then the producer
- * closes (or is killed): every message whose send or commit returned
- * success arrives, in order, then -EPIPE; an outstanding loan becomes a
- * skipped slot.  When the producer dies instead, the same with a module
- * that publishes on close (ZCHAN_FEAT_PUBLISH_ON_CLOSE); on the memfd
- * backend nobody is left to know which loans were abandoned: what was
- * committed behind the first outstanding loan is lost (documented).
+ * commits the oldest outstanding loan, c the newest, A aborts the oldest.
+ * Then the producer closes, is killed, or exits without closing: every
+ * message whose send or commit returned success arrives, in order, then
+ * -EPIPE; an outstanding loan becomes a skipped slot.  On the kernel
+ * backend a death loses nothing only with a module that publishes on close
+ * (ZCHAN_FEAT_PUBLISH_ON_CLOSE); with an older one what was committed
+ * behind the first outstanding loan is lost (death_gets).  On the memfd
+ * backend the consumer publishes up to the dead producer's alloc word.
  */
 struct loan_script {
 	const char *ops;
-	const char *close_gets;		/* messages after a clean close */
-	const char *death_gets;		/* ... after SIGKILL */
+	const char *close_gets;		/* messages after a close or death */
+	const char *death_gets;		/* ... after a death, older modules */
 };
 
 static const struct loan_script loan_scripts[] = {
@@ -2171,6 +2267,10 @@ static const struct loan_script loan_scripts[] = {
 	{ "LLCS",	"02",	"0" },
 	{ "SLLCS",	"013",	"01" },
 	{ "LSSLSA",	"124",	"12" },
+	{ "SLSLc",	"023",	"0" },	/* a later loan committed first */
+	{ "SLLcS",	"023",	"0" },
+	{ "LSLcS",	"123",	"" },
+	{ "LLcC",	"01",	"01" },
 };
 
 /* Run @ops on @p; the message of slot i is the single byte '0' + i. */
@@ -2195,6 +2295,10 @@ static int run_loan_script(struct zchan *p, const char *ops)
 			*(char *)loans[nloans] = id;
 			ids[nloans++] = id;
 			slot++;
+			break;
+		case 'c':
+			if (!nloans || zchan_commit(p, loans[--nloans], 1))
+				return 3;
 			break;
 		case 'C':
 		case 'A':
@@ -2226,6 +2330,14 @@ static int loan_script_then_die(struct zchan *p, void *arg)
 	raise(SIGKILL);
 	return 2;
 }
+
+/* Exit without zchan_close(): a death without a signal. */
+static int loan_script_then_exit(struct zchan *p, void *arg)
+{
+	_exit(run_loan_script(p, arg) ? 1 : 42);
+}
+
+enum loan_end { LOAN_CLOSE, LOAN_KILL, LOAN_EXIT };
 
 /* What arrives: the bytes received, until -EPIPE. */
 static int drain_ids(struct zchan *c, char *got, size_t cap)
@@ -2263,11 +2375,22 @@ FIXTURE_TEARDOWN(loans)
 }
 
 static void loan_scripts_run(struct __test_metadata *_metadata,
-			     const struct zchan_attr *attr, bool die)
+			     const struct zchan_attr *attr, enum loan_end end)
 {
+	static int (*const fns[])(struct zchan *p, void *arg) = {
+		[LOAN_CLOSE] = loan_script_then_close,
+		[LOAN_KILL] = loan_script_then_die,
+		[LOAN_EXIT] = loan_script_then_exit,
+	};
+	static const int status[] = {
+		[LOAN_CLOSE] = 0,
+		[LOAN_KILL] = 128 + SIGKILL,
+		[LOAN_EXIT] = 42,
+	};
+	bool die = end != LOAN_CLOSE;
 	/* a module that publishes on close loses nothing at a death either */
-	bool all = !die || (attr->backend == ZCHAN_BACKEND_KERNEL &&
-			    module_has_feature(ZCHAN_FEAT_PUBLISH_ON_CLOSE));
+	bool all = !die || attr->backend == ZCHAN_BACKEND_MEMFD ||
+		   module_has_feature(ZCHAN_FEAT_PUBLISH_ON_CLOSE);
 	unsigned int i;
 
 	for (i = 0; i < sizeof(loan_scripts) / sizeof(loan_scripts[0]); i++) {
@@ -2276,14 +2399,14 @@ static void loan_scripts_run(struct __test_metadata *_metadata,
 		struct zchan *c;
 		pid_t pid;
 
-		pid = spawn_producer(attr, die ? loan_script_then_die :
-				     loan_script_then_close,
-				     (void *)ls->ops, &c);
+		pid = spawn_producer(attr, fns[end], (void *)ls->ops, &c);
 		ASSERT_LT(0, pid);
-		EXPECT_EQ(die ? 128 + SIGKILL : 0, wait_child(pid));
+		EXPECT_EQ(status[end], wait_child(pid));
 		ASSERT_EQ(0, drain_ids(c, got, sizeof(got)));
 		EXPECT_STREQ(all ? ls->close_gets : ls->death_gets, got) {
-			TH_LOG("script %s, %s", ls->ops, die ? "killed" : "closed");
+			TH_LOG("script %s, %s", ls->ops, end == LOAN_CLOSE ?
+			       "closed" : end == LOAN_KILL ? "killed" :
+			       "exited without closing");
 		}
 		zchan_close(c);
 	}
@@ -2292,13 +2415,19 @@ static void loan_scripts_run(struct __test_metadata *_metadata,
 TEST_F(loans, every_committed_message_arrives_after_close)
 {
 	ENDS_ON_THIS_BACKEND();
-	loan_scripts_run(_metadata, &self->attr, false);
+	loan_scripts_run(_metadata, &self->attr, LOAN_CLOSE);
 }
 
-TEST_F(loans, committed_before_the_first_loan_arrives_after_death)
+TEST_F(loans, every_committed_message_arrives_after_sigkill)
 {
 	ENDS_ON_THIS_BACKEND();
-	loan_scripts_run(_metadata, &self->attr, true);
+	loan_scripts_run(_metadata, &self->attr, LOAN_KILL);
+}
+
+TEST_F(loans, every_committed_message_arrives_after_exit_without_close)
+{
+	ENDS_ON_THIS_BACKEND();
+	loan_scripts_run(_metadata, &self->attr, LOAN_EXIT);
 }
 
 /* ------------------------------------------------------------------ */
