@@ -201,8 +201,10 @@ struct zchan_cons_ring {
  *	producer has handed out (loaned or committed), tail <= alloc <=
  *	consumer's head + @ring_entries.  Used with
  *	ZCHAN_CREATE_PUBLISH_ON_CLOSE only: the producer writes every slot
- *	below alloc first (a ZCHAN_DESC_SKIP placeholder for a loan, then
- *	the message when committed, flags last), then alloc (store-release).
+ *	below alloc first (a ZCHAN_DESC_SKIP placeholder for a loan or a
+ *	free slot, then the message when committed, flags last), then alloc
+ *	(store-release); it may advance alloc over free slots ahead, so one
+ *	store serves many messages.
  * @resv: zero
  * @reserved: zero
  *
