@@ -31,6 +31,7 @@ const struct method *const all_methods[] = {
 	&method_zchan_copy,
 	&method_zchan_memfd,
 	&method_zchan_memfd_copy,
+	&method_zchan_pages,
 #endif
 	NULL,
 };
@@ -47,6 +48,7 @@ static const struct {
 #ifndef HAVE_LIBZCHAN
 	{ "zchan", NO_LIBZCHAN }, { "zchan-copy", NO_LIBZCHAN },
 	{ "zchan-memfd", NO_LIBZCHAN }, { "zchan-memfd-copy", NO_LIBZCHAN },
+	{ "zchan-pages", NO_LIBZCHAN },
 #endif
 	{ NULL, NULL },
 };
@@ -635,10 +637,12 @@ static void prepare_methods(struct selection *sel, bool quiet)
 			}
 }
 
-/* A point that will not run: the method cannot run here, or the mode. */
+/* A point that will not run: the method cannot run here, or the mode, or the size. */
 static bool point_declined(const struct bench_cfg *cfg,
 			   const struct selection *sel, int k, struct point *p)
 {
+	const char *why;
+
 	if (!sel->method_ok[k]) {
 		p->res.status = RUN_UNAVAILABLE;
 		snprintf(p->res.why, sizeof(p->res.why), "%s", sel->method_why[k]);
@@ -648,6 +652,12 @@ static bool point_declined(const struct bench_cfg *cfg,
 		p->res.status = RUN_UNAVAILABLE;
 		snprintf(p->res.why, sizeof(p->res.why),
 			 "both sides spinning on one CPU only measure the scheduler");
+		return true;
+	}
+	why = p->m->declines ? p->m->declines(p->size) : NULL;
+	if (why) {
+		p->res.status = RUN_UNAVAILABLE;
+		snprintf(p->res.why, sizeof(p->res.why), "%s", why);
 		return true;
 	}
 	return false;
