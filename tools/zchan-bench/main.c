@@ -151,6 +151,7 @@ static void usage(FILE *f)
 "  zchan-bench --same-core -m pipe,socketpair --csv > same-core.csv\n"
 "  zchan-bench -m pipe,socketpair,zchan --plot bench.png\n"
 "  zchan-bench -m zchan-memfd,iceoryx,cma -M handoff\n"
+"  zchan-bench -m zchan-pages,zchan-copy -M stream,handoff -s 64K,16M\n"
 "\n"
 "The iceoryx method starts its daemon, iox-roudi, for the sweep (with a\n"
 "mempool for each size) and stops it after; ZCHAN_BENCH_IOX_ROUDI names\n"
