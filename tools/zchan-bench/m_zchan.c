@@ -88,15 +88,16 @@ static void zc_attr(const struct chan *c, struct zchan_attr *attr,
 	attr->max_msg = c->msg_size > pool / 4 ? c->msg_size : 0;
 }
 
-static int zc_probe_backend(unsigned int backend, char *why, size_t len)
+/* A channel of @backend in *z, or -1 with the reason in @why. */
+static int zc_probe_create(unsigned int backend, struct zchan **z, char *why,
+			   size_t len)
 {
 	struct zchan_attr attr;
-	struct zchan *z;
 	int ret;
 
 	zchan_attr_init(&attr);
 	attr.backend = backend;
-	ret = zchan_create(NULL, &attr, &z);
+	ret = zchan_create(NULL, &attr, z);
 	if (ret < 0) {
 		if (backend == ZCHAN_BACKEND_KERNEL && access("/dev/zchan", F_OK))
 			snprintf(why, len, "no /dev/zchan (zchan.ko not loaded)");
@@ -104,6 +105,15 @@ static int zc_probe_backend(unsigned int backend, char *why, size_t len)
 			snprintf(why, len, "zchan_create: %s", zchan_strerror(-ret));
 		return -1;
 	}
+	return 0;
+}
+
+static int zc_probe_backend(unsigned int backend, char *why, size_t len)
+{
+	struct zchan *z;
+
+	if (zc_probe_create(backend, &z, why, len))
+		return -1;
 	zchan_close(z);
 	return 0;
 }
@@ -334,17 +344,11 @@ ZC_METHOD(method_zchan_memfd_copy, "zchan-memfd-copy",
  */
 static int zp_probe(char *why, size_t len)
 {
-	struct zchan_attr attr;
 	struct zchan *z;
 	int ret;
 
-	zchan_attr_init(&attr);
-	attr.backend = ZCHAN_BACKEND_AUTO;
-	ret = zchan_create(NULL, &attr, &z);
-	if (ret < 0) {
-		snprintf(why, len, "zchan_create: %s", zchan_strerror(-ret));
+	if (zc_probe_create(ZCHAN_BACKEND_AUTO, &z, why, len))
 		return -1;
-	}
 	/* reaping nothing: 0 where zchan_send_pages() works */
 	ret = zchan_reap(z, NULL, 0, 0);
 	if (ret && zchan_backend(z) == ZCHAN_BACKEND_MEMFD)
