@@ -638,7 +638,7 @@ static void prepare_methods(struct selection *sel, bool quiet)
 			}
 }
 
-/* A point that will not run: the method cannot run here, or the mode, or the size. */
+/* A point that will not run: the method cannot run here, or the mode, size. */
 static bool point_declined(const struct bench_cfg *cfg,
 			   const struct selection *sel, int k, struct point *p)
 {
