@@ -104,6 +104,11 @@ struct method {
 	 * method's library can say goodbye to its daemon, instead of _exit(2).
 	 */
 	bool clean_exit;
+	/*
+	 * Optional: a reason why this method does not run at @size (say,
+	 * not a multiple of the page size), NULL when it does.
+	 */
+	const char *(*declines)(size_t size);
 };
 
 extern const struct method method_pipe, method_vmsplice, method_socketpair,
@@ -121,7 +126,7 @@ void iox_roudi_stop(void);
 #endif
 #ifdef HAVE_LIBZCHAN
 extern const struct method method_zchan, method_zchan_copy, method_zchan_memfd,
-	method_zchan_memfd_copy;
+	method_zchan_memfd_copy, method_zchan_pages;
 #endif
 
 /* probe of the methods that need nothing but the kernel's basics */

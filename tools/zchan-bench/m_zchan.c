@@ -6,6 +6,8 @@
  *   zchan-copy        kernel backend, zchan_send/zchan_recv (copies)
  *   zchan-memfd       memfd backend, loan/commit + recv_zc
  *   zchan-memfd-copy  memfd backend, zchan_send/zchan_recv
+ *   zchan-pages       kernel backend, zchan_send_pages of the producer's
+ *                     own page-aligned buffers + recv_zc (issue 14)
  *
  * The producer child creates the channel and passes the consumer end to
  * the consumer child over a unix socketpair (zchan_send_peer), which is
@@ -21,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,12 +42,23 @@
 /* pool: room for this many messages, within the bounds below */
 #define ZC_POOL_MSGS	8
 #define ZC_POOL_MAX	((size_t)8 << 20)	/* the warm-up cycles about this much */
+/*
+ * zchan-pages: the producer's buffers, as many as fit ZP_BUFS_BYTES (at
+ * least two, so one is filled while the other is read): pinned memory is
+ * limited per user (the module's max_user_pinned_bytes, 1/8 of RAM).
+ */
+#define ZP_BUFS_MAX	8
+#define ZP_BUFS_BYTES	((size_t)128 << 20)
 
 struct zc_priv {
 	struct zchan *z;
 	unsigned int queued;	/* committed with ZCHAN_MORE, not published */
 	void *copy_buf;		/* copy variants: the private message buffer */
 	size_t copy_len;
+	/* zchan-pages sender: nbufs buffers of msg_size bytes from bufs */
+	unsigned char *bufs;
+	unsigned int nbufs, next;
+	unsigned char busy[ZP_BUFS_MAX];	/* sent, cookie not yet reaped */
 };
 
 struct zc_kind {
@@ -74,15 +88,16 @@ static void zc_attr(const struct chan *c, struct zchan_attr *attr,
 	attr->max_msg = c->msg_size > pool / 4 ? c->msg_size : 0;
 }
 
-static int zc_probe_backend(unsigned int backend, char *why, size_t len)
+/* A channel of @backend in *z, or -1 with the reason in @why. */
+static int zc_probe_create(unsigned int backend, struct zchan **z, char *why,
+			   size_t len)
 {
 	struct zchan_attr attr;
-	struct zchan *z;
 	int ret;
 
 	zchan_attr_init(&attr);
 	attr.backend = backend;
-	ret = zchan_create(NULL, &attr, &z);
+	ret = zchan_create(NULL, &attr, z);
 	if (ret < 0) {
 		if (backend == ZCHAN_BACKEND_KERNEL && access("/dev/zchan", F_OK))
 			snprintf(why, len, "no /dev/zchan (zchan.ko not loaded)");
@@ -90,6 +105,15 @@ static int zc_probe_backend(unsigned int backend, char *why, size_t len)
 			snprintf(why, len, "zchan_create: %s", zchan_strerror(-ret));
 		return -1;
 	}
+	return 0;
+}
+
+static int zc_probe_backend(unsigned int backend, char *why, size_t len)
+{
+	struct zchan *z;
+
+	if (zc_probe_create(backend, &z, why, len))
+		return -1;
 	zchan_close(z);
 	return 0;
 }
@@ -311,6 +335,181 @@ ZC_METHOD(method_zchan_memfd_copy, "zchan-memfd-copy",
 	  ZC_BATCHES,
 	  false, zc_probe_memfd);
 
+/*
+ * zchan-pages: the producer sends buffers of its own with
+ * zchan_send_pages(), nothing copied; the consumer is zchan's as above.
+ * A buffer is filled again only once zchan_reap() has returned its
+ * cookie (its address); when no completion is ready the producer sleeps
+ * in poll() for POLLPRI on zchan_fd().
+ */
+static int zp_probe(char *why, size_t len)
+{
+	struct zchan *z;
+	int ret;
+
+	if (zc_probe_create(ZCHAN_BACKEND_AUTO, &z, why, len))
+		return -1;
+	/* reaping nothing: 0 where zchan_send_pages() works */
+	ret = zchan_reap(z, NULL, 0, 0);
+	if (ret && zchan_backend(z) == ZCHAN_BACKEND_MEMFD)
+		snprintf(why, len, "zchan_send_pages needs the kernel backend, "
+			 "the memfd backend has no pages to hand over (%s)",
+			 access("/dev/zchan", F_OK) ? "no /dev/zchan" :
+			 "ZCHAN_BACKEND=memfd");
+	else if (ret)
+		snprintf(why, len, "zchan.ko without ZCHAN_FEAT_SEND_PAGES "
+			 "(zchan_reap: %s)", zchan_strerror(-ret));
+	zchan_close(z);
+	return ret ? -1 : 0;
+}
+
+static const char *zp_declines(size_t size)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (size % (size_t)page)
+		return "zchan_send_pages takes whole pages: size not a multiple "
+		       "of the page size";
+	return NULL;
+}
+
+static int zp_open(struct chan *c, bool sender)
+{
+	struct zc_priv *p;
+	size_t n;
+
+	if (zc_open(c, sender))
+		return -1;
+	if (!sender)
+		return 0;
+	p = c->priv;
+	n = ZP_BUFS_BYTES / c->msg_size;
+	p->nbufs = n < 2 ? 2 : n > ZP_BUFS_MAX ? ZP_BUFS_MAX : (unsigned int)n;
+	p->bufs = mmap(NULL, p->nbufs * c->msg_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p->bufs == MAP_FAILED) {
+		p->bufs = NULL;
+		chan_error(c, "mmap: %s", strerror(errno));
+		return -1;
+	}
+	/* pin real pages, not the zero page, as a producer's data would be */
+	memset(p->bufs, 0, p->nbufs * c->msg_size);
+	return 0;
+}
+
+/*
+ * Take back the buffers whose cookies are ready; with @wait, sleep until
+ * at least one is.  0 or -1 with the reason in c->err.
+ */
+static int zp_reap(struct chan *c, bool wait)
+{
+	struct zc_priv *p = c->priv;
+	uint64_t cookies[ZP_BUFS_MAX];
+	struct pollfd pfd;
+	int n, i;
+
+	for (;;) {
+		SYSCOUNT(c);
+		n = zchan_reap(p->z, cookies, ZP_BUFS_MAX, 0);
+		if (n < 0)
+			return zc_fail(c, "zchan_reap", n);
+		for (i = 0; i < n; i++) {
+			uint64_t k = (cookies[i] - (uintptr_t)p->bufs) / c->msg_size;
+
+			if (cookies[i] < (uintptr_t)p->bufs || k >= p->nbufs ||
+			    !p->busy[k]) {
+				chan_error(c, "zchan_reap: unexpected cookie %#llx",
+					   (unsigned long long)cookies[i]);
+				return -1;
+			}
+			p->busy[k] = 0;
+		}
+		if (n || !wait)
+			return 0;
+		pfd.fd = zchan_fd(p->z);
+		pfd.events = POLLPRI;
+		SYSCOUNT(c);
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+			chan_error(c, "poll: %s", strerror(errno));
+			return -1;
+		}
+	}
+}
+
+static void *zp_loan(struct chan *c)
+{
+	struct zc_priv *p = c->priv;
+
+	while (p->busy[p->next])
+		if (zp_reap(c, true))
+			return NULL;
+	return p->bufs + (size_t)p->next * c->msg_size;
+}
+
+static int zp_send(struct chan *c, void *buf)
+{
+	struct zc_priv *p = c->priv;
+	unsigned int k = p->next;
+	int ret;
+
+	for (;;) {
+		SYSCOUNT(c);
+		ret = zchan_send_pages(p->z, buf, c->msg_size, (uintptr_t)buf, 0);
+		if (ret != -ENOBUFS)
+			break;
+		/* the user's pinned limit: wait for a buffer to come back */
+		if (zp_reap(c, true))
+			return -1;
+	}
+	if (ret < 0)
+		return zc_fail(c, "zchan_send_pages", ret);
+	p->busy[k] = 1;
+	p->next = (k + 1) % p->nbufs;
+	return 0;
+}
+
+/* every buffer back: the consumer has released every message */
+static int zp_flush(struct chan *c)
+{
+	struct zc_priv *p = c->priv;
+	unsigned int k;
+
+	for (k = 0; k < p->nbufs; k++)
+		while (p->busy[k])
+			if (zp_reap(c, true))
+				return -1;
+	return 0;
+}
+
+static void zp_destroy(struct chan *c)
+{
+	struct zc_priv *p = c->priv;
+
+	if (p && p->bufs) {
+		munmap(p->bufs, p->nbufs * c->msg_size);
+		p->bufs = NULL;
+	}
+	zc_destroy(c);
+}
+
+const struct method method_zchan_pages = {
+	.name = "zchan-pages",
+	.desc = "zchan kernel backend, zchan_send_pages of the producer's own "
+		"page-aligned buffers (reaped before reuse) + recv_zc",
+	.zero_copy = true,
+	.probe = zp_probe,
+	.create = zc_create,
+	.open = zp_open,
+	.loan = zp_loan,
+	.send = zp_send,
+	.recv = zc_recv,
+	.release = zc_release,
+	.flush = zp_flush,
+	.destroy = zp_destroy,
+	.lib_syscalls = zc_lib_syscalls,
+	.declines = zp_declines,
+};
+
 static const struct zc_kind *kind_of(const struct chan *c)
 {
 	static const struct zc_kind kinds[] = {
@@ -318,6 +517,8 @@ static const struct zc_kind *kind_of(const struct chan *c)
 		{ ZCHAN_BACKEND_KERNEL, true },
 		{ ZCHAN_BACKEND_MEMFD, false },
 		{ ZCHAN_BACKEND_MEMFD, true },
+		/* pages: $ZCHAN_BACKEND or the module, so memfd can decline it */
+		{ ZCHAN_BACKEND_AUTO, false },
 	};
 
 	if (c->m == &method_zchan)
@@ -326,5 +527,7 @@ static const struct zc_kind *kind_of(const struct chan *c)
 		return &kinds[1];
 	if (c->m == &method_zchan_memfd)
 		return &kinds[2];
+	if (c->m == &method_zchan_pages)
+		return &kinds[4];
 	return &kinds[3];
 }

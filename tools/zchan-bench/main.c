@@ -31,6 +31,7 @@ const struct method *const all_methods[] = {
 	&method_zchan_copy,
 	&method_zchan_memfd,
 	&method_zchan_memfd_copy,
+	&method_zchan_pages,
 #endif
 	NULL,
 };
@@ -47,6 +48,7 @@ static const struct {
 #ifndef HAVE_LIBZCHAN
 	{ "zchan", NO_LIBZCHAN }, { "zchan-copy", NO_LIBZCHAN },
 	{ "zchan-memfd", NO_LIBZCHAN }, { "zchan-memfd-copy", NO_LIBZCHAN },
+	{ "zchan-pages", NO_LIBZCHAN },
 #endif
 	{ NULL, NULL },
 };
@@ -149,6 +151,7 @@ static void usage(FILE *f)
 "  zchan-bench --same-core -m pipe,socketpair --csv > same-core.csv\n"
 "  zchan-bench -m pipe,socketpair,zchan --plot bench.png\n"
 "  zchan-bench -m zchan-memfd,iceoryx,cma -M handoff\n"
+"  zchan-bench -m zchan-pages,zchan-copy -M stream,handoff -s 64K,16M\n"
 "\n"
 "The iceoryx method starts its daemon, iox-roudi, for the sweep (with a\n"
 "mempool for each size) and stops it after; ZCHAN_BENCH_IOX_ROUDI names\n"
@@ -635,10 +638,12 @@ static void prepare_methods(struct selection *sel, bool quiet)
 			}
 }
 
-/* A point that will not run: the method cannot run here, or the mode. */
+/* A point that will not run: the method cannot run here, or the mode, size. */
 static bool point_declined(const struct bench_cfg *cfg,
 			   const struct selection *sel, int k, struct point *p)
 {
+	const char *why;
+
 	if (!sel->method_ok[k]) {
 		p->res.status = RUN_UNAVAILABLE;
 		snprintf(p->res.why, sizeof(p->res.why), "%s", sel->method_why[k]);
@@ -648,6 +653,12 @@ static bool point_declined(const struct bench_cfg *cfg,
 		p->res.status = RUN_UNAVAILABLE;
 		snprintf(p->res.why, sizeof(p->res.why),
 			 "both sides spinning on one CPU only measure the scheduler");
+		return true;
+	}
+	why = p->m->declines ? p->m->declines(p->size) : NULL;
+	if (why) {
+		p->res.status = RUN_UNAVAILABLE;
+		snprintf(p->res.why, sizeof(p->res.why), "%s", why);
 		return true;
 	}
 	return false;
