@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "../common/json.h"
 
 const char *status_name(enum run_status s)
 {
@@ -166,22 +167,6 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 
 /* ---- JSON ---------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static void json_num(FILE *f, double v, bool ok)
 {
 	if (!ok || !isfinite(v))
@@ -218,7 +203,7 @@ static void json_env(FILE *f, const struct bench_env *env, const char *ind)
 		ind, env->emulated ? "true" : "false", ind, env->pipe_max_size);
 	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		fprintf(f, ",\n%s  \"%s\": ", ind, strs[i].key);
-		json_str(f, strs[i].val);
+		json_write_str(f, strs[i].val);
 	}
 	fprintf(f, "\n%s}", ind);
 }
@@ -246,13 +231,13 @@ void out_json(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
 
 		fputs(i ? ",\n    {" : "\n    {", f);
 		fputs("\"method\": ", f);
-		json_str(f, p[i].m->name);
+		json_write_str(f, p[i].m->name);
 		fputs(", \"mode\": ", f);
-		json_str(f, mode_name(p[i].mode));
+		json_write_str(f, mode_name(p[i].mode));
 		fprintf(f, ", \"msg_size\": %zu, \"status\": ", p[i].size);
-		json_str(f, status_name(r->status));
+		json_write_str(f, status_name(r->status));
 		fputs(", \"why\": ", f);
-		json_str(f, r->why);
+		json_write_str(f, r->why);
 		fprintf(f, ", \"zero_copy\": %s", p[i].m->zero_copy ? "true" : "false");
 		fputs(",\n     \"messages\": ", f);
 		json_num(f, (double)r->messages, ok);
@@ -298,7 +283,7 @@ void out_json(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
 		fputs(", \"faults_per_msg\": ", f);
 		json_num(f, r->faults_per_msg, ok);
 		fputs(", \"syscalls_source\": ", f);
-		json_str(f, ok ? r->syscalls_source : "none");
+		json_write_str(f, ok ? r->syscalls_source : "none");
 		fputs(",\n     \"env\": ", f);
 		json_env(f, env, "     ");
 		fputs("}", f);

@@ -164,7 +164,7 @@ static void print_summary(const struct obs_keyed_hist *h, int n)
 			if (env.per_channel) {
 				printf("\"channel_id\":%llu,\"channel\":",
 				       (unsigned long long)h[i].key.id);
-				obs_json_str(stdout, name_of(chans, nchans, h[i].key.id));
+				json_write_str(stdout, name_of(chans, nchans, h[i].key.id));
 				putchar(',');
 			}
 			printf("\"hist\":");

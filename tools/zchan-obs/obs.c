@@ -623,22 +623,6 @@ void obs_json_hist(FILE *f, const struct zchan_hist *h, unsigned int divisor)
 	fputs("]}", f);
 }
 
-void obs_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 const char *obs_role_name(int role)
 {
 	switch (role) {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "../common/json.h"
 #include "zchan_tp.h"
 
 #define OBS_CHANSTAT	"/sys/kernel/debug/zchan/chanstat"
@@ -107,9 +108,6 @@ void obs_hist_add(struct zchan_hist *sum, const struct zchan_hist *h);
 void obs_print_hist(FILE *f, const struct zchan_hist *h, const char *unit,
 		    unsigned int divisor);
 void obs_json_hist(FILE *f, const struct zchan_hist *h, unsigned int divisor);
-
-/* @s as a JSON string (quoted, escaped). */
-void obs_json_str(FILE *f, const char *s);
 
 const char *obs_role_name(int role);
 

@@ -270,7 +270,7 @@ static void json_holders(const struct obs_holder *h, int nh, uint64_t id, int ro
 		if (h[i].id != id || h[i].role != role)
 			continue;
 		printf("%s{\"pid\":%d,\"comm\":", comma ? "," : "", (int)h[i].pid);
-		obs_json_str(stdout, h[i].comm);
+		json_write_str(stdout, h[i].comm);
 		putchar('}');
 		comma = true;
 	}
@@ -289,7 +289,7 @@ static void print_json(const struct row *rows, int nrows,
 
 		printf("%s{\"id\":%llu,\"name\":", i ? "," : "",
 		       (unsigned long long)r->c.id);
-		obs_json_str(stdout, strcmp(r->c.name, "-") ? r->c.name : "");
+		json_write_str(stdout, strcmp(r->c.name, "-") ? r->c.name : "");
 		printf(",\"producer_open\":%s,\"consumer_open\":%s,\"producers\":",
 		       r->c.prod_open ? "true" : "false",
 		       r->c.cons_open ? "true" : "false");
