@@ -605,10 +605,17 @@ err_free_peer:
  * Payload bytes in descriptors [@head, @tail): each length read once, the
  * walk bounded by the ring size whatever the producer wrote there.
  */
-u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail)
+/*
+ * Payload bytes of the messages in slots [head, tail), and (if @msgs) how
+ * many there are.  ZCHAN_DESC_SKIP slots carry no message: a dropped loan,
+ * or a placeholder the producer wrote ahead into a slot already released.
+ */
+u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail,
+		       u32 *msgs)
 {
 	const struct zchan_layout *l = &chan->layout;
 	u32 n = min(tail - head, l->ring_entries);
+	u32 count = 0;
 	u64 bytes = 0;
 
 	for (; n; n--, head++) {
@@ -617,8 +624,13 @@ u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail)
 		struct page *page = chan->prod_ring.pages[off >> PAGE_SHIFT];
 		struct zchan_desc *d = page_address(page) + offset_in_page(off);
 
+		if (READ_ONCE(d->flags) & ZCHAN_DESC_SKIP)
+			continue;
 		bytes += READ_ONCE(d->len);
+		count++;
 	}
+	if (msgs)
+		*msgs = count;
 	return bytes;
 }
 
@@ -648,7 +660,7 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 		info.published = READ_ONCE(chan->prod->tail);
 		info.released = READ_ONCE(chan->cons->head);
 		info.queued_bytes = zchan_queued_bytes(chan, info.released,
-						       info.published);
+						       info.published, NULL);
 		info.kicks = atomic64_read(&chan->kicks);
 		info.waits = atomic64_read(&chan->waits);
 		memcpy(info.name, chan->name, sizeof(info.name));

@@ -40,8 +40,11 @@ static void zchan_chanstat_show_one(struct seq_file *m,
 	u32 published = READ_ONCE(chan->prod->tail);
 	u32 taken = READ_ONCE(chan->cons->read);
 	u32 released = READ_ONCE(chan->cons->head);
-	u32 recent = min3(published, chan->layout.ring_entries,
+	u32 window = min3(published, chan->layout.ring_entries,
 			  ZCHAN_CHANSTAT_RECENT);
+	u32 recent;
+	u64 recent_bytes = zchan_queued_bytes(chan, published - window,
+					      published, &recent);
 
 	seq_printf(m, "%llu %s %d %d %u %llu %u %u %u %u %llu %lld %lld %u %llu\n",
 		   chan->id, chan->name[0] ? chan->name : "-",
@@ -49,10 +52,9 @@ static void zchan_chanstat_show_one(struct seq_file *m,
 		   READ_ONCE(chan->ends[ZCHAN_END_CONS].state) == ZCHAN_END_OPEN,
 		   chan->layout.ring_entries, chan->layout.pool_size,
 		   published, taken, released, published - released,
-		   zchan_queued_bytes(chan, released, published),
+		   zchan_queued_bytes(chan, released, published, NULL),
 		   (s64)atomic64_read(&chan->kicks),
-		   (s64)atomic64_read(&chan->waits), recent,
-		   zchan_queued_bytes(chan, published - recent, published));
+		   (s64)atomic64_read(&chan->waits), recent, recent_bytes);
 }
 
 static int zchan_chanstat_show(struct seq_file *m, void *v)

@@ -193,7 +193,8 @@ long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg);
 long zchan_ioctl_peer_fd(struct zchan_file *zf,
 			 struct zchan_peer_fd __user *arg);
 long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg);
-u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail);
+u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail,
+		       u32 *msgs);
 void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e);
 void zchan_channel_get(struct zchan_channel *chan);
 void zchan_channel_put(struct zchan_channel *chan);
