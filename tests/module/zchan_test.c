@@ -1178,7 +1178,7 @@ TEST_F(chan, epoll_edge_triggered)
 TEST_F(chan, hostile_words_are_only_compared)
 {
 	struct zchan_info info;
-	__u32 revents;
+	__u32 revents, i;
 
 	/* A consumer scribbles over its ring, "closed" word included. */
 	CONS(&self->c, head) = 0xdeadbeef;
@@ -1189,6 +1189,9 @@ TEST_F(chan, hostile_words_are_only_compared)
 	/* A producer publishes garbage descriptors and a wild tail. */
 	memset(zc_desc(self->p.prod, &self->p.l, 0), 0xff,
 	       self->p.l.ring_entries * sizeof(struct zchan_desc));
+	/* Garbage flags, but not SKIP: a skipped slot holds no bytes. */
+	for (i = 0; i < self->p.l.ring_entries; i++)
+		zc_desc(self->p.prod, &self->p.l, i)->flags = ~ZCHAN_DESC_SKIP;
 	PROD(&self->p, tail) = 0x80000000;
 	PROD(&self->p, head_seen) = 12345;
 
@@ -1204,6 +1207,11 @@ TEST_F(chan, hostile_words_are_only_compared)
 	EXPECT_EQ(0xdeadbeef, info.released);
 	/* The walk over garbage lengths stops after one ring's worth. */
 	EXPECT_EQ(self->p.l.ring_entries * 0xffffffffULL, info.queued_bytes);
+	/* Skipped slots (placeholders, dropped loans) hold no bytes. */
+	for (i = 0; i < self->p.l.ring_entries; i++)
+		zc_desc(self->p.prod, &self->p.l, i)->flags = ZCHAN_DESC_SKIP;
+	ASSERT_EQ(0, _zc_info(self->p.fd, &info));
+	EXPECT_EQ(0, info.queued_bytes);
 	EXPECT_EQ(0, _zc_kick(self->p.fd));
 	EXPECT_EQ(0, _zc_kick(self->c.fd));
 	/* The real departure is still reported. */
