@@ -250,10 +250,20 @@ run_guest() {
 	kver=${image#/boot/vmlinuz-}
 	echo "=== guest $kver: tools/vm-run --kernel $image -- tests/guest-tests.sh $guest"
 	log=$(logname "guest $image")
-	# shellcheck disable=SC2086
-	"$TOP/tools/vm-run" --timeout "${ZCHAN_GUEST_TIMEOUT:-900}" --kernel "$image" \
-		${ZCHAN_VM_ARGS:-} --env ZCHAN_GUEST_TEST_TIMEOUT -- ./guest-tests.sh $guest 2>&1 | tee "$log"
-	vm_status=${PIPESTATUS[0]}
+	# A guest that dies before it starts the suite is booted once more:
+	# under multi-threaded TCG the kernel's own boot-time code patching
+	# can crash it (an int3 Oops with no module loaded, seen on 6.12).
+	# A crash that repeats, such as zchan.ko failing to load, still fails.
+	for attempt in 1 2; do
+		# shellcheck disable=SC2086
+		"$TOP/tools/vm-run" --timeout "${ZCHAN_GUEST_TIMEOUT:-900}" --kernel "$image" \
+			${ZCHAN_VM_ARGS:-} --env ZCHAN_GUEST_TEST_TIMEOUT -- ./guest-tests.sh $guest 2>&1 | tee "$log"
+		vm_status=${PIPESTATUS[0]}
+		[ "$attempt" = 1 ] && [ "$vm_status" = 125 ] &&
+			grep -q 'the guest did not boot' "$log" || break
+		mv "$log" "$log.boot-failed"
+		echo "run-tests: the $kver guest did not boot (log: ${log#"$TOP"/}.boot-failed); booting it once more"
+	done
 	# The kernel the guest says it ran, if it got that far.
 	k=$(sed -n 's/^@@zchan-test: kernel \(.*\)/\1/p' "$log" | tr -d '\r' | head -n1)
 	[ -z "$k" ] || kver=$k
