@@ -159,6 +159,7 @@ struct fz_map {
 	int fd_slot;		/* the fd it came from (-1: unknown) */
 	enum fz_region region;
 	int gen;		/* fds[fd_slot] generation when mapped */
+	bool dontfork;		/* some of it had MADV_DONTFORK */
 };
 
 struct fz_state {
@@ -724,7 +725,10 @@ static int map_region(struct fz_state *st, int s, enum fz_region r,
 	account(op, p == MAP_FAILED ? -1 : 0, errno, allow_mmap);
 	if (p == MAP_FAILED)
 		return -1;
-	st->maps[m] = (struct fz_map){ p, len, prot, s, r, s >= 0 ? st->fd_gen[s] : -1 };
+	st->maps[m] = (struct fz_map){
+		.addr = p, .len = len, .prot = prot, .fd_slot = s, .region = r,
+		.gen = s >= 0 ? st->fd_gen[s] : -1,
+	};
 	return m;
 }
 
@@ -880,10 +884,10 @@ static void do_mremap(struct fz_state *st)
 		ADD(cnt->bad_results, 1);
 		bad(OP_MREMAP, "mremap grew a VM_DONTEXPAND mapping");
 	}
-	st->maps[m].addr = p;
-	st->maps[m].len = new_len;
 	if (new_len != st->maps[m].len)
 		st->maps[m].region = R_NONE;
+	st->maps[m].addr = p;
+	st->maps[m].len = new_len;
 }
 
 static void do_mprotect(struct fz_state *st)
@@ -1255,6 +1259,14 @@ static void uring_reap(struct fz_state *st, bool count)
 		ADD(cnt->calls[OP_URING_REAP], 1);
 	if (!st->ring_live)
 		return;
+	/* More ready than the ring holds: its head or tail was overwritten. */
+	if (io_uring_cq_ready(&st->ring) > *st->ring.cq.kring_entries) {
+		bad(OP_URING_REAP, "the CQ ring claims %u ready CQEs in %u entries",
+		    io_uring_cq_ready(&st->ring), *st->ring.cq.kring_entries);
+		io_uring_queue_exit(&st->ring);
+		st->ring_live = false;
+		return;
+	}
 	while (io_uring_peek_cqe(&st->ring, &cqe) == 0) {
 		uring_check_cqe(cqe);
 		io_uring_cqe_seen(&st->ring, cqe);
@@ -1322,15 +1334,18 @@ static void do_madvise(struct fz_state *st)
 		MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP,
 		MADV_REMOVE, MADV_FREE, MADV_WIPEONFORK, MADV_KEEPONFORK,
 	};
-	int m = pick_map(st), ret;
+	int m = pick_map(st), advise, ret;
 	uint8_t *a;
 	size_t n;
 
 	if (m < 0)
 		return;
 	sub_range(st, m, &a, &n);
-	ret = madvise(a, n, advice[below(st, sizeof(advice) / sizeof(advice[0]))]);
+	advise = advice[below(st, sizeof(advice) / sizeof(advice[0]))];
+	ret = madvise(a, n, advise);
 	account(OP_MADVISE, ret, errno, allow_madvise);
+	if (!ret && advise == MADV_DONTFORK)
+		st->maps[m].dontfork = true;
 }
 
 /* mlock/munlock ranges, or lock everything mapped now and later. */
@@ -1491,6 +1506,24 @@ static pid_t reap_child(pid_t pid, double timeout, int *status)
 	}
 }
 
+/*
+ * A child does not inherit what had MADV_DONTFORK, yet its copy of the map
+ * table still names those addresses.  Its next mmap (its io_uring rings,
+ * say) may land there, and the fuzzer would then scribble on a mapping it
+ * does not own.  Unmap whatever is left of such a map and forget it.
+ */
+static void forget_dontfork_maps(struct fz_state *st)
+{
+	int m;
+
+	for (m = 0; m < MAX_MAPS; m++) {
+		if (!st->maps[m].addr || !st->maps[m].dontfork)
+			continue;
+		munmap(st->maps[m].addr, st->maps[m].len);
+		st->maps[m].addr = NULL;
+	}
+}
+
 /* Fork with everything live; the child runs a few ops or is killed. */
 static void do_fork(struct fz_state *st)
 {
@@ -1509,6 +1542,7 @@ static void do_fork(struct fz_state *st)
 		st->child = true;
 		st->rng ^= 0x5a5a5a5aULL * (uint64_t)getpid();
 		st->ring_live = false;	/* the parent's ring: not ours to use */
+		forget_dontfork_maps(st);
 		run_ops(st, 1 + below(st, 40), zc_now() + 30);
 		_exit(0);
 	}
