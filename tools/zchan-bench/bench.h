@@ -249,6 +249,16 @@ struct run_result {
 
 long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 		      size_t size);
+/*
+ * The fewest messages a method with a pool, ring or queue of its own
+ * (zchan, cma, iceoryx) keeps in flight at @size: BENCH_INFLIGHT, as long
+ * as they fit BENCH_INFLIGHT_BYTES, never fewer than two.  With two, the
+ * producer waits for the release of the message before last at every
+ * loan: the ends run in lockstep instead of streaming.
+ */
+#define BENCH_INFLIGHT		8
+#define BENCH_INFLIGHT_BYTES	((size_t)128 << 20)
+unsigned int bench_inflight(size_t size);
 void run_point(const struct bench_cfg *cfg, const struct method *m,
 	       enum bench_mode mode, size_t size, struct run_result *res);
 void median_of(struct run_result *runs, unsigned int n,

@@ -66,10 +66,15 @@ static const char *const roudi_files[] = {
 
 unsigned int iox_queue_capacity(size_t size)
 {
-	/* 32 MiB of queue, 2 .. 256 (iceoryx's MAX_SUBSCRIBER_QUEUE_CAPACITY) */
+	/*
+	 * 32 MiB of queue and at least bench_inflight() messages (as
+	 * zchan's pool), at most 256 (iceoryx's MAX_SUBSCRIBER_QUEUE_CAPACITY)
+	 */
 	size_t q = (32UL << 20) / (size ? size : 1);
 
-	return q < 2 ? 2 : q > 256 ? 256 : (unsigned int)q;
+	if (q < bench_inflight(size))
+		q = bench_inflight(size);
+	return q > 256 ? 256 : (unsigned int)q;
 }
 
 unsigned int iox_chunks(size_t size)

@@ -11,8 +11,9 @@
  * shared-memory FIFOs carry), with the same waiting as shm-flag: spin in
  * busy mode, else futex, entering the kernel only when the other side
  * sleeps.  The producer has a ring of buffers as deep as zchan's default
- * pool (4 MiB, at least two messages, at most 256), so it never waits for
- * an acknowledgement it does not need.
+ * pool (4 MiB, at most 256 messages) and at least bench_inflight() deep,
+ * as zchan's pool, so it never waits for an acknowledgement it does not
+ * need.
  *
  * process_vm_readv needs ptrace access to the producer: the producer
  * allows it with PR_SET_PTRACER (what Yama's ptrace_scope 1 asks for,
@@ -69,7 +70,6 @@ static size_t round_up(size_t v, size_t to)
 static int cma_create(struct chan *c)
 {
 	struct cma_priv *p = calloc(1, sizeof(*p));
-	size_t pool;
 
 	if (!p) {
 		chan_error(c, "out of memory");
@@ -86,8 +86,9 @@ static int cma_create(struct chan *c)
 	}
 	/* small messages on their own cache lines, large ones on pages */
 	p->slot_len = round_up(c->msg_size, c->msg_size < 4096 ? 64 : 4096);
-	pool = CMA_POOL > 2 * p->slot_len ? CMA_POOL : 2 * p->slot_len;
-	p->nslots = (uint32_t)(pool / p->slot_len);
+	p->nslots = (uint32_t)(CMA_POOL / p->slot_len);
+	if (p->nslots < bench_inflight(c->msg_size))
+		p->nslots = bench_inflight(c->msg_size);
 	if (p->nslots > CMA_MAX_SLOTS)
 		p->nslots = CMA_MAX_SLOTS;
 	return 0;

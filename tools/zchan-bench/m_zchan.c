@@ -11,10 +11,10 @@
  *
  * The producer child creates the channel and passes the consumer end to
  * the consumer child over a unix socketpair (zchan_send_peer), which is
- * how two unrelated processes would do it too.  Pool: room for
- * ZC_POOL_MSGS messages (at least the library's default, at most
- * ZC_POOL_MAX, at least two messages), so that a stream keeps many
- * messages in flight.  In stream mode the producer publishes in batches
+ * how two unrelated processes would do it too.  Pool: the library's
+ * default, or a power of two with room for bench_inflight() messages (as
+ * cma's ring and iceoryx's queue), so that the producer never waits in
+ * lockstep with the consumer.  In stream mode the producer publishes in batches
  * of ZC_STREAM_BATCH messages (ZCHAN_MORE; the library also publishes at
  * a quarter of the ring or pool, and before it waits).  Spin mode (pingpong-busy) sets ZCHAN_BUSY_POLL, the
  * library's documented way to never sleep; retrying ZCHAN_NONBLOCK calls
@@ -39,9 +39,6 @@
 #define ZC_STR_(x)	#x
 #define ZC_STR(x)	ZC_STR_(x)
 #define ZC_BATCHES	"; stream: batches of " ZC_STR(ZC_STREAM_BATCH)
-/* pool: room for this many messages, within the bounds below */
-#define ZC_POOL_MSGS	8
-#define ZC_POOL_MAX	((size_t)8 << 20)	/* the warm-up cycles about this much */
 /*
  * zchan-pages: the producer's buffers, as many as fit ZP_BUFS_BYTES (at
  * least two, so one is filled while the other is read): pinned memory is
@@ -78,11 +75,12 @@ static void zc_attr(const struct chan *c, struct zchan_attr *attr,
 		    unsigned int backend, bool roomy)
 {
 	size_t pool = ZCHAN_DEFAULT_POOL_SIZE;
+	size_t span = (c->msg_size + 63) / 64 * 64;	/* pool allocations */
 
 	zchan_attr_init(attr);
 	attr->backend = backend;
-	while (pool < 2 * c->msg_size ||
-	       (roomy && pool < ZC_POOL_MSGS * c->msg_size && pool < ZC_POOL_MAX))
+	while (pool < 2 * span ||
+	       (roomy && pool < bench_inflight(c->msg_size) * span))
 		pool *= 2;
 	attr->pool_size = pool;
 	attr->max_msg = c->msg_size > pool / 4 ? c->msg_size : 0;

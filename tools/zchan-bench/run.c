@@ -95,6 +95,11 @@ long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 	 */
 	double budget = (mode_is_pingpong(mode) ? 32.0 : 128.0) * 1048576.0;
 	long max = mode_is_pingpong(mode) ? 10000 : 20000;
+	/*
+	 * A handoff rate of four messages would be the latency of the first
+	 * one: at least twice the messages a pool keeps in flight.
+	 */
+	long min = mode == MODE_HANDOFF ? 2 * BENCH_INFLIGHT : 4;
 	long n;
 
 	if (cfg->messages > 0)
@@ -103,14 +108,22 @@ long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 	max = (long)((double)max * cfg->scale);
 	if (n > max)
 		n = max;
-	if (n < 4)
-		n = 4;
+	if (n < min)
+		n = min;
 	return n;
 }
 
+unsigned int bench_inflight(size_t size)
+{
+	size_t n = BENCH_INFLIGHT_BYTES / (size ? size : 1);
+
+	return n < 2 ? 2 : n > BENCH_INFLIGHT ? BENCH_INFLIGHT : (unsigned int)n;
+}
+
 /*
- * Untimed messages first: a tenth of the run, and enough bytes (8 MiB) to
- * cycle every method's buffers (pipe, vmsplice ring, zchan pool) once, so
+ * Untimed messages first: a tenth of the run, and enough to cycle every
+ * method's buffers once - 8 MiB (pipe, vmsplice ring, the pools of small
+ * messages) and bench_inflight() messages (the pools of large ones) - so
  * first-touch page faults are not timed; at most 1000 messages (scaled by
  * --scale, like the run itself).
  */
@@ -118,6 +131,9 @@ static long warmup_messages(const struct bench_cfg *cfg, long n, size_t size)
 {
 	long w = n / 10, cycle = (long)((8UL << 20) / size) + 1;
 	long max = (long)(1000 * cfg->scale);
+
+	if (cycle < (long)bench_inflight(size) + 1)
+		cycle = (long)bench_inflight(size) + 1;
 
 	if (cfg->warmup >= 0)
 		return cfg->warmup;
@@ -133,15 +149,35 @@ static int futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
 	return (int)syscall(SYS_futex, uaddr, op, val, NULL, NULL, 0);
 }
 
-static void barrier_wait(_Atomic uint32_t *b)
+/*
+ * Both sides start the clock together.  The first to arrive spins (on
+ * CPUs of their own) before it sleeps, and the last one enters the kernel
+ * only to wake a sleeper: the clock starts at the earlier start, so a
+ * futex wake-up (several microseconds) would otherwise be timed, as much
+ * as a whole run of a few large handoffs.
+ */
+#define BARRIER_SLEEPER	0x100U
+#define BARRIER_SPIN_NS	20000000ULL
+
+static void barrier_wait(_Atomic uint32_t *b, bool spin)
 {
 	uint32_t v = atomic_fetch_add(b, 1) + 1;
+	uint64_t end = spin ? now_ns() + BARRIER_SPIN_NS : 0;
+	unsigned int i = 0;
 
-	if (v >= 2) {
-		futex(b, FUTEX_WAKE, INT_MAX);
+	if ((v & 0xff) >= 2) {
+		if (v & BARRIER_SLEEPER)
+			futex(b, FUTEX_WAKE, INT_MAX);
 		return;
 	}
-	while ((v = atomic_load(b)) < 2)
+	while (spin && (atomic_load(b) & 0xff) < 2)
+		if (!(++i % 1024) && now_ns() >= end)
+			break;
+		else
+			bench_cpu_relax();
+	if (atomic_compare_exchange_strong(b, &v, v | BARRIER_SLEEPER))
+		v |= BARRIER_SLEEPER;
+	while (((v = atomic_load(b)) & 0xff) < 2)
 		futex(b, FUTEX_WAIT, v);
 }
 
@@ -249,7 +285,7 @@ static uint64_t cpu_ns_self(uint64_t *faults)
 
 static void timing_start(struct side *s)
 {
-	barrier_wait(&s->sh->barrier);
+	barrier_wait(&s->sh->barrier, !s->cfg->same_core);
 	s->cpu0 = cpu_ns_self(&s->faults0);
 	s->sys0 = syscall_counter_read(s->counter_fd);
 	s->fwd->nsys = 0;
