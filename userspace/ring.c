@@ -598,6 +598,20 @@ static uint32_t cons_last_tail(struct zchan *z)
 }
 
 /*
+ * Nothing published yet: while we wait, ask for the line of the next
+ * descriptor, so that it travels from the producer's cache along with the
+ * tail line instead of after it once the tail moved (a cache-line transfer
+ * between CPUs, on the path of every lone message).  Only a hint: what we
+ * read after the acquire-load of tail is coherent either way.  Not the
+ * payload's line: the producer writes all of it, and a line we keep
+ * taking back while it does costs it more than it saves us.
+ */
+static inline void cons_prefetch_next(const struct zchan *z)
+{
+	__builtin_prefetch(&z->descs[z->c_read & z->mask], 0, 3);
+}
+
+/*
  * Look at the next message without taking it: 1 and a validated copy of
  * its descriptor in @d, 0 if the ring is empty, -EPROTO on garbage.
  * Dropped loans (SKIP) are consumed and released on the way.
@@ -620,8 +634,10 @@ static int cons_peek(struct zchan *z, struct zchan_desc *d)
 			if (avail > z->entries || avail < z->c_read - z->c_head)
 				return zchan_fail(z, -EPROTO);
 			z->c_ready = tail - z->c_read;
-			if (!z->c_ready)
+			if (!z->c_ready) {
+				cons_prefetch_next(z);
 				return 0;
+			}
 		}
 		sd = &z->descs[z->c_read & z->mask];
 		d->off = load_once(&sd->off);

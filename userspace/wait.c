@@ -29,7 +29,14 @@
 
 /* Spinning checks the clock every ZCHAN_SPIN_CHUNK iterations. */
 #define ZCHAN_SPIN_CHUNK	32
-#define ZCHAN_BUSY_SLOW_EVERY	4096	/* busy poll: liveness/clock checks */
+/*
+ * Busy poll: the clock is read every ZCHAN_BUSY_CLOCK_EVERY iterations, and
+ * the checks that cost system calls (memfd peer liveness) run once every
+ * ZCHAN_BUSY_SLOW_NS: counting iterations instead put a poll() and a
+ * pidfd check into about one round trip in a hundred.
+ */
+#define ZCHAN_BUSY_CLOCK_EVERY	1024
+#define ZCHAN_BUSY_SLOW_NS	1000000
 
 #define ZCHAN_UDATA_WAIT	0x7a63686e01ULL
 
@@ -388,16 +395,28 @@ int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 	}
 
 	if (z->flags & ZCHAN_BUSY_POLL) {
+		uint64_t slow_at = now_ns() + ZCHAN_BUSY_SLOW_NS;
+
 		for (i = 1;; i++) {
-			bool slow = !(i % ZCHAN_BUSY_SLOW_EVERY);
+			bool slow = false;
 
 			cpu_relax();
 			z->st.spins++;
+			if (!(i % ZCHAN_BUSY_CLOCK_EVERY)) {
+				uint64_t now = now_ns();
+
+				if (deadline && now >= deadline) {
+					mask = ready(z, need, true);
+					return mask ? mask : -ETIME;
+				}
+				if (now >= slow_at) {
+					slow = true;
+					slow_at = now + ZCHAN_BUSY_SLOW_NS;
+				}
+			}
 			mask = ready(z, need, slow);
 			if (mask)
 				return mask;
-			if (slow && deadline && now_ns() >= deadline)
-				return -ETIME;
 		}
 	}
 
