@@ -598,17 +598,30 @@ static uint32_t cons_last_tail(struct zchan *z)
 }
 
 /*
- * Nothing published yet: while we wait, ask for the line of the next
- * descriptor, so that it travels from the producer's cache along with the
- * tail line instead of after it once the tail moved (a cache-line transfer
- * between CPUs, on the path of every lone message).  Only a hint: what we
- * read after the acquire-load of tail is coherent either way.  Not the
- * payload's line: the producer writes all of it, and a line we keep
- * taking back while it does costs it more than it saves us.
+ * A lone message crosses three cache lines on the consumer's side: the
+ * tail line, the descriptor it points to, the payload the descriptor
+ * points to, each a transfer from the producer's CPU that the next one
+ * waited for.  These hints start the later ones early; what we read after
+ * the acquire-load of tail is coherent either way.
+ *
+ * Nothing published yet: ask for the next descriptor's line each time we
+ * look, so that it comes over with the tail line.
  */
 static inline void cons_prefetch_next(const struct zchan *z)
 {
 	__builtin_prefetch(&z->descs[z->c_read & z->mask], 0, 3);
+}
+
+/*
+ * The tail moved: ask for the payload line right after the last message's,
+ * where the producer's next allocation usually is, while we read the
+ * descriptor.  Not while we wait: the producer is still writing that line,
+ * and a line we keep taking back meanwhile costs it more than it saves us.
+ */
+static inline void cons_prefetch_payload(const struct zchan *z)
+{
+	if (z->c_next_off < z->pool_size)
+		__builtin_prefetch(z->pool + z->c_next_off, 0, 3);
 }
 
 /*
@@ -638,6 +651,7 @@ static int cons_peek(struct zchan *z, struct zchan_desc *d)
 				cons_prefetch_next(z);
 				return 0;
 			}
+			cons_prefetch_payload(z);
 		}
 		sd = &z->descs[z->c_read & z->mask];
 		d->off = load_once(&sd->off);
@@ -678,6 +692,7 @@ static uint32_t cons_take(struct zchan *z, const struct zchan_desc *d)
 	s->state = SLOT_BORROWED;
 	z->c_read = idx + 1;
 	z->c_ready--;
+	z->c_next_off = d->off + pool_span(d->len);	/* see cons_prefetch_payload() */
 	z->st.messages++;
 	z->st.bytes += d->len;
 	return idx;

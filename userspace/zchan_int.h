@@ -191,6 +191,7 @@ struct zchan {
 	uint32_t c_ready;	/* published, not taken, at the last tail load */
 	uint32_t c_freed;	/* slots released since the producer last slept */
 	uint64_t c_freed_bytes;	/* their payload bytes */
+	uint64_t c_next_off;	/* where the next payload likely starts */
 	bool c_last;		/* memfd: the producer is gone, c_last_tail set */
 	uint32_t c_last_tail;	/* memfd: what it left published (cons_last_tail()) */
 
