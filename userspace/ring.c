@@ -333,7 +333,8 @@ static void prod_commit_slot(struct zchan *z, uint32_t idx, uint32_t len,
 	}
 	z->p_more++;
 	z->p_more_bytes += len;
-	if (!(flags & ZCHAN_MORE) || is_batch(z, z->p_more, z->p_more_bytes))
+	if (!(flags & ZCHAN_MORE) || is_batch(z, z->p_more, z->p_more_bytes) ||
+	    z->p_more_bytes >= ZCHAN_PUBLISH_BYTES)
 		prod_publish(z);
 }
 

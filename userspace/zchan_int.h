@@ -94,6 +94,13 @@ struct zchan_watch {
 #define ZCHAN_POOL_ALIGN	64U
 /* The producer tries to go back to the front of the pool this often. */
 #define ZCHAN_POOL_HOT		(64U << 10)
+/*
+ * ZCHAN_MORE publishes once this many payload bytes are queued, whatever
+ * the pool: one tail store and one fence per 64 KiB cost nothing next to
+ * writing them, while a consumer that is held back for a quarter of a
+ * large pool waits idle and then sleeps (ring.c, prod_commit_slot()).
+ */
+#define ZCHAN_PUBLISH_BYTES	(64U << 10)
 
 enum zchan_role {
 	ZCHAN_PRODUCER = 1,
