@@ -217,23 +217,25 @@ static bool watch(struct zchan *z, uint64_t entry)
 }
 
 /*
- * Has every process that uses the peer end died without closing it?  The
+ * Is the peer gone: has its liveness socket @sock (if >= 0) hung up, or
+ * has every process that uses the peer end died without closing it?  One
+ * poll() for both, once before each sleep of a stream's waiting end.  The
  * table may be hostile: garbage words only make us watch other processes.
  * A syscall or more: slow paths only.
  */
-bool zchan_users_peer_gone(struct zchan *z)
+bool zchan_users_peer_gone(struct zchan *z, int sock)
 {
-	struct pollfd pfd[ZCHAN_MEMFD_USERS];
-	bool any = false, live = false;
-	unsigned int i, w;
+	struct pollfd pfd[ZCHAN_MEMFD_USERS + 1];
+	bool any = false, live = false, watchable;
+	unsigned int i, w, n = 0;
 	uint64_t e;
 
-	if (!z->peer_end || !z->own_end || !z->own_end->pidns ||
-	    load_once(&z->peer_end->pidns) != z->own_end->pidns)
-		return false;	/* pids we cannot watch: the socket tells */
-	for (w = 0; w < z->nwatch; w++)
+	/* other pids than ours can't be watched: the socket tells */
+	watchable = z->peer_end && z->own_end && z->own_end->pidns &&
+		    load_once(&z->peer_end->pidns) == z->own_end->pidns;
+	for (w = 0; watchable && w < z->nwatch; w++)
 		z->watch[w].seen = false;
-	for (i = 0; i < ZCHAN_MEMFD_USERS; i++) {
+	for (i = 0; watchable && i < ZCHAN_MEMFD_USERS; i++) {
 		e = __atomic_load_n(&z->peer_end->users[i], __ATOMIC_ACQUIRE);
 		if (!e)
 			continue;
@@ -247,7 +249,7 @@ bool zchan_users_peer_gone(struct zchan *z)
 					 z->watch[z->nwatch - 1].entry != e))
 			live = true;	/* alive, but no pidfd to ask */
 	}
-	for (w = 0; w < z->nwatch;) {
+	for (w = 0; watchable && w < z->nwatch;) {
 		if (!z->watch[w].seen) {
 			unwatch(z, w);	/* closed its use, or replaced */
 			continue;
@@ -257,11 +259,21 @@ bool zchan_users_peer_gone(struct zchan *z)
 		pfd[w].revents = 0;
 		w++;
 	}
-	if (!any || live)
+	if (watchable)
+		n = z->nwatch;
+	if (sock >= 0) {
+		pfd[n].fd = sock;
+		pfd[n].events = POLLRDHUP;
+		pfd[n].revents = 0;
+	}
+	if (n + (sock >= 0) && poll(pfd, n + (sock >= 0), 0) < 0)
 		return false;
-	if (z->nwatch && poll(pfd, z->nwatch, 0) < 0)
+	if (sock >= 0 &&
+	    (pfd[n].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
+		return true;
+	if (!watchable || !any || live)
 		return false;
-	for (w = 0; w < z->nwatch; w++)
+	for (w = 0; w < n; w++)
 		if (!(pfd[w].revents & (POLLIN | POLLHUP | POLLERR)))
 			return false;
 	return true;

@@ -282,8 +282,6 @@ void zchan_self_kick(struct zchan *z)
  */
 int zchan_peer_gone(struct zchan *z, bool slow)
 {
-	struct pollfd pfd;
-
 	if (z->peer_dead)
 		return 1;
 	if (load_acquire(z->peer_closed)) {
@@ -292,12 +290,7 @@ int zchan_peer_gone(struct zchan *z, bool slow)
 	}
 	if (!slow || z->backend != ZCHAN_BACKEND_MEMFD || z->sock < 0)
 		return 0;
-	pfd.fd = z->sock;
-	pfd.events = POLLRDHUP;
-	pfd.revents = 0;
-	if ((zchan_keep_errno(poll(&pfd, 1, 0)) > 0 &&
-	     (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) ||
-	    zchan_keep_errno(zchan_users_peer_gone(z))) {
+	if (zchan_keep_errno(zchan_users_peer_gone(z, z->sock))) {
 		z->peer_dead = true;
 		return 1;
 	}

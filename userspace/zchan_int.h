@@ -307,7 +307,7 @@ static inline int zchan_use(struct zchan *z)
 /* users.c: the memfd backend's table of using processes */
 int zchan_users_register(struct zchan *z);
 bool zchan_users_unregister(struct zchan *z);
-bool zchan_users_peer_gone(struct zchan *z);
+bool zchan_users_peer_gone(struct zchan *z, int sock);
 void zchan_users_unwatch(struct zchan *z);
 uint64_t zchan_users_pidns(void);
 
