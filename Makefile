@@ -152,19 +152,12 @@ fuzz: all
 # The whole guest suite on a KASAN/lockdep/kmemleak kernel of each
 # supported series (DEBUG_KERNEL_SERIES=6.1 for one), each built once from
 # linux-source-SERIES into ~/.cache/zchan/debug-kernel-SERIES (about an
-# hour of both CPUs each).  One vCPU: qemu's TCG code patching races with
-# perf_event_open on two.
+# hour of both CPUs each), the series' one-vCPU guests side by side
+# (scripts/debug-kernel/check.sh).
 DEBUG_KERNEL_SERIES ?= $(shell $(TOP)/scripts/kernels.sh --series)
 check-debug: lib tools tests
 	@$(TOP)/scripts/install-deps.sh --quiet
-	+@images=; for s in $(DEBUG_KERNEL_SERIES); do \
-		k=$$($(TOP)/scripts/debug-kernel/build.sh --series $$s) || \
-			{ echo "zchan: building the $$s debug kernel FAILED" >&2; exit 1; }; \
-		images="$$images $$k"; \
-	done; \
-	ZCHAN_VM_KERNEL="$$images" ZCHAN_VM_ARGS="--append no5lvl --smp 1" \
-	ZCHAN_GUEST_TIMEOUT=5400 ZCHAN_GUEST_TEST_TIMEOUT=2400 \
-		$(TOP)/tests/run-tests.sh --no-lint --no-native
+	+@$(TOP)/scripts/debug-kernel/check.sh $(DEBUG_KERNEL_SERIES)
 
 # zchan.ko of each kernel it was built for (KDIR: that one).
 INSTALL_KOS := $(if $(EACH_KERNEL),$(foreach v,$(ZCHAN_KERNEL_VERSIONS),$(v):$(call each_module_dir,$(v))/module/zchan.ko),$(KVER):$(ZCHAN_KO))

@@ -159,7 +159,6 @@ struct fz_map {
 	int fd_slot;		/* the fd it came from (-1: unknown) */
 	enum fz_region region;
 	int gen;		/* fds[fd_slot] generation when mapped */
-	bool dontfork;		/* some of it had MADV_DONTFORK */
 };
 
 struct fz_state {
@@ -1334,18 +1333,15 @@ static void do_madvise(struct fz_state *st)
 		MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP,
 		MADV_REMOVE, MADV_FREE, MADV_WIPEONFORK, MADV_KEEPONFORK,
 	};
-	int m = pick_map(st), advise, ret;
+	int m = pick_map(st), ret;
 	uint8_t *a;
 	size_t n;
 
 	if (m < 0)
 		return;
 	sub_range(st, m, &a, &n);
-	advise = advice[below(st, sizeof(advice) / sizeof(advice[0]))];
-	ret = madvise(a, n, advise);
+	ret = madvise(a, n, advice[below(st, sizeof(advice) / sizeof(advice[0]))]);
 	account(OP_MADVISE, ret, errno, allow_madvise);
-	if (!ret && advise == MADV_DONTFORK)
-		st->maps[m].dontfork = true;
 }
 
 /* mlock/munlock ranges, or lock everything mapped now and later. */
@@ -1507,17 +1503,20 @@ static pid_t reap_child(pid_t pid, double timeout, int *status)
 }
 
 /*
- * A child does not inherit what had MADV_DONTFORK, yet its copy of the map
- * table still names those addresses.  Its next mmap (its io_uring rings,
- * say) may land there, and the fuzzer would then scribble on a mapping it
- * does not own.  Unmap whatever is left of such a map and forget it.
+ * A child does not inherit what had MADV_DONTFORK, nor VM_DONTCOPY
+ * mappings (a SEND_PAGES consumer's), yet its copy of the map table still
+ * names those addresses.  Its next mmap (its io_uring rings, say) may land
+ * there, and the fuzzer would then scribble on a mapping it does not own.
+ * Forget every map the child lacks even in part (msync() fails with
+ * ENOMEM on a hole), unmapping whatever part of it is left.
  */
-static void forget_dontfork_maps(struct fz_state *st)
+static void forget_uninherited_maps(struct fz_state *st)
 {
 	int m;
 
 	for (m = 0; m < MAX_MAPS; m++) {
-		if (!st->maps[m].addr || !st->maps[m].dontfork)
+		if (!st->maps[m].addr ||
+		    !msync(st->maps[m].addr, st->maps[m].len, MS_ASYNC))
 			continue;
 		munmap(st->maps[m].addr, st->maps[m].len);
 		st->maps[m].addr = NULL;
@@ -1542,7 +1541,7 @@ static void do_fork(struct fz_state *st)
 		st->child = true;
 		st->rng ^= 0x5a5a5a5aULL * (uint64_t)getpid();
 		st->ring_live = false;	/* the parent's ring: not ours to use */
-		forget_dontfork_maps(st);
+		forget_uninherited_maps(st);
 		run_ops(st, 1 + below(st, 40), zc_now() + 30);
 		_exit(0);
 	}

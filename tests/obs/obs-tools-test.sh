@@ -5,6 +5,7 @@
 # every kernel the guest suite runs on, each in a guest of its own with ONE
 # vCPU: enabling tracepoints and attaching BPF patch kernel text, and under
 # multi-threaded TCG that wedged a vCPU of a two-vCPU guest (soft lockups).
+# The one-vCPU guests run side by side, a host CPU apiece.
 # Runs natively from `make check`.  The kernels are $ZCHAN_VM_KERNEL's
 # images if set, else those of `make print-kernels`, as for the main guest
 # suite; more vm-run options come from $ZCHAN_VM_ARGS.
@@ -31,15 +32,27 @@ fi
 echo "TAP version 13"
 echo "1..$(($# * (GUEST_PLAN + 1)))"
 
+outdir=$(mktemp -d)
+trap 'rm -rf "$outdir"' EXIT
+i=0
+for image; do
+	i=$((i + 1))
+	# shellcheck disable=SC2086
+	( "$TOP/tools/vm-run" --timeout "${ZCHAN_OBS_TIMEOUT:-420}" \
+		--kernel "$image" ${ZCHAN_VM_ARGS:-} --smp 1 -- \
+		"$TOP/tests/obs/guest-tools.sh" >"$outdir/$i.out" 2>&1
+	  echo $? >"$outdir/$i.status" ) &
+done
+wait
+
 n=0
 failures=0
+i=0
 for image; do
+	i=$((i + 1))
 	kver=${image##*/vmlinuz-}
-	# shellcheck disable=SC2086
-	out=$("$TOP/tools/vm-run" --timeout "${ZCHAN_OBS_TIMEOUT:-420}" \
-		--kernel "$image" ${ZCHAN_VM_ARGS:-} --smp 1 -- \
-		"$TOP/tests/obs/guest-tools.sh" 2>&1)
-	vm_status=$?
+	out=$(cat "$outdir/$i.out")
+	vm_status=$(cat "$outdir/$i.status" 2>/dev/null || echo 125)
 	results=$(printf '%s\n' "$out" | awk -v base=$n -v k="$kver" '
 		/^(not )?ok [0-9]+/ {
 			verdict = $1 == "not" ? "not ok" : "ok"

@@ -75,7 +75,9 @@ for k in ${kernels[@]+"${kernels[@]}"}; do
 	result 0 "dkms build for $k ($(($(date +%s) - t)) s)"
 
 	t=$(date +%s)
-	(cd "$TOP/tests" && "$TOP/tools/vm-run" --module "$ko" --timeout 300 -- sh -c '
+	# One vCPU: under multi-threaded TCG, boot-time text patching now and
+	# then crashes a two-vCPU 6.12 guest (an int3 Oops, no module loaded).
+	(cd "$TOP/tests" && "$TOP/tools/vm-run" --module "$ko" --smp 1 --timeout 300 -- sh -c '
 		test "$(uname -r)" = "$1" || { echo "guest runs $(uname -r), not $1"; exit 1; }
 		grep "^zchan " /proc/modules || exit 1
 		"$2" || exit 1

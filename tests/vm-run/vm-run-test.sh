@@ -74,12 +74,12 @@ run false --no-module -- false
 expect "vm-run -- false exits 1" test "$status" -eq 1
 
 # 3. A hanging command hits --timeout: 124, promptly.
-run timeout --no-module --timeout 30 -- sleep 1000
+run timeout --no-module --timeout 15 -- sleep 1000
 expect "--timeout on a hanging command exits 124" test "$status" -eq 124
 # Not a speed check: only that the guest is stopped long before the
 # command would have ended on its own.
 expect "--timeout stops the guest, not waiting for COMMAND" test "$elapsed" -lt 500
-expect "--timeout says what happened" grep -q "timed out after 30s" "$tmp/timeout.err"
+expect "--timeout says what happened" grep -q "timed out after 15s" "$tmp/timeout.err"
 
 # 4. A kernel WARNING fails the run (123) although COMMAND succeeded.
 run warn --module "$WARN_DIR/zchan_warn_test.ko" -- true
