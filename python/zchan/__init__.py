@@ -191,7 +191,9 @@ def _array_from(hdr, view):
         raise ValueError("zchan: not an array message (sent with send_array()?)")
     dtype, shape, count = _array_parse(hdr)
     if not count:
-        return np.empty(shape, dtype)
+        a = np.empty(shape, dtype)
+        a.flags.writeable = False       # read-only, as every received array
+        return a
     if len(hdr) + count * dtype.itemsize > len(view):
         raise ValueError("zchan: array message shorter than its header says")
     # frombuffer's base is a memoryview holding the export (ndarray(buffer=)
