@@ -22,8 +22,8 @@ sizes, and each message's sequence number or the array's values.
 Besides the rate, each row gives the CPU time the producer and the
 consumer processes spent per item (a Queue's feeder thread included):
 on a loaded machine the rates move with the scheduler, the CPU cost
-much less.  zchan rows also carry the consumer end's counters (kicks:
-wakeup syscalls sent, waits: sleeps, spins) in the JSON.
+much less.  zchan rows also carry both ends' counters (kicks: wakeup
+syscalls sent, waits: sleeps, spins) in the JSON.
 
 Options:
   -e, --experiments LIST   bytes,arrays,big (default: all)
@@ -71,6 +71,8 @@ METHODS = ("queue", "pipe-duplex", "pipe-simplex", "shared-memory",
 # what each experiment's speedups are relative to (the issue's targets)
 BASELINE = {"bytes": "pipe-duplex", "arrays": "queue", "big": "pipe-simplex"}
 CTX = mp.get_context("fork")
+# the zchan end counters reported (Documentation/library.rst)
+STATS = ("messages", "bytes", "kicks", "waits", "spins")
 
 
 class Failed(Exception):
@@ -269,18 +271,18 @@ def zchan_pool(exp, n):
 
 # --------------------------------------------------------------- runner
 
-def child_main(method, side, exp, n, ready, go, cpu):
+def child_main(method, side, exp, n, ready, go, cpu, stats):
     try:
-        produce_cpu(method, side, exp, n, ready, go, cpu)
+        produce_cpu(method, side, exp, n, ready, go, cpu, stats)
     except BaseException as e:  # noqa: BLE001 - reported by the parent
         print("seeds-bench: producer (%s, %s): %r" % (exp, method, e), file=sys.stderr)
         os._exit(1)
 
 
-def produce_cpu(method, side, exp, n, ready, go, cpu):
+def produce_cpu(method, side, exp, n, ready, go, cpu, stats):
     """Produce after the start signal; put the process's CPU seconds from
     the signal to the last item handed over in cpu (a Queue's feeder
-    thread included: it is joined)."""
+    thread included: it is joined), a zchan end's counters in stats."""
     if method.startswith("zchan"):
         how = method.split("-", 1)[1]
         w = side
@@ -296,6 +298,8 @@ def produce_cpu(method, side, exp, n, ready, go, cpu):
         go.wait()
         c0 = time.process_time()
         zchan_produce(w, exp, n, how)
+        st = w.stats()
+        stats[:] = [st[k] for k in STATS]
         w.close()
     elif method == "shared-memory":
         side["prebuilt"] = make_big(n)
@@ -331,8 +335,9 @@ def run_one(exp, method, n, backend):
     else:
         prod_side = cons_side = PipeQueue(method == "pipe-duplex")
     ready, go, cpu = CTX.Event(), CTX.Event(), CTX.Value("d", -1.0)
+    pstats = CTX.Array("Q", len(STATS))
     child = CTX.Process(target=child_main,
-                        args=(method, prod_side, exp, n, ready, go, cpu))
+                        args=(method, prod_side, exp, n, ready, go, cpu, pstats))
     child.start()
     if method.startswith("zchan"):
         w.close()
@@ -360,7 +365,7 @@ def run_one(exp, method, n, backend):
     child.join()
     stats = None
     if method.startswith("zchan"):
-        stats = cons_side.stats()
+        stats = {"producer": dict(zip(STATS, pstats)), "consumer": cons_side.stats()}
         with_pipe_end = cons_side
         try:
             with_pipe_end.recv(timeout=10)
@@ -370,7 +375,7 @@ def run_one(exp, method, n, backend):
         with_pipe_end.close()
     check(child.exitcode == 0, "producer exit code %s" % child.exitcode)
     return {"seconds": elapsed, "bytes": nbytes, "producer_cpu_s": cpu.value,
-            "consumer_cpu_s": cons_cpu, "consumer_stats": stats}
+            "consumer_cpu_s": cons_cpu, "zchan_stats": stats}
 
 
 def ProducerBox(w):
@@ -453,8 +458,8 @@ def main():
                            gb_per_s=best["bytes"] / best["seconds"] / 1e9,
                            producer_cpu_us=best["producer_cpu_s"] * 1e6 / row["items"],
                            consumer_cpu_us=best["consumer_cpu_s"] * 1e6 / row["items"])
-                if best["consumer_stats"] is None:
-                    del row["consumer_stats"]
+                if best["zchan_stats"] is None:
+                    del row["zchan_stats"]
             results.append(row)
     for exp in exps:
         base = [r for r in results if r["experiment"] == exp and
