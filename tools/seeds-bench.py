@@ -37,6 +37,9 @@ Options:
                            in the cache, as the seed's one buffer)
   -r, --repeat N           best of N runs per method (default 1)
       --backend B          zchan backend: auto, kernel, memfd (default auto)
+  -B, --breakdown          where a zchan message's time goes instead: each
+                           piece of the zero-copy and copying paths, both
+                           ends in one process, CPU us per message
   -j, --json               JSON instead of the table
   -o, --output FILE        also write the JSON to FILE
   -h, --help               this help
@@ -46,14 +49,17 @@ Examples:
   tools/seeds-bench.py -q              # a tenth of the sizes
   tools/seeds-bench.py -e big -m pipe-simplex,shared-memory,zchan-zerocopy
   tools/seeds-bench.py -j > seeds.json
+  tools/seeds-bench.py -B              # the per-message cost, piece by piece
 
 Run it with Debian's /usr/bin/python3 (numpy); `make` builds zchan in
 python/, which this script finds by itself.
 """
 import argparse
 import json
+import mmap
 import multiprocessing as mp
 import os
+import pickle
 import sys
 import time
 from multiprocessing import resource_tracker, shared_memory
@@ -394,6 +400,93 @@ class _Box:
         return getattr(self.end, name)
 
 
+def breakdown(backend, n=500, rounds=9):
+    """Where a zchan message's time goes, piece by piece: both ends in
+    this process, taking turns, so no waiting in the figures; CPU
+    microseconds per message, the best of 9 rounds of n (the other
+    processes of a busy machine inflate the rest)."""
+    r, w = zchan.pipe(pool_size=zchan_pool("bytes", 0), backend=backend,
+                      max_msg=zchan_pool("bytes", 0) // 2 - 4096)
+    w.fileno()
+    r.fileno()
+    ring = make_bytes()
+    dst = memoryview(mmap.mmap(-1, 8 * MB))     # 8 MB, aligned as the pool
+    arrays = make_arrays()
+    out = np.empty((40, 40, 3))
+    wr = w
+
+    def calls(i):
+        wr.loan(MB).commit()
+        r.recv_zc().release()
+
+    def glue(i):
+        with wr.loan(MB) as loan:
+            memoryview(loan)[:8] = ring[i % len(ring)][:8]
+        with r.recv_zc() as m:
+            check(len(m) == MB and seq_of(m) == i % len(ring), "message")
+
+    def zerocopy(i):
+        with wr.loan(MB) as loan:
+            memoryview(loan)[:] = ring[i % len(ring)]
+        with r.recv_zc() as m:
+            check(len(m) == MB and seq_of(m) == i % len(ring), "message")
+
+    def memcpy(i):
+        at = i % 8 * MB
+        dst[at:at + MB] = ring[i % len(ring)]
+
+    def copying(i):
+        wr.send(ring[i % len(ring)])
+        check(seq_of(r.recv()) == i % len(ring), "message")
+
+    def array_calls(i):
+        with wr.loan_array((40, 40, 3), np.float64):
+            pass
+        r.recv_array()
+
+    def array_zerocopy(i):
+        with wr.loan_array((40, 40, 3), np.float64) as loan:
+            loan.array[...] = arrays[i % len(arrays)]
+        a = r.recv_array()
+        check(a[0, 0, 0] == i % len(arrays), "array")
+
+    def array_fill(i):
+        out[...] = arrays[i % len(arrays)]
+
+    def array_copying(i):
+        wr.send_array(arrays[i % len(arrays)])
+        a = r.recv_array()
+        check(a[0, 0, 0] == i % len(arrays), "array")
+
+    def array_pickle(i):
+        pickle.loads(pickle.dumps(arrays[i % len(arrays)], protocol=5))
+
+    pieces = [
+        ("1 MB: loan+commit, recv_zc+release (the calls alone)", calls),
+        ("1 MB: the same with the bench's with-blocks and stamp check", glue),
+        ("1 MB: zero-copy as the bench (+ the 1 MB write into the loan)", zerocopy),
+        ("1 MB: the write alone, into 8 MB of anonymous memory", memcpy),
+        ("1 MB: send + recv (a copy in, a copy out into new bytes)", copying),
+        ("40x40x3: loan_array+commit, recv_array (the calls alone)", array_calls),
+        ("40x40x3: zero-copy as the bench (+ fill and check)", array_zerocopy),
+        ("40x40x3: the fill alone (loan.array[...] = a)", array_fill),
+        ("40x40x3: send_array + recv_array, as the bench", array_copying),
+        ("40x40x3: pickle.dumps + loads (what a Queue adds to it)", array_pickle),
+    ]
+    rows = []
+    for label, fn in pieces:
+        runs = []
+        for _ in range(rounds):
+            c0 = time.thread_time_ns()
+            for i in range(n):
+                fn(i)
+            runs.append((time.thread_time_ns() - c0) / n / 1000)
+        rows.append({"piece": label, "cpu_us": min(runs)})
+    r.close()
+    w.close()
+    return rows
+
+
 def applicable(exp, method):
     if method == "shared-memory":
         return exp == "big"
@@ -413,6 +506,7 @@ def main():
     ap.add_argument("--backend", default="auto")
     ap.add_argument("-j", "--json", action="store_true")
     ap.add_argument("-o", "--output")
+    ap.add_argument("-B", "--breakdown", action="store_true")
     ap.add_argument("-h", "--help", action="store_true")
     args = ap.parse_args()
     if args.help:
@@ -421,6 +515,17 @@ def main():
     if args.bytes_ring < 1:
         ap.error("--bytes-ring must be at least 1")
     RINGS["bytes"] = args.bytes_ring
+    if args.breakdown:
+        rows = breakdown(args.backend)
+        if args.json:
+            json.dump({"tool": "seeds-bench", "breakdown": rows,
+                       "loadavg": os.getloadavg()}, sys.stdout, indent=1)
+            print()
+        else:
+            print("load average: %.2f %.2f %.2f" % os.getloadavg())
+            for row in rows:
+                print("%8.1f us  %s" % (row["cpu_us"], row["piece"]))
+        return 0
     exps = [e for e in args.experiments.split(",") if e]
     methods = [m for m in args.methods.split(",") if m]
     for e in exps:
