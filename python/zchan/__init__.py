@@ -344,7 +344,14 @@ class Consumer(_zchan.Consumer):
         """Receive an array sent with send_array() or loan_array(): a
         read-only ndarray backed by the pool, no copy.  Its message is
         released when the array and every view of it are gone."""
-        return _array_from(*self._recv_array(timeout))
+        hdr, view = self._recv_array(timeout)
+        got = _hdr_parsed.get(hdr)
+        if got is None or not got[2]:   # new header, no header, empty array
+            return _array_from(hdr, view)
+        dtype, shape, count = got       # _array_from()'s common case, inline
+        if len(hdr) + count * dtype.itemsize > len(view):
+            raise ValueError("zchan: array message shorter than its header says")
+        return _np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
 
     def recv_obj(self, *, timeout=None):
         """Receive an object sent with send_obj(): its out-of-band buffers
