@@ -413,7 +413,8 @@ def breakdown(backend, n=500, rounds=9):
     w.fileno()
     r.fileno()
     ring = make_bytes()
-    dst = memoryview(mmap.mmap(-1, 8 * MB))     # 8 MB, aligned as the pool
+    slots = zchan_pool("bytes", 0) // MB
+    dst = memoryview(mmap.mmap(-1, slots * MB))     # the pool's size and alignment
     arrays = make_arrays()
     out = np.empty((40, 40, 3))
     wr = w
@@ -435,7 +436,7 @@ def breakdown(backend, n=500, rounds=9):
             check(len(m) == MB and seq_of(m) == i % len(ring), "message")
 
     def memcpy(i):
-        at = i % 8 * MB
+        at = i % slots * MB
         dst[at:at + MB] = ring[i % len(ring)]
 
     def copying(i):
@@ -468,7 +469,7 @@ def breakdown(backend, n=500, rounds=9):
         ("1 MB: loan+commit, recv_zc+release (the calls alone)", calls),
         ("1 MB: the same with the bench's with-blocks and stamp check", glue),
         ("1 MB: zero-copy as the bench (+ the 1 MB write into the loan)", zerocopy),
-        ("1 MB: the write alone, into 8 MB of anonymous memory", memcpy),
+        ("1 MB: the write alone, into anonymous memory of the pool's size", memcpy),
         ("1 MB: send + recv (a copy in, a copy out into new bytes)", copying),
         ("40x40x3: loan_array+commit, recv_array (the calls alone)", array_calls),
         ("40x40x3: zero-copy as the bench (+ fill and check)", array_zerocopy),

@@ -343,7 +343,9 @@ class Consumer(_zchan.Consumer):
     def recv_array(self, *, timeout=None):
         """Receive an array sent with send_array() or loan_array(): a
         read-only ndarray backed by the pool, no copy.  Its message is
-        released when the array and every view of it are gone."""
+        released when the array and every view of it are gone.  A message
+        that is no array message, or shorter than its header says, raises
+        ValueError (and is released)."""
         hdr, view = self._recv_array(timeout)
         got = _hdr_parsed.get(hdr)
         if got is None or not got[2]:   # new header, no header, empty array
