@@ -19,6 +19,12 @@ consumer reads it there) and zchan send_obj/recv_obj (pickle protocol 5,
 buffers out of band in the pool).  Every result is verified: count,
 sizes, and each message's sequence number or the array's values.
 
+Besides the rate, each row gives the CPU time the producer and the
+consumer processes spent per item (a Queue's feeder thread included):
+on a loaded machine the rates move with the scheduler, the CPU cost
+much less.  zchan rows also carry both ends' counters (kicks: wakeup
+syscalls sent, waits: sleeps, spins) in the JSON.
+
 Options:
   -e, --experiments LIST   bytes,arrays,big (default: all)
   -m, --methods LIST       queue,pipe-duplex,pipe-simplex,shared-memory,
@@ -27,8 +33,13 @@ Options:
   -a, --arrays-n N         40x40x3 arrays (default 20000)
   -b, --big-n N            elements of the big array (default 100000000)
   -q, --quick              a tenth of every size (a quick look)
+  -R, --bytes-ring N       distinct 1 MB messages cycled through (default 4:
+                           in the cache, as the seed's one buffer)
   -r, --repeat N           best of N runs per method (default 1)
       --backend B          zchan backend: auto, kernel, memfd (default auto)
+  -B, --breakdown          where a zchan message's time goes instead: each
+                           piece of the zero-copy and copying paths, both
+                           ends in one process, CPU us per message
   -j, --json               JSON instead of the table
   -o, --output FILE        also write the JSON to FILE
   -h, --help               this help
@@ -38,14 +49,17 @@ Examples:
   tools/seeds-bench.py -q              # a tenth of the sizes
   tools/seeds-bench.py -e big -m pipe-simplex,shared-memory,zchan-zerocopy
   tools/seeds-bench.py -j > seeds.json
+  tools/seeds-bench.py -B              # the per-message cost, piece by piece
 
 Run it with Debian's /usr/bin/python3 (numpy); `make` builds zchan in
 python/, which this script finds by itself.
 """
 import argparse
 import json
+import mmap
 import multiprocessing as mp
 import os
+import pickle
 import sys
 import time
 from multiprocessing import resource_tracker, shared_memory
@@ -63,6 +77,8 @@ METHODS = ("queue", "pipe-duplex", "pipe-simplex", "shared-memory",
 # what each experiment's speedups are relative to (the issue's targets)
 BASELINE = {"bytes": "pipe-duplex", "arrays": "queue", "big": "pipe-simplex"}
 CTX = mp.get_context("fork")
+# the zchan end counters reported (Documentation/library.rst)
+STATS = ("messages", "bytes", "kicks", "waits", "spins")
 
 
 class Failed(Exception):
@@ -77,12 +93,17 @@ def check(cond, what):
 # ---------------------------------------------------------------- data
 
 # 1 MB bytes objects, immutable as in the seed (a Queue pickles them later,
-# in its feeder thread): a ring of RING, each stamped with its index.
-RING = 64
+# in its feeder thread), each stamped with its index.  The seed sends one
+# buffer over and over, so the source of every copy is in the cache: a
+# ring of 4 (4 MB) stays there too.  A ring larger than the last
+# level cache (32 MB here) makes every method read its source from memory,
+# which the seed never did (-R, --bytes-ring shows the difference).
+# The arrays: a ring of 64 (2.4 MB); the seed makes a new one per message.
+RINGS = {"bytes": 4, "arrays": 64}
 
 
 def make_bytes():
-    return [i.to_bytes(8, "little") + bytes(MB - 8) for i in range(RING)]
+    return [i.to_bytes(8, "little") + bytes(MB - 8) for i in range(RINGS["bytes"])]
 
 
 def seq_of(msg):
@@ -90,9 +111,8 @@ def seq_of(msg):
 
 
 def make_arrays():
-    """A ring of RING random arrays (the seed makes a new one per message),
-    each stamped with its index."""
-    ring = [np.random.rand(40, 40, 3) for _ in range(RING)]
+    """A ring of random arrays, each stamped with its index."""
+    ring = [np.random.rand(40, 40, 3) for _ in range(RINGS["arrays"])]
     for i, a in enumerate(ring):
         a[0, 0, 0] = i
     return ring
@@ -146,7 +166,7 @@ def mp_produce(t, exp, n):
     if exp != "big":
         ring = make_bytes() if exp == "bytes" else make_arrays()
         for i in range(n):
-            t.put(ring[i % RING])
+            t.put(ring[i % len(ring)])
     else:
         t.put(make_big(n))
 
@@ -155,12 +175,12 @@ def mp_consume(t, exp, n):
     if exp == "bytes":
         for i in range(n):
             m = t.get(True)
-            check(len(m) == MB and seq_of(m) == i % RING, "message %d" % i)
+            check(len(m) == MB and seq_of(m) == i % RINGS["bytes"], "message %d" % i)
         return n * MB
     if exp == "arrays":
         for i in range(n):
             a = t.get(False)
-            check(a.shape == (40, 40, 3) and a[0, 0, 0] == i % RING, "array %d" % i)
+            check(a.shape == (40, 40, 3) and a[0, 0, 0] == i % RINGS["arrays"], "array %d" % i)
         return n * 40 * 40 * 3 * 8
     a = t.get(False)
     check_big(a, n)
@@ -213,7 +233,7 @@ def zchan_produce(w, exp, n, how):
         ring = make_bytes() if exp == "bytes" else make_arrays()
         send = zchan_sender(w, exp, how)
         for i in range(n):
-            send(ring[i % RING])
+            send(ring[i % len(ring)])
     elif how == "zerocopy":
         loan = w.zc_big                         # built in the pool before the start
         loan.commit()
@@ -228,18 +248,18 @@ def zchan_consume(r, exp, n, how):
         for i in range(n):
             if how == "copy":
                 m = r.recv()
-                check(len(m) == MB and seq_of(m) == i % RING, "message %d" % i)
+                check(len(m) == MB and seq_of(m) == i % RINGS["bytes"], "message %d" % i)
             elif how == "zerocopy":
                 with r.recv_zc() as m:
-                    check(len(m) == MB and seq_of(m) == i % RING, "message %d" % i)
+                    check(len(m) == MB and seq_of(m) == i % RINGS["bytes"], "message %d" % i)
             else:
                 m = r.recv_obj()
-                check(len(m) == MB and seq_of(m) == i % RING, "message %d" % i)
+                check(len(m) == MB and seq_of(m) == i % RINGS["bytes"], "message %d" % i)
         return n * MB
     if exp == "arrays":
         for i in range(n):
             a = r.recv_array() if how != "obj" else r.recv_obj()
-            check(a.shape == (40, 40, 3) and a[0, 0, 0] == i % RING, "array %d" % i)
+            check(a.shape == (40, 40, 3) and a[0, 0, 0] == i % RINGS["arrays"], "array %d" % i)
         return n * 40 * 40 * 3 * 8
     a = r.recv_array() if how != "obj" else r.recv_obj()
     check_big(a, n)
@@ -247,49 +267,68 @@ def zchan_consume(r, exp, n, how):
 
 
 def zchan_pool(exp, n):
-    """A pool that holds a few messages of the experiment."""
-    if exp == "bytes":
-        return 8 << 20
-    if exp == "arrays":
-        return 4 << 20
+    """The experiment's pool.  16 MB: 16 messages of 1 MB or 400 arrays
+    in flight, a few milliseconds of either end's work, so that one end
+    descheduled on a busy machine does not stop the other at once (8 MB
+    went 10-25% slower here, 4 MB arrays up to 2x; 32 MB no faster for
+    1 MB: the pool leaves the cache).  max_msg is half of it, so a
+    producer that found it full wakes when half is free."""
+    if exp in ("bytes", "arrays"):
+        return 16 << 20
     return ((2 * 8 * n + (1 << 20)) + 4095) // 4096 * 4096
 
 
 # --------------------------------------------------------------- runner
 
-def child_main(method, side, exp, n, ready, go):
+def child_main(method, side, exp, n, ready, go, cpu, stats):
     try:
-        if method.startswith("zchan"):
-            how = method.split("-", 1)[1]
-            w = side
-            w.fileno()                          # create the channel now
-            if exp == "big":
-                if how == "zerocopy":
-                    loan = w.loan_array((n,), np.int64)
-                    loan.array[:] = np.arange(n, dtype=np.int64)
-                    w.zc_big = loan
-                else:
-                    w.big = make_big(n)
-            ready.set()
-            go.wait()
-            zchan_produce(w, exp, n, how)
-            w.close()
-        elif method == "shared-memory":
-            side["prebuilt"] = make_big(n)
-            ready.set()
-            go.wait()
-            shm_produce(side, exp, n)
-        else:
-            big = make_big(n) if exp == "big" else None
-            ready.set()
-            go.wait()
-            if big is not None:
-                side.put(big)
-            else:
-                mp_produce(side, exp, n)
+        produce_cpu(method, side, exp, n, ready, go, cpu, stats)
     except BaseException as e:  # noqa: BLE001 - reported by the parent
         print("seeds-bench: producer (%s, %s): %r" % (exp, method, e), file=sys.stderr)
         os._exit(1)
+
+
+def produce_cpu(method, side, exp, n, ready, go, cpu, stats):
+    """Produce after the start signal; put the process's CPU seconds from
+    the signal to the last item handed over in cpu (a Queue's feeder
+    thread included: it is joined), a zchan end's counters in stats."""
+    if method.startswith("zchan"):
+        how = method.split("-", 1)[1]
+        w = side
+        w.fileno()                          # create the channel now
+        if exp == "big":
+            if how == "zerocopy":
+                loan = w.loan_array((n,), np.int64)
+                loan.array[:] = np.arange(n, dtype=np.int64)
+                w.zc_big = loan
+            else:
+                w.big = make_big(n)
+        ready.set()
+        go.wait()
+        c0 = time.process_time()
+        zchan_produce(w, exp, n, how)
+        st = w.stats()
+        stats[:] = [st[k] for k in STATS]
+        w.close()
+    elif method == "shared-memory":
+        side["prebuilt"] = make_big(n)
+        ready.set()
+        go.wait()
+        c0 = time.process_time()
+        shm_produce(side, exp, n)
+    else:
+        big = make_big(n) if exp == "big" else None
+        ready.set()
+        go.wait()
+        c0 = time.process_time()
+        if big is not None:
+            side.put(big)
+        else:
+            mp_produce(side, exp, n)
+        if isinstance(side, QueueT):
+            side.q.close()
+            side.q.join_thread()
+    cpu.value = time.process_time() - c0
 
 
 def run_one(exp, method, n, backend):
@@ -304,9 +343,10 @@ def run_one(exp, method, n, backend):
         prod_side = cons_side = QueueT()
     else:
         prod_side = cons_side = PipeQueue(method == "pipe-duplex")
-    ready, go = CTX.Event(), CTX.Event()
+    ready, go, cpu = CTX.Event(), CTX.Event(), CTX.Value("d", -1.0)
+    pstats = CTX.Array("Q", len(STATS))
     child = CTX.Process(target=child_main,
-                        args=(method, prod_side, exp, n, ready, go))
+                        args=(method, prod_side, exp, n, ready, go, cpu, pstats))
     child.start()
     if method.startswith("zchan"):
         w.close()
@@ -316,6 +356,7 @@ def run_one(exp, method, n, backend):
         child.join()
         raise Failed("the producer did not get ready")
     t0 = time.perf_counter()
+    c0 = time.process_time()
     go.set()
     try:
         if method.startswith("zchan"):
@@ -329,8 +370,11 @@ def run_one(exp, method, n, backend):
         child.join()
         raise
     elapsed = time.perf_counter() - t0
+    cons_cpu = time.process_time() - c0
     child.join()
+    stats = None
     if method.startswith("zchan"):
+        stats = {"producer": dict(zip(STATS, pstats)), "consumer": cons_side.stats()}
         with_pipe_end = cons_side
         try:
             with_pipe_end.recv(timeout=10)
@@ -339,7 +383,8 @@ def run_one(exp, method, n, backend):
             pass
         with_pipe_end.close()
     check(child.exitcode == 0, "producer exit code %s" % child.exitcode)
-    return elapsed, nbytes
+    return {"seconds": elapsed, "bytes": nbytes, "producer_cpu_s": cpu.value,
+            "consumer_cpu_s": cons_cpu, "zchan_stats": stats}
 
 
 def ProducerBox(w):
@@ -358,6 +403,94 @@ class _Box:
         return getattr(self.end, name)
 
 
+def breakdown(backend, n=500, rounds=9):
+    """Where a zchan message's time goes, piece by piece: both ends in
+    this process, taking turns, so no waiting in the figures; CPU
+    microseconds per message, the best of 9 rounds of n (the other
+    processes of a busy machine inflate the rest)."""
+    r, w = zchan.pipe(pool_size=zchan_pool("bytes", 0), backend=backend,
+                      max_msg=zchan_pool("bytes", 0) // 2 - 4096)
+    w.fileno()
+    r.fileno()
+    ring = make_bytes()
+    slots = zchan_pool("bytes", 0) // MB
+    dst = memoryview(mmap.mmap(-1, slots * MB))     # the pool's size and alignment
+    arrays = make_arrays()
+    out = np.empty((40, 40, 3))
+    wr = w
+
+    def calls(i):
+        wr.loan(MB).commit()
+        r.recv_zc().release()
+
+    def glue(i):
+        with wr.loan(MB) as loan:
+            memoryview(loan)[:8] = ring[i % len(ring)][:8]
+        with r.recv_zc() as m:
+            check(len(m) == MB and seq_of(m) == i % len(ring), "message")
+
+    def zerocopy(i):
+        with wr.loan(MB) as loan:
+            memoryview(loan)[:] = ring[i % len(ring)]
+        with r.recv_zc() as m:
+            check(len(m) == MB and seq_of(m) == i % len(ring), "message")
+
+    def memcpy(i):
+        at = i % slots * MB
+        dst[at:at + MB] = ring[i % len(ring)]
+
+    def copying(i):
+        wr.send(ring[i % len(ring)])
+        check(seq_of(r.recv()) == i % len(ring), "message")
+
+    def array_calls(i):
+        with wr.loan_array((40, 40, 3), np.float64):
+            pass
+        r.recv_array()
+
+    def array_zerocopy(i):
+        with wr.loan_array((40, 40, 3), np.float64) as loan:
+            loan.array[...] = arrays[i % len(arrays)]
+        a = r.recv_array()
+        check(a[0, 0, 0] == i % len(arrays), "array")
+
+    def array_fill(i):
+        out[...] = arrays[i % len(arrays)]
+
+    def array_copying(i):
+        wr.send_array(arrays[i % len(arrays)])
+        a = r.recv_array()
+        check(a[0, 0, 0] == i % len(arrays), "array")
+
+    def array_pickle(i):
+        pickle.loads(pickle.dumps(arrays[i % len(arrays)], protocol=5))
+
+    pieces = [
+        ("1 MB: loan+commit, recv_zc+release (the calls alone)", calls),
+        ("1 MB: the same with the bench's with-blocks and stamp check", glue),
+        ("1 MB: zero-copy as the bench (+ the 1 MB write into the loan)", zerocopy),
+        ("1 MB: the write alone, into anonymous memory of the pool's size", memcpy),
+        ("1 MB: send + recv (a copy in, a copy out into new bytes)", copying),
+        ("40x40x3: loan_array+commit, recv_array (the calls alone)", array_calls),
+        ("40x40x3: zero-copy as the bench (+ fill and check)", array_zerocopy),
+        ("40x40x3: the fill alone (loan.array[...] = a)", array_fill),
+        ("40x40x3: send_array + recv_array, as the bench", array_copying),
+        ("40x40x3: pickle.dumps + loads (what a Queue adds to it)", array_pickle),
+    ]
+    rows = []
+    for label, fn in pieces:
+        runs = []
+        for _ in range(rounds):
+            c0 = time.thread_time_ns()
+            for i in range(n):
+                fn(i)
+            runs.append((time.thread_time_ns() - c0) / n / 1000)
+        rows.append({"piece": label, "cpu_us": min(runs)})
+    r.close()
+    w.close()
+    return rows
+
+
 def applicable(exp, method):
     if method == "shared-memory":
         return exp == "big"
@@ -372,14 +505,30 @@ def main():
     ap.add_argument("-a", "--arrays-n", type=int, default=20000)
     ap.add_argument("-b", "--big-n", type=int, default=10 ** 8)
     ap.add_argument("-q", "--quick", action="store_true")
+    ap.add_argument("-R", "--bytes-ring", type=int, default=RINGS["bytes"])
     ap.add_argument("-r", "--repeat", type=int, default=1)
     ap.add_argument("--backend", default="auto")
     ap.add_argument("-j", "--json", action="store_true")
     ap.add_argument("-o", "--output")
+    ap.add_argument("-B", "--breakdown", action="store_true")
     ap.add_argument("-h", "--help", action="store_true")
     args = ap.parse_args()
     if args.help:
         print(__doc__.strip())
+        return 0
+    if args.bytes_ring < 1:
+        ap.error("--bytes-ring must be at least 1")
+    RINGS["bytes"] = args.bytes_ring
+    if args.breakdown:
+        rows = breakdown(args.backend)
+        if args.json:
+            json.dump({"tool": "seeds-bench", "breakdown": rows,
+                       "loadavg": os.getloadavg()}, sys.stdout, indent=1)
+            print()
+        else:
+            print("load average: %.2f %.2f %.2f" % os.getloadavg())
+            for row in rows:
+                print("%8.1f us  %s" % (row["cpu_us"], row["piece"]))
         return 0
     exps = [e for e in args.experiments.split(",") if e]
     methods = [m for m in args.methods.split(",") if m]
@@ -403,20 +552,23 @@ def main():
             best, error = None, None
             for _ in range(max(1, args.repeat)):
                 try:
-                    elapsed, nbytes = run_one(exp, method, n, args.backend)
+                    got = run_one(exp, method, n, args.backend)
                 except Failed as e:
                     error = str(e)
                     break
-                if best is None or elapsed < best[0]:
-                    best = (elapsed, nbytes)
+                if best is None or got["seconds"] < best["seconds"]:
+                    best = got
             row = {"experiment": exp, "method": method, "items": n if exp != "big" else 1,
                    "elements": n if exp == "big" else None, "verified": error is None}
             if error:
                 row["error"] = error
             else:
-                row.update(seconds=best[0], bytes=best[1],
-                           items_per_s=row["items"] / best[0],
-                           gb_per_s=best[1] / best[0] / 1e9)
+                row.update(best, items_per_s=row["items"] / best["seconds"],
+                           gb_per_s=best["bytes"] / best["seconds"] / 1e9,
+                           producer_cpu_us=best["producer_cpu_s"] * 1e6 / row["items"],
+                           consumer_cpu_us=best["consumer_cpu_s"] * 1e6 / row["items"])
+                if best["zchan_stats"] is None:
+                    del row["zchan_stats"]
             results.append(row)
     for exp in exps:
         base = [r for r in results if r["experiment"] == exp and
@@ -433,7 +585,8 @@ def main():
         pass
     doc = {"tool": "seeds-bench", "zchan_backend": backend,
            "python": sys.version.split()[0], "numpy": np.__version__,
-           "cpus": os.cpu_count(), "sizes": sizes, "results": results}
+           "cpus": os.cpu_count(), "loadavg": os.getloadavg(), "sizes": sizes,
+           "bytes_ring": RINGS["bytes"], "results": results}
     if args.output:
         with open(args.output, "w") as f:
             json.dump(doc, f, indent=1)
@@ -443,16 +596,20 @@ def main():
     else:
         print("zchan backend: %s; speedup: against %s" % (backend, ", ".join(
             "%s for %s" % (BASELINE[e], e) for e in exps)))
-        print("%-7s %-15s %9s %9s %11s %8s %8s  %s" % (
-            "exp", "method", "items", "seconds", "items/s", "GB/s", "speedup", "verified"))
+        print("load average: %.2f %.2f %.2f (at the end); CPU us/item: producer, "
+              "consumer processes" % os.getloadavg())
+        print("%-7s %-15s %9s %9s %11s %8s %8s %9s %9s  %s" % (
+            "exp", "method", "items", "seconds", "items/s", "GB/s", "speedup",
+            "prod_cpu", "cons_cpu", "verified"))
         for r in results:
             if not r["verified"]:
                 print("%-7s %-15s FAILED: %s" % (r["experiment"], r["method"], r["error"]))
                 continue
-            print("%-7s %-15s %9d %9.3f %11.1f %8.2f %8s  yes" % (
+            print("%-7s %-15s %9d %9.3f %11.1f %8.2f %8s %9.1f %9.1f  yes" % (
                 r["experiment"], r["method"], r["elements"] or r["items"], r["seconds"],
                 r["items_per_s"], r["gb_per_s"],
-                "%.1fx" % r["speedup"] if "speedup" in r else "-"))
+                "%.1fx" % r["speedup"] if "speedup" in r else "-",
+                r["producer_cpu_us"], r["consumer_cpu_us"]))
     return 0 if all(r["verified"] for r in results) else 1
 
 

@@ -83,12 +83,18 @@ def _align(n):
     return (n + _ALIGN - 1) & ~(_ALIGN - 1)
 
 
+_np = None      # numpy, imported by the first array call
+
+
 def _numpy():
-    try:
-        import numpy
-    except ImportError as e:  # pragma: no cover - Debian has python3-numpy
-        raise ImportError("zchan's array calls need numpy (python3-numpy)") from e
-    return numpy
+    global _np
+    if _np is None:
+        try:
+            import numpy
+        except ImportError as e:  # pragma: no cover - Debian has python3-numpy
+            raise ImportError("zchan's array calls need numpy (python3-numpy)") from e
+        _np = numpy
+    return _np
 
 
 _dtype_cache = {}
@@ -125,47 +131,74 @@ def _array_header(shape, dtype):
     return hdr
 
 
-# Array headers already built or parsed: a stream repeats the same few.
+# Array layouts already built or parsed: a stream repeats the same few.
 _HDR_CACHE_MAX = 256
-_hdr_built = {}         # (shape, dtype) -> (header, element count)
+_hdr_built = {}         # (shape, dtype) as given -> (shape, dtype, count, header, nbytes)
 _hdr_parsed = {}        # header bytes -> (dtype, shape, element count)
 
 
 def _array_layout(shape, dtype):
-    got = _hdr_built.get((shape, dtype))
-    if got is None:
-        count = 1
-        for n in shape:
-            count *= n
-        got = (bytes(_array_header(shape, dtype)), count)
-        if len(_hdr_built) < _HDR_CACHE_MAX:
+    """loan_array()'s arguments checked and normalised, with the message
+    header and size: (shape, numpy.dtype, element count, header, message
+    bytes)."""
+    try:
+        return _hdr_built[(shape, dtype)]
+    except (KeyError, TypeError):     # new, or unhashable (a list)
+        pass
+    np = _numpy()
+    dt = dtype if type(dtype) is np.dtype else np.dtype(dtype)
+    shp = (shape,) if isinstance(shape, int) else tuple(shape)
+    shp = tuple(int(n) for n in shp)
+    if any(n < 0 for n in shp):
+        raise ValueError("negative dimensions are not allowed")
+    count = 1
+    for n in shp:
+        count *= n
+    hdr = bytes(_array_header(shp, dt))
+    got = (shp, dt, count, hdr, len(hdr) + count * dt.itemsize)
+    if len(_hdr_built) < _HDR_CACHE_MAX:
+        try:
             _hdr_built[(shape, dtype)] = got
+        except TypeError:
+            pass
     return got
 
 
-def _array_from(buf):
-    """The ndarray in a send_array() message (a read-only view of buf)."""
-    np = _numpy()
-    if len(buf) < _ARRAY_HDR.size or bytes(buf[:4]) != _ARRAY_MAGIC:
-        raise ValueError("zchan: not an array message (sent with send_array()?)")
-    offset = _ARRAY_HDR.unpack_from(buf, 0)[1]
-    key = bytes(buf[:offset])
-    got = _hdr_parsed.get(key)
+def _array_parse(hdr):
+    """(dtype, shape, element count) of an array message's header."""
+    got = _hdr_parsed.get(hdr)
     if got is None:
-        magic, offset, ndim, dlen = _ARRAY_HDR.unpack_from(buf, 0)
-        shape = struct.unpack_from("<%dq" % ndim, buf, _ARRAY_HDR.size)
+        magic, offset, ndim, dlen = _ARRAY_HDR.unpack_from(hdr, 0)
         at = _ARRAY_HDR.size + 8 * ndim
-        dtype = _dtype_parse(bytes(buf[at:at + dlen]))
+        if at + dlen > len(hdr):
+            raise ValueError("zchan: corrupt array message header")
+        shape = struct.unpack_from("<%dq" % ndim, hdr, _ARRAY_HDR.size)
+        dtype = _dtype_parse(bytes(hdr[at:at + dlen]))
         count = 1
         for n in shape:
             count *= n
         got = (dtype, shape, count)
         if len(_hdr_parsed) < _HDR_CACHE_MAX:
-            _hdr_parsed[key] = got
-    dtype, shape, count = got
+            _hdr_parsed[hdr] = got
+    return got
+
+
+def _array_from(hdr, view):
+    """The ndarray in a send_array() message: a read-only view of the
+    pool that keeps the message (through view) until it is gone."""
+    np = _numpy()
+    if hdr is None:
+        raise ValueError("zchan: not an array message (sent with send_array()?)")
+    dtype, shape, count = _array_parse(hdr)
     if not count:
-        return np.empty(shape, dtype)
-    return np.frombuffer(buf, dtype, count, offset).reshape(shape)
+        a = np.empty(shape, dtype)
+        a.flags.writeable = False       # read-only, as every received array
+        return a
+    if len(hdr) + count * dtype.itemsize > len(view):
+        raise ValueError("zchan: array message shorter than its header says")
+    # frombuffer's base is a memoryview holding the export (ndarray(buffer=)
+    # would keep the message object only, and let it be released)
+    return np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
 
 
 async def _ready(end, fd=None):
@@ -224,27 +257,17 @@ class Producer(_zchan.Producer):
         numpy.ndarray of that shape and dtype in the pool.  Fill it, then
         commit() (or use the Loan as a context manager); the consumer gets
         it with recv_array() without a copy."""
-        np = _numpy()
-        if type(dtype) is not np.dtype:
-            dtype = np.dtype(dtype)
-        if type(shape) is not tuple:
-            shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        if (shape, dtype) not in _hdr_built:
-            shape = tuple(int(n) for n in shape)
-            if any(n < 0 for n in shape):
-                raise ValueError("negative dimensions are not allowed")
-        hdr, count = _array_layout(shape, dtype)
-        loan = self.loan(len(hdr) + count * dtype.itemsize, timeout=timeout)
+        shape, dtype, count, hdr, nbytes = _array_layout(shape, dtype)
+        loan, view = self._loan_array(nbytes, hdr, timeout)
         try:
-            view = memoryview(loan)
-            view[:len(hdr)] = hdr
             if count:
-                loan.array = np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
+                # its base, a memoryview, keeps the loan exported
+                loan.array = _np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
             else:
-                loan.array = np.empty(shape, dtype)
-            del view
+                loan.array = _numpy().empty(shape, dtype)
         except BaseException:
             loan.array = None
+            del view
             loan.abort()
             raise
         return loan
@@ -253,7 +276,8 @@ class Producer(_zchan.Producer):
         """Send an ndarray (dtype, shape and data: one copy into the pool,
         any strides); the consumer takes it with recv_array()."""
         np = _numpy()
-        a = np.asanyarray(a)
+        if type(a) is not np.ndarray:
+            a = np.asanyarray(a)
         loan = self.loan_array(a.shape, a.dtype, timeout=timeout)
         try:
             np.copyto(loan.array, a, casting="no")
@@ -319,9 +343,17 @@ class Consumer(_zchan.Consumer):
     def recv_array(self, *, timeout=None):
         """Receive an array sent with send_array() or loan_array(): a
         read-only ndarray backed by the pool, no copy.  Its message is
-        released when the array and every view of it are gone."""
-        msg = self.recv_zc(timeout=timeout)
-        return _array_from(memoryview(msg))
+        released when the array and every view of it are gone.  A message
+        that is no array message, or shorter than its header says, raises
+        ValueError (and is released)."""
+        hdr, view = self._recv_array(timeout)
+        got = _hdr_parsed.get(hdr)
+        if got is None or not got[2]:   # new header, no header, empty array
+            return _array_from(hdr, view)
+        dtype, shape, count = got       # _array_from()'s common case, inline
+        if len(hdr) + count * dtype.itemsize > len(view):
+            raise ValueError("zchan: array message shorter than its header says")
+        return _np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
 
     def recv_obj(self, *, timeout=None):
         """Receive an object sent with send_obj(): its out-of-band buffers

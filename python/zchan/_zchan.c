@@ -28,6 +28,7 @@
 #include <Python.h>
 #include <structmember.h>
 
+#include <endian.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -604,18 +605,14 @@ PyDoc_STRVAR(producer_loan_doc,
 "commit() it, or abort().  As a context manager it commits on normal\n"
 "exit and aborts on an exception.  Waits like send().");
 
-static PyObject *producer_loan(EndObject *self, PyObject *args, PyObject *kw)
+/* Lend @nbytes (waiting up to @tmo, a timeout object) as a new Loan. */
+static LoanObject *loan_new(EndObject *self, Py_ssize_t nbytes, PyObject *tmo)
 {
-	static char *kwlist[] = { "nbytes", "timeout", NULL };
-	PyObject *tmo = Py_None;
 	struct loan_ctx l = { 0 };
-	Py_ssize_t nbytes;
 	int64_t timeout_ns;
 	LoanObject *loan;
 	long ret;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "n|$O:loan", kwlist, &nbytes, &tmo))
-		return NULL;
 	if (parse_timeout(tmo, &timeout_ns))
 		return NULL;
 	if (nbytes < 1) {
@@ -647,9 +644,65 @@ static PyObject *producer_loan(EndObject *self, PyObject *args, PyObject *kw)
 	end_unlock(self);
 	if (ret < 0) {
 		Py_DECREF(loan);
-		return data_error(ret);
+		return (LoanObject *)data_error(ret);
 	}
-	return (PyObject *)loan;
+	return loan;
+}
+
+static PyObject *producer_loan(EndObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "nbytes", "timeout", NULL };
+	PyObject *tmo = Py_None;
+	Py_ssize_t nbytes;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "n|$O:loan", kwlist, &nbytes, &tmo))
+		return NULL;
+	return (PyObject *)loan_new(self, nbytes, tmo);
+}
+
+/*
+ * loan_array()'s fast path (zchan/__init__.py): a loan of @nbytes whose
+ * first bytes are @header (the array message's header), and a memoryview
+ * of it for numpy.ndarray(buffer=) - one call instead of four per array.
+ */
+static PyObject *producer_loan_array(EndObject *self, PyObject *const *args,
+				     Py_ssize_t nargs)
+{
+	Py_ssize_t nbytes;
+	LoanObject *loan;
+	PyObject *view, *ret;
+	Py_buffer hdr;
+
+	if (nargs != 3 || !PyBytes_Check(args[1])) {
+		PyErr_SetString(PyExc_TypeError, "_loan_array(nbytes, header: bytes, timeout)");
+		return NULL;
+	}
+	nbytes = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
+	if (nbytes == -1 && PyErr_Occurred())
+		return NULL;
+	if (PyObject_GetBuffer(args[1], &hdr, PyBUF_SIMPLE))
+		return NULL;
+	if (hdr.len > nbytes) {
+		PyBuffer_Release(&hdr);
+		PyErr_SetString(PyExc_ValueError, "header longer than the loan");
+		return NULL;
+	}
+	loan = loan_new(self, nbytes, args[2]);
+	if (!loan) {
+		PyBuffer_Release(&hdr);
+		return NULL;
+	}
+	memcpy(loan->buf, hdr.buf, hdr.len);
+	PyBuffer_Release(&hdr);
+	view = PyMemoryView_FromObject((PyObject *)loan);
+	if (!view) {
+		Py_DECREF(loan);	/* aborts it */
+		return NULL;
+	}
+	ret = PyTuple_Pack(2, (PyObject *)loan, view);
+	Py_DECREF(view);
+	Py_DECREF(loan);
+	return ret;
 }
 
 PyDoc_STRVAR(producer_send_peer_doc,
@@ -762,16 +815,13 @@ PyDoc_STRVAR(consumer_recv_zc_doc,
 "the end of a with block.  Releasing while a memoryview or an array\n"
 "still exports it raises BufferError.  Waits like recv().");
 
-static PyObject *consumer_recv_zc(EndObject *self, PyObject *args, PyObject *kw)
+/* Borrow the next message (waiting up to @tmo) as a new Message. */
+static MessageObject *message_new(EndObject *self, PyObject *tmo)
 {
-	static char *kwlist[] = { "timeout", NULL };
-	PyObject *tmo = Py_None;
 	MessageObject *msg;
 	const void *buf;
 	long len;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|$O:recv_zc", kwlist, &tmo))
-		return NULL;
 	msg = PyObject_New(MessageObject, &MessageType);
 	if (!msg)
 		return NULL;
@@ -781,7 +831,7 @@ static PyObject *consumer_recv_zc(EndObject *self, PyObject *args, PyObject *kw)
 	len = consumer_borrow(self, tmo, &buf);
 	if (len < 0) {
 		Py_DECREF(msg);
-		return data_error(len);
+		return (MessageObject *)data_error(len);
 	}
 	msg->end = (EndObject *)Py_NewRef(self);
 	msg->buf = buf;
@@ -789,7 +839,53 @@ static PyObject *consumer_recv_zc(EndObject *self, PyObject *args, PyObject *kw)
 	msg->released = 0;
 	self->outstanding++;
 	end_unlock(self);
-	return (PyObject *)msg;
+	return msg;
+}
+
+static PyObject *consumer_recv_zc(EndObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "timeout", NULL };
+	PyObject *tmo = Py_None;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|$O:recv_zc", kwlist, &tmo))
+		return NULL;
+	return (PyObject *)message_new(self, tmo);
+}
+
+/*
+ * recv_array()'s fast path (zchan/__init__.py): borrow the next message
+ * and return (header, view): a memoryview of the message (which releases
+ * it when the last user of the view is gone) and the bytes of its array
+ * header, or None when it does not start like one.  The header's data
+ * offset is bounded by the message; the caller parses the rest.
+ */
+#define ARRAY_MAGIC	"ZCA1"
+#define ARRAY_HDR_MAX	4096
+
+static PyObject *consumer_recv_array(EndObject *self, PyObject *tmo)
+{
+	MessageObject *msg = message_new(self, tmo);
+	PyObject *view, *hdr = NULL, *ret;
+	uint32_t offset;
+
+	if (!msg)
+		return NULL;
+	if (msg->len >= 12 && !memcmp(msg->buf, ARRAY_MAGIC, 4)) {
+		memcpy(&offset, (const char *)msg->buf + 4, sizeof(offset));
+		offset = le32toh(offset);
+		if (offset >= 12 && offset <= ARRAY_HDR_MAX && offset <= msg->len)
+			hdr = PyBytes_FromStringAndSize(msg->buf, offset);
+		else
+			hdr = Py_NewRef(Py_None);
+	} else {
+		hdr = Py_NewRef(Py_None);
+	}
+	view = hdr ? PyMemoryView_FromObject((PyObject *)msg) : NULL;
+	Py_DECREF(msg);		/* the view keeps it */
+	ret = view ? PyTuple_Pack(2, hdr, view) : NULL;
+	Py_XDECREF(view);
+	Py_XDECREF(hdr);
+	return ret;
 }
 
 static PyObject *consumer_iternext(EndObject *self)
@@ -1087,12 +1183,14 @@ static PyMethodDef producer_methods[] = {
 	{ "send", (PyCFunction)producer_send, METH_VARARGS | METH_KEYWORDS, producer_send_doc },
 	{ "loan", (PyCFunction)producer_loan, METH_VARARGS | METH_KEYWORDS, producer_loan_doc },
 	{ "send_peer", (PyCFunction)producer_send_peer, METH_O, producer_send_peer_doc },
+	{ "_loan_array", (PyCFunction)(void (*)(void))producer_loan_array, METH_FASTCALL, NULL },
 	{ NULL }
 };
 
 static PyMethodDef consumer_methods[] = {
 	{ "recv", (PyCFunction)consumer_recv, METH_VARARGS | METH_KEYWORDS, consumer_recv_doc },
 	{ "recv_zc", (PyCFunction)consumer_recv_zc, METH_VARARGS | METH_KEYWORDS, consumer_recv_zc_doc },
+	{ "_recv_array", (PyCFunction)consumer_recv_array, METH_O, NULL },
 	{ NULL }
 };
 

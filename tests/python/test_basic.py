@@ -310,6 +310,52 @@ def test_loan_array_zero_copy(chan):
     assert list(c.recv_array()) == [0, 0] + [1] * 8
 
 
+def test_recv_array_refuses_bad_messages(chan):
+    """recv_array() of something that is no array message, a header that
+    points outside the message, or data shorter than the header says:
+    ValueError, and the message is released (the next one arrives)."""
+    p, c = chan
+    with p.loan_array((4, 4), np.float64) as loan:
+        loan.array[...] = 1
+        hdr_len = len(memoryview(loan)) - 128
+    with c.recv_zc() as m:
+        good = bytes(m)
+    p.send(b"plain bytes, no header")
+    p.send(b"ZCA1" + (1 << 20).to_bytes(4, "little") + bytes(8))
+    p.send(good[:hdr_len + 64])                 # half the data
+    p.send(good[:hdr_len])                      # header only
+    for _ in range(4):
+        with pytest.raises(ValueError):
+            c.recv_array()
+    p.send_array(np.arange(3))
+    assert list(c.recv_array()) == [0, 1, 2]
+    p.send(b"")
+    with pytest.raises(ValueError):
+        c.recv_array()
+
+
+def test_loan_array_shapes_and_dtypes(chan):
+    """Every spelling of a shape and dtype gives the same layout; the
+    cache keyed by them never mixes two."""
+    p, c = chan
+    for shape, dtype in [((2, 3), "f8"), ([2, 3], np.float64), ((2, 3), float),
+                         ((np.int64(2), 3), np.dtype("<f8")), (6, "i4"),
+                         ((6,), np.int32), ((2, 3), ">f8"), ((0, 3), "f8")]:
+        for _ in range(2):                      # built, then cached
+            with p.loan_array(shape, dtype) as loan:
+                loan.array[...] = 5
+            a = c.recv_array()
+            want = np.dtype(dtype)
+            assert a.dtype == want and a.dtype.byteorder == want.byteorder
+            assert a.shape == ((shape,) if isinstance(shape, int) else tuple(shape))
+            assert (a == 5).all() and not a.flags.writeable
+            del a
+    with pytest.raises(ValueError):
+        p.loan_array((2, -1), "f8")
+    with pytest.raises(TypeError):
+        p.loan_array((2, 3), object)
+
+
 def test_recv_array_releases_with_last_view(backend):
     p = zchan.create(backend=backend, pool_size=1 << 16, max_msg=1 << 15)
     c = p.consumer()
