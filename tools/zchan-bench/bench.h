@@ -131,6 +131,8 @@ extern const struct method method_zchan, method_zchan_copy, method_zchan_memfd,
 
 /* probe of the methods that need nothing but the kernel's basics */
 int method_always_available(char *why, size_t len);
+/* release of the methods whose received buffer is their own, reused */
+void method_release_nothing(struct chan *c, const void *buf);
 
 const struct method *method_find(const char *name);
 void method_list(FILE *f);

@@ -194,12 +194,6 @@ static const void *cma_recv(struct chan *c)
 	return p->buf;
 }
 
-static void cma_release(struct chan *c, const void *buf)
-{
-	(void)c;
-	(void)buf;
-}
-
 static void cma_destroy(struct chan *c)
 {
 	struct cma_priv *p = c->priv;
@@ -304,7 +298,7 @@ const struct method method_cma = {
 	.loan = cma_loan,
 	.send = cma_send,
 	.recv = cma_recv,
-	.release = cma_release,
+	.release = method_release_nothing,
 	.flush = cma_flush,
 	.destroy = cma_destroy,
 };

@@ -147,12 +147,6 @@ static const void *fd_recv(struct chan *c)
 	return p->buf;
 }
 
-static void fd_release(struct chan *c, const void *buf)
-{
-	(void)c;
-	(void)buf;
-}
-
 static void fd_destroy(struct chan *c)
 {
 	struct fd_priv *p = c->priv;
@@ -174,6 +168,12 @@ int method_always_available(char *why, size_t len)
 	return 0;
 }
 
+void method_release_nothing(struct chan *c, const void *buf)
+{
+	(void)c;
+	(void)buf;
+}
+
 /* A method of this file: its own create, the others as given. */
 #define FD_METHOD(var, nm, dsc, createfn, openfn, loanfn, sendfn)	\
 const struct method var = {						\
@@ -185,7 +185,7 @@ const struct method var = {						\
 	.loan = loanfn,							\
 	.send = sendfn,							\
 	.recv = fd_recv,						\
-	.release = fd_release,						\
+	.release = method_release_nothing,				\
 	.destroy = fd_destroy,						\
 }
 
