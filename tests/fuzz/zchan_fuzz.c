@@ -1253,15 +1253,17 @@ static void uring_check_cqe(struct io_uring_cqe *cqe)
 static void uring_reap(struct fz_state *st, bool count)
 {
 	struct io_uring_cqe *cqe;
+	unsigned int ready;
 
 	if (count)
 		ADD(cnt->calls[OP_URING_REAP], 1);
 	if (!st->ring_live)
 		return;
 	/* More ready than the ring holds: its head or tail was overwritten. */
-	if (io_uring_cq_ready(&st->ring) > *st->ring.cq.kring_entries) {
+	ready = io_uring_cq_ready(&st->ring);
+	if (ready > *st->ring.cq.kring_entries) {
 		bad(OP_URING_REAP, "the CQ ring claims %u ready CQEs in %u entries",
-		    io_uring_cq_ready(&st->ring), *st->ring.cq.kring_entries);
+		    ready, *st->ring.cq.kring_entries);
 		io_uring_queue_exit(&st->ring);
 		st->ring_live = false;
 		return;
