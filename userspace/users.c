@@ -217,29 +217,25 @@ static bool watch(struct zchan *z, uint64_t entry)
 }
 
 /*
- * Is the peer gone: has its liveness socket @sock (if >= 0) hung up, or
- * has every process that uses the peer end died without closing it?  One
- * poll() for both, once before each sleep of a stream's waiting end.  The
- * table may be hostile: garbage words only make us watch other processes.
- * A syscall or more: slow paths only.
+ * Bring the watch list up to date with the peer end's table of users and
+ * fill @pfd with one entry per watched process; returns how many.  *@any:
+ * the table names a user; *@live: one is alive but has no pidfd to ask.
+ * The table may be hostile: garbage words only make us watch other
+ * processes.
  */
-bool zchan_users_peer_gone(struct zchan *z, int sock)
+static unsigned int watch_peer_users(struct zchan *z, struct pollfd *pfd,
+				     bool *any, bool *live)
 {
-	struct pollfd pfd[ZCHAN_MEMFD_USERS + 1];
-	bool any = false, live = false, watchable;
-	unsigned int i, w, n = 0;
+	unsigned int i, w;
 	uint64_t e;
 
-	/* other pids than ours can't be watched: the socket tells */
-	watchable = z->peer_end && z->own_end && z->own_end->pidns &&
-		    load_once(&z->peer_end->pidns) == z->own_end->pidns;
-	for (w = 0; watchable && w < z->nwatch; w++)
+	for (w = 0; w < z->nwatch; w++)
 		z->watch[w].seen = false;
-	for (i = 0; watchable && i < ZCHAN_MEMFD_USERS; i++) {
+	for (i = 0; i < ZCHAN_MEMFD_USERS; i++) {
 		e = __atomic_load_n(&z->peer_end->users[i], __ATOMIC_ACQUIRE);
 		if (!e)
 			continue;
-		any = true;
+		*any = true;
 		for (w = 0; w < z->nwatch; w++)
 			if (z->watch[w].entry == e)
 				break;
@@ -247,9 +243,9 @@ bool zchan_users_peer_gone(struct zchan *z, int sock)
 			z->watch[w].seen = true;
 		else if (watch(z, e) && (z->nwatch == 0 ||
 					 z->watch[z->nwatch - 1].entry != e))
-			live = true;	/* alive, but no pidfd to ask */
+			*live = true;	/* alive, but no pidfd to ask */
 	}
-	for (w = 0; watchable && w < z->nwatch;) {
+	for (w = 0; w < z->nwatch;) {
 		if (!z->watch[w].seen) {
 			unwatch(z, w);	/* closed its use, or replaced */
 			continue;
@@ -259,14 +255,34 @@ bool zchan_users_peer_gone(struct zchan *z, int sock)
 		pfd[w].revents = 0;
 		w++;
 	}
+	return z->nwatch;
+}
+
+/*
+ * Is the peer gone: has its liveness socket @sock (if >= 0) hung up, or
+ * has every process that uses the peer end died without closing it?  One
+ * poll() for both, once before each sleep of a stream's waiting end.
+ * A syscall or more: slow paths only.
+ */
+bool zchan_users_peer_gone(struct zchan *z, int sock)
+{
+	struct pollfd pfd[ZCHAN_MEMFD_USERS + 1];
+	bool any = false, live = false, watchable;
+	unsigned int w, n = 0, npoll;
+
+	/* other pids than ours can't be watched: the socket tells */
+	watchable = z->peer_end && z->own_end && z->own_end->pidns &&
+		    load_once(&z->peer_end->pidns) == z->own_end->pidns;
 	if (watchable)
-		n = z->nwatch;
+		n = watch_peer_users(z, pfd, &any, &live);
+	npoll = n;
 	if (sock >= 0) {
-		pfd[n].fd = sock;
-		pfd[n].events = POLLRDHUP;
-		pfd[n].revents = 0;
+		pfd[npoll].fd = sock;
+		pfd[npoll].events = POLLRDHUP;
+		pfd[npoll].revents = 0;
+		npoll++;
 	}
-	if (n + (sock >= 0) && poll(pfd, n + (sock >= 0), 0) < 0)
+	if (npoll && poll(pfd, npoll, 0) < 0)
 		return false;
 	if (sock >= 0 &&
 	    (pfd[n].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
