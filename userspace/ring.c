@@ -356,6 +356,12 @@ void zchan_prod_end_loans(struct zchan *z)
 	prod_publish(z);
 }
 
+/*
+ * The slot on loan at @buf, newest first: a commit is almost always of the
+ * last loan, and the slots before it are the committed ones a ZCHAN_MORE
+ * batch holds back.  Searching from the oldest made each commit walk the
+ * batch (a quarter of the commits' cost at 64 B in batches of 32).
+ */
 static int prod_find_loan(struct zchan *z, const void *buf, uint32_t *idx)
 {
 	uint64_t off = (uintptr_t)buf - (uintptr_t)z->pool;
@@ -363,11 +369,11 @@ static int prod_find_loan(struct zchan *z, const void *buf, uint32_t *idx)
 
 	if ((uintptr_t)buf < (uintptr_t)z->pool || off >= z->pool_size)
 		return -EINVAL;
-	for (i = z->p_tail; i != z->p_alloc; i++) {
-		struct zchan_slot *s = &z->slots[i & z->mask];
+	for (i = z->p_alloc; i != z->p_tail; i--) {
+		struct zchan_slot *s = &z->slots[(i - 1) & z->mask];
 
 		if (s->state == SLOT_LOANED && s->off == off) {
-			*idx = i;
+			*idx = i - 1;
 			return 0;
 		}
 	}
@@ -834,20 +840,26 @@ int zchan_recv_batch(struct zchan *c, struct zchan_msg *msgs, unsigned int nr,
 	return (int)n;
 }
 
-/* The borrowed slot holding @buf, searched from @from on: 0 or -EINVAL. */
+/*
+ * The borrowed slot holding @buf, searched from @from on and then from
+ * c_head (no division: this runs for every zchan_release()): 0 or -EINVAL.
+ */
 static int cons_find_borrowed(const struct zchan *c, const void *buf,
 			      uint32_t from, uint32_t *idx)
 {
 	uint64_t off;
-	uint32_t i, n = c->c_read - c->c_head;
+	uint32_t i, j, n = c->c_read - c->c_head;
 
 	/* modulo 2^64: a SEND_PAGES mapping may lie below the pool */
 	off = (uintptr_t)buf - (uintptr_t)c->pool;
 	if ((uint32_t)(from - c->c_head) >= n)
 		from = c->c_head;
-	for (i = 0; i < n; i++) {
-		uint32_t j = c->c_head + (from - c->c_head + i) % n;
-		const struct zchan_slot *s = &c->slots[j & c->mask];
+	for (i = 0, j = from; i < n; i++, j++) {
+		const struct zchan_slot *s;
+
+		if (j == c->c_read)
+			j = c->c_head;
+		s = &c->slots[j & c->mask];
 
 		if (s->state == SLOT_BORROWED && s->off == off) {
 			*idx = j;
