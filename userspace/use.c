@@ -102,7 +102,7 @@ int zchan_adopt(struct zchan *z)
 	if (z->have_ring) {
 		io_uring_queue_exit(&z->ring);
 		z->have_ring = false;
-		z->ring_pending = false;
+		z->ring_pending = 0;
 		zchan_private_ring_init(z);
 	}
 	z->use_gen = __atomic_load_n(&zchan_fork_gen, __ATOMIC_RELAXED);

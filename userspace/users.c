@@ -258,6 +258,27 @@ static unsigned int watch_peer_users(struct zchan *z, struct pollfd *pfd,
 	return z->nwatch;
 }
 
+/* Other pids than ours can't be watched: the socket tells. */
+static bool peer_watchable(const struct zchan *z)
+{
+	return z->peer_end && z->own_end && z->own_end->pidns &&
+	       load_once(&z->peer_end->pidns) == z->own_end->pidns;
+}
+
+/*
+ * Watch every process the peer end's table names, asking none of them:
+ * enough before a sleep, whose epoll fd holds the pidfds and the socket
+ * and so wakes up when the peer goes.  System calls only when the table
+ * changed (pidfd_open, epoll_ctl).  Returns how many it watches.
+ */
+unsigned int zchan_users_watch(struct zchan *z)
+{
+	struct pollfd pfd[ZCHAN_MEMFD_USERS];
+	bool any = false, live = false;
+
+	return peer_watchable(z) ? watch_peer_users(z, pfd, &any, &live) : 0;
+}
+
 /*
  * Is the peer gone: has its liveness socket @sock (if >= 0) hung up, or
  * has every process that uses the peer end died without closing it?  One
@@ -267,12 +288,9 @@ static unsigned int watch_peer_users(struct zchan *z, struct pollfd *pfd,
 bool zchan_users_peer_gone(struct zchan *z, int sock)
 {
 	struct pollfd pfd[ZCHAN_MEMFD_USERS + 1];
-	bool any = false, live = false, watchable;
+	bool any = false, live = false, watchable = peer_watchable(z);
 	unsigned int w, n = 0, npoll;
 
-	/* other pids than ours can't be watched: the socket tells */
-	watchable = z->peer_end && z->own_end && z->own_end->pidns &&
-		    load_once(&z->peer_end->pidns) == z->own_end->pidns;
 	if (watchable)
 		n = watch_peer_users(z, pfd, &any, &live);
 	npoll = n;

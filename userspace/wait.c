@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 #define ZCHAN_BUSY_SLOW_NS	1000000
 
 #define ZCHAN_UDATA_WAIT	0x7a63686e01ULL
+#define ZCHAN_UDATA_DRAIN	0x7a63686e02ULL
 
 static inline void cpu_relax(void)
 {
@@ -88,14 +90,60 @@ static void prep_uring_cmd(struct io_uring_sqe *sqe, int fd, uint32_t op)
 	memset(cmd, 0, sizeof(*cmd));
 }
 
-/* Submit (unless one is still in flight) and reap one private wait sqe. */
+/* What is in flight in the private ring (z->ring_pending). */
+#define RING_WAIT	1U
+#define RING_DRAIN	2U
+
+/*
+ * memfd, untimed: the sleep drains our eventfd in the ring, with a read
+ * linked after the poll that wakes it - one io_uring_enter() per sleep, no
+ * read() before it.  RWF_NOWAIT: woken by the socket or a pidfd, the read
+ * finds the eventfd empty and says so instead of waiting for a kick.
+ */
+static bool ring_drains(const struct zchan *z, int64_t timeout_ns)
+{
+	return z->backend == ZCHAN_BACKEND_MEMFD && z->have_ring &&
+	       !z->no_ring_drain && timeout_ns < 0;
+}
+
+/* memfd: @cnt was read from our eventfd; was a peer's kick among it? */
+static void note_drained(struct zchan *z, uint64_t cnt)
+{
+	if (cnt > z->self_kicks)
+		z->kick_seen = true;
+	z->self_kicks = 0;
+}
+
+/* One completion of the private ring: 0, or the wait's error. */
+static int ring_reap(struct zchan *z, struct io_uring_cqe *cqe)
+{
+	uint64_t data = io_uring_cqe_get_data64(cqe);
+	int res = cqe->res;
+
+	io_uring_cqe_seen(&z->ring, cqe);
+	if (data == ZCHAN_UDATA_DRAIN) {
+		z->ring_pending &= ~RING_DRAIN;
+		if (res == (int)sizeof(z->ring_drained))
+			note_drained(z, z->ring_drained);
+		else if (res == -EOPNOTSUPP || res == -EINVAL)
+			z->no_ring_drain = true;	/* read() from now on */
+		return 0;
+	}
+	z->ring_pending &= ~RING_WAIT;
+	if (res >= 0 || res == -EINTR || res == -ECANCELED || res == -EAGAIN)
+		return 0;
+	return res;
+}
+
+/* Submit (unless still in flight) and reap the private wait sqe(s). */
 static int ring_wait(struct zchan *z, int64_t timeout_ns)
 {
 	struct io_uring_cqe *cqe;
-	int ret, res;
+	int ret, err = 0;
 
 	if (!z->ring_pending) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&z->ring);
+		struct io_uring_sqe *rd;
 
 		if (!sqe)
 			return -EBUSY;
@@ -104,6 +152,16 @@ static int ring_wait(struct zchan *z, int64_t timeout_ns)
 		else
 			io_uring_prep_poll_add(sqe, z->fd, POLLIN);
 		io_uring_sqe_set_data64(sqe, ZCHAN_UDATA_WAIT);
+		z->ring_pending = RING_WAIT;
+		if (ring_drains(z, timeout_ns) &&
+		    (rd = io_uring_get_sqe(&z->ring))) {
+			io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+			io_uring_prep_read(rd, z->own_efd, &z->ring_drained,
+					   sizeof(z->ring_drained), 0);
+			rd->rw_flags = RWF_NOWAIT;
+			io_uring_sqe_set_data64(rd, ZCHAN_UDATA_DRAIN);
+			z->ring_pending |= RING_DRAIN;
+		}
 		/*
 		 * Untimed: submit and wait in one io_uring_enter(), not two
 		 * (a sleep of a stream's consumer cost 4 to 5 syscalls).  The
@@ -111,31 +169,33 @@ static int ring_wait(struct zchan *z, int64_t timeout_ns)
 		 * the wait short; the wait below then goes on.
 		 */
 		if (timeout_ns < 0)
-			ret = io_uring_submit_and_wait(&z->ring, 1);
+			ret = io_uring_submit_and_wait(&z->ring,
+					z->ring_pending & RING_DRAIN ? 2 : 1);
 		else
 			ret = io_uring_submit(&z->ring);
-		if (ret < 0)
+		if (ret < 0) {
+			z->ring_pending = 0;
 			return ret;
-		z->ring_pending = true;
+		}
 	}
-	if (timeout_ns >= 0) {
-		struct __kernel_timespec ts = {
-			.tv_sec = timeout_ns / 1000000000LL,
-			.tv_nsec = timeout_ns % 1000000000LL,
-		};
+	while (z->ring_pending) {
+		if (timeout_ns >= 0) {
+			struct __kernel_timespec ts = {
+				.tv_sec = timeout_ns / 1000000000LL,
+				.tv_nsec = timeout_ns % 1000000000LL,
+			};
 
-		ret = io_uring_wait_cqe_timeout(&z->ring, &cqe, &ts);
-	} else {
-		ret = io_uring_wait_cqe(&z->ring, &cqe);
+			ret = io_uring_wait_cqe_timeout(&z->ring, &cqe, &ts);
+		} else {
+			ret = io_uring_wait_cqe(&z->ring, &cqe);
+		}
+		if (ret < 0)
+			return ret;	/* -ETIME/-EINTR: the sqe stays in flight */
+		ret = ring_reap(z, cqe);
+		if (ret)
+			err = ret;
 	}
-	if (ret < 0)
-		return ret;	/* -ETIME/-EINTR: the sqe stays in flight */
-	res = cqe->res;
-	io_uring_cqe_seen(&z->ring, cqe);
-	z->ring_pending = false;
-	if (res >= 0 || res == -EINTR || res == -ECANCELED || res == -EAGAIN)
-		return 0;
-	return res;
+	return err;
 }
 
 static int do_sleep_once(struct zchan *z, int64_t timeout_ns)
@@ -260,9 +320,7 @@ void zchan_drain(struct zchan *z)
 		return;
 	if (zchan_keep_errno(read(z->own_efd, &cnt, sizeof(cnt))) != sizeof(cnt))
 		cnt = 0;
-	if (cnt > z->self_kicks)
-		z->kick_seen = true;
-	z->self_kicks = 0;
+	note_drained(z, cnt);
 }
 
 /* memfd: make our own epoll fd readable (zchan_prep_wait, ready now). */
@@ -290,6 +348,10 @@ int zchan_peer_gone(struct zchan *z, bool slow)
 	}
 	if (!slow || z->backend != ZCHAN_BACKEND_MEMFD || z->sock < 0)
 		return 0;
+	if (z->sleep_watches_peer) {
+		(void)zchan_keep_errno(zchan_users_watch(z));
+		return 0;
+	}
 	if (zchan_keep_errno(zchan_users_peer_gone(z, z->sock))) {
 		z->peer_dead = true;
 		return 1;
@@ -317,18 +379,33 @@ static void spin_adapt(struct zchan *z, uint64_t waited_ns)
 					      2 * waited_ns : ZCHAN_SPIN_MAX_NS);
 }
 
-/* Arm, re-check, sleep; until ready, @deadline (0: none) or an error. */
+/*
+ * Arm, re-check, sleep; until ready, @deadline (0: none) or an error.
+ *
+ * memfd: the epoll fd a sleep waits on holds the liveness socket and the
+ * pidfds of the peer's processes, so a peer that goes wakes the sleep: the
+ * re-check before it only brings the watch list up to date
+ * (sleep_watches_peer), and asks the processes (a poll()) only after a
+ * wake-up that was not a kick.  With the eventfd drained in the ring
+ * (ring_drains()), a sleep and its wake-up cost one io_uring_enter() and
+ * the peer's kick.
+ */
 static int zchan_sleep_until(struct zchan *z, zchan_ready_fn *ready,
 			     uint32_t need, uint64_t deadline)
 {
+	bool ask_peer = false;
 	int mask, ret;
 
 	for (;;) {
+		bool in_ring = ring_drains(z, deadline ? 0 : -1);
 		int64_t left = -1;
 
-		zchan_drain(z);
+		if (!in_ring)
+			zchan_drain(z);
 		zchan_arm(z);
+		z->sleep_watches_peer = in_ring && !ask_peer;
 		mask = ready(z, need, true);
+		z->sleep_watches_peer = false;
 		if (mask)
 			return mask;
 		if (deadline) {
@@ -341,6 +418,7 @@ static int zchan_sleep_until(struct zchan *z, zchan_ready_fn *ready,
 		ret = sleep_once(z, left);
 		if (ret < 0 && ret != -ETIME && ret != -EINTR)
 			return ret;
+		ask_peer = !z->kick_seen;
 	}
 }
 

@@ -208,7 +208,10 @@ struct zchan {
 	struct io_uring ring;
 	bool have_ring;
 	bool use_ioctl_wait;	/* kernel: no ZCHAN_FEAT_URING_CMD, use the ioctl */
-	bool ring_pending;	/* a wait sqe is in flight in the private ring */
+	unsigned int ring_pending;	/* RING_WAIT, RING_DRAIN: sqes in flight */
+	bool no_ring_drain;	/* memfd: the kernel can't read own_efd NOWAIT */
+	bool sleep_watches_peer;	/* memfd: see zchan_sleep_until() */
+	uint64_t ring_drained;	/* memfd: own_efd's count, read in the ring */
 
 	struct zchan_stats st;
 };
@@ -308,6 +311,7 @@ static inline int zchan_use(struct zchan *z)
 int zchan_users_register(struct zchan *z);
 bool zchan_users_unregister(struct zchan *z);
 bool zchan_users_peer_gone(struct zchan *z, int sock);
+unsigned int zchan_users_watch(struct zchan *z);
 void zchan_users_unwatch(struct zchan *z);
 uint64_t zchan_users_pidns(void);
 
