@@ -2079,15 +2079,32 @@ TEST_F(ends, s2_inherited_copy_exiting_does_not_end)
  * S3: the producer is SIGKILLed while its forked child still holds the
  * inherited descriptors: the consumer drains, then -EPIPE.
  */
-TEST_F(ends, s3_killed_producer_with_forked_child)
+/* Kill the producer child @pid after a moment (killed_producer()). */
+static void *kill_later(void *arg)
 {
+	usleep(50000);
+	kill(*(pid_t *)arg, SIGKILL);
+	return NULL;
+}
+
+/*
+ * S3: the producer dies while a child it forked holds copies of its end
+ * (and of the liveness socket) without using them.  @blocked: the
+ * consumer has taken everything and sleeps in a blocking zchan_recv()
+ * when the producer dies (most likely: a thread kills it 50 ms later);
+ * the memfd backend's sleep must watch the producer's process itself.
+ */
+static void killed_producer(struct __test_metadata *_metadata,
+			    const struct zchan_attr *attr, bool blocked)
+{
+	unsigned char buf[ENDS_MAX_MSG];
 	int sv[2], go[2], st;
 	pid_t pid, holder;
 	struct zchan *c;
+	pthread_t th;
+	uint64_t n = 0;
+	ssize_t r;
 
-	ENDS_ON_THIS_BACKEND();
-	ENDS_NEED_USE();
-	ENDS_NEED_PIDFDS();
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
 	pid = fork();
@@ -2098,7 +2115,7 @@ TEST_F(ends, s3_killed_producer_with_forked_child)
 
 		close(sv[1]);
 		close(go[0]);
-		if (zchan_create(NULL, &self->attr, &p) ||
+		if (zchan_create(NULL, attr, &p) ||
 		    zchan_send_peer(p, sv[0]))
 			_exit(90);
 		holder = fork();	/* holds the copies, outlives us */
@@ -2119,13 +2136,39 @@ TEST_F(ends, s3_killed_producer_with_forked_child)
 	close(sv[1]);
 	ASSERT_EQ(sizeof(holder), read(go[0], &holder, sizeof(holder)));
 	close(go[0]);
-	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(pid, waitpid(pid, &st, 0));
-	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
+	if (!blocked) {
+		ASSERT_EQ(0, kill(pid, SIGKILL));
+		ASSERT_EQ(pid, waitpid(pid, &st, 0));
+		expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
+	} else {
+		ASSERT_EQ(0, pthread_create(&th, NULL, kill_later, &pid));
+		while ((r = zchan_recv(c, buf, sizeof(buf), 0)) >= 0)
+			n++;
+		EXPECT_EQ(-EPIPE, r);
+		EXPECT_EQ(ENDS_MSGS, n);
+		pthread_join(th, NULL);
+		ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	}
 	EXPECT_EQ(POLLHUP, zchan_poll(c));
 	EXPECT_EQ(0, kill(holder, 0));	/* it was alive all along */
 	kill(holder, SIGKILL);
 	zchan_close(c);
+}
+
+TEST_F(ends, s3_killed_producer_with_forked_child)
+{
+	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
+	ENDS_NEED_PIDFDS();
+	killed_producer(_metadata, &self->attr, false);
+}
+
+TEST_F(ends, s3_killed_producer_wakes_a_blocked_consumer)
+{
+	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
+	ENDS_NEED_PIDFDS();
+	killed_producer(_metadata, &self->attr, true);
 }
 
 /*
