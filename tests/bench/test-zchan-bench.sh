@@ -105,7 +105,7 @@ METHODS=$(IFS=,; echo "${RUNNABLE[*]}")
 if [ "$GUEST" = 1 ]; then
 	echo "1..6"
 else
-	echo "1..26"
+	echo "1..27"
 fi
 
 # 1: -h
@@ -524,6 +524,21 @@ if run 0 "$TMP/handoff" -m pipe,shm-flag -M handoff -s 1M "${SMALL[@]}" &&
 	ok "handoff is tabled in messages per second"
 else
 	not_ok "handoff is tabled in messages per second" "$(head -n 8 "$TMP/handoff")"
+fi
+
+# 26: handoff runs last long enough to be a rate: a zero-copy method gets
+# more than the 16 messages of 4 MiB a copying one needs for 10 ms
+if run 0 "$TMP/hsize" -m pipe,zchan-memfd -M handoff -s 4M --scale 0.1 -r 1 -q \
+	-t 60 --json && "$PY" -c '
+import json, sys
+res = {r["method"]: r for r in json.load(open(sys.argv[1]))["results"]}
+assert all(r["status"] == "ok" for r in res.values()), res
+assert res["pipe"]["messages"] == 16, res["pipe"]["messages"]
+assert res["zchan-memfd"]["messages"] > 16, res["zchan-memfd"]["messages"]
+' "$TMP/hsize" 2>"$TMP/hsize.py"; then
+	ok "handoff runs are sized by time: zchan-memfd moves more than pipe's 16 messages"
+else
+	not_ok "handoff runs are sized by time" "$(tail -n 3 "$TMP/hsize.err" "$TMP/hsize.py")"
 fi
 fi # native only
 
