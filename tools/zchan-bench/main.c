@@ -111,7 +111,7 @@ static void usage(FILE *f)
 "                       64,256,1K,4K,...,64M: powers of 4)\n"
 "  -n, --messages N     messages per run (default: by size, same for all\n"
 "                       methods: 128 MiB per stream run, 32 MiB per pingpong,\n"
-"                       at least 4; in handoff at least 16, and about as\n"
+"                       at least 16, 4 in pingpong; in handoff about as\n"
 "                       many as last 0.1 s x --scale, from an untimed run)\n"
 "  -w, --warmup N       untimed messages before each run (default: n/10,\n"
 "                       at least 8 MiB and one more than a pool holds,\n"

@@ -99,10 +99,11 @@ long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 	double budget = (mode_is_pingpong(mode) ? 32.0 : 128.0) * 1048576.0;
 	long max = mode_is_pingpong(mode) ? 10000 : 20000;
 	/*
-	 * A handoff rate of four messages would be the latency of the first
-	 * one: at least twice the messages a pool keeps in flight.
+	 * A rate of four messages would be mostly the latency of the first
+	 * one: a stream or handoff run moves at least twice the messages a
+	 * pool keeps in flight.
 	 */
-	long min = mode == MODE_HANDOFF ? 2 * BENCH_INFLIGHT : 4;
+	long min = mode_is_pingpong(mode) ? 4 : 2 * BENCH_INFLIGHT;
 	long n;
 
 	if (cfg->messages > 0)
