@@ -3,8 +3,8 @@
 #
 # Runs inside the qemu guest (tools/vm-run, cwd tests/): each GUEST_TESTS
 # program in turn, its output between markers that tests/run-tests.sh uses
-# to count each program's TAP results and exit status on the host, after
-# a line naming the kernel the results come from.
+# to count each program's TAP results, exit status and run time on the
+# host, after a line naming the kernel the results come from.
 #
 # Usage: ./guest-tests.sh PROG...   (paths relative to tests/)
 
@@ -12,6 +12,7 @@ timeout=${ZCHAN_GUEST_TEST_TIMEOUT:-300}
 echo "@@zchan-test: kernel $(uname -r)"
 for t in "$@"; do
 	echo "@@zchan-test: begin $t"
+	start=$(date +%s)
 	case $t in /*) prog=$t ;; *) prog=./$t ;; esac
 	if [ -x "$prog" ]; then
 		timeout -k 10 "$timeout" "$prog" 2>&1
@@ -21,6 +22,6 @@ for t in "$@"; do
 		echo "guest-tests: $t is not built"
 		status=127
 	fi
-	echo "@@zchan-test: end $t $status"
+	echo "@@zchan-test: end $t $status $(($(date +%s) - start)) s"
 done
 exit 0

@@ -75,10 +75,12 @@ kernel_labels=()
 phases=()
 run_start=$SECONDS
 
-# record NAME LOG STATUS [KERNEL [WHERE]]: count the TAP results of one
-# program; KERNEL (a release) and WHERE ("guest") label it.
+# record NAME LOG STATUS [KERNEL [WHERE [SECONDS]]]: count the TAP results
+# of one program; KERNEL (a release) and WHERE ("guest") label it, SECONDS
+# is how long it ran (make check has a time budget: this shows what eats it).
 record() {
-	local name=$1 log=$2 status=$3 kernel=${4:-} where=${5:-} ok notok plan fail detail label
+	local name=$1 log=$2 status=$3 kernel=${4:-} where=${5:-} secs=${6:-}
+	local ok notok plan fail detail label
 	ok=$(grep -c '^ok ' "$log")
 	notok=$(grep -c '^not ok ' "$log")
 	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' "$log" | head -n1)
@@ -100,6 +102,7 @@ record() {
 		ok=1	# no TAP output and exit 0: one passing test
 		detail="passed"
 	fi
+	[ -z "$secs" ] || detail="$detail ($secs s)"
 	passed=$((passed + ok))
 	failed=$((failed + fail))
 	label=$name
@@ -232,6 +235,7 @@ if [ -n "$do_native" ]; then
 		echo "=== $t"
 		log=$(logname "$t")
 		case $t in /*) prog=$t ;; *) prog=./$t ;; esac
+		prog_start=$SECONDS
 		if [ -x "$prog" ]; then
 			timeout -k 10 "${ZCHAN_TEST_TIMEOUT:-900}" "$prog" </dev/null 2>&1 | tee "$log"
 			status=${PIPESTATUS[0]}
@@ -240,13 +244,13 @@ if [ -n "$do_native" ]; then
 			status=127
 		fi
 		[ "$status" -ne 124 ] || echo "run-tests: $t timed out" | tee -a "$log"
-		record "$t" "$log" "$status"
+		record "$t" "$log" "$status" "" "" $((SECONDS - prog_start))
 	done
 fi
 
 # The guest suite on one kernel image: one vm-run.
 run_guest() {
-	local image=$1 kver k log vm_status t tlog status klog
+	local image=$1 kver k log vm_status t tlog status secs klog
 	kver=${image#/boot/vmlinuz-}
 	echo "=== guest $kver: tools/vm-run --kernel $image -- tests/guest-tests.sh $guest"
 	log=$(logname "guest $image")
@@ -273,11 +277,12 @@ run_guest() {
 		tlog=$(logname "$t $kver")
 		sed -n "\\|^@@zchan-test: begin $t\$|,\\|^@@zchan-test: end $t |p" "$log" >"$tlog"
 		status=$(sed -n "s|^@@zchan-test: end $t \\([0-9]*\\).*|\\1|p" "$tlog" | tail -n1)
+		secs=$(sed -n "s|^@@zchan-test: end $t [0-9]* \\([0-9]*\\) s.*|\\1|p" "$tlog" | tail -n1)
 		if [ -z "$status" ]; then
 			echo "run-tests: $t did not finish in the guest (vm-run exit $vm_status)" >>"$tlog"
 			status=255
 		fi
-		record "$t" "$tlog" "$status" "$kver" guest
+		record "$t" "$tlog" "$status" "$kver" guest "$secs"
 	done
 	# The guest kernel's verdict: vm-run fails a run whose kernel log shows
 	# a problem (123), that timed out (124) or that did not boot (125).

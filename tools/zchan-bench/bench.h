@@ -261,8 +261,18 @@ long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 #define BENCH_INFLIGHT		8
 #define BENCH_INFLIGHT_BYTES	((size_t)128 << 20)
 unsigned int bench_inflight(size_t size);
+/*
+ * A handoff run with the default count lasts at least this long (x
+ * --scale): a handoff costs the same at every size, so a count derived
+ * from bytes leaves a zero-copy method 16 messages of 16 MiB, a few
+ * microseconds in which the first message's wake-up is the rate.
+ */
+#define BENCH_HANDOFF_MIN_SECONDS	0.1
+#define BENCH_HANDOFF_MAX_MESSAGES	(10L * 1000 * 1000)
+long handoff_messages(const struct bench_cfg *cfg, long n, double seconds);
 void run_point(const struct bench_cfg *cfg, const struct method *m,
-	       enum bench_mode mode, size_t size, struct run_result *res);
+	       enum bench_mode mode, size_t size, long messages,
+	       struct run_result *res);
 void median_of(struct run_result *runs, unsigned int n,
 	       struct run_result *out);
 
@@ -271,6 +281,7 @@ struct point {
 	const struct method *m;
 	enum bench_mode mode;
 	size_t size;
+	long messages;		/* per run, once sized */
 	struct run_result res;
 };
 void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,

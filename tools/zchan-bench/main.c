@@ -111,7 +111,8 @@ static void usage(FILE *f)
 "                       64,256,1K,4K,...,64M: powers of 4)\n"
 "  -n, --messages N     messages per run (default: by size, same for all\n"
 "                       methods: 128 MiB per stream run, 32 MiB per pingpong,\n"
-"                       at least 4, 16 in handoff)\n"
+"                       at least 16, 4 in pingpong; in handoff about as\n"
+"                       many as last 0.1 s x --scale, from an untimed run)\n"
 "  -w, --warmup N       untimed messages before each run (default: n/10,\n"
 "                       at least 8 MiB and one more than a pool holds,\n"
 "                       2..1000 x --scale)\n"
@@ -667,6 +668,30 @@ static bool point_declined(const struct bench_cfg *cfg,
 }
 
 /*
+ * How many messages each run of @p moves: the default count, except in
+ * handoff, where an untimed first run at that count measures how many
+ * make a run last BENCH_HANDOFF_MIN_SECONDS.  A failed first run decides
+ * the point.
+ */
+static void size_point(const struct bench_cfg *cfg, struct point *p,
+		       struct run_result *pilot)
+{
+	p->messages = default_messages(cfg, p->mode, p->size);
+	if (p->mode != MODE_HANDOFF || cfg->messages > 0)
+		return;
+	run_point(cfg, p->m, p->mode, p->size, p->messages, pilot);
+	if (pilot->status != RUN_OK) {
+		p->res = *pilot;
+		return;
+	}
+	p->messages = handoff_messages(cfg, p->messages, pilot->seconds);
+	if (cfg->verbose)
+		fprintf(stderr, "handoff %zu B %s: %ld messages per run (%ld took %.6fs)\n",
+			p->size, p->m->name, p->messages, pilot->messages,
+			pilot->seconds);
+}
+
+/*
  * Run every method at one (mode, size), filling pts[0..nmethods).
  * Repeats are interleaved across methods (A B C, A B C, ...) so a drift
  * in the machine's state hurts every method alike.
@@ -683,7 +708,8 @@ static void sweep_point(const struct bench_cfg *cfg, const struct selection *sel
 		pts[k].m = sel->methods[k];
 		pts[k].mode = mode;
 		pts[k].size = size;
-		point_declined(cfg, sel, k, &pts[k]);
+		if (!point_declined(cfg, sel, k, &pts[k]))
+			size_point(cfg, &pts[k], &runs[k * cfg->repeat]);
 	}
 	for (rep = 0; rep < cfg->repeat; rep++) {
 		for (k = 0; k < sel->nmethods; k++) {
@@ -699,7 +725,7 @@ static void sweep_point(const struct bench_cfg *cfg, const struct selection *sel
 					done + (size_t)k + 1, total,
 					mode_name(p->mode), sz, p->m->name,
 					rep + 1, cfg->repeat);
-			run_point(cfg, p->m, p->mode, p->size, run);
+			run_point(cfg, p->m, p->mode, p->size, p->messages, run);
 			if (cfg->verbose)
 				fprintf(stderr, "%s%s %s %s run %u: %s %.6fs %s\n",
 					progress ? "\r\033[K" : "",

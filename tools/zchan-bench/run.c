@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -92,14 +93,17 @@ long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 	 * The same count for every method at a given size and mode, so each
 	 * moves exactly the same bytes: a byte budget per run, bounded so
 	 * small messages do not take forever and huge ones still pipeline.
+	 * (A handoff moves no bytes where it is zero-copy: main.c sizes its
+	 * runs by time from here, handoff_messages().)
 	 */
 	double budget = (mode_is_pingpong(mode) ? 32.0 : 128.0) * 1048576.0;
 	long max = mode_is_pingpong(mode) ? 10000 : 20000;
 	/*
-	 * A handoff rate of four messages would be the latency of the first
-	 * one: at least twice the messages a pool keeps in flight.
+	 * A rate of four messages would be mostly the latency of the first
+	 * one: a stream or handoff run moves at least twice the messages a
+	 * pool keeps in flight.
 	 */
-	long min = mode == MODE_HANDOFF ? 2 * BENCH_INFLIGHT : 4;
+	long min = mode_is_pingpong(mode) ? 4 : 2 * BENCH_INFLIGHT;
 	long n;
 
 	if (cfg->messages > 0)
@@ -111,6 +115,23 @@ long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 	if (n < min)
 		n = min;
 	return n;
+}
+
+/*
+ * The messages a handoff run of @n messages that took @seconds needs to
+ * last BENCH_HANDOFF_MIN_SECONDS x --scale: @n itself when it already
+ * does, or was given by -n.
+ */
+long handoff_messages(const struct bench_cfg *cfg, long n, double seconds)
+{
+	double want = BENCH_HANDOFF_MIN_SECONDS * cfg->scale;
+	double more;
+
+	if (cfg->messages > 0 || seconds >= want || seconds <= 0)
+		return n;
+	more = ceil((double)n * want / seconds);
+	return more > (double)BENCH_HANDOFF_MAX_MESSAGES ?
+	       BENCH_HANDOFF_MAX_MESSAGES : (long)more;
 }
 
 unsigned int bench_inflight(size_t size)
@@ -665,7 +686,8 @@ static int create_chan(const struct method *m, struct chan *c, size_t size,
 }
 
 void run_point(const struct bench_cfg *cfg, const struct method *m,
-	       enum bench_mode mode, size_t size, struct run_result *res)
+	       enum bench_mode mode, size_t size, long messages,
+	       struct run_result *res)
 {
 	bool pp = mode_is_pingpong(m ? mode : 0);
 	struct chan fwd, back;
@@ -680,7 +702,7 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 	s.m = m;
 	s.mode = mode;
 	s.size = size;
-	s.n = default_messages(cfg, mode, size);
+	s.n = messages > 0 ? messages : default_messages(cfg, mode, size);
 	s.warm = warmup_messages(cfg, s.n, size);
 	s.counter_fd = -1;
 
