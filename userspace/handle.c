@@ -78,8 +78,10 @@ void zchan_free(struct zchan *z)
 {
 	unsigned int i;
 
-	if (z->have_ring)
+	if (z->have_ring) {
+		zchan_ring_quiesce(z);
 		io_uring_queue_exit(&z->ring);
+	}
 	if (z->prod_map != MAP_FAILED)
 		munmap(z->prod_map, z->layout.prod_ring_size);
 	if (z->cons_map != MAP_FAILED)

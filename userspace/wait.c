@@ -41,6 +41,7 @@
 
 #define ZCHAN_UDATA_WAIT	0x7a63686e01ULL
 #define ZCHAN_UDATA_DRAIN	0x7a63686e02ULL
+#define ZCHAN_UDATA_CANCEL	0x7a63686e03ULL
 
 static inline void cpu_relax(void)
 {
@@ -196,6 +197,46 @@ static int ring_wait(struct zchan *z, int64_t timeout_ns)
 			err = ret;
 	}
 	return err;
+}
+
+/*
+ * The handle goes.  A sleep cut short by a signal may have left its poll
+ * and the read linked to it in flight (memfd), and the read writes into
+ * *z: cancel the poll and reap the completions before z is freed.  Only
+ * in the process that submitted them (a forked child that never used the
+ * end must not take its parent's completions), and not for the kernel
+ * backend's wait, which writes nothing of ours.
+ */
+void zchan_ring_quiesce(struct zchan *z)
+{
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	bool cancelled = false;
+	int ret;
+
+	if (!z->have_ring || !(z->ring_pending & RING_DRAIN) ||
+	    !zchan_used_here(z))
+		return;
+	sqe = io_uring_get_sqe(&z->ring);
+	if (!sqe)
+		return;
+	io_uring_prep_cancel64(sqe, ZCHAN_UDATA_WAIT, 0);
+	io_uring_sqe_set_data64(sqe, ZCHAN_UDATA_CANCEL);
+	if (zchan_keep_errno(io_uring_submit(&z->ring)) < 1)
+		return;
+	while (z->ring_pending || !cancelled) {
+		ret = zchan_keep_errno(io_uring_wait_cqe(&z->ring, &cqe));
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0)
+			return;
+		if (io_uring_cqe_get_data64(cqe) == ZCHAN_UDATA_CANCEL) {
+			cancelled = true;
+			io_uring_cqe_seen(&z->ring, cqe);
+		} else {
+			ring_reap(z, cqe);
+		}
+	}
 }
 
 static int do_sleep_once(struct zchan *z, int64_t timeout_ns)

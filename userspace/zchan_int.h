@@ -251,6 +251,7 @@ void zchan_drain(struct zchan *z);
 void zchan_self_kick(struct zchan *z);
 int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 		     int64_t timeout_ns);
+void zchan_ring_quiesce(struct zchan *z);
 
 /* The geometry of a new channel, from checked attributes (setup.c). */
 struct zchan_geom {
