@@ -48,4 +48,6 @@ def extension():
                      extra_compile_args=CFLAGS)
 
 
-setup(packages=["zchan"], ext_modules=[extension()])
+# the extension's C source is a build input, not package data to install
+setup(packages=["zchan"], ext_modules=[extension()],
+      exclude_package_data={"zchan": ["*.c"]})

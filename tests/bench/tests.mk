@@ -2,12 +2,13 @@
 #
 # zchan-bench's tests (included by tests/Makefile, cwd = tests/): its
 # options, its JSON/CSV/plot output, and the paths that must fail (a byte
-# corrupted in transit, a stalled run).  Shell scripts printing TAP; the
-# guest variant also requires the zchan kernel backend to run.
+# corrupted in transit, a stalled run), and the verdicts rst-tables.py
+# gives on issue 10's targets.  Scripts printing TAP; the guest variant
+# also requires the zchan kernel backend to run.
 
 BENCH_BIN := $(TOP)/tools/zchan-bench/zchan-bench
 
-NATIVE_TESTS += bench/test-zchan-bench.sh
+NATIVE_TESTS += bench/test-zchan-bench.sh bench/test-rst-tables.py
 GUEST_TESTS += bench/test-zchan-bench-guest.sh
 
 bench/test-zchan-bench.sh bench/test-zchan-bench-guest.sh: $(BENCH_BIN)

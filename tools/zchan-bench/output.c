@@ -253,7 +253,7 @@ void out_json(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
 		fputs(",\n     \"bytes_per_sec\": ", f);
 		json_num(f, round(r->bytes_per_sec), ok);
 		fputs(", \"msgs_per_sec\": ", f);
-		json_num(f, round(r->msgs_per_sec), ok);
+		json_num(f, r->msgs_per_sec, ok);
 		fputs(",\n     \"rtt_p50_ns\": ", f);
 		json_num(f, (double)r->rtt.p50, pp);
 		fputs(", \"rtt_p90_ns\": ", f);

@@ -5,12 +5,15 @@ Documentation/benchmarks.rst, so the figures there are copied by a program,
 not by hand.
 
 usage: rst-tables.py [--zchan METHOD] [--methods LIST] NATIVE.json [GUEST.json]
+       rst-tables.py --targets [--zchan METHOD] NATIVE.json
 
 Prints, for the native run: stream throughput (GB/s), handoff and stream
 rates (millions of messages per second), pingpong and pingpong-busy p50
 round trips, stream syscalls and CPU per message, and the ratios of METHOD
 (default zchan-memfd) to pipe, vmsplice, iceoryx and cma measured side by
-side; then the guest run's stream and handoff tables, if given.
+side; then the guest run's stream and handoff tables, if given.  With
+--targets, issue 10's targets instead: what the run measured against each,
+and whether it was met, the points that missed named.
 """
 import argparse
 import json
@@ -104,17 +107,128 @@ def ratio_table(title, zc, peers, sizes, res, rows):
     return "\n".join(out) + "\n"
 
 
+def sizes_of(res, mode, lo=0, hi=1 << 62):
+    return sorted({k[2] for k in res if k[1] == mode and lo <= k[2] <= hi})
+
+
+def misses_text(misses):
+    return ", ".join("%s %s" % (size_name(s), txt) for s, txt in misses)
+
+
+def ratio_target(res, zc, peer, mode, sizes, need, field="msgs_per_sec",
+                 lower=False):
+    """(measured text, missed points) of "zc >= need x peer" at sizes."""
+    vals = [(s, ratio(res, zc, peer, mode, s, field, lower)) for s in sizes]
+    vals = [(s, v) for s, v in vals if v is not None]
+    if not vals:
+        return "no %s figures" % peer, [(0, "not measured")]
+    lo = min(vals, key=lambda sv: sv[1])
+    text = "%sx (%s) to %sx" % (sig3(lo[1]), size_name(lo[0]),
+                                sig3(max(v for _, v in vals)))
+    if len(vals) <= 4:
+        text = ", ".join("%sx (%s)" % (sig3(v), size_name(s)) for s, v in vals)
+    return text, [(s, "%sx" % sig3(v)) for s, v in vals if v < need]
+
+
+def targets(res, zc):
+    """Issue 10's targets against one run: (target, measured, verdict)."""
+    ok = lambda m, mode, s: (res.get((m, mode, s)) or {}).get("status") == "ok"
+    peers = [m for m in ("pipe", "vmsplice", "socketpair", "tcp", "shm-flag",
+                         "cma", "iceoryx") if any(k[0] == m for k in res)]
+    rows = []
+
+    def row(target, parts):
+        misses = [m for _, ms in parts for m in ms]
+        rows.append((target, "; ".join(t for t, _ in parts),
+                     "met" if not misses else "**missed**: " +
+                     misses_text(misses)))
+
+    hs = sizes_of(res, "handoff")
+    rates = [(s, res[(zc, "handoff", s)]["msgs_per_sec"] / 1e6) for s in hs
+             if ok(zc, "handoff", s)]
+    row("handoff >= 5 M msgs/s at every size, 64 B - 16 MiB",
+        [("%s - %s M" % (sig3(min(v for _, v in rates)),
+                         sig3(max(v for _, v in rates))) if rates else "-",
+          [(s, "%s M" % sig3(v)) for s, v in rates if v < 5])])
+    row("handoff >= 5x pipe at every size",
+        [ratio_target(res, zc, "pipe", "handoff", hs, 5)])
+    ss = sizes_of(res, "stream")
+    below = []
+    for peer in peers:
+        _, ms = ratio_target(res, zc, peer, "stream", ss, 1)
+        below += [(s, "%s against %s" % (t, peer)) for s, t in ms]
+    row("stream never below pipe or any peer",
+        [("%d peers (%s) at %d sizes" % (len(peers), ", ".join(peers),
+                                         len(ss)), sorted(below))])
+    row("stream >= 10x pipe at 64 B",
+        [ratio_target(res, zc, "pipe", "stream", sizes_of(res, "stream", 64, 64), 10)])
+    row("stream >= 3x pipe at 256 B - 16 KiB",
+        [ratio_target(res, zc, "pipe", "stream",
+                      sizes_of(res, "stream", 256, 16 << 10), 3)])
+    big = sizes_of(res, "stream", 64 << 10)
+    t1, m1 = ratio_target(res, zc, "pipe", "stream", big, 4)
+    t2, m2 = ratio_target(res, zc, "vmsplice", "stream", big, 1.5)
+    row("stream >= 4x pipe and >= 1.5x vmsplice from 64 KiB",
+        [("pipe: " + t1, [(s, t + " pipe") for s, t in m1]),
+         ("vmsplice: " + t2, [(s, t + " vmsplice") for s, t in m2])])
+    parts = []
+    for peer in ("iceoryx", "cma"):
+        for mode in ("stream", "handoff"):
+            t, ms = ratio_target(res, zc, peer, mode, sizes_of(res, mode), 1)
+            parts.append(("%s %s: %s" % (peer, mode, t),
+                          [(s, "%s %s %s" % (x, peer, mode)) for s, x in ms]))
+    row("zchan >= iceoryx and >= cma, stream and handoff, every size", parts)
+    sc = [(s, res[(zc, "stream", s)]["syscalls_per_msg"]) for s in ss
+          if ok(zc, "stream", s)]
+    row("stream syscalls per message <= 0.01 at every size",
+        [(", ".join("%s (%s)" % (sig3(v), size_name(s)) for s, v in sc),
+          [(s, sig3(v)) for s, v in sc if v is None or v > 0.01])])
+    parts = []
+    for mode in ("stream", "handoff", "pingpong", "pingpong-busy"):
+        t, ms = ratio_target(res, zc, "pipe", mode, sizes_of(res, mode), 1,
+                             "cpu_ns_per_msg", True)
+        parts.append(("%s: %s less" % (mode, t),
+                      [(s, "%s %s" % (x, mode)) for s, x in ms]))
+    row("CPU per message <= pipe's", parts)
+    p50 = {m: (res.get((m, "pingpong-busy", 64)) or {}).get("rtt_p50_ns")
+           for m in (zc, "shm-flag", "iceoryx")}
+    parts = []
+    for peer, need in (("shm-flag", 1.5), ("iceoryx", 1)):
+        if not p50[zc] or not p50[peer]:
+            parts.append(("no %s figure" % peer, [(64, "not measured")]))
+            continue
+        x = p50[zc] / p50[peer]
+        parts.append(("%s's %s: %sx" % (peer, ns(p50[peer]), sig3(x)),
+                      [(64, "%sx %s's" % (sig3(x), peer))] if x > need else []))
+    parts[0] = ("%s; " % ns(p50[zc]) + parts[0][0], parts[0][1])
+    row("pingpong-busy 64 B p50 <= 1.5x shm-flag's and <= iceoryx's", parts)
+    row("pingpong (blocking) p50 <= pipe's at every size",
+        [ratio_target(res, zc, "pipe", "pingpong", sizes_of(res, "pingpong"),
+                      1, "rtt_p50_ns", True)])
+    out = [".. list-table:: issue 10's targets, %s" % zc,
+           "   :header-rows: 1", "", "   * - target", "     - measured",
+           "     - verdict"]
+    for r in rows:
+        out += ["   * - %s" % r[0], "     - %s" % r[1], "     - %s" % r[2]]
+    return "\n".join(out) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--zchan", default="zchan-memfd")
     ap.add_argument("--methods", default="pipe,vmsplice,socketpair,tcp,"
                     "shm-flag,cma,iceoryx,zchan,zchan-copy,zchan-memfd,"
                     "zchan-memfd-copy")
+    ap.add_argument("--targets", action="store_true",
+                    help="print issue 10's targets and verdicts only")
     ap.add_argument("native")
     ap.add_argument("guest", nargs="?")
     args = ap.parse_args()
 
     doc, res = load(args.native)
+    if args.targets:
+        print(targets(res, args.zchan))
+        return 0
     methods = args.methods.split(",")
     sizes = sorted({k[2] for k in res})
     env = doc["env"]
