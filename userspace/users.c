@@ -160,10 +160,19 @@ bool zchan_users_unregister(struct zchan *z)
 	return users_put(z->own_end);
 }
 
-static void unwatch(struct zchan *z, unsigned int i)
+/* Stop polling watch @i's process: it died (its pidfd stays readable). */
+static void watch_dead(struct zchan *z, unsigned int i)
 {
+	if (z->watch[i].pidfd < 0)
+		return;
 	epoll_ctl(z->fd, EPOLL_CTL_DEL, z->watch[i].pidfd, NULL);
 	close(z->watch[i].pidfd);
+	z->watch[i].pidfd = -1;
+}
+
+static void unwatch(struct zchan *z, unsigned int i)
+{
+	watch_dead(z, i);
 	z->watch[i] = z->watch[--z->nwatch];
 }
 
@@ -174,7 +183,8 @@ static void unwatch(struct zchan *z, unsigned int i)
 void zchan_users_unwatch(struct zchan *z)
 {
 	while (z->nwatch)
-		close(z->watch[--z->nwatch].pidfd);
+		if (z->watch[--z->nwatch].pidfd >= 0)
+			close(z->watch[z->nwatch].pidfd);
 }
 
 /* pidfd_open() said ENOSYS once: do not ask for every word. */
@@ -250,7 +260,7 @@ static unsigned int watch_peer_users(struct zchan *z, struct pollfd *pfd,
 			unwatch(z, w);	/* closed its use, or replaced */
 			continue;
 		}
-		pfd[w].fd = z->watch[w].pidfd;
+		pfd[w].fd = z->watch[w].pidfd;	/* poll() skips -1 */
 		pfd[w].events = POLLIN;
 		pfd[w].revents = 0;
 		w++;
@@ -282,13 +292,14 @@ unsigned int zchan_users_watch(struct zchan *z)
 /*
  * Is the peer gone: has its liveness socket @sock (if >= 0) hung up, or
  * has every process that uses the peer end died without closing it?  One
- * poll() for both, once before each sleep of a stream's waiting end.
- * A syscall or more: slow paths only.
+ * poll() for both, after a sleep that was not a kick.  A process found
+ * dead while another lives leaves the sleeps' epoll set: its pidfd would
+ * wake every one of them.  A syscall or more: slow paths only.
  */
 bool zchan_users_peer_gone(struct zchan *z, int sock)
 {
 	struct pollfd pfd[ZCHAN_MEMFD_USERS + 1];
-	bool any = false, live = false, watchable = peer_watchable(z);
+	bool any = false, live = false, watchable = peer_watchable(z), gone;
 	unsigned int w, n = 0, npoll;
 
 	if (watchable)
@@ -305,10 +316,14 @@ bool zchan_users_peer_gone(struct zchan *z, int sock)
 	if (sock >= 0 &&
 	    (pfd[n].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
 		return true;
-	if (!watchable || !any || live)
+	if (!watchable)
 		return false;
-	for (w = 0; w < n; w++)
-		if (!(pfd[w].revents & (POLLIN | POLLHUP | POLLERR)))
-			return false;
-	return true;
+	gone = any && !live;
+	for (w = 0; w < n; w++) {
+		if (pfd[w].revents & (POLLIN | POLLHUP | POLLERR))
+			watch_dead(z, w);
+		else if (z->watch[w].pidfd >= 0)
+			gone = false;
+	}
+	return gone;
 }

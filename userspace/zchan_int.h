@@ -83,10 +83,14 @@ struct zchan_memfd_end {
 	uint64_t users[ZCHAN_MEMFD_USERS];
 };
 
-/* A peer's using process we watch (memfd): its users[] word and pidfd. */
+/*
+ * A peer's using process we watch (memfd): its users[] word and pidfd; a
+ * process found dead keeps its record (so the word is not watched again)
+ * without a pidfd, which would wake every sleep.
+ */
 struct zchan_watch {
 	uint64_t entry;
-	int pidfd;
+	int pidfd;		/* -1 once dead */
 	bool seen;
 };
 
