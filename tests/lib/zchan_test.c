@@ -2242,6 +2242,93 @@ TEST_F(ends, s3_killed_producer_wakes_a_blocked_consumer)
 	killed_producer(_metadata, &self->attr, true);
 }
 
+/* The next @n messages of the sequence from 0, blocking: 0 or -1. */
+static int drain_n(struct zchan *c, uint64_t n)
+{
+	unsigned char buf[ENDS_MAX_MSG], scratch[ENDS_MAX_MSG];
+	uint64_t s;
+	ssize_t r;
+
+	for (s = 0; s < n; s++) {
+		r = zchan_recv(c, buf, sizeof(buf), 0);
+		if (r < 0 || !check_msg(buf, r, s, ENDS_MAX_MSG, scratch))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The producer's creator forks a worker that sends and then dies without
+ * closing the end; the creator lives on, holding it (it may hand the
+ * end to another worker): the end stays open, and the consumer's idle
+ * wait must sleep, not wake at once again and again (the memfd backend
+ * watches each using process; a dead one's pidfd stays readable).
+ */
+TEST_F(ends, dead_user_of_a_live_end_lets_the_consumer_sleep)
+{
+	struct zchan_stats before, after;
+	int sv[2], go[2], die[2], st;
+	pid_t pid;
+	struct zchan *c;
+	char ready;
+
+	ENDS_ON_THIS_BACKEND();
+	ENDS_NEED_USE();
+	ENDS_NEED_PIDFDS();
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(die, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zchan *p;
+		pid_t user;
+
+		close(sv[1]);
+		close(go[0]);
+		close(die[1]);
+		if (zchan_create(NULL, &self->attr, &p) ||
+		    zchan_send_peer(p, sv[0]))
+			_exit(90);
+		user = fork();
+		if (!user) {	/* uses the end, then dies without closing */
+			if (send_seq(p, 0, 2))
+				_exit(91);
+			_exit(read(die[0], &ready, 1) == 1 ? 0 : 92);
+		}
+		if (user < 0 || waitpid(user, &st, 0) != user ||
+		    !WIFEXITED(st) || WEXITSTATUS(st))
+			_exit(93);
+		if (write(go[1], "r", 1) != 1)
+			_exit(94);
+		for (;;)
+			pause();
+	}
+	close(sv[0]);
+	close(go[1]);
+	close(die[0]);
+	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c));
+	close(sv[1]);
+	ASSERT_EQ(0, drain_n(c, 2));
+	/* a sleep while the worker lives: its process is watched */
+	EXPECT_EQ(-ETIME, zchan_wait(c, 20 * 1000000LL));
+	ASSERT_EQ(1, write(die[1], "x", 1));
+	close(die[1]);
+	ASSERT_EQ(1, read(go[0], &ready, 1));
+	close(go[0]);
+	ASSERT_EQ(0, zchan_stats(c, &before));
+	EXPECT_EQ(-ETIME, zchan_wait(c, 200 * 1000000LL));
+	ASSERT_EQ(0, zchan_stats(c, &after));
+	/* a sleep or two, not one per wake-up by a dead process's pidfd */
+	TH_LOG("%llu sleeps in 200 ms", (unsigned long long)(after.waits - before.waits));
+	EXPECT_GE(3, after.waits - before.waits);
+	EXPECT_EQ(0, zchan_poll(c));
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_EQ(POLLHUP, zchan_poll(c));
+	zchan_close(c);
+}
+
 /*
  * S4: the multiprocessing habit.  The parent forks a child that uses the
  * producer end it inherited, then closes its own copy: the child carries
