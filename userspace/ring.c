@@ -431,6 +431,29 @@ int zchan_loan(struct zchan *p, size_t len, void **buf, unsigned int flags)
 	return 0;
 }
 
+/*
+ * Drop the newest loan: nothing was handed out after it, so its slot and
+ * pool space go back at once (the pool position to where it was before
+ * the loan, wrap padding included), and a loop of loans dropped with no
+ * consumer reading never fills the ring.  Its descriptor was never
+ * written; a placeholder prod_alloc_ahead() put there stays valid.
+ */
+static bool prod_unloan_newest(struct zchan *z, uint32_t idx)
+{
+	struct zchan_slot *s = &z->slots[idx & z->mask];
+	uint64_t a = pool_span(s->len);
+
+	if (idx + 1 != z->p_alloc)
+		return false;
+	z->p_alloc = idx;
+	z->pool_used -= s->span;
+	z->pool_next = s->span > a ? z->pool_size - (s->span - a) : s->off;
+	if (!z->pool_used)
+		z->pool_next = 0;
+	s->state = SLOT_FREE;
+	return true;
+}
+
 ZCHAN_EXPORT
 int zchan_commit_flags(struct zchan *p, void *buf, size_t len,
 		       unsigned int flags)
@@ -446,6 +469,12 @@ int zchan_commit_flags(struct zchan *p, void *buf, size_t len,
 		return ret;
 	if (len > p->slots[idx & p->mask].len)
 		return -EINVAL;
+	if (!len && prod_unloan_newest(p, idx)) {
+		/* a commit without ZCHAN_MORE still sends what is queued */
+		if (!(flags & ZCHAN_MORE))
+			prod_publish(p);
+		return 0;
+	}
 	prod_commit_slot(p, idx, (uint32_t)len, len == 0, flags);
 	return 0;
 }
