@@ -1991,6 +1991,21 @@ static int send_seq(struct zchan *p, uint64_t from, uint64_t to)
 	return 0;
 }
 
+/* Receive messages [from, to), blocking, and check each: 0 or -1. */
+static int recv_seq(struct zchan *c, uint64_t from, uint64_t to)
+{
+	unsigned char buf[ENDS_MAX_MSG], scratch[ENDS_MAX_MSG];
+	uint64_t s;
+	ssize_t r;
+
+	for (s = from; s < to; s++) {
+		r = zchan_recv(c, buf, sizeof(buf), 0);
+		if (r < 0 || !check_msg(buf, r, s, ENDS_MAX_MSG, scratch))
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * Receive messages [from, to) and check each, then expect the end of the
  * stream: 0, or what went wrong (an exit code for a child).
@@ -2242,19 +2257,30 @@ TEST_F(ends, s3_killed_producer_wakes_a_blocked_consumer)
 	killed_producer(_metadata, &self->attr, true);
 }
 
-/* The next @n messages of the sequence from 0, blocking: 0 or -1. */
-static int drain_n(struct zchan *c, uint64_t n)
+/*
+ * spawn_producer() body for the test below, @arg the pipes go[2], die[2]:
+ * fork a worker that sends messages 0 and 1 and, once told on die, exits
+ * without closing the end; say so on go and live on, holding the end.
+ */
+static int outlive_a_dying_worker(struct zchan *p, void *arg)
 {
-	unsigned char buf[ENDS_MAX_MSG], scratch[ENDS_MAX_MSG];
-	uint64_t s;
-	ssize_t r;
+	const int *go = arg, *die = go + 2;
+	pid_t user;
+	char x;
+	int st;
 
-	for (s = 0; s < n; s++) {
-		r = zchan_recv(c, buf, sizeof(buf), 0);
-		if (r < 0 || !check_msg(buf, r, s, ENDS_MAX_MSG, scratch))
-			return -1;
-	}
-	return 0;
+	close(go[0]);
+	close(die[1]);
+	user = fork();
+	if (!user)
+		_exit(send_seq(p, 0, 2) ? 91 : read(die[0], &x, 1) == 1 ? 0 : 92);
+	if (user < 0 || waitpid(user, &st, 0) != user ||
+	    !WIFEXITED(st) || WEXITSTATUS(st))
+		return 93;
+	if (write(go[1], "r", 1) != 1)
+		return 94;
+	for (;;)
+		pause();
 }
 
 /*
@@ -2267,55 +2293,27 @@ static int drain_n(struct zchan *c, uint64_t n)
 TEST_F(ends, dead_user_of_a_live_end_lets_the_consumer_sleep)
 {
 	struct zchan_stats before, after;
-	int sv[2], go[2], die[2], st;
-	pid_t pid;
+	int pipes[4], st;	/* go[2], die[2] */
 	struct zchan *c;
 	char ready;
+	pid_t pid;
 
 	ENDS_ON_THIS_BACKEND();
 	ENDS_NEED_USE();
 	ENDS_NEED_PIDFDS();
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(die, O_CLOEXEC));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid) {
-		struct zchan *p;
-		pid_t user;
-
-		close(sv[1]);
-		close(go[0]);
-		close(die[1]);
-		if (zchan_create(NULL, &self->attr, &p) ||
-		    zchan_send_peer(p, sv[0]))
-			_exit(90);
-		user = fork();
-		if (!user) {	/* uses the end, then dies without closing */
-			if (send_seq(p, 0, 2))
-				_exit(91);
-			_exit(read(die[0], &ready, 1) == 1 ? 0 : 92);
-		}
-		if (user < 0 || waitpid(user, &st, 0) != user ||
-		    !WIFEXITED(st) || WEXITSTATUS(st))
-			_exit(93);
-		if (write(go[1], "r", 1) != 1)
-			_exit(94);
-		for (;;)
-			pause();
-	}
-	close(sv[0]);
-	close(go[1]);
-	close(die[0]);
-	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c));
-	close(sv[1]);
-	ASSERT_EQ(0, drain_n(c, 2));
+	ASSERT_EQ(0, pipe2(pipes, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(pipes + 2, O_CLOEXEC));
+	pid = spawn_producer(&self->attr, outlive_a_dying_worker, pipes, &c);
+	ASSERT_LT(0, pid);
+	close(pipes[1]);
+	close(pipes[2]);
+	ASSERT_EQ(0, recv_seq(c, 0, 2));
 	/* a sleep while the worker lives: its process is watched */
 	EXPECT_EQ(-ETIME, zchan_wait(c, 20 * 1000000LL));
-	ASSERT_EQ(1, write(die[1], "x", 1));
-	close(die[1]);
-	ASSERT_EQ(1, read(go[0], &ready, 1));
-	close(go[0]);
+	ASSERT_EQ(1, write(pipes[3], "x", 1));
+	close(pipes[3]);
+	ASSERT_EQ(1, read(pipes[0], &ready, 1));
+	close(pipes[0]);
 	ASSERT_EQ(0, zchan_stats(c, &before));
 	EXPECT_EQ(-ETIME, zchan_wait(c, 200 * 1000000LL));
 	ASSERT_EQ(0, zchan_stats(c, &after));
