@@ -70,17 +70,23 @@ def cell(r, field, fmt, scale=1.0):
     return fmt(None if v is None else v / scale)
 
 
-def table(title, methods, sizes, res, mode, field, fmt, scale=1.0):
+def list_table(title, rows):
+    """A list-table whose first row is the header."""
     out = [".. list-table:: %s" % title, "   :header-rows: 1", ""]
-    out.append("   * - method")
-    out += ["     - %s" % size_name(s) for s in sizes]
+    for row in rows:
+        out.append("   * - %s" % row[0])
+        out += ["     - %s" % c for c in row[1:]]
+    return "\n".join(out) + "\n"
+
+
+def table(title, methods, sizes, res, mode, field, fmt, scale=1.0):
+    rows = [["method"] + [size_name(s) for s in sizes]]
     for m in methods:
         if not any((m, mode, s) in res for s in sizes):
             continue
-        out.append("   * - %s" % m)
-        out += ["     - %s" % cell(res.get((m, mode, s)), field, fmt, scale)
-                for s in sizes]
-    return "\n".join(out) + "\n"
+        rows.append([m] + [cell(res.get((m, mode, s)), field, fmt, scale)
+                           for s in sizes])
+    return list_table(title, rows)
 
 
 def ratio(res, a, b, mode, s, field, lower_better=False):
@@ -94,18 +100,16 @@ def ratio(res, a, b, mode, s, field, lower_better=False):
 
 
 def ratio_table(title, zc, peers, sizes, res, rows):
-    out = [".. list-table:: %s" % title, "   :header-rows: 1", ""]
-    out.append("   * - %s against" % zc)
-    out += ["     - %s" % size_name(s) for s in sizes]
+    table_rows = [["%s against" % zc] + [size_name(s) for s in sizes]]
     for mode, field, lower in rows:
         for peer in peers:
             vals = [ratio(res, zc, peer, mode, s, field, lower) for s in sizes]
             if all(v is None for v in vals):
                 continue
-            out.append("   * - %s, %s" % (peer, mode))
-            out += ["     - %s" % ("-" if v is None else "%sx" % sig3(v))
-                    for v in vals]
-    return "\n".join(out) + "\n"
+            table_rows.append(["%s, %s" % (peer, mode)] +
+                              ["-" if v is None else "%sx" % sig3(v)
+                               for v in vals])
+    return list_table(title, table_rows)
 
 
 def best_runs(res):
@@ -125,6 +129,11 @@ def sizes_of(res, mode, lo=0, hi=1 << 62):
 
 def misses_text(misses):
     return ", ".join("%s %s" % (size_name(s), txt) for s, txt in misses)
+
+
+def tagged(misses, tag):
+    """Missed points with what they missed against: "0.6x" -> "0.6x TAG"."""
+    return [(s, "%s %s" % (txt, tag)) for s, txt in misses]
 
 
 def ratio_target(res, zc, peer, mode, sizes, need, field="msgs_per_sec",
@@ -168,7 +177,7 @@ def targets(res, zc):
     below = []
     for peer in peers:
         _, ms = ratio_target(res, zc, peer, "stream", ss, 1)
-        below += [(s, "%s against %s" % (t, peer)) for s, t in ms]
+        below += tagged(ms, "against " + peer)
     row("stream never below pipe or any peer",
         [("%d peers (%s) at %d sizes" % (len(peers), ", ".join(peers),
                                          len(ss)), sorted(below))])
@@ -181,14 +190,14 @@ def targets(res, zc):
     t1, m1 = ratio_target(res, zc, "pipe", "stream", big, 4)
     t2, m2 = ratio_target(res, zc, "vmsplice", "stream", big, 1.5)
     row("stream >= 4x pipe and >= 1.5x vmsplice from 64 KiB",
-        [("pipe: " + t1, [(s, t + " pipe") for s, t in m1]),
-         ("vmsplice: " + t2, [(s, t + " vmsplice") for s, t in m2])])
+        [("pipe: " + t1, tagged(m1, "pipe")),
+         ("vmsplice: " + t2, tagged(m2, "vmsplice"))])
     parts = []
     for peer in ("iceoryx", "cma"):
         for mode in ("stream", "handoff"):
             t, ms = ratio_target(res, zc, peer, mode, sizes_of(res, mode), 1)
             parts.append(("%s %s: %s" % (peer, mode, t),
-                          [(s, "%s %s %s" % (x, peer, mode)) for s, x in ms]))
+                          tagged(ms, "%s %s" % (peer, mode))))
     row("zchan >= iceoryx and >= cma, stream and handoff, every size", parts)
     sc = [(s, res[(zc, "stream", s)]["syscalls_per_msg"]) for s in ss
           if ok(zc, "stream", s)]
@@ -199,8 +208,7 @@ def targets(res, zc):
     for mode in ("stream", "handoff", "pingpong", "pingpong-busy"):
         t, ms = ratio_target(res, zc, "pipe", mode, sizes_of(res, mode), 1,
                              "cpu_ns_per_msg", True)
-        parts.append(("%s: %s less" % (mode, t),
-                      [(s, "%s %s" % (x, mode)) for s, x in ms]))
+        parts.append(("%s: %s less" % (mode, t), tagged(ms, mode)))
     row("CPU per message <= pipe's", parts)
     p50 = {m: (res.get((m, "pingpong-busy", 64)) or {}).get("rtt_p50_ns")
            for m in (zc, "shm-flag", "iceoryx")}
@@ -217,12 +225,8 @@ def targets(res, zc):
     row("pingpong (blocking) p50 <= pipe's at every size",
         [ratio_target(res, zc, "pipe", "pingpong", sizes_of(res, "pingpong"),
                       1, "rtt_p50_ns", True)])
-    out = [".. list-table:: issue 10's targets, %s" % zc,
-           "   :header-rows: 1", "", "   * - target", "     - measured",
-           "     - verdict"]
-    for r in rows:
-        out += ["   * - %s" % r[0], "     - %s" % r[1], "     - %s" % r[2]]
-    return "\n".join(out) + "\n"
+    return list_table("issue 10's targets, %s" % zc,
+                      [("target", "measured", "verdict")] + rows)
 
 
 def main():
