@@ -120,14 +120,14 @@ long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 /*
  * The messages a handoff run of @n messages that took @seconds needs to
  * last BENCH_HANDOFF_MIN_SECONDS x --scale: @n itself when it already
- * does, or was given by -n.
+ * does.  (With -n there is no first run to ask: main.c's size_point().)
  */
 long handoff_messages(const struct bench_cfg *cfg, long n, double seconds)
 {
 	double want = BENCH_HANDOFF_MIN_SECONDS * cfg->scale;
 	double more;
 
-	if (cfg->messages > 0 || seconds >= want || seconds <= 0)
+	if (seconds >= want || seconds <= 0)
 		return n;
 	more = ceil((double)n * want / seconds);
 	return more > (double)BENCH_HANDOFF_MAX_MESSAGES ?
