@@ -182,9 +182,12 @@ static void unwatch(struct zchan *z, unsigned int i)
  */
 void zchan_users_unwatch(struct zchan *z)
 {
-	while (z->nwatch)
-		if (z->watch[--z->nwatch].pidfd >= 0)
-			close(z->watch[z->nwatch].pidfd);
+	while (z->nwatch) {
+		int pidfd = z->watch[--z->nwatch].pidfd;
+
+		if (pidfd >= 0)
+			close(pidfd);
+	}
 }
 
 /* pidfd_open() said ENOSYS once: do not ask for every word. */
