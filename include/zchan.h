@@ -157,6 +157,13 @@ int zchan_stats(const struct zchan *ch, struct zchan_stats *stats);
 int zchan_set_flags(struct zchan *ch, unsigned int flags);
 const char *zchan_strerror(int err);
 
+/*
+ * A number that changes in every child fork(2) makes once this was called
+ * (or a handle was made): an end whose user recorded another number was
+ * inherited.  For state kept beside handles (locks) that a child replaces.
+ */
+unsigned int zchan_fork_generation(void);
+
 #ifdef __cplusplus
 }
 #endif
