@@ -1,8 +1,20 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+/* SPDX-License-Identifier: MIT OR LGPL-2.1 */
 /*
- * Helpers shared by the zchan.ko tests (tests/module), the reliability
- * suite (tests/reliability) and the fuzzer (tests/fuzz), in the manner of
- * the kernel's tools/testing/selftests/iommu/iommufd_utils.h:
+ * The zchan test helper library, tests/common/: what the module tests
+ * (tests/module), the library tests (tests/lib), the reliability suite
+ * (tests/reliability) and the fuzzer (tests/fuzz) share.
+ *
+ *   zchan_test_utils.h  /dev/zchan through the raw UAPI (this file)
+ *   zchan_test_lib.h    libzchan's public API
+ *
+ * Licensed as libzchan is, so any program may take a helper, whatever its
+ * own licence.  The ASSERT/EXPECT macros below name kselftest_harness.h
+ * (GPL-2.0), which the including program brings in: nothing of the
+ * harness is copied here, and a program that includes both is GPL-2.0 as
+ * a whole, which MIT and LGPL-2.1 code may join.
+ *
+ * This file, in the manner of the kernel's
+ * tools/testing/selftests/iommu/iommufd_utils.h:
  *
  *  - _zc_FOO(): one ioctl, returns 0 or -errno;
  *  - zc_cmd_FOO(...): the same inside a kselftest TEST, asserting success;

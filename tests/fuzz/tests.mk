@@ -14,6 +14,6 @@ TEST_CLEAN += fuzz/zchan_fuzz
 
 fuzz/fuzz-check.sh: fuzz/zchan_fuzz
 
-fuzz/zchan_fuzz: fuzz/zchan_fuzz.c common/zchan_test_utils.h $(TOP)/include/uapi/linux/zchan.h
+fuzz/zchan_fuzz: fuzz/zchan_fuzz.c $(TEST_COMMON_HDRS) $(TOP)/include/uapi/linux/zchan.h
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(FUZZ_CFLAGS) -o $@ $< -luring

@@ -30,12 +30,12 @@ lib/.buildflags: lib-buildflags
 	@echo '$(CC) $(LIB_TEST_CFLAGS)' | cmp -s - $@ || \
 		echo '$(CC) $(LIB_TEST_CFLAGS)' > $@
 
-lib/zchan_test_memfd: lib/zchan_test.c lib/lib_test_utils.h lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
+lib/zchan_test_memfd: lib/zchan_test.c $(TEST_COMMON_HDRS) lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(LIB_TEST_CFLAGS) \
 		-DZCHAN_TEST_DEFAULT_BACKEND='"memfd"' -o $@ $< $(LIB_TEST_LIBS)
 
-lib/zchan_test_kernel: lib/zchan_test.c lib/lib_test_utils.h lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
+lib/zchan_test_kernel: lib/zchan_test.c $(TEST_COMMON_HDRS) lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(LIB_TEST_CFLAGS) \
 		-DZCHAN_TEST_DEFAULT_BACKEND='"kernel"' \
@@ -68,7 +68,7 @@ lib-valgrind: lib/zchan_test_memfd
 
 # Batches (ZCHAN_MORE, zchan_flush, zchan_release_batch): one binary, both
 # backends as fixture variants; the kernel variant runs in the guest.
-lib/zchan_batch_test: lib/zchan_batch_test.c lib/lib_test_utils.h lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
+lib/zchan_batch_test: lib/zchan_batch_test.c $(TEST_COMMON_HDRS) lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(LIB_TEST_CFLAGS) -o $@ $< $(LIB_TEST_LIBS)
 

@@ -19,7 +19,7 @@
 #include <zchan.h>
 
 #include "kselftest_harness.h"
-#include "lib_test_utils.h"
+#include "../common/zchan_test_lib.h"
 
 /* TCG guests are slow: give every test room. */
 #undef TEST_TIMEOUT_DEFAULT
@@ -116,7 +116,7 @@ TEST_F(batch, more_waits_for_flush)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 64, 65536, 1024);
-	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	for (i = 0; i < 3; i++) {
 		fill(buf, msg_len(i, 64), i);
 		ASSERT_EQ(msg_len(i, 64), zchan_send(self->p, buf,
@@ -147,7 +147,7 @@ TEST_F(batch, plain_commit_publishes_the_queue)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 64, 65536, 1024);
-	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(0, zchan_loan(self->p, 100, &b0, 0));
 	ASSERT_EQ(0, zchan_loan(self->p, 100, &b1, 0));
 	fill(b0, msg_len(0, 100), 0);
@@ -173,7 +173,7 @@ TEST_F(batch, quarter_of_ring_publishes)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 16, 65536, 1024);
-	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(8, zchan_send(self->p, buf, 8, ZCHAN_MORE));
 	EXPECT_EQ(-EAGAIN, zchan_recv_batch(self->c, m, 16, ZCHAN_NONBLOCK));
@@ -193,7 +193,7 @@ TEST_F(batch, queue_goes_out_before_waiting)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 64, 1 << 20, 1024);
-	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	/* the consumer holds 61 of the 64 slots */
 	for (i = 0; i < 61; i++)
 		ASSERT_EQ(8, zchan_send(self->p, buf, 8, 0));
@@ -305,7 +305,7 @@ TEST_F(batch, release_batch_all_or_nothing)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 4, 65536, 1024);
-	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(8, zchan_send(self->p, buf, 8, 0));
 	ASSERT_EQ(4, zchan_recv_batch(self->c, m, 4, ZCHAN_NONBLOCK));
@@ -343,7 +343,7 @@ TEST_F(batch, bad_flags_and_ends)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 16, 65536, 1024);
-	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	EXPECT_EQ(-EINVAL, zchan_loan(self->p, 8, &lb, ZCHAN_MORE));
 	ASSERT_EQ(0, zchan_loan(self->p, 8, &lb, 0));
 	EXPECT_EQ(-EINVAL, zchan_commit_flags(self->p, lb, 8, ZCHAN_NONBLOCK));
@@ -370,7 +370,7 @@ TEST_F(batch, flush_after_consumer_closed)
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 16, 65536, 1024);
-	ASSERT_EQ(0, local_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(8, zchan_send(self->p, buf, 8, ZCHAN_MORE));
 	zchan_close(self->c);
 	self->c = NULL;

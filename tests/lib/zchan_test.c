@@ -32,7 +32,7 @@
 #include <zchan.h>
 
 #include "kselftest_harness.h"
-#include "lib_test_utils.h"
+#include "../common/zchan_test_lib.h"
 
 /* TCG guests are slow: give every test room (the suite has a budget). */
 #undef TEST_TIMEOUT_DEFAULT
@@ -186,7 +186,7 @@ TEST(backend_is_the_expected_one)
 {
 	struct zchan *p, *c;
 
-	ASSERT_EQ(0, local_pair(NULL, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(NULL, &p, &c));
 	EXPECT_EQ(expected_backend(), zchan_backend(p));
 	EXPECT_EQ(expected_backend(), zchan_backend(c));
 	EXPECT_LE(0, zchan_fd(p));
@@ -244,7 +244,7 @@ TEST(invalid_arguments)
 	zchan_close(NULL);
 
 	small_attr(&a, 8, 65536, 4096);
-	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	/* wrong end */
 	EXPECT_EQ(-EINVAL, zchan_send(c, buf, 1, 0));
 	EXPECT_EQ(-EINVAL, zchan_recv(p, buf, sizeof(buf), 0));
@@ -297,7 +297,7 @@ TEST(errno_is_left_alone)
 	EXPECT_EQ(4242, errno);
 	close(sv[1]);
 	small_attr(&a, 8, 16384, 64);
-	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	EXPECT_EQ(-EAGAIN, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
 	EXPECT_EQ(-ETIME, zchan_wait(c, 1000000));
 	EXPECT_EQ(1, zchan_send(p, "x", 1, 0));		/* kicks */
@@ -352,7 +352,7 @@ TEST(send_recv_and_geometry)
 	int i;
 
 	small_attr(&a, 16, 5000, 1000);		/* pool rounds up to pages */
-	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	ASSERT_EQ(0, zchan_get_attr(c, &got));
 	EXPECT_EQ(16, got.ring_entries);
 	EXPECT_EQ(1000, got.max_msg);
@@ -382,7 +382,7 @@ TEST(emsgsize_keeps_the_message)
 	void *lb;
 
 	small_attr(&a, 8, 65536, 1024);
-	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	memset(big, 0xab, sizeof(big));
 	EXPECT_EQ(-EMSGSIZE, zchan_send(p, big, 1025, 0));
 	EXPECT_EQ(-EMSGSIZE, zchan_loan(p, 1025, &lb, 0));
@@ -410,7 +410,7 @@ TEST(zero_length_messages)
 	int i;
 
 	small_attr(&a, 8, 16384, 1024);
-	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	for (i = 0; i < 1000; i++) {
 		ASSERT_EQ(0, zchan_send(p, buf, 0, 0));
 		ASSERT_EQ(0, zchan_send(p, NULL, 0, 0));
@@ -438,7 +438,7 @@ TEST(nonblock_full_and_empty)
 	void *lb;
 
 	small_attr(&a, 8, 16384, 512);
-	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	EXPECT_EQ(-EAGAIN, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
 	EXPECT_EQ(-ETIME, zchan_wait(c, 0));
 	EXPECT_EQ(-ETIME, zchan_wait(c, 1000000));	/* 1 ms */
@@ -476,7 +476,7 @@ TEST(own_loans_fill_the_pool)
 	int i;
 
 	small_attr(&a, 8, 16384, 4096);
-	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(0, zchan_loan(p, 4096, &lb[i], 0));
 	EXPECT_EQ(-ENOBUFS, zchan_loan(p, 4096, &lb[4], 0));
@@ -505,7 +505,7 @@ TEST(out_of_order_commit_and_release)
 	int round;
 
 	small_attr(&a, 8, 16384, 2048);
-	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	for (round = 0; round < 2000; round++) {
 		uint64_t r = mix64(round);
 		unsigned int n = 1 + r % 4, i, k, got = 0, dropped;
@@ -569,7 +569,7 @@ TEST(recv_batch)
 	int i, n;
 
 	small_attr(&a, 16, 65536, 1024);
-	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	for (i = 0; i < 10; i++)
 		ASSERT_EQ(1, zchan_send(p, &i, 1, 0));
 	n = zchan_recv_batch(c, m, 8, 0);
@@ -727,7 +727,7 @@ TEST(threads_in_one_process)
 		setenv("ZCHAN_WAIT", "syscall", 1);
 	t.n = test_msgs() / 10;
 	small_attr(&a, 64, 1 << 18, STREAM_MAX);
-	ASSERT_EQ(0, local_pair(&a, &t.p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &t.p, &c));
 	ASSERT_EQ(0, pthread_create(&th, NULL, thread_producer, &t));
 	for (seq = 0; seq < t.n; seq++) {
 		ssize_t r = zchan_recv(c, buf, sizeof(buf), 0);
@@ -1723,7 +1723,7 @@ TEST(blocking_recv_survives_signals_then_closes)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigusr1;
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, &old));
-	ASSERT_EQ(0, local_pair(NULL, &p, &s.c));
+	ASSERT_EQ(0, zc_local_pair(NULL, &p, &s.c));
 	ASSERT_EQ(0, pthread_create(&th, NULL, signalled_consumer, &s));
 	for (i = 0; i < SIGNAL_MSGS; i++) {
 		for (k = 0; k < 3; k++) {
@@ -2139,7 +2139,7 @@ TEST_F(ends, s2_inherited_copy_exiting_does_not_end)
 	pid_t pid;
 
 	ENDS_ON_THIS_BACKEND();
-	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&self->attr, &p, &c));
 	ASSERT_EQ(0, send_seq(p, 0, ENDS_MSGS / 2));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -2340,7 +2340,7 @@ static void handover(struct __test_metadata *_metadata,
 	pid_t pid;
 	char b;
 
-	ASSERT_EQ(0, local_pair(attr, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(attr, &p, &c));
 	ASSERT_EQ(0, pipe2(started, O_CLOEXEC));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -2388,7 +2388,7 @@ TEST_F(ends, exec_inherited_fd_does_not_keep_open)
 
 	ENDS_ON_THIS_BACKEND();
 	ENDS_NEED_USE();
-	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&self->attr, &p, &c));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -2414,7 +2414,7 @@ TEST_F(ends, use_after_last_user_closed)
 
 	ENDS_ON_THIS_BACKEND();
 	ENDS_NEED_USE();
-	ASSERT_EQ(0, local_pair(&self->attr, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&self->attr, &p, &c));
 	ASSERT_EQ(0, pipe2(gate, O_CLOEXEC));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -2644,7 +2644,7 @@ FIXTURE_SETUP(errors)
 	small_attr(&self->attr, 8, 65536, 4096);
 	self->attr.backend = variant->backend;
 	if (variant->backend == (unsigned int)expected_backend())
-		ASSERT_EQ(0, local_pair(&self->attr, &self->p, &self->c));
+		ASSERT_EQ(0, zc_local_pair(&self->attr, &self->p, &self->c));
 }
 
 FIXTURE_TEARDOWN(errors)
@@ -3071,7 +3071,7 @@ TEST(memfd_users_table_full)
 	if (expected_backend() != ZCHAN_BACKEND_MEMFD)
 		SKIP(return, "a memfd backend limit");
 	small_attr(&a, 16, 65536, 1024);
-	ASSERT_EQ(0, local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	ASSERT_EQ(0, pipe(ready));
 	/* this process is one user of c: 63 more fill the table */
 	for (i = 0; i < ZCHAN_TEST_MEMFD_USERS - 1; i++) {

@@ -6,7 +6,7 @@
 GUEST_TESTS += module/zchan_test
 TEST_CLEAN += module/zchan_test
 
-module/zchan_test: module/zchan_test.c common/zchan_test_utils.h \
+module/zchan_test: module/zchan_test.c $(TEST_COMMON_HDRS) \
 		$(TOP)/include/uapi/linux/zchan.h $(KSFT_HDRS)
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
@@ -17,7 +17,7 @@ GUEST_TESTS += module/zchan_pages_lib_test
 TEST_CLEAN += module/zchan_pages_lib_test
 
 module/zchan_pages_lib_test: module/zchan_pages_lib_test.c \
-		common/zchan_test_utils.h $(TOP)/include/zchan.h \
+		$(TEST_COMMON_HDRS) $(TOP)/include/zchan.h \
 		$(TOP)/include/uapi/linux/zchan.h $(KSFT_HDRS) $(LIBZCHAN_A)
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \

@@ -11,7 +11,7 @@ REL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
 GUEST_TESTS += reliability/zchan_reliability
 TEST_CLEAN += reliability/zchan_reliability
 
-reliability/zchan_reliability: reliability/zchan_reliability.c common/zchan_test_utils.h \
+reliability/zchan_reliability: reliability/zchan_reliability.c $(TEST_COMMON_HDRS) \
 		$(KSFT_HDRS) $(LIBZCHAN_A) $(TOP)/include/uapi/linux/zchan.h $(TOP)/include/zchan.h
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $< $(LIBZCHAN_A) -luring -lpthread

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT OR LGPL-2.1 */
 /*
- * Helpers shared by the libzchan test programs in tests/lib/.
+ * Test helpers on libzchan's public API (<zchan.h>), for the library's
+ * tests and for any test that streams through the library.  Part of the
+ * test helper library in tests/common (see zchan_test_utils.h for the
+ * raw /dev/zchan side).
  */
-#ifndef ZCHAN_LIB_TEST_UTILS_H
-#define ZCHAN_LIB_TEST_UTILS_H
+#ifndef ZCHAN_TEST_LIB_H
+#define ZCHAN_TEST_LIB_H
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -15,8 +18,8 @@
  * Both ends in this process, the consumer passed over a socketpair.
  * On failure *p is NULL again, so a fixture's teardown closes nothing twice.
  */
-static inline int local_pair(const struct zchan_attr *a, struct zchan **p,
-			     struct zchan **c)
+static inline int zc_local_pair(const struct zchan_attr *a, struct zchan **p,
+				struct zchan **c)
 {
 	int sv[2], ret;
 
@@ -37,4 +40,4 @@ static inline int local_pair(const struct zchan_attr *a, struct zchan **p,
 	return ret;
 }
 
-#endif /* ZCHAN_LIB_TEST_UTILS_H */
+#endif /* ZCHAN_TEST_LIB_H */
