@@ -26,7 +26,9 @@ def pkg_config(*args):
 
 
 def extension():
-    src = [os.path.join("zchan", "_zchan.c")]
+    src = sorted(os.path.relpath(f, HERE)
+                 for f in glob.glob(os.path.join(HERE, "src", "*.c")))
+    own_headers = [os.path.join("src", "zchan_py.h")]
     if os.path.isdir(USERSPACE) and not os.environ.get("ZCHAN_SYSTEM_LIB"):
         # relative to setup.py: setuptools refuses absolute source paths
         lib_src = sorted(os.path.relpath(f, HERE)
@@ -35,19 +37,17 @@ def extension():
                    glob.glob(os.path.join(USERSPACE, "*.h")) +
                    [os.path.join(TOP, "include", "zchan.h"),
                     os.path.join(TOP, "include", "uapi", "linux", "zchan.h")]]
-        return Extension("zchan._zchan", src + lib_src, depends=headers,
+        return Extension("zchan._zchan", src + lib_src, depends=own_headers + headers,
                          include_dirs=[os.path.join(TOP, "include"),
                                        os.path.join(TOP, "include", "uapi")],
                          libraries=["uring"], extra_compile_args=CFLAGS)
     cflags = pkg_config("--cflags")
     libs = pkg_config("--libs")
-    return Extension("zchan._zchan", src,
+    return Extension("zchan._zchan", src, depends=own_headers,
                      include_dirs=[f[2:] for f in cflags if f.startswith("-I")],
                      library_dirs=[f[2:] for f in libs if f.startswith("-L")],
                      libraries=[f[2:] for f in libs if f.startswith("-l")],
                      extra_compile_args=CFLAGS)
 
 
-# the extension's C source is a build input, not package data to install
-setup(packages=["zchan"], ext_modules=[extension()],
-      exclude_package_data={"zchan": ["*.c"]})
+setup(packages=["zchan"], ext_modules=[extension()])

@@ -29,7 +29,6 @@ TimeoutError...).  See Documentation/python.rst.
 
 import asyncio
 import ast
-import os
 import pickle
 import socket
 import struct
@@ -40,8 +39,6 @@ from ._zchan import Loan, Message, POLLERR, POLLHUP, POLLIN, POLLOUT, strerror
 __all__ = ["create", "open", "pipe", "recv_peer", "Producer", "Consumer",
            "Loan", "Message", "strerror", "POLLIN", "POLLOUT", "POLLHUP",
            "POLLERR"]
-
-os.register_at_fork(after_in_child=_zchan._after_fork_child)
 
 # send_array()/send_obj() message headers; payloads start 64-byte aligned
 _ALIGN = 64

@@ -1,0 +1,777 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * zchan._zchan: the CPython binding of libzchan.  This file: an end.
+ *
+ * Three kinds of object:
+ *  - an end (Producer or Consumer, both deriving from End) owns one
+ *    struct zchan and a lock that serialises the threads using it;
+ *  - a Loan is pool space lent to the producer, writable through the
+ *    buffer protocol, until it is committed or aborted;
+ *  - a Message is one borrowed message, read-only through the buffer
+ *    protocol, until it is released.
+ * Loans and messages keep their end alive and count as "outstanding": an
+ * end closed while some exist is closed for Python at once but unmapped
+ * only when the last one is gone, so no buffer ever points at a released
+ * slot or an unmapped pool.
+ *
+ * Ends made by pipe() and Producer.consumer() are "pending": they hold
+ * one side of a socketpair and become real on first use (the producer
+ * creates the channel and sends the consumer end over the socket; the
+ * consumer receives it).  Only a pending end can be pickled for another
+ * process (zchan/__init__.py passes the socket's descriptor).
+ *
+ * Every wait releases the GIL and is cut in slices, so that signals,
+ * close() from another thread and releases deferred by other threads are
+ * seen within one slice.
+ */
+#include "zchan_py.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                             */
+
+/*
+ * Raise the exception for a negative errno value: OSError(errno, text)
+ * picks the built-in subclass (BrokenPipeError, BlockingIOError...);
+ * -ETIME (zchan_wait) becomes TimeoutError, -EINVAL ValueError.
+ */
+PyObject *set_error(int err)
+{
+	PyObject *args;
+
+	if (err >= 0)
+		err = -EIO;
+	if (err == -EINVAL) {
+		PyErr_Format(PyExc_ValueError, "zchan: %s", zchan_strerror(err));
+		return NULL;
+	}
+	if (err == -ETIME || err == -ETIMEDOUT) {
+		args = Py_BuildValue("(is)", ETIMEDOUT, "zchan: timed out");
+		if (args) {
+			PyErr_SetObject(PyExc_TimeoutError, args);
+			Py_DECREF(args);
+		}
+		return NULL;
+	}
+	/* Built now, so that PyErr_ExceptionMatches() sees the subclass. */
+	args = Py_BuildValue("(is)", -err, zchan_strerror(err));
+	if (args) {
+		PyObject *exc = PyObject_Call(PyExc_OSError, args, NULL);
+
+		if (exc) {
+			PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+			Py_DECREF(exc);
+		}
+		Py_DECREF(args);
+	}
+	return NULL;
+}
+
+PyObject *closed_error(void)
+{
+	PyErr_SetString(PyExc_ValueError, "zchan: I/O operation on a closed end");
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Timeouts                                                           */
+
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* timeout=None: -1 (forever); a number of seconds >= 0: nanoseconds. */
+int parse_timeout(PyObject *obj, int64_t *ns)
+{
+	double t;
+
+	if (!obj || obj == Py_None) {
+		*ns = -1;
+		return 0;
+	}
+	t = PyFloat_AsDouble(obj);
+	if (t == -1.0 && PyErr_Occurred())
+		return -1;
+	if (t < 0 || t != t) {
+		PyErr_SetString(PyExc_ValueError, "timeout must be None or >= 0");
+		return -1;
+	}
+	*ns = t > 1e9 ? -1 : (int64_t)(t * 1e9);
+	return 0;
+}
+
+/* Deadline of a timeout (0: none), and what is left of it. */
+int64_t deadline_of(int64_t timeout_ns)
+{
+	return timeout_ns < 0 ? 0 : monotonic_ns() + timeout_ns;
+}
+
+/* Next slice to wait: -ETIME once past the deadline. */
+int64_t next_slice(int64_t deadline)
+{
+	int64_t left;
+
+	if (!deadline)
+		return WAIT_SLICE_NS;
+	left = deadline - monotonic_ns();
+	if (left <= 0)
+		return -ETIME;
+	return left < WAIT_SLICE_NS ? left : WAIT_SLICE_NS;
+}
+
+/* ------------------------------------------------------------------ */
+/* The end's lock                                                     */
+
+static void end_flush_deferred(EndObject *self)
+{
+	Py_ssize_t i;
+
+	for (i = 0; i < self->ndeferred; i++)
+		zchan_release(self->ch, self->deferred[i]);
+	self->ndeferred = 0;
+}
+
+/*
+ * Take the end's lock, waiting (without the GIL) up to @deadline (0:
+ * forever, -1: not at all) for another thread to leave.  The lock of an end inherited through fork()
+ * may have been held by a thread that does not exist here: replace it.
+ */
+int end_lock(EndObject *self, int64_t deadline)
+{
+	PyLockStatus st;
+
+	unsigned int forks = zchan_fork_generation();
+
+	if (self->lock_generation != forks) {
+		self->lock = PyThread_allocate_lock();
+		if (!self->lock) {
+			PyErr_NoMemory();
+			return -1;
+		}
+		self->lock_generation = forks;
+	}
+	if (PyThread_acquire_lock(self->lock, NOWAIT_LOCK))
+		goto locked;
+	if (deadline < 0) {
+		set_error(-EAGAIN);
+		return -1;
+	}
+	for (;;) {
+		int64_t slice = next_slice(deadline);
+
+		if (slice < 0) {
+			set_error(-ETIME);
+			return -1;
+		}
+		Py_BEGIN_ALLOW_THREADS
+		st = PyThread_acquire_lock_timed(self->lock, slice / 1000, 0);
+		Py_END_ALLOW_THREADS
+		if (st == PY_LOCK_ACQUIRED)
+			break;
+		if (PyErr_CheckSignals())
+			return -1;
+	}
+locked:
+	if (self->ndeferred && self->ch)
+		end_flush_deferred(self);
+	return 0;
+}
+
+void end_unlock(EndObject *self)
+{
+	if (self->ndeferred && self->ch)
+		end_flush_deferred(self);
+	PyThread_release_lock(self->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Materialising pending ends                                         */
+
+/* Wait (no GIL) until @fd is readable; -ETIME, -EINTR or 0. */
+static int wait_readable(int fd, int64_t slice_ns)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int ret;
+
+	Py_BEGIN_ALLOW_THREADS
+	ret = poll(&pfd, 1, (int)((slice_ns + 999999) / 1000000));
+	Py_END_ALLOW_THREADS
+	if (ret < 0)
+		return -errno;
+	return ret ? 0 : -ETIME;
+}
+
+/*
+ * Make a pending end real; called with the lock held.  A pending consumer
+ * waits up to @deadline for its producer to be used somewhere; if every
+ * copy of the producer's socket is closed first, the stream is over
+ * before it began: -EPIPE.
+ */
+static int end_materialise(EndObject *self, int64_t deadline)
+{
+	int ret, sock = self->pending_sock;
+	char c;
+
+	if (self->ch || sock < 0)
+		return 0;
+	if (self->role == ROLE_PRODUCER) {
+		struct zchan *ch;
+
+		Py_BEGIN_ALLOW_THREADS
+		ret = zchan_create(NULL, &self->attr, &ch);
+		if (!ret) {
+			ret = zchan_send_peer(ch, sock);
+			if (ret)
+				zchan_close(ch);
+		}
+		Py_END_ALLOW_THREADS
+		if (ret)
+			return ret;
+		self->ch = ch;
+		goto done;
+	}
+	for (;;) {
+		int64_t slice = deadline < 0 ? 0 : next_slice(deadline);
+
+		if (slice < 0)
+			return -ETIME;
+		ret = wait_readable(sock, slice);
+		if (!ret)
+			break;
+		if (ret != -ETIME && ret != -EINTR)
+			return ret;
+		if (deadline < 0)	/* timeout=0 */
+			return -EAGAIN;
+		if (PyErr_CheckSignals())
+			return -EINTR;
+		if (self->close_requested)
+			return -EBADF;
+	}
+	ret = (int)recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (ret == 0)
+		return -EPIPE;
+	Py_BEGIN_ALLOW_THREADS
+	ret = zchan_recv_peer(sock, &self->ch);
+	Py_END_ALLOW_THREADS
+	if (ret)
+		return ret;
+done:
+	close(sock);
+	self->pending_sock = -1;
+	return 0;
+}
+
+/*
+ * Lock the end for a call and make sure it is real.  @deadline as in
+ * next_slice(), or -1 for "do not wait" (timeout=0).
+ */
+int end_enter(EndObject *self, int64_t deadline)
+{
+	int ret;
+
+	if (self->closed) {
+		closed_error();
+		return -1;
+	}
+	if (end_lock(self, deadline))
+		return -1;
+	if (self->closed) {
+		end_unlock(self);
+		closed_error();
+		return -1;
+	}
+	if (!self->ch) {
+		ret = end_materialise(self, deadline);
+		if (ret) {
+			end_unlock(self);
+			if (ret == -EINTR && PyErr_Occurred())
+				return -1;
+			if (ret == -EBADF)
+				closed_error();
+			else
+				set_error(ret);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Closing                                                            */
+
+/*
+ * Really close: only once nothing in Python points into the channel.
+ * zchan_close() of an end this process inherited through fork() and never
+ * used ends nothing for the parent, which still uses it (libzchan's
+ * rule, Documentation/library.rst "Who keeps an end open").
+ */
+static void end_teardown(EndObject *self)
+{
+	if (self->ch && !self->outstanding) {
+		struct zchan *ch = self->ch;
+
+		self->ch = NULL;
+		self->ndeferred = 0;
+		Py_BEGIN_ALLOW_THREADS
+		zchan_close(ch);
+		Py_END_ALLOW_THREADS
+	}
+	if (self->pending_sock >= 0) {
+		close(self->pending_sock);
+		self->pending_sock = -1;
+	}
+}
+
+/* A loan or message is gone: the last one finishes a deferred close. */
+void end_put_outstanding(EndObject *self)
+{
+	if (--self->outstanding == 0 && self->closed)
+		end_teardown(self);
+}
+
+PyDoc_STRVAR(end_close_doc,
+"close()\n--\n\n"
+"Close this end.  The peer sees the end of the stream (a consumer first\n"
+"receives every message committed before).  Loans, messages and arrays\n"
+"still alive keep the mapping until they are gone; the end is unusable\n"
+"at once.  Another thread waiting on this end gets ValueError.");
+
+static PyObject *end_close(EndObject *self, PyObject *unused)
+{
+	if (self->closed)
+		Py_RETURN_NONE;
+	self->close_requested = 1;
+	if (end_lock(self, 0))
+		return NULL;
+	self->closed = 1;
+	end_teardown(self);
+	end_unlock(self);
+	Py_RETURN_NONE;
+}
+
+static void end_dealloc(EndObject *self)
+{
+	PyObject_GC_UnTrack(self);
+	if (self->weakreflist)
+		PyObject_ClearWeakRefs((PyObject *)self);
+	self->closed = 1;
+	self->outstanding = 0;
+	end_teardown(self);
+	if (self->lock)
+		PyThread_free_lock(self->lock);
+	PyMem_Free(self->deferred);
+	Py_CLEAR(self->name);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+int end_traverse(EndObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(self->name);
+	return 0;
+}
+
+EndObject *end_new(PyTypeObject *cls, int role)
+{
+	EndObject *self;
+
+	if (!PyType_IsSubtype(cls, role == ROLE_PRODUCER ? &ProducerType :
+			      &ConsumerType)) {
+		PyErr_SetString(PyExc_TypeError, "wrong class for this end");
+		return NULL;
+	}
+	self = (EndObject *)cls->tp_alloc(cls, 0);
+	if (!self)
+		return NULL;
+	self->role = role;
+	self->pending_sock = -1;
+	self->lock = PyThread_allocate_lock();
+	self->lock_generation = zchan_fork_generation();
+	self->name = Py_NewRef(Py_None);
+	zchan_attr_init(&self->attr);
+	if (!self->lock) {
+		Py_DECREF(self);
+		return (EndObject *)PyErr_NoMemory();
+	}
+	return self;
+}
+
+PyObject *end_new_refused(PyTypeObject *cls, PyObject *a, PyObject *k)
+{
+	PyErr_Format(PyExc_TypeError,
+		     "cannot create '%s' instances: use zchan.create(), "
+		     "zchan.open(), zchan.pipe() or zchan.recv_peer()", cls->tp_name);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting data-path calls                                            */
+
+/*
+ * Run @op (a library call taking ZCHAN_NONBLOCK) until it stops saying
+ * -EAGAIN or @timeout_ns runs out, waiting with zchan_wait() in slices
+ * between attempts.  Called with the lock held; returns op's result,
+ * -EAGAIN for timeout 0, -ETIME, or -EINTR / -EBADF with the Python
+ * exception to raise already decided by the caller.
+ */
+long end_retry(EndObject *self, nonblock_op op, void *ctx,
+		      int64_t timeout_ns, int release_gil)
+{
+	int64_t deadline = deadline_of(timeout_ns);
+	long ret;
+
+	for (;;) {
+		if (release_gil) {
+			Py_BEGIN_ALLOW_THREADS
+			ret = op(self, ctx);
+			Py_END_ALLOW_THREADS
+		} else {
+			ret = op(self, ctx);
+		}
+		if (ret != -EAGAIN || timeout_ns == 0)
+			return ret;
+		for (;;) {
+			int64_t slice = next_slice(deadline);
+			int w;
+
+			if (slice < 0)
+				return -ETIME;
+			Py_BEGIN_ALLOW_THREADS
+			w = zchan_wait(self->ch, slice);
+			Py_END_ALLOW_THREADS
+			if (self->ndeferred)
+				end_flush_deferred(self);
+			if (PyErr_CheckSignals())
+				return -EINTR;
+			if (self->close_requested)
+				return -EBADF;
+			/*
+			 * Ready, or a slice ran out: try again either way (a
+			 * producer's wait means room for max_msg; a smaller
+			 * message may fit before that).
+			 */
+			if (w >= 0 || w == -ETIME)
+				break;
+			return w;
+		}
+	}
+}
+
+/* Raise for a failed data-path call (not for -EINTR: already raised). */
+PyObject *data_error(long ret)
+{
+	if (ret == -EINTR && PyErr_Occurred())
+		return NULL;
+	if (ret == -EBADF)
+		return closed_error();
+	return set_error((int)ret);
+}
+/* ------------------------------------------------------------------ */
+/* End: common methods                                                */
+
+/* Lock for a quick call that needs a real end (fileno, poll, stats). */
+static int end_enter_quick(EndObject *self)
+{
+	return end_enter(self, 0);
+}
+
+PyDoc_STRVAR(end_fileno_doc,
+"fileno() -> int\n--\n\n"
+"A file descriptor for poll/select/epoll/asyncio: readable when the end\n"
+"may be ready (see Documentation/library.rst, Event loops).  Call the end\n"
+"with timeout=0 until BlockingIOError, then wait on it.  A pending\n"
+"consumer (pipe()) first waits for its producer to be used.");
+
+static PyObject *end_fileno(EndObject *self, PyObject *unused)
+{
+	int fd;
+
+	if (end_enter_quick(self))
+		return NULL;
+	fd = zchan_fd(self->ch);
+	end_unlock(self);
+	if (fd < 0)
+		return set_error(fd);
+	return PyLong_FromLong(fd);
+}
+
+PyDoc_STRVAR(end_poll_doc,
+"poll() -> int\n--\n\n"
+"The end's readiness now, as a poll mask (select.POLLIN: a message;\n"
+"select.POLLOUT: room for a max_msg message; POLLHUP: the peer is gone).\n"
+"A pending consumer whose producer was not used yet returns 0.");
+
+static PyObject *end_poll(EndObject *self, PyObject *unused)
+{
+	int mask;
+
+	if (self->closed)
+		return closed_error();
+	if (!self->ch && self->role == ROLE_CONSUMER) {
+		if (end_lock(self, 0))
+			return NULL;
+		mask = end_materialise(self, -1);
+		end_unlock(self);
+		if (mask == -EAGAIN)
+			return PyLong_FromLong(0);
+		if (mask == -EPIPE)
+			return PyLong_FromLong(POLLHUP);
+		if (mask)
+			return set_error(mask);
+	}
+	if (end_enter_quick(self))
+		return NULL;
+	mask = zchan_poll(self->ch);
+	end_unlock(self);
+	if (mask < 0)
+		return set_error(mask);
+	return PyLong_FromLong(mask);
+}
+
+PyDoc_STRVAR(end_wait_doc,
+"wait(timeout=None) -> int\n--\n\n"
+"Wait (the GIL released) until the end is ready and return the poll\n"
+"mask, as poll(); TimeoutError when timeout seconds pass first.");
+
+static PyObject *end_wait(EndObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "timeout", NULL };
+	PyObject *tmo = Py_None;
+	int64_t timeout_ns, deadline;
+	int mask;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwlist, &tmo))
+		return NULL;
+	if (parse_timeout(tmo, &timeout_ns))
+		return NULL;
+	deadline = deadline_of(timeout_ns);
+	if (end_enter(self, timeout_ns ? deadline : -1))
+		return NULL;
+	for (;;) {
+		int64_t slice = timeout_ns ? next_slice(deadline) : 0;
+
+		if (slice < 0) {
+			mask = -ETIME;
+			break;
+		}
+		Py_BEGIN_ALLOW_THREADS
+		mask = zchan_wait(self->ch, slice);
+		Py_END_ALLOW_THREADS
+		if (mask != -ETIME || !timeout_ns)
+			break;
+		if (PyErr_CheckSignals()) {
+			mask = -EINTR;
+			break;
+		}
+		if (self->close_requested) {
+			mask = -EBADF;
+			break;
+		}
+	}
+	end_unlock(self);
+	if (mask < 0)
+		return data_error(mask);
+	return PyLong_FromLong(mask);
+}
+
+PyDoc_STRVAR(end_stats_doc,
+"stats() -> dict\n--\n\n"
+"This end's counters: messages and bytes published (producer) or taken\n"
+"(consumer), kicks (wakeup syscalls sent), waits (sleeps in the kernel)\n"
+"and spins (spin iterations before sleeping).");
+
+static PyObject *end_stats(EndObject *self, PyObject *unused)
+{
+	struct zchan_stats st;
+	int ret;
+
+	if (end_enter_quick(self))
+		return NULL;
+	ret = zchan_stats(self->ch, &st);
+	end_unlock(self);
+	if (ret)
+		return set_error(ret);
+	return Py_BuildValue("{sKsKsKsKsK}", "messages", (unsigned long long)st.messages,
+			     "bytes", (unsigned long long)st.bytes,
+			     "kicks", (unsigned long long)st.kicks,
+			     "waits", (unsigned long long)st.waits,
+			     "spins", (unsigned long long)st.spins);
+}
+
+static PyObject *end_get_attr_value(EndObject *self, int which)
+{
+	struct zchan_attr a;
+	int ret;
+
+	if (end_enter_quick(self))
+		return NULL;
+	ret = zchan_get_attr(self->ch, &a);
+	if (!ret && which == 3)
+		ret = zchan_backend(self->ch);
+	end_unlock(self);
+	if (ret < 0)
+		return set_error(ret);
+	switch (which) {
+	case 0:
+		return PyLong_FromSize_t(a.pool_size);
+	case 1:
+		return PyLong_FromSize_t(a.max_msg);
+	case 2:
+		return PyLong_FromUnsignedLong(a.ring_entries);
+	default:
+		return PyUnicode_FromString(ret == ZCHAN_BACKEND_KERNEL ? "kernel" : "memfd");
+	}
+}
+
+static PyObject *end_get_pool_size(EndObject *self, void *c) { return end_get_attr_value(self, 0); }
+static PyObject *end_get_max_msg(EndObject *self, void *c) { return end_get_attr_value(self, 1); }
+static PyObject *end_get_ring_entries(EndObject *self, void *c) { return end_get_attr_value(self, 2); }
+static PyObject *end_get_backend(EndObject *self, void *c) { return end_get_attr_value(self, 3); }
+
+static PyObject *end_get_closed(EndObject *self, void *c)
+{
+	return PyBool_FromLong(self->closed);
+}
+
+static PyObject *end_get_name(EndObject *self, void *c)
+{
+	return Py_NewRef(self->name);
+}
+
+static PyObject *end_get_pending(EndObject *self, void *c)
+{
+	return PyBool_FromLong(!self->closed && !self->ch && self->pending_sock >= 0);
+}
+
+static PyObject *end_enter_cm(EndObject *self, PyObject *unused)
+{
+	if (self->closed)
+		return closed_error();
+	return Py_NewRef(self);
+}
+
+static PyObject *end_exit_cm(EndObject *self, PyObject *args)
+{
+	return end_close(self, NULL);
+}
+
+PyDoc_STRVAR(end_pending_state_doc,
+"_pending_state() -> (socket_fd, attr)\n--\n\n"
+"For pickling (zchan/__init__.py): the rendezvous socket of a pending\n"
+"end and, for a producer, its creation attributes.  TypeError once the\n"
+"end was used: a used end cannot move to another process.");
+
+static PyObject *end_pending_state(EndObject *self, PyObject *unused)
+{
+	const struct zchan_attr *a = &self->attr;
+
+	if (self->closed)
+		return closed_error();
+	if (self->ch || self->pending_sock < 0) {
+		PyErr_SetString(PyExc_TypeError,
+				"a zchan end can be sent to another process only before "
+				"its first use (make it with zchan.pipe() or "
+				"Producer.consumer()), or use send_peer()/recv_peer()");
+		return NULL;
+	}
+	return Py_BuildValue("i(nnIIII)", self->pending_sock, (Py_ssize_t)a->pool_size,
+			     (Py_ssize_t)a->max_msg, a->ring_entries, a->mode,
+			     a->flags, a->backend);
+}
+
+static PyObject *end_rendezvous_fd(EndObject *self, PyObject *unused)
+{
+	return PyLong_FromLong(self->ch ? -1 : self->pending_sock);
+}
+
+static PyObject *end_repr(EndObject *self)
+{
+	const char *kind = self->role == ROLE_PRODUCER ? "Producer" : "Consumer";
+	const char *state = self->closed ? "closed" : self->ch ? "open" : "pending";
+
+	if (self->name != Py_None)
+		return PyUnicode_FromFormat("<zchan.%s %R %s>", kind, self->name, state);
+	return PyUnicode_FromFormat("<zchan.%s %s>", kind, state);
+}
+
+static PyMethodDef end_methods[] = {
+	{ "close", (PyCFunction)end_close, METH_NOARGS, end_close_doc },
+	{ "fileno", (PyCFunction)end_fileno, METH_NOARGS, end_fileno_doc },
+	{ "poll", (PyCFunction)end_poll, METH_NOARGS, end_poll_doc },
+	{ "wait", (PyCFunction)end_wait, METH_VARARGS | METH_KEYWORDS, end_wait_doc },
+	{ "stats", (PyCFunction)end_stats, METH_NOARGS, end_stats_doc },
+	{ "__enter__", (PyCFunction)end_enter_cm, METH_NOARGS, NULL },
+	{ "__exit__", (PyCFunction)end_exit_cm, METH_VARARGS, NULL },
+	{ "_pending_state", (PyCFunction)end_pending_state, METH_NOARGS, end_pending_state_doc },
+	{ "_rendezvous_fd", (PyCFunction)end_rendezvous_fd, METH_NOARGS, NULL },
+	{ NULL }
+};
+
+static PyGetSetDef end_getset[] = {
+	{ "closed", (getter)end_get_closed, NULL, "True once close() was called", NULL },
+	{ "name", (getter)end_get_name, NULL, "the channel's name, or None", NULL },
+	{ "backend", (getter)end_get_backend, NULL, "\"kernel\" or \"memfd\"", NULL },
+	{ "pool_size", (getter)end_get_pool_size, NULL, "data pool bytes", NULL },
+	{ "max_msg", (getter)end_get_max_msg, NULL, "largest message, bytes", NULL },
+	{ "ring_entries", (getter)end_get_ring_entries, NULL, "descriptor ring size", NULL },
+	{ "pending", (getter)end_get_pending, NULL,
+	  "True until a pipe() end is first used (it can still be pickled)", NULL },
+	{ NULL }
+};
+
+
+static PyObject *consumer_iter(PyObject *self)
+{
+	return Py_NewRef(self);
+}
+
+PyTypeObject EndType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "zchan._zchan.End",
+	.tp_basicsize = sizeof(EndObject),
+	.tp_dealloc = (destructor)end_dealloc,
+	.tp_repr = (reprfunc)end_repr,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "One end of a zchan channel (Producer or Consumer).",
+	.tp_traverse = (traverseproc)end_traverse,
+	.tp_weaklistoffset = offsetof(EndObject, weakreflist),
+	.tp_methods = end_methods,
+	.tp_getset = end_getset,
+	.tp_new = end_new_refused,
+};
+
+PyTypeObject ProducerType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "zchan._zchan.Producer",
+	.tp_basicsize = sizeof(EndObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "The producer end of a channel: send(), loan().",
+	.tp_traverse = (traverseproc)end_traverse,
+	.tp_methods = producer_methods,
+	.tp_base = &EndType,
+	.tp_new = end_new_refused,
+};
+
+PyTypeObject ConsumerType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "zchan._zchan.Consumer",
+	.tp_basicsize = sizeof(EndObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "The consumer end of a channel: recv(), recv_zc(), iteration.",
+	.tp_traverse = (traverseproc)end_traverse,
+	.tp_methods = consumer_methods,
+	.tp_iter = consumer_iter,
+	.tp_iternext = (iternextfunc)consumer_iternext,
+	.tp_base = &EndType,
+	.tp_new = end_new_refused,
+};
+

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * zchan._zchan: the consumer's calls (recv, recv_zc, the array fast path,
+ * iteration) and the Message they borrow: a read-only view of the pool
+ * until it is released.
+ */
+#include "zchan_py.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+
+/* ------------------------------------------------------------------ */
+/* Consumer                                                           */
+
+struct recv_ctx {
+	const void *buf;
+};
+
+static long op_recv_zc(EndObject *self, void *ctx)
+{
+	struct recv_ctx *r = ctx;
+
+	return zchan_recv_zc(self->ch, &r->buf, ZCHAN_NONBLOCK);
+}
+
+/* Borrow the next message: its length, or a negative errno. */
+static long consumer_borrow(EndObject *self, PyObject *tmo, const void **buf)
+{
+	struct recv_ctx r = { 0 };
+	int64_t timeout_ns;
+	long ret;
+
+	if (parse_timeout(tmo, &timeout_ns))
+		return -EINTR;
+	if (end_enter(self, timeout_ns ? deadline_of(timeout_ns) : -1))
+		return -EINTR;
+	ret = end_retry(self, op_recv_zc, &r, timeout_ns, 0);
+	if (ret < 0) {
+		end_unlock(self);
+		if (ret == -EINTR && !PyErr_Occurred())
+			ret = -EIO;
+		return ret;
+	}
+	*buf = r.buf;
+	return ret;	/* still locked */
+}
+
+PyDoc_STRVAR(consumer_recv_doc,
+"recv(*, timeout=None) -> bytes\n--\n\n"
+"Receive the next message as bytes (one copy out of the pool).  Waits\n"
+"(the GIL released) up to timeout seconds; timeout=0 raises\n"
+"BlockingIOError when nothing is ready, an expired timeout TimeoutError.\n"
+"After the producer is gone, every committed message is still received,\n"
+"then BrokenPipeError.");
+
+static PyObject *consumer_recv(EndObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "timeout", NULL };
+	PyObject *tmo = Py_None, *bytes;
+	const void *buf;
+	long len;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|$O:recv", kwlist, &tmo))
+		return NULL;
+	len = consumer_borrow(self, tmo, &buf);
+	if (len < 0)
+		return data_error(len);
+	bytes = PyBytes_FromStringAndSize(NULL, len);
+	if (bytes) {
+		char *dst = PyBytes_AS_STRING(bytes);
+
+		if (len >= 65536) {
+			Py_BEGIN_ALLOW_THREADS
+			memcpy(dst, buf, len);
+			Py_END_ALLOW_THREADS
+		} else {
+			memcpy(dst, buf, len);
+		}
+	}
+	zchan_release(self->ch, buf);
+	end_unlock(self);
+	return bytes;
+}
+
+PyDoc_STRVAR(consumer_recv_zc_doc,
+"recv_zc(*, timeout=None) -> Message\n--\n\n"
+"Borrow the next message where it lies in the pool: a read-only buffer\n"
+"(memoryview(msg), bytes(msg), len(msg)) given back with release() or at\n"
+"the end of a with block.  Releasing while a memoryview or an array\n"
+"still exports it raises BufferError.  Waits like recv().");
+
+/* Borrow the next message (waiting up to @tmo) as a new Message. */
+static MessageObject *message_new(EndObject *self, PyObject *tmo)
+{
+	MessageObject *msg;
+	const void *buf;
+	long len;
+
+	msg = PyObject_New(MessageObject, &MessageType);
+	if (!msg)
+		return NULL;
+	msg->end = NULL;
+	msg->released = 1;
+	msg->exports = 0;
+	len = consumer_borrow(self, tmo, &buf);
+	if (len < 0) {
+		Py_DECREF(msg);
+		return (MessageObject *)data_error(len);
+	}
+	msg->end = (EndObject *)Py_NewRef(self);
+	msg->buf = buf;
+	msg->len = len;
+	msg->released = 0;
+	self->outstanding++;
+	end_unlock(self);
+	return msg;
+}
+
+static PyObject *consumer_recv_zc(EndObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "timeout", NULL };
+	PyObject *tmo = Py_None;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|$O:recv_zc", kwlist, &tmo))
+		return NULL;
+	return (PyObject *)message_new(self, tmo);
+}
+
+/*
+ * recv_array()'s fast path (zchan/__init__.py): borrow the next message
+ * and return (header, view): a memoryview of the message (which releases
+ * it when the last user of the view is gone) and the bytes of its array
+ * header, or None when it does not start like one.  The header's data
+ * offset is bounded by the message; the caller parses the rest.
+ */
+#define ARRAY_MAGIC	"ZCA1"
+#define ARRAY_HDR_MAX	4096
+
+static PyObject *consumer_recv_array(EndObject *self, PyObject *tmo)
+{
+	MessageObject *msg = message_new(self, tmo);
+	PyObject *view, *hdr = NULL, *ret;
+	uint32_t offset;
+
+	if (!msg)
+		return NULL;
+	if (msg->len >= 12 && !memcmp(msg->buf, ARRAY_MAGIC, 4)) {
+		memcpy(&offset, (const char *)msg->buf + 4, sizeof(offset));
+		offset = le32toh(offset);
+		if (offset >= 12 && offset <= ARRAY_HDR_MAX && offset <= msg->len)
+			hdr = PyBytes_FromStringAndSize(msg->buf, offset);
+		else
+			hdr = Py_NewRef(Py_None);
+	} else {
+		hdr = Py_NewRef(Py_None);
+	}
+	view = hdr ? PyMemoryView_FromObject((PyObject *)msg) : NULL;
+	Py_DECREF(msg);		/* the view keeps it */
+	ret = view ? PyTuple_Pack(2, hdr, view) : NULL;
+	Py_XDECREF(view);
+	Py_XDECREF(hdr);
+	return ret;
+}
+
+PyObject *consumer_iternext(EndObject *self)
+{
+	static PyObject *noargs;
+	PyObject *ret;
+
+	if (!noargs && !(noargs = PyTuple_New(0)))
+		return NULL;
+	ret = consumer_recv(self, noargs, NULL);
+	if (!ret && PyErr_ExceptionMatches(PyExc_BrokenPipeError))
+		PyErr_Clear();	/* end of the stream: StopIteration */
+	return ret;
+}
+
+/* Give a borrowed buffer back, now or (another thread has the end) later. */
+static int end_release_buf(EndObject *end, const void *buf)
+{
+	int ret = 0;
+
+	if (end->lock_generation == zchan_fork_generation() &&
+	    PyThread_acquire_lock(end->lock, NOWAIT_LOCK)) {
+		if (end->ch)
+			ret = zchan_release(end->ch, buf);
+		PyThread_release_lock(end->lock);
+		return ret;
+	}
+	if (end->ndeferred == end->deferred_cap) {
+		Py_ssize_t cap = end->deferred_cap ? end->deferred_cap * 2 : 16;
+		const void **d = PyMem_Realloc(end->deferred, cap * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		end->deferred = d;
+		end->deferred_cap = cap;
+	}
+	end->deferred[end->ndeferred++] = buf;
+	return 0;
+}
+
+
+PyMethodDef consumer_methods[] = {
+	{ "recv", (PyCFunction)consumer_recv, METH_VARARGS | METH_KEYWORDS, consumer_recv_doc },
+	{ "recv_zc", (PyCFunction)consumer_recv_zc, METH_VARARGS | METH_KEYWORDS, consumer_recv_zc_doc },
+	{ "_recv_array", (PyCFunction)consumer_recv_array, METH_O, NULL },
+	{ NULL }
+};
+
+/* ------------------------------------------------------------------ */
+/* Message                                                            */
+
+PyDoc_STRVAR(message_release_doc,
+"release()\n--\n\n"
+"Give the message back to the producer.  BufferError while a memoryview\n"
+"or an array still exports it.  Releasing twice does nothing.");
+
+static int message_release_now(MessageObject *self)
+{
+	int ret;
+
+	self->released = 1;
+	ret = end_release_buf(self->end, self->buf);
+	end_put_outstanding(self->end);
+	return ret;
+}
+
+static PyObject *message_release(MessageObject *self, PyObject *unused)
+{
+	int ret;
+
+	if (self->released)
+		Py_RETURN_NONE;
+	if (self->exports) {
+		PyErr_Format(PyExc_BufferError,
+			     "zchan: cannot release a message while %zd memoryview(s) "
+			     "or array(s) still export it", self->exports);
+		return NULL;
+	}
+	ret = message_release_now(self);
+	if (ret)
+		return set_error(ret);
+	Py_RETURN_NONE;
+}
+
+static void message_dealloc(MessageObject *self)
+{
+	if (!self->released && self->end)
+		message_release_now(self);
+	Py_CLEAR(self->end);
+	PyObject_Free(self);
+}
+
+static int message_getbuffer(MessageObject *self, Py_buffer *view, int flags)
+{
+	if (self->released) {
+		PyErr_SetString(PyExc_BufferError, "zchan: message already released");
+		view->obj = NULL;
+		return -1;
+	}
+	if (PyBuffer_FillInfo(view, (PyObject *)self, (void *)self->buf, self->len, 1, flags))
+		return -1;
+	self->exports++;
+	return 0;
+}
+
+static void message_releasebuffer(MessageObject *self, Py_buffer *view)
+{
+	self->exports--;
+}
+
+static Py_ssize_t message_length(MessageObject *self)
+{
+	return self->len;
+}
+
+/* msg[i], msg[a:b]: through a memoryview, so a slice keeps the export. */
+static PyObject *message_subscript(MessageObject *self, PyObject *key)
+{
+	PyObject *view = PyMemoryView_FromObject((PyObject *)self), *ret;
+
+	if (!view)
+		return NULL;
+	ret = PyObject_GetItem(view, key);
+	Py_DECREF(view);
+	return ret;
+}
+
+static PyObject *message_enter(MessageObject *self, PyObject *unused)
+{
+	return Py_NewRef(self);
+}
+
+static PyObject *message_exit(MessageObject *self, PyObject *args)
+{
+	PyObject *r = message_release(self, NULL);
+
+	if (!r)
+		return NULL;
+	Py_DECREF(r);
+	Py_RETURN_FALSE;
+}
+
+static PyObject *message_get_released(MessageObject *self, void *c)
+{
+	return PyBool_FromLong(self->released);
+}
+
+static PyBufferProcs message_as_buffer = {
+	.bf_getbuffer = (getbufferproc)message_getbuffer,
+	.bf_releasebuffer = (releasebufferproc)message_releasebuffer,
+};
+
+static PySequenceMethods message_as_sequence = {
+	.sq_length = (lenfunc)message_length,
+};
+
+static PyMappingMethods message_as_mapping = {
+	.mp_length = (lenfunc)message_length,
+	.mp_subscript = (binaryfunc)message_subscript,
+};
+
+static PyMethodDef message_methods[] = {
+	{ "release", (PyCFunction)message_release, METH_NOARGS, message_release_doc },
+	{ "__enter__", (PyCFunction)message_enter, METH_NOARGS, NULL },
+	{ "__exit__", (PyCFunction)message_exit, METH_VARARGS, NULL },
+	{ NULL }
+};
+
+static PyGetSetDef message_getset[] = {
+	{ "released", (getter)message_get_released, NULL, "True once released", NULL },
+	{ NULL }
+};
+
+PyTypeObject MessageType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "zchan.Message",
+	.tp_basicsize = sizeof(MessageObject),
+	.tp_dealloc = (destructor)message_dealloc,
+	.tp_as_buffer = &message_as_buffer,
+	.tp_as_sequence = &message_as_sequence,
+	.tp_as_mapping = &message_as_mapping,
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "A borrowed, read-only message (Consumer.recv_zc()): release() it.",
+	.tp_methods = message_methods,
+	.tp_getset = message_getset,
+};
+

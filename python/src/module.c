@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * zchan._zchan: the module's functions (create, open, recv_peer) and its
+ * init.
+ */
+#include "zchan_py.h"
+
+#include <poll.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Module functions                                                   */
+
+static int parse_backend(PyObject *obj, unsigned int *backend)
+{
+	const char *s;
+
+	if (!PyUnicode_Check(obj)) {
+		PyErr_SetString(PyExc_TypeError, "backend must be \"auto\", \"kernel\" or \"memfd\"");
+		return -1;
+	}
+	s = PyUnicode_AsUTF8(obj);
+	if (!s)
+		return -1;
+	if (!strcmp(s, "auto"))
+		*backend = ZCHAN_BACKEND_AUTO;
+	else if (!strcmp(s, "kernel"))
+		*backend = ZCHAN_BACKEND_KERNEL;
+	else if (!strcmp(s, "memfd"))
+		*backend = ZCHAN_BACKEND_MEMFD;
+	else {
+		PyErr_Format(PyExc_ValueError, "unknown backend %R (\"auto\", \"kernel\" or \"memfd\")", obj);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_name(PyObject *obj, const char **name)
+{
+	Py_ssize_t len;
+
+	*name = NULL;
+	if (obj == Py_None)
+		return 0;
+	if (!PyUnicode_Check(obj)) {
+		PyErr_SetString(PyExc_TypeError, "name must be a str or None");
+		return -1;
+	}
+	*name = PyUnicode_AsUTF8AndSize(obj, &len);
+	if (!*name)
+		return -1;
+	if ((Py_ssize_t)strlen(*name) != len || !len) {
+		PyErr_SetString(PyExc_ValueError, "name must be non-empty and contain no NUL");
+		return -1;
+	}
+	return 0;
+}
+
+/* The attributes of create()/pipe(), validated before the library sees them. */
+static int parse_attr(struct zchan_attr *a, Py_ssize_t pool_size, Py_ssize_t max_msg,
+		      Py_ssize_t ring_entries, int mode, int busy_poll, PyObject *backend)
+{
+	zchan_attr_init(a);
+	if (pool_size < 0 || max_msg < 0 || ring_entries < 0 || ring_entries > UINT32_MAX) {
+		PyErr_SetString(PyExc_ValueError, "pool_size, max_msg and ring_entries must be >= 0");
+		return -1;
+	}
+	if (ring_entries & (ring_entries - 1)) {
+		PyErr_SetString(PyExc_ValueError, "ring_entries must be a power of two");
+		return -1;
+	}
+	if (mode < 0 || mode > 07777) {
+		PyErr_SetString(PyExc_ValueError, "mode must be permission bits (0 to 0o7777)");
+		return -1;
+	}
+	a->pool_size = pool_size;
+	a->max_msg = max_msg;
+	a->ring_entries = (unsigned int)ring_entries;
+	a->mode = mode;
+	a->flags = busy_poll ? ZCHAN_BUSY_POLL : 0;
+	return parse_backend(backend, &a->backend);
+}
+
+static PyObject *mod_create(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "cls", "name", "pool_size", "max_msg", "ring_entries",
+				  "mode", "busy_poll", "backend", "pending", NULL };
+	Py_ssize_t pool_size = 0, max_msg = 0, ring_entries = 0;
+	PyObject *nameobj = Py_None, *backend = NULL;
+	int mode = 0600, busy_poll = 0, pending = -1, ret;
+	PyTypeObject *cls;
+	struct zchan_attr a;
+	const char *name;
+	EndObject *self;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|O$nnnipOi:create", kwlist,
+					 &PyType_Type, &cls, &nameobj, &pool_size,
+					 &max_msg, &ring_entries, &mode, &busy_poll,
+					 &backend, &pending))
+		return NULL;
+	if (!backend)
+		backend = PyUnicode_FromString("auto");
+	else
+		Py_INCREF(backend);
+	if (!backend)
+		return NULL;
+	ret = parse_name(nameobj, &name) ||
+	      parse_attr(&a, pool_size, max_msg, ring_entries, mode, busy_poll, backend);
+	Py_DECREF(backend);
+	if (ret)
+		return NULL;
+	self = end_new(cls, ROLE_PRODUCER);
+	if (!self)
+		return NULL;
+	if (pending >= 0) {	/* pipe(): created on first use */
+		self->attr = a;
+		self->pending_sock = pending;
+		return (PyObject *)self;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	ret = zchan_create(name, &a, &self->ch);
+	Py_END_ALLOW_THREADS
+	if (ret) {
+		Py_DECREF(self);
+		return set_error(ret);
+	}
+	self->attr = a;
+	Py_SETREF(self->name, Py_NewRef(nameobj));
+	return (PyObject *)self;
+}
+
+static PyObject *mod_open(PyObject *mod, PyObject *args)
+{
+	PyObject *nameobj;
+	PyTypeObject *cls;
+	const char *name;
+	EndObject *self;
+	int ret;
+
+	if (!PyArg_ParseTuple(args, "O!O:open", &PyType_Type, &cls, &nameobj))
+		return NULL;
+	if (nameobj == Py_None) {
+		PyErr_SetString(PyExc_TypeError, "open() needs a channel name");
+		return NULL;
+	}
+	if (parse_name(nameobj, &name))
+		return NULL;
+	self = end_new(cls, ROLE_CONSUMER);
+	if (!self)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	ret = zchan_open(name, &self->ch);
+	Py_END_ALLOW_THREADS
+	if (ret) {
+		Py_DECREF(self);
+		return set_error(ret);
+	}
+	Py_SETREF(self->name, Py_NewRef(nameobj));
+	return (PyObject *)self;
+}
+
+/*
+ * recv_peer(cls, sock, pending=False): receive a consumer end now, or
+ * (pending) wrap the socket, which this end then owns, for a receive on
+ * first use.
+ */
+static PyObject *mod_recv_peer(PyObject *mod, PyObject *args)
+{
+	PyObject *sock;
+	PyTypeObject *cls;
+	EndObject *self;
+	int fd, pending = 0, ret;
+
+	if (!PyArg_ParseTuple(args, "O!O|p:recv_peer", &PyType_Type, &cls, &sock, &pending))
+		return NULL;
+	fd = sock_fd(sock);
+	if (fd < 0)
+		return NULL;
+	self = end_new(cls, ROLE_CONSUMER);
+	if (!self)
+		return NULL;
+	if (pending) {
+		self->pending_sock = fd;
+		return (PyObject *)self;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	ret = zchan_recv_peer(fd, &self->ch);
+	Py_END_ALLOW_THREADS
+	if (ret) {
+		Py_DECREF(self);
+		return set_error(ret);
+	}
+	return (PyObject *)self;
+}
+
+static PyObject *mod_strerror(PyObject *mod, PyObject *arg)
+{
+	long err = PyLong_AsLong(arg);
+
+	if (err == -1 && PyErr_Occurred())
+		return NULL;
+	return PyUnicode_FromString(zchan_strerror(err > 0 ? -(int)err : (int)err));
+}
+
+static PyMethodDef module_methods[] = {
+	{ "create", (PyCFunction)mod_create, METH_VARARGS | METH_KEYWORDS,
+	  "create(cls, name=None, *, pool_size, max_msg, ring_entries, mode, busy_poll, "
+	  "backend, pending=-1): zchan_create() (see zchan.create)" },
+	{ "open", (PyCFunction)mod_open, METH_VARARGS, "open(cls, name): zchan_open()" },
+	{ "recv_peer", (PyCFunction)mod_recv_peer, METH_VARARGS,
+	  "recv_peer(cls, sock, pending=False): zchan_recv_peer()" },
+	{ "strerror", (PyCFunction)mod_strerror, METH_O,
+	  "strerror(errno) -> str: what an error code means in libzchan" },
+	{ NULL }
+};
+
+static struct PyModuleDef zchan_module = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "zchan._zchan",
+	.m_doc = "The C half of zchan: ends, loans and messages over libzchan.",
+	.m_size = -1,
+	.m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__zchan(void)
+{
+	PyTypeObject *types[] = { &EndType, &ProducerType, &ConsumerType,
+				  &LoanType, &MessageType };
+	const char *names[] = { "End", "Producer", "Consumer", "Loan", "Message" };
+	PyObject *m;
+	size_t i;
+
+	(void)zchan_fork_generation();	/* forks are watched from now on */
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (PyType_Ready(types[i]))
+			return NULL;
+	m = PyModule_Create(&zchan_module);
+	if (!m)
+		return NULL;
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (PyModule_AddObjectRef(m, names[i], (PyObject *)types[i]))
+			goto fail;
+	if (PyModule_AddIntConstant(m, "POLLIN", POLLIN) ||
+	    PyModule_AddIntConstant(m, "POLLOUT", POLLOUT) ||
+	    PyModule_AddIntConstant(m, "POLLHUP", POLLHUP) ||
+	    PyModule_AddIntConstant(m, "POLLERR", POLLERR) ||
+	    PyModule_AddIntConstant(m, "DEFAULT_POOL_SIZE", ZCHAN_DEFAULT_POOL_SIZE) ||
+	    PyModule_AddIntConstant(m, "DEFAULT_RING_ENTRIES", ZCHAN_DEFAULT_RING_ENTRIES))
+		goto fail;
+	return m;
+fail:
+	Py_DECREF(m);
+	return NULL;
+}

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT OR LGPL-2.1
+/*
+ * zchan._zchan's private header: the objects and the helpers the files of
+ * the binding share.
+ *
+ *  - end.c: an end's lock, timeouts and waits, pending ends, close, the
+ *    calls both ends have, the End/Producer/Consumer types;
+ *  - loan.c: the producer's calls and the Loan they lend;
+ *  - message.c: the consumer's calls and the Message they borrow;
+ *  - module.c: create(), open(), recv_peer() and the module's init.
+ *
+ * Nothing here is exported: only PyInit__zchan is visible.
+ */
+#ifndef ZCHAN_PY_H
+#define ZCHAN_PY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+
+#include <zchan.h>
+
+#define ROLE_PRODUCER	1
+#define ROLE_CONSUMER	2
+
+/* Longest single wait before looking at signals and other threads. */
+#define WAIT_SLICE_NS	(50LL * 1000 * 1000)
+
+typedef struct {
+	PyObject_HEAD
+	struct zchan *ch;
+	int role;
+	int pending_sock;		/* >= 0: not materialised yet */
+	struct zchan_attr attr;		/* pending producer: how to create */
+	PyObject *name;			/* str or None */
+	PyThread_type_lock lock;
+	unsigned int lock_generation;	/* zchan_fork_generation() of lock */
+	Py_ssize_t outstanding;		/* live loans and messages */
+	int closed;			/* closed for Python */
+	int close_requested;		/* by another thread, while waiting */
+	const void **deferred;		/* releases postponed: lock was busy */
+	Py_ssize_t ndeferred, deferred_cap;
+	PyObject *weakreflist;
+} EndObject;
+
+typedef struct {
+	PyObject_HEAD
+	EndObject *end;
+	void *buf;
+	Py_ssize_t len;
+	Py_ssize_t exports;
+	int done;			/* committed or aborted */
+	PyObject *array;		/* loan_array(): the ndarray over it */
+} LoanObject;
+
+typedef struct {
+	PyObject_HEAD
+	EndObject *end;
+	const void *buf;
+	Py_ssize_t len;
+	Py_ssize_t exports;
+	int released;
+} MessageObject;
+
+extern PyTypeObject EndType, ProducerType, ConsumerType, LoanType, MessageType;
+extern PyMethodDef producer_methods[], consumer_methods[];
+
+/* end.c */
+PyObject *set_error(int err);
+PyObject *closed_error(void);
+PyObject *data_error(long ret);
+int parse_timeout(PyObject *obj, int64_t *ns);
+int64_t deadline_of(int64_t timeout_ns);
+int64_t next_slice(int64_t deadline);
+int end_lock(EndObject *self, int64_t deadline);
+void end_unlock(EndObject *self);
+int end_enter(EndObject *self, int64_t deadline);
+void end_put_outstanding(EndObject *self);
+EndObject *end_new(PyTypeObject *cls, int role);
+PyObject *end_new_refused(PyTypeObject *cls, PyObject *a, PyObject *k);
+int end_traverse(EndObject *self, visitproc visit, void *arg);
+int sock_fd(PyObject *sock);
+
+typedef long (*nonblock_op)(EndObject *self, void *ctx);
+long end_retry(EndObject *self, nonblock_op op, void *ctx, int64_t timeout_ns,
+	       int release_gil);
+
+/* message.c */
+PyObject *consumer_iternext(EndObject *self);
+
+#endif /* ZCHAN_PY_H */
