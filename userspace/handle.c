@@ -4,7 +4,6 @@
  * from a hostile peer, and the mapping of the three shared regions.  The
  * same for both backends; kernel.c and memfd.c say where the fds come from.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -83,15 +82,15 @@ void zchan_free(struct zchan *z)
 		io_uring_queue_exit(&z->ring);
 	}
 	if (z->prod_map != MAP_FAILED)
-		munmap(z->prod_map, z->layout.prod_ring_size);
+		__sys_munmap(z->prod_map, z->layout.prod_ring_size);
 	if (z->cons_map != MAP_FAILED)
-		munmap(z->cons_map, z->layout.cons_ring_size);
+		__sys_munmap(z->cons_map, z->layout.cons_ring_size);
 	if (z->pool != MAP_FAILED)
-		munmap(z->pool, z->layout.pool_size);
+		__sys_munmap(z->pool, z->layout.pool_size);
 	if (z->own_end)
-		munmap(z->own_end, zchan_page_size());
+		__sys_munmap(z->own_end, zchan_page_size());
 	if (z->peer_end)
-		munmap(z->peer_end, zchan_page_size());
+		__sys_munmap(z->peer_end, zchan_page_size());
 	zchan_users_unwatch(z);
 	zchan_close_fd(&z->fd);
 	zchan_close_fd(&z->own_efd);
@@ -103,11 +102,12 @@ void zchan_free(struct zchan *z)
 	free(z);
 }
 
+/* The mapping, or ERR_PTR(-error). */
 static void *map_region(int fd, uint64_t off, uint64_t len, bool writable)
 {
 	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
 
-	return mmap(NULL, len, prot, MAP_SHARED, fd, (off_t)off);
+	return __sys_mmap(NULL, len, prot, MAP_SHARED, fd, (off_t)off);
 }
 
 /*
@@ -121,23 +121,25 @@ int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	bool prod = z->role == ZCHAN_PRODUCER;
 	unsigned char *pr, *cr;
 	const char *wait;
+	void *m;
 	int ret;
 
 	ret = zchan_validate_layout(l);
 	if (ret)
 		return ret;
 	z->layout = *l;
-	z->prod_map = map_region(prod_fd, l->prod_ring_off, l->prod_ring_size,
-				 prod);
-	if (z->prod_map == MAP_FAILED)
-		return -errno;
-	z->cons_map = map_region(cons_fd, l->cons_ring_off, l->cons_ring_size,
-				 !prod);
-	if (z->cons_map == MAP_FAILED)
-		return -errno;
-	z->pool = map_region(pool_fd, l->pool_off, l->pool_size, prod);
-	if (z->pool == MAP_FAILED)
-		return -errno;
+	m = map_region(prod_fd, l->prod_ring_off, l->prod_ring_size, prod);
+	if (IS_ERR(m))
+		return (int)PTR_ERR(m);
+	z->prod_map = m;
+	m = map_region(cons_fd, l->cons_ring_off, l->cons_ring_size, !prod);
+	if (IS_ERR(m))
+		return (int)PTR_ERR(m);
+	z->cons_map = m;
+	m = map_region(pool_fd, l->pool_off, l->pool_size, prod);
+	if (IS_ERR(m))
+		return (int)PTR_ERR(m);
+	z->pool = m;
 
 	pr = z->prod_map;
 	cr = z->cons_map;

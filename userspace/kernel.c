@@ -5,12 +5,8 @@
  * travels as the file from ZCHAN_IOC_PEER_FD.  The module owns the pages,
  * names, permissions, lifetime and wakeups.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "zchan_int.h"
@@ -19,9 +15,7 @@
 
 int zchan_kernel_open_dev(void)
 {
-	int fd = open(ZCHAN_DEV_PATH, O_RDWR | O_CLOEXEC);
-
-	return fd >= 0 ? fd : -errno;
+	return __sys_open(ZCHAN_DEV_PATH, O_RDWR | O_CLOEXEC);
 }
 
 /* The module's ZCHAN_FEAT_* word (INFO answers before CREATE too). */
@@ -30,7 +24,8 @@ static uint32_t module_features(int devfd)
 	struct zchan_info info;
 
 	memset(&info, 0, sizeof(info));
-	return ioctl(devfd, ZCHAN_IOC_INFO, &info) ? 0 : info.layout.features;
+	return __sys_ioctl(devfd, ZCHAN_IOC_INFO, &info) ? 0 :
+	       info.layout.features;
 }
 
 /*
@@ -55,8 +50,9 @@ int zchan_kernel_create(struct zchan *z, int devfd, const char *name,
 	if (name)
 		memcpy(cr.name, name, strlen(name));
 	z->fd = devfd;
-	if (ioctl(devfd, ZCHAN_IOC_CREATE, &cr) < 0)
-		return -errno;
+	ret = __sys_ioctl(devfd, ZCHAN_IOC_CREATE, &cr);
+	if (ret < 0)
+		return ret;
 	ret = zchan_map(z, devfd, devfd, devfd, &cr.layout);
 	if (!ret && (cr.flags & ZCHAN_CREATE_PUBLISH_ON_CLOSE))
 		z->alloc = (uint32_t *)((unsigned char *)z->prod_map +
@@ -67,12 +63,14 @@ int zchan_kernel_create(struct zchan *z, int devfd, const char *name,
 int zchan_kernel_attach(struct zchan *z, int devfd, const char *name)
 {
 	struct zchan_attach at;
+	int ret;
 
 	z->fd = devfd;
 	memset(&at, 0, sizeof(at));
 	memcpy(at.name, name, strlen(name));
-	if (ioctl(devfd, ZCHAN_IOC_ATTACH, &at) < 0)
-		return -errno;
+	ret = __sys_ioctl(devfd, ZCHAN_IOC_ATTACH, &at);
+	if (ret < 0)
+		return ret;
 	return zchan_map(z, devfd, devfd, devfd, &at.layout);
 }
 
@@ -88,14 +86,14 @@ static bool is_zchan_file(int fd)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
+	n = __sys_readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)
 		return true;
 	link[n] = 0;
 	if (!strcmp(link, "anon_inode:[zchan]"))
 		return true;
-	return !fstat(fd, &st) && S_ISCHR(st.st_mode) &&
-	       !stat(ZCHAN_DEV_PATH, &dev) && st.st_rdev == dev.st_rdev;
+	return !__sys_fstat(fd, &st) && S_ISCHR(st.st_mode) &&
+	       !__sys_stat(ZCHAN_DEV_PATH, &dev) && st.st_rdev == dev.st_rdev;
 }
 
 /*
@@ -105,13 +103,15 @@ static bool is_zchan_file(int fd)
 int zchan_kernel_attach_fd(struct zchan *z, int fd)
 {
 	struct zchan_info info;
+	int ret;
 
 	z->fd = fd;
 	if (!is_zchan_file(fd))
 		return -EPROTO;
 	memset(&info, 0, sizeof(info));
-	if (ioctl(fd, ZCHAN_IOC_INFO, &info) < 0)
-		return errno == ENOMEM ? -ENOMEM : -EPROTO;
+	ret = __sys_ioctl(fd, ZCHAN_IOC_INFO, &info);
+	if (ret < 0)
+		return ret == -ENOMEM ? -ENOMEM : -EPROTO;
 	if (info.role != ZCHAN_ROLE_CONSUMER)
 		return -EPROTO;
 	return zchan_map(z, fd, fd, fd, &info.layout);
@@ -125,13 +125,15 @@ int zchan_kernel_attach_fd(struct zchan *z, int fd)
 int zchan_kernel_peer_fd(struct zchan *prod)
 {
 	struct zchan_peer_fd pf;
+	int ret;
 
 	if (prod->peer_fds[0] >= 0)
 		return prod->peer_fds[0];
 	memset(&pf, 0, sizeof(pf));
 	pf.flags = ZCHAN_PEER_FD_CLOEXEC;
-	if (ioctl(prod->fd, ZCHAN_IOC_PEER_FD, &pf) < 0)
-		return -errno;
+	ret = __sys_ioctl(prod->fd, ZCHAN_IOC_PEER_FD, &pf);
+	if (ret < 0)
+		return ret;
 	prod->peer_fds[0] = (int)pf.fd;
 	return prod->peer_fds[0];
 }

@@ -12,23 +12,12 @@
  * fallback (a dead peer is a hang-up).  zchan_fd() is an epoll fd holding
  * our eventfd, our socket end and the pidfds of the peer's users.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "zchan_int.h"
 
-#ifndef MFD_CLOEXEC
-#define MFD_CLOEXEC		0x0001U
-#define MFD_ALLOW_SEALING	0x0002U
-#endif
 #ifndef F_ADD_SEALS
 #define F_ADD_SEALS	(1024 + 9)
 #define F_GET_SEALS	(1024 + 10)
@@ -44,14 +33,16 @@ static int memfd_region(const char *name, uint64_t size)
 {
 	int fd, ret;
 
-	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fd = __sys_memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	/* sealed: nobody can shrink it under the other end's mapping */
-	if (ftruncate(fd, (off_t)size) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		ret = -errno;
-		close(fd);
+	ret = __sys_ftruncate(fd, (off_t)size);
+	if (!ret)
+		ret = __sys_fcntl(fd, F_ADD_SEALS,
+				  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	if (ret < 0) {
+		__sys_close(fd);
 		return ret;
 	}
 	return fd;
@@ -61,11 +52,12 @@ static int memfd_region(const char *name, uint64_t size)
 static int memfd_check(int fd, uint64_t size)
 {
 	struct stat st;
-	int seals;
+	int seals, ret;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	seals = fcntl(fd, F_GET_SEALS);
+	ret = __sys_fstat(fd, &st);
+	if (ret < 0)
+		return ret;
+	seals = __sys_fcntl(fd, F_GET_SEALS, 0);
 	if (seals < 0 || !(seals & F_SEAL_SHRINK) || !S_ISREG(st.st_mode) ||
 	    (uint64_t)st.st_size != size)
 		return -EPROTO;
@@ -79,26 +71,30 @@ static int reopen_rdonly(int fd)
 	int ro;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ro = open(path, O_RDONLY | O_CLOEXEC);
-	return ro >= 0 ? ro : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	ro = __sys_open(path, O_RDONLY | O_CLOEXEC);
+	return ro >= 0 ? ro : __sys_fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
 static int memfd_epoll(struct zchan *z)
 {
 	struct epoll_event ev;
+	int ret;
 
-	z->fd = epoll_create1(EPOLL_CLOEXEC);
-	if (z->fd < 0)
-		return -errno;
+	ret = __sys_epoll_create1(EPOLL_CLOEXEC);
+	if (ret < 0)
+		return ret;
+	z->fd = ret;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.fd = z->own_efd;
-	if (epoll_ctl(z->fd, EPOLL_CTL_ADD, z->own_efd, &ev) < 0)
-		return -errno;
+	ret = __sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, z->own_efd, &ev);
+	if (ret < 0)
+		return ret;
 	ev.events = EPOLLRDHUP;
 	ev.data.fd = z->sock;
-	if (epoll_ctl(z->fd, EPOLL_CTL_ADD, z->sock, &ev) < 0)
-		return -errno;
+	ret = __sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, z->sock, &ev);
+	if (ret < 0)
+		return ret;
 	/*
 	 * Start armed, so the first event after setup kicks our epoll fd
 	 * (the kernel's poll needs no such help).
@@ -128,14 +124,15 @@ static int map_end_pages(struct zchan *z, int own_fd, uint64_t own_off,
 	size_t ps = zchan_page_size();
 	void *own, *peer;
 
-	own = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, own_fd,
-		   (off_t)own_off);
-	if (own == MAP_FAILED)
-		return -errno;
+	own = __sys_mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, own_fd,
+			 (off_t)own_off);
+	if (IS_ERR(own))
+		return (int)PTR_ERR(own);
 	z->own_end = own;
-	peer = mmap(NULL, ps, PROT_READ, MAP_SHARED, peer_fd, (off_t)peer_off);
-	if (peer == MAP_FAILED)
-		return -errno;
+	peer = __sys_mmap(NULL, ps, PROT_READ, MAP_SHARED, peer_fd,
+			  (off_t)peer_off);
+	if (IS_ERR(peer))
+		return (int)PTR_ERR(peer);
 	z->peer_end = peer;
 	z->own_end->magic = ZCHAN_MEMFD_END_MAGIC;
 	z->own_end->version = ZCHAN_MEMFD_END_VERSION;
@@ -190,7 +187,7 @@ int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g)
 		return prod_fd;
 	cons_fd = memfd_region("zchan-cons", cons_end_off(&l) + zchan_page_size());
 	if (cons_fd < 0) {
-		close(prod_fd);
+		__sys_close(prod_fd);
 		return cons_fd;
 	}
 	ret = zchan_map(z, prod_fd, cons_fd, prod_fd, &l);
@@ -202,21 +199,28 @@ int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g)
 			z->own_end->layout = l;
 	}
 	if (!ret) {
-		z->peer_fds[PEER_PROD_MEMFD] = reopen_rdonly(prod_fd);
-		if (z->peer_fds[PEER_PROD_MEMFD] < 0)
-			ret = -errno;
+		ret = reopen_rdonly(prod_fd);
+		if (ret >= 0) {
+			z->peer_fds[PEER_PROD_MEMFD] = ret;
+			ret = 0;
+		}
 	}
-	close(prod_fd);
+	__sys_close(prod_fd);
 	z->peer_fds[PEER_CONS_MEMFD] = cons_fd;
 	if (ret)
 		return ret;
 
-	z->own_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	z->peer_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (z->own_efd < 0 || z->peer_efd < 0)
-		return -errno;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-		return -errno;
+	ret = __sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ret < 0)
+		return ret;
+	z->own_efd = ret;
+	ret = __sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ret < 0)
+		return ret;
+	z->peer_efd = ret;
+	ret = __sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp);
+	if (ret < 0)
+		return ret;
 	z->sock = sp[0];
 	z->peer_fds[PEER_SOCK] = sp[1];
 	return memfd_epoll(z);
@@ -257,24 +261,26 @@ static int check_notify_fd(int fd, bool sock)
 	ssize_t n;
 	int fl;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
+	fl = __sys_fstat(fd, &st);
+	if (fl < 0)
+		return fl;
 	if (sock) {
 		if (!S_ISSOCK(st.st_mode))
 			return -EPROTO;
 	} else {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		n = readlink(path, link, sizeof(link) - 1);
+		n = __sys_readlink(path, link, sizeof(link) - 1);
 		if (n > 0) {	/* without /proc, trust the fd */
 			link[n] = 0;
 			if (strcmp(link, "anon_inode:[eventfd]"))
 				return -EPROTO;
 		}
 	}
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
+	fl = __sys_fcntl(fd, F_GETFL, 0);
+	if (fl < 0)
+		return fl;
+	fl = __sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	return fl < 0 ? fl : 0;
 }
 
 /*
@@ -315,7 +321,7 @@ int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 	if (ret)
 		return ret;
 	/* and the channel was created with this very geometry */
-	if (pread(fds[0], &rec, sizeof(rec), (off_t)prod_end_off(l)) !=
+	if (__sys_pread(fds[0], &rec, sizeof(rec), (off_t)prod_end_off(l)) !=
 	    (ssize_t)sizeof(rec) || rec.magic != ZCHAN_MEMFD_END_MAGIC ||
 	    rec.version != ZCHAN_MEMFD_END_VERSION ||
 	    memcmp(&rec.layout, l, sizeof(*l)))

@@ -9,11 +9,8 @@
  * See zchan_send_pages(3) and Documentation/module.rst.  Below ring.c: it
  * never calls ring.c.
  */
-#include <errno.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 
 #include "zchan_int.h"
 
@@ -48,12 +45,12 @@ int zchan_pages_map(struct zchan *z, struct zchan_desc *d)
 
 	if (!(d->flags & ZCHAN_DESC_PAGES))
 		return 0;
-	m = zchan_keep_errno(mmap(NULL, d->len, PROT_READ, MAP_SHARED, z->fd,
-				  (off_t)d->off));
-	if (m == MAP_FAILED) {
+	m = __sys_mmap(NULL, d->len, PROT_READ, MAP_SHARED, z->fd,
+		       (off_t)d->off);
+	if (IS_ERR(m)) {
 		/* the producer named no transfer of this length */
-		if (errno != EINVAL && errno != EACCES)
-			return -errno;
+		if (PTR_ERR(m) != -EINVAL && PTR_ERR(m) != -EACCES)
+			return (int)PTR_ERR(m);
 		if (!z->err)
 			z->err = -EPROTO;	/* sticky, as ring.c's zchan_fail() */
 		return z->err;
@@ -70,14 +67,14 @@ int zchan_pages_copy(struct zchan *z, struct zchan_desc *d, void *buf)
 	if (ret)
 		return ret;
 	memcpy(buf, zchan_payload(z, d->off), d->len);
-	zchan_keep_errno(munmap(zchan_payload(z, d->off), d->len));
+	__sys_munmap(zchan_payload(z, d->off), d->len);
 	d->flags = 0;	/* taken as an ordinary message: nothing to unmap */
 	return 0;
 }
 
 void zchan_pages_unmap_slot(struct zchan *z, struct zchan_slot *s)
 {
-	zchan_keep_errno(munmap(zchan_payload(z, s->off), s->len));
+	__sys_munmap(zchan_payload(z, s->off), s->len);
 	s->pages = 0;
 }
 
@@ -114,9 +111,10 @@ int zchan_pages_pin(struct zchan *p, const void *buf, size_t len,
 	struct zchan_send_pages sp = {
 		.addr = (uintptr_t)buf, .len = len, .cookie = cookie,
 	};
+	int ret = __sys_ioctl(p->fd, ZCHAN_IOC_SEND_PAGES, &sp);
 
-	if (zchan_keep_errno(ioctl(p->fd, ZCHAN_IOC_SEND_PAGES, &sp)))
-		return -errno;
+	if (ret < 0)
+		return ret;
 	*off = sp.offset;
 	return 0;
 }
@@ -138,10 +136,10 @@ int zchan_reap(struct zchan *p, uint64_t *cookies, unsigned int n,
 			.addr = (uintptr_t)c,
 			.nr = n - got < 64 ? n - got : 64,
 		};
-		int ret = zchan_keep_errno(ioctl(p->fd, ZCHAN_IOC_REAP, &r));
+		int ret = __sys_ioctl(p->fd, ZCHAN_IOC_REAP, &r);
 
 		if (ret < 0)
-			return got ? (int)got : -errno;
+			return got ? (int)got : ret;
 		for (i = 0; i < (unsigned int)ret; i++)
 			cookies[got + i] = c[i].cookie;
 		got += ret;

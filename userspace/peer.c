@@ -5,9 +5,7 @@
  * message.  The receiver trusts nothing in it: the backend checks the fds
  * and the layout before mapping anything.
  */
-#include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -50,10 +48,10 @@ static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
 	cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 	do {
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
+		n = __sys_sendmsg(sock, &msg, MSG_NOSIGNAL);
+	} while (n == -EINTR);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	return n == (ssize_t)sizeof(*hdr) ? 0 : -EIO;
 }
 
@@ -123,10 +121,10 @@ static ssize_t recv_fds(int sock, struct zchan_peer_hdr *hdr, int *fds,
 	msg.msg_control = u.buf;
 	msg.msg_controllen = sizeof(u.buf);
 	do {
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
+		n = __sys_recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	} while (n == -EINTR);
 	if (n < 0)
-		return -errno;
+		return n;
 	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
 		int cnt;
 
@@ -185,7 +183,7 @@ static int do_zchan_recv_peer(int unix_sock, struct zchan **cons)
 out_close:
 	for (i = 0; i < nfds; i++)
 		if (fds[i] >= 0)
-			close(fds[i]);	/* mapped, or handed to z as -1 */
+			__sys_close(fds[i]);	/* mapped, or handed to z as -1 */
 	if (ret)
 		return ret;
 	*cons = z;

@@ -5,7 +5,6 @@
  * the handle is mapped (handle.c).  The consumer end can also come from
  * another process through zchan_recv_peer() (peer.c).
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -134,7 +133,7 @@ static int do_zchan_create(const char *name, const struct zchan_attr *attr,
 	z = zchan_alloc(ZCHAN_PRODUCER, backend);
 	if (!z) {
 		if (devfd >= 0)
-			close(devfd);
+			__sys_close(devfd);
 		return -ENOMEM;
 	}
 	z->flags = flags;
@@ -174,7 +173,7 @@ static int do_zchan_open(const char *name, struct zchan **cons)
 		return -EOPNOTSUPP;
 	z = zchan_alloc(ZCHAN_CONSUMER, backend);
 	if (!z) {
-		close(devfd);
+		__sys_close(devfd);
 		return -ENOMEM;
 	}
 	ret = zchan_kernel_attach(z, devfd, name);

@@ -17,11 +17,9 @@
  *  - both: the inherited private io_uring is the parent's (its rings are
  *    shared memory): the child gets its own.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "zchan_int.h"
@@ -57,7 +55,7 @@ void zchan_private_ring_init(struct zchan *z)
 	const char *wait = getenv("ZCHAN_WAIT");
 
 	if ((!wait || !*wait || !strcmp(wait, "uring")) &&
-	    !io_uring_queue_init(4, &z->ring, 0))
+	    !zchan_keep_errno(io_uring_queue_init(4, &z->ring, 0)))
 		z->have_ring = true;
 }
 
@@ -65,14 +63,14 @@ void zchan_private_ring_init(struct zchan *z)
 int zchan_kernel_use(struct zchan *z, bool start)
 {
 	struct zchan_use u;
+	int ret;
 
 	if (!(z->features & ZCHAN_FEAT_USE))
 		return 0;
 	memset(&u, 0, sizeof(u));
 	u.flags = start ? 0 : ZCHAN_USE_END;
-	if (ioctl(z->fd, ZCHAN_IOC_USE, &u) < 0)
-		return -errno;
-	return 0;
+	ret = __sys_ioctl(z->fd, ZCHAN_IOC_USE, &u);
+	return ret < 0 ? ret : 0;
 }
 
 /*
@@ -82,25 +80,29 @@ int zchan_kernel_use(struct zchan *z, bool start)
 int zchan_adopt(struct zchan *z)
 {
 	uint64_t one = 1;
-	ssize_t n;
 	int ret;
 
 	if (z->backend == ZCHAN_BACKEND_MEMFD) {
 		ret = zchan_users_register(z);
 		if (ret)
 			return ret;
-		/* the peer watches users it has seen: make it look again */
-		n = zchan_keep_errno(write(z->peer_efd, &one, sizeof(one)));
-		(void)n;	/* EAGAIN: saturated, the peer wakes anyway */
+		/*
+		 * The peer watches users it has seen: make it look again
+		 * (-EAGAIN: saturated, the peer wakes anyway).
+		 */
+		(void)__sys_write(z->peer_efd, &one, sizeof(one));
 	} else {
 		if (load_acquire(z->own_closed))
 			return -EPIPE;
-		ret = zchan_keep_errno(zchan_kernel_use(z, true));
+		ret = zchan_kernel_use(z, true);
 		if (ret)
 			return ret;
 	}
 	if (z->have_ring) {
+		int saved_errno = errno;
+
 		io_uring_queue_exit(&z->ring);
+		errno = saved_errno;
 		z->have_ring = false;
 		z->ring_pending = 0;
 		zchan_private_ring_init(z);

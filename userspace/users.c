@@ -19,22 +19,12 @@
  * the peer falls back to the liveness socket (the end is gone when every
  * process holding it is).
  */
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "zchan_int.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open	434
-#endif
 
 #define USER_PID_BITS	22	/* PID_MAX_LIMIT is 1 << 22 */
 #define USER_PID_MASK	((1ULL << USER_PID_BITS) - 1)
@@ -48,22 +38,23 @@ static uint64_t proc_start_time(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	unsigned long long start = 0;
-	FILE *f;
-	size_t n;
-	int field;
+	ssize_t n;
+	int fd, field;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
+	fd = __sys_open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
+	n = __sys_read(fd, buf, sizeof(buf) - 1);
+	__sys_close(fd);
+	if (n <= 0)
+		return 0;
 	buf[n] = 0;
 	p = strrchr(buf, ')');		/* the name may hold spaces */
 	for (field = 2; p && field < 22; field++)
 		p = strchr(p + 1, ' ');
 	if (p)
-		start = strtoull(p + 1, NULL, 10);
+		start = zchan_keep_errno(strtoull(p + 1, NULL, 10));
 	return start & (~0ULL >> USER_PID_BITS);
 }
 
@@ -71,7 +62,7 @@ uint64_t zchan_users_pidns(void)
 {
 	struct stat st;
 
-	return stat("/proc/self/ns/pid", &st) ? 0 : (uint64_t)st.st_ino;
+	return __sys_stat("/proc/self/ns/pid", &st) ? 0 : (uint64_t)st.st_ino;
 }
 
 /* Is the process that wrote @entry gone (a recycled pid counts as gone)? */
@@ -80,7 +71,7 @@ static bool entry_dead(uint64_t entry)
 	pid_t pid = (pid_t)(entry & USER_PID_MASK);
 	uint64_t start = entry >> USER_PID_BITS;
 
-	if (kill(pid, 0) < 0 && errno == ESRCH)
+	if (__sys_kill(pid, 0) == -ESRCH)
 		return true;
 	return start && proc_start_time(pid) != start;
 }
@@ -165,8 +156,8 @@ static void watch_dead(struct zchan *z, unsigned int i)
 {
 	if (z->watch[i].pidfd < 0)
 		return;
-	epoll_ctl(z->fd, EPOLL_CTL_DEL, z->watch[i].pidfd, NULL);
-	close(z->watch[i].pidfd);
+	__sys_epoll_ctl(z->fd, EPOLL_CTL_DEL, z->watch[i].pidfd, NULL);
+	__sys_close(z->watch[i].pidfd);
 	z->watch[i].pidfd = -1;
 }
 
@@ -186,7 +177,7 @@ void zchan_users_unwatch(struct zchan *z)
 		int pidfd = z->watch[--z->nwatch].pidfd;
 
 		if (pidfd >= 0)
-			close(pidfd);
+			__sys_close(pidfd);
 	}
 }
 
@@ -203,23 +194,23 @@ static bool watch(struct zchan *z, uint64_t entry)
 
 	if (__atomic_load_n(&no_pidfds, __ATOMIC_RELAXED))
 		return true;
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pidfd = __sys_pidfd_open(pid, 0);
 	if (pidfd < 0) {
-		if (errno == ENOSYS)	/* before 5.3, or valgrind */
+		if (pidfd == -ENOSYS)	/* before 5.3, or valgrind */
 			__atomic_store_n(&no_pidfds, true, __ATOMIC_RELAXED);
-		return errno != ESRCH;	/* no pidfds: the socket tells */
+		return pidfd != -ESRCH;	/* no pidfds: the socket tells */
 	}
 	/* the pidfd is now this very process: is it the one that wrote? */
 	if (start && proc_start_time(pid) != start) {
-		close(pidfd);
+		__sys_close(pidfd);
 		return false;
 	}
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;		/* readable once the process exits */
 	ev.data.fd = pidfd;
 	if (z->nwatch == ZCHAN_MEMFD_USERS ||
-	    epoll_ctl(z->fd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
-		close(pidfd);
+	    __sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+		__sys_close(pidfd);
 		return true;
 	}
 	z->watch[z->nwatch].entry = entry;
@@ -314,7 +305,7 @@ bool zchan_users_peer_gone(struct zchan *z, int sock)
 		pfd[npoll].revents = 0;
 		npoll++;
 	}
-	if (npoll && poll(pfd, npoll, 0) < 0)
+	if (npoll && __sys_poll(pfd, npoll, 0) < 0)
 		return false;
 	if (sock >= 0 &&
 	    (pfd[n].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))

@@ -18,10 +18,7 @@
  *
  * Both loops re-check the condition after arming, so a kick can't be lost.
  */
-#include <errno.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,18 +62,17 @@ static uint64_t now_ns(void)
 static int kernel_ioctl_wait(struct zchan *z, int64_t timeout_ns)
 {
 	struct zchan_wait w;
+	int ret;
 
 	memset(&w, 0, sizeof(w));
 	if (timeout_ns >= 0) {
 		w.flags = ZCHAN_WAIT_TIMEOUT;
 		w.timeout_ns = (uint64_t)timeout_ns;
 	}
-	if (ioctl(z->fd, ZCHAN_IOC_WAIT, &w) < 0) {
-		if (errno == ETIMEDOUT || errno == ETIME)
-			return -ETIME;
-		return -errno;
-	}
-	return 0;
+	ret = __sys_ioctl(z->fd, ZCHAN_IOC_WAIT, &w);
+	if (ret == -ETIMEDOUT)
+		return -ETIME;
+	return ret < 0 ? ret : 0;
 }
 
 static void prep_uring_cmd(struct io_uring_sqe *sqe, int fd, uint32_t op)
@@ -260,9 +256,9 @@ static int do_sleep_once(struct zchan *z, int64_t timeout_ns)
 
 		if (timeout_ns > 0 && ms == 0)
 			ms = 1;
-		ret = poll(&pfd, 1, ms);
+		ret = __sys_poll(&pfd, 1, ms);
 		if (ret < 0)
-			return -errno;
+			return ret;
 		return ret ? 0 : -ETIME;
 	}
 }
@@ -282,14 +278,12 @@ void zchan_kick(struct zchan *z)
 		struct zchan_kick k = { 0 };
 
 		/* An error here (peer gone) shows up through 'closed'. */
-		zchan_keep_errno(ioctl(z->fd, ZCHAN_IOC_KICK, &k));
+		(void)__sys_ioctl(z->fd, ZCHAN_IOC_KICK, &k);
 	} else {
 		uint64_t one = 1;
-		ssize_t ret;
 
-		/* EAGAIN: counter saturated, the peer is woken anyway. */
-		ret = zchan_keep_errno(write(z->peer_efd, &one, sizeof(one)));
-		(void)ret;
+		/* -EAGAIN: counter saturated, the peer is woken anyway. */
+		(void)__sys_write(z->peer_efd, &one, sizeof(one));
 	}
 }
 
@@ -359,7 +353,7 @@ void zchan_drain(struct zchan *z)
 
 	if (z->backend != ZCHAN_BACKEND_MEMFD)
 		return;
-	if (zchan_keep_errno(read(z->own_efd, &cnt, sizeof(cnt))) != sizeof(cnt))
+	if (__sys_read(z->own_efd, &cnt, sizeof(cnt)) != sizeof(cnt))
 		cnt = 0;
 	note_drained(z, cnt);
 }
@@ -369,7 +363,7 @@ void zchan_self_kick(struct zchan *z)
 {
 	uint64_t one = 1;
 
-	if (zchan_keep_errno(write(z->own_efd, &one, sizeof(one))) == sizeof(one))
+	if (__sys_write(z->own_efd, &one, sizeof(one)) == sizeof(one))
 		z->self_kicks++;
 }
 
@@ -390,10 +384,10 @@ int zchan_peer_gone(struct zchan *z, bool slow)
 	if (!slow || z->backend != ZCHAN_BACKEND_MEMFD || z->sock < 0)
 		return 0;
 	if (z->sleep_watches_peer) {
-		(void)zchan_keep_errno(zchan_users_watch(z));
+		(void)zchan_users_watch(z);
 		return 0;
 	}
-	if (zchan_keep_errno(zchan_users_peer_gone(z, z->sock))) {
+	if (zchan_users_peer_gone(z, z->sock)) {
 		z->peer_dead = true;
 		return 1;
 	}

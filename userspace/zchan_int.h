@@ -18,11 +18,15 @@
 #include <linux/zchan.h>
 #include <zchan.h>
 
+#include "syscall.h"
+
 #define ZCHAN_EXPORT	__attribute__((visibility("default")))
 
 /*
  * Nothing in libzchan reports through errno, and no call changes it: the
- * slow paths that make system calls keep the caller's value.
+ * system calls go through syscall.h, which returns their errors and keeps
+ * errno; this keeps it around what else may set it (calloc(), liburing).
+ * Never read errno after it: it is the caller's value again.
  */
 #define zchan_keep_errno(expr) ({		\
 	int __saved_errno = errno;		\
@@ -287,7 +291,7 @@ static inline bool zchan_is_pow2(uint64_t v)
 static inline void zchan_close_fd(int *fd)
 {
 	if (*fd >= 0)
-		close(*fd);
+		__sys_close(*fd);
 	*fd = -1;
 }
 

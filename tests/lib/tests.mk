@@ -75,3 +75,6 @@ lib/zchan_batch_test: lib/zchan_batch_test.c $(TEST_COMMON_HDRS) lib/.buildflags
 NATIVE_TESTS += lib/zchan_batch_test
 GUEST_TESTS += lib/zchan_batch_test
 TEST_CLEAN += lib/zchan_batch_test
+
+# userspace/*.c read errno nowhere but through syscall.h.
+NATIVE_TESTS += lib/errno-check.sh
