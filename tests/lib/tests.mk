@@ -76,5 +76,17 @@ NATIVE_TESTS += lib/zchan_batch_test
 GUEST_TESTS += lib/zchan_batch_test
 TEST_CLEAN += lib/zchan_batch_test
 
+# A hostile peer and failed calls (errno presets, forged descriptors,
+# handovers, waits with a ZCHAN_MORE queue, a mixed stream with borrows
+# held): one binary, both backends as fixture variants.
+lib/zchan_hostile_test: lib/zchan_hostile_test.c $(TEST_COMMON_HDRS) lib/.buildflags \
+		$(KSFT_HDRS) $(LIBZCHAN_A)
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(LIB_TEST_CFLAGS) -o $@ $< $(LIB_TEST_LIBS)
+
+NATIVE_TESTS += lib/zchan_hostile_test
+GUEST_TESTS += lib/zchan_hostile_test
+TEST_CLEAN += lib/zchan_hostile_test
+
 # userspace/*.c read errno nowhere but through syscall.h.
 NATIVE_TESTS += lib/errno-check.sh
