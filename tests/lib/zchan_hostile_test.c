@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -283,6 +284,277 @@ TEST_F(hostile, send_pages_errors_ignore_errno)
 	EXPECT_TRUE(zc_pattern_ok(m, ps, 0, 7));
 	EXPECT_EQ(0, zchan_release(self->c, m));
 	munmap(b, 4 * ps);
+}
+
+/* ------------------------------------------------------------------ */
+/* Forged descriptors                                                  */
+
+/*
+ * The producer's ring, mapped writable a second time, to publish what a
+ * hostile producer would: the kernel backend's from the channel fd, the
+ * memfd backend's found in /proc/self/maps (the only writable mapping of
+ * a "zchan-prod" memfd at offset 0: one producer at a time here).
+ */
+struct forger {
+	struct zchan_layout l;
+	void *ring;		/* mapped by us (kernel) or the library's */
+	bool own_map;
+};
+
+static int forger_map(struct forger *f, struct zchan *p, unsigned int backend)
+{
+	struct zchan_attr a;
+	char line[512];
+	FILE *maps;
+
+	memset(f, 0, sizeof(*f));
+	if (backend == ZCHAN_BACKEND_KERNEL) {
+		struct zchan_info info;
+		int fd = zchan_fd(p);
+
+		if (_zc_info(fd, &info))
+			return -1;
+		f->l = info.layout;
+		f->ring = mmap(NULL, f->l.prod_ring_size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, fd, (off_t)f->l.prod_ring_off);
+		if (f->ring == MAP_FAILED)
+			return -1;
+		f->own_map = true;
+		return 0;
+	}
+	if (zchan_get_attr(p, &a))
+		return -1;
+	f->l.ring_entries = a.ring_entries;
+	f->l.pool_size = a.pool_size;
+	f->l.max_msg = a.max_msg;
+	zchan_layout_set_words(&f->l);
+	maps = fopen("/proc/self/maps", "r");
+	if (!maps)
+		return -1;
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long lo, hi, off;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s %lx", &lo, &hi, perms, &off) == 4 &&
+		    !strcmp(perms, "rw-s") && !off && strstr(line, "zchan-prod"))
+			f->ring = (void *)lo;
+	}
+	fclose(maps);
+	return f->ring ? 0 : -1;
+}
+
+static void forger_unmap(struct forger *f)
+{
+	if (f->own_map)
+		munmap(f->ring, f->l.prod_ring_size);
+}
+
+/* Publish @d as the next message, as a raw producer would. */
+static void forge_publish(struct forger *f, uint64_t off, uint32_t len,
+			  uint32_t flags)
+{
+	uint32_t *tail = zc_word(f->ring, f->l.prod_tail);
+	uint32_t t = __atomic_load_n(tail, __ATOMIC_RELAXED);
+	struct zchan_desc *d = zc_desc(f->ring, &f->l, t);
+
+	d->off = off;
+	d->len = len;
+	d->flags = flags;
+	__atomic_store_n(tail, t + 1, __ATOMIC_RELEASE);
+}
+
+/* The newest descriptor published, to rewrite in place. */
+static struct zchan_desc *forge_last(struct forger *f)
+{
+	uint32_t t = *zc_word(f->ring, f->l.prod_tail);
+
+	return zc_desc(f->ring, &f->l, t - 1);
+}
+
+enum forgery {
+	FORGE_PAGES_NO_XFER,	/* ZCHAN_DESC_PAGES naming no transfer */
+	FORGE_PAGES_LONG,	/* a real transfer, twice its length */
+	FORGE_PAGES_SHORT,	/* a real transfer, half its length */
+	FORGE_PAGES_UNALIGNED,	/* ZCHAN_DESC_PAGES off inside a transfer */
+	FORGE_PAGES_ZERO,	/* ZCHAN_DESC_PAGES of length 0 */
+	FORGE_LEN_OVER_MAX,	/* longer than max_msg */
+	FORGE_PAST_POOL,	/* off + len past the pool */
+	FORGE_FLAGS,		/* unknown flags */
+	FORGE_TAIL,		/* tail beyond head + ring_entries */
+	FORGE_NR
+};
+
+static const char *const forgery_name[FORGE_NR] = {
+	"pages-no-xfer", "pages-long", "pages-short", "pages-unaligned",
+	"pages-zero", "len-over-max", "past-pool", "flags", "tail",
+};
+
+enum recv_call { RECV_COPY, RECV_ZC, RECV_BATCH, RECV_NR };
+
+static const char *const recv_name[RECV_NR] = {
+	"zchan_recv", "zchan_recv_zc", "zchan_recv_batch",
+};
+
+/*
+ * Publish forgery @k (a ZCHAN_DESC_PAGES one needs the kernel backend and
+ * some a real transfer of @b, 2 pages): false if @k does not apply.
+ */
+static bool forge(struct forger *f, struct zchan *p, enum forgery k,
+		  unsigned int backend, const uint8_t *b, size_t ps)
+{
+	bool pages = backend == ZCHAN_BACKEND_KERNEL;
+
+	switch (k) {
+	case FORGE_PAGES_NO_XFER:
+		forge_publish(f, ZCHAN_OFF_PAGES + 3 * ZCHAN_PAGES_MAX, ps,
+			      ZCHAN_DESC_PAGES);
+		return true;
+	case FORGE_PAGES_LONG:
+	case FORGE_PAGES_SHORT:
+		if (!pages || zchan_send_pages(p, b, 2 * ps, 1, 0))
+			return false;
+		forge_last(f)->len = k == FORGE_PAGES_LONG ? 4 * ps : ps;
+		return true;
+	case FORGE_PAGES_UNALIGNED:
+		if (!pages || zchan_send_pages(p, b, 2 * ps, 1, 0))
+			return false;
+		forge_last(f)->off += ps;
+		forge_last(f)->len = ps;
+		return true;
+	case FORGE_PAGES_ZERO:
+		forge_publish(f, ZCHAN_OFF_PAGES, 0, ZCHAN_DESC_PAGES);
+		return true;
+	case FORGE_LEN_OVER_MAX:
+		forge_publish(f, 0, f->l.max_msg + 1, 0);
+		return true;
+	case FORGE_PAST_POOL:
+		forge_publish(f, f->l.pool_size - 64, 128, 0);
+		return true;
+	case FORGE_FLAGS:
+		forge_publish(f, 0, 64, 1U << 7);
+		return true;
+	case FORGE_TAIL:
+		__atomic_store_n(zc_word(f->ring, f->l.prod_tail),
+				 *zc_word(f->ring, f->l.prod_tail) +
+				 f->l.ring_entries + 1, __ATOMIC_RELEASE);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* One receive call: its result, the payload read through if it is one. */
+static long recv_one(struct zchan *c, enum recv_call r)
+{
+	static unsigned char buf[1 << 20];
+	volatile const unsigned char *v;
+	struct zchan_msg m[4];
+	const void *zc;
+	long ret;
+	int i;
+
+	switch (r) {
+	case RECV_COPY:
+		return zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK);
+	case RECV_ZC:
+		ret = zchan_recv_zc(c, &zc, ZCHAN_NONBLOCK);
+		for (i = 0, v = zc; i < ret; i++)
+			(void)v[i];	/* a wild pointer faults here */
+		return ret;
+	default:
+		ret = zchan_recv_batch(c, m, 4, ZCHAN_NONBLOCK);
+		if (ret > 0)
+			for (i = 0, v = m[0].buf; i < (long)m[0].len; i++)
+				(void)v[i];
+		return ret;
+	}
+}
+
+/*
+ * In a child (a signal kills only it), with errno preset: @held, taken
+ * before the forgery, stays readable and releasable, the receive call gets
+ * -EPROTO and so does every receive after it, errno stays, and close
+ * works.  Exit codes say which step failed.
+ */
+static int consume_forgery(struct zchan *c, const void *held,
+			   enum recv_call r, int preset)
+{
+	long ret;
+
+	errno = preset;
+	ret = recv_one(c, r);
+	if (ret != -EPROTO)
+		return 11;
+	if (errno != preset)
+		return 12;
+	if (recv_one(c, RECV_COPY) != -EPROTO ||
+	    recv_one(c, RECV_ZC) != -EPROTO ||
+	    recv_one(c, RECV_BATCH) != -EPROTO ||
+	    zchan_wait(c, 0) != -EPROTO)
+		return 13;
+	if (memcmp(held, "honest!", 8) || zchan_release(c, held))
+		return 14;
+	zchan_close(c);
+	return 0;
+}
+
+/*
+ * Every forgery against every receive call, errno preset to 0, EINVAL and
+ * EACCES, each on a fresh channel consumed in a forked child: the child
+ * must exit 0, never die of a signal.
+ */
+TEST_F(hostile, forged_descriptors)
+{
+	size_t ps = self->ps;
+	struct zchan_attr a;
+	struct forger f;
+	unsigned int k, r, e;
+	const void *held;
+	uint8_t *b;
+
+	NEED_BACKEND();
+
+	b = zc_pattern_buf(2, 3);
+	ASSERT_NE(NULL, b);
+	hostile_attr(&a, variant->backend, 16, 65536, 4096);
+	for (k = 0; k < FORGE_NR; k++) {
+		for (r = 0; r < RECV_NR; r++) {
+			for (e = 0; e < NR_PRESETS; e++) {
+				int status;
+				pid_t pid;
+
+				ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
+				ASSERT_EQ(0, forger_map(&f, self->p, variant->backend));
+				ASSERT_EQ(8, zchan_send(self->p, "honest!", 8, 0));
+				ASSERT_EQ(8, zchan_recv_zc(self->c, &held, 0));
+				if (!forge(&f, self->p, k, variant->backend, b, ps)) {
+					forger_unmap(&f);
+					zchan_close(self->c);
+					zchan_close(self->p);
+					self->p = self->c = NULL;
+					break;
+				}
+				pid = fork();
+				ASSERT_LE(0, pid);
+				if (!pid)
+					_exit(consume_forgery(self->c, held, r,
+							      preset_errno[e]));
+				ASSERT_EQ(pid, waitpid(pid, &status, 0));
+				EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+					TH_LOG("%s by %s, errno %d before: %s %d",
+					       forgery_name[k], recv_name[r],
+					       preset_errno[e],
+					       WIFSIGNALED(status) ? "signal" : "exit",
+					       WIFSIGNALED(status) ? WTERMSIG(status) :
+					       WEXITSTATUS(status));
+				forger_unmap(&f);
+				zchan_close(self->c);
+				zchan_close(self->p);
+				self->p = self->c = NULL;
+			}
+		}
+	}
+	munmap(b, 2 * ps);
 }
 
 TEST_HARNESS_MAIN
