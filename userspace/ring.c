@@ -990,6 +990,17 @@ int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow)
 	return ret ? POLLOUT : 0;
 }
 
+/*
+ * A producer about to wait for room publishes what ZCHAN_MORE queued
+ * first, as prod_get() does: the consumer could otherwise wait for those
+ * messages while we wait for it.
+ */
+static void prod_publish_before_wait(struct zchan *z)
+{
+	if (z->role == ZCHAN_PRODUCER && z->p_more && !z->err)
+		prod_publish(z);
+}
+
 ZCHAN_EXPORT
 int zchan_poll(struct zchan *ch)
 {
@@ -1000,7 +1011,10 @@ int zchan_poll(struct zchan *ch)
 	ret = zchan_use(ch);
 	if (ret)
 		return ret;
-	return zchan_ready_mask(ch, ch->max_msg, true);
+	ret = zchan_ready_mask(ch, ch->max_msg, true);
+	if (!ret)
+		prod_publish_before_wait(ch);	/* the caller will wait */
+	return ret;
 }
 
 ZCHAN_EXPORT
@@ -1013,6 +1027,7 @@ int zchan_wait(struct zchan *ch, int64_t timeout_ns)
 	ret = zchan_use(ch);
 	if (ret)
 		return ret;
+	prod_publish_before_wait(ch);
 	return zchan_wait_ready(ch, ch->max_msg, timeout_ns < 0 ? -1 : timeout_ns);
 }
 
@@ -1032,6 +1047,8 @@ void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
 	fd = ch->fd;
 	if (zchan_use(ch))
 		fd = -1;	/* the cqe says -EBADF: the end is not ours */
+	else
+		prod_publish_before_wait(ch);
 	events = ch->role == ZCHAN_CONSUMER ? POLLIN : POLLOUT;
 	if (ch->backend == ZCHAN_BACKEND_MEMFD) {
 		/*
