@@ -557,4 +557,85 @@ TEST_F(hostile, forged_descriptors)
 	munmap(b, 2 * ps);
 }
 
+/* ------------------------------------------------------------------ */
+/* A producer's waits publish its ZCHAN_MORE queue                     */
+
+/* 58 messages published and 6 queued with ZCHAN_MORE fill a 64-slot ring. */
+static void fill_with_queue(struct __test_metadata *_metadata,
+			    struct zchan *p)
+{
+	int i;
+
+	for (i = 0; i < 58; i++)
+		ASSERT_EQ(8, zchan_send(p, "message", 8, 0));
+	for (i = 0; i < 6; i++)
+		ASSERT_EQ(8, zchan_send(p, "queued!", 8, ZCHAN_MORE));
+}
+
+/* zchan_wait() on a producer: the consumer sees the queue. */
+TEST_F(hostile, wait_publishes_more_queue)
+{
+	struct zchan_attr a;
+	struct zchan_msg m[64];
+
+	NEED_BACKEND();
+
+	hostile_attr(&a, variant->backend, 64, 1 << 20, 1024);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
+	fill_with_queue(_metadata, self->p);
+	EXPECT_EQ(-ETIME, zchan_wait(self->p, 2000000));
+	ASSERT_EQ(64, zchan_recv_batch(self->c, m, 64, ZCHAN_NONBLOCK));
+	EXPECT_EQ(0, memcmp(m[63].buf, "queued!", 8));
+	EXPECT_EQ(64, zchan_release_batch(self->c, m, 64));
+	EXPECT_EQ(POLLOUT, zchan_wait(self->p, -1) & POLLOUT);
+}
+
+/* zchan_poll() of a producer without room: it will wait, so it publishes. */
+TEST_F(hostile, poll_without_room_publishes_more_queue)
+{
+	struct zchan_attr a;
+	struct zchan_msg m[64];
+
+	NEED_BACKEND();
+
+	hostile_attr(&a, variant->backend, 64, 1 << 20, 1024);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
+	fill_with_queue(_metadata, self->p);
+	EXPECT_EQ(0, zchan_poll(self->p) & POLLOUT);
+	ASSERT_EQ(64, zchan_recv_batch(self->c, m, 64, ZCHAN_NONBLOCK));
+	EXPECT_EQ(64, zchan_release_batch(self->c, m, 64));
+}
+
+/*
+ * zchan_prep_wait() on a producer publishes the queue, and its poll
+ * completes once the consumer gives the ring back.
+ */
+TEST_F(hostile, prep_wait_publishes_more_queue)
+{
+	struct __kernel_timespec ts = { .tv_sec = 60 };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct zchan_attr a;
+	struct zchan_msg m[64];
+	struct io_uring ring;
+
+	NEED_BACKEND();
+
+	hostile_attr(&a, variant->backend, 64, 1 << 20, 1024);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
+	fill_with_queue(_metadata, self->p);
+	sqe = io_uring_get_sqe(&ring);
+	ASSERT_NE(NULL, sqe);
+	zchan_prep_wait(sqe, self->p);
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	ASSERT_EQ(64, zchan_recv_batch(self->c, m, 64, ZCHAN_NONBLOCK));
+	EXPECT_EQ(0, memcmp(m[63].buf, "queued!", 8));
+	EXPECT_EQ(64, zchan_release_batch(self->c, m, 64));
+	ASSERT_EQ(0, io_uring_wait_cqe_timeout(&ring, &cqe, &ts));
+	EXPECT_LT(0, cqe->res);
+	io_uring_cqe_seen(&ring, cqe);
+	io_uring_queue_exit(&ring);
+}
+
 TEST_HARNESS_MAIN
