@@ -136,9 +136,47 @@ static void end_flush_deferred(EndObject *self)
 {
 	Py_ssize_t i;
 
-	for (i = 0; i < self->ndeferred; i++)
-		zchan_release(self->ch, self->deferred[i]);
+	for (i = 0; i < self->ndeferred; i++) {
+		struct deferred_op *op = &self->deferred[i];
+
+		if (op->abort)
+			zchan_abort(self->ch, (void *)op->buf);
+		else
+			zchan_release(self->ch, op->buf);
+	}
 	self->ndeferred = 0;
+}
+
+/*
+ * Give a borrowed message (or, @abort, a loan) back: now, or when the
+ * thread that holds the end's lock leaves it.  Never waits: a message or
+ * loan may go from a signal handler or the garbage collector while this
+ * very thread holds the lock.
+ */
+int end_give_back(EndObject *end, const void *buf, int abort)
+{
+	int ret = 0;
+
+	if (end->lock_generation == zchan_fork_generation() &&
+	    PyThread_acquire_lock(end->lock, NOWAIT_LOCK)) {
+		if (end->ch)
+			ret = abort ? zchan_abort(end->ch, (void *)buf) :
+				      zchan_release(end->ch, buf);
+		PyThread_release_lock(end->lock);
+		return ret;
+	}
+	if (end->ndeferred == end->deferred_cap) {
+		Py_ssize_t cap = end->deferred_cap ? end->deferred_cap * 2 : 16;
+		struct deferred_op *d = PyMem_Realloc(end->deferred, cap * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		end->deferred = d;
+		end->deferred_cap = cap;
+	}
+	end->deferred[end->ndeferred].buf = buf;
+	end->deferred[end->ndeferred++].abort = abort;
+	return 0;
 }
 
 /*
@@ -159,9 +197,17 @@ int end_lock(EndObject *self, int64_t deadline)
 			return -1;
 		}
 		self->lock_generation = forks;
+		self->owner = 0;
 	}
 	if (PyThread_acquire_lock(self->lock, NOWAIT_LOCK))
 		goto locked;
+	if (self->owner == PyThread_get_thread_ident()) {
+		/* a signal handler or __del__ inside this thread's own call */
+		PyErr_SetString(PyExc_RuntimeError,
+				"zchan: re-entrant call on an end this thread is "
+				"already using (from a signal handler or __del__?)");
+		return -1;
+	}
 	if (deadline < 0) {
 		set_error(-EAGAIN);
 		return -1;
@@ -182,6 +228,7 @@ int end_lock(EndObject *self, int64_t deadline)
 			return -1;
 	}
 locked:
+	self->owner = PyThread_get_thread_ident();
 	if (self->ndeferred && self->ch)
 		end_flush_deferred(self);
 	return 0;
@@ -191,6 +238,7 @@ void end_unlock(EndObject *self)
 {
 	if (self->ndeferred && self->ch)
 		end_flush_deferred(self);
+	self->owner = 0;
 	PyThread_release_lock(self->lock);
 }
 
@@ -478,10 +526,25 @@ PyObject *data_error(long ret)
 /* ------------------------------------------------------------------ */
 /* End: common methods                                                */
 
-/* Lock for a quick call that needs a real end (fileno, poll, stats). */
+/*
+ * Make sure of a real end for a call that only reads the handle (fileno,
+ * stats, attributes), without keeping the lock: such a call never waits
+ * behind another thread's wait, nor deadlocks in a signal handler that
+ * interrupted this thread's own wait.  It holds the GIL throughout, and
+ * close() clears ch before it lets go of the GIL to tear the end down.
+ */
 static int end_enter_quick(EndObject *self)
 {
-	return end_enter(self, 0);
+	if (self->closed) {
+		closed_error();
+		return -1;
+	}
+	if (self->ch)
+		return 0;
+	if (end_enter(self, 0))
+		return -1;
+	end_unlock(self);
+	return 0;
 }
 
 PyDoc_STRVAR(end_fileno_doc,
@@ -498,7 +561,6 @@ static PyObject *end_fileno(EndObject *self, PyObject *unused)
 	if (end_enter_quick(self))
 		return NULL;
 	fd = zchan_fd(self->ch);
-	end_unlock(self);
 	if (fd < 0)
 		return set_error(fd);
 	return PyLong_FromLong(fd);
@@ -528,7 +590,7 @@ static PyObject *end_poll(EndObject *self, PyObject *unused)
 		if (mask)
 			return set_error(mask);
 	}
-	if (end_enter_quick(self))
+	if (end_enter(self, 0))
 		return NULL;
 	mask = zchan_poll(self->ch);
 	end_unlock(self);
@@ -597,7 +659,6 @@ static PyObject *end_stats(EndObject *self, PyObject *unused)
 	if (end_enter_quick(self))
 		return NULL;
 	ret = zchan_stats(self->ch, &st);
-	end_unlock(self);
 	if (ret)
 		return set_error(ret);
 	return Py_BuildValue("{sKsKsKsKsK}", "messages", (unsigned long long)st.messages,
@@ -617,7 +678,6 @@ static PyObject *end_get_attr_value(EndObject *self, int which)
 	ret = zchan_get_attr(self->ch, &a);
 	if (!ret && which == 3)
 		ret = zchan_backend(self->ch);
-	end_unlock(self);
 	if (ret < 0)
 		return set_error(ret);
 	switch (which) {

@@ -9,6 +9,23 @@
 #include <errno.h>
 #include <string.h>
 
+/* The pool space of a loan (see "Loan" below). */
+typedef struct {
+	PyObject_HEAD
+	EndObject *end;
+	void *buf;
+	Py_ssize_t len;
+	Py_ssize_t exports;
+	int done;			/* committed or aborted */
+} LoanSpaceObject;
+
+typedef struct {
+	PyObject_HEAD
+	LoanSpaceObject *space;
+	PyObject *array;		/* loan_array(): the ndarray over it */
+	PyObject *view;			/* loan_array(): the memoryview under .array */
+} LoanObject;
+
 
 /* ------------------------------------------------------------------ */
 /* Producer                                                           */
@@ -79,12 +96,15 @@ PyDoc_STRVAR(producer_loan_doc,
 "Lend nbytes (1 to max_msg) of contiguous pool space: write the message\n"
 "into the Loan (buffer protocol: memoryview(loan), numpy.frombuffer) and\n"
 "commit() it, or abort().  As a context manager it commits on normal\n"
-"exit and aborts on an exception.  Waits like send().");
+"exit and aborts on an exception; a Loan dropped unfinished is aborted.\n"
+"Views of it must be gone by commit() (BufferError, and the loan is\n"
+"aborted, if not).  Waits like send().");
 
 /* Lend @nbytes (waiting up to @tmo, a timeout object) as a new Loan. */
 static LoanObject *loan_new(EndObject *self, Py_ssize_t nbytes, PyObject *tmo)
 {
 	struct loan_ctx l = { 0 };
+	LoanSpaceObject *space;
 	int64_t timeout_ns;
 	LoanObject *loan;
 	long ret;
@@ -96,26 +116,34 @@ static LoanObject *loan_new(EndObject *self, Py_ssize_t nbytes, PyObject *tmo)
 		return NULL;
 	}
 	l.len = nbytes;
-	loan = PyObject_GC_New(LoanObject, &LoanType);
-	if (!loan)
+	space = PyObject_New(LoanSpaceObject, &LoanSpaceType);
+	if (!space)
 		return NULL;
-	loan->end = NULL;
-	loan->buf = NULL;
+	space->end = NULL;
+	space->buf = NULL;
+	space->len = 0;
+	space->exports = 0;
+	space->done = 1;
+	loan = PyObject_GC_New(LoanObject, &LoanType);
+	if (!loan) {
+		Py_DECREF(space);
+		return NULL;
+	}
+	loan->space = space;
 	loan->array = NULL;
-	loan->exports = 0;
-	loan->done = 1;
+	loan->view = NULL;
+	PyObject_GC_Track(loan);
 	if (end_enter(self, timeout_ns ? deadline_of(timeout_ns) : -1)) {
 		Py_DECREF(loan);
 		return NULL;
 	}
 	ret = end_retry(self, op_loan, &l, timeout_ns, 0);
 	if (ret == 0) {
-		loan->end = (EndObject *)Py_NewRef(self);
-		loan->buf = l.buf;
-		loan->len = nbytes;
-		loan->done = 0;
+		space->end = (EndObject *)Py_NewRef(self);
+		space->buf = l.buf;
+		space->len = nbytes;
+		space->done = 0;
 		self->outstanding++;
-		PyObject_GC_Track(loan);
 	}
 	end_unlock(self);
 	if (ret < 0) {
@@ -168,13 +196,14 @@ static PyObject *producer_loan_array(EndObject *self, PyObject *const *args,
 		PyBuffer_Release(&hdr);
 		return NULL;
 	}
-	memcpy(loan->buf, hdr.buf, hdr.len);
+	memcpy(loan->space->buf, hdr.buf, hdr.len);
 	PyBuffer_Release(&hdr);
 	view = PyMemoryView_FromObject((PyObject *)loan);
 	if (!view) {
 		Py_DECREF(loan);	/* aborts it */
 		return NULL;
 	}
+	loan->view = Py_NewRef(view);	/* tells .array's export from others */
 	ret = PyTuple_Pack(2, (PyObject *)loan, view);
 	Py_DECREF(view);
 	Py_DECREF(loan);
@@ -221,44 +250,134 @@ PyMethodDef producer_methods[] = {
 /* ------------------------------------------------------------------ */
 /* Loan                                                               */
 
-static int loan_check_open(LoanObject *self)
+/*
+ * A loan is two objects.  The LoanSpace is the pool space: every buffer
+ * export (memoryview(loan), numpy.frombuffer(loan), .array's base) holds
+ * it, and with it the end and its mapping.  The Loan is what the user
+ * holds: it owns .array, whose base is a memoryview of the LoanSpace, so
+ * no export points back at the Loan and dropping the Loan frees it at
+ * once (a Loan -> ndarray -> memoryview -> Loan cycle runs through an
+ * ndarray, which the collector cannot follow, and was never aborted).
+ */
+
+/*
+ * A finished loan nothing exports any more no longer needs the mapping:
+ * let a close() waiting for it go on, even while the Loan object lives.
+ */
+static void space_put(LoanSpaceObject *self)
+{
+	EndObject *end = self->end;
+
+	if (end && self->done && !self->exports) {
+		self->end = NULL;
+		end_put_outstanding(end);
+		Py_DECREF(end);
+	}
+}
+
+static void space_dealloc(LoanSpaceObject *self)
+{
+	if (self->end && !self->done) {	/* not reached: the Loan finishes it */
+		self->done = 1;
+		end_give_back(self->end, self->buf, 1);
+	}
+	space_put(self);
+	PyObject_Free(self);
+}
+
+static int space_getbuffer(LoanSpaceObject *self, Py_buffer *view, int flags)
 {
 	if (self->done) {
+		PyErr_SetString(PyExc_BufferError, "zchan: loan already committed or aborted");
+		view->obj = NULL;
+		return -1;
+	}
+	if (PyBuffer_FillInfo(view, (PyObject *)self, self->buf, self->len, 0, flags))
+		return -1;
+	self->exports++;
+	return 0;
+}
+
+static void space_releasebuffer(LoanSpaceObject *self, Py_buffer *view)
+{
+	if (--self->exports == 0)
+		space_put(self);
+}
+
+static PyBufferProcs space_as_buffer = {
+	.bf_getbuffer = (getbufferproc)space_getbuffer,
+	.bf_releasebuffer = (releasebufferproc)space_releasebuffer,
+};
+
+PyTypeObject LoanSpaceType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "zchan._zchan.LoanSpace",
+	.tp_basicsize = sizeof(LoanSpaceObject),
+	.tp_dealloc = (destructor)space_dealloc,
+	.tp_as_buffer = &space_as_buffer,
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "The pool space of a Loan, as its buffer exports see it.",
+	.tp_new = NULL,
+};
+
+static int loan_check_open(LoanObject *self)
+{
+	if (self->space->done) {
 		PyErr_SetString(PyExc_ValueError, "zchan: loan already committed or aborted");
 		return -1;
 	}
 	return 0;
 }
 
-/* Drop our own array, then refuse if anything else still exports us. */
-static int loan_check_unexported(LoanObject *self, const char *what)
+/*
+ * Let go of .array before the loan is finished: an array the user still
+ * names becomes read-only (a committed message never changes).  Returns
+ * how many exports are not that array's: memoryviews or arrays the user
+ * made from the loan or from .array, which could still write into it.
+ * (Everything made from .array shares one export, its memoryview's.)
+ */
+static Py_ssize_t loan_drop_array(LoanObject *self)
 {
-	Py_CLEAR(self->array);
-	if (self->exports) {
-		PyErr_Format(PyExc_BufferError,
-			     "zchan: cannot %s a loan while %zd memoryview(s) or "
-			     "array(s) still export it", what, self->exports);
-		return -1;
+	int named = self->array && Py_REFCNT(self->array) > 1;
+
+	if (named) {
+		PyObject *flags = PyObject_GetAttrString(self->array, "flags");
+
+		if (!flags || PyObject_SetAttrString(flags, "writeable", Py_False)) {
+			PyErr_Clear();	/* not a numpy array: count it */
+			named = 0;
+		}
+		Py_XDECREF(flags);
 	}
-	return 0;
+	Py_CLEAR(self->array);
+	Py_CLEAR(self->view);
+	return self->space->exports - named;
 }
 
 /* Commit @len bytes or (abort) drop the loan; the loan is done after. */
 static int loan_finish(LoanObject *self, Py_ssize_t len, int abort)
 {
-	EndObject *end = self->end;
+	LoanSpaceObject *space = self->space;
+	EndObject *end = space->end;
 	int ret;
 
-	if (end_lock(end, 0))
+	if (abort) {
+		space->done = 1;
+		ret = end_give_back(end, space->buf, 1);
+	} else if (end->closed) {
+		space->done = 1;
+		end_give_back(end, space->buf, 1);
+		space_put(space);
+		closed_error();
 		return -1;
-	if (end->ch)
-		ret = abort ? zchan_abort(end->ch, self->buf) :
-			      zchan_commit(end->ch, self->buf, len);
-	else
-		ret = -EPIPE;
-	end_unlock(end);
-	self->done = 1;
-	end_put_outstanding(end);
+	} else {
+		if (end_lock(end, 0))
+			return -1;
+		ret = end->ch ? zchan_commit(end->ch, space->buf, len) : -EPIPE;
+		end_unlock(end);
+		space->done = 1;
+	}
+	space_put(space);
 	if (ret) {
 		set_error(ret);
 		return -1;
@@ -266,11 +385,32 @@ static int loan_finish(LoanObject *self, Py_ssize_t len, int abort)
 	return 0;
 }
 
+/* Finish, unless views the user made still export the loan: abort then. */
+static int loan_finish_unexported(LoanObject *self, Py_ssize_t len, int abort,
+				  const char *what)
+{
+	Py_ssize_t others = loan_drop_array(self);
+
+	if (others > 0) {
+		loan_finish(self, 0, 1);
+		PyErr_Clear();
+		PyErr_Format(PyExc_BufferError,
+			     "zchan: cannot %s a loan while %zd memoryview(s) or "
+			     "array(s) made from it still export it: the loan was "
+			     "aborted (write through loan.array, or release views "
+			     "before the loan is finished)", what, others);
+		return -1;
+	}
+	return loan_finish(self, len, abort);
+}
+
 PyDoc_STRVAR(loan_commit_doc,
 "commit(nbytes=None)\n--\n\n"
 "Publish the first nbytes (default: all) of the loan as one message.\n"
-"Drops .array first; BufferError if a memoryview or another array still\n"
-"exports the loan (it stays open).  commit(0) drops the loan, as abort().");
+".array becomes read-only; BufferError, and the loan is aborted, if a\n"
+"memoryview or another array made from the loan still exports it (it\n"
+"could change the message after its commit).  commit(0) drops the loan,\n"
+"as abort().  ValueError once the end is closed (the loan is aborted).");
 
 static PyObject *loan_commit(LoanObject *self, PyObject *args, PyObject *kw)
 {
@@ -283,32 +423,32 @@ static PyObject *loan_commit(LoanObject *self, PyObject *args, PyObject *kw)
 	if (loan_check_open(self))
 		return NULL;
 	if (nobj == Py_None) {
-		n = self->len;
+		n = self->space->len;
 	} else {
 		n = PyNumber_AsSsize_t(nobj, PyExc_OverflowError);
 		if (n == -1 && PyErr_Occurred())
 			return NULL;
-		if (n < 0 || n > self->len) {
+		if (n < 0 || n > self->space->len) {
 			PyErr_Format(PyExc_ValueError,
-				     "commit size %zd outside the loan (0 to %zd)", n, self->len);
+				     "commit size %zd outside the loan (0 to %zd)",
+				     n, self->space->len);
 			return NULL;
 		}
 	}
-	if (loan_check_unexported(self, "commit"))
-		return NULL;
-	if (loan_finish(self, n, 0))
+	if (loan_finish_unexported(self, n, 0, "commit"))
 		return NULL;
 	Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(loan_abort_doc,
 "abort()\n--\n\n"
-"Drop the loan: the consumer never sees it.  BufferError while exported.");
+"Drop the loan: the consumer never sees it.  Aborting twice does nothing.");
 
 static PyObject *loan_abort(LoanObject *self, PyObject *unused)
 {
-	if (loan_check_open(self) || loan_check_unexported(self, "abort"))
-		return NULL;
+	if (self->space->done)
+		Py_RETURN_NONE;
+	loan_drop_array(self);
 	if (loan_finish(self, 0, 1))
 		return NULL;
 	Py_RETURN_NONE;
@@ -325,17 +465,15 @@ static PyObject *loan_exit(LoanObject *self, PyObject *args)
 {
 	PyObject *exc_type = PyTuple_GET_SIZE(args) ? PyTuple_GET_ITEM(args, 0) : Py_None;
 
-	if (self->done)		/* committed or aborted inside the block */
+	if (self->space->done)		/* committed or aborted inside the block */
 		Py_RETURN_FALSE;
 	if (exc_type != Py_None) {
-		Py_CLEAR(self->array);
-		if (!self->exports)
-			loan_finish(self, 0, 1);
-		if (PyErr_Occurred())
+		loan_drop_array(self);
+		if (loan_finish(self, 0, 1))
 			return NULL;
 		Py_RETURN_FALSE;
 	}
-	if (loan_check_unexported(self, "commit") || loan_finish(self, self->len, 0))
+	if (loan_finish_unexported(self, self->space->len, 0, "commit"))
 		return NULL;
 	Py_RETURN_FALSE;
 }
@@ -343,53 +481,45 @@ static PyObject *loan_exit(LoanObject *self, PyObject *args)
 static int loan_traverse(LoanObject *self, visitproc visit, void *arg)
 {
 	Py_VISIT(self->array);
+	Py_VISIT(self->view);
 	return 0;
 }
 
 static int loan_clear(LoanObject *self)
 {
 	Py_CLEAR(self->array);
+	Py_CLEAR(self->view);
 	return 0;
 }
 
 static void loan_dealloc(LoanObject *self)
 {
 	PyObject_GC_UnTrack(self);
-	Py_CLEAR(self->array);
-	if (!self->done && self->end) {
+	if (self->space && !self->space->done && self->space->end) {
 		/* Not committed: nothing half-written is ever published. */
 		PyObject *et, *ev, *tb;
 
 		PyErr_Fetch(&et, &ev, &tb);
+		loan_drop_array(self);
 		if (loan_finish(self, 0, 1))
 			PyErr_WriteUnraisable((PyObject *)self);
 		PyErr_Restore(et, ev, tb);
 	}
-	Py_CLEAR(self->end);
+	Py_CLEAR(self->array);
+	Py_CLEAR(self->view);
+	Py_CLEAR(self->space);
 	PyObject_GC_Del(self);
 }
 
+/* memoryview(loan) and numpy.frombuffer(loan) export the LoanSpace. */
 static int loan_getbuffer(LoanObject *self, Py_buffer *view, int flags)
 {
-	if (self->done) {
-		PyErr_SetString(PyExc_BufferError, "zchan: loan already committed or aborted");
-		view->obj = NULL;
-		return -1;
-	}
-	if (PyBuffer_FillInfo(view, (PyObject *)self, self->buf, self->len, 0, flags))
-		return -1;
-	self->exports++;
-	return 0;
-}
-
-static void loan_releasebuffer(LoanObject *self, Py_buffer *view)
-{
-	self->exports--;
+	return space_getbuffer(self->space, view, flags);
 }
 
 static Py_ssize_t loan_length(LoanObject *self)
 {
-	return self->len;
+	return self->space->len;
 }
 
 static PyObject *loan_get_array(LoanObject *self, void *c)
@@ -406,12 +536,11 @@ static int loan_set_array(LoanObject *self, PyObject *value, void *c)
 
 static PyObject *loan_get_done(LoanObject *self, void *c)
 {
-	return PyBool_FromLong(self->done);
+	return PyBool_FromLong(self->space->done);
 }
 
 static PyBufferProcs loan_as_buffer = {
 	.bf_getbuffer = (getbufferproc)loan_getbuffer,
-	.bf_releasebuffer = (releasebufferproc)loan_releasebuffer,
 };
 
 static PySequenceMethods loan_as_sequence = {
@@ -447,4 +576,3 @@ PyTypeObject LoanType = {
 	.tp_methods = loan_methods,
 	.tp_getset = loan_getset,
 };
-

@@ -177,32 +177,6 @@ PyObject *consumer_iternext(EndObject *self)
 	return ret;
 }
 
-/* Give a borrowed buffer back, now or (another thread has the end) later. */
-static int end_release_buf(EndObject *end, const void *buf)
-{
-	int ret = 0;
-
-	if (end->lock_generation == zchan_fork_generation() &&
-	    PyThread_acquire_lock(end->lock, NOWAIT_LOCK)) {
-		if (end->ch)
-			ret = zchan_release(end->ch, buf);
-		PyThread_release_lock(end->lock);
-		return ret;
-	}
-	if (end->ndeferred == end->deferred_cap) {
-		Py_ssize_t cap = end->deferred_cap ? end->deferred_cap * 2 : 16;
-		const void **d = PyMem_Realloc(end->deferred, cap * sizeof(*d));
-
-		if (!d)
-			return -ENOMEM;
-		end->deferred = d;
-		end->deferred_cap = cap;
-	}
-	end->deferred[end->ndeferred++] = buf;
-	return 0;
-}
-
-
 PyMethodDef consumer_methods[] = {
 	{ "recv", (PyCFunction)consumer_recv, METH_VARARGS | METH_KEYWORDS, consumer_recv_doc },
 	{ "recv_zc", (PyCFunction)consumer_recv_zc, METH_VARARGS | METH_KEYWORDS, consumer_recv_zc_doc },
@@ -223,7 +197,7 @@ static int message_release_now(MessageObject *self)
 	int ret;
 
 	self->released = 1;
-	ret = end_release_buf(self->end, self->buf);
+	ret = end_give_back(self->end, self->buf, 0);
 	end_put_outstanding(self->end);
 	return ret;
 }

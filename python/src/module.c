@@ -225,8 +225,9 @@ static struct PyModuleDef zchan_module = {
 PyMODINIT_FUNC PyInit__zchan(void)
 {
 	PyTypeObject *types[] = { &EndType, &ProducerType, &ConsumerType,
-				  &LoanType, &MessageType };
-	const char *names[] = { "End", "Producer", "Consumer", "Loan", "Message" };
+				  &LoanType, &MessageType, &LoanSpaceType };
+	const char *names[] = { "End", "Producer", "Consumer", "Loan", "Message",
+				"LoanSpace" };
 	PyObject *m;
 	size_t i;
 

@@ -27,6 +27,12 @@
 /* Longest single wait before looking at signals and other threads. */
 #define WAIT_SLICE_NS	(50LL * 1000 * 1000)
 
+/* A release or an abort a busy lock postponed (end_give_back()). */
+struct deferred_op {
+	const void *buf;
+	int abort;
+};
+
 typedef struct {
 	PyObject_HEAD
 	struct zchan *ch;
@@ -39,20 +45,11 @@ typedef struct {
 	Py_ssize_t outstanding;		/* live loans and messages */
 	int closed;			/* closed for Python */
 	int close_requested;		/* by another thread, while waiting */
-	const void **deferred;		/* releases postponed: lock was busy */
+	unsigned long owner;		/* thread holding the lock, or 0 */
+	struct deferred_op *deferred;	/* postponed: the lock was busy */
 	Py_ssize_t ndeferred, deferred_cap;
 	PyObject *weakreflist;
 } EndObject;
-
-typedef struct {
-	PyObject_HEAD
-	EndObject *end;
-	void *buf;
-	Py_ssize_t len;
-	Py_ssize_t exports;
-	int done;			/* committed or aborted */
-	PyObject *array;		/* loan_array(): the ndarray over it */
-} LoanObject;
 
 typedef struct {
 	PyObject_HEAD
@@ -63,7 +60,8 @@ typedef struct {
 	int released;
 } MessageObject;
 
-extern PyTypeObject EndType, ProducerType, ConsumerType, LoanType, MessageType;
+extern PyTypeObject EndType, ProducerType, ConsumerType, LoanType, LoanSpaceType,
+	MessageType;
 extern PyMethodDef producer_methods[], consumer_methods[];
 
 /* end.c */
@@ -77,6 +75,7 @@ int end_lock(EndObject *self, int64_t deadline);
 void end_unlock(EndObject *self);
 int end_enter(EndObject *self, int64_t deadline);
 void end_put_outstanding(EndObject *self);
+int end_give_back(EndObject *end, const void *buf, int abort);
 EndObject *end_new(PyTypeObject *cls, int role);
 PyObject *end_new_refused(PyTypeObject *cls, PyObject *a, PyObject *k);
 int end_traverse(EndObject *self, visitproc visit, void *arg);
