@@ -23,7 +23,7 @@ trap 'echo "install-deps: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2'
 #   linux-image-VERSION                  the exact image of each installed
 #                                          linux-headers-VERSION-amd64, when the
 #                                          meta-packages drifted apart (below)
-#   qemu-system-x86 busybox-static cpio  tools/vm-run
+#   qemu-system-x86 busybox-static cpio  scripts/vm-run
 #   xz-utils zstd                        unpacking kernels and linux-source
 #   liburing-dev                         libzchan's io_uring notifications
 #   libbpf-dev bpftool clang             BPF tools (tools/)

@@ -12,7 +12,7 @@
 #   KDIR  the one kernel build tree for what needs a single kernel (the
 #         test modules of tests/vm-run/warn, O=): given, else the first
 #         (oldest) of ZCHAN_KERNELS, Debian 12's own 6.1 and the kernel
-#         tools/vm-run boots by default, else the running kernel's
+#         scripts/vm-run boots by default, else the running kernel's
 #         /lib/modules/$(uname -r)/build.
 #   KVER  the release KDIR builds for, e.g. 6.1.0-57-amd64, as in the
 #         modules' vermagic (Debian's include/config/kernel.release says

@@ -3,7 +3,7 @@
 #
 # The kernels zchan.ko is built and tested for: every installed Debian
 # linux-headers-VERSION-amd64 of a supported series whose image
-# /boot/vmlinuz-VERSION is installed too (tools/vm-run boots it).  One line
+# /boot/vmlinuz-VERSION is installed too (scripts/vm-run boots it).  One line
 # per kernel, oldest first: "VERSION HEADERS-DIR".
 #
 # Usage: scripts/kernels.sh [--series | --missing-images]

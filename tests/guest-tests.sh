@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Runs inside the qemu guest (tools/vm-run, cwd tests/): each GUEST_TESTS
+# Runs inside the qemu guest (scripts/vm-run, cwd tests/): each GUEST_TESTS
 # program in turn, its output between markers that tests/run-tests.sh uses
 # to count each program's TAP results, exit status and run time on the
 # host, after a line naming the kernel the results come from.

@@ -11,7 +11,7 @@
 #      without a warning) and run sparse over it (one result)
 #   3. NATIVE_TESTS (tests/*/tests.mk), one after another, on the host
 #   4. for each of those kernels: GUEST_TESTS, all in one qemu guest
-#      (tools/vm-run --kernel /boot/vmlinuz-VERSION) with that kernel's
+#      (scripts/vm-run --kernel /boot/vmlinuz-VERSION) with that kernel's
 #      zchan.ko loaded; the guest kernel's log verdict (no
 #      BUG/WARNING/Oops/...) is one more result.  Each result names the
 #      kernel the guest reported (uname -r).  A kernel zchan.ko did not
@@ -252,7 +252,7 @@ fi
 run_guest() {
 	local image=$1 kver k log vm_status t tlog status secs klog
 	kver=${image#/boot/vmlinuz-}
-	echo "=== guest $kver: tools/vm-run --kernel $image -- tests/guest-tests.sh $guest"
+	echo "=== guest $kver: scripts/vm-run --kernel $image -- tests/guest-tests.sh $guest"
 	log=$(logname "guest $image")
 	# A guest that dies before it starts the suite is booted once more:
 	# under multi-threaded TCG the kernel's own boot-time code patching
@@ -260,7 +260,7 @@ run_guest() {
 	# A crash that repeats, such as zchan.ko failing to load, still fails.
 	for attempt in 1 2; do
 		# shellcheck disable=SC2086
-		"$TOP/tools/vm-run" --timeout "${ZCHAN_GUEST_TIMEOUT:-900}" --kernel "$image" \
+		"$TOP/scripts/vm-run" --timeout "${ZCHAN_GUEST_TIMEOUT:-900}" --kernel "$image" \
 			${ZCHAN_VM_ARGS:-} --env ZCHAN_GUEST_TEST_TIMEOUT -- ./guest-tests.sh $guest 2>&1 | tee "$log"
 		vm_status=${PIPESTATUS[0]}
 		[ "$attempt" = 1 ] && [ "$vm_status" = 125 ] &&

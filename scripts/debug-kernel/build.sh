@@ -3,7 +3,7 @@
 #
 # Build a debug kernel (KASAN, lockdep, kmemleak, DEBUG_ATOMIC_SLEEP) of
 # one supported series, 6.1 or 6.12, from Debian's linux-source-SERIES
-# tarball, for running the guest suite under tools/vm-run --kernel.
+# tarball, for running the guest suite under scripts/vm-run --kernel.
 # Everything lives outside the tree, one directory per series, in
 # ${XDG_CACHE_HOME:-$HOME/.cache}/zchan/debug-kernel-SERIES:
 #
@@ -12,7 +12,7 @@
 #   vmlinuz       the kernel image (a copy of build/arch/x86/boot/bzImage)
 #   lib/modules/VERSION/
 #                 modules_install output (modules.dep, modules.builtin, ...)
-#                 and a `build` link to build/: tools/vm-run --kernel finds
+#                 and a `build` link to build/: scripts/vm-run --kernel finds
 #                 modules and headers there, next to the image
 #   build.log     the last build's log
 #
@@ -38,7 +38,7 @@ usage() {
 Usage: scripts/debug-kernel/build.sh [OPTIONS]
 
 Build (or reuse) a debug kernel with KASAN, PROVE_LOCKING, DEBUG_KMEMLEAK
-and DEBUG_ATOMIC_SLEEP for tools/vm-run --kernel, and print the path of its
+and DEBUG_ATOMIC_SLEEP for scripts/vm-run --kernel, and print the path of its
 image on stdout.
 
 Options:
@@ -61,7 +61,7 @@ Options:
 Examples:
   scripts/debug-kernel/build.sh                # ~1 h on 2 idle cores, once
   scripts/debug-kernel/build.sh --series 6.12  # the same for 6.12
-  cd tests && ../tools/vm-run --kernel "\$(../scripts/debug-kernel/build.sh --print)" \\
+  cd tests && ../scripts/vm-run --kernel "\$(../scripts/debug-kernel/build.sh --print)" \\
       --append no5lvl --timeout 3600 -- ./guest-tests.sh \$(make -s print-guest-tests)
 USAGE
 }

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The long reliability pass (`make fuzz`): in one throwaway guest
-# (tools/vm-run), the fuzzer for a million calls, then the reliability
+# (scripts/vm-run), the fuzzer for a million calls, then the reliability
 # suite with 1000 producer and 1000 consumer kills and 100 exit-with-waits
 # rounds, then a leak check (debugfs zchan/stats, kmemleak when the kernel
 # has it) and `rmmod zchan`.  The guest kernel log must stay clean
@@ -94,7 +94,7 @@ echo "run-long: seed $seed, $calls calls in $procs processes, $kills kills per d
 echo "run-long: log $log"
 start=$(date +%s)
 cd "$TOP/tests" || exit 1
-"$TOP/tools/vm-run" "${vm_args[@]}" -- ./fuzz/run-long.sh --in-guest \
+"$TOP/scripts/vm-run" "${vm_args[@]}" -- ./fuzz/run-long.sh --in-guest \
 	"$calls" "$procs" "$kills" "$exits" "$seed" >"$log" 2>&1
 status=$?
 elapsed=$(($(date +%s) - start))

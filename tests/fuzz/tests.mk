@@ -4,7 +4,7 @@
 #
 # fuzz/zchan_fuzz is the fuzzer itself (see its -h); fuzz/fuzz-check.sh,
 # a GUEST_TEST, runs a short fixed-seed pass of it in `make check`.
-# fuzz/run-long.sh runs the long pass (`make fuzz`) through tools/vm-run.
+# fuzz/run-long.sh runs the long pass (`make fuzz`) through scripts/vm-run.
 
 FUZZ_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
 	-Wno-sign-compare $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS)

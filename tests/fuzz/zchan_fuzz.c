@@ -1697,7 +1697,7 @@ static void usage(FILE *f)
 		"afterwards.  Then a table of calls per kind and the errors seen.\n\n"
 		"Examples:\n"
 		"  %s --seed 42 --iterations 20000 --procs 3\n"
-		"  tools/vm-run -- tests/fuzz/zchan_fuzz -n 1000000 -p 4 --json\n",
+		"  scripts/vm-run -- tests/fuzz/zchan_fuzz -n 1000000 -p 4 --json\n",
 		prog, prog);
 }
 

@@ -38,7 +38,7 @@ i=0
 for image; do
 	i=$((i + 1))
 	# shellcheck disable=SC2086
-	( "$TOP/tools/vm-run" --timeout "${ZCHAN_OBS_TIMEOUT:-420}" \
+	( "$TOP/scripts/vm-run" --timeout "${ZCHAN_OBS_TIMEOUT:-420}" \
 		--kernel "$image" ${ZCHAN_VM_ARGS:-} --smp 1 -- \
 		"$TOP/tests/obs/guest-tools.sh" >"$outdir/$i.out" 2>&1
 	  echo $? >"$outdir/$i.status" ) &

@@ -7,7 +7,7 @@
 # `dkms build` with private --sourcetree, --dkmstree and --installtree and
 # a private module-signing key, all under build/pkg-dkms/, so nothing on
 # the host changes (checked).  Each module built is then loaded in a guest
-# of its kernel (tools/vm-run --module), where vm-run/zchan_dev_test and a
+# of its kernel (scripts/vm-run --module), where vm-run/zchan_dev_test and a
 # verified zchan-bench stream over the kernel backend run.  One result per
 # kernel and step, each naming its kernel.  Prints TAP.
 
@@ -77,7 +77,7 @@ for k in ${kernels[@]+"${kernels[@]}"}; do
 	t=$(date +%s)
 	# One vCPU: under multi-threaded TCG, boot-time text patching now and
 	# then crashes a two-vCPU 6.12 guest (an int3 Oops, no module loaded).
-	(cd "$TOP/tests" && "$TOP/tools/vm-run" --module "$ko" --smp 1 --timeout 300 -- sh -c '
+	(cd "$TOP/tests" && "$TOP/scripts/vm-run" --module "$ko" --smp 1 --timeout 300 -- sh -c '
 		test "$(uname -r)" = "$1" || { echo "guest runs $(uname -r), not $1"; exit 1; }
 		grep "^zchan " /proc/modules || exit 1
 		"$2" || exit 1

@@ -10,7 +10,7 @@
 # packaged zchan-bench and Python binding run on the unpacked library.
 # pkg/dkms-test.sh builds zchan.ko through DKMS, with private DKMS trees,
 # for every kernel installed with headers (6.1 and 6.12), and loads each
-# build in a guest of that kernel (tools/vm-run --module), where
+# build in a guest of that kernel (scripts/vm-run --module), where
 # vm-run/zchan_dev_test and a zchan-bench stream on the kernel backend run.
 # Both build their packages and modules at run time, in build/pkg-test/
 # and build/pkg-dkms/.

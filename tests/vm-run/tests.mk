@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# Tests of tools/vm-run and of the module's basics (included by
+# Tests of scripts/vm-run and of the module's basics (included by
 # tests/Makefile, cwd = tests/).
 #
 # vm-run/vm-run-test.sh (native) boots a few short guests of its own:

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# tools/vm-run's own tests (NATIVE_TESTS: runs on the host, boots a few
+# scripts/vm-run's own tests (NATIVE_TESTS: runs on the host, boots a few
 # short guests, on vm-run's default kernel).  Prints TAP.  vm-run builds
 # zchan.ko for that kernel; the test modules in vm-run/warn/ come from
 # make -C tests.
@@ -9,7 +9,7 @@
 set -u
 
 TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-VM_RUN=$TOP/tools/vm-run
+VM_RUN=$TOP/scripts/vm-run
 WARN_DIR=$TOP/tests/vm-run/warn
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-run-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

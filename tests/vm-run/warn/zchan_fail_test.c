@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Test-only module for tools/vm-run's own tests: its init fails, which must
- * make `tools/vm-run --module zchan_fail_test.ko` fail with status 125
+ * Test-only module for scripts/vm-run's own tests: its init fails, which must
+ * make `scripts/vm-run --module zchan_fail_test.ko` fail with status 125
  * (the module did not load) before COMMAND runs.
  */
 #include <linux/errno.h>
@@ -14,5 +14,5 @@ static int __init zchan_fail_test_init(void)
 
 module_init(zchan_fail_test_init);
 
-MODULE_DESCRIPTION("zchan test: fails to load (tools/vm-run self-test)");
+MODULE_DESCRIPTION("zchan test: fails to load (scripts/vm-run self-test)");
 MODULE_LICENSE("GPL");
