@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "../common/json.h"
+#include "../lib/json.h"
 
 const char *status_name(enum run_status s)
 {

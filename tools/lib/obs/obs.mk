@@ -3,18 +3,18 @@
 # Build rules shared by zchan-top and zchan-lat, included by their
 # Makefiles after setting TOOL (zchan-top) and TOOL_BPF (zchan_top): the
 # libbpf-tools layout, TOOL_BPF.bpf.c + TOOL_BPF.c + TOOL_BPF.h, with
-# ../zchan-obs/obs.c shared.
+# tools/lib/obs/obs.c shared.
 #
 # The BPF object is built with clang -target bpf against the kernel's UAPI
 # headers (linux-libc-dev) and libbpf-dev's bpf_helpers.h: no vmlinux.h,
 # because the programs read only zchan's tracepoint records
-# (zchan-obs/zchan_tp.h).  The skeleton comes from `bpftool gen skeleton`;
+# (tools/lib/obs/zchan_tp.h).  The skeleton comes from `bpftool gen skeleton`;
 # Debian's libbpf-dev is linked, never a copy.  Without clang, bpftool or
 # libbpf-dev the tool is skipped with a note, so the rest of the tree
 # builds.
 
 OBS_DIR := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
-TOP ?= $(abspath $(OBS_DIR)/../..)
+TOP ?= $(abspath $(OBS_DIR)/../../..)
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "../common/json.h"
+#include "../json.h"
 #include "zchan_tp.h"
 
 #define OBS_CHANSTAT	"/sys/kernel/debug/zchan/chanstat"
