@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT OR LGPL-2.1
-"""seeds-bench: the seed documents' multiprocessing experiments, side by side
-with zchan, in one run.
+"""mp-compare: Python multiprocessing against zchan, the seed documents'
+experiments side by side in one run.
 
 Three experiments, each as the seeds measured it (a producer process, the
 consumer in this one; time from the producer's start signal to the last
@@ -45,11 +45,11 @@ Options:
   -h, --help               this help
 
 Examples:
-  tools/seeds-bench.py                 # the seeds' sizes, all methods (~1 min)
-  tools/seeds-bench.py -q              # a tenth of the sizes
-  tools/seeds-bench.py -e big -m pipe-simplex,shared-memory,zchan-zerocopy
-  tools/seeds-bench.py -j > seeds.json
-  tools/seeds-bench.py -B              # the per-message cost, piece by piece
+  tools/zchan-bench/mp-compare.py      # the seeds' sizes, all methods (~1 min)
+  tools/zchan-bench/mp-compare.py -q   # a tenth of the sizes
+  tools/zchan-bench/mp-compare.py -e big -m pipe-simplex,shared-memory,zchan-zerocopy
+  tools/zchan-bench/mp-compare.py -j > mp-compare.json
+  tools/zchan-bench/mp-compare.py -B   # the per-message cost, piece by piece
 
 Run it with Debian's /usr/bin/python3 (numpy); `make` builds zchan in
 python/, which this script finds by itself.
@@ -64,7 +64,7 @@ import sys
 import time
 from multiprocessing import resource_tracker, shared_memory
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 
 import numpy as np  # noqa: E402
 
@@ -284,7 +284,7 @@ def child_main(method, side, exp, n, ready, go, cpu, stats):
     try:
         produce_cpu(method, side, exp, n, ready, go, cpu, stats)
     except BaseException as e:  # noqa: BLE001 - reported by the parent
-        print("seeds-bench: producer (%s, %s): %r" % (exp, method, e), file=sys.stderr)
+        print("mp-compare: producer (%s, %s): %r" % (exp, method, e), file=sys.stderr)
         os._exit(1)
 
 
@@ -522,7 +522,7 @@ def main():
     if args.breakdown:
         rows = breakdown(args.backend)
         if args.json:
-            json.dump({"tool": "seeds-bench", "breakdown": rows,
+            json.dump({"tool": "mp-compare", "breakdown": rows,
                        "loadavg": os.getloadavg()}, sys.stdout, indent=1)
             print()
         else:
@@ -548,7 +548,7 @@ def main():
         for method in methods:
             if not applicable(exp, method):
                 continue
-            print("seeds-bench: %s x%d, %s..." % (exp, n, method), file=sys.stderr, flush=True)
+            print("mp-compare: %s x%d, %s..." % (exp, n, method), file=sys.stderr, flush=True)
             best, error = None, None
             for _ in range(max(1, args.repeat)):
                 try:
@@ -583,7 +583,7 @@ def main():
             backend = p.backend
     except OSError:
         pass
-    doc = {"tool": "seeds-bench", "zchan_backend": backend,
+    doc = {"tool": "mp-compare", "zchan_backend": backend,
            "python": sys.version.split()[0], "numpy": np.__version__,
            "cpus": os.cpu_count(), "loadavg": os.getloadavg(), "sizes": sizes,
            "bytes_ring": RINGS["bytes"], "results": results}
