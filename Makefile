@@ -175,19 +175,12 @@ install: all
 	$(call submake,tools,install)
 
 # The main job: install what is missing, build, compare zchan with pipe
-# and socketpair (tools/run-bench loads the module where it can, or runs
+# and socketpair (scripts/run-bench loads the module where it can, or runs
 # in a throwaway guest).
 bench:
 	@$(TOP)/scripts/install-deps.sh --quiet
 	@$(MAKE) --no-print-directory all
-	@if [ -x $(TOP)/tools/run-bench ]; then \
-		$(TOP)/tools/run-bench; \
-	elif [ -x $(TOP)/tools/zchan-bench/zchan-bench ]; then \
-		echo "zchan: tools/run-bench does not exist yet: running zchan-bench natively" >&2; \
-		$(TOP)/tools/zchan-bench/zchan-bench; \
-	else \
-		echo "zchan: no benchmark built yet (tools/run-bench, tools/zchan-bench)" >&2; \
-	fi
+	@$(TOP)/scripts/run-bench
 
 clean:
 	@if [ -n "$(KDIR)" ] && [ -f $(KDIR)/Makefile ]; then $(KBUILD) clean; fi
