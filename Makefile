@@ -115,7 +115,9 @@ endif
 tools: lib
 	$(call submake,tools,all $(TOOLS_SANITIZE))
 
-tests: lib $(KSFT_HDRS)
+# After tools: tests/bench and tests/obs make the tools' binaries through
+# tools/Makefile too, which must not run twice at once.
+tests: lib tools $(KSFT_HDRS)
 	$(call submake,tests,all)
 
 python:
