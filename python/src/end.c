@@ -242,83 +242,6 @@ void end_unlock(EndObject *self)
 	PyThread_release_lock(self->lock);
 }
 
-/* ------------------------------------------------------------------ */
-/* Materialising pending ends                                         */
-
-/* Wait (no GIL) until @fd is readable; -ETIME, -EINTR or 0. */
-static int wait_readable(int fd, int64_t slice_ns)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int ret;
-
-	Py_BEGIN_ALLOW_THREADS
-	ret = poll(&pfd, 1, (int)((slice_ns + 999999) / 1000000));
-	Py_END_ALLOW_THREADS
-	if (ret < 0)
-		return -errno;
-	return ret ? 0 : -ETIME;
-}
-
-/*
- * Make a pending end real; called with the lock held.  A pending consumer
- * waits up to @deadline for its producer to be used somewhere; if every
- * copy of the producer's socket is closed first, the stream is over
- * before it began: -EPIPE.
- */
-static int end_materialise(EndObject *self, int64_t deadline)
-{
-	int ret, sock = self->pending_sock;
-	char c;
-
-	if (self->ch || sock < 0)
-		return 0;
-	if (self->role == ROLE_PRODUCER) {
-		struct zchan *ch;
-
-		Py_BEGIN_ALLOW_THREADS
-		ret = zchan_create(NULL, &self->attr, &ch);
-		if (!ret) {
-			ret = zchan_send_peer(ch, sock);
-			if (ret)
-				zchan_close(ch);
-		}
-		Py_END_ALLOW_THREADS
-		if (ret)
-			return ret;
-		self->ch = ch;
-		goto done;
-	}
-	for (;;) {
-		int64_t slice = deadline < 0 ? 0 : next_slice(deadline);
-
-		if (slice < 0)
-			return -ETIME;
-		ret = wait_readable(sock, slice);
-		if (!ret)
-			break;
-		if (ret != -ETIME && ret != -EINTR)
-			return ret;
-		if (deadline < 0)	/* timeout=0 */
-			return -EAGAIN;
-		if (PyErr_CheckSignals())
-			return -EINTR;
-		if (self->close_requested)
-			return -EBADF;
-	}
-	ret = (int)recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (ret == 0)
-		return -EPIPE;
-	Py_BEGIN_ALLOW_THREADS
-	ret = zchan_recv_peer(sock, &self->ch);
-	Py_END_ALLOW_THREADS
-	if (ret)
-		return ret;
-done:
-	close(sock);
-	self->pending_sock = -1;
-	return 0;
-}
-
 /*
  * Lock the end for a call and make sure it is real.  @deadline as in
  * next_slice(), or -1 for "do not wait" (timeout=0).
@@ -346,6 +269,8 @@ int end_enter(EndObject *self, int64_t deadline)
 				return -1;
 			if (ret == -EBADF)
 				closed_error();
+			else if (ret == -EBUSY)
+				pending_busy_error();
 			else
 				set_error(ret);
 			return -1;
@@ -374,9 +299,17 @@ static void end_teardown(EndObject *self)
 		zchan_close(ch);
 		Py_END_ALLOW_THREADS
 	}
-	if (self->pending_sock >= 0) {
+	if (self->ready_fd >= 0) {
+		close(self->ready_fd);
+		self->ready_fd = -1;
+	}
+	if (self->pending_sock >= 0 && !self->keep_sock) {
 		close(self->pending_sock);
 		self->pending_sock = -1;
+	}
+	if (self->claim_sock >= 0 && !self->keep_sock) {
+		close(self->claim_sock);
+		self->claim_sock = -1;
 	}
 }
 
@@ -407,11 +340,25 @@ static PyObject *end_close(EndObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/*
+ * close() of a pending end something else still holds (a Queue's buffer
+ * whose feeder thread has yet to pickle it: zchan/__init__.py decides):
+ * closed for this process at once, its socket kept until the object goes,
+ * so that the pickler can still pass it on.
+ */
+static PyObject *end_close_later(EndObject *self, PyObject *unused)
+{
+	if (!self->closed && !self->ch && self->pending_sock >= 0 && !self->claimed)
+		self->keep_sock = 1;
+	return end_close(self, NULL);
+}
+
 static void end_dealloc(EndObject *self)
 {
 	PyObject_GC_UnTrack(self);
 	if (self->weakreflist)
 		PyObject_ClearWeakRefs((PyObject *)self);
+	self->keep_sock = 0;
 	self->closed = 1;
 	self->outstanding = 0;
 	end_teardown(self);
@@ -442,6 +389,8 @@ EndObject *end_new(PyTypeObject *cls, int role)
 		return NULL;
 	self->role = role;
 	self->pending_sock = -1;
+	self->claim_sock = -1;
+	self->ready_fd = -1;
 	self->lock = PyThread_allocate_lock();
 	self->lock_generation = zchan_fork_generation();
 	self->name = Py_NewRef(Py_None);
@@ -558,9 +507,20 @@ static PyObject *end_fileno(EndObject *self, PyObject *unused)
 {
 	int fd;
 
-	if (end_enter_quick(self))
-		return NULL;
-	fd = zchan_fd(self->ch);
+	if (self->closed)
+		return closed_error();
+	if (self->ready_fd >= 0)
+		return PyLong_FromLong(self->ready_fd);
+	if (!self->ch && self->role == ROLE_CONSUMER) {
+		/* no lock: another thread may wait on this end; the GIL is held */
+		fd = pending_ready_fd(self);
+		if (fd == -EBUSY)
+			return pending_busy_error();
+	} else {
+		if (end_enter_quick(self))
+			return NULL;
+		fd = zchan_fd(self->ch);
+	}
 	if (fd < 0)
 		return set_error(fd);
 	return PyLong_FromLong(fd);
@@ -587,6 +547,8 @@ static PyObject *end_poll(EndObject *self, PyObject *unused)
 			return PyLong_FromLong(0);
 		if (mask == -EPIPE)
 			return PyLong_FromLong(POLLHUP);
+		if (mask == -EBUSY)
+			return pending_busy_error();
 		if (mask)
 			return set_error(mask);
 	}
@@ -725,32 +687,30 @@ static PyObject *end_exit_cm(EndObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(end_pending_state_doc,
-"_pending_state() -> (socket_fd, attr)\n--\n\n"
+"_pending_state() -> (socket_fd, attr or claim_fd)\n--\n\n"
 "For pickling (zchan/__init__.py): the rendezvous socket of a pending\n"
-"end and, for a producer, its creation attributes.  TypeError once the\n"
+"end and, for a producer, its creation attributes, for a consumer its\n"
+"claim socket (python/src/pending.c).  TypeError once the\n"
 "end was used: a used end cannot move to another process.");
 
 static PyObject *end_pending_state(EndObject *self, PyObject *unused)
 {
 	const struct zchan_attr *a = &self->attr;
 
-	if (self->closed)
+	if (self->closed && !self->keep_sock)
 		return closed_error();
-	if (self->ch || self->pending_sock < 0) {
+	if (self->ch || self->pending_sock < 0 || self->claimed) {
 		PyErr_SetString(PyExc_TypeError,
 				"a zchan end can be sent to another process only before "
 				"its first use (make it with zchan.pipe() or "
 				"Producer.consumer()), or use send_peer()/recv_peer()");
 		return NULL;
 	}
+	if (self->role == ROLE_CONSUMER)
+		return Py_BuildValue("ii", self->pending_sock, self->claim_sock);
 	return Py_BuildValue("i(nnIIII)", self->pending_sock, (Py_ssize_t)a->pool_size,
 			     (Py_ssize_t)a->max_msg, a->ring_entries, a->mode,
 			     a->flags, a->backend);
-}
-
-static PyObject *end_rendezvous_fd(EndObject *self, PyObject *unused)
-{
-	return PyLong_FromLong(self->ch ? -1 : self->pending_sock);
 }
 
 static PyObject *end_repr(EndObject *self)
@@ -771,8 +731,8 @@ static PyMethodDef end_methods[] = {
 	{ "stats", (PyCFunction)end_stats, METH_NOARGS, end_stats_doc },
 	{ "__enter__", (PyCFunction)end_enter_cm, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)end_exit_cm, METH_VARARGS, NULL },
+	{ "_close_later", (PyCFunction)end_close_later, METH_NOARGS, NULL },
 	{ "_pending_state", (PyCFunction)end_pending_state, METH_NOARGS, end_pending_state_doc },
-	{ "_rendezvous_fd", (PyCFunction)end_rendezvous_fd, METH_NOARGS, NULL },
 	{ NULL }
 };
 

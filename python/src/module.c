@@ -160,18 +160,24 @@ static PyObject *mod_open(PyObject *mod, PyObject *args)
 }
 
 /*
- * recv_peer(cls, sock, pending=False): receive a consumer end now, or
- * (pending) wrap the socket, which this end then owns, for a receive on
- * first use.
+ * recv_peer(cls, sock, pending=False, timeout=None): receive a consumer
+ * end now (waiting interruptibly, up to timeout), or (pending) wrap the
+ * socket, which this end then owns, for a receive on first use.
  */
-static PyObject *mod_recv_peer(PyObject *mod, PyObject *args)
+static PyObject *mod_recv_peer(PyObject *mod, PyObject *args, PyObject *kw)
 {
-	PyObject *sock;
+	static char *kwlist[] = { "cls", "sock", "pending", "timeout", "claim", NULL };
+	PyObject *sock, *tmo = Py_None;
+	int fd, pending = 0, claim = -1, ret;
+	int64_t timeout_ns;
 	PyTypeObject *cls;
 	EndObject *self;
-	int fd, pending = 0, ret;
 
-	if (!PyArg_ParseTuple(args, "O!O|p:recv_peer", &PyType_Type, &cls, &sock, &pending))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O|p$Oi:recv_peer", kwlist,
+					 &PyType_Type, &cls, &sock, &pending, &tmo,
+					 &claim))
+		return NULL;
+	if (parse_timeout(tmo, &timeout_ns))
 		return NULL;
 	fd = sock_fd(sock);
 	if (fd < 0)
@@ -181,13 +187,15 @@ static PyObject *mod_recv_peer(PyObject *mod, PyObject *args)
 		return NULL;
 	if (pending) {
 		self->pending_sock = fd;
+		self->claim_sock = claim;
 		return (PyObject *)self;
 	}
-	Py_BEGIN_ALLOW_THREADS
-	ret = zchan_recv_peer(fd, &self->ch);
-	Py_END_ALLOW_THREADS
+	ret = recv_peer_bounded(fd, timeout_ns ? deadline_of(timeout_ns) : -1, NULL,
+				&self->ch);
 	if (ret) {
 		Py_DECREF(self);
+		if (ret == -EINTR && PyErr_Occurred())
+			return NULL;
 		return set_error(ret);
 	}
 	return (PyObject *)self;
@@ -207,8 +215,9 @@ static PyMethodDef module_methods[] = {
 	  "create(cls, name=None, *, pool_size, max_msg, ring_entries, mode, busy_poll, "
 	  "backend, pending=-1): zchan_create() (see zchan.create)" },
 	{ "open", (PyCFunction)mod_open, METH_VARARGS, "open(cls, name): zchan_open()" },
-	{ "recv_peer", (PyCFunction)mod_recv_peer, METH_VARARGS,
-	  "recv_peer(cls, sock, pending=False): zchan_recv_peer()" },
+	{ "recv_peer", (PyCFunction)mod_recv_peer, METH_VARARGS | METH_KEYWORDS,
+	  "recv_peer(cls, sock, pending=False, *, timeout=None, claim=-1): "
+	  "zchan_recv_peer(), or a pending consumer owning sock and claim" },
 	{ "strerror", (PyCFunction)mod_strerror, METH_O,
 	  "strerror(errno) -> str: what an error code means in libzchan" },
 	{ NULL }

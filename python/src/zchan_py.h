@@ -38,6 +38,11 @@ typedef struct {
 	struct zchan *ch;
 	int role;
 	int pending_sock;		/* >= 0: not materialised yet */
+	int claim_sock;			/* pending consumer: holds its token */
+	int claimed;			/* took the pending side's token */
+	unsigned int claim_generation;	/* zchan_fork_generation() then */
+	int ready_fd;			/* fileno() of a consumer once pending */
+	int keep_sock;			/* closed, socket kept for a pickler */
 	struct zchan_attr attr;		/* pending producer: how to create */
 	PyObject *name;			/* str or None */
 	PyThread_type_lock lock;
@@ -84,6 +89,14 @@ int sock_fd(PyObject *sock);
 typedef long (*nonblock_op)(EndObject *self, void *ctx);
 long end_retry(EndObject *self, nonblock_op op, void *ctx, int64_t timeout_ns,
 	       int release_gil);
+
+/* pending.c */
+int end_materialise(EndObject *self, int64_t deadline);
+int pending_ready_fd(EndObject *self);
+PyObject *pending_busy_error(void);
+int wait_sock(int sock, int64_t deadline, const int *closing);
+int recv_peer_bounded(int sock, int64_t deadline, const int *closing,
+		      struct zchan **ch);
 
 /* message.c */
 PyObject *consumer_iternext(EndObject *self);

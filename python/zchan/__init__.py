@@ -32,6 +32,7 @@ import ast
 import pickle
 import socket
 import struct
+import sys
 
 from . import _zchan
 from ._zchan import Loan, Message, POLLERR, POLLHUP, POLLIN, POLLOUT, strerror
@@ -74,6 +75,7 @@ class _PickleParts:
             view[at:at + m.nbytes] = m
             at += m.nbytes
 _BACKENDS = {0: "auto", 1: "kernel", 2: "memfd"}
+_CLAIM_TOKEN = b"Z"
 
 
 def _align(n):
@@ -198,15 +200,11 @@ def _array_from(hdr, view):
     return np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
 
 
-async def _ready(end, fd=None):
+async def _ready(end):
     """Wait on the event loop until end's descriptor may be ready."""
     loop = asyncio.get_running_loop()
-    if fd is None:
-        fd = end._rendezvous_fd()
-    writer = False
-    if fd < 0:
-        fd = end.fileno()
-        writer = isinstance(end, Producer) and end.backend == "kernel"
+    fd = end.fileno()
+    writer = isinstance(end, Producer) and end.backend == "kernel"
     fut = loop.create_future()
 
     def wake():
@@ -234,11 +232,24 @@ def _not_picklable(self, protocol):
                     "first use, or with send_peer()/recv_peer()")
 
 
+def _close(end):
+    """close(), but a pending end that something else still holds (a
+    Queue's buffer or its feeder thread, an executor's work item: they
+    pickle it later, after the close() that follows put()) keeps its
+    socket for that pickler until the object goes.  The references of a
+    plain `end.close()`: the caller's name, this frame's, getrefcount's."""
+    if end.pending and sys.getrefcount(end) > 3:
+        end._close_later()
+    else:
+        _zchan.End.close(end)
+
+
 class Producer(_zchan.Producer):
     """The producer end of a channel: send(), loan(), loan_array(),
     send_array(), send_obj(), asend(); see help(zchan.create)."""
     __slots__ = ()
     __reduce_ex__ = _not_picklable
+    close = _close
 
     def consumer(self):
         """Return the consumer end of this channel, pending: it can be
@@ -247,7 +258,7 @@ class Producer(_zchan.Producer):
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with mine, theirs:
             self.send_peer(mine)
-            return _zchan.recv_peer(Consumer, theirs.detach(), True)
+            return _pending_consumer(theirs)
 
     def loan_array(self, shape, dtype=float, *, timeout=None):
         """Lend pool space for an array: the Loan's .array is a writable
@@ -336,6 +347,7 @@ class Consumer(_zchan.Consumer):
     recv_obj(), iteration, arecv(); see help(zchan.pipe)."""
     __slots__ = ()
     __reduce_ex__ = _not_picklable
+    close = _close
 
     def recv_array(self, *, timeout=None):
         """Receive an array sent with send_array() or loan_array(): a
@@ -423,10 +435,11 @@ def open(name):  # noqa: A001 - the issue's name for it
     return _zchan.open(Consumer, name)
 
 
-def recv_peer(sock):
+def recv_peer(sock, *, timeout=None):
     """Receive a consumer end sent with Producer.send_peer() over an
-    AF_UNIX socket (a socket.socket or a file descriptor)."""
-    return _zchan.recv_peer(Consumer, sock)
+    AF_UNIX socket (a socket.socket or a file descriptor).  Waits up to
+    timeout seconds (TimeoutError; None: for ever), interruptibly."""
+    return _zchan.recv_peer(Consumer, sock, timeout=timeout)
 
 
 def pipe(**create_args):
@@ -445,26 +458,44 @@ def pipe(**create_args):
         raise TypeError("pipe() makes anonymous channels: use create(name) and open(name)")
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        # the first process to use the producer takes this token, any
+        # other gets EBUSY (python/src/pending.c)
+        theirs.send(_CLAIM_TOKEN)
         prod = _zchan.create(Producer, None, pending=mine.fileno(), **create_args)
     except BaseException:
         mine.close()
         theirs.close()
         raise
     mine.detach()
-    return _zchan.recv_peer(Consumer, theirs.detach(), True), prod
+    return _pending_consumer(theirs), prod
 
 
-# multiprocessing pickles pending ends by passing their socket's descriptor
+def _pending_consumer(sock):
+    """A pending Consumer owning sock (its rendezvous socket) and a claim
+    socket with a token waiting: the first process to use the consumer
+    takes it, any other gets EBUSY (python/src/pending.c)."""
+    claim, token = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with token:
+        token.send(_CLAIM_TOKEN)
+    try:
+        return _zchan.recv_peer(Consumer, sock.detach(), True, claim=claim.fileno())
+    finally:
+        claim.detach()
+
+
+# multiprocessing pickles pending ends by passing their sockets' descriptors
 def _reduce_end(end):
     from multiprocessing import reduction
     fd, attr = end._pending_state()
+    if isinstance(end, Consumer):
+        attr = reduction.DupFd(attr)    # the claim socket
     return _rebuild_end, (isinstance(end, Producer), reduction.DupFd(fd), attr)
 
 
 def _rebuild_end(producer, dupfd, attr):
     fd = dupfd.detach()
     if not producer:
-        return _zchan.recv_peer(Consumer, fd, True)
+        return _zchan.recv_peer(Consumer, fd, True, claim=attr.detach())
     pool_size, max_msg, ring_entries, mode, flags, backend = attr
     return _zchan.create(Producer, None, pool_size=pool_size, max_msg=max_msg,
                          ring_entries=ring_entries, mode=mode,

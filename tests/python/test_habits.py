@@ -154,3 +154,182 @@ def _reentrant_recv_refused(backend):
 
 def test_reentrant_call_from_signal_handler_raises(backend):
     in_child(_reentrant_recv_refused, backend)
+
+
+# --- B1 / B5: a pending end used first by two processes ------------------
+
+def _send_five(w, k, q):
+    try:
+        for _ in range(5):
+            w.send(b"%d" % k)
+        q.put((k, "sent"))
+    except OSError as e:
+        q.put((k, e.errno))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_one_pipe_producer_two_workers(method, backend):
+    """B1: the second worker to use a pipe() producer gets EBUSY at once;
+    the consumer gets the first one's messages, nothing is lost silently."""
+    ctx = mp.get_context(method)
+    r, w = zchan.pipe(backend=backend)
+    q = ctx.Queue()
+    ps = [ctx.Process(target=_send_five, args=(w, k, q)) for k in range(2)]
+    for p in ps:
+        p.start()
+    w.close()
+    results = dict(q.get(timeout=60) for _ in ps)
+    for p in ps:
+        p.join(60)
+        assert p.exitcode == 0
+    import errno
+    assert sorted(results.values(), key=str) == sorted(["sent", errno.EBUSY], key=str)
+    winner = [k for k, v in results.items() if v == "sent"][0]
+    assert [r.recv(timeout=30) for _ in range(5)] == [b"%d" % winner] * 5
+    with pytest.raises(BrokenPipeError):
+        r.recv(timeout=30)
+
+
+def _race_recv(r, q):
+    try:
+        q.put(r.recv(timeout=5))
+    except OSError as e:
+        q.put(e.errno)
+
+
+def test_two_processes_race_for_a_pending_consumer(backend):
+    """B5: the loser of the race sees EBUSY at once, never blocks."""
+    import errno
+    ctx = mp.get_context("fork")
+    for _ in range(5):
+        r, w = zchan.pipe(backend=backend)
+        q = ctx.Queue()
+        ps = [ctx.Process(target=_race_recv, args=(r, q)) for _ in range(2)]
+        for p in ps:
+            p.start()
+        r.close()
+        w.send(b"only")
+        got = sorted([q.get(timeout=30) for _ in ps], key=str)
+        for p in ps:
+            p.join(30)
+            assert p.exitcode == 0
+        assert got == sorted([b"only", errno.EBUSY], key=str)
+        w.close()
+
+
+# --- B2: a pending consumer's fileno() --------------------------------------
+
+def test_pending_consumer_fileno_readable(backend):
+    import select
+    r, w = zchan.pipe(backend=backend)
+    w.send(b"x")
+    assert select.select([r], [], [], 5)[0] == [r]
+    assert r.recv(timeout=0) == b"x"
+    fd = r.fileno()
+    assert select.select([r], [], [], 0)[0] == []
+    w.send(b"y")
+    assert select.select([r], [], [], 5)[0] == [r] and r.fileno() == fd
+    p = zchan.create(backend=backend)
+    c = p.consumer()
+    p.send(b"z")
+    assert select.select([c], [], [], 5)[0] == [c]
+    assert c.recv(timeout=0) == b"z"
+
+
+def _worker_sends(w, k, n):
+    for i in range(n):
+        w.send(b"%d:%d" % (k, i))
+
+
+def test_connection_wait_over_workers(backend):
+    """B2: multiprocessing.connection.wait() over 4 workers' channels."""
+    from multiprocessing.connection import wait
+    ctx = mp.get_context("fork")
+    n = 50
+    ends, ps = [], []
+    for k in range(4):
+        r, w = zchan.pipe(backend=backend)
+        p = ctx.Process(target=_worker_sends, args=(w, k, n))
+        p.start()
+        w.close()
+        ends.append(r)
+        ps.append(p)
+    counts = {r: 0 for r in ends}
+    live = list(ends)
+    while live:
+        ready = wait(live, timeout=30)
+        assert ready, "wait() timed out with messages pending"
+        for r in ready:
+            try:
+                while True:
+                    r.recv(timeout=0)
+                    counts[r] += 1
+            except BlockingIOError:
+                pass
+            except BrokenPipeError:
+                live.remove(r)
+    for p in ps:
+        p.join(30)
+    assert list(counts.values()) == [n] * 4
+
+
+# --- B6: through a Queue, then close your copy ------------------------------
+
+def _from_queue(q):
+    w = q.get(timeout=30)
+    w.send(b"via queue")
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_end_through_queue_then_close(method, backend):
+    ctx = mp.get_context(method)
+    r, w = zchan.pipe(backend=backend)
+    q = ctx.Queue()
+    p = ctx.Process(target=_from_queue, args=(q,))
+    p.start()
+    q.put(w)
+    w.close()
+    assert r.recv(timeout=60) == b"via queue"
+    p.join(60)
+    assert p.exitcode == 0
+    with pytest.raises(BrokenPipeError):
+        r.recv(timeout=60)
+
+
+def _send_from_pool(w):
+    w.send(b"from the pool")
+    return True
+
+
+def test_end_through_process_pool_then_close(backend):
+    from concurrent.futures import ProcessPoolExecutor
+    r, w = zchan.pipe(backend=backend)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+        fut = ex.submit(_send_from_pool, w)
+        w.close()
+        assert r.recv(timeout=60) == b"from the pool"
+        assert fut.result(timeout=60)
+
+
+# --- recv_peer(): bounded and interruptible --------------------------------
+
+def _recv_peer_interrupted():
+    import socket
+
+    class Stop(Exception):
+        pass
+
+    def stop(*a):
+        raise Stop
+
+    a, b = socket.socketpair()
+    with pytest.raises(TimeoutError):
+        zchan.recv_peer(a, timeout=0.2)
+    signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    with pytest.raises(Stop):
+        zchan.recv_peer(a)
+
+
+def test_recv_peer_is_interruptible():
+    in_child(_recv_peer_interrupted)
