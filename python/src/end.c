@@ -512,8 +512,17 @@ static PyObject *end_fileno(EndObject *self, PyObject *unused)
 	if (self->ready_fd >= 0)
 		return PyLong_FromLong(self->ready_fd);
 	if (!self->ch && self->role == ROLE_CONSUMER) {
-		/* no lock: another thread may wait on this end; the GIL is held */
-		fd = pending_ready_fd(self);
+		/* real already if its producer was used (not if another thread
+		 * waits on it: no waiting for the lock here) */
+		if (!end_lock(self, -1)) {
+			fd = end_materialise(self, -1);
+			end_unlock(self);
+			if (fd && fd != -EAGAIN)
+				return fd == -EBUSY ? pending_busy_error() : set_error(fd);
+		} else {
+			PyErr_Clear();
+		}
+		fd = self->ch ? zchan_fd(self->ch) : pending_ready_fd(self);
 		if (fd == -EBUSY)
 			return pending_busy_error();
 	} else {

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -71,6 +72,20 @@ int wait_sock(int sock, int64_t deadline, const int *closing)
 }
 
 /*
+ * A consumer received after its producer sent: make its fd readable now if
+ * a message waits.  (The memfd backend's epoll fd turns readable on a kick
+ * only, and the kicks before this end existed went nowhere;
+ * zchan_prep_wait() arms it and kicks it when the condition already holds.
+ * The sqe is only filled in, never submitted.)
+ */
+static void arm_received(struct zchan *ch)
+{
+	struct io_uring_sqe sqe;
+
+	zchan_prep_wait(&sqe, ch);
+}
+
+/*
  * zchan_recv_peer() that never blocks in recvmsg(): wait for @sock first
  * (interruptible, bounded), then receive with the socket non-blocking, so
  * that a process that lost a race for the same message waits again
@@ -107,6 +122,8 @@ int recv_peer_bounded(int sock, int64_t deadline, const int *closing,
 		Py_END_ALLOW_THREADS
 		if (!(flags & O_NONBLOCK))
 			fcntl(sock, F_SETFL, flags);
+		if (!ret)
+			arm_received(*ch);
 		if (ret != -EAGAIN)
 			return ret;
 		lost = 1;

@@ -226,6 +226,8 @@ def test_pending_consumer_fileno_readable(backend):
     assert select.select([r], [], [], 5)[0] == [r]
     assert r.recv(timeout=0) == b"x"
     fd = r.fileno()
+    with pytest.raises(BlockingIOError):
+        r.recv(timeout=0)               # memfd: clears the readiness
     assert select.select([r], [], [], 0)[0] == []
     w.send(b"y")
     assert select.select([r], [], [], 5)[0] == [r] and r.fileno() == fd

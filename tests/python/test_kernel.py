@@ -151,3 +151,13 @@ def test_named_channel_across_processes():
     got = out.get(timeout=120)
     child.join()
     assert got == [b"%d" % i for i in range(100)]
+
+
+def test_pending_consumer_readable_kernel():
+    """issue 20 B2 on the kernel backend: a pending consumer's fileno()
+    is readable while a message waits."""
+    r, w = zchan.pipe(backend="kernel")
+    w.send(b"x")
+    assert select.select([r], [], [], 5)[0] == [r]
+    assert r.recv(timeout=0) == b"x"
+    assert select.select([r], [], [], 0)[0] == []
