@@ -420,10 +420,36 @@ PyObject *end_new_refused(PyTypeObject *cls, PyObject *a, PyObject *k)
  * -EAGAIN for timeout 0, -ETIME, or -EINTR / -EBADF with the Python
  * exception to raise already decided by the caller.
  */
+/*
+ * A consumer that waits for a message while its own borrowed messages pin
+ * so much of the pool that the producer cannot fit one: a deadlock of
+ * both ends unless something is released.  True (BufferError raised) once
+ * that has lasted PIN_WAIT_NS.
+ */
+static int consumer_pins_pool(EndObject *self, int64_t since)
+{
+	uint64_t pinned = pool_pinned(self);
+	struct zchan_attr a;
+
+	if (!pinned || zchan_get_attr(self->ch, &a) || pinned + a.max_msg <= a.pool_size ||
+	    monotonic_ns() - since < PIN_WAIT_NS)
+		return 0;
+	PyErr_Format(PyExc_BufferError,
+		     "zchan: the producer cannot go on: this consumer holds %zd "
+		     "borrowed message(s) pinning about %llu of the %zu-byte pool "
+		     "(the oldest held pins everything after it), and max_msg is "
+		     "%zu; release them (arrays from recv_array()/recv_obj() or "
+		     "messages kept alive: keep a .copy()), use recv_array(copy=True), "
+		     "or create the channel with pool_size >= %llu",
+		     self->nheld, (unsigned long long)pinned, a.pool_size, a.max_msg,
+		     (unsigned long long)(pinned + 2 * a.max_msg));
+	return 1;
+}
+
 long end_retry(EndObject *self, nonblock_op op, void *ctx,
 		      int64_t timeout_ns, int release_gil)
 {
-	int64_t deadline = deadline_of(timeout_ns);
+	int64_t deadline = deadline_of(timeout_ns), since = 0;
 	long ret;
 
 	for (;;) {
@@ -451,6 +477,12 @@ long end_retry(EndObject *self, nonblock_op op, void *ctx,
 				return -EINTR;
 			if (self->close_requested)
 				return -EBADF;
+			if (self->role == ROLE_CONSUMER && self->oldest_held) {
+				if (!since)
+					since = monotonic_ns();
+				if (consumer_pins_pool(self, since))
+					return -EINTR;
+			}
 			/*
 			 * Ready, or a slice ran out: try again either way (a
 			 * producer's wait means room for max_msg; a smaller

@@ -25,6 +25,49 @@ static long op_recv_zc(EndObject *self, void *ctx)
 	return zchan_recv_zc(self->ch, &r->buf, ZCHAN_NONBLOCK);
 }
 
+/*
+ * What borrowed messages pin.  The pool is a ring: the producer reuses
+ * space in order, so the oldest message still borrowed pins everything
+ * received after it, released or not.  This end counts the pool bytes it
+ * took (each message rounded up to 64 bytes, plus 64 for the slot) and
+ * keeps its held messages oldest first: pinned is what it took since the
+ * oldest one still held.
+ */
+#define POOL_COST(len)	((((uint64_t)(len) + 63) & ~63ULL) + 64)
+
+uint64_t pool_pinned(EndObject *end)
+{
+	return end->oldest_held ? end->borrowed - end->oldest_held->at : 0;
+}
+
+void held_link(EndObject *end, MessageObject *msg)
+{
+	msg->older = end->newest_held;
+	msg->newer = NULL;
+	if (end->newest_held)
+		end->newest_held->newer = msg;
+	else
+		end->oldest_held = msg;
+	end->newest_held = msg;
+	end->nheld++;
+}
+
+void held_unlink(MessageObject *msg)
+{
+	EndObject *end = msg->end;
+
+	if (msg->older)
+		msg->older->newer = msg->newer;
+	else if (end->oldest_held == msg)
+		end->oldest_held = msg->newer;
+	if (msg->newer)
+		msg->newer->older = msg->older;
+	else if (end->newest_held == msg)
+		end->newest_held = msg->older;
+	msg->older = msg->newer = NULL;
+	end->nheld--;
+}
+
 /* Borrow the next message: its length, or a negative errno. */
 static long consumer_borrow(EndObject *self, PyObject *tmo, const void **buf)
 {
@@ -44,6 +87,7 @@ static long consumer_borrow(EndObject *self, PyObject *tmo, const void **buf)
 		return ret;
 	}
 	*buf = r.buf;
+	self->borrowed += POOL_COST(ret);
 	return ret;	/* still locked */
 }
 
@@ -113,6 +157,8 @@ static MessageObject *message_new(EndObject *self, PyObject *tmo)
 	msg->buf = buf;
 	msg->len = len;
 	msg->released = 0;
+	msg->at = self->borrowed - POOL_COST(len);
+	held_link(self, msg);
 	self->outstanding++;
 	end_unlock(self);
 	return msg;
@@ -197,6 +243,7 @@ static int message_release_now(MessageObject *self)
 	int ret;
 
 	self->released = 1;
+	held_unlink(self);
 	ret = end_give_back(self->end, self->buf, 0);
 	end_put_outstanding(self->end);
 	return ret;

@@ -24,6 +24,13 @@
 #define ROLE_PRODUCER	1
 #define ROLE_CONSUMER	2
 
+/*
+ * A receive that waits this long while this consumer's borrowed messages
+ * pin the pool (the producer cannot fit a max_msg message) raises
+ * BufferError instead of waiting with the producer for ever.
+ */
+#define PIN_WAIT_NS	(2000LL * 1000 * 1000)
+
 /* Longest single wait before looking at signals and other threads. */
 #define WAIT_SLICE_NS	(50LL * 1000 * 1000)
 
@@ -54,15 +61,21 @@ typedef struct {
 	struct deferred_op *deferred;	/* postponed: the lock was busy */
 	Py_ssize_t ndeferred, deferred_cap;
 	PyObject *weakreflist;
+	/* consumer: what borrowed messages pin (see pool_pinned()) */
+	uint64_t borrowed;		/* pool bytes taken so far, estimated */
+	struct MessageObject *oldest_held, *newest_held;
+	Py_ssize_t nheld;
 } EndObject;
 
-typedef struct {
+typedef struct MessageObject {
 	PyObject_HEAD
 	EndObject *end;
 	const void *buf;
 	Py_ssize_t len;
 	Py_ssize_t exports;
 	int released;
+	uint64_t at;			/* end->borrowed before this one */
+	struct MessageObject *older, *newer;	/* the end's held list */
 } MessageObject;
 
 extern PyTypeObject EndType, ProducerType, ConsumerType, LoanType, LoanSpaceType,
@@ -99,6 +112,9 @@ int recv_peer_bounded(int sock, int64_t deadline, const int *closing,
 		      struct zchan **ch);
 
 /* message.c */
+uint64_t pool_pinned(EndObject *end);
+void held_link(EndObject *end, MessageObject *msg);
+void held_unlink(MessageObject *msg);
 PyObject *consumer_iternext(EndObject *self);
 
 #endif /* ZCHAN_PY_H */

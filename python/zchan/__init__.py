@@ -35,11 +35,12 @@ import struct
 import sys
 
 from . import _zchan
-from ._zchan import Loan, Message, POLLERR, POLLHUP, POLLIN, POLLOUT, strerror
+from ._zchan import (DEFAULT_POOL_SIZE, DEFAULT_RING_ENTRIES, Loan, Message, POLLERR,
+                     POLLHUP, POLLIN, POLLOUT, strerror)
 
 __all__ = ["create", "open", "pipe", "recv_peer", "Producer", "Consumer",
            "Loan", "Message", "strerror", "POLLIN", "POLLOUT", "POLLHUP",
-           "POLLERR"]
+           "POLLERR", "DEFAULT_POOL_SIZE", "DEFAULT_RING_ENTRIES"]
 
 # send_array()/send_obj() message headers; payloads start 64-byte aligned
 _ALIGN = 64
@@ -349,20 +350,24 @@ class Consumer(_zchan.Consumer):
     __reduce_ex__ = _not_picklable
     close = _close
 
-    def recv_array(self, *, timeout=None):
+    def recv_array(self, *, timeout=None, copy=False):
         """Receive an array sent with send_array() or loan_array(): a
         read-only ndarray backed by the pool, no copy.  Its message is
-        released when the array and every view of it are gone.  A message
-        that is no array message, or shorter than its header says, raises
-        ValueError (and is released)."""
+        released when the array and every view of it are gone: arrays
+        kept for long pin the pool (copy=True returns a copy and releases
+        the message at once).  A message that is no array message, or
+        shorter than its header says, raises ValueError (and is
+        released)."""
         hdr, view = self._recv_array(timeout)
         got = _hdr_parsed.get(hdr)
         if got is None or not got[2]:   # new header, no header, empty array
-            return _array_from(hdr, view)
-        dtype, shape, count = got       # _array_from()'s common case, inline
-        if len(hdr) + count * dtype.itemsize > len(view):
-            raise ValueError("zchan: array message shorter than its header says")
-        return _np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
+            a = _array_from(hdr, view)
+        else:
+            dtype, shape, count = got   # _array_from()'s common case, inline
+            if len(hdr) + count * dtype.itemsize > len(view):
+                raise ValueError("zchan: array message shorter than its header says")
+            a = _np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
+        return a.copy() if copy else a
 
     def recv_obj(self, *, timeout=None):
         """Receive an object sent with send_obj(): its out-of-band buffers

@@ -335,3 +335,45 @@ def _recv_peer_interrupted():
 
 def test_recv_peer_is_interruptible():
     in_child(_recv_peer_interrupted)
+
+
+# --- the pool that never deadlocks in silence ------------------------------
+
+def _append_loop_producer(w, n):
+    for i in range(n):
+        w.send_array(np.full((40, 40, 3), i, np.float64))
+
+
+def test_append_loop_raises_instead_of_hanging(backend):
+    """results.append(r.recv_array()) with the default pool: the kept
+    arrays pin the pool; the consumer gets BufferError naming the sizes
+    and the pool_size that would work, and neither end hangs."""
+    r, w = zchan.pipe(backend=backend)
+    p = mp.get_context("fork").Process(target=_append_loop_producer, args=(w, 1000))
+    p.start()
+    w.close()
+    results = []
+    with pytest.raises(BufferError) as e:
+        for _ in range(1000):
+            results.append(r.recv_array(timeout=60))
+    msg = str(e.value)
+    assert "pool_size >=" in msg and str(zchan.DEFAULT_POOL_SIZE) in msg
+    assert 50 < len(results) < 1000
+    assert all(a[0, 0, 0] == i for i, a in enumerate(results))
+    # copies free the pool: the rest arrives
+    results = [a.copy() for a in results]
+    rest = [r.recv_array(timeout=60, copy=True) for _ in range(1000 - len(results))]
+    assert [a[0, 0, 0] for a in results + rest] == list(range(1000))
+    p.join(60)
+    assert p.exitcode == 0
+
+
+def test_append_loop_with_copy_completes(backend):
+    r, w = zchan.pipe(backend=backend)
+    p = mp.get_context("fork").Process(target=_append_loop_producer, args=(w, 500))
+    p.start()
+    w.close()
+    results = [r.recv_array(timeout=60, copy=True) for _ in range(500)]
+    assert [a[0, 0, 0] for a in results] == list(range(500))
+    p.join(60)
+    assert p.exitcode == 0
