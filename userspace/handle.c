@@ -65,6 +65,8 @@ struct zchan *zchan_alloc(int role, int backend)
 	z->user_slot = -1;
 	z->role = role;
 	z->backend = backend;
+	z->ops = backend == ZCHAN_BACKEND_KERNEL ? &__zchan_kernel_ops :
+						  &__zchan_memfd_ops;
 	z->fd = z->own_efd = z->peer_efd = z->sock = -1;
 	for (i = 0; i < sizeof(z->peer_fds) / sizeof(z->peer_fds[0]); i++)
 		z->peer_fds[i] = -1;
@@ -77,10 +79,7 @@ void zchan_free(struct zchan *z)
 {
 	unsigned int i;
 
-	if (z->have_ring) {
-		zchan_ring_quiesce(z);
-		io_uring_queue_exit(&z->ring);
-	}
+	__zchan_uring_exit(z);
 	if (z->prod_map != MAP_FAILED)
 		__sys_munmap(z->prod_map, z->layout.prod_ring_size);
 	if (z->cons_map != MAP_FAILED)

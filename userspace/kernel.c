@@ -137,3 +137,103 @@ int zchan_kernel_peer_fd(struct zchan *prod)
 	prod->peer_fds[0] = (int)pf.fd;
 	return prod->peer_fds[0];
 }
+
+/* ------------------------------------------------------------------ */
+/* Notifications and waits: the module does the bookkeeping            */
+
+static void kernel_kick(struct zchan *z)
+{
+	struct zchan_kick k = { 0 };
+
+	/* An error here (peer gone) shows up through 'closed'. */
+	(void)__sys_ioctl(z->fd, ZCHAN_IOC_KICK, &k);
+}
+
+/* The module clears need_wakeup when it delivers a kick. */
+static bool kernel_peer_asleep(struct zchan *z, uint32_t nw)
+{
+	return true;
+}
+
+static void kernel_arm(struct zchan *z)
+{
+	store_once(z->own_need_wakeup, 1);
+	smp_mb();
+}
+
+static bool kernel_arm_sleep(struct zchan *z, int64_t timeout_ns, bool again)
+{
+	kernel_arm(z);
+	return false;
+}
+
+static int kernel_ioctl_wait(struct zchan *z, int64_t timeout_ns)
+{
+	struct zchan_wait w;
+	int ret;
+
+	memset(&w, 0, sizeof(w));
+	if (timeout_ns >= 0) {
+		w.flags = ZCHAN_WAIT_TIMEOUT;
+		w.timeout_ns = (uint64_t)timeout_ns;
+	}
+	ret = __sys_ioctl(z->fd, ZCHAN_IOC_WAIT, &w);
+	if (ret == -ETIMEDOUT)
+		return -ETIME;
+	return ret < 0 ? ret : 0;
+}
+
+static void prep_uring_cmd(struct io_uring_sqe *sqe, int fd, uint32_t op)
+{
+	struct zchan_uring_cmd *cmd;
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	cmd = (struct zchan_uring_cmd *)sqe->cmd;
+	memset(cmd, 0, sizeof(*cmd));
+}
+
+/*
+ * IORING_OP_URING_CMD ZCHAN_URING_CMD_WAIT in the handle's private
+ * io_uring: the module arms need_wakeup and completes the command on a
+ * kick or when the peer goes.  A uring_cmd can't be cancelled by a 6.1
+ * kernel: never leave one in flight on a timeout, use ZCHAN_IOC_WAIT for
+ * timed waits (and where io_uring is unavailable).
+ */
+static int kernel_sleep(struct zchan *z, int64_t timeout_ns)
+{
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	if (!z->have_ring || z->use_ioctl_wait || timeout_ns >= 0)
+		return kernel_ioctl_wait(z, timeout_ns);
+	if (!z->ring_pending) {
+		sqe = __zchan_uring_sqe(z);
+		if (!sqe)
+			return -EBUSY;
+		prep_uring_cmd(sqe, z->fd, ZCHAN_URING_CMD_WAIT);
+		io_uring_sqe_set_data64(sqe, ZCHAN_UDATA_WAIT);
+		ret = __zchan_uring_submit(z, RING_WAIT, -1);
+		if (ret < 0)
+			return ret;
+	}
+	return __zchan_uring_reap(z, -1);
+}
+
+/* The module sets the peer's closed word, whatever way it went. */
+static bool kernel_peer_gone(struct zchan *z)
+{
+	return false;
+}
+
+const struct zchan_ops __zchan_kernel_ops = {
+	.backend	= ZCHAN_BACKEND_KERNEL,
+	.kick		= kernel_kick,
+	.peer_asleep	= kernel_peer_asleep,
+	.arm		= kernel_arm,
+	.arm_sleep	= kernel_arm_sleep,
+	.sleep		= kernel_sleep,
+	.peer_gone	= kernel_peer_gone,
+};

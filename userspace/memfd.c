@@ -75,6 +75,23 @@ static int reopen_rdonly(int fd)
 	return ro >= 0 ? ro : __sys_fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
+/*
+ * Say this end waits.  Our need_wakeup is a generation that only moves on
+ * after a kick from the peer was drained, so it is always the peer's last
+ * kicked generation or the one after it: the peer can never mistake a new
+ * wait for one it already kicked, however often we arm.
+ */
+static void memfd_announce(struct zchan *z)
+{
+	if (z->kick_seen || !z->arm_gen) {
+		if (++z->arm_gen == 0)
+			z->arm_gen = 1;
+		z->kick_seen = false;
+	}
+	store_once(z->own_need_wakeup, z->arm_gen);
+	smp_mb();
+}
+
 static int memfd_epoll(struct zchan *z)
 {
 	struct epoll_event ev;
@@ -99,7 +116,7 @@ static int memfd_epoll(struct zchan *z)
 	 * Start armed, so the first event after setup kicks our epoll fd
 	 * (the kernel's poll needs no such help).
 	 */
-	zchan_arm(z);
+	memfd_announce(z);
 	return 0;
 }
 
@@ -359,3 +376,170 @@ void zchan_memfd_close(struct zchan *z)
 	if (z->peer_efd >= 0)
 		zchan_kick(z);
 }
+
+/* ------------------------------------------------------------------ */
+/* Notifications and waits                                             */
+
+/*
+ * The kick is an eventfd write.  Our peer's need_wakeup is read-only here,
+ * so it is a generation (memfd_announce()) and a generation we already
+ * kicked does not sleep any more.
+ */
+static void memfd_kick(struct zchan *z)
+{
+	uint64_t one = 1;
+
+	z->kicked_gen = z->peer_gen;
+	/* -EAGAIN: counter saturated, the peer is woken anyway. */
+	(void)__sys_write(z->peer_efd, &one, sizeof(one));
+}
+
+static bool memfd_peer_asleep(struct zchan *z, uint32_t nw)
+{
+	if (nw == z->kicked_gen)
+		return false;
+	z->peer_gen = nw;
+	return true;
+}
+
+/* @cnt was read from our eventfd; was a peer's kick among it? */
+static void note_drained(struct zchan *z, uint64_t cnt)
+{
+	if (cnt > z->self_kicks)
+		z->kick_seen = true;
+	z->self_kicks = 0;
+}
+
+/* Consume pending kicks so the epoll fd stops being readable. */
+static void memfd_drain(struct zchan *z)
+{
+	uint64_t cnt = 0;
+
+	if (__sys_read(z->own_efd, &cnt, sizeof(cnt)) != sizeof(cnt))
+		cnt = 0;
+	note_drained(z, cnt);
+}
+
+static void memfd_arm(struct zchan *z)
+{
+	memfd_drain(z);
+	memfd_announce(z);
+}
+
+/*
+ * Untimed: the sleep drains our eventfd in the ring, with a read linked
+ * after the poll that wakes it - one io_uring_enter() per sleep, no read()
+ * before it.  RWF_NOWAIT: woken by the socket or a pidfd, the read finds
+ * the eventfd empty and says so instead of waiting for a kick.
+ */
+static bool sleep_drains(const struct zchan *z, int64_t timeout_ns)
+{
+	return z->have_ring && !z->no_ring_drain && timeout_ns < 0;
+}
+
+/*
+ * Our epoll fd holds the liveness socket and the pidfds of the peer's
+ * processes, so a peer that goes wakes the sleep: the re-check before it
+ * need only bring the watch list up to date, unless the last wake-up was
+ * not a kick.  With the eventfd drained in the ring, a sleep and its
+ * wake-up cost one io_uring_enter() and the peer's kick.
+ */
+static bool memfd_arm_sleep(struct zchan *z, int64_t timeout_ns, bool again)
+{
+	bool in_ring = sleep_drains(z, timeout_ns);
+	bool ask_peer = again && !z->kick_seen;
+
+	if (!in_ring)
+		memfd_drain(z);
+	memfd_announce(z);
+	return in_ring && !ask_peer;
+}
+
+/* IORING_OP_POLL_ADD on our epoll fd, and the eventfd read linked to it. */
+static int memfd_ring_sleep(struct zchan *z, int64_t timeout_ns)
+{
+	struct io_uring_sqe *sqe, *rd;
+	unsigned int pending = RING_WAIT;
+	int ret;
+
+	if (!z->ring_pending) {
+		sqe = __zchan_uring_sqe(z);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_poll_add(sqe, z->fd, POLLIN);
+		io_uring_sqe_set_data64(sqe, ZCHAN_UDATA_WAIT);
+		if (sleep_drains(z, timeout_ns) && (rd = __zchan_uring_sqe(z))) {
+			io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+			io_uring_prep_read(rd, z->own_efd, &z->ring_drained,
+					   sizeof(z->ring_drained), 0);
+			rd->rw_flags = RWF_NOWAIT;
+			io_uring_sqe_set_data64(rd, ZCHAN_UDATA_DRAIN);
+			pending |= RING_DRAIN;
+		}
+		ret = __zchan_uring_submit(z, pending, timeout_ns);
+		if (ret < 0)
+			return ret;
+	}
+	ret = __zchan_uring_reap(z, timeout_ns);
+	if (z->ring_drain_done) {
+		z->ring_drain_done = false;
+		if (z->ring_drain_res == (int)sizeof(z->ring_drained))
+			note_drained(z, z->ring_drained);
+		else if (z->ring_drain_res == -EOPNOTSUPP ||
+			 z->ring_drain_res == -EINVAL)
+			z->no_ring_drain = true;	/* read() from now on */
+	}
+	return ret;
+}
+
+static int memfd_sleep(struct zchan *z, int64_t timeout_ns)
+{
+	struct pollfd pfd = { .fd = z->fd, .events = POLLIN };
+	int ms = timeout_ns < 0 ? -1 : (int)(timeout_ns / 1000000);
+	int ret;
+
+	if (z->have_ring)
+		return memfd_ring_sleep(z, timeout_ns);
+	if (timeout_ns > 0 && ms == 0)
+		ms = 1;
+	ret = __sys_poll(&pfd, 1, ms);
+	if (ret < 0)
+		return ret;
+	return ret ? 0 : -ETIME;
+}
+
+/* Make our own epoll fd readable (zchan_prep_wait, ready now). */
+static void memfd_self_kick(struct zchan *z)
+{
+	uint64_t one = 1;
+
+	if (__sys_write(z->own_efd, &one, sizeof(one)) == sizeof(one))
+		z->self_kicks++;
+}
+
+/*
+ * A peer whose processes all died is seen through their pidfds (users.c)
+ * or as a hang-up of the liveness socket.  Before a sleep that watches
+ * them, only the watch list is brought up to date.
+ */
+static bool memfd_peer_gone(struct zchan *z)
+{
+	if (z->sock < 0)
+		return false;
+	if (z->sleep_watches_peer) {
+		(void)zchan_users_watch(z);
+		return false;
+	}
+	return zchan_users_peer_gone(z, z->sock);
+}
+
+const struct zchan_ops __zchan_memfd_ops = {
+	.backend	= ZCHAN_BACKEND_MEMFD,
+	.kick		= memfd_kick,
+	.peer_asleep	= memfd_peer_asleep,
+	.arm		= memfd_arm,
+	.arm_sleep	= memfd_arm_sleep,
+	.sleep		= memfd_sleep,
+	.self_kick	= memfd_self_kick,
+	.peer_gone	= memfd_peer_gone,
+};

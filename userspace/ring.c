@@ -297,7 +297,6 @@ static int prod_get(struct zchan *z, uint32_t len, unsigned int flags,
 				prod_batch_free(z, true)))
 			continue;
 		if (flags & ZCHAN_NONBLOCK) {
-			zchan_drain(z);
 			zchan_arm(z);
 			ret = prod_room(z, len);
 			if (ret < 0)
@@ -761,7 +760,6 @@ static int cons_get(struct zchan *z, unsigned int flags, struct zchan_desc *d)
 			return ret ? (ret < 0 ? ret : 0) : -EPIPE;
 		}
 		if (flags & ZCHAN_NONBLOCK) {
-			zchan_drain(z);
 			zchan_arm(z);
 			ret = cons_peek(z, d);
 			if (ret)
@@ -1049,18 +1047,6 @@ void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
 		fd = -1;	/* the cqe says -EBADF: the end is not ours */
 	else
 		prod_publish_before_wait(ch);
-	events = ch->role == ZCHAN_CONSUMER ? POLLIN : POLLOUT;
-	if (ch->backend == ZCHAN_BACKEND_MEMFD) {
-		/*
-		 * The epoll fd only turns readable on a kick: arm here, and if
-		 * the condition already holds kick ourselves, so the poll
-		 * completes at once instead of missing it.
-		 */
-		zchan_drain(ch);
-		zchan_arm(ch);
-		if (zchan_ready_mask(ch, ch->max_msg, true))
-			zchan_self_kick(ch);
-		events = POLLIN;
-	}
+	events = __zchan_poll_events(ch, zchan_ready_mask, ch->max_msg);
 	io_uring_prep_poll_add(sqe, fd, events);
 }

@@ -45,20 +45,6 @@ void zchan_use_init(struct zchan *z)
 	z->use_gen = __atomic_load_n(&zchan_fork_gen, __ATOMIC_RELAXED);
 }
 
-/*
- * The private ring for sleeping; without it (no io_uring here, or
- * ZCHAN_WAIT=syscall) the kernel backend sleeps in ZCHAN_IOC_WAIT and the
- * memfd backend in poll(2).
- */
-void zchan_private_ring_init(struct zchan *z)
-{
-	const char *wait = getenv("ZCHAN_WAIT");
-
-	if ((!wait || !*wait || !strcmp(wait, "uring")) &&
-	    !zchan_keep_errno(io_uring_queue_init(4, &z->ring, 0)))
-		z->have_ring = true;
-}
-
 /* ZCHAN_IOC_USE: this process starts (@start) or stops using the end. */
 int zchan_kernel_use(struct zchan *z, bool start)
 {
@@ -98,15 +84,7 @@ int zchan_adopt(struct zchan *z)
 		if (ret)
 			return ret;
 	}
-	if (z->have_ring) {
-		int saved_errno = errno;
-
-		io_uring_queue_exit(&z->ring);
-		errno = saved_errno;
-		z->have_ring = false;
-		z->ring_pending = 0;
-		zchan_private_ring_init(z);
-	}
+	__zchan_uring_reinit(z);
 	z->use_gen = __atomic_load_n(&zchan_fork_gen, __ATOMIC_RELAXED);
 	return 0;
 }

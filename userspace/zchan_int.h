@@ -133,7 +133,47 @@ struct zchan_slot {
 	uint32_t pages;		/* consumer: off is a SEND_PAGES mapping's (pages.c) */
 };
 
+/* The notifications and waits zchan_sleep_until() etc. need (wait.c). */
+typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
+
+/*
+ * struct zchan_ops - what differs between the backends (kernel.c, memfd.c):
+ * the handle's ops point at one of these, and nothing else in the library
+ * asks which backend a handle has.
+ *
+ * Notifications and waits (called by wait.c):
+ * @kick: wake the peer (it sleeps, or may).
+ * @peer_asleep: the peer's need_wakeup reads @nw (non-zero): does it still
+ *	sleep, or was it kicked already?
+ * @arm: drain the kicks this end got, then say it waits (need_wakeup),
+ *	with a full fence after: the caller re-checks its condition next.
+ * @arm_sleep: @arm before a sleep of @timeout_ns (-1: none); @again after
+ *	a wake-up.  True if the coming sleep itself wakes when the peer goes
+ *	(then the re-check need not ask the peer's processes).
+ * @sleep: sleep in the kernel until a kick, the peer going, @timeout_ns
+ *	(-1: none; -ETIME) or a signal.
+ * @self_kick: make zchan_fd() readable now; NULL where the fd polls the
+ *	ring itself (then zchan_prep_wait() needs no arming).
+ * @peer_gone: the slow part of zchan_peer_gone(): ask (system calls)
+ *	whether the peer end's processes are all gone.
+ */
+struct zchan_ops {
+	int backend;		/* ZCHAN_BACKEND_*, for zchan_backend() */
+
+	void (*kick)(struct zchan *z);
+	bool (*peer_asleep)(struct zchan *z, uint32_t nw);
+	void (*arm)(struct zchan *z);
+	bool (*arm_sleep)(struct zchan *z, int64_t timeout_ns, bool again);
+	int (*sleep)(struct zchan *z, int64_t timeout_ns);
+	void (*self_kick)(struct zchan *z);
+	bool (*peer_gone)(struct zchan *z);
+};
+
+extern const struct zchan_ops __zchan_kernel_ops;
+extern const struct zchan_ops __zchan_memfd_ops;
+
 struct zchan {
+	const struct zchan_ops *ops;
 	int role;
 	int backend;
 	unsigned int flags;	/* ZCHAN_BUSY_POLL */
@@ -212,13 +252,15 @@ struct zchan {
 
 	struct zchan_slot *slots;
 
-	/* private io_uring for sleeping */
+	/* private io_uring for sleeping (uring.c) */
 	struct io_uring ring;
 	bool have_ring;
 	bool use_ioctl_wait;	/* kernel: no ZCHAN_FEAT_URING_CMD, use the ioctl */
 	unsigned int ring_pending;	/* RING_WAIT, RING_DRAIN: sqes in flight */
+	bool ring_drain_done;	/* a drain completed: ring_drain_res */
+	int ring_drain_res;
 	bool no_ring_drain;	/* memfd: the kernel can't read own_efd NOWAIT */
-	bool sleep_watches_peer;	/* memfd: see zchan_sleep_until() */
+	bool sleep_watches_peer;	/* see zchan_sleep_until() */
 	uint64_t ring_drained;	/* memfd: own_efd's count, read in the ring */
 
 	struct zchan_stats st;
@@ -248,18 +290,31 @@ int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow);
 void zchan_prod_end_loans(struct zchan *z);
 
 /* wait.c: notifications and waits (below ring.c: it never calls ring.c) */
-typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
 void zchan_kick(struct zchan *z);
 void zchan_notify_peer(struct zchan *z);
 bool zchan_peer_sleeps(struct zchan *z);
 void zchan_wake_peer(struct zchan *z);
 int zchan_peer_gone(struct zchan *z, bool slow);
 void zchan_arm(struct zchan *z);
-void zchan_drain(struct zchan *z);
-void zchan_self_kick(struct zchan *z);
 int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 		     int64_t timeout_ns);
-void zchan_ring_quiesce(struct zchan *z);
+unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
+				 uint32_t need);
+
+/* uring.c: the private io_uring a handle sleeps in */
+#define ZCHAN_UDATA_WAIT	0x7a63686e01ULL
+#define ZCHAN_UDATA_DRAIN	0x7a63686e02ULL
+#define ZCHAN_UDATA_CANCEL	0x7a63686e03ULL
+/* What is in flight in the private ring (z->ring_pending). */
+#define RING_WAIT	1U
+#define RING_DRAIN	2U
+void zchan_private_ring_init(struct zchan *z);
+void __zchan_uring_reinit(struct zchan *z);
+void __zchan_uring_exit(struct zchan *z);
+struct io_uring_sqe *__zchan_uring_sqe(struct zchan *z);
+int __zchan_uring_submit(struct zchan *z, unsigned int pending,
+			 int64_t timeout_ns);
+int __zchan_uring_reap(struct zchan *z, int64_t timeout_ns);
 
 /* The geometry of a new channel, from checked attributes (setup.c). */
 struct zchan_geom {
@@ -300,7 +355,6 @@ extern unsigned int zchan_fork_gen;
 
 /* use.c */
 void zchan_use_init(struct zchan *z);
-void zchan_private_ring_init(struct zchan *z);
 int zchan_kernel_use(struct zchan *z, bool start);
 int zchan_adopt(struct zchan *z);
 
