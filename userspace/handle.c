@@ -53,7 +53,7 @@ int zchan_validate_layout(const struct zchan_layout *l)
 	return 0;
 }
 
-struct zchan *zchan_alloc(int role, int backend)
+struct zchan *zchan_alloc(int role, const struct zchan_ops *ops)
 {
 	struct zchan *z;
 	unsigned int i;
@@ -64,9 +64,7 @@ struct zchan *zchan_alloc(int role, int backend)
 	zchan_use_init(z);
 	z->user_slot = -1;
 	z->role = role;
-	z->backend = backend;
-	z->ops = backend == ZCHAN_BACKEND_KERNEL ? &__zchan_kernel_ops :
-						  &__zchan_memfd_ops;
+	z->ops = ops;
 	z->fd = z->own_efd = z->peer_efd = z->sock = -1;
 	for (i = 0; i < sizeof(z->peer_fds) / sizeof(z->peer_fds[0]); i++)
 		z->peer_fds[i] = -1;

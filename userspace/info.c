@@ -17,7 +17,7 @@ int zchan_fd(const struct zchan *ch)
 ZCHAN_EXPORT
 int zchan_backend(const struct zchan *ch)
 {
-	return ch ? ch->backend : -EINVAL;
+	return ch ? ch->ops->backend : -EINVAL;
 }
 
 ZCHAN_EXPORT
@@ -30,7 +30,7 @@ int zchan_get_attr(const struct zchan *ch, struct zchan_attr *attr)
 	attr->max_msg = ch->max_msg;
 	attr->ring_entries = ch->entries;
 	attr->flags = ch->flags;
-	attr->backend = (unsigned int)ch->backend;
+	attr->backend = (unsigned int)ch->ops->backend;
 	return 0;
 }
 

@@ -13,7 +13,7 @@
 
 #define ZCHAN_DEV_PATH		"/dev/" ZCHAN_DEVICE_NAME
 
-int zchan_kernel_open_dev(void)
+int __zchan_kernel_open_dev(void)
 {
 	return __sys_open(ZCHAN_DEV_PATH, O_RDWR | O_CLOEXEC);
 }
@@ -34,11 +34,11 @@ static uint32_t module_features(int devfd)
  * (a close, an exit or a kill), publishes every slot up to it, so that no
  * committed message is lost behind a loan that will never be committed.
  */
-int zchan_kernel_create(struct zchan *z, int devfd, const char *name,
-			const struct zchan_geom *g)
+static int kernel_create(struct zchan *z, const char *name,
+			 const struct zchan_geom *g)
 {
 	struct zchan_create cr;
-	int ret;
+	int devfd = z->fd, ret;
 
 	memset(&cr, 0, sizeof(cr));
 	if (module_features(devfd) & ZCHAN_FEAT_PUBLISH_ON_CLOSE)
@@ -49,7 +49,6 @@ int zchan_kernel_create(struct zchan *z, int devfd, const char *name,
 	cr.mode = g->mode;
 	if (name)
 		memcpy(cr.name, name, strlen(name));
-	z->fd = devfd;
 	ret = __sys_ioctl(devfd, ZCHAN_IOC_CREATE, &cr);
 	if (ret < 0)
 		return ret;
@@ -60,12 +59,11 @@ int zchan_kernel_create(struct zchan *z, int devfd, const char *name,
 	return ret;
 }
 
-int zchan_kernel_attach(struct zchan *z, int devfd, const char *name)
+static int kernel_open(struct zchan *z, const char *name)
 {
 	struct zchan_attach at;
-	int ret;
+	int devfd = z->fd, ret;
 
-	z->fd = devfd;
 	memset(&at, 0, sizeof(at));
 	memcpy(at.name, name, strlen(name));
 	ret = __sys_ioctl(devfd, ZCHAN_IOC_ATTACH, &at);
@@ -97,15 +95,18 @@ static bool is_zchan_file(int fd)
 }
 
 /*
- * The consumer end from a handle message: anything but a zchan consumer
- * file is a bad handle, -EPROTO, as on the memfd backend.
+ * The consumer end from a handle message, one fd (z owns it from here):
+ * anything but a zchan consumer file is a bad handle, -EPROTO, as on the
+ * memfd backend.  The module says the layout.
  */
-int zchan_kernel_attach_fd(struct zchan *z, int fd)
+static int kernel_attach(struct zchan *z, const struct zchan_layout *l,
+			 int *fds)
 {
 	struct zchan_info info;
-	int ret;
+	int fd = fds[0], ret;
 
 	z->fd = fd;
+	fds[0] = -1;
 	if (!is_zchan_file(fd))
 		return -EPROTO;
 	memset(&info, 0, sizeof(info));
@@ -122,20 +123,65 @@ int zchan_kernel_attach_fd(struct zchan *z, int fd)
  * sent: closing it would end the consumer for good, so a failed send
  * (-EAGAIN on a full socket...) keeps it for the next try.
  */
-int zchan_kernel_peer_fd(struct zchan *prod)
+static int kernel_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
 {
 	struct zchan_peer_fd pf;
 	int ret;
 
-	if (prod->peer_fds[0] >= 0)
-		return prod->peer_fds[0];
-	memset(&pf, 0, sizeof(pf));
-	pf.flags = ZCHAN_PEER_FD_CLOEXEC;
-	ret = __sys_ioctl(prod->fd, ZCHAN_IOC_PEER_FD, &pf);
-	if (ret < 0)
-		return ret;
-	prod->peer_fds[0] = (int)pf.fd;
-	return prod->peer_fds[0];
+	if (prod->peer_fds[0] < 0) {
+		memset(&pf, 0, sizeof(pf));
+		pf.flags = ZCHAN_PEER_FD_CLOEXEC;
+		ret = __sys_ioctl(prod->fd, ZCHAN_IOC_PEER_FD, &pf);
+		if (ret < 0)
+			return ret;
+		prod->peer_fds[0] = (int)pf.fd;
+	}
+	fds[0] = prod->peer_fds[0];
+	return 1;
+}
+
+static void kernel_peer_sent(struct zchan *prod)
+{
+	zchan_close_fd(&prod->peer_fds[0]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Holders: the module counts them (ZCHAN_FEAT_USE)                    */
+
+/* ZCHAN_IOC_USE: this process starts (@start) or stops holding the end. */
+static int kernel_use(struct zchan *z, bool start)
+{
+	struct zchan_use u;
+	int ret;
+
+	if (!(z->features & ZCHAN_FEAT_USE))
+		return 0;
+	memset(&u, 0, sizeof(u));
+	u.flags = start ? 0 : ZCHAN_USE_END;
+	ret = __sys_ioctl(z->fd, ZCHAN_IOC_USE, &u);
+	return ret < 0 ? ret : 0;
+}
+
+/* An older module holds an end while any descriptor of it is open. */
+static int kernel_hold(struct zchan *z)
+{
+	if (load_acquire(z->own_closed))
+		return -EPIPE;
+	return kernel_use(z, true);
+}
+
+/*
+ * The module knows whether this is the end's last holder and marks it
+ * closed then; publishing our loans first is right either way.
+ */
+static bool kernel_release(struct zchan *z)
+{
+	return true;
+}
+
+static void kernel_close(struct zchan *z, bool last)
+{
+	kernel_use(z, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -230,6 +276,15 @@ static bool kernel_peer_gone(struct zchan *z)
 
 const struct zchan_ops __zchan_kernel_ops = {
 	.backend	= ZCHAN_BACKEND_KERNEL,
+	.create		= kernel_create,
+	.open		= kernel_open,
+	.peer_fds	= kernel_peer_fds,
+	.peer_sent	= kernel_peer_sent,
+	.attach		= kernel_attach,
+	.peer_nfds	= 1,
+	.hold		= kernel_hold,
+	.release	= kernel_release,
+	.close		= kernel_close,
 	.kick		= kernel_kick,
 	.peer_asleep	= kernel_peer_asleep,
 	.arm		= kernel_arm,

@@ -191,7 +191,8 @@ static bool pool_fits_memory(uint64_t pool_size)
 	return pages <= 0 || pool_size <= (uint64_t)pages * zchan_page_size();
 }
 
-int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g)
+static int memfd_create_end(struct zchan *z, const char *name,
+			    const struct zchan_geom *g)
 {
 	struct zchan_layout l;
 	int prod_fd, cons_fd, sp[2], ret;
@@ -244,10 +245,10 @@ int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g)
 }
 
 /*
- * The consumer end's fds, in the order zchan_memfd_attach() takes them;
- * -EBUSY once they were sent.
+ * The consumer end's fds, in the order memfd_attach() takes them, and the
+ * layout; -EBUSY once they were sent.
  */
-int zchan_memfd_peer_fds(const struct zchan *prod, int *fds)
+static int memfd_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
 {
 	if (prod->peer_fds[PEER_SOCK] < 0)
 		return -EBUSY;		/* the consumer end is already out */
@@ -256,11 +257,12 @@ int zchan_memfd_peer_fds(const struct zchan *prod, int *fds)
 	fds[2] = prod->peer_efd;	/* the consumer's own eventfd */
 	fds[3] = prod->own_efd;		/* it kicks us through ours */
 	fds[4] = prod->peer_fds[PEER_SOCK];
-	return 0;
+	*l = prod->layout;
+	return ZCHAN_MEMFD_NFDS;
 }
 
 /* Sent: our copy of the consumer's socket end would hide its death. */
-void zchan_memfd_peer_sent(struct zchan *prod)
+static void memfd_peer_sent(struct zchan *prod)
 {
 	zchan_close_fd(&prod->peer_fds[PEER_PROD_MEMFD]);
 	zchan_close_fd(&prod->peer_fds[PEER_CONS_MEMFD]);
@@ -307,7 +309,7 @@ static int check_notify_fd(int fd, bool sock)
  * geometry, the memfds exactly that size, and the geometry the one the
  * producer recorded in its end page when it created the channel.
  */
-int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
+static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 {
 	struct zchan_memfd_end rec;
 	struct zchan_layout want;
@@ -356,25 +358,6 @@ int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 	z->sock = fds[4];
 	fds[2] = fds[3] = fds[4] = -1;
 	return memfd_epoll(z);
-}
-
-/*
- * This process stops using the end.  The last user publishes what it
- * committed behind outstanding loans, then does what the kernel does on
- * release: mark the end closed, then wake the peer; any other
- * wakes the peer so that it stops watching this process.  A copy that was
- * only inherited says nothing.
- */
-void zchan_memfd_close(struct zchan *z)
-{
-	if (!z->own_end || !zchan_used_here(z))
-		return;
-	if (zchan_users_unregister(z)) {
-		zchan_prod_end_loans(z);
-		store_release(z->own_closed, 1);
-	}
-	if (z->peer_efd >= 0)
-		zchan_kick(z);
 }
 
 /* ------------------------------------------------------------------ */
@@ -533,8 +516,56 @@ static bool memfd_peer_gone(struct zchan *z)
 	return zchan_users_peer_gone(z, z->sock);
 }
 
+/* ------------------------------------------------------------------ */
+/* Holders: the end pages' tables (users.c)                            */
+
+/* A forked child holds its end now: the peer watches it too. */
+static int memfd_hold(struct zchan *z)
+{
+	uint64_t one = 1;
+	int ret;
+
+	ret = zchan_users_register(z);
+	if (ret)
+		return ret;
+	/*
+	 * The peer watches users it has seen: make it look again
+	 * (-EAGAIN: saturated, the peer wakes anyway).
+	 */
+	(void)__sys_write(z->peer_efd, &one, sizeof(one));
+	return 0;
+}
+
+static bool memfd_release(struct zchan *z)
+{
+	return z->own_end && zchan_users_unregister(z);
+}
+
+/*
+ * The last holder does what the kernel does on release: mark the end
+ * closed, then wake the peer; any other wakes the peer so that it stops
+ * watching this process.
+ */
+static void memfd_close(struct zchan *z, bool last)
+{
+	if (!z->own_end)
+		return;
+	if (last)
+		store_release(z->own_closed, 1);
+	if (z->peer_efd >= 0)
+		memfd_kick(z);
+}
+
 const struct zchan_ops __zchan_memfd_ops = {
 	.backend	= ZCHAN_BACKEND_MEMFD,
+	.create		= memfd_create_end,
+	.peer_fds	= memfd_peer_fds,
+	.peer_sent	= memfd_peer_sent,
+	.attach		= memfd_attach,
+	.peer_nfds	= ZCHAN_MEMFD_NFDS,
+	.hold		= memfd_hold,
+	.release	= memfd_release,
+	.close		= memfd_close,
 	.kick		= memfd_kick,
 	.peer_asleep	= memfd_peer_asleep,
 	.arm		= memfd_arm,

@@ -14,10 +14,10 @@
 
 #include "zchan_int.h"
 
+/* Only the module sets layout features (memfd's are 0, checked at attach). */
 static bool pages_supported(const struct zchan *z)
 {
-	return z->backend == ZCHAN_BACKEND_KERNEL &&
-	       (z->layout.features & ZCHAN_FEAT_SEND_PAGES);
+	return z->layout.features & ZCHAN_FEAT_SEND_PAGES;
 }
 
 static bool page_aligned(uint64_t v)

@@ -21,14 +21,14 @@ struct zchan_peer_hdr {
 	uint32_t version;
 	uint32_t backend;
 	uint32_t nfds;
-	struct zchan_layout layout;	/* memfd only */
+	struct zchan_layout layout;	/* memfd only: zchan_ops.peer_fds */
 };
 
 static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
 		    const int *fds, unsigned int nfds)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * ZCHAN_MEMFD_NFDS)];
+		char buf[CMSG_SPACE(sizeof(int) * ZCHAN_PEER_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { (void *)hdr, sizeof(*hdr) };
@@ -58,7 +58,7 @@ static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
 static int do_zchan_send_peer(struct zchan *prod, int unix_sock)
 {
 	struct zchan_peer_hdr hdr;
-	int fds[ZCHAN_MEMFD_NFDS];
+	int fds[ZCHAN_PEER_MAX_FDS];
 	int ret;
 
 	if (!prod || prod->role != ZCHAN_PRODUCER || unix_sock < 0)
@@ -69,28 +69,14 @@ static int do_zchan_send_peer(struct zchan *prod, int unix_sock)
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = ZCHAN_PEER_MAGIC;
 	hdr.version = ZCHAN_PEER_VERSION;
-	hdr.backend = (uint32_t)prod->backend;
-
-	if (prod->backend == ZCHAN_BACKEND_KERNEL) {
-		ret = zchan_kernel_peer_fd(prod);
-		if (ret < 0)
-			return ret;
-		fds[0] = ret;
-		hdr.nfds = 1;
-		ret = send_fds(unix_sock, &hdr, fds, 1);
-		if (!ret)
-			zchan_close_fd(&prod->peer_fds[0]);
+	hdr.backend = (uint32_t)prod->ops->backend;
+	ret = prod->ops->peer_fds(prod, fds, &hdr.layout);
+	if (ret < 0)
 		return ret;
-	}
-
-	ret = zchan_memfd_peer_fds(prod, fds);
-	if (ret)
-		return ret;
-	hdr.nfds = ZCHAN_MEMFD_NFDS;
-	hdr.layout = prod->layout;
-	ret = send_fds(unix_sock, &hdr, fds, ZCHAN_MEMFD_NFDS);
+	hdr.nfds = (uint32_t)ret;
+	ret = send_fds(unix_sock, &hdr, fds, hdr.nfds);
 	if (!ret)
-		zchan_memfd_peer_sent(prod);
+		prod->ops->peer_sent(prod);
 	return ret;
 }
 
@@ -143,6 +129,7 @@ static int do_zchan_recv_peer(int unix_sock, struct zchan **cons)
 {
 	struct zchan_peer_hdr hdr;
 	int fds[ZCHAN_PEER_MAX_FDS], nfds, msg_flags = 0, i, ret;
+	const struct zchan_ops *ops;
 	struct zchan *z = NULL;
 	ssize_t n;
 
@@ -159,24 +146,16 @@ static int do_zchan_recv_peer(int unix_sock, struct zchan **cons)
 	if ((size_t)n != sizeof(hdr) || (msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ||
 	    hdr.magic != ZCHAN_PEER_MAGIC || hdr.version != ZCHAN_PEER_VERSION)
 		goto out_close;
-	if (hdr.backend == ZCHAN_BACKEND_KERNEL && nfds == 1) {
-		z = zchan_alloc(ZCHAN_CONSUMER, ZCHAN_BACKEND_KERNEL);
-		if (!z) {
-			ret = -ENOMEM;
-			goto out_close;
-		}
-		ret = zchan_kernel_attach_fd(z, fds[0]);	/* z owns fds[0] */
-		fds[0] = -1;
-	} else if (hdr.backend == ZCHAN_BACKEND_MEMFD &&
-		   nfds == ZCHAN_MEMFD_NFDS) {
-		z = zchan_alloc(ZCHAN_CONSUMER, ZCHAN_BACKEND_MEMFD);
-		if (!z) {
-			ret = -ENOMEM;
-			goto out_close;
-		}
-		ret = zchan_memfd_attach(z, &hdr.layout, fds);
+	ops = __zchan_backend_ops(hdr.backend);
+	if (!ops || (unsigned int)nfds != ops->peer_nfds)
+		goto out_close;
+	z = zchan_alloc(ZCHAN_CONSUMER, ops);
+	if (!z) {
+		ret = -ENOMEM;
+		goto out_close;
 	}
-	if (ret && z) {
+	ret = ops->attach(z, &hdr.layout, fds);	/* takes the fds z keeps */
+	if (ret) {
 		zchan_free(z);
 		z = NULL;
 	}

@@ -612,13 +612,14 @@ static void cons_store_read(struct zchan *z)
  * consistent (tail <= alloc <= head + entries), else the tail as it is.
  * The producer's ring is read-only here: the result is kept privately.
  * After a close alloc is tail (zchan_prod_end_loans()); a producer that
- * never wrote alloc leaves it inconsistent, or equal to tail.
+ * never wrote alloc leaves it inconsistent, or equal to tail.  A consumer
+ * maps the alloc word only where this is its job (memfd.c).
  */
 static uint32_t cons_last_tail(struct zchan *z)
 {
 	uint32_t tail, alloc, used;
 
-	if (z->backend != ZCHAN_BACKEND_MEMFD || !z->alloc)
+	if (!z->alloc)
 		return load_acquire(z->tail);
 	if (!z->c_last) {
 		tail = load_acquire(z->tail);

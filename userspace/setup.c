@@ -11,8 +11,26 @@
 
 #include "zchan_int.h"
 
-/* ZCHAN_BACKEND_KERNEL with *devfd open, ZCHAN_BACKEND_MEMFD, or -errno. */
-static int pick_backend(unsigned int want, int *devfd)
+/* The table of backend @backend (ZCHAN_BACKEND_*), NULL if none. */
+const struct zchan_ops *__zchan_backend_ops(unsigned int backend)
+{
+	switch (backend) {
+	case ZCHAN_BACKEND_KERNEL:
+		return &__zchan_kernel_ops;
+	case ZCHAN_BACKEND_MEMFD:
+		return &__zchan_memfd_ops;
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * The backend a new handle gets, from @want (ZCHAN_BACKEND_AUTO: from
+ * $ZCHAN_BACKEND, else the kernel's where /dev/zchan opens): its table,
+ * with *devfd open for the kernel's; NULL and *err if there is none.
+ */
+static const struct zchan_ops *pick_backend(unsigned int want, int *devfd,
+					    int *err)
 {
 	const char *env;
 	int fd;
@@ -24,19 +42,23 @@ static int pick_backend(unsigned int want, int *devfd)
 			want = ZCHAN_BACKEND_KERNEL;
 		else if (env && !strcmp(env, "memfd"))
 			want = ZCHAN_BACKEND_MEMFD;
-		else if (env && *env)
-			return -EINVAL;
+		else if (env && *env) {
+			*err = -EINVAL;
+			return NULL;
+		}
 	}
 	if (want == ZCHAN_BACKEND_MEMFD)
-		return ZCHAN_BACKEND_MEMFD;
-	fd = zchan_kernel_open_dev();
+		return __zchan_backend_ops(want);
+	fd = __zchan_kernel_open_dev();
 	if (fd >= 0) {
 		*devfd = fd;
-		return ZCHAN_BACKEND_KERNEL;
+		return __zchan_backend_ops(ZCHAN_BACKEND_KERNEL);
 	}
-	if (want == ZCHAN_BACKEND_KERNEL)
-		return fd;
-	return ZCHAN_BACKEND_MEMFD;	/* auto: no module here */
+	if (want == ZCHAN_BACKEND_KERNEL) {
+		*err = fd;
+		return NULL;
+	}
+	return __zchan_backend_ops(ZCHAN_BACKEND_MEMFD);	/* auto: no module */
 }
 
 static int check_name(const char *name)
@@ -112,10 +134,11 @@ void zchan_attr_init(struct zchan_attr *attr)
 static int do_zchan_create(const char *name, const struct zchan_attr *attr,
 			   struct zchan **prod)
 {
+	const struct zchan_ops *ops;
 	struct zchan_geom g;
 	unsigned int flags, want;
 	struct zchan *z;
-	int backend, devfd, ret;
+	int devfd, ret;
 
 	if (!prod)
 		return -EINVAL;
@@ -125,22 +148,20 @@ static int do_zchan_create(const char *name, const struct zchan_attr *attr,
 	ret = check_attr(attr, &g, &flags, &want);
 	if (ret)
 		return ret;
-	backend = pick_backend(want, &devfd);
-	if (backend < 0)
-		return backend;
-	if (name && backend == ZCHAN_BACKEND_MEMFD)
+	ops = pick_backend(want, &devfd, &ret);
+	if (!ops)
+		return ret;
+	if (name && !ops->open)
 		return -EOPNOTSUPP;	/* names live in the kernel module */
-	z = zchan_alloc(ZCHAN_PRODUCER, backend);
+	z = zchan_alloc(ZCHAN_PRODUCER, ops);
 	if (!z) {
 		if (devfd >= 0)
 			__sys_close(devfd);
 		return -ENOMEM;
 	}
 	z->flags = flags;
-	if (backend == ZCHAN_BACKEND_KERNEL)
-		ret = zchan_kernel_create(z, devfd, name, &g);
-	else
-		ret = zchan_memfd_create(z, &g);
+	z->fd = devfd;
+	ret = ops->create(z, name, &g);
 	if (ret) {
 		zchan_free(z);
 		return ret;
@@ -158,25 +179,27 @@ int zchan_create(const char *name, const struct zchan_attr *attr,
 
 static int do_zchan_open(const char *name, struct zchan **cons)
 {
+	const struct zchan_ops *ops;
 	struct zchan *z;
-	int backend, devfd, ret;
+	int devfd, ret;
 
 	if (!name || !cons)
 		return -EINVAL;
 	ret = check_name(name);
 	if (ret)
 		return ret;
-	backend = pick_backend(ZCHAN_BACKEND_AUTO, &devfd);
-	if (backend < 0)
-		return backend;
-	if (backend != ZCHAN_BACKEND_KERNEL)
+	ops = pick_backend(ZCHAN_BACKEND_AUTO, &devfd, &ret);
+	if (!ops)
+		return ret;
+	if (!ops->open)
 		return -EOPNOTSUPP;
-	z = zchan_alloc(ZCHAN_CONSUMER, backend);
+	z = zchan_alloc(ZCHAN_CONSUMER, ops);
 	if (!z) {
 		__sys_close(devfd);
 		return -ENOMEM;
 	}
-	ret = zchan_kernel_attach(z, devfd, name);
+	z->fd = devfd;
+	ret = ops->open(z, name);
 	if (ret) {
 		zchan_free(z);
 		return ret;
@@ -199,11 +222,13 @@ void zchan_close(struct zchan *ch)
 	if (!ch)
 		return;
 	zchan_pages_close(ch);	/* unpinned as their mappings go */
-	if (ch->backend == ZCHAN_BACKEND_MEMFD)
-		zchan_memfd_close(ch);
-	else if (zchan_used_here(ch)) {
-		zchan_prod_end_loans(ch);	/* the module marks it closed */
-		zchan_kernel_use(ch, false);
+	/* a copy that was only inherited says nothing */
+	if (zchan_used_here(ch)) {
+		bool last = ch->ops->release(ch);
+
+		if (last)
+			zchan_prod_end_loans(ch);
+		ch->ops->close(ch, last);
 	}
 	zchan_free(ch);
 	errno = saved_errno;

@@ -45,45 +45,16 @@ void zchan_use_init(struct zchan *z)
 	z->use_gen = __atomic_load_n(&zchan_fork_gen, __ATOMIC_RELAXED);
 }
 
-/* ZCHAN_IOC_USE: this process starts (@start) or stops using the end. */
-int zchan_kernel_use(struct zchan *z, bool start)
-{
-	struct zchan_use u;
-	int ret;
-
-	if (!(z->features & ZCHAN_FEAT_USE))
-		return 0;
-	memset(&u, 0, sizeof(u));
-	u.flags = start ? 0 : ZCHAN_USE_END;
-	ret = __sys_ioctl(z->fd, ZCHAN_IOC_USE, &u);
-	return ret < 0 ? ret : 0;
-}
-
 /*
  * A forked child's first call on an inherited end: -EPIPE if its last
  * user closed it meanwhile, -EUSERS (memfd) if too many processes use it.
  */
 int zchan_adopt(struct zchan *z)
 {
-	uint64_t one = 1;
-	int ret;
+	int ret = z->ops->hold(z);
 
-	if (z->backend == ZCHAN_BACKEND_MEMFD) {
-		ret = zchan_users_register(z);
-		if (ret)
-			return ret;
-		/*
-		 * The peer watches users it has seen: make it look again
-		 * (-EAGAIN: saturated, the peer wakes anyway).
-		 */
-		(void)__sys_write(z->peer_efd, &one, sizeof(one));
-	} else {
-		if (load_acquire(z->own_closed))
-			return -EPIPE;
-		ret = zchan_kernel_use(z, true);
-		if (ret)
-			return ret;
-	}
+	if (ret)
+		return ret;
 	__zchan_uring_reinit(z);
 	z->use_gen = __atomic_load_n(&zchan_fork_gen, __ATOMIC_RELAXED);
 	return 0;

@@ -133,13 +133,42 @@ struct zchan_slot {
 	uint32_t pages;		/* consumer: off is a SEND_PAGES mapping's (pages.c) */
 };
 
-/* The notifications and waits zchan_sleep_until() etc. need (wait.c). */
+/* The geometry of a new channel, from checked attributes (setup.c). */
+struct zchan_geom {
+	uint64_t pool_size;
+	uint32_t entries;
+	uint32_t max_msg;
+	uint32_t mode;
+};
+
+/* wait.c: the data path's readiness test (ring.c) */
 typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
 
 /*
  * struct zchan_ops - what differs between the backends (kernel.c, memfd.c):
  * the handle's ops point at one of these, and nothing else in the library
- * asks which backend a handle has.
+ * asks which backend a handle has (setup.c picks the table).
+ *
+ * Setup (setup.c, peer.c):
+ * @create: a new channel, @name (NULL: anonymous) of geometry @g; the
+ *	kernel backend finds /dev/zchan open in z->fd.
+ * @open: attach to the named channel as its consumer (z->fd as for
+ *	@create); NULL where channels have no names.
+ * @peer_fds: the producer's consumer end as fds to send (@fds), and the
+ *	layout the receiver needs (@l, left zeroed if none): how many, or
+ *	-errno (-EBUSY: already sent).
+ * @peer_sent: they were sent: let go of what only the consumer needs.
+ * @attach: the consumer end from @peer_fds's fds and layout, as received:
+ *	trusts none of it; takes the fds it keeps (sets them to -1).
+ * @peer_nfds: how many fds @peer_fds gives.
+ *
+ * Holders (use.c, setup.c):
+ * @hold: a forked child's first call on an inherited end: it holds the
+ *	end now.  -EPIPE if the end's last holder closed it meanwhile.
+ * @release: this process stops holding the end: true if it was the last
+ *	holder, then the producer publishes behind its loans before @close.
+ * @close: tell the peer (and the module) that this process let go; @last
+ *	as @release said.
  *
  * Notifications and waits (called by wait.c):
  * @kick: wake the peer (it sleeps, or may).
@@ -160,6 +189,18 @@ typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
 struct zchan_ops {
 	int backend;		/* ZCHAN_BACKEND_*, for zchan_backend() */
 
+	int (*create)(struct zchan *z, const char *name,
+		      const struct zchan_geom *g);
+	int (*open)(struct zchan *z, const char *name);
+	int (*peer_fds)(struct zchan *prod, int *fds, struct zchan_layout *l);
+	void (*peer_sent)(struct zchan *prod);
+	int (*attach)(struct zchan *z, const struct zchan_layout *l, int *fds);
+	unsigned int peer_nfds;
+
+	int (*hold)(struct zchan *z);
+	bool (*release)(struct zchan *z);
+	void (*close)(struct zchan *z, bool last);
+
 	void (*kick)(struct zchan *z);
 	bool (*peer_asleep)(struct zchan *z, uint32_t nw);
 	void (*arm)(struct zchan *z);
@@ -173,9 +214,8 @@ extern const struct zchan_ops __zchan_kernel_ops;
 extern const struct zchan_ops __zchan_memfd_ops;
 
 struct zchan {
-	const struct zchan_ops *ops;
+	const struct zchan_ops *ops;	/* the backend's */
 	int role;
-	int backend;
 	unsigned int flags;	/* ZCHAN_BUSY_POLL */
 	uint32_t spin_ns;	/* spin this long before sleeping */
 	uint32_t spin_adapt_ns;	/* or this long, see spin_adapt() */
@@ -215,7 +255,11 @@ struct zchan {
 	/* the ring words (pointers into prod_map / cons_map) */
 	uint32_t *tail;
 	uint32_t *head_seen;
-	uint32_t *alloc;	/* memfd, kernel PUBLISH_ON_CLOSE: slots handed out */
+	/*
+	 * slots handed out: the producer's (memfd, kernel PUBLISH_ON_CLOSE);
+	 * a consumer maps it where it publishes them itself (memfd)
+	 */
+	uint32_t *alloc;
 	uint32_t *prod_need_wakeup;
 	uint32_t *prod_closed;
 	struct zchan_desc *descs;
@@ -316,14 +360,6 @@ int __zchan_uring_submit(struct zchan *z, unsigned int pending,
 			 int64_t timeout_ns);
 int __zchan_uring_reap(struct zchan *z, int64_t timeout_ns);
 
-/* The geometry of a new channel, from checked attributes (setup.c). */
-struct zchan_geom {
-	uint64_t pool_size;
-	uint32_t entries;
-	uint32_t max_msg;
-	uint32_t mode;
-};
-
 static inline size_t zchan_page_size(void)
 {
 	long ps = sysconf(_SC_PAGESIZE);
@@ -355,7 +391,6 @@ extern unsigned int zchan_fork_gen;
 
 /* use.c */
 void zchan_use_init(struct zchan *z);
-int zchan_kernel_use(struct zchan *z, bool start);
 int zchan_adopt(struct zchan *z);
 
 static inline bool zchan_used_here(const struct zchan *z)
@@ -378,26 +413,17 @@ unsigned int zchan_users_watch(struct zchan *z);
 void zchan_users_unwatch(struct zchan *z);
 uint64_t zchan_users_pidns(void);
 
+/* setup.c: the one place that picks a backend's table */
+const struct zchan_ops *__zchan_backend_ops(unsigned int backend);
+
 /* handle.c */
-struct zchan *zchan_alloc(int role, int backend);
+struct zchan *zchan_alloc(int role, const struct zchan_ops *ops);
 void zchan_free(struct zchan *z);
 int zchan_validate_layout(const struct zchan_layout *l);
 int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	      const struct zchan_layout *l);
 
 /* kernel.c */
-int zchan_kernel_open_dev(void);
-int zchan_kernel_create(struct zchan *z, int devfd, const char *name,
-			const struct zchan_geom *g);
-int zchan_kernel_attach(struct zchan *z, int devfd, const char *name);
-int zchan_kernel_attach_fd(struct zchan *z, int fd);
-int zchan_kernel_peer_fd(struct zchan *prod);
-
-/* memfd.c */
-int zchan_memfd_create(struct zchan *z, const struct zchan_geom *g);
-int zchan_memfd_peer_fds(const struct zchan *prod, int *fds);
-void zchan_memfd_peer_sent(struct zchan *prod);
-int zchan_memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds);
-void zchan_memfd_close(struct zchan *z);
+int __zchan_kernel_open_dev(void);
 
 #endif /* ZCHAN_INT_H */
