@@ -56,18 +56,15 @@ int zchan_validate_layout(const struct zchan_layout *l)
 struct zchan *zchan_alloc(int role, const struct zchan_ops *ops)
 {
 	struct zchan *z;
-	unsigned int i;
 
 	z = calloc(1, sizeof(*z));
 	if (!z)
 		return NULL;
 	zchan_use_init(z);
-	z->user_slot = -1;
 	z->role = role;
 	z->ops = ops;
-	z->fd = z->own_efd = z->peer_efd = z->sock = -1;
-	for (i = 0; i < sizeof(z->peer_fds) / sizeof(z->peer_fds[0]); i++)
-		z->peer_fds[i] = -1;
+	z->fd = -1;
+	ops->init(z);
 	z->prod_map = z->cons_map = MAP_FAILED;
 	z->pool = MAP_FAILED;
 	return z;
@@ -75,8 +72,6 @@ struct zchan *zchan_alloc(int role, const struct zchan_ops *ops)
 
 void zchan_free(struct zchan *z)
 {
-	unsigned int i;
-
 	__zchan_uring_exit(z);
 	if (z->prod_map != MAP_FAILED)
 		__sys_munmap(z->prod_map, z->layout.prod_ring_size);
@@ -84,17 +79,8 @@ void zchan_free(struct zchan *z)
 		__sys_munmap(z->cons_map, z->layout.cons_ring_size);
 	if (z->pool != MAP_FAILED)
 		__sys_munmap(z->pool, z->layout.pool_size);
-	if (z->own_end)
-		__sys_munmap(z->own_end, zchan_page_size());
-	if (z->peer_end)
-		__sys_munmap(z->peer_end, zchan_page_size());
-	zchan_users_unwatch(z);
+	z->ops->free(z);
 	zchan_close_fd(&z->fd);
-	zchan_close_fd(&z->own_efd);
-	zchan_close_fd(&z->peer_efd);
-	zchan_close_fd(&z->sock);
-	for (i = 0; i < sizeof(z->peer_fds) / sizeof(z->peer_fds[0]); i++)
-		zchan_close_fd(&z->peer_fds[i]);
 	free(z->slots);
 	free(z);
 }
@@ -164,9 +150,6 @@ int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	z->entries = l->ring_entries;
 	z->mask = l->ring_entries - 1;
 	z->max_msg = l->max_msg;
-	z->features = l->features;	/* 0 from the memfd backend */
-	/* a module without (this encoding of) uring_cmd WAIT: the ioctl */
-	z->use_ioctl_wait = !(z->features & ZCHAN_FEAT_URING_CMD);
 
 	z->slots = calloc(z->entries, sizeof(*z->slots));
 	if (!z->slots)

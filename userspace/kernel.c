@@ -13,6 +13,30 @@
 
 #define ZCHAN_DEV_PATH		"/dev/" ZCHAN_DEVICE_NAME
 
+static void kernel_init(struct zchan *z)
+{
+	z->kern.peer_fd = -1;
+}
+
+static void kernel_free(struct zchan *z)
+{
+	zchan_close_fd(&z->kern.peer_fd);
+}
+
+/*
+ * What the module says about a mapped channel: its features, and so how
+ * this end sleeps.
+ */
+static int kernel_map(struct zchan *z, const struct zchan_layout *l)
+{
+	int ret = zchan_map(z, z->fd, z->fd, z->fd, l);
+
+	z->kern.features = l->features;
+	/* a module without (this encoding of) uring_cmd WAIT: the ioctl */
+	z->kern.use_ioctl_wait = !(l->features & ZCHAN_FEAT_URING_CMD);
+	return ret;
+}
+
 int __zchan_kernel_open_dev(void)
 {
 	return __sys_open(ZCHAN_DEV_PATH, O_RDWR | O_CLOEXEC);
@@ -52,7 +76,7 @@ static int kernel_create(struct zchan *z, const char *name,
 	ret = __sys_ioctl(devfd, ZCHAN_IOC_CREATE, &cr);
 	if (ret < 0)
 		return ret;
-	ret = zchan_map(z, devfd, devfd, devfd, &cr.layout);
+	ret = kernel_map(z, &cr.layout);
 	if (!ret && (cr.flags & ZCHAN_CREATE_PUBLISH_ON_CLOSE))
 		z->alloc = (uint32_t *)((unsigned char *)z->prod_map +
 					cr.layout.prod_alloc);
@@ -69,7 +93,7 @@ static int kernel_open(struct zchan *z, const char *name)
 	ret = __sys_ioctl(devfd, ZCHAN_IOC_ATTACH, &at);
 	if (ret < 0)
 		return ret;
-	return zchan_map(z, devfd, devfd, devfd, &at.layout);
+	return kernel_map(z, &at.layout);
 }
 
 /*
@@ -115,11 +139,11 @@ static int kernel_attach(struct zchan *z, const struct zchan_layout *l,
 		return ret == -ENOMEM ? -ENOMEM : -EPROTO;
 	if (info.role != ZCHAN_ROLE_CONSUMER)
 		return -EPROTO;
-	return zchan_map(z, fd, fd, fd, &info.layout);
+	return kernel_map(z, &info.layout);
 }
 
 /*
- * The consumer end as a new file, kept in prod->peer_fds[0] until it was
+ * The consumer end as a new file, kept in prod->kern.peer_fd until it was
  * sent: closing it would end the consumer for good, so a failed send
  * (-EAGAIN on a full socket...) keeps it for the next try.
  */
@@ -128,21 +152,21 @@ static int kernel_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
 	struct zchan_peer_fd pf;
 	int ret;
 
-	if (prod->peer_fds[0] < 0) {
+	if (prod->kern.peer_fd < 0) {
 		memset(&pf, 0, sizeof(pf));
 		pf.flags = ZCHAN_PEER_FD_CLOEXEC;
 		ret = __sys_ioctl(prod->fd, ZCHAN_IOC_PEER_FD, &pf);
 		if (ret < 0)
 			return ret;
-		prod->peer_fds[0] = (int)pf.fd;
+		prod->kern.peer_fd = (int)pf.fd;
 	}
-	fds[0] = prod->peer_fds[0];
+	fds[0] = prod->kern.peer_fd;
 	return 1;
 }
 
 static void kernel_peer_sent(struct zchan *prod)
 {
-	zchan_close_fd(&prod->peer_fds[0]);
+	zchan_close_fd(&prod->kern.peer_fd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -154,7 +178,7 @@ static int kernel_use(struct zchan *z, bool start)
 	struct zchan_use u;
 	int ret;
 
-	if (!(z->features & ZCHAN_FEAT_USE))
+	if (!(z->kern.features & ZCHAN_FEAT_USE))
 		return 0;
 	memset(&u, 0, sizeof(u));
 	u.flags = start ? 0 : ZCHAN_USE_END;
@@ -253,7 +277,7 @@ static int kernel_sleep(struct zchan *z, int64_t timeout_ns)
 	struct io_uring_sqe *sqe;
 	int ret;
 
-	if (!z->have_ring || z->use_ioctl_wait || timeout_ns >= 0)
+	if (!z->have_ring || z->kern.use_ioctl_wait || timeout_ns >= 0)
 		return kernel_ioctl_wait(z, timeout_ns);
 	if (!z->ring_pending) {
 		sqe = __zchan_uring_sqe(z);
@@ -276,6 +300,8 @@ static bool kernel_peer_gone(struct zchan *z)
 
 const struct zchan_ops __zchan_kernel_ops = {
 	.backend	= ZCHAN_BACKEND_KERNEL,
+	.init		= kernel_init,
+	.free		= kernel_free,
 	.create		= kernel_create,
 	.open		= kernel_open,
 	.peer_fds	= kernel_peer_fds,

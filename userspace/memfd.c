@@ -26,8 +26,33 @@
 #define F_SEAL_GROW	0x0004
 #endif
 
-/* Where the producer keeps the consumer end's fds until it is sent. */
-enum { PEER_PROD_MEMFD, PEER_CONS_MEMFD, PEER_SOCK };
+static void memfd_init(struct zchan *z)
+{
+	struct zchan_memfd *m = &z->memfd;
+	unsigned int i;
+
+	m->own_efd = m->peer_efd = m->sock = -1;
+	for (i = 0; i < ZCHAN_MEMFD_NFDS; i++)
+		m->peer_fds[i] = -1;
+	m->user_slot = -1;
+}
+
+static void memfd_free(struct zchan *z)
+{
+	struct zchan_memfd *m = &z->memfd;
+	unsigned int i;
+
+	if (m->own_end)
+		__sys_munmap(m->own_end, zchan_page_size());
+	if (m->peer_end)
+		__sys_munmap(m->peer_end, zchan_page_size());
+	zchan_users_unwatch(z);
+	zchan_close_fd(&m->own_efd);
+	zchan_close_fd(&m->peer_efd);
+	zchan_close_fd(&m->sock);
+	for (i = 0; i < ZCHAN_MEMFD_NFDS; i++)
+		zchan_close_fd(&m->peer_fds[i]);
+}
 
 static int memfd_region(const char *name, uint64_t size)
 {
@@ -83,12 +108,12 @@ static int reopen_rdonly(int fd)
  */
 static void memfd_announce(struct zchan *z)
 {
-	if (z->kick_seen || !z->arm_gen) {
-		if (++z->arm_gen == 0)
-			z->arm_gen = 1;
-		z->kick_seen = false;
+	if (z->memfd.kick_seen || !z->memfd.arm_gen) {
+		if (++z->memfd.arm_gen == 0)
+			z->memfd.arm_gen = 1;
+		z->memfd.kick_seen = false;
 	}
-	store_once(z->own_need_wakeup, z->arm_gen);
+	store_once(z->own_need_wakeup, z->memfd.arm_gen);
 	smp_mb();
 }
 
@@ -103,13 +128,13 @@ static int memfd_epoll(struct zchan *z)
 	z->fd = ret;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
-	ev.data.fd = z->own_efd;
-	ret = __sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, z->own_efd, &ev);
+	ev.data.fd = z->memfd.own_efd;
+	ret = __sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, z->memfd.own_efd, &ev);
 	if (ret < 0)
 		return ret;
 	ev.events = EPOLLRDHUP;
-	ev.data.fd = z->sock;
-	ret = __sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, z->sock, &ev);
+	ev.data.fd = z->memfd.sock;
+	ret = __sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, z->memfd.sock, &ev);
 	if (ret < 0)
 		return ret;
 	/*
@@ -145,15 +170,15 @@ static int map_end_pages(struct zchan *z, int own_fd, uint64_t own_off,
 			 (off_t)own_off);
 	if (IS_ERR(own))
 		return (int)PTR_ERR(own);
-	z->own_end = own;
+	z->memfd.own_end = own;
 	peer = __sys_mmap(NULL, ps, PROT_READ, MAP_SHARED, peer_fd,
 			  (off_t)peer_off);
 	if (IS_ERR(peer))
 		return (int)PTR_ERR(peer);
-	z->peer_end = peer;
-	z->own_end->magic = ZCHAN_MEMFD_END_MAGIC;
-	z->own_end->version = ZCHAN_MEMFD_END_VERSION;
-	z->own_end->pidns = zchan_users_pidns();
+	z->memfd.peer_end = peer;
+	z->memfd.own_end->magic = ZCHAN_MEMFD_END_MAGIC;
+	z->memfd.own_end->version = ZCHAN_MEMFD_END_VERSION;
+	z->memfd.own_end->pidns = zchan_users_pidns();
 	return zchan_users_register(z);
 }
 
@@ -214,33 +239,33 @@ static int memfd_create_end(struct zchan *z, const char *name,
 		ret = map_end_pages(z, prod_fd, prod_end_off(&l), cons_fd,
 				    cons_end_off(&l));
 		if (!ret)
-			z->own_end->layout = l;
+			z->memfd.own_end->layout = l;
 	}
 	if (!ret) {
 		ret = reopen_rdonly(prod_fd);
 		if (ret >= 0) {
-			z->peer_fds[PEER_PROD_MEMFD] = ret;
+			z->memfd.peer_fds[ZCHAN_MEMFD_PROD] = ret;
 			ret = 0;
 		}
 	}
 	__sys_close(prod_fd);
-	z->peer_fds[PEER_CONS_MEMFD] = cons_fd;
+	z->memfd.peer_fds[ZCHAN_MEMFD_CONS] = cons_fd;
 	if (ret)
 		return ret;
 
 	ret = __sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ret < 0)
 		return ret;
-	z->own_efd = ret;
+	z->memfd.own_efd = ret;
 	ret = __sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ret < 0)
 		return ret;
-	z->peer_efd = ret;
+	z->memfd.peer_efd = ret;
 	ret = __sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp);
 	if (ret < 0)
 		return ret;
-	z->sock = sp[0];
-	z->peer_fds[PEER_SOCK] = sp[1];
+	z->memfd.sock = sp[0];
+	z->memfd.peer_fds[ZCHAN_MEMFD_SOCK] = sp[1];
 	return memfd_epoll(z);
 }
 
@@ -250,13 +275,13 @@ static int memfd_create_end(struct zchan *z, const char *name,
  */
 static int memfd_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
 {
-	if (prod->peer_fds[PEER_SOCK] < 0)
+	if (prod->memfd.peer_fds[ZCHAN_MEMFD_SOCK] < 0)
 		return -EBUSY;		/* the consumer end is already out */
-	fds[0] = prod->peer_fds[PEER_PROD_MEMFD];
-	fds[1] = prod->peer_fds[PEER_CONS_MEMFD];
-	fds[2] = prod->peer_efd;	/* the consumer's own eventfd */
-	fds[3] = prod->own_efd;		/* it kicks us through ours */
-	fds[4] = prod->peer_fds[PEER_SOCK];
+	fds[ZCHAN_MEMFD_PROD] = prod->memfd.peer_fds[ZCHAN_MEMFD_PROD];
+	fds[ZCHAN_MEMFD_CONS] = prod->memfd.peer_fds[ZCHAN_MEMFD_CONS];
+	fds[ZCHAN_MEMFD_OWN_EFD] = prod->memfd.peer_efd;	/* the consumer's */
+	fds[ZCHAN_MEMFD_PEER_EFD] = prod->memfd.own_efd;	/* ours */
+	fds[ZCHAN_MEMFD_SOCK] = prod->memfd.peer_fds[ZCHAN_MEMFD_SOCK];
 	*l = prod->layout;
 	return ZCHAN_MEMFD_NFDS;
 }
@@ -264,9 +289,9 @@ static int memfd_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
 /* Sent: our copy of the consumer's socket end would hide its death. */
 static void memfd_peer_sent(struct zchan *prod)
 {
-	zchan_close_fd(&prod->peer_fds[PEER_PROD_MEMFD]);
-	zchan_close_fd(&prod->peer_fds[PEER_CONS_MEMFD]);
-	zchan_close_fd(&prod->peer_fds[PEER_SOCK]);
+	zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_PROD]);
+	zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_CONS]);
+	zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_SOCK]);
 }
 
 /*
@@ -304,13 +329,15 @@ static int check_notify_fd(int fd, bool sock)
 
 /*
  * The consumer end from what zchan_send_peer() sent: check all of it, map
- * it, and take fds[2..4] (set to -1); the caller closes the rest.  Every
+ * it, and take the eventfds and the socket (set to -1); the caller closes
+ * the memfds.  Every
  * field of the layout must be what the library computes from the
  * geometry, the memfds exactly that size, and the geometry the one the
  * producer recorded in its end page when it created the channel.
  */
 static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 {
+	int prod_fd = fds[ZCHAN_MEMFD_PROD], cons_fd = fds[ZCHAN_MEMFD_CONS];
 	struct zchan_memfd_end rec;
 	struct zchan_layout want;
 	struct zchan_geom g;
@@ -327,36 +354,37 @@ static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 	memfd_layout(&want, &g);
 	if (memcmp(&want, l, sizeof(want)))
 		return -EPROTO;
-	ret = check_notify_fd(fds[2], false);
+	ret = check_notify_fd(fds[ZCHAN_MEMFD_OWN_EFD], false);
 	if (!ret)
-		ret = check_notify_fd(fds[3], false);
+		ret = check_notify_fd(fds[ZCHAN_MEMFD_PEER_EFD], false);
 	if (!ret)
-		ret = check_notify_fd(fds[4], true);
+		ret = check_notify_fd(fds[ZCHAN_MEMFD_SOCK], true);
 	if (ret)
 		return ret;
-	ret = memfd_check(fds[0], prod_end_off(l) + zchan_page_size());
+	ret = memfd_check(prod_fd, prod_end_off(l) + zchan_page_size());
 	if (!ret)
-		ret = memfd_check(fds[1], cons_end_off(l) + zchan_page_size());
+		ret = memfd_check(cons_fd, cons_end_off(l) + zchan_page_size());
 	if (ret)
 		return ret;
 	/* and the channel was created with this very geometry */
-	if (__sys_pread(fds[0], &rec, sizeof(rec), (off_t)prod_end_off(l)) !=
+	if (__sys_pread(prod_fd, &rec, sizeof(rec), (off_t)prod_end_off(l)) !=
 	    (ssize_t)sizeof(rec) || rec.magic != ZCHAN_MEMFD_END_MAGIC ||
 	    rec.version != ZCHAN_MEMFD_END_VERSION ||
 	    memcmp(&rec.layout, l, sizeof(*l)))
 		return -EPROTO;
-	ret = zchan_map(z, fds[0], fds[1], fds[0], l);
+	ret = zchan_map(z, prod_fd, cons_fd, prod_fd, l);
 	if (!ret) {
 		map_alloc_word(z, l);
-		ret = map_end_pages(z, fds[1], cons_end_off(l), fds[0],
+		ret = map_end_pages(z, cons_fd, cons_end_off(l), prod_fd,
 				    prod_end_off(l));
 	}
 	if (ret)
 		return ret;
-	z->own_efd = fds[2];
-	z->peer_efd = fds[3];
-	z->sock = fds[4];
-	fds[2] = fds[3] = fds[4] = -1;
+	z->memfd.own_efd = fds[ZCHAN_MEMFD_OWN_EFD];
+	z->memfd.peer_efd = fds[ZCHAN_MEMFD_PEER_EFD];
+	z->memfd.sock = fds[ZCHAN_MEMFD_SOCK];
+	fds[ZCHAN_MEMFD_OWN_EFD] = fds[ZCHAN_MEMFD_PEER_EFD] = -1;
+	fds[ZCHAN_MEMFD_SOCK] = -1;
 	return memfd_epoll(z);
 }
 
@@ -372,25 +400,25 @@ static void memfd_kick(struct zchan *z)
 {
 	uint64_t one = 1;
 
-	z->kicked_gen = z->peer_gen;
+	z->memfd.kicked_gen = z->memfd.peer_gen;
 	/* -EAGAIN: counter saturated, the peer is woken anyway. */
-	(void)__sys_write(z->peer_efd, &one, sizeof(one));
+	(void)__sys_write(z->memfd.peer_efd, &one, sizeof(one));
 }
 
 static bool memfd_peer_asleep(struct zchan *z, uint32_t nw)
 {
-	if (nw == z->kicked_gen)
+	if (nw == z->memfd.kicked_gen)
 		return false;
-	z->peer_gen = nw;
+	z->memfd.peer_gen = nw;
 	return true;
 }
 
 /* @cnt was read from our eventfd; was a peer's kick among it? */
 static void note_drained(struct zchan *z, uint64_t cnt)
 {
-	if (cnt > z->self_kicks)
-		z->kick_seen = true;
-	z->self_kicks = 0;
+	if (cnt > z->memfd.self_kicks)
+		z->memfd.kick_seen = true;
+	z->memfd.self_kicks = 0;
 }
 
 /* Consume pending kicks so the epoll fd stops being readable. */
@@ -398,7 +426,7 @@ static void memfd_drain(struct zchan *z)
 {
 	uint64_t cnt = 0;
 
-	if (__sys_read(z->own_efd, &cnt, sizeof(cnt)) != sizeof(cnt))
+	if (__sys_read(z->memfd.own_efd, &cnt, sizeof(cnt)) != sizeof(cnt))
 		cnt = 0;
 	note_drained(z, cnt);
 }
@@ -417,7 +445,7 @@ static void memfd_arm(struct zchan *z)
  */
 static bool sleep_drains(const struct zchan *z, int64_t timeout_ns)
 {
-	return z->have_ring && !z->no_ring_drain && timeout_ns < 0;
+	return z->have_ring && !z->memfd.no_ring_drain && timeout_ns < 0;
 }
 
 /*
@@ -430,7 +458,7 @@ static bool sleep_drains(const struct zchan *z, int64_t timeout_ns)
 static bool memfd_arm_sleep(struct zchan *z, int64_t timeout_ns, bool again)
 {
 	bool in_ring = sleep_drains(z, timeout_ns);
-	bool ask_peer = again && !z->kick_seen;
+	bool ask_peer = again && !z->memfd.kick_seen;
 
 	if (!in_ring)
 		memfd_drain(z);
@@ -453,8 +481,8 @@ static int memfd_ring_sleep(struct zchan *z, int64_t timeout_ns)
 		io_uring_sqe_set_data64(sqe, ZCHAN_UDATA_WAIT);
 		if (sleep_drains(z, timeout_ns) && (rd = __zchan_uring_sqe(z))) {
 			io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
-			io_uring_prep_read(rd, z->own_efd, &z->ring_drained,
-					   sizeof(z->ring_drained), 0);
+			io_uring_prep_read(rd, z->memfd.own_efd, &z->memfd.ring_drained,
+					   sizeof(z->memfd.ring_drained), 0);
 			rd->rw_flags = RWF_NOWAIT;
 			io_uring_sqe_set_data64(rd, ZCHAN_UDATA_DRAIN);
 			pending |= RING_DRAIN;
@@ -466,11 +494,11 @@ static int memfd_ring_sleep(struct zchan *z, int64_t timeout_ns)
 	ret = __zchan_uring_reap(z, timeout_ns);
 	if (z->ring_drain_done) {
 		z->ring_drain_done = false;
-		if (z->ring_drain_res == (int)sizeof(z->ring_drained))
-			note_drained(z, z->ring_drained);
+		if (z->ring_drain_res == (int)sizeof(z->memfd.ring_drained))
+			note_drained(z, z->memfd.ring_drained);
 		else if (z->ring_drain_res == -EOPNOTSUPP ||
 			 z->ring_drain_res == -EINVAL)
-			z->no_ring_drain = true;	/* read() from now on */
+			z->memfd.no_ring_drain = true;	/* read() from now on */
 	}
 	return ret;
 }
@@ -496,8 +524,8 @@ static void memfd_self_kick(struct zchan *z)
 {
 	uint64_t one = 1;
 
-	if (__sys_write(z->own_efd, &one, sizeof(one)) == sizeof(one))
-		z->self_kicks++;
+	if (__sys_write(z->memfd.own_efd, &one, sizeof(one)) == sizeof(one))
+		z->memfd.self_kicks++;
 }
 
 /*
@@ -507,13 +535,13 @@ static void memfd_self_kick(struct zchan *z)
  */
 static bool memfd_peer_gone(struct zchan *z)
 {
-	if (z->sock < 0)
+	if (z->memfd.sock < 0)
 		return false;
 	if (z->sleep_watches_peer) {
 		(void)zchan_users_watch(z);
 		return false;
 	}
-	return zchan_users_peer_gone(z, z->sock);
+	return zchan_users_peer_gone(z, z->memfd.sock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -532,13 +560,13 @@ static int memfd_hold(struct zchan *z)
 	 * The peer watches users it has seen: make it look again
 	 * (-EAGAIN: saturated, the peer wakes anyway).
 	 */
-	(void)__sys_write(z->peer_efd, &one, sizeof(one));
+	(void)__sys_write(z->memfd.peer_efd, &one, sizeof(one));
 	return 0;
 }
 
 static bool memfd_release(struct zchan *z)
 {
-	return z->own_end && zchan_users_unregister(z);
+	return z->memfd.own_end && zchan_users_unregister(z);
 }
 
 /*
@@ -548,16 +576,18 @@ static bool memfd_release(struct zchan *z)
  */
 static void memfd_close(struct zchan *z, bool last)
 {
-	if (!z->own_end)
+	if (!z->memfd.own_end)
 		return;
 	if (last)
 		store_release(z->own_closed, 1);
-	if (z->peer_efd >= 0)
+	if (z->memfd.peer_efd >= 0)
 		memfd_kick(z);
 }
 
 const struct zchan_ops __zchan_memfd_ops = {
 	.backend	= ZCHAN_BACKEND_MEMFD,
+	.init		= memfd_init,
+	.free		= memfd_free,
 	.create		= memfd_create_end,
 	.peer_fds	= memfd_peer_fds,
 	.peer_sent	= memfd_peer_sent,

@@ -109,7 +109,7 @@ static bool users_put(struct zchan_memfd_end *end)
  */
 int zchan_users_register(struct zchan *z)
 {
-	struct zchan_memfd_end *end = z->own_end;
+	struct zchan_memfd_end *end = z->memfd.own_end;
 	pid_t pid = getpid();
 	uint64_t entry, old;
 	int i;
@@ -134,37 +134,37 @@ int zchan_users_register(struct zchan *z)
 		store_release(z->own_closed, 1);
 	return -EUSERS;
 found:
-	z->user_slot = i;
-	z->user_entry = entry;
+	z->memfd.user_slot = i;
+	z->memfd.user_entry = entry;
 	return 0;
 }
 
 /* This process stops using the end; true if it was the last user. */
 bool zchan_users_unregister(struct zchan *z)
 {
-	uint64_t old = z->user_entry;
+	uint64_t old = z->memfd.user_entry;
 
-	if (z->user_slot < 0)
+	if (z->memfd.user_slot < 0)
 		return false;
-	cas(&z->own_end->users[z->user_slot], &old, 0);
-	z->user_slot = -1;
-	return users_put(z->own_end);
+	cas(&z->memfd.own_end->users[z->memfd.user_slot], &old, 0);
+	z->memfd.user_slot = -1;
+	return users_put(z->memfd.own_end);
 }
 
 /* Stop polling watch @i's process: it died (its pidfd stays readable). */
 static void watch_dead(struct zchan *z, unsigned int i)
 {
-	if (z->watch[i].pidfd < 0)
+	if (z->memfd.watch[i].pidfd < 0)
 		return;
-	__sys_epoll_ctl(z->fd, EPOLL_CTL_DEL, z->watch[i].pidfd, NULL);
-	__sys_close(z->watch[i].pidfd);
-	z->watch[i].pidfd = -1;
+	__sys_epoll_ctl(z->fd, EPOLL_CTL_DEL, z->memfd.watch[i].pidfd, NULL);
+	__sys_close(z->memfd.watch[i].pidfd);
+	z->memfd.watch[i].pidfd = -1;
 }
 
 static void unwatch(struct zchan *z, unsigned int i)
 {
 	watch_dead(z, i);
-	z->watch[i] = z->watch[--z->nwatch];
+	z->memfd.watch[i] = z->memfd.watch[--z->memfd.nwatch];
 }
 
 /*
@@ -173,8 +173,8 @@ static void unwatch(struct zchan *z, unsigned int i)
  */
 void zchan_users_unwatch(struct zchan *z)
 {
-	while (z->nwatch) {
-		int pidfd = z->watch[--z->nwatch].pidfd;
+	while (z->memfd.nwatch) {
+		int pidfd = z->memfd.watch[--z->memfd.nwatch].pidfd;
 
 		if (pidfd >= 0)
 			__sys_close(pidfd);
@@ -208,15 +208,15 @@ static bool watch(struct zchan *z, uint64_t entry)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;		/* readable once the process exits */
 	ev.data.fd = pidfd;
-	if (z->nwatch == ZCHAN_MEMFD_USERS ||
+	if (z->memfd.nwatch == ZCHAN_MEMFD_USERS ||
 	    __sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
 		__sys_close(pidfd);
 		return true;
 	}
-	z->watch[z->nwatch].entry = entry;
-	z->watch[z->nwatch].pidfd = pidfd;
-	z->watch[z->nwatch].seen = true;
-	z->nwatch++;
+	z->memfd.watch[z->memfd.nwatch].entry = entry;
+	z->memfd.watch[z->memfd.nwatch].pidfd = pidfd;
+	z->memfd.watch[z->memfd.nwatch].seen = true;
+	z->memfd.nwatch++;
 	return true;
 }
 
@@ -233,40 +233,40 @@ static unsigned int watch_peer_users(struct zchan *z, struct pollfd *pfd,
 	unsigned int i, w;
 	uint64_t e;
 
-	for (w = 0; w < z->nwatch; w++)
-		z->watch[w].seen = false;
+	for (w = 0; w < z->memfd.nwatch; w++)
+		z->memfd.watch[w].seen = false;
 	for (i = 0; i < ZCHAN_MEMFD_USERS; i++) {
-		e = __atomic_load_n(&z->peer_end->users[i], __ATOMIC_ACQUIRE);
+		e = __atomic_load_n(&z->memfd.peer_end->users[i], __ATOMIC_ACQUIRE);
 		if (!e)
 			continue;
 		*any = true;
-		for (w = 0; w < z->nwatch; w++)
-			if (z->watch[w].entry == e)
+		for (w = 0; w < z->memfd.nwatch; w++)
+			if (z->memfd.watch[w].entry == e)
 				break;
-		if (w < z->nwatch)
-			z->watch[w].seen = true;
-		else if (watch(z, e) && (z->nwatch == 0 ||
-					 z->watch[z->nwatch - 1].entry != e))
+		if (w < z->memfd.nwatch)
+			z->memfd.watch[w].seen = true;
+		else if (watch(z, e) && (z->memfd.nwatch == 0 ||
+					 z->memfd.watch[z->memfd.nwatch - 1].entry != e))
 			*live = true;	/* alive, but no pidfd to ask */
 	}
-	for (w = 0; w < z->nwatch;) {
-		if (!z->watch[w].seen) {
+	for (w = 0; w < z->memfd.nwatch;) {
+		if (!z->memfd.watch[w].seen) {
 			unwatch(z, w);	/* closed its use, or replaced */
 			continue;
 		}
-		pfd[w].fd = z->watch[w].pidfd;	/* poll() skips -1 */
+		pfd[w].fd = z->memfd.watch[w].pidfd;	/* poll() skips -1 */
 		pfd[w].events = POLLIN;
 		pfd[w].revents = 0;
 		w++;
 	}
-	return z->nwatch;
+	return z->memfd.nwatch;
 }
 
 /* Other pids than ours can't be watched: the socket tells. */
 static bool peer_watchable(const struct zchan *z)
 {
-	return z->peer_end && z->own_end && z->own_end->pidns &&
-	       load_once(&z->peer_end->pidns) == z->own_end->pidns;
+	return z->memfd.peer_end && z->memfd.own_end && z->memfd.own_end->pidns &&
+	       load_once(&z->memfd.peer_end->pidns) == z->memfd.own_end->pidns;
 }
 
 /*
@@ -316,7 +316,7 @@ bool zchan_users_peer_gone(struct zchan *z, int sock)
 	for (w = 0; w < n; w++) {
 		if (pfd[w].revents & (POLLIN | POLLHUP | POLLERR))
 			watch_dead(z, w);
-		else if (z->watch[w].pidfd >= 0)
+		else if (z->memfd.watch[w].pidfd >= 0)
 			gone = false;
 	}
 	return gone;

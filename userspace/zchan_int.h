@@ -55,8 +55,19 @@
 /* The longest a blocking call spins for a peer that keeps it busy. */
 #define ZCHAN_SPIN_MAX_NS	2000000
 
-/* The memfd consumer end: prod memfd, cons memfd, 2 eventfds, socket. */
-#define ZCHAN_MEMFD_NFDS	5
+/*
+ * The memfd consumer end, in the order zchan_send_peer() sends it: the
+ * producer's memfd (read-only), the consumer's memfd, the consumer's
+ * eventfd, the producer's eventfd, the consumer's liveness socket.
+ */
+enum zchan_memfd_fd {
+	ZCHAN_MEMFD_PROD,
+	ZCHAN_MEMFD_CONS,
+	ZCHAN_MEMFD_OWN_EFD,
+	ZCHAN_MEMFD_PEER_EFD,
+	ZCHAN_MEMFD_SOCK,
+	ZCHAN_MEMFD_NFDS
+};
 
 /*
  * memfd backend: each end's memfd ends with one page that says who uses
@@ -149,7 +160,9 @@ typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
  * the handle's ops point at one of these, and nothing else in the library
  * asks which backend a handle has (setup.c picks the table).
  *
- * Setup (setup.c, peer.c):
+ * Setup (setup.c, peer.c, handle.c):
+ * @init: a new handle's backend state, before anything can fail.
+ * @free: let go of it (the handle goes).
  * @create: a new channel, @name (NULL: anonymous) of geometry @g; the
  *	kernel backend finds /dev/zchan open in z->fd.
  * @open: attach to the named channel as its consumer (z->fd as for
@@ -189,6 +202,8 @@ typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
 struct zchan_ops {
 	int backend;		/* ZCHAN_BACKEND_*, for zchan_backend() */
 
+	void (*init)(struct zchan *z);
+	void (*free)(struct zchan *z);
 	int (*create)(struct zchan *z, const char *name,
 		      const struct zchan_geom *g);
 	int (*open)(struct zchan *z, const char *name);
@@ -213,24 +228,23 @@ struct zchan_ops {
 extern const struct zchan_ops __zchan_kernel_ops;
 extern const struct zchan_ops __zchan_memfd_ops;
 
-struct zchan {
-	const struct zchan_ops *ops;	/* the backend's */
-	int role;
-	unsigned int flags;	/* ZCHAN_BUSY_POLL */
-	uint32_t spin_ns;	/* spin this long before sleeping */
-	uint32_t spin_adapt_ns;	/* or this long, see spin_adapt() */
-	int err;		/* sticky: the peer corrupted the ring */
-	unsigned int use_gen;	/* zchan_fork_gen when this process used it */
-	uint32_t features;	/* kernel: ZCHAN_FEAT_* of the module */
+/* The kernel backend's state of a handle (kernel.c). */
+struct zchan_kernel {
+	uint32_t features;	/* ZCHAN_FEAT_* of the module */
+	bool use_ioctl_wait;	/* no ZCHAN_FEAT_URING_CMD: sleep in the ioctl */
+	int peer_fd;		/* producer: the consumer end until sent */
+};
 
-	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
-
-	/* memfd backend */
+/* The memfd backend's state of a handle (memfd.c, users.c). */
+struct zchan_memfd {
 	int own_efd;		/* the peer kicks us through it */
 	int peer_efd;		/* we kick the peer through it */
 	int sock;		/* our end of the liveness socketpair */
-	int peer_fds[5];	/* producer: consumer end until sent */
-	bool peer_dead;
+	/*
+	 * producer: the consumer end until sent (ZCHAN_MEMFD_PROD, _CONS,
+	 * _SOCK; its eventfds are own_efd and peer_efd)
+	 */
+	int peer_fds[ZCHAN_MEMFD_NFDS];
 	struct zchan_memfd_end *own_end;	/* written by this end's users */
 	struct zchan_memfd_end *peer_end;	/* read-only */
 	int user_slot;		/* our word in own_end->users, or -1 */
@@ -242,6 +256,22 @@ struct zchan {
 	uint32_t self_kicks;	/* our own writes to own_efd, not drained */
 	uint32_t kicked_gen;	/* peer generation we already kicked */
 	uint32_t peer_gen;	/* peer generation zchan_peer_sleeps() saw */
+	bool no_ring_drain;	/* the kernel can't read own_efd NOWAIT */
+	uint64_t ring_drained;	/* own_efd's count, read in the ring */
+};
+
+struct zchan {
+	const struct zchan_ops *ops;	/* the backend's */
+	int role;
+	unsigned int flags;	/* ZCHAN_BUSY_POLL */
+	uint32_t spin_ns;	/* spin this long before sleeping */
+	uint32_t spin_adapt_ns;	/* or this long, see spin_adapt() */
+	int err;		/* sticky: the peer corrupted the ring */
+	unsigned int use_gen;	/* zchan_fork_gen when this process used it */
+
+	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
+
+	bool peer_dead;		/* latched by zchan_peer_gone() */
 
 	struct zchan_layout layout;
 	void *prod_map;
@@ -299,15 +329,18 @@ struct zchan {
 	/* private io_uring for sleeping (uring.c) */
 	struct io_uring ring;
 	bool have_ring;
-	bool use_ioctl_wait;	/* kernel: no ZCHAN_FEAT_URING_CMD, use the ioctl */
 	unsigned int ring_pending;	/* RING_WAIT, RING_DRAIN: sqes in flight */
 	bool ring_drain_done;	/* a drain completed: ring_drain_res */
 	int ring_drain_res;
-	bool no_ring_drain;	/* memfd: the kernel can't read own_efd NOWAIT */
 	bool sleep_watches_peer;	/* see zchan_sleep_until() */
-	uint64_t ring_drained;	/* memfd: own_efd's count, read in the ring */
 
 	struct zchan_stats st;
+
+	/* the backend's own state (ops) */
+	union {
+		struct zchan_kernel kern;
+		struct zchan_memfd memfd;
+	};
 };
 
 /*
