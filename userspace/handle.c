@@ -18,7 +18,7 @@ static bool word_ok(uint32_t off, uint64_t size, uint32_t align)
 }
 
 /* The layout may come from a hostile peer (memfd): check all of it. */
-int zchan_validate_layout(const struct zchan_layout *l)
+int __zchan_validate_layout(const struct zchan_layout *l)
 {
 	uint64_t ps = zchan_page_size();
 
@@ -53,7 +53,7 @@ int zchan_validate_layout(const struct zchan_layout *l)
 	return 0;
 }
 
-struct zchan *zchan_alloc(int role, const struct zchan_ops *ops)
+struct zchan *__zchan_alloc(int role, const struct zchan_ops *ops)
 {
 	struct zchan *z;
 
@@ -70,7 +70,7 @@ struct zchan *zchan_alloc(int role, const struct zchan_ops *ops)
 	return z;
 }
 
-void zchan_free(struct zchan *z)
+void __zchan_free(struct zchan *z)
 {
 	__zchan_uring_exit(z);
 	if (z->prod_map != MAP_FAILED)
@@ -98,7 +98,7 @@ static void *map_region(int fd, uint64_t off, uint64_t len, bool writable)
  * written only by the producer), point at the words, set up the private
  * state and the private io_uring.
  */
-int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
+int __zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	      const struct zchan_layout *l)
 {
 	bool prod = z->role == ZCHAN_PRODUCER;
@@ -107,7 +107,7 @@ int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	void *m;
 	int ret;
 
-	ret = zchan_validate_layout(l);
+	ret = __zchan_validate_layout(l);
 	if (ret)
 		return ret;
 	z->layout = *l;
@@ -168,7 +168,7 @@ int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	wait = getenv("ZCHAN_SPIN_NS");
 	if (wait && *wait)
 		z->spin_ns = (uint32_t)strtoul(wait, NULL, 10);
-	zchan_private_ring_init(z);
+	__zchan_uring_init(z);
 	return 0;
 }
 

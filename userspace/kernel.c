@@ -29,7 +29,7 @@ static void kernel_free(struct zchan *z)
  */
 static int kernel_map(struct zchan *z, const struct zchan_layout *l)
 {
-	int ret = zchan_map(z, z->fd, z->fd, z->fd, l);
+	int ret = __zchan_map(z, z->fd, z->fd, z->fd, l);
 
 	z->kern.features = l->features;
 	/* a module without (this encoding of) uring_cmd WAIT: the ioctl */

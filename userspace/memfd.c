@@ -233,7 +233,7 @@ static int memfd_create_end(struct zchan *z, const char *name,
 		__sys_close(prod_fd);
 		return cons_fd;
 	}
-	ret = zchan_map(z, prod_fd, cons_fd, prod_fd, &l);
+	ret = __zchan_map(z, prod_fd, cons_fd, prod_fd, &l);
 	if (!ret) {
 		map_alloc_word(z, &l);
 		ret = map_end_pages(z, prod_fd, prod_end_off(&l), cons_fd,
@@ -343,7 +343,7 @@ static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 	struct zchan_geom g;
 	int ret;
 
-	ret = zchan_validate_layout(l);
+	ret = __zchan_validate_layout(l);
 	if (ret)
 		return ret;
 	/* the layout the library makes for that geometry, to the byte */
@@ -372,7 +372,7 @@ static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 	    rec.version != ZCHAN_MEMFD_END_VERSION ||
 	    memcmp(&rec.layout, l, sizeof(*l)))
 		return -EPROTO;
-	ret = zchan_map(z, prod_fd, cons_fd, prod_fd, l);
+	ret = __zchan_map(z, prod_fd, cons_fd, prod_fd, l);
 	if (!ret) {
 		map_alloc_word(z, l);
 		ret = map_end_pages(z, cons_fd, cons_end_off(l), prod_fd,

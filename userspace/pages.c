@@ -26,7 +26,7 @@ static bool page_aligned(uint64_t v)
 }
 
 /* A ZCHAN_DESC_PAGES descriptor as an honest producer writes it. */
-bool zchan_pages_desc_ok(const struct zchan *z, const struct zchan_desc *d)
+bool __zchan_pages_desc_ok(const struct zchan *z, const struct zchan_desc *d)
 {
 	return pages_supported(z) && d->flags == ZCHAN_DESC_PAGES &&
 	       d->off >= ZCHAN_OFF_PAGES &&
@@ -39,7 +39,7 @@ bool zchan_pages_desc_ok(const struct zchan *z, const struct zchan_desc *d)
  * stays in the ring.  @d->off becomes the mapping's offset from the pool
  * (zchan_payload()).  The kernel checks the offset and length again.
  */
-int zchan_pages_map(struct zchan *z, struct zchan_desc *d)
+int __zchan_pages_map(struct zchan *z, struct zchan_desc *d)
 {
 	void *m;
 
@@ -60,9 +60,9 @@ int zchan_pages_map(struct zchan *z, struct zchan_desc *d)
 }
 
 /* zchan_recv() of a transfer: a copy, and the transfer completes at once. */
-int zchan_pages_copy(struct zchan *z, struct zchan_desc *d, void *buf)
+int __zchan_pages_copy(struct zchan *z, struct zchan_desc *d, void *buf)
 {
-	int ret = zchan_pages_map(z, d);
+	int ret = __zchan_pages_map(z, d);
 
 	if (ret)
 		return ret;
@@ -72,14 +72,14 @@ int zchan_pages_copy(struct zchan *z, struct zchan_desc *d, void *buf)
 	return 0;
 }
 
-void zchan_pages_unmap_slot(struct zchan *z, struct zchan_slot *s)
+void __zchan_pages_unmap_slot(struct zchan *z, struct zchan_slot *s)
 {
 	__sys_munmap(zchan_payload(z, s->off), s->len);
 	s->pages = 0;
 }
 
 /* The consumer closes: unmap what it still borrows. */
-void zchan_pages_close(struct zchan *z)
+void __zchan_pages_close(struct zchan *z)
 {
 	uint32_t i;
 
@@ -89,12 +89,12 @@ void zchan_pages_close(struct zchan *z)
 		struct zchan_slot *s = &z->slots[i & z->mask];
 
 		if (s->pages)
-			zchan_pages_unmap_slot(z, s);
+			__zchan_pages_unmap_slot(z, s);
 	}
 }
 
 /* zchan_send_pages()'s checks: 0, -EOPNOTSUPP or -EINVAL. */
-int zchan_pages_check(const struct zchan *p, const void *buf, size_t len)
+int __zchan_pages_check(const struct zchan *p, const void *buf, size_t len)
 {
 	if (!pages_supported(p))
 		return -EOPNOTSUPP;
@@ -105,7 +105,7 @@ int zchan_pages_check(const struct zchan *p, const void *buf, size_t len)
 }
 
 /* Pin [@buf, @buf + @len) as a transfer: its mmap offset in @off. */
-int zchan_pages_pin(struct zchan *p, const void *buf, size_t len,
+int __zchan_pages_pin(struct zchan *p, const void *buf, size_t len,
 		    uint64_t cookie, uint64_t *off)
 {
 	struct zchan_send_pages sp = {

@@ -149,14 +149,14 @@ static int do_zchan_recv_peer(int unix_sock, struct zchan **cons)
 	ops = __zchan_backend_ops(hdr.backend);
 	if (!ops || (unsigned int)nfds != ops->peer_nfds)
 		goto out_close;
-	z = zchan_alloc(ZCHAN_CONSUMER, ops);
+	z = __zchan_alloc(ZCHAN_CONSUMER, ops);
 	if (!z) {
 		ret = -ENOMEM;
 		goto out_close;
 	}
 	ret = ops->attach(z, &hdr.layout, fds);	/* takes the fds z keeps */
 	if (ret) {
-		zchan_free(z);
+		__zchan_free(z);
 		z = NULL;
 	}
 out_close:

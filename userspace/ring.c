@@ -41,10 +41,10 @@ static int zchan_fail(struct zchan *z, int err)
 	return z->err;
 }
 
-/* Spin, then sleep, until this end is ready (see zchan_ready_mask()). */
+/* Spin, then sleep, until this end is ready (see __zchan_ready_mask()). */
 static int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
 {
-	return zchan_wait_until(z, zchan_ready_mask, need, timeout_ns);
+	return __zchan_wait_until(z, __zchan_ready_mask, need, timeout_ns);
 }
 
 /* ------------------------------------------------------------------ */
@@ -241,7 +241,7 @@ static void prod_publish(struct zchan *z)
 		return;
 	z->p_tail = t;
 	store_release(z->tail, t);
-	zchan_notify_peer(z);
+	__zchan_notify_peer(z);
 }
 
 /*
@@ -259,14 +259,14 @@ static bool prod_batch_free(struct zchan *z, bool slow)
 	       (slow && load_acquire(z->read) == z->p_tail);
 }
 
-/* zchan_wait_until() test of a producer that ran out of room. */
+/* __zchan_wait_until() test of a producer that ran out of room. */
 static int prod_ready_batched(struct zchan *z, uint32_t need, bool slow)
 {
 	int ret;
 
 	if (z->err)
 		return z->err;
-	if (zchan_peer_gone(z, slow))
+	if (__zchan_peer_gone(z, slow))
 		return POLLERR | POLLHUP;
 	ret = prod_reclaim(z);
 	if (ret >= 0)
@@ -284,7 +284,7 @@ static int prod_get(struct zchan *z, uint32_t len, unsigned int flags,
 	for (;;) {
 		if (unlikely(z->err))
 			return z->err;
-		if (unlikely(zchan_peer_gone(z, false)))
+		if (unlikely(__zchan_peer_gone(z, false)))
 			return -EPIPE;
 		if (likely(!prod_alloc(z, len, idx)))
 			return 0;
@@ -297,17 +297,17 @@ static int prod_get(struct zchan *z, uint32_t len, unsigned int flags,
 				prod_batch_free(z, true)))
 			continue;
 		if (flags & ZCHAN_NONBLOCK) {
-			zchan_arm(z);
+			__zchan_arm(z);
 			ret = prod_room(z, len);
 			if (ret < 0)
 				return ret;
 			if (ret > 0)
 				continue;
-			if (zchan_peer_gone(z, true))
+			if (__zchan_peer_gone(z, true))
 				return -EPIPE;
 			return -EAGAIN;
 		}
-		ret = zchan_wait_until(z, prod_ready_batched, len, -1);
+		ret = __zchan_wait_until(z, prod_ready_batched, len, -1);
 		if (ret < 0)
 			return ret;
 	}
@@ -343,7 +343,7 @@ static void prod_commit_slot(struct zchan *z, uint32_t idx, uint32_t len,
  * such a loan, or held back by ZCHAN_MORE) is published before the end is
  * marked closed.
  */
-void zchan_prod_end_loans(struct zchan *z)
+void __zchan_prod_end_loans(struct zchan *z)
 {
 	uint32_t i;
 
@@ -507,12 +507,12 @@ int zchan_send_pages(struct zchan *p, const void *buf, size_t len,
 
 	ret = check_producer(p, flags, ZCHAN_NONBLOCK);
 	if (!ret)
-		ret = zchan_pages_check(p, buf, len);
+		ret = __zchan_pages_check(p, buf, len);
 	if (!ret)
 		ret = prod_get(p, 0, flags, &idx);
 	if (ret)
 		return ret;
-	ret = zchan_pages_pin(p, buf, len, cookie, &off);
+	ret = __zchan_pages_pin(p, buf, len, cookie, &off);
 	if (ret) {
 		prod_commit_slot(p, idx, 0, true, 0);
 		return ret;
@@ -541,7 +541,7 @@ int zchan_flush(struct zchan *p)
 	if (p->err)
 		return p->err;
 	prod_publish(p);
-	return zchan_peer_gone(p, false) ? -EPIPE : 0;
+	return __zchan_peer_gone(p, false) ? -EPIPE : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -556,7 +556,7 @@ int zchan_flush(struct zchan *p)
  */
 static void cons_notify_producer(struct zchan *z)
 {
-	if (!zchan_peer_sleeps(z)) {
+	if (!__zchan_peer_sleeps(z)) {
 		z->c_freed = 0;
 		z->c_freed_bytes = 0;
 		return;
@@ -565,7 +565,7 @@ static void cons_notify_producer(struct zchan *z)
 		return;
 	z->c_freed = 0;
 	z->c_freed_bytes = 0;
-	zchan_wake_peer(z);
+	__zchan_wake_peer(z);
 }
 
 /* Move head over the released slots: one store for all of them. */
@@ -591,7 +591,7 @@ static void cons_advance_head(struct zchan *z)
 static void cons_release_slot(struct zchan *z, uint32_t idx)
 {
 	if (unlikely(z->slots[idx & z->mask].pages))
-		zchan_pages_unmap_slot(z, &z->slots[idx & z->mask]);
+		__zchan_pages_unmap_slot(z, &z->slots[idx & z->mask]);
 	z->slots[idx & z->mask].state = SLOT_RELEASED;
 	if (idx == z->c_head)
 		cons_advance_head(z);
@@ -611,7 +611,7 @@ static void cons_store_read(struct zchan *z)
  * ZCHAN_DESC_SKIP placeholders for the loans), read once and only if
  * consistent (tail <= alloc <= head + entries), else the tail as it is.
  * The producer's ring is read-only here: the result is kept privately.
- * After a close alloc is tail (zchan_prod_end_loans()); a producer that
+ * After a close alloc is tail (__zchan_prod_end_loans()); a producer that
  * never wrote alloc leaves it inconsistent, or equal to tail.  A consumer
  * maps the alloc word only where this is its job (memfd.c).
  */
@@ -694,7 +694,7 @@ static int cons_peek(struct zchan *z, struct zchan_desc *d)
 		d->len = load_once(&sd->len);
 		d->flags = load_once(&sd->flags);
 		if (unlikely(d->flags & ZCHAN_DESC_PAGES))
-			return zchan_pages_desc_ok(z, d) ? 1 :
+			return __zchan_pages_desc_ok(z, d) ? 1 :
 						zchan_fail(z, -EPROTO);
 		if (d->flags & ~ZCHAN_DESC_SKIP)
 			return zchan_fail(z, -EPROTO);
@@ -755,17 +755,17 @@ static int cons_get(struct zchan *z, unsigned int flags, struct zchan_desc *d)
 		if (likely(ret))
 			return ret < 0 ? ret : 0;
 		cons_flush_release(z);
-		if (zchan_peer_gone(z, false)) {
+		if (__zchan_peer_gone(z, false)) {
 			/* closed is set after the last tail: look again */
 			ret = cons_peek(z, d);
 			return ret ? (ret < 0 ? ret : 0) : -EPIPE;
 		}
 		if (flags & ZCHAN_NONBLOCK) {
-			zchan_arm(z);
+			__zchan_arm(z);
 			ret = cons_peek(z, d);
 			if (ret)
 				return ret < 0 ? ret : 0;
-			if (zchan_peer_gone(z, true)) {
+			if (__zchan_peer_gone(z, true)) {
 				ret = cons_peek(z, d);
 				return ret ? (ret < 0 ? ret : 0) : -EPIPE;
 			}
@@ -802,7 +802,7 @@ ssize_t zchan_recv(struct zchan *c, void *buf, size_t cap, unsigned int flags)
 	if (d.len > cap)
 		return -EMSGSIZE;	/* not taken: it stays for the next call */
 	if (unlikely(d.flags & ZCHAN_DESC_PAGES)) {
-		ret = zchan_pages_copy(c, &d, buf);
+		ret = __zchan_pages_copy(c, &d, buf);
 		if (ret)
 			return ret;
 	} else if (d.len) {
@@ -827,7 +827,7 @@ ssize_t zchan_recv_zc(struct zchan *c, const void **buf, unsigned int flags)
 		return -EINVAL;
 	ret = cons_get(c, flags, &d);
 	if (!ret && unlikely(d.flags & ZCHAN_DESC_PAGES))
-		ret = zchan_pages_map(c, &d);
+		ret = __zchan_pages_map(c, &d);
 	if (ret)
 		return ret;
 	cons_take(c, &d);
@@ -854,7 +854,7 @@ int zchan_recv_batch(struct zchan *c, struct zchan_msg *msgs, unsigned int nr,
 		return ret;
 	for (n = 0;;) {
 		if (unlikely(d.flags & ZCHAN_DESC_PAGES) &&
-		    (ret = zchan_pages_map(c, &d)))
+		    (ret = __zchan_pages_map(c, &d)))
 			break;	/* not taken: it stays for the next call */
 		cons_take(c, &d);
 		msgs[n].buf = zchan_payload(c, d.off);
@@ -942,7 +942,7 @@ int zchan_release_batch(struct zchan *c, const struct zchan_msg *msgs,
 		if (s->state != SLOT_RELEASING)
 			continue;
 		if (!ret && unlikely(s->pages))
-			zchan_pages_unmap_slot(c, s);
+			__zchan_pages_unmap_slot(c, s);
 		s->state = ret ? SLOT_BORROWED : SLOT_RELEASED;
 	}
 	if (ret)
@@ -959,7 +959,7 @@ int zchan_release_batch(struct zchan *c, const struct zchan_msg *msgs,
  * producer POLLOUT (room for @need bytes), POLLHUP (plus POLLERR for the
  * producer) once the peer is gone.  @slow allows syscalls (memfd liveness).
  */
-int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow)
+int __zchan_ready_mask(struct zchan *z, uint32_t need, bool slow)
 {
 	struct zchan_desc d;
 	int ret, mask = 0;
@@ -972,7 +972,7 @@ int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow)
 			return ret;
 		if (ret)
 			mask = POLLIN;
-		if (zchan_peer_gone(z, slow && !ret)) {
+		if (__zchan_peer_gone(z, slow && !ret)) {
 			/* closed is stored after the last tail: look again */
 			ret = cons_peek(z, &d);
 			if (ret < 0)
@@ -981,7 +981,7 @@ int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow)
 		}
 		return mask;
 	}
-	if (zchan_peer_gone(z, slow))
+	if (__zchan_peer_gone(z, slow))
 		return POLLERR | POLLHUP;
 	ret = prod_room(z, need);
 	if (ret < 0)
@@ -1010,7 +1010,7 @@ int zchan_poll(struct zchan *ch)
 	ret = zchan_use(ch);
 	if (ret)
 		return ret;
-	ret = zchan_ready_mask(ch, ch->max_msg, true);
+	ret = __zchan_ready_mask(ch, ch->max_msg, true);
 	if (!ret)
 		prod_publish_before_wait(ch);	/* the caller will wait */
 	return ret;
@@ -1048,6 +1048,6 @@ void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
 		fd = -1;	/* the cqe says -EBADF: the end is not ours */
 	else
 		prod_publish_before_wait(ch);
-	events = __zchan_poll_events(ch, zchan_ready_mask, ch->max_msg);
+	events = __zchan_poll_events(ch, __zchan_ready_mask, ch->max_msg);
 	io_uring_prep_poll_add(sqe, fd, events);
 }

@@ -153,7 +153,7 @@ static int do_zchan_create(const char *name, const struct zchan_attr *attr,
 		return ret;
 	if (name && !ops->open)
 		return -EOPNOTSUPP;	/* names live in the kernel module */
-	z = zchan_alloc(ZCHAN_PRODUCER, ops);
+	z = __zchan_alloc(ZCHAN_PRODUCER, ops);
 	if (!z) {
 		if (devfd >= 0)
 			__sys_close(devfd);
@@ -163,7 +163,7 @@ static int do_zchan_create(const char *name, const struct zchan_attr *attr,
 	z->fd = devfd;
 	ret = ops->create(z, name, &g);
 	if (ret) {
-		zchan_free(z);
+		__zchan_free(z);
 		return ret;
 	}
 	*prod = z;
@@ -193,7 +193,7 @@ static int do_zchan_open(const char *name, struct zchan **cons)
 		return ret;
 	if (!ops->open)
 		return -EOPNOTSUPP;
-	z = zchan_alloc(ZCHAN_CONSUMER, ops);
+	z = __zchan_alloc(ZCHAN_CONSUMER, ops);
 	if (!z) {
 		__sys_close(devfd);
 		return -ENOMEM;
@@ -201,7 +201,7 @@ static int do_zchan_open(const char *name, struct zchan **cons)
 	z->fd = devfd;
 	ret = ops->open(z, name);
 	if (ret) {
-		zchan_free(z);
+		__zchan_free(z);
 		return ret;
 	}
 	*cons = z;
@@ -221,15 +221,15 @@ void zchan_close(struct zchan *ch)
 
 	if (!ch)
 		return;
-	zchan_pages_close(ch);	/* unpinned as their mappings go */
+	__zchan_pages_close(ch);	/* unpinned as their mappings go */
 	/* a copy that was only inherited says nothing */
 	if (zchan_used_here(ch)) {
 		bool last = ch->ops->release(ch);
 
 		if (last)
-			zchan_prod_end_loans(ch);
+			__zchan_prod_end_loans(ch);
 		ch->ops->close(ch, last);
 	}
-	zchan_free(ch);
+	__zchan_free(ch);
 	errno = saved_errno;
 }

@@ -15,7 +15,7 @@
  * ZCHAN_WAIT=syscall) the kernel backend sleeps in ZCHAN_IOC_WAIT and the
  * memfd backend in poll(2).
  */
-void zchan_private_ring_init(struct zchan *z)
+void __zchan_uring_init(struct zchan *z)
 {
 	const char *wait = getenv("ZCHAN_WAIT");
 
@@ -38,7 +38,7 @@ void __zchan_uring_reinit(struct zchan *z)
 	errno = saved_errno;
 	z->have_ring = false;
 	z->ring_pending = 0;
-	zchan_private_ring_init(z);
+	__zchan_uring_init(z);
 }
 
 struct io_uring_sqe *__zchan_uring_sqe(struct zchan *z)

@@ -47,7 +47,7 @@ static uint64_t now_ns(void)
 /* ------------------------------------------------------------------ */
 /* Notifications                                                       */
 
-void zchan_kick(struct zchan *z)
+void __zchan_kick(struct zchan *z)
 {
 	z->st.kicks++;
 	z->ops->kick(z);
@@ -63,7 +63,7 @@ static int sleep_once(struct zchan *z, int64_t timeout_ns)
  * Called after our own store (tail or head) and before reading the peer's
  * need_wakeup: is the peer asleep, or about to sleep, waiting for us?
  */
-bool zchan_peer_sleeps(struct zchan *z)
+bool __zchan_peer_sleeps(struct zchan *z)
 {
 	uint32_t nw;
 
@@ -74,16 +74,16 @@ bool zchan_peer_sleeps(struct zchan *z)
 	return z->ops->peer_asleep(z, nw);
 }
 
-/* Kick the peer that zchan_peer_sleeps() found asleep. */
-void zchan_wake_peer(struct zchan *z)
+/* Kick the peer that __zchan_peer_sleeps() found asleep. */
+void __zchan_wake_peer(struct zchan *z)
 {
-	zchan_kick(z);
+	__zchan_kick(z);
 }
 
-void zchan_notify_peer(struct zchan *z)
+void __zchan_notify_peer(struct zchan *z)
 {
-	if (zchan_peer_sleeps(z))
-		zchan_wake_peer(z);
+	if (__zchan_peer_sleeps(z))
+		__zchan_wake_peer(z);
 }
 
 /*
@@ -91,7 +91,7 @@ void zchan_notify_peer(struct zchan *z)
  * caller re-checks its condition: either it sees the peer's last store or
  * the peer sees need_wakeup and kicks.
  */
-void zchan_arm(struct zchan *z)
+void __zchan_arm(struct zchan *z)
 {
 	z->ops->arm(z);
 }
@@ -119,7 +119,7 @@ unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
  * is the backend's to find (memfd: users.c), which costs syscalls: only
  * when @slow.
  */
-int zchan_peer_gone(struct zchan *z, bool slow)
+int __zchan_peer_gone(struct zchan *z, bool slow)
 {
 	if (z->peer_dead)
 		return 1;
@@ -191,12 +191,12 @@ static int zchan_sleep_until(struct zchan *z, zchan_ready_fn *ready,
 }
 
 /*
- * Wait until @ready (the data path's readiness test, zchan_ready_mask()) is
+ * Wait until @ready (the data path's readiness test, __zchan_ready_mask()) is
  * non-zero: returns the mask, -ETIME when @timeout_ns (>= 0) expires, or a
  * negative error.  Taking the test as an argument keeps this file below
  * ring.c: the data path calls the waits, never the other way round.
  */
-int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
+int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 		     int64_t timeout_ns)
 {
 	uint64_t deadline = 0;

@@ -196,7 +196,7 @@ typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
  *	(-1: none; -ETIME) or a signal.
  * @self_kick: make zchan_fd() readable now; NULL where the fd polls the
  *	ring itself (then zchan_prep_wait() needs no arming).
- * @peer_gone: the slow part of zchan_peer_gone(): ask (system calls)
+ * @peer_gone: the slow part of __zchan_peer_gone(): ask (system calls)
  *	whether the peer end's processes are all gone.
  */
 struct zchan_ops {
@@ -255,7 +255,7 @@ struct zchan_memfd {
 	bool kick_seen;		/* a peer kick was drained since arming */
 	uint32_t self_kicks;	/* our own writes to own_efd, not drained */
 	uint32_t kicked_gen;	/* peer generation we already kicked */
-	uint32_t peer_gen;	/* peer generation zchan_peer_sleeps() saw */
+	uint32_t peer_gen;	/* peer generation __zchan_peer_sleeps() saw */
 	bool no_ring_drain;	/* the kernel can't read own_efd NOWAIT */
 	uint64_t ring_drained;	/* own_efd's count, read in the ring */
 };
@@ -271,7 +271,7 @@ struct zchan {
 
 	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
 
-	bool peer_dead;		/* latched by zchan_peer_gone() */
+	bool peer_dead;		/* latched by __zchan_peer_gone() */
 
 	struct zchan_layout layout;
 	void *prod_map;
@@ -353,27 +353,27 @@ static inline void *zchan_payload(const struct zchan *z, uint64_t off)
 }
 
 /* pages.c: SEND_PAGES transfers (below ring.c: it never calls ring.c) */
-int zchan_pages_check(const struct zchan *p, const void *buf, size_t len);
-int zchan_pages_pin(struct zchan *p, const void *buf, size_t len,
+int __zchan_pages_check(const struct zchan *p, const void *buf, size_t len);
+int __zchan_pages_pin(struct zchan *p, const void *buf, size_t len,
 		    uint64_t cookie, uint64_t *off);
-bool zchan_pages_desc_ok(const struct zchan *z, const struct zchan_desc *d);
-int zchan_pages_map(struct zchan *z, struct zchan_desc *d);
-int zchan_pages_copy(struct zchan *z, struct zchan_desc *d, void *buf);
-void zchan_pages_unmap_slot(struct zchan *z, struct zchan_slot *s);
-void zchan_pages_close(struct zchan *z);
+bool __zchan_pages_desc_ok(const struct zchan *z, const struct zchan_desc *d);
+int __zchan_pages_map(struct zchan *z, struct zchan_desc *d);
+int __zchan_pages_copy(struct zchan *z, struct zchan_desc *d, void *buf);
+void __zchan_pages_unmap_slot(struct zchan *z, struct zchan_slot *s);
+void __zchan_pages_close(struct zchan *z);
 
 /* ring.c: the data path and its readiness test */
-int zchan_ready_mask(struct zchan *z, uint32_t need, bool slow);
-void zchan_prod_end_loans(struct zchan *z);
+int __zchan_ready_mask(struct zchan *z, uint32_t need, bool slow);
+void __zchan_prod_end_loans(struct zchan *z);
 
 /* wait.c: notifications and waits (below ring.c: it never calls ring.c) */
-void zchan_kick(struct zchan *z);
-void zchan_notify_peer(struct zchan *z);
-bool zchan_peer_sleeps(struct zchan *z);
-void zchan_wake_peer(struct zchan *z);
-int zchan_peer_gone(struct zchan *z, bool slow);
-void zchan_arm(struct zchan *z);
-int zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
+void __zchan_kick(struct zchan *z);
+void __zchan_notify_peer(struct zchan *z);
+bool __zchan_peer_sleeps(struct zchan *z);
+void __zchan_wake_peer(struct zchan *z);
+int __zchan_peer_gone(struct zchan *z, bool slow);
+void __zchan_arm(struct zchan *z);
+int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 		     int64_t timeout_ns);
 unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
 				 uint32_t need);
@@ -385,7 +385,7 @@ unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
 /* What is in flight in the private ring (z->ring_pending). */
 #define RING_WAIT	1U
 #define RING_DRAIN	2U
-void zchan_private_ring_init(struct zchan *z);
+void __zchan_uring_init(struct zchan *z);
 void __zchan_uring_reinit(struct zchan *z);
 void __zchan_uring_exit(struct zchan *z);
 struct io_uring_sqe *__zchan_uring_sqe(struct zchan *z);
@@ -450,10 +450,10 @@ uint64_t zchan_users_pidns(void);
 const struct zchan_ops *__zchan_backend_ops(unsigned int backend);
 
 /* handle.c */
-struct zchan *zchan_alloc(int role, const struct zchan_ops *ops);
-void zchan_free(struct zchan *z);
-int zchan_validate_layout(const struct zchan_layout *l);
-int zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
+struct zchan *__zchan_alloc(int role, const struct zchan_ops *ops);
+void __zchan_free(struct zchan *z);
+int __zchan_validate_layout(const struct zchan_layout *l);
+int __zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	      const struct zchan_layout *l);
 
 /* kernel.c */
