@@ -60,7 +60,7 @@ struct zchan *__zchan_alloc(int role, const struct zchan_ops *ops)
 	z = calloc(1, sizeof(*z));
 	if (!z)
 		return NULL;
-	zchan_use_init(z);
+	__zchan_hold_init(z);
 	z->role = role;
 	z->ops = ops;
 	z->fd = -1;

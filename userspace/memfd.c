@@ -8,9 +8,9 @@
  * consumer's end page).  The consumer gets the first one through a
  * read-only reopen, so it can only map it read-only.  Wakeups: one eventfd
  * per end.  Liveness: the end pages say which processes use each end
- * (users.c), watched through pidfds; a socketpair, one end each, is the
+ * (holders.c), watched through pidfds; a socketpair, one end each, is the
  * fallback (a dead peer is a hang-up).  zchan_fd() is an epoll fd holding
- * our eventfd, our socket end and the pidfds of the peer's users.
+ * our eventfd, our socket end and the pidfds of the peer's holders.
  */
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +34,7 @@ static void memfd_init(struct zchan *z)
 	m->own_efd = m->peer_efd = m->sock = -1;
 	for (i = 0; i < ZCHAN_MEMFD_NFDS; i++)
 		m->peer_fds[i] = -1;
-	m->user_slot = -1;
+	m->holder_slot = -1;
 }
 
 static void memfd_free(struct zchan *z)
@@ -46,7 +46,7 @@ static void memfd_free(struct zchan *z)
 		__sys_munmap(m->own_end, zchan_page_size());
 	if (m->peer_end)
 		__sys_munmap(m->peer_end, zchan_page_size());
-	zchan_users_unwatch(z);
+	__zchan_holders_unwatch(z);
 	zchan_close_fd(&m->own_efd);
 	zchan_close_fd(&m->peer_efd);
 	zchan_close_fd(&m->sock);
@@ -158,7 +158,7 @@ static uint64_t cons_end_off(const struct zchan_layout *l)
 
 /*
  * Map our end's page writable and the peer's read-only, then count this
- * process as the first user of its end.
+ * process as the first holder of its end.
  */
 static int map_end_pages(struct zchan *z, int own_fd, uint64_t own_off,
 			 int peer_fd, uint64_t peer_off)
@@ -178,8 +178,8 @@ static int map_end_pages(struct zchan *z, int own_fd, uint64_t own_off,
 	z->memfd.peer_end = peer;
 	z->memfd.own_end->magic = ZCHAN_MEMFD_END_MAGIC;
 	z->memfd.own_end->version = ZCHAN_MEMFD_END_VERSION;
-	z->memfd.own_end->pidns = zchan_users_pidns();
-	return zchan_users_register(z);
+	z->memfd.own_end->pidns = __zchan_holders_pidns();
+	return __zchan_holders_add(z);
 }
 
 /*
@@ -529,7 +529,7 @@ static void memfd_self_kick(struct zchan *z)
 }
 
 /*
- * A peer whose processes all died is seen through their pidfds (users.c)
+ * A peer whose processes all died is seen through their pidfds (holders.c)
  * or as a hang-up of the liveness socket.  Before a sleep that watches
  * them, only the watch list is brought up to date.
  */
@@ -538,14 +538,14 @@ static bool memfd_peer_gone(struct zchan *z)
 	if (z->memfd.sock < 0)
 		return false;
 	if (z->sleep_watches_peer) {
-		(void)zchan_users_watch(z);
+		(void)__zchan_holders_watch(z);
 		return false;
 	}
-	return zchan_users_peer_gone(z, z->memfd.sock);
+	return __zchan_holders_gone(z, z->memfd.sock);
 }
 
 /* ------------------------------------------------------------------ */
-/* Holders: the end pages' tables (users.c)                            */
+/* Holders: the end pages' tables (holders.c)                            */
 
 /* A forked child holds its end now: the peer watches it too. */
 static int memfd_hold(struct zchan *z)
@@ -553,11 +553,11 @@ static int memfd_hold(struct zchan *z)
 	uint64_t one = 1;
 	int ret;
 
-	ret = zchan_users_register(z);
+	ret = __zchan_holders_add(z);
 	if (ret)
 		return ret;
 	/*
-	 * The peer watches users it has seen: make it look again
+	 * The peer watches holders it has seen: make it look again
 	 * (-EAGAIN: saturated, the peer wakes anyway).
 	 */
 	(void)__sys_write(z->memfd.peer_efd, &one, sizeof(one));
@@ -566,7 +566,7 @@ static int memfd_hold(struct zchan *z)
 
 static bool memfd_release(struct zchan *z)
 {
-	return z->memfd.own_end && zchan_users_unregister(z);
+	return z->memfd.own_end && __zchan_holders_remove(z);
 }
 
 /*

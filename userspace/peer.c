@@ -63,7 +63,7 @@ static int do_zchan_send_peer(struct zchan *prod, int unix_sock)
 
 	if (!prod || prod->role != ZCHAN_PRODUCER || unix_sock < 0)
 		return -EINVAL;
-	ret = zchan_use(prod);
+	ret = __zchan_hold(prod);
 	if (ret)
 		return ret;
 	memset(&hdr, 0, sizeof(hdr));

@@ -384,7 +384,7 @@ static int check_producer(struct zchan *z, unsigned int flags,
 {
 	if (!z || z->role != ZCHAN_PRODUCER || (flags & ~allowed))
 		return -EINVAL;
-	return zchan_use(z);
+	return __zchan_hold(z);
 }
 
 ZCHAN_EXPORT
@@ -781,7 +781,7 @@ static int check_consumer(struct zchan *z, unsigned int flags)
 {
 	if (!z || z->role != ZCHAN_CONSUMER || (flags & ~ZCHAN_NONBLOCK))
 		return -EINVAL;
-	return zchan_use(z);
+	return __zchan_hold(z);
 }
 
 ZCHAN_EXPORT
@@ -1007,7 +1007,7 @@ int zchan_poll(struct zchan *ch)
 
 	if (!ch)
 		return -EINVAL;
-	ret = zchan_use(ch);
+	ret = __zchan_hold(ch);
 	if (ret)
 		return ret;
 	ret = __zchan_ready_mask(ch, ch->max_msg, true);
@@ -1023,7 +1023,7 @@ int zchan_wait(struct zchan *ch, int64_t timeout_ns)
 
 	if (!ch)
 		return -EINVAL;
-	ret = zchan_use(ch);
+	ret = __zchan_hold(ch);
 	if (ret)
 		return ret;
 	prod_publish_before_wait(ch);
@@ -1044,7 +1044,7 @@ void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
 		return;
 	}
 	fd = ch->fd;
-	if (zchan_use(ch))
+	if (__zchan_hold(ch))
 		fd = -1;	/* the cqe says -EBADF: the end is not ours */
 	else
 		prod_publish_before_wait(ch);

@@ -223,7 +223,7 @@ void zchan_close(struct zchan *ch)
 		return;
 	__zchan_pages_close(ch);	/* unpinned as their mappings go */
 	/* a copy that was only inherited says nothing */
-	if (zchan_used_here(ch)) {
+	if (__zchan_held_here(ch)) {
 		bool last = ch->ops->release(ch);
 
 		if (last)

@@ -131,7 +131,7 @@ static void ring_quiesce(struct zchan *z)
 	bool cancelled = false;
 	int ret;
 
-	if (!(z->ring_pending & RING_DRAIN) || !zchan_used_here(z))
+	if (!(z->ring_pending & RING_DRAIN) || !__zchan_held_here(z))
 		return;
 	sqe = io_uring_get_sqe(&z->ring);
 	if (!sqe)

@@ -116,7 +116,7 @@ unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
 /*
  * Has the peer end gone?  The kernel (or a memfd peer closing cleanly) sets
  * the peer's closed word; a peer whose processes all died without closing
- * is the backend's to find (memfd: users.c), which costs syscalls: only
+ * is the backend's to find (memfd: holders.c), which costs syscalls: only
  * when @slow.
  */
 int __zchan_peer_gone(struct zchan *z, bool slow)

@@ -70,24 +70,24 @@ enum zchan_memfd_fd {
 };
 
 /*
- * memfd backend: each end's memfd ends with one page that says who uses
- * the end (memfd.c, users.c).  The producer's also keeps the geometry the
+ * memfd backend: each end's memfd ends with one page that says who holds
+ * the end (memfd.c, holders.c).  The producer's also keeps the geometry the
  * channel was created with, which the consumer checks the handle against.
  */
 #define ZCHAN_MEMFD_END_MAGIC	0x5a454e44U	/* "ZEND" */
 #define ZCHAN_MEMFD_END_VERSION	1U
-#define ZCHAN_MEMFD_USERS	64
-#define ZCHAN_USERS_CLOSED	(1ULL << 63)	/* in zchan_memfd_end.state */
+#define ZCHAN_MEMFD_HOLDERS	64
+#define ZCHAN_HOLDERS_CLOSED	(1ULL << 63)	/* in zchan_memfd_end.state */
 
 /**
  * struct zchan_memfd_end - the last page of an end's memfd
  * @magic: ZCHAN_MEMFD_END_MAGIC
  * @version: ZCHAN_MEMFD_END_VERSION
- * @pidns: inode of the pid namespace the users' pids belong to
- * @state: how many processes use the end, ZCHAN_USERS_CLOSED once the
- *	last one closed it (then nobody can start using it)
+ * @pidns: inode of the pid namespace the holders' pids belong to
+ * @state: how many processes hold the end, ZCHAN_HOLDERS_CLOSED once the
+ *	last one closed it (then nobody can start holding it)
  * @layout: producer end only: the layout the channel was created with
- * @users: one word per using process, (start time << 22) | pid, 0 if free
+ * @holders: one word per holder, (start time << 22) | pid, 0 if free
  */
 struct zchan_memfd_end {
 	uint32_t magic;
@@ -95,11 +95,11 @@ struct zchan_memfd_end {
 	uint64_t pidns;
 	uint64_t state;
 	struct zchan_layout layout;
-	uint64_t users[ZCHAN_MEMFD_USERS];
+	uint64_t holders[ZCHAN_MEMFD_HOLDERS];
 };
 
 /*
- * A peer's using process we watch (memfd): its users[] word and pidfd; a
+ * A peer's holder we watch (memfd): its holders[] word and pidfd; a
  * process found dead keeps its record (so the word is not watched again)
  * without a pidfd, which would wake every sleep.
  */
@@ -175,7 +175,7 @@ typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
  *	trusts none of it; takes the fds it keeps (sets them to -1).
  * @peer_nfds: how many fds @peer_fds gives.
  *
- * Holders (use.c, setup.c):
+ * Holders (hold.c, setup.c):
  * @hold: a forked child's first call on an inherited end: it holds the
  *	end now.  -EPIPE if the end's last holder closed it meanwhile.
  * @release: this process stops holding the end: true if it was the last
@@ -235,7 +235,7 @@ struct zchan_kernel {
 	int peer_fd;		/* producer: the consumer end until sent */
 };
 
-/* The memfd backend's state of a handle (memfd.c, users.c). */
+/* The memfd backend's state of a handle (memfd.c, holders.c). */
 struct zchan_memfd {
 	int own_efd;		/* the peer kicks us through it */
 	int peer_efd;		/* we kick the peer through it */
@@ -245,12 +245,12 @@ struct zchan_memfd {
 	 * _SOCK; its eventfds are own_efd and peer_efd)
 	 */
 	int peer_fds[ZCHAN_MEMFD_NFDS];
-	struct zchan_memfd_end *own_end;	/* written by this end's users */
+	struct zchan_memfd_end *own_end;	/* written by this end's holders */
 	struct zchan_memfd_end *peer_end;	/* read-only */
-	int user_slot;		/* our word in own_end->users, or -1 */
-	uint64_t user_entry;	/* its value */
+	int holder_slot;	/* our word in own_end->holders, or -1 */
+	uint64_t holder_entry;	/* its value */
 	unsigned int nwatch;
-	struct zchan_watch watch[ZCHAN_MEMFD_USERS];
+	struct zchan_watch watch[ZCHAN_MEMFD_HOLDERS];
 	uint32_t arm_gen;	/* our need_wakeup generation */
 	bool kick_seen;		/* a peer kick was drained since arming */
 	uint32_t self_kicks;	/* our own writes to own_efd, not drained */
@@ -267,7 +267,7 @@ struct zchan {
 	uint32_t spin_ns;	/* spin this long before sleeping */
 	uint32_t spin_adapt_ns;	/* or this long, see spin_adapt() */
 	int err;		/* sticky: the peer corrupted the ring */
-	unsigned int use_gen;	/* zchan_fork_gen when this process used it */
+	unsigned int hold_gen;	/* __zchan_fork_gen when this process held it */
 
 	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
 
@@ -419,32 +419,32 @@ static inline void zchan_close_fd(int *fd)
 	*fd = -1;
 }
 
-/* Which processes use an end (use.c): one load on every call. */
-extern unsigned int zchan_fork_gen;
+/* Which processes hold an end (hold.c): one load on every call. */
+extern unsigned int __zchan_fork_gen;
 
-/* use.c */
-void zchan_use_init(struct zchan *z);
-int zchan_adopt(struct zchan *z);
+/* hold.c */
+void __zchan_hold_init(struct zchan *z);
+int __zchan_hold_inherited(struct zchan *z);
 
-static inline bool zchan_used_here(const struct zchan *z)
+static inline bool __zchan_held_here(const struct zchan *z)
 {
-	return z->use_gen == __atomic_load_n(&zchan_fork_gen, __ATOMIC_RELAXED);
+	return z->hold_gen == __atomic_load_n(&__zchan_fork_gen, __ATOMIC_RELAXED);
 }
 
-static inline int zchan_use(struct zchan *z)
+static inline int __zchan_hold(struct zchan *z)
 {
-	if (likely(zchan_used_here(z)))
+	if (likely(__zchan_held_here(z)))
 		return 0;
-	return zchan_adopt(z);
+	return __zchan_hold_inherited(z);
 }
 
-/* users.c: the memfd backend's table of using processes */
-int zchan_users_register(struct zchan *z);
-bool zchan_users_unregister(struct zchan *z);
-bool zchan_users_peer_gone(struct zchan *z, int sock);
-unsigned int zchan_users_watch(struct zchan *z);
-void zchan_users_unwatch(struct zchan *z);
-uint64_t zchan_users_pidns(void);
+/* holders.c: the memfd backend's table of holders */
+int __zchan_holders_add(struct zchan *z);
+bool __zchan_holders_remove(struct zchan *z);
+bool __zchan_holders_gone(struct zchan *z, int sock);
+unsigned int __zchan_holders_watch(struct zchan *z);
+void __zchan_holders_unwatch(struct zchan *z);
+uint64_t __zchan_holders_pidns(void);
 
 /* setup.c: the one place that picks a backend's table */
 const struct zchan_ops *__zchan_backend_ops(unsigned int backend);

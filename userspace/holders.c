@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT OR LGPL-2.1
 /*
- * memfd backend: which processes use an end, so that it closes the way a
- * kernel end does.
+ * memfd backend: which processes hold an end (its holders), so that it
+ * closes the way a kernel end does.
  *
- * An end stays open while a process that uses it holds it.  Each using
- * process writes one word, (start time << 22) | pid, into the users table
- * of its end's memfd page (struct zchan_memfd_end) and counts itself in
- * @state; zchan_close() takes it out again, and the last one to leave sets
- * ZCHAN_USERS_CLOSED in the same compare-and-swap, so no process can start
- * using an end that is being closed.  A process that dies leaves its word:
+ * An end stays open while it has a holder.  Each holder writes one word,
+ * (start time << 22) | pid, into the holders table of its end's memfd
+ * page (struct zchan_memfd_end) and counts itself in @state;
+ * zchan_close() takes it out again, and the last one to leave sets
+ * ZCHAN_HOLDERS_CLOSED in the same compare-and-swap, so no process can
+ * start holding an end that is being closed.  A process that dies leaves its word:
  * the peer watches every word's process with a pidfd (in its epoll fd, so
  * a death wakes it) and counts the end gone once none of them lives.  A
  * child that merely inherited the descriptors never writes a word, so it
@@ -26,8 +26,8 @@
 
 #include "zchan_int.h"
 
-#define USER_PID_BITS	22	/* PID_MAX_LIMIT is 1 << 22 */
-#define USER_PID_MASK	((1ULL << USER_PID_BITS) - 1)
+#define HOLDER_PID_BITS	22	/* PID_MAX_LIMIT is 1 << 22 */
+#define HOLDER_PID_MASK	((1ULL << HOLDER_PID_BITS) - 1)
 
 #define cas(p, old, new) \
 	__atomic_compare_exchange_n((p), (old), (new), false, \
@@ -55,10 +55,10 @@ static uint64_t proc_start_time(pid_t pid)
 		p = strchr(p + 1, ' ');
 	if (p)
 		start = zchan_keep_errno(strtoull(p + 1, NULL, 10));
-	return start & (~0ULL >> USER_PID_BITS);
+	return start & (~0ULL >> HOLDER_PID_BITS);
 }
 
-uint64_t zchan_users_pidns(void)
+uint64_t __zchan_holders_pidns(void)
 {
 	struct stat st;
 
@@ -68,87 +68,88 @@ uint64_t zchan_users_pidns(void)
 /* Is the process that wrote @entry gone (a recycled pid counts as gone)? */
 static bool entry_dead(uint64_t entry)
 {
-	pid_t pid = (pid_t)(entry & USER_PID_MASK);
-	uint64_t start = entry >> USER_PID_BITS;
+	pid_t pid = (pid_t)(entry & HOLDER_PID_MASK);
+	uint64_t start = entry >> HOLDER_PID_BITS;
 
 	if (__sys_kill(pid, 0) == -ESRCH)
 		return true;
 	return start && proc_start_time(pid) != start;
 }
 
-/* Count one more user, unless the end is closed. */
-static bool users_get(struct zchan_memfd_end *end)
+/* Count one more holder, unless the end is closed. */
+static bool holders_get(struct zchan_memfd_end *end)
 {
 	uint64_t s = __atomic_load_n(&end->state, __ATOMIC_SEQ_CST);
 
 	do {
-		if (s & ZCHAN_USERS_CLOSED)
+		if (s & ZCHAN_HOLDERS_CLOSED)
 			return false;
 	} while (!cas(&end->state, &s, s + 1));
 	return true;
 }
 
-/* Count one user less; true if it was the last and the end is now closed. */
-static bool users_put(struct zchan_memfd_end *end)
+/* Count one holder less; true if it was the last and the end is now closed. */
+static bool holders_put(struct zchan_memfd_end *end)
 {
 	uint64_t s = __atomic_load_n(&end->state, __ATOMIC_SEQ_CST), n;
 
 	do {
-		if (s & ZCHAN_USERS_CLOSED)
+		if (s & ZCHAN_HOLDERS_CLOSED)
 			return false;
-		n = (s & ~ZCHAN_USERS_CLOSED) - 1;
+		n = (s & ~ZCHAN_HOLDERS_CLOSED) - 1;
 		if (!n)
-			n = ZCHAN_USERS_CLOSED;
+			n = ZCHAN_HOLDERS_CLOSED;
 	} while (!cas(&end->state, &s, n));
-	return n == ZCHAN_USERS_CLOSED;
+	return n == ZCHAN_HOLDERS_CLOSED;
 }
 
 /*
- * This process starts using @z's end: -EPIPE if the end was closed already
- * (by its last user), -EUSERS if ZCHAN_MEMFD_USERS live processes use it.
+ * This process starts holding @z's end: -EPIPE if the end was closed
+ * already (by its last holder), -EUSERS if ZCHAN_MEMFD_HOLDERS live
+ * processes hold it.
  */
-int zchan_users_register(struct zchan *z)
+int __zchan_holders_add(struct zchan *z)
 {
 	struct zchan_memfd_end *end = z->memfd.own_end;
 	pid_t pid = getpid();
 	uint64_t entry, old;
 	int i;
 
-	entry = (proc_start_time(pid) << USER_PID_BITS) | (uint64_t)pid;
-	if (!users_get(end))
+	entry = (proc_start_time(pid) << HOLDER_PID_BITS) | (uint64_t)pid;
+	if (!holders_get(end))
 		return -EPIPE;
-	for (i = 0; i < ZCHAN_MEMFD_USERS; i++) {
+	for (i = 0; i < ZCHAN_MEMFD_HOLDERS; i++) {
 		old = 0;
-		if (cas(&end->users[i], &old, entry))
+		if (cas(&end->holders[i], &old, entry))
 			goto found;
 	}
 	/* Full: take the word of a process that died without closing. */
-	for (i = 0; i < ZCHAN_MEMFD_USERS; i++) {
-		old = __atomic_load_n(&end->users[i], __ATOMIC_SEQ_CST);
-		if (old && entry_dead(old) && cas(&end->users[i], &old, entry)) {
-			users_put(end);		/* it was counted, still is */
+	for (i = 0; i < ZCHAN_MEMFD_HOLDERS; i++) {
+		old = __atomic_load_n(&end->holders[i], __ATOMIC_SEQ_CST);
+		if (old && entry_dead(old) && cas(&end->holders[i], &old, entry)) {
+			holders_put(end);		/* it was counted, still is */
 			goto found;
 		}
 	}
-	if (users_put(end))
+	if (holders_put(end))
 		store_release(z->own_closed, 1);
 	return -EUSERS;
 found:
-	z->memfd.user_slot = i;
-	z->memfd.user_entry = entry;
+	z->memfd.holder_slot = i;
+	z->memfd.holder_entry = entry;
 	return 0;
 }
 
-/* This process stops using the end; true if it was the last user. */
-bool zchan_users_unregister(struct zchan *z)
+/* This process stops holding the end; true if it was the last holder. */
+bool __zchan_holders_remove(struct zchan *z)
 {
-	uint64_t old = z->memfd.user_entry;
+	uint64_t old = z->memfd.holder_entry;
 
-	if (z->memfd.user_slot < 0)
+	if (z->memfd.holder_slot < 0)
 		return false;
-	cas(&z->memfd.own_end->users[z->memfd.user_slot], &old, 0);
-	z->memfd.user_slot = -1;
-	return users_put(z->memfd.own_end);
+	cas(&z->memfd.own_end->holders[z->memfd.holder_slot], &old, 0);
+	z->memfd.holder_slot = -1;
+	return holders_put(z->memfd.own_end);
 }
 
 /* Stop polling watch @i's process: it died (its pidfd stays readable). */
@@ -171,7 +172,7 @@ static void unwatch(struct zchan *z, unsigned int i)
  * Closing the handle: only close our pidfds, no EPOLL_CTL_DEL; the epoll
  * fd may be shared with the process we forked from, and goes with them.
  */
-void zchan_users_unwatch(struct zchan *z)
+void __zchan_holders_unwatch(struct zchan *z)
 {
 	while (z->memfd.nwatch) {
 		int pidfd = z->memfd.watch[--z->memfd.nwatch].pidfd;
@@ -184,11 +185,11 @@ void zchan_users_unwatch(struct zchan *z)
 /* pidfd_open() said ENOSYS once: do not ask for every word. */
 static bool no_pidfds;
 
-/* Watch the process of a new users[] word: false if it is already gone. */
+/* Watch the process of a new holders[] word: false if it is already gone. */
 static bool watch(struct zchan *z, uint64_t entry)
 {
-	pid_t pid = (pid_t)(entry & USER_PID_MASK);
-	uint64_t start = entry >> USER_PID_BITS;
+	pid_t pid = (pid_t)(entry & HOLDER_PID_MASK);
+	uint64_t start = entry >> HOLDER_PID_BITS;
 	struct epoll_event ev;
 	int pidfd;
 
@@ -208,7 +209,7 @@ static bool watch(struct zchan *z, uint64_t entry)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;		/* readable once the process exits */
 	ev.data.fd = pidfd;
-	if (z->memfd.nwatch == ZCHAN_MEMFD_USERS ||
+	if (z->memfd.nwatch == ZCHAN_MEMFD_HOLDERS ||
 	    __sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
 		__sys_close(pidfd);
 		return true;
@@ -221,13 +222,13 @@ static bool watch(struct zchan *z, uint64_t entry)
 }
 
 /*
- * Bring the watch list up to date with the peer end's table of users and
+ * Bring the watch list up to date with the peer end's table of holders and
  * fill @pfd with one entry per watched process; returns how many.  *@any:
- * the table names a user; *@live: one is alive but has no pidfd to ask.
+ * the table names a holder; *@live: one is alive but has no pidfd to ask.
  * The table may be hostile: garbage words only make us watch other
  * processes.
  */
-static unsigned int watch_peer_users(struct zchan *z, struct pollfd *pfd,
+static unsigned int watch_peer_holders(struct zchan *z, struct pollfd *pfd,
 				     bool *any, bool *live)
 {
 	unsigned int i, w;
@@ -235,8 +236,8 @@ static unsigned int watch_peer_users(struct zchan *z, struct pollfd *pfd,
 
 	for (w = 0; w < z->memfd.nwatch; w++)
 		z->memfd.watch[w].seen = false;
-	for (i = 0; i < ZCHAN_MEMFD_USERS; i++) {
-		e = __atomic_load_n(&z->memfd.peer_end->users[i], __ATOMIC_ACQUIRE);
+	for (i = 0; i < ZCHAN_MEMFD_HOLDERS; i++) {
+		e = __atomic_load_n(&z->memfd.peer_end->holders[i], __ATOMIC_ACQUIRE);
 		if (!e)
 			continue;
 		*any = true;
@@ -275,29 +276,29 @@ static bool peer_watchable(const struct zchan *z)
  * and so wakes up when the peer goes.  System calls only when the table
  * changed (pidfd_open, epoll_ctl).  Returns how many it watches.
  */
-unsigned int zchan_users_watch(struct zchan *z)
+unsigned int __zchan_holders_watch(struct zchan *z)
 {
-	struct pollfd pfd[ZCHAN_MEMFD_USERS];
+	struct pollfd pfd[ZCHAN_MEMFD_HOLDERS];
 	bool any = false, live = false;
 
-	return peer_watchable(z) ? watch_peer_users(z, pfd, &any, &live) : 0;
+	return peer_watchable(z) ? watch_peer_holders(z, pfd, &any, &live) : 0;
 }
 
 /*
  * Is the peer gone: has its liveness socket @sock (if >= 0) hung up, or
- * has every process that uses the peer end died without closing it?  One
+ * has every process that holds the peer end died without closing it?  One
  * poll() for both, after a sleep that was not a kick.  A process found
  * dead while another lives leaves the sleeps' epoll set: its pidfd would
  * wake every one of them.  A syscall or more: slow paths only.
  */
-bool zchan_users_peer_gone(struct zchan *z, int sock)
+bool __zchan_holders_gone(struct zchan *z, int sock)
 {
-	struct pollfd pfd[ZCHAN_MEMFD_USERS + 1];
+	struct pollfd pfd[ZCHAN_MEMFD_HOLDERS + 1];
 	bool any = false, live = false, watchable = peer_watchable(z), gone;
 	unsigned int w, n = 0, npoll;
 
 	if (watchable)
-		n = watch_peer_users(z, pfd, &any, &live);
+		n = watch_peer_holders(z, pfd, &any, &live);
 	npoll = n;
 	if (sock >= 0) {
 		pfd[npoll].fd = sock;
