@@ -72,7 +72,7 @@ struct zchan *__zchan_alloc(int role, const struct zchan_ops *ops)
 
 void __zchan_free(struct zchan *z)
 {
-	__zchan_uring_exit(z);
+	__zchan_uring_exit(z, __zchan_held_here(z));
 	if (z->prod_map != MAP_FAILED)
 		__sys_munmap(z->prod_map, z->layout.prod_ring_size);
 	if (z->cons_map != MAP_FAILED)

@@ -120,18 +120,18 @@ int __zchan_uring_reap(struct zchan *z, int64_t timeout_ns)
  * The handle goes.  A sleep cut short by a signal may have left its poll
  * and the read linked to it in flight (memfd), and the read writes into
  * *z: cancel the poll and reap the completions before z is freed.  Only
- * in the process that submitted them (a forked child that never used the
- * end must not take its parent's completions), and not for the kernel
- * backend's wait, which writes nothing of ours.
+ * in the process that submitted them (@ours: a forked child that never
+ * held the end must not take its parent's completions), and not for the
+ * kernel backend's wait, which writes nothing of ours.
  */
-static void ring_quiesce(struct zchan *z)
+static void ring_quiesce(struct zchan *z, bool ours)
 {
 	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
 	bool cancelled = false;
 	int ret;
 
-	if (!(z->ring_pending & RING_DRAIN) || !__zchan_held_here(z))
+	if (!(z->ring_pending & RING_DRAIN) || !ours)
 		return;
 	sqe = io_uring_get_sqe(&z->ring);
 	if (!sqe)
@@ -155,11 +155,11 @@ static void ring_quiesce(struct zchan *z)
 	}
 }
 
-void __zchan_uring_exit(struct zchan *z)
+void __zchan_uring_exit(struct zchan *z, bool ours)
 {
 	if (!z->have_ring)
 		return;
-	ring_quiesce(z);
+	ring_quiesce(z, ours);
 	io_uring_queue_exit(&z->ring);
 	z->have_ring = false;
 }

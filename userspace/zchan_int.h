@@ -387,7 +387,7 @@ unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
 #define RING_DRAIN	2U
 void __zchan_uring_init(struct zchan *z);
 void __zchan_uring_reinit(struct zchan *z);
-void __zchan_uring_exit(struct zchan *z);
+void __zchan_uring_exit(struct zchan *z, bool ours);
 struct io_uring_sqe *__zchan_uring_sqe(struct zchan *z);
 int __zchan_uring_submit(struct zchan *z, unsigned int pending,
 			 int64_t timeout_ns);
