@@ -1,11 +1,23 @@
 /* SPDX-License-Identifier: MIT OR LGPL-2.1 */
 /*
- * libzchan internals: the handle, the ring words and the helpers shared by
- * the data path (ring.c), the waits (wait.c), the handle (handle.c), the
- * backends (kernel.c, memfd.c), fd passing (peer.c) and the public setup
- * calls (setup.c, info.c).  Calls go one way: setup.c and peer.c use the
- * backends, the backends use handle.c and the notifications, nothing below
- * calls back up.
+ * libzchan internals: the handle, the backends' table (struct zchan_ops)
+ * and the helpers the library's files share.  Only include/zchan.h is
+ * public; what is shared here and not static wears __zchan_.
+ *
+ * By name, calls go down this list, never up (Documentation/library.rst
+ * has the map):
+ *
+ *   setup.c peer.c info.c   the public setup calls; setup.c picks a table
+ *   ring.c                  the data path, readiness, zchan_poll/wait
+ *   wait.c pages.c          kicks and waits; SEND_PAGES transfers
+ *   kernel.c memfd.c        the backends: one struct zchan_ops each
+ *   holders.c               memfd: the end pages' tables of holders
+ *   handle.c                a handle's memory and mappings
+ *   hold.c                  which process holds a handle (forks)
+ *   uring.c                 the private io_uring a handle sleeps in
+ *
+ * A backend is reached only through its table (z->ops), from the files
+ * above it and from handle.c (init, free) and hold.c (hold).
  */
 #ifndef ZCHAN_INT_H
 #define ZCHAN_INT_H
