@@ -495,6 +495,31 @@ long end_retry(EndObject *self, nonblock_op op, void *ctx,
 	}
 }
 
+/* EMSGSIZE naming the sizes, and the geometry that would carry @len. */
+PyObject *msgsize_error(EndObject *self, size_t len)
+{
+	struct zchan_attr a;
+	PyObject *args;
+
+	if (!self->ch || zchan_get_attr(self->ch, &a))
+		return set_error(-EMSGSIZE);
+	args = PyUnicode_FromFormat(
+		"zchan: a message of %zu bytes is larger than this channel's "
+		"max_msg, %zu bytes (pool_size %zu): create it with max_msg >= %zu "
+		"(zchan.create() then makes pool_size at least twice that)",
+		len, a.max_msg, a.pool_size, len);
+	if (args) {
+		PyObject *exc = PyObject_CallFunction(PyExc_OSError, "iO", EMSGSIZE, args);
+
+		if (exc) {
+			PyErr_SetObject(PyExc_OSError, exc);
+			Py_DECREF(exc);
+		}
+		Py_DECREF(args);
+	}
+	return NULL;
+}
+
 /* Raise for a failed data-path call (not for -EINTR: already raised). */
 PyObject *data_error(long ret)
 {

@@ -74,6 +74,8 @@ static PyObject *producer_send(EndObject *self, PyObject *args, PyObject *kw)
 	ret = end_retry(self, op_send, &s, timeout_ns, s.len >= 4096);
 	end_unlock(self);
 	PyBuffer_Release(&view);
+	if (ret == -EMSGSIZE)
+		return msgsize_error(self, s.len);
 	if (ret < 0)
 		return data_error(ret);
 	return PyLong_FromLong(ret);
@@ -148,7 +150,8 @@ static LoanObject *loan_new(EndObject *self, Py_ssize_t nbytes, PyObject *tmo)
 	end_unlock(self);
 	if (ret < 0) {
 		Py_DECREF(loan);
-		return (LoanObject *)data_error(ret);
+		return (LoanObject *)(ret == -EMSGSIZE ? msgsize_error(self, nbytes) :
+				      data_error(ret));
 	}
 	return loan;
 }

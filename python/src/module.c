@@ -120,6 +120,15 @@ static PyObject *mod_create(PyObject *mod, PyObject *args, PyObject *kw)
 	Py_BEGIN_ALLOW_THREADS
 	ret = zchan_create(name, &a, &self->ch);
 	Py_END_ALLOW_THREADS
+	if (ret == -EINVAL) {
+		Py_DECREF(self);
+		PyErr_Format(PyExc_ValueError,
+			     "zchan: pool_size=%zd, max_msg=%zd (with room for zchan's "
+			     "headers), ring_entries=%zd: max_msg must be at most half "
+			     "the pool and 1 GiB, ring_entries a power of two "
+			     "(0 takes the defaults)", pool_size, max_msg, ring_entries);
+		return NULL;
+	}
 	if (ret) {
 		Py_DECREF(self);
 		return set_error(ret);

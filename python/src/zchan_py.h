@@ -86,6 +86,7 @@ extern PyMethodDef producer_methods[], consumer_methods[];
 PyObject *set_error(int err);
 PyObject *closed_error(void);
 PyObject *data_error(long ret);
+PyObject *msgsize_error(EndObject *self, size_t len);
 int parse_timeout(PyObject *obj, int64_t *ns);
 int64_t deadline_of(int64_t timeout_ns);
 int64_t next_slice(int64_t deadline);

@@ -29,6 +29,7 @@ TimeoutError...).  See Documentation/python.rst.
 
 import asyncio
 import ast
+import operator
 import pickle
 import socket
 import struct
@@ -410,6 +411,35 @@ class Consumer(_zchan.Consumer):
             raise StopAsyncIteration from None
 
 
+# room for a send_array()/send_obj() header on top of a max_msg payload
+# (the consumer reads array headers up to this size)
+_HEADER_ROOM = 4096
+_MSG_MAX = 1 << 30                      # ZCHAN_MSG_MAX
+
+
+def _geometry(args):
+    """create()'s sizes for the library: max_msg is the payload a user
+    asks for, the binding's headers get room on top, and a default pool
+    grows to hold two such messages.  Size errors name what would work."""
+    pool_size = operator.index(args.get("pool_size", 0))
+    max_msg = operator.index(args.get("max_msg", 0))
+    if max_msg <= 0:
+        return args
+    lib_max = max_msg + _HEADER_ROOM
+    if lib_max > _MSG_MAX:
+        raise ValueError("zchan: max_msg=%d is above the largest message a channel "
+                         "carries, %d bytes (%d and %d bytes of header room)"
+                         % (max_msg, _MSG_MAX, _MSG_MAX - _HEADER_ROOM, _HEADER_ROOM))
+    need = 2 * lib_max
+    if pool_size and pool_size < 2 * max_msg:
+        raise ValueError("zchan: max_msg=%d needs pool_size >= %d (two messages of "
+                         "max_msg plus %d bytes of header room each); pool_size=%d"
+                         % (max_msg, need, _HEADER_ROOM, pool_size))
+    # the pool holds two max_msg messages with their headers, at least
+    pool_size = max(pool_size or DEFAULT_POOL_SIZE, need)
+    return dict(args, pool_size=pool_size, max_msg=lib_max)
+
+
 def create(name=None, *, pool_size=0, max_msg=0, ring_entries=0, mode=0o600,
            busy_poll=False, backend="auto"):
     """Create a channel and return its producer end.
@@ -418,9 +448,12 @@ def create(name=None, *, pool_size=0, max_msg=0, ring_entries=0, mode=0o600,
     Producer.consumer() or send_peer()); a str makes a named channel that
     other processes attach to with zchan.open(name) (kernel backend only;
     mode gives the permission bits, as for a file).
-    pool_size: data pool bytes (0: 4 MiB); max_msg: largest message (0: a
-    quarter of the pool, at most half); ring_entries: power of two (0:
-    1024); busy_poll: waits spin instead of sleeping; backend: "auto"
+    pool_size: data pool bytes (0: 4 MiB; grown to hold two max_msg
+    messages and their headers);
+    max_msg: largest payload (send(), loan(), an array's data; zchan adds
+    room for its own headers; 0: a quarter of the pool), at most half the
+    pool; ring_entries: power of two (0: 1024); busy_poll: waits spin
+    instead of sleeping; backend: "auto"
     ($ZCHAN_BACKEND, else the kernel module if /dev/zchan opens, else
     memfd), "kernel" or "memfd".
 
@@ -428,9 +461,9 @@ def create(name=None, *, pool_size=0, max_msg=0, ring_entries=0, mode=0o600,
     (backend="kernel" without the module), OSError EOPNOTSUPP (a name on
     the memfd backend), ValueError for bad sizes.
     """
-    return _zchan.create(Producer, name, pool_size=pool_size, max_msg=max_msg,
-                         ring_entries=ring_entries, mode=mode,
-                         busy_poll=busy_poll, backend=backend)
+    sizes = _geometry({"pool_size": pool_size, "max_msg": max_msg})
+    return _zchan.create(Producer, name, ring_entries=ring_entries, mode=mode,
+                         busy_poll=busy_poll, backend=backend, **sizes)
 
 
 def open(name):  # noqa: A001 - the issue's name for it
@@ -466,7 +499,8 @@ def pipe(**create_args):
         # the first process to use the producer takes this token, any
         # other gets EBUSY (python/src/pending.c)
         theirs.send(_CLAIM_TOKEN)
-        prod = _zchan.create(Producer, None, pending=mine.fileno(), **create_args)
+        prod = _zchan.create(Producer, None, pending=mine.fileno(),
+                             **_geometry(create_args))
     except BaseException:
         mine.close()
         theirs.close()

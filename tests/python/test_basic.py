@@ -218,8 +218,9 @@ def test_borrowed_messages_hold_the_pool(backend):
 def test_emsgsize_and_repeatable_send(backend):
     p = zchan.create(backend=backend, pool_size=1 << 16, max_msg=1 << 14)
     c = p.consumer()
+    assert p.max_msg >= 1 << 14 and p.pool_size >= 1 << 16
     with pytest.raises(OSError) as e:
-        p.send(bytes((1 << 14) + 1))
+        p.send(bytes(p.max_msg + 1))
     assert e.value.errno == errno.EMSGSIZE
     sent = 0
     with pytest.raises(BlockingIOError):

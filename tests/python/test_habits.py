@@ -377,3 +377,37 @@ def test_append_loop_with_copy_completes(backend):
     assert [a[0, 0, 0] for a in results] == list(range(500))
     p.join(60)
     assert p.exitcode == 0
+
+
+# --- sizes -----------------------------------------------------------------
+
+def test_max_msg_is_the_payload(backend):
+    """An array of exactly max_msg bytes goes (the header is zchan's
+    business), and the pool grows to carry it."""
+    n = 8 * 10**6
+    p = zchan.create(max_msg=n, backend=backend)
+    c = p.consumer()
+    assert p.max_msg >= n and p.pool_size >= 2 * n
+    p.send_array(np.ones(n // 8))
+    assert c.recv_array(timeout=5).nbytes == n
+    r, w = zchan.pipe(max_msg=n, backend=backend)
+    w.send_array(np.ones(n, np.uint8))
+    assert r.recv_array(timeout=5).nbytes == n
+
+
+def test_size_errors_name_the_sizes(backend):
+    import errno
+    p = zchan.create(pool_size=1 << 20, backend=backend)
+    with pytest.raises(OSError) as e:
+        p.send(b"x" * (p.max_msg + 1))
+    assert e.value.errno == errno.EMSGSIZE
+    assert str(p.max_msg) in str(e.value) and str(p.pool_size) in str(e.value)
+    with pytest.raises(OSError) as e:
+        p.loan_array((p.max_msg,), np.uint8)
+    assert e.value.errno == errno.EMSGSIZE and "max_msg >=" in str(e.value)
+    with pytest.raises(ValueError, match="pool_size >= 2105344"):
+        zchan.create(pool_size=1 << 20, max_msg=1 << 20, backend=backend)
+    q = zchan.create(pool_size=1 << 16, max_msg=1 << 15, backend=backend)
+    assert q.max_msg >= 1 << 15 and q.pool_size >= 2 * q.max_msg
+    with pytest.raises(ValueError, match="1073741824"):
+        zchan.create(max_msg=1 << 30, backend=backend)
