@@ -4,8 +4,9 @@
  * (tests/module), the library tests (tests/lib), the reliability suite
  * (tests/reliability) and the fuzzer (tests/fuzz) share.
  *
- *   zchan_test_utils.h  /dev/zchan through the raw UAPI (this file)
- *   zchan_test_lib.h    libzchan's public API
+ *   zchan_test_utils.h    /dev/zchan through the raw UAPI (this file)
+ *   zchan_test_lib.h      libzchan's public API
+ *   zchan_test_payload.h  message payloads: generate, check; a PRNG
  *
  * Licensed as libzchan is, so any program may take a helper, whatever its
  * own licence.  The ASSERT/EXPECT macros below name kselftest_harness.h
@@ -20,8 +21,8 @@
  *  - zc_cmd_FOO(...): the same inside a kselftest TEST, asserting success;
  *  - zc_err_FOO(errno, ...): asserting that exact error;
  *  - the shared ring reached through the layout's offsets (as libzchan
- *    does), debugfs counters, module parameters, io_uring commands, a
- *    seeded PRNG and fd passing.
+ *    does), debugfs counters, module parameters, io_uring commands, fd
+ *    passing and SEND_PAGES buffers.
  *
  * Everything is static inline: each test program is one translation unit.
  * The zc_cmd_/zc_err_ macros need kselftest_harness.h (included first);
@@ -49,6 +50,8 @@
 
 #include <liburing.h>
 #include <linux/zchan.h>
+
+#include "zchan_test_payload.h"
 
 #define ZC_DEV		"/dev/zchan"
 #define ZC_DEBUGFS	"/sys/kernel/debug/zchan"
@@ -337,37 +340,6 @@ static inline int zc_param_set(const char *param, const char *val)
 }
 
 /* ---------------------------------------------------------------------
- * Numbers: a seeded PRNG and a checksum.
- */
-
-/* splitmix64: seeded, reproducible. */
-static inline uint64_t zc_rand(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* A value in [0, n). */
-static inline uint64_t zc_below(uint64_t *s, uint64_t n)
-{
-	return n ? zc_rand(s) % n : 0;
-}
-
-/* FNV-1a, to compare payloads by checksum as well as by content. */
-static inline uint32_t zc_csum(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint32_t h = 2166136261u;
-
-	while (len--)
-		h = (h ^ *b++) * 16777619u;
-	return h;
-}
-
-/* ---------------------------------------------------------------------
  * io_uring commands.
  */
 
@@ -476,33 +448,20 @@ static inline int zc_await(int fd)
 }
 
 /* ---------------------------------------------------------------------
- * SEND_PAGES buffers: a page-aligned private buffer holding a pattern.
+ * SEND_PAGES buffers.
  */
 
-/* @pages fresh pages, byte i holding (seed + i) & 0xff; NULL on failure. */
-static inline uint8_t *zc_pattern_buf(long pages, int seed)
+/* @pages fresh private pages holding payload (0, @seq); NULL on failure. */
+static inline uint8_t *zc_payload_pages(long pages, uint64_t seq)
 {
-	long i, len = pages * sysconf(_SC_PAGESIZE);
+	long len = pages * sysconf(_SC_PAGESIZE);
 	uint8_t *b = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (b == MAP_FAILED)
 		return NULL;
-	for (i = 0; i < len; i++)
-		b[i] = seed + i;
+	zc_payload_fill(b, len, 0, seq);
 	return b;
-}
-
-/* Does @b hold bytes @from to @from + @len of zc_pattern_buf(, @seed)? */
-static inline bool zc_pattern_ok(const uint8_t *b, long len, long from,
-				 int seed)
-{
-	long i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != (uint8_t)(seed + from + i))
-			return false;
-	return true;
 }
 
 /* Does a write to @p kill a child with SIGSEGV? */

@@ -20,6 +20,7 @@
 
 #include "kselftest_harness.h"
 #include "../common/zchan_test_lib.h"
+#include "../common/zchan_test_payload.h"
 
 /* TCG guests are slow: give every test room. */
 #undef TEST_TIMEOUT_DEFAULT
@@ -79,30 +80,15 @@ static void batch_attr(struct zchan_attr *a, unsigned int backend,
 	a->max_msg = max_msg;
 }
 
+/* Message @seq: 1 to @max bytes of payload (0, @seq). */
 static uint32_t msg_len(uint32_t seq, uint32_t max)
 {
-	return 1 + (seq * 2654435761U) % max;
+	return zc_payload_len(0, seq, 1, max);
 }
 
-static void fill(unsigned char *buf, uint32_t len, uint32_t seq)
+static bool check(const void *buf, size_t len, uint32_t seq, uint32_t max)
 {
-	uint32_t i;
-
-	for (i = 0; i < len; i++)
-		buf[i] = (unsigned char)(seq * 31 + i);
-}
-
-static int check(const unsigned char *buf, size_t len, uint32_t seq,
-		 uint32_t max)
-{
-	uint32_t i;
-
-	if (len != msg_len(seq, max))
-		return 0;
-	for (i = 0; i < len; i++)
-		if (buf[i] != (unsigned char)(seq * 31 + i))
-			return 0;
-	return 1;
+	return len == msg_len(seq, max) && zc_payload_ok(buf, len, 0, seq);
 }
 
 /* Messages sent with ZCHAN_MORE stay queued until zchan_flush(). */
@@ -118,7 +104,7 @@ TEST_F(batch, more_waits_for_flush)
 	batch_attr(&a, variant->backend, 64, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	for (i = 0; i < 3; i++) {
-		fill(buf, msg_len(i, 64), i);
+		zc_payload_fill(buf, msg_len(i, 64), 0, i);
 		ASSERT_EQ(msg_len(i, 64), zchan_send(self->p, buf,
 						     msg_len(i, 64), ZCHAN_MORE));
 	}
@@ -150,8 +136,8 @@ TEST_F(batch, plain_commit_publishes_the_queue)
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(0, zchan_loan(self->p, 100, &b0, 0));
 	ASSERT_EQ(0, zchan_loan(self->p, 100, &b1, 0));
-	fill(b0, msg_len(0, 100), 0);
-	fill(b1, msg_len(1, 100), 1);
+	zc_payload_fill(b0, msg_len(0, 100), 0, 0);
+	zc_payload_fill(b1, msg_len(1, 100), 0, 1);
 	ASSERT_EQ(0, zchan_commit_flags(self->p, b0, msg_len(0, 100),
 					ZCHAN_MORE));
 	EXPECT_EQ(-EAGAIN, zchan_recv_batch(self->c, m, 4, ZCHAN_NONBLOCK));
@@ -221,14 +207,14 @@ static int stream_producer(struct zchan *p, unsigned int flags_every)
 		void *lb;
 
 		if (seq & 1) {
-			fill(buf, len, seq);
+			zc_payload_fill(buf, len, 0, seq);
 			if (zchan_send(p, buf, len, more) != (ssize_t)len)
 				return 1;
 			continue;
 		}
 		if (zchan_loan(p, len, &lb, 0))
 			return 2;
-		fill(lb, len, seq);
+		zc_payload_fill(lb, len, 0, seq);
 		if (zchan_commit_flags(p, lb, len, more))
 			return 3;
 	}

@@ -260,7 +260,7 @@ TEST_F(hostile, send_pages_errors_ignore_errno)
 
 	hostile_attr(&a, variant->backend, 4, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
-	b = zc_pattern_buf(8, 7);
+	b = zc_payload_pages(8, 7);
 	ASSERT_NE(NULL, b);
 	ASSERT_EQ(0, munmap(b + 4 * ps, 4 * ps));
 	EXPECT_ERR_ANY_ERRNO(-EFAULT, zchan_send_pages(self->p, b, 8 * ps, 1, 0));
@@ -271,7 +271,7 @@ TEST_F(hostile, send_pages_errors_ignore_errno)
 	for (i = 0; i < 4; i++) {
 		ASSERT_EQ(0, zchan_send_pages(self->p, b, 4 * ps, 10 + i, 0));
 		ASSERT_EQ((ssize_t)(4 * ps), zchan_recv_zc(self->c, &m, 0));
-		EXPECT_TRUE(zc_pattern_ok(m, 4 * ps, 0, 7));
+		EXPECT_TRUE(zc_payload_ok(m, 4 * ps, 0, 7));
 		ASSERT_EQ(0, zchan_release(self->c, m));
 	}
 	EXPECT_ERR_ANY_ERRNO(-ENOBUFS, zchan_send_pages(self->p, b, ps, 2, 0));
@@ -281,7 +281,7 @@ TEST_F(hostile, send_pages_errors_ignore_errno)
 		EXPECT_EQ(10 + i, cookies[i]);
 	ASSERT_EQ(0, zchan_send_pages(self->p, b, ps, 3, 0));
 	ASSERT_EQ((ssize_t)ps, zchan_recv_zc(self->c, &m, ZCHAN_NONBLOCK));
-	EXPECT_TRUE(zc_pattern_ok(m, ps, 0, 7));
+	EXPECT_TRUE(zc_payload_ok(m, ps, 0, 7));
 	EXPECT_EQ(0, zchan_release(self->c, m));
 	munmap(b, 4 * ps);
 }
@@ -514,7 +514,7 @@ TEST_F(hostile, forged_descriptors)
 
 	NEED_BACKEND();
 
-	b = zc_pattern_buf(2, 3);
+	b = zc_payload_pages(2, 3);
 	ASSERT_NE(NULL, b);
 	hostile_attr(&a, variant->backend, 16, 65536, 4096);
 	for (k = 0; k < FORGE_NR; k++) {

@@ -33,6 +33,7 @@
 
 #include "kselftest_harness.h"
 #include "../common/zchan_test_lib.h"
+#include "../common/zchan_test_payload.h"
 
 /* TCG guests are slow: give every test room (the suite has a budget). */
 #undef TEST_TIMEOUT_DEFAULT
@@ -128,19 +129,9 @@ static int wait_child(pid_t pid)
 /* ------------------------------------------------------------------ */
 /* Deterministic payloads: length and bytes derived from the sequence.  */
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 static uint32_t msg_len(uint64_t seq, uint32_t max)
 {
-	uint64_t r = mix64(seq * 2 + 1);
+	uint64_t r = zc_mix64(seq * 2 + 1);
 
 	if (!(r & 63))
 		return (uint32_t)((r >> 8) % (max + 1));	/* sometimes big */
@@ -149,35 +140,10 @@ static uint32_t msg_len(uint64_t seq, uint32_t max)
 	return (uint32_t)((r >> 8) % (max < 2048 ? max + 1 : 2049));
 }
 
-/* Fill: the first 8 bytes are the sequence number, the rest a stream. */
-static void fill_msg(void *buf, uint32_t len, uint64_t seq)
+/* Is @buf message @seq: msg_len() bytes of payload (0, @seq)? */
+static bool check_msg(const void *buf, size_t len, uint64_t seq, uint32_t max)
 {
-	unsigned char *b = buf;
-	uint64_t s = mix64(seq) | 1, w;
-	uint32_t i = 0;
-
-	if (len >= 8) {
-		memcpy(b, &seq, 8);
-		i = 8;
-	}
-	for (; i + 8 <= len; i += 8) {
-		s ^= s << 13;
-		s ^= s >> 7;
-		s ^= s << 17;
-		memcpy(b + i, &s, 8);
-	}
-	w = mix64(s);
-	for (; i < len; i++, w >>= 8)
-		b[i] = (unsigned char)w;
-}
-
-static bool check_msg(const void *buf, size_t len, uint64_t seq, uint32_t max,
-		      unsigned char *scratch)
-{
-	if (len != msg_len(seq, max))
-		return false;
-	fill_msg(scratch, (uint32_t)len, seq);
-	return !memcmp(buf, scratch, len);
+	return len == msg_len(seq, max) && zc_payload_ok(buf, len, 0, seq);
 }
 
 /* ------------------------------------------------------------------ */
@@ -501,13 +467,12 @@ TEST(out_of_order_commit_and_release)
 	struct zchan_attr a;
 	struct zchan *p, *c;
 	uint64_t seq = 0, rseq = 0;
-	unsigned char scratch[4096];
 	int round;
 
 	small_attr(&a, 8, 16384, 2048);
 	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	for (round = 0; round < 2000; round++) {
-		uint64_t r = mix64(round);
+		uint64_t r = zc_mix64(round);
 		unsigned int n = 1 + r % 4, i, k, got = 0, dropped;
 		void *lb[4];
 		uint32_t len[4];
@@ -521,7 +486,7 @@ TEST(out_of_order_commit_and_release)
 			len[i] = msg_len(sq[i], 1000);
 			ASSERT_EQ(0, zchan_loan(p, len[i] ? len[i] : 1, &lb[i],
 						ZCHAN_NONBLOCK));
-			fill_msg(lb[i], len[i], sq[i]);
+			zc_payload_fill(lb[i], len[i], 0, sq[i]);
 		}
 		/* commit from the last to the first */
 		for (k = n; k-- > 0;) {
@@ -546,8 +511,7 @@ TEST(out_of_order_commit_and_release)
 				  zchan_recv_zc(c, &zc[got], ZCHAN_NONBLOCK));
 			zl[got] = len[i] ? len[i] : 1;
 			if (len[i])
-				ASSERT_TRUE(check_msg(zc[got], zl[got], sq[i],
-						      1000, scratch));
+				ASSERT_TRUE(check_msg(zc[got], zl[got], sq[i], 1000));
 			got++;
 		}
 		ASSERT_EQ(-EAGAIN, zchan_recv_zc(c, &zc[3], ZCHAN_NONBLOCK));
@@ -603,7 +567,7 @@ static int stream_producer(struct zchan *p, void *arg)
 		void *lb;
 
 		if (seq % 3 == 0) {
-			fill_msg(buf, len, (uint64_t)seq);
+			zc_payload_fill(buf, len, 0, (uint64_t)seq);
 			if (zchan_send(p, buf, len, 0) != (ssize_t)len)
 				return 1;
 		} else if (!len) {
@@ -613,7 +577,7 @@ static int stream_producer(struct zchan *p, void *arg)
 			/* loan more than needed, commit what was written */
 			if (zchan_loan(p, len + (len < STREAM_MAX ? 1 : 0), &lb, 0))
 				return 3;
-			fill_msg(lb, len, (uint64_t)seq);
+			zc_payload_fill(lb, len, 0, (uint64_t)seq);
 			if (zchan_commit(p, lb, len))
 				return 4;
 		}
@@ -624,7 +588,7 @@ static int stream_producer(struct zchan *p, void *arg)
 static void stream_run(struct __test_metadata *_metadata,
 		       unsigned int entries, size_t pool, long n)
 {
-	static unsigned char buf[STREAM_MAX], scratch[STREAM_MAX];
+	static unsigned char buf[STREAM_MAX];
 	struct zchan_stats st;
 	struct zchan_attr a;
 	struct zchan *c;
@@ -645,7 +609,7 @@ static void stream_run(struct __test_metadata *_metadata,
 		case 1:
 			r = zchan_recv(c, buf, sizeof(buf), 0);
 			ASSERT_LE(0, r);
-			ASSERT_TRUE(check_msg(buf, r, seq, STREAM_MAX, scratch));
+			ASSERT_TRUE(check_msg(buf, r, seq, STREAM_MAX));
 			seq++;
 			break;
 		case 2:
@@ -655,8 +619,7 @@ static void stream_run(struct __test_metadata *_metadata,
 				if (r == -EAGAIN)
 					break;
 				ASSERT_LE(0, r);
-				ASSERT_TRUE(check_msg(held[k], r, seq, STREAM_MAX,
-						      scratch));
+				ASSERT_TRUE(check_msg(held[k], r, seq, STREAM_MAX));
 				seq++;
 			}
 			while (k-- > 0)
@@ -666,8 +629,7 @@ static void stream_run(struct __test_metadata *_metadata,
 			k = zchan_recv_batch(c, m, seq + 4 <= n ? 4 : 1, 0);
 			ASSERT_LT(0, k);
 			for (j = 0; j < k; j++, seq++)
-				ASSERT_TRUE(check_msg(m[j].buf, m[j].len, seq,
-						      STREAM_MAX, scratch));
+				ASSERT_TRUE(check_msg(m[j].buf, m[j].len, seq, STREAM_MAX));
 			for (j = 0; j < k; j++)
 				ASSERT_EQ(0, zchan_release(c, m[(j + 1) % k].buf));
 			break;
@@ -710,7 +672,7 @@ static void *thread_producer(void *arg)
 
 TEST(threads_in_one_process)
 {
-	static unsigned char buf[STREAM_MAX], scratch[STREAM_MAX];
+	static unsigned char buf[STREAM_MAX];
 	struct thread_arg t;
 	struct zchan_attr a;
 	struct zchan *c;
@@ -733,7 +695,7 @@ TEST(threads_in_one_process)
 		ssize_t r = zchan_recv(c, buf, sizeof(buf), 0);
 
 		ASSERT_LE(0, r);
-		ASSERT_TRUE(check_msg(buf, r, seq, STREAM_MAX, scratch));
+		ASSERT_TRUE(check_msg(buf, r, seq, STREAM_MAX));
 	}
 	ASSERT_EQ(0, pthread_join(th, &ret));
 	EXPECT_EQ(NULL, ret);
@@ -766,7 +728,7 @@ static int endless_producer(struct zchan *p, void *arg)
 	for (seq = 0;; seq++) {
 		uint32_t len = msg_len(seq, 2048);
 
-		fill_msg(buf, len, seq);
+		zc_payload_fill(buf, len, 0, seq);
 		if (zchan_send(p, buf, len, 0) != (ssize_t)len)
 			return 1;
 		__atomic_store_n(e->committed, seq + 1, __ATOMIC_RELEASE);
@@ -775,7 +737,7 @@ static int endless_producer(struct zchan *p, void *arg)
 
 TEST(producer_sigkill_mid_stream)
 {
-	static unsigned char buf[2048], scratch[2048];
+	static unsigned char buf[2048];
 	struct zchan_attr a;
 	struct endless e;
 	struct zchan *c;
@@ -792,7 +754,7 @@ TEST(producer_sigkill_mid_stream)
 	for (; seq < 2000; seq++) {
 		r = zchan_recv(c, buf, sizeof(buf), 0);
 		ASSERT_LE(0, r);
-		ASSERT_TRUE(check_msg(buf, r, seq, 2048, scratch));
+		ASSERT_TRUE(check_msg(buf, r, seq, 2048));
 	}
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(128 + SIGKILL, wait_child(pid));
@@ -802,7 +764,7 @@ TEST(producer_sigkill_mid_stream)
 		if (r == -EPIPE)
 			break;
 		ASSERT_LE(0, r);
-		ASSERT_TRUE(check_msg(buf, r, seq, 2048, scratch));
+		ASSERT_TRUE(check_msg(buf, r, seq, 2048));
 	}
 	/* everything committed arrived (one more may have been published) */
 	EXPECT_LE(committed, seq);
@@ -1136,7 +1098,7 @@ static int fanout_producers(int peer_sock, struct fanout *f)
 		return 2;
 	for (r = 0; r < f->rounds; r++) {
 		for (i = NCHAN - 1; i > 0; i--) {	/* shuffle */
-			int j = (int)(mix64((uint64_t)r * NCHAN + i) % (i + 1));
+			int j = (int)(zc_mix64((uint64_t)r * NCHAN + i) % (i + 1));
 			int t = order[i];
 
 			order[i] = order[j];
@@ -1984,7 +1946,7 @@ static int send_seq(struct zchan *p, uint64_t from, uint64_t to)
 	for (s = from; s < to; s++) {
 		uint32_t len = msg_len(s, ENDS_MAX_MSG);
 
-		fill_msg(buf, len, s);
+		zc_payload_fill(buf, len, 0, s);
 		if (zchan_send(p, buf, len, 0) != (ssize_t)len)
 			return -1;
 	}
@@ -1994,13 +1956,13 @@ static int send_seq(struct zchan *p, uint64_t from, uint64_t to)
 /* Receive messages [from, to), blocking, and check each: 0 or -1. */
 static int recv_seq(struct zchan *c, uint64_t from, uint64_t to)
 {
-	unsigned char buf[ENDS_MAX_MSG], scratch[ENDS_MAX_MSG];
+	unsigned char buf[ENDS_MAX_MSG];
 	uint64_t s;
 	ssize_t r;
 
 	for (s = from; s < to; s++) {
 		r = zchan_recv(c, buf, sizeof(buf), 0);
-		if (r < 0 || !check_msg(buf, r, s, ENDS_MAX_MSG, scratch))
+		if (r < 0 || !check_msg(buf, r, s, ENDS_MAX_MSG))
 			return -1;
 	}
 	return 0;
@@ -2017,7 +1979,7 @@ enum {
 
 static int drain_seq(struct zchan *c, uint64_t from, uint64_t to)
 {
-	unsigned char buf[ENDS_MAX_MSG], scratch[ENDS_MAX_MSG];
+	unsigned char buf[ENDS_MAX_MSG];
 	uint64_t s = from;
 	ssize_t r;
 
@@ -2038,7 +2000,7 @@ static int drain_seq(struct zchan *c, uint64_t from, uint64_t to)
 			return DRAIN_ERR;
 		if (s == to)
 			return DRAIN_EXTRA;
-		if (!check_msg(buf, r, s, ENDS_MAX_MSG, scratch))
+		if (!check_msg(buf, r, s, ENDS_MAX_MSG))
 			return DRAIN_BAD_MSG;
 		s++;
 	}

@@ -47,7 +47,7 @@ FIXTURE_SETUP(pages)
 	attr.ring_entries = 16;
 	ASSERT_EQ(0, zchan_create(name, &attr, &self->p));
 	ASSERT_EQ(0, zchan_open(name, &self->c));
-	self->buf = zc_pattern_buf(4, 5);
+	self->buf = zc_payload_pages(4, 5);
 	ASSERT_NE(NULL, self->buf);
 }
 
@@ -76,7 +76,7 @@ TEST_F(pages, recv_zc_maps_release_completes)
 
 	ASSERT_EQ(4 * page_size, zchan_recv_zc(self->c, &m, 0));
 	EXPECT_NE(self->buf, m);
-	EXPECT_TRUE(zc_pattern_ok(m, 4 * page_size, 0, 5));
+	EXPECT_TRUE(zc_payload_ok(m, 4 * page_size, 0, 5));
 	EXPECT_TRUE(zc_write_segfaults((const uint8_t *)m + page_size));
 	ASSERT_EQ(5, zchan_recv_zc(self->c, &msg, 0));
 	EXPECT_EQ(0, memcmp(msg, "hello", 5));
@@ -96,7 +96,7 @@ TEST_F(pages, recv_zc_maps_release_completes)
 		uint8_t out[page_size];
 
 		ASSERT_EQ(page_size, zchan_recv(self->c, out, page_size, 0));
-		EXPECT_TRUE(zc_pattern_ok(out, page_size, 0, 5));
+		EXPECT_TRUE(zc_payload_ok(out, page_size, 0, 5));
 	}
 	ASSERT_EQ(1, zchan_reap(self->p, cookies, 4, 0));
 	EXPECT_EQ(78, cookies[0]);
@@ -115,8 +115,8 @@ TEST_F(pages, batch_and_close)
 	ASSERT_EQ(2, zchan_recv_batch(self->c, msgs, 4, ZCHAN_NONBLOCK));
 	EXPECT_EQ(page_size, msgs[0].len);
 	EXPECT_EQ(2 * page_size, msgs[1].len);
-	EXPECT_TRUE(zc_pattern_ok(msgs[0].buf, page_size, 0, 5));
-	EXPECT_TRUE(zc_pattern_ok(msgs[1].buf, 2 * page_size, page_size, 5));
+	EXPECT_TRUE(zc_payload_ok(msgs[0].buf, page_size, 0, 5));
+	EXPECT_TRUE(zc_payload_ok_at(msgs[1].buf, 2 * page_size, page_size, 0, 5));
 	ASSERT_EQ(2, zchan_release_batch(self->c, msgs, 2));
 	ASSERT_EQ(2, zchan_reap(self->p, cookies, 4, 0));
 	EXPECT_EQ(1, cookies[0]);

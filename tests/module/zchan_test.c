@@ -220,46 +220,31 @@ static int zc_recv(struct zc_end *e, void *buf, uint32_t *len)
 	return 0;
 }
 
-/* Message @i: a length in [1, max] and bytes, both derived from @i. */
-static uint64_t zc_rng(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
+/* Message @i: a length in [1, max] and payload (0, @i). */
 static uint32_t zc_msg(uint32_t i, uint32_t max, uint8_t *buf)
 {
-	uint64_t s = (i + 1) * 0x9e3779b97f4a7c15ULL;
-	uint32_t len = 1 + zc_rng(&s) % max, k;
+	uint32_t len = zc_payload_len(0, i, 1, max);
 
-	for (k = 0; k < len; k += 8) {
-		uint64_t v = zc_rng(&s);
-
-		memcpy(buf + k, &v, len - k < 8 ? len - k : 8);
-	}
+	zc_payload_fill(buf, len, 0, i);
 	return len;
 }
 
 /* Receive @n messages and check each; returns 0 or a small error code. */
 static int zc_recv_check(struct zc_end *e, uint32_t first, uint32_t n)
 {
-	uint8_t *got = malloc(e->l.max_msg), *want = malloc(e->l.max_msg);
-	uint32_t i, len, wlen;
+	uint8_t *got = malloc(e->l.max_msg);
+	uint32_t i, len;
 	int ret = 0;
 
 	for (i = first; i < first + n && !ret; i++) {
 		ret = zc_recv(e, got, &len);
 		if (ret)
 			break;
-		wlen = zc_msg(i, e->l.max_msg, want);
-		if (len != wlen || zc_csum(got, len) != zc_csum(want, len) ||
-		    memcmp(got, want, len))
+		if (len != zc_payload_len(0, i, 1, e->l.max_msg) ||
+		    !zc_payload_ok(got, len, 0, i))
 			ret = -EBADMSG;
 	}
 	free(got);
-	free(want);
 	return ret;
 }
 
@@ -935,11 +920,9 @@ TEST_F(chan, pool_pages_work_with_gup)
 	struct iovec remote = { .iov_base = self->c.pool, .iov_len = len };
 	struct iovec vs = { .iov_base = self->c.pool, .iov_len = page_size };
 	int pfd[2];
-	size_t i;
 
 	ASSERT_NE(NULL, buf);
-	for (i = 0; i < len; i++)
-		self->p.pool[i] = (uint8_t)(i * 7 + 3);
+	zc_payload_fill(self->p.pool, len, 0, 1);
 	/* process_vm_readv() pins the consumer's read-only pool pages. */
 	ASSERT_EQ((ssize_t)len, process_vm_readv(getpid(), &local, 1, &remote,
 						  1, 0));
@@ -2400,7 +2383,7 @@ TEST_F(chan, send_pages_bad_args)
 	struct zchan_send_pages sp = { 0 };
 	struct zchan_completion comp;
 	struct zchan_reap r = { 0 };
-	uint8_t *buf = zc_pattern_buf(2, 0);
+	uint8_t *buf = zc_payload_pages(2, 0);
 	__u64 off;
 	void *m;
 
@@ -2471,7 +2454,7 @@ TEST_F(chan, send_pages_bad_args)
 TEST_F(chan, send_pages_read_only_mapping_and_completion)
 {
 	long before = zc_stat("pinned"), n = 4;
-	uint8_t *buf = zc_pattern_buf(n, 3);
+	uint8_t *buf = zc_payload_pages(n, 3);
 	struct zchan_completion comp[4];
 	__u64 off;
 	uint8_t *m;
@@ -2481,7 +2464,7 @@ TEST_F(chan, send_pages_read_only_mapping_and_completion)
 	EXPECT_EQ(before + n, zc_stat("pinned"));
 	m = mmap(NULL, n * page_size, PROT_READ, MAP_SHARED, self->c.fd, off);
 	ASSERT_NE(MAP_FAILED, m);
-	EXPECT_TRUE(zc_pattern_ok(m, n * page_size, 0, 3));
+	EXPECT_TRUE(zc_payload_ok(m, n * page_size, 0, 3));
 	/* The same pages, not a copy: the producer's later writes show. */
 	buf[5] = 0xee;
 	EXPECT_EQ(0xee, m[5]);
@@ -2494,7 +2477,7 @@ TEST_F(chan, send_pages_read_only_mapping_and_completion)
 	ASSERT_EQ(0, munmap(m, page_size));
 	EXPECT_EQ(0, zc_poll(self->p.fd, POLLPRI) & POLLPRI);
 	EXPECT_EQ(0, _zc_reap(self->p.fd, comp, 4));
-	EXPECT_TRUE(zc_pattern_ok(m + 2 * page_size, page_size, 2 * page_size, 3));
+	EXPECT_TRUE(zc_payload_ok_at(m + 2 * page_size, page_size, 2 * page_size, 0, 3));
 	ASSERT_EQ(0, munmap(m + 2 * page_size, page_size));
 	EXPECT_EQ(0, _zc_reap(self->p.fd, comp, 4));
 	EXPECT_EQ(before + n, zc_stat("pinned"));
@@ -2528,7 +2511,7 @@ TEST(send_pages_producer_unmaps_and_dies)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
-		uint8_t *buf = zc_pattern_buf(n, 9);
+		uint8_t *buf = zc_payload_pages(n, 9);
 		int p = zc_open();
 
 		if (!buf || p < 0 || _zc_create(p, name, 0, 0, 0, 0600, NULL))
@@ -2570,7 +2553,7 @@ TEST(send_pages_producer_unmaps_and_dies)
 TEST_F(chan, send_pages_producer_forks)
 {
 	struct zchan_completion comp;
-	uint8_t *buf = zc_pattern_buf(2, 4);
+	uint8_t *buf = zc_payload_pages(2, 4);
 	int status;
 	__u64 off;
 	uint8_t *m;
@@ -2588,7 +2571,7 @@ TEST_F(chan, send_pages_producer_forks)
 	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
 	m = mmap(NULL, 2 * page_size, PROT_READ, MAP_SHARED, self->c.fd, off);
 	ASSERT_NE(MAP_FAILED, m);
-	EXPECT_TRUE(zc_pattern_ok(m, 2 * page_size, 0, 4));
+	EXPECT_TRUE(zc_payload_ok(m, 2 * page_size, 0, 4));
 	buf[page_size] = 0xee;
 	EXPECT_EQ(0xee, m[page_size]);
 	ASSERT_EQ(0, munmap(m, 2 * page_size));
@@ -2604,7 +2587,7 @@ TEST(send_pages_consumer_dies)
 	long before = zc_stat("pinned");
 	struct zchan_completion comp[4];
 	char name[ZCHAN_NAME_MAX];
-	uint8_t *buf = zc_pattern_buf(2, 1);
+	uint8_t *buf = zc_payload_pages(2, 1);
 	int ready[2], p, status, i;
 	struct pollfd pf;
 	__u64 off[2];
@@ -2627,7 +2610,7 @@ TEST(send_pages_consumer_dies)
 		if (c < 0 || _zc_attach(c, name, NULL))
 			_exit(50);
 		m = mmap(NULL, page_size, PROT_READ, MAP_SHARED, c, off[0]);
-		if (m == MAP_FAILED || !zc_pattern_ok(m, page_size, 0, 1))
+		if (m == MAP_FAILED || !zc_payload_ok(m, page_size, 0, 1))
 			_exit(51);
 		zc_signal(ready[1]);
 		pause();
@@ -2658,7 +2641,7 @@ TEST(send_pages_consumer_dies)
 TEST(send_pages_unmapped_freed_with_channel)
 {
 	long before = zc_stat("pinned");
-	uint8_t *buf = zc_pattern_buf(2, 0);
+	uint8_t *buf = zc_payload_pages(2, 0);
 	int p = zc_open();
 
 	ASSERT_NE(NULL, buf);
@@ -2675,7 +2658,7 @@ TEST(send_pages_unmapped_freed_with_channel)
 TEST_F(limits, pinned_bytes_and_transfers)
 {
 	long before = zc_stat("pinned");
-	uint8_t *buf = zc_pattern_buf(4, 0);
+	uint8_t *buf = zc_payload_pages(4, 0);
 	struct zchan_completion comp[16];
 	char val[64], saved[64];
 	int p = zc_open(), i;

@@ -99,48 +99,27 @@ static void unique_name(char *buf, size_t len, const char *tag)
 }
 
 /* ---------------------------------------------------------------------
- * Sequence-numbered, checksummed messages.
+ * Messages: message @seq of a stream seeded @seed is MSG_MIN to MSG_MAX - 1
+ * bytes of payload (@seed, @seq), which names its sequence number.
  */
-struct msg_hdr {
-	uint32_t seq;
-	uint32_t len;
-	uint32_t csum;		/* of the bytes after the header */
-	uint32_t pad;
-};
+static size_t msg_len(uint32_t seq, uint64_t seed)
+{
+	return zc_payload_len(seed, seq, MSG_MIN, MSG_MAX - 1);
+}
 
 static size_t msg_fill(uint8_t *buf, uint32_t seq, uint64_t seed)
 {
-	uint64_t s = seed ^ ((uint64_t)seq * 0x9e3779b97f4a7c15ULL);
-	size_t len = MSG_MIN + zc_below(&s, MSG_MAX - MSG_MIN);
-	struct msg_hdr h = { seq, (uint32_t)len, 0, 0 };
-	size_t i;
+	size_t len = msg_len(seq, seed);
 
-	for (i = sizeof(h); i < len; i++)
-		buf[i] = (uint8_t)(zc_rand(&s) >> 56);
-	h.csum = zc_csum(buf + sizeof(h), len - sizeof(h));
-	memcpy(buf, &h, sizeof(h));
+	zc_payload_fill(buf, len, seed, seq);
 	return len;
 }
 
 /* 0 if @buf holds message @seq intact, else a description in @why. */
-static int msg_check(const uint8_t *buf, size_t len, uint32_t seq, char *why, size_t wlen)
+static int msg_check(const uint8_t *buf, size_t len, uint32_t seq, uint64_t seed,
+		     char *why, size_t wlen)
 {
-	struct msg_hdr h;
-
-	if (len < sizeof(h)) {
-		snprintf(why, wlen, "message %u: only %zu bytes", seq, len);
-		return -1;
-	}
-	memcpy(&h, buf, sizeof(h));
-	if (h.seq != seq) {
-		snprintf(why, wlen, "expected message %u, got %u", seq, h.seq);
-		return -1;
-	}
-	if (h.len != len || h.csum != zc_csum(buf + sizeof(h), len - sizeof(h))) {
-		snprintf(why, wlen, "message %u corrupt (len %u/%zu)", seq, h.len, len);
-		return -1;
-	}
-	return 0;
+	return zc_payload_check(buf, len, msg_len(seq, seed), seed, seq, why, wlen);
 }
 
 /* Shared between a streaming child and the test. */
@@ -193,7 +172,7 @@ static void consume_forever(int sock, struct stream_shared *sh, uint64_t seed)
 	for (seq = 0;; seq++) {
 		ssize_t r = zchan_recv(c, buf, sizeof(buf), 0);
 
-		if (r < 0 || msg_check(buf, (size_t)r, seq, sh->why, sizeof(sh->why))) {
+		if (r < 0 || msg_check(buf, (size_t)r, seq, seed, sh->why, sizeof(sh->why))) {
 			if (r < 0)
 				snprintf(sh->why, sizeof(sh->why), "recv: %zd", r);
 			__atomic_store_n(&sh->error, 1, __ATOMIC_RELEASE);
@@ -299,7 +278,7 @@ TEST_F_TIMEOUT(rel, producer_killed_consumer_gets_everything, 600)
 			r = zchan_recv(c, buf, sizeof(buf), 0);
 			if (r < 0)
 				break;
-			ASSERT_EQ(0, msg_check(buf, (size_t)r, seq, why, sizeof(why)))
+			ASSERT_EQ(0, msg_check(buf, (size_t)r, seq, seed + i, why, sizeof(why)))
 				TH_LOG("round %u: %s", i, why);
 			seq++;
 		}
