@@ -9,10 +9,13 @@
 #define ZCHAN_TEST_LIB_H
 
 #include <errno.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <zchan.h>
+
+#include "zchan_test_proc.h"
 
 /*
  * Both ends in this process, the consumer passed over a socketpair.
@@ -38,6 +41,60 @@ static inline int zc_local_pair(const struct zchan_attr *a, struct zchan **p,
 	close(sv[0]);
 	close(sv[1]);
 	return ret;
+}
+
+struct __zc_producer {
+	const struct zchan_attr *attr;
+	int (*fn)(struct zchan *p, void *arg);
+	void *arg;
+	int sv[2];
+};
+
+static inline int __zc_producer_main(void *arg)
+{
+	struct __zc_producer *pr = arg;
+	struct zchan *p;
+	int ret;
+
+	close(pr->sv[1]);
+	if (zchan_create(NULL, pr->attr, &p) || zchan_send_peer(p, pr->sv[0]))
+		return 100;
+	close(pr->sv[0]);
+	ret = pr->fn(p, pr->arg);
+	zchan_close(p);
+	return ret;
+}
+
+/*
+ * A producer in a child process: it creates the channel (so the parent
+ * never holds producer fds), hands the consumer end over (*@cons) and
+ * exits with what @fn returns (100: it could not start).  The child's
+ * pid, or -errno.
+ */
+static inline pid_t zc_spawn_producer(const struct zchan_attr *a,
+				      int (*fn)(struct zchan *p, void *arg),
+				      void *arg, struct zchan **cons)
+{
+	struct __zc_producer pr = { .attr = a, .fn = fn, .arg = arg };
+	pid_t pid;
+	int ret;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pr.sv))
+		return -errno;
+	pid = zc_spawn(__zc_producer_main, &pr);
+	close(pr.sv[0]);
+	if (pid < 0) {
+		close(pr.sv[1]);
+		return pid;
+	}
+	ret = zchan_recv_peer(pr.sv[1], cons);
+	close(pr.sv[1]);
+	if (ret) {
+		kill(pid, SIGKILL);
+		zc_child_wait(pid, -1);
+		return ret;
+	}
+	return pid;
 }
 
 #endif /* ZCHAN_TEST_LIB_H */

@@ -7,6 +7,7 @@
  *   zchan_test_utils.h    /dev/zchan through the raw UAPI (this file)
  *   zchan_test_lib.h      libzchan's public API
  *   zchan_test_payload.h  message payloads: generate, check; a PRNG
+ *   zchan_test_proc.h     child processes: spawn, reap, fd passing
  *
  * Licensed as libzchan is, so any program may take a helper, whatever its
  * own licence.  The ASSERT/EXPECT macros below name kselftest_harness.h
@@ -21,8 +22,8 @@
  *  - zc_cmd_FOO(...): the same inside a kselftest TEST, asserting success;
  *  - zc_err_FOO(errno, ...): asserting that exact error;
  *  - the shared ring reached through the layout's offsets (as libzchan
- *    does), debugfs counters, module parameters, io_uring commands, fd
- *    passing and SEND_PAGES buffers.
+ *    does), debugfs counters, module parameters, io_uring commands and
+ *    SEND_PAGES buffers.
  *
  * Everything is static inline: each test program is one translation unit.
  * The zc_cmd_/zc_err_ macros need kselftest_harness.h (included first);
@@ -52,6 +53,7 @@
 #include <linux/zchan.h>
 
 #include "zchan_test_payload.h"
+#include "zchan_test_proc.h"
 
 #define ZC_DEV		"/dev/zchan"
 #define ZC_DEBUGFS	"/sys/kernel/debug/zchan"
@@ -391,63 +393,6 @@ static inline bool zc_cqe_pending(struct io_uring *ring)
 }
 
 /* ---------------------------------------------------------------------
- * Processes: descriptors over a unix socket, "ready" over a pipe.
- */
-static inline int zc_send_fd(int sock, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte = 'z';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
-}
-
-static inline int zc_recv_fd(int sock)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-	int fd;
-
-	if (recvmsg(sock, &msg, 0) != 1)
-		return -1;
-	cm = CMSG_FIRSTHDR(&msg);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS)
-		return -1;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
-}
-
-static inline void zc_signal(int fd)
-{
-	char c = 1;
-
-	if (write(fd, &c, 1) != 1)
-		_exit(90);
-}
-
-static inline int zc_await(int fd)
-{
-	char c;
-
-	return read(fd, &c, 1) == 1 ? 0 : -1;
-}
-
-/* ---------------------------------------------------------------------
  * SEND_PAGES buffers.
  */
 
@@ -463,21 +408,5 @@ static inline uint8_t *zc_payload_pages(long pages, uint64_t seq)
 	zc_payload_fill(b, len, 0, seq);
 	return b;
 }
-
-/* Does a write to @p kill a child with SIGSEGV? */
-static inline bool zc_write_segfaults(const void *p)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (!pid) {
-		*(volatile uint8_t *)p = 1;
-		_exit(0);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return false;
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
-}
-
 
 #endif /* ZCHAN_TEST_UTILS_H */

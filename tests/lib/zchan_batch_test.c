@@ -64,7 +64,7 @@ FIXTURE_TEARDOWN(batch)
 {
 	if (self->child > 0) {
 		kill(self->child, SIGKILL);
-		waitpid(self->child, NULL, 0);
+		zc_child_wait(self->child, -1);
 	}
 	zchan_close(self->p);
 	zchan_close(self->c);
@@ -196,8 +196,9 @@ TEST_F(batch, queue_goes_out_before_waiting)
 	EXPECT_EQ(3, zchan_release_batch(self->c, m, 3));
 }
 
-static int stream_producer(struct zchan *p, unsigned int flags_every)
+static int stream_producer(struct zchan *p, void *arg)
 {
+	unsigned int flags_every = *(unsigned int *)arg;
 	static unsigned char buf[STREAM_MAX];
 	uint32_t seq;
 
@@ -231,30 +232,15 @@ TEST_F(batch, stream_in_batches)
 {
 	struct zchan_attr a;
 	struct zchan_msg m[16];
+	unsigned int flags_every = 7;
 	uint32_t seq = 0;
-	int sv[2], status;
 
 	NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 32, 16384, STREAM_MAX);
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	self->child = fork();
-	ASSERT_LE(0, self->child);
-	if (!self->child) {
-		struct zchan *p;
-		int ret;
-
-		close(sv[1]);
-		if (zchan_create(NULL, &a, &p) || zchan_send_peer(p, sv[0]))
-			_exit(100);
-		close(sv[0]);
-		ret = stream_producer(p, 7);
-		zchan_close(p);
-		_exit(ret);
-	}
-	close(sv[0]);
-	ASSERT_EQ(0, zchan_recv_peer(sv[1], &self->c));
-	close(sv[1]);
+	self->child = zc_spawn_producer(&a, stream_producer, &flags_every,
+					&self->c);
+	ASSERT_LT(0, self->child);
 	while (seq < STREAM_MSGS) {
 		int n = zchan_recv_batch(self->c, m, 16, 0), i;
 
@@ -273,10 +259,8 @@ TEST_F(batch, stream_in_batches)
 			ASSERT_EQ(0, zchan_release(self->c, m[0].buf));
 		}
 	}
-	ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
+	zc_child_exits(self->child, 0);
 	self->child = 0;
-	EXPECT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(-EPIPE, zchan_recv_batch(self->c, m, 16, 0));
 }
 

@@ -34,6 +34,7 @@
 #include "kselftest_harness.h"
 #include "../common/zchan_test_lib.h"
 #include "../common/zchan_test_payload.h"
+#include "../common/zchan_test_proc.h"
 
 /* TCG guests are slow: give every test room (the suite has a budget). */
 #undef TEST_TIMEOUT_DEFAULT
@@ -75,55 +76,6 @@ static void small_attr(struct zchan_attr *a, unsigned int entries,
 	a->ring_entries = entries;
 	a->pool_size = pool;
 	a->max_msg = max_msg;
-}
-
-/*
- * A producer in a child process: it creates the channel (so the parent
- * never holds producer fds), hands the consumer end over and runs @fn.
- */
-static pid_t spawn_producer(const struct zchan_attr *a,
-			    int (*fn)(struct zchan *p, void *arg), void *arg,
-			    struct zchan **cons)
-{
-	int sv[2], ret;
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (!pid) {
-		struct zchan *p;
-
-		close(sv[1]);
-		if (zchan_create(NULL, a, &p) || zchan_send_peer(p, sv[0]))
-			_exit(100);
-		close(sv[0]);
-		ret = fn(p, arg);
-		zchan_close(p);
-		_exit(ret);
-	}
-	close(sv[0]);
-	ret = zchan_recv_peer(sv[1], cons);
-	close(sv[1]);
-	if (ret) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return ret;
-	}
-	return pid;
-}
-
-static int wait_child(pid_t pid)
-{
-	int st;
-
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	return 128 + WTERMSIG(st);
 }
 
 /* ------------------------------------------------------------------ */
@@ -596,7 +548,7 @@ static void stream_run(struct __test_metadata *_metadata,
 	pid_t pid;
 
 	small_attr(&a, entries, pool, STREAM_MAX);
-	pid = spawn_producer(&a, stream_producer, &n, &c);
+	pid = zc_spawn_producer(&a, stream_producer, &n, &c);
 	ASSERT_LT(0, pid);
 	while (seq < n) {
 		const void *held[4];
@@ -637,7 +589,7 @@ static void stream_run(struct __test_metadata *_metadata,
 	}
 	/* the producer closed after its last message */
 	EXPECT_EQ(-EPIPE, zchan_recv(c, buf, sizeof(buf), 0));
-	EXPECT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	ASSERT_EQ(0, zchan_stats(c, &st));
 	EXPECT_EQ((uint64_t)n, st.messages);
 	TH_LOG("%ld messages, %llu bytes, %llu waits, %llu kicks", n,
@@ -749,7 +701,7 @@ TEST(producer_sigkill_mid_stream)
 	e.committed = shared_counter();
 	ASSERT_NE(NULL, e.committed);
 	small_attr(&a, 64, 65536, 2048);
-	pid = spawn_producer(&a, endless_producer, &e, &c);
+	pid = zc_spawn_producer(&a, endless_producer, &e, &c);
 	ASSERT_LT(0, pid);
 	for (; seq < 2000; seq++) {
 		r = zchan_recv(c, buf, sizeof(buf), 0);
@@ -757,7 +709,7 @@ TEST(producer_sigkill_mid_stream)
 		ASSERT_TRUE(check_msg(buf, r, seq, 2048));
 	}
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(128 + SIGKILL, wait_child(pid));
+	zc_child_killed(pid, SIGKILL);
 	committed = __atomic_load_n(e.committed, __ATOMIC_ACQUIRE);
 	for (;; seq++) {
 		r = zchan_recv(c, buf, sizeof(buf), 0);
@@ -815,7 +767,7 @@ TEST(consumer_sigkill)
 	/* wait until it has taken them */
 	ASSERT_EQ(1, read(sv[0], buf, 1));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(128 + SIGKILL, wait_child(pid));
+	zc_child_killed(pid, SIGKILL);
 	for (i = 0; i < 1000; i++) {
 		ret = (int)zchan_send(p, buf, sizeof(buf), 0);
 		if (ret < 0)
@@ -844,9 +796,9 @@ TEST(clean_close_drains_then_epipe)
 	int i, v;
 	pid_t pid;
 
-	pid = spawn_producer(NULL, close_after_three, NULL, &c);
+	pid = zc_spawn_producer(NULL, close_after_three, NULL, &c);
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	EXPECT_EQ(POLLIN | POLLHUP, zchan_wait(c, -1));
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(sizeof(v), zchan_recv(c, &v, sizeof(v), 0));
@@ -901,7 +853,7 @@ TEST(fd_passing_to_another_process)
 	zchan_close(p);
 	ASSERT_EQ(4, read(sv[0], &i, 4));
 	EXPECT_EQ(500500, i);
-	EXPECT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	close(sv[0]);
 }
 
@@ -1206,7 +1158,7 @@ TEST(io_uring_waits_on_100_channels_and_a_socket)
 	for (i = 0; i < NCHAN; i++)
 		EXPECT_EQ(f.rounds, next[i]);
 	close(go[1]);
-	EXPECT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	io_uring_queue_exit(&ring);
 	for (i = 0; i < NCHAN; i++)
 		zchan_close(c[i]);
@@ -1325,7 +1277,7 @@ static int run_hostile_producer(enum scribble how)
 	h.ack = ack[1];
 	h.how = how;
 	small_attr(&a, 8, 16384, 1024);
-	pid = spawn_producer(&a, hostile_producer, &h, &c);
+	pid = zc_spawn_producer(&a, hostile_producer, &h, &c);
 	if (pid < 0)
 		return -101;
 	close(cmd[0]);
@@ -1343,7 +1295,7 @@ static int run_hostile_producer(enum scribble how)
 	close(cmd[1]);
 	close(ack[0]);
 	close(ack[1]);
-	if (wait_child(pid))
+	if (zc_child_wait(pid, -1))
 		ret = -105;
 	zchan_close(c);
 	return ret;
@@ -1432,10 +1384,10 @@ static int run_alloc_scribble(enum alloc_scribble how)
 	pid_t pid;
 
 	small_attr(&a, 8, 16384, 1024);
-	pid = spawn_producer(&a, alloc_scribbler, &how, &c);
+	pid = zc_spawn_producer(&a, alloc_scribbler, &how, &c);
 	if (pid < 0)
 		return -101;
-	ret = wait_child(pid) == 42 ? 0 : -102;
+	ret = zc_child_wait(pid, -1) == 42 ? 0 : -102;
 	for (i = 0; i < 2 && !ret; i++)
 		if (zchan_recv(c, buf, sizeof(buf), 0) != 2)
 			ret = -103;
@@ -1516,7 +1468,7 @@ TEST(hostile_consumer_head_garbage)
 	EXPECT_EQ(-EPROTO, ret);
 	EXPECT_EQ(-EPROTO, zchan_send(p, buf, 8, 0));
 	kill(pid, SIGKILL);
-	wait_child(pid);
+	zc_child_wait(pid, -1);
 	zchan_close(p);
 	close(sv[0]);
 	close(cmd[0]);
@@ -1589,7 +1541,7 @@ static void sleep_and_wake(struct __test_metadata *_metadata, bool timed)
 	ASSERT_EQ(0, pipe(ack));
 	l.ack = ack[0];
 	l.ack_w = ack[1];
-	pid = spawn_producer(NULL, late_producer, &l, &c);
+	pid = zc_spawn_producer(NULL, late_producer, &l, &c);
 	ASSERT_LT(0, pid);
 	close(ack[0]);
 	for (i = 0; i < 5; i++) {
@@ -1609,7 +1561,7 @@ static void sleep_and_wake(struct __test_metadata *_metadata, bool timed)
 	EXPECT_EQ(-EPIPE, zchan_recv(c, &v, sizeof(v), 0));
 	ASSERT_EQ(0, zchan_stats(c, &st));
 	EXPECT_LE(5, st.waits);	/* it slept for every message */
-	EXPECT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	zchan_close(c);
 }
 
@@ -1733,7 +1685,7 @@ TEST(blocking_send_sleeps_until_release)
 	ASSERT_EQ(0, zchan_send_peer(p, sv[0]));
 	for (i = 0; i < 64; i++)
 		ASSERT_EQ(sizeof(i), zchan_send(p, &i, sizeof(i), 0));
-	EXPECT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	ASSERT_EQ(0, zchan_stats(p, &st));
 	EXPECT_LE(1, st.waits);
 	zchan_close(p);
@@ -1769,7 +1721,7 @@ TEST(poll_on_zchan_fd)
 	ASSERT_EQ(0, pipe(ack));
 	st.ack = ack[0];
 	st.ack_w = ack[1];
-	pid = spawn_producer(NULL, step_producer, &st, &c);
+	pid = zc_spawn_producer(NULL, step_producer, &st, &c);
 	ASSERT_LT(0, pid);
 	close(ack[0]);
 	pfd.fd = zchan_fd(c);
@@ -1790,7 +1742,7 @@ TEST(poll_on_zchan_fd)
 		ASSERT_EQ(1, write(ack[1], "a", 1));
 	}
 	close(ack[1]);
-	EXPECT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	EXPECT_EQ(-EPIPE, zchan_recv(c, &v, sizeof(v), 0));
 	zchan_close(c);
 }
@@ -1819,7 +1771,7 @@ TEST(busy_poll_mode)
 
 	small_attr(&a, 8, 16384, 64);
 	a.flags = ZCHAN_BUSY_POLL;
-	pid = spawn_producer(&a, busy_producer, NULL, &c);
+	pid = zc_spawn_producer(&a, busy_producer, NULL, &c);
 	ASSERT_LT(0, pid);
 	ASSERT_EQ(0, zchan_set_flags(c, ZCHAN_BUSY_POLL));
 	for (i = 0; i < 20000; i++) {
@@ -1829,7 +1781,7 @@ TEST(busy_poll_mode)
 	EXPECT_EQ(-EPIPE, zchan_recv(c, &v, sizeof(v), 0));
 	ASSERT_EQ(0, zchan_stats(c, &st));
 	EXPECT_EQ(0, st.waits);		/* never slept */
-	EXPECT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	zchan_close(c);
 }
 
@@ -2018,31 +1970,33 @@ static void expect_drained(struct __test_metadata *_metadata, int how)
 }
 
 /* A consumer child: it gets the consumer end over @sock and drains. */
-static pid_t fork_consumer(int sock, int other, uint64_t n, bool close_inherited,
-			   struct zchan *inherited)
+struct consumer_child {
+	int sock, other;
+	uint64_t n;
+	bool close_inherited;
+	struct zchan *inherited;
+};
+
+static int consumer_child(void *arg)
 {
-	pid_t pid = fork();
+	const struct consumer_child *cc = arg;
+	struct zchan *c;
 
-	if (!pid) {
-		struct zchan *c;
-
-		close(other);
-		if (close_inherited)
-			zchan_close(inherited);	/* as library.rst advised */
-		if (zchan_recv_peer(sock, &c))
-			_exit(90);
-		/* empty, and not ended by anything done so far */
-		if (zchan_recv(c, &c, sizeof(c), ZCHAN_NONBLOCK) != -EAGAIN)
-			_exit(92);
-		/* ready: the producer starts sending only now */
-		if (write(sock, "r", 1) != 1)
-			_exit(91);
-		_exit(drain_seq(c, 0, n));
-	}
-	return pid;
+	close(cc->other);
+	if (cc->close_inherited)
+		zchan_close(cc->inherited);	/* as library.rst advised */
+	if (zchan_recv_peer(cc->sock, &c))
+		return 90;
+	/* empty, and not ended by anything done so far */
+	if (zchan_recv(c, &c, sizeof(c), ZCHAN_NONBLOCK) != -EAGAIN)
+		return 92;
+	/* ready: the producer starts sending only now */
+	if (write(cc->sock, "r", 1) != 1)
+		return 91;
+	return drain_seq(c, 0, cc->n);
 }
 
-/* Hand the consumer end to fork_consumer()'s child, wait until it is ready. */
+/* Hand the consumer end to consumer_child(), wait until it is ready. */
 static int give_consumer(struct zchan *p, int sock)
 {
 	char b;
@@ -2064,19 +2018,25 @@ static int give_consumer(struct zchan *p, int sock)
 static void parent_to_child(struct __test_metadata *_metadata,
 			    const struct zchan_attr *attr, bool close_inherited)
 {
+	struct consumer_child cc = {
+		.n = ENDS_MSGS, .close_inherited = close_inherited,
+	};
 	struct zchan *p;
 	int sv[2];
 	pid_t pid;
 
 	ASSERT_EQ(0, zchan_create(NULL, attr, &p));
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	pid = fork_consumer(sv[1], sv[0], ENDS_MSGS, close_inherited, p);
+	cc.sock = sv[1];
+	cc.other = sv[0];
+	cc.inherited = p;
+	pid = zc_spawn(consumer_child, &cc);
 	ASSERT_LE(0, pid);
 	close(sv[1]);
 	ASSERT_EQ(0, give_consumer(p, sv[0]));
 	ASSERT_EQ(0, send_seq(p, 0, ENDS_MSGS));
 	zchan_close(p);
-	expect_drained(_metadata, wait_child(pid));
+	expect_drained(_metadata, zc_child_wait(pid, _metadata->timeout));
 }
 
 /* S1: the child never touches the producer handle it inherited. */
@@ -2107,7 +2067,7 @@ TEST_F(ends, s2_inherited_copy_exiting_does_not_end)
 	ASSERT_LE(0, pid);
 	if (!pid)
 		_exit(0);
-	ASSERT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -2115,7 +2075,7 @@ TEST_F(ends, s2_inherited_copy_exiting_does_not_end)
 		zchan_close(c);
 		_exit(0);
 	}
-	ASSERT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	/* both ends still work, in both directions */
 	ASSERT_EQ(0, send_seq(p, ENDS_MSGS / 2, ENDS_MSGS));
 	zchan_close(p);
@@ -2146,7 +2106,7 @@ static void killed_producer(struct __test_metadata *_metadata,
 			    const struct zchan_attr *attr, bool blocked)
 {
 	unsigned char buf[ENDS_MAX_MSG];
-	int sv[2], go[2], st;
+	int sv[2], go[2];
 	pid_t pid, holder;
 	struct zchan *c;
 	pthread_t th;
@@ -2186,7 +2146,7 @@ static void killed_producer(struct __test_metadata *_metadata,
 	close(go[0]);
 	if (!blocked) {
 		ASSERT_EQ(0, kill(pid, SIGKILL));
-		ASSERT_EQ(pid, waitpid(pid, &st, 0));
+		zc_child_killed(pid, SIGKILL);
 		expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
 	} else {
 		ASSERT_EQ(0, pthread_create(&th, NULL, kill_later, &pid));
@@ -2195,7 +2155,7 @@ static void killed_producer(struct __test_metadata *_metadata,
 		EXPECT_EQ(-EPIPE, r);
 		EXPECT_EQ(ENDS_MSGS, n);
 		pthread_join(th, NULL);
-		ASSERT_EQ(pid, waitpid(pid, &st, 0));
+		zc_child_killed(pid, SIGKILL);
 	}
 	EXPECT_EQ(POLLHUP, zchan_poll(c));
 	EXPECT_EQ(0, kill(holder, 0));	/* it was alive all along */
@@ -2220,7 +2180,7 @@ TEST_F(ends, s3_killed_producer_wakes_a_blocked_consumer)
 }
 
 /*
- * spawn_producer() body for the test below, @arg the pipes go[2], die[2]:
+ * zc_spawn_producer() body for the test below, @arg the pipes go[2], die[2]:
  * fork a worker that sends messages 0 and 1 and, once told on die, exits
  * without closing the end; say so on go and live on, holding the end.
  */
@@ -2229,15 +2189,13 @@ static int outlive_a_dying_worker(struct zchan *p, void *arg)
 	const int *go = arg, *die = go + 2;
 	pid_t user;
 	char x;
-	int st;
 
 	close(go[0]);
 	close(die[1]);
 	user = fork();
 	if (!user)
 		_exit(send_seq(p, 0, 2) ? 91 : read(die[0], &x, 1) == 1 ? 0 : 92);
-	if (user < 0 || waitpid(user, &st, 0) != user ||
-	    !WIFEXITED(st) || WEXITSTATUS(st))
+	if (user < 0 || zc_child_wait(user, -1))
 		return 93;
 	if (write(go[1], "r", 1) != 1)
 		return 94;
@@ -2255,7 +2213,7 @@ static int outlive_a_dying_worker(struct zchan *p, void *arg)
 TEST_F(ends, dead_user_of_a_live_end_lets_the_consumer_sleep)
 {
 	struct zchan_stats before, after;
-	int pipes[4], st;	/* go[2], die[2] */
+	int pipes[4];	/* go[2], die[2] */
 	struct zchan *c;
 	char ready;
 	pid_t pid;
@@ -2265,7 +2223,7 @@ TEST_F(ends, dead_user_of_a_live_end_lets_the_consumer_sleep)
 	ENDS_NEED_PIDFDS();
 	ASSERT_EQ(0, pipe2(pipes, O_CLOEXEC));
 	ASSERT_EQ(0, pipe2(pipes + 2, O_CLOEXEC));
-	pid = spawn_producer(&self->attr, outlive_a_dying_worker, pipes, &c);
+	pid = zc_spawn_producer(&self->attr, outlive_a_dying_worker, pipes, &c);
 	ASSERT_LT(0, pid);
 	close(pipes[1]);
 	close(pipes[2]);
@@ -2284,7 +2242,7 @@ TEST_F(ends, dead_user_of_a_live_end_lets_the_consumer_sleep)
 	EXPECT_GE(3, after.waits - before.waits);
 	EXPECT_EQ(0, zchan_poll(c));
 	kill(pid, SIGKILL);
-	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	zc_child_killed(pid, SIGKILL);
 	EXPECT_EQ(POLLHUP, zchan_poll(c));
 	zchan_close(c);
 }
@@ -2323,7 +2281,7 @@ static void handover(struct __test_metadata *_metadata,
 	close(started[0]);
 	zchan_close(p);		/* the child still uses it */
 	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
-	EXPECT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	zchan_close(c);
 }
 
@@ -2362,7 +2320,7 @@ TEST_F(ends, exec_inherited_fd_does_not_keep_open)
 	zchan_close(p);
 	expect_drained(_metadata, drain_seq(c, 0, ENDS_MSGS));
 	kill(pid, SIGKILL);
-	EXPECT_EQ(128 + SIGKILL, wait_child(pid));
+	zc_child_killed(pid, SIGKILL);
 	zchan_close(c);
 }
 
@@ -2389,7 +2347,7 @@ TEST_F(ends, use_after_last_user_closed)
 	close(gate[0]);
 	zchan_close(p);
 	close(gate[1]);
-	EXPECT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	expect_drained(_metadata, drain_seq(c, 0, 0));
 	zchan_close(c);
 }
@@ -2545,7 +2503,7 @@ static void loan_scripts_run(struct __test_metadata *_metadata,
 	};
 	static const int status[] = {
 		[LOAN_CLOSE] = 0,
-		[LOAN_KILL] = 128 + SIGKILL,
+		[LOAN_KILL] = ZC_SIGNALLED(SIGKILL),
 		[LOAN_EXIT] = 42,
 	};
 	bool die = end != LOAN_CLOSE;
@@ -2560,9 +2518,9 @@ static void loan_scripts_run(struct __test_metadata *_metadata,
 		struct zchan *c;
 		pid_t pid;
 
-		pid = spawn_producer(attr, fns[end], (void *)ls->ops, &c);
+		pid = zc_spawn_producer(attr, fns[end], (void *)ls->ops, &c);
 		ASSERT_LT(0, pid);
-		EXPECT_EQ(status[end], wait_child(pid));
+		zc_child_exits(pid, status[end]);
 		ASSERT_EQ(0, drain_ids(c, got, sizeof(got)));
 		EXPECT_STREQ(all ? ls->close_gets : ls->death_gets, got) {
 			TH_LOG("script %s, %s", ls->ops, end == LOAN_CLOSE ?
@@ -2710,7 +2668,7 @@ TEST_F(errors, open)
 			_exit(90);
 		_exit(zchan_open(name, &c) == -EACCES ? 0 : 91);
 	}
-	EXPECT_EQ(0, wait_child(pid));
+	zc_child_exits(pid, 0);
 	ASSERT_EQ(0, zchan_open(name, &c));
 	EXPECT_EQ(-EBUSY, zchan_open(name, &self->c));
 	zchan_close(c);
@@ -2967,7 +2925,7 @@ TEST_F(ready, consumer_fd_follows_messages_and_peer_death)
 
 	ENDS_ON_THIS_BACKEND();
 	ASSERT_EQ(0, pipe(ack));
-	pid = spawn_producer(&self->attr, send_on_ack, ack, &c);
+	pid = zc_spawn_producer(&self->attr, send_on_ack, ack, &c);
 	ASSERT_LT(0, pid);
 	close(ack[0]);
 	EXPECT_EQ(0, fd_events(zchan_fd(c)));		/* empty */
@@ -2980,7 +2938,7 @@ TEST_F(ready, consumer_fd_follows_messages_and_peer_death)
 	EXPECT_EQ(0, fd_events(zchan_fd(c)));		/* empty again */
 	EXPECT_EQ(0, zchan_poll(c));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	EXPECT_EQ(128 + SIGKILL, wait_child(pid));
+	zc_child_killed(pid, SIGKILL);
 	EXPECT_TRUE(fd_wait_events(zchan_fd(c)) & (POLLIN | POLLHUP));
 	EXPECT_EQ(POLLHUP, zchan_poll(c));
 	EXPECT_EQ(-EPIPE, zchan_recv(c, b, sizeof(b), 0));
@@ -3014,7 +2972,7 @@ TEST_F(ready, producer_sees_consumer_death)
 	close(sv[1]);
 	EXPECT_EQ(POLLOUT, zchan_poll(p));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	EXPECT_EQ(128 + SIGKILL, wait_child(pid));
+	zc_child_killed(pid, SIGKILL);
 	EXPECT_NE(0, fd_wait_events(zchan_fd(p)));
 	EXPECT_EQ(POLLERR | POLLHUP, zchan_poll(p));
 	EXPECT_EQ(-EPIPE, zchan_send(p, "x", 1, 0));
@@ -3053,17 +3011,17 @@ TEST(memfd_users_table_full)
 	ASSERT_LE(0, pids[n]);
 	if (!pids[n])
 		_exit(zchan_poll(c) == -EUSERS ? 0 : 91);
-	EXPECT_EQ(0, wait_child(pids[n]));
+	zc_child_exits(pids[n], 0);
 	for (i = 0; i < n; i++) {
 		kill(pids[i], SIGKILL);
-		waitpid(pids[i], NULL, 0);
+		zc_child_wait(pids[i], -1);
 	}
 	/* dead users' words are taken over */
 	pids[0] = fork();
 	ASSERT_LE(0, pids[0]);
 	if (!pids[0])
 		_exit(zchan_poll(c) == 0 ? 0 : 92);
-	EXPECT_EQ(0, wait_child(pids[0]));
+	zc_child_exits(pids[0], 0);
 	close(ready[0]);
 	close(ready[1]);
 	zchan_close(c);

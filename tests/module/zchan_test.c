@@ -591,29 +591,39 @@ TEST(efault_leaves_nothing)
 	close(p);
 }
 
-/* Attach from another user in a forked child; returns the child's -errno. */
+struct attach_as {
+	const char *name;
+	uid_t uid;
+	gid_t gid;
+};
+
+static int attach_as_child(void *arg)
+{
+	const struct attach_as *a = arg;
+	int fd;
+
+	if (setgroups(0, NULL) || setresgid(a->gid, a->gid, a->gid) ||
+	    setresuid(a->uid, a->uid, a->uid))
+		return 200;
+	fd = zc_open();
+	if (fd < 0)
+		return 201;
+	return -_zc_attach(fd, a->name, NULL);
+}
+
+/* Attach from another user in a child; returns the child's -errno. */
 static int attach_as(const char *name, uid_t uid, gid_t gid)
 {
-	int status;
-	pid_t pid = fork();
+	struct attach_as a = { .name = name, .uid = uid, .gid = gid };
+	pid_t pid = zc_spawn(attach_as_child, &a);
+	int st;
 
 	if (pid < 0)
 		return -1000;
-	if (!pid) {
-		int fd, ret;
-
-		if (setgroups(0, NULL) || setresgid(gid, gid, gid) ||
-		    setresuid(uid, uid, uid))
-			_exit(200);
-		fd = zc_open();
-		if (fd < 0)
-			_exit(201);
-		ret = _zc_attach(fd, name, NULL);
-		_exit(-ret);
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+	st = zc_child_wait(pid, -1);
+	if (st < 0 || st >= ZC_SIGNALLED(0))
 		return -1001;
-	return -WEXITSTATUS(status);
+	return -st;
 }
 
 TEST(attach_permissions)
@@ -653,7 +663,7 @@ TEST(attach_permissions)
 TEST(names_per_ipc_namespace)
 {
 	char name[ZCHAN_NAME_MAX];
-	int p = zc_open(), status;
+	int p = zc_open();
 	pid_t pid;
 
 	ASSERT_LE(0, p);
@@ -675,9 +685,7 @@ TEST(names_per_ipc_namespace)
 			_exit(13);
 		_exit(0);
 	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	zc_child_exits(pid, 0);
 	/* And the original is still there for us. */
 	p = zc_open();
 	EXPECT_EQ(0, _zc_attach(p, name, NULL));
@@ -730,7 +738,7 @@ TEST(peer_fd_scm_rights_handover)
 {
 	struct zc_end p = { .producer = true };
 	struct zchan_peer_fd pf = { .flags = ZCHAN_PEER_FD_CLOEXEC };
-	int sv[2], status;
+	int sv[2];
 	pid_t pid;
 
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
@@ -762,9 +770,7 @@ TEST(peer_fd_scm_rights_handover)
 	close(pf.fd);
 	ASSERT_EQ(0, zc_map(&p));
 	EXPECT_EQ(0, zc_send_n(&p, 0, 100));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	zc_child_exits(pid, 0);
 	zc_unmap(&p);
 	close(p.fd);
 	close(sv[0]);
@@ -1414,7 +1420,6 @@ TEST(stream_10000_random_messages)
 {
 	struct zc_end p = { .producer = true };
 	char name[ZCHAN_NAME_MAX];
-	int status;
 	pid_t pid;
 
 	zc_name(name, "stream");
@@ -1447,9 +1452,7 @@ TEST(stream_10000_random_messages)
 	EXPECT_EQ(0, zc_send_n(&p, 0, ZC_STREAM_MSGS));
 	zc_unmap(&p);
 	close(p.fd);
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	zc_child_exits(pid, 0);
 }
 
 TEST(producer_sigkill_with_messages_in_flight)
@@ -1457,7 +1460,7 @@ TEST(producer_sigkill_with_messages_in_flight)
 	struct zc_end c = { .producer = false };
 	char name[ZCHAN_NAME_MAX];
 	struct zchan_info info;
-	int ready[2], status;
+	int ready[2];
 	__u32 revents;
 	pid_t pid;
 
@@ -1487,8 +1490,7 @@ TEST(producer_sigkill_with_messages_in_flight)
 	ASSERT_EQ(0, _zc_attach(c.fd, name, &c.l));
 	ASSERT_EQ(0, zc_map(&c));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFSIGNALED(status));
+	zc_child_killed(pid, SIGKILL);
 
 	/* Everything committed is still there, in order, intact. */
 	ASSERT_EQ(0, _zc_wait(c.fd, -1, &revents));
@@ -1515,7 +1517,7 @@ TEST(consumer_sigkill)
 {
 	struct zc_end p = { .producer = true };
 	char name[ZCHAN_NAME_MAX];
-	int ready[2], status;
+	int ready[2];
 	__u32 revents;
 	pid_t pid;
 
@@ -1542,7 +1544,7 @@ TEST(consumer_sigkill)
 	ASSERT_EQ(0, zc_send_n(&p, 0, 5));
 	ASSERT_EQ(0, zc_await(ready[0]));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	zc_child_killed(pid, SIGKILL);
 	ASSERT_EQ(0, _zc_wait(p.fd, -1, &revents));
 	EXPECT_TRUE(revents & EPOLLHUP);
 	EXPECT_TRUE(revents & EPOLLERR);
@@ -1570,7 +1572,7 @@ TEST(exit_with_pending_uring_waits)
 	long long channels_before = zc_stat("channels");
 	char name[ZCHAN_NAME_MAX];
 	struct zchan_info info;
-	int ready[2], status;
+	int ready[2];
 	pid_t pid;
 
 	ASSERT_LE(0, channels_before);
@@ -1632,8 +1634,7 @@ TEST(exit_with_pending_uring_waits)
 	EXPECT_EQ(5, zc_stat("uring_waits"));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	/* The killed process is reaped; the harness timeout catches a hang. */
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFSIGNALED(status));
+	zc_child_killed(pid, SIGKILL);
 	/* Its waits were completed, so its end is released. */
 	EXPECT_TRUE(wait_hup(p.fd));
 	ASSERT_EQ(0, _zc_info(p.fd, &info));
@@ -1651,7 +1652,6 @@ TEST(exit_with_pending_uring_waits)
 TEST(exec_with_pending_uring_wait)
 {
 	struct zc_end p = { .producer = true };
-	int status;
 	pid_t pid;
 
 	p.fd = zc_open();
@@ -1672,9 +1672,7 @@ TEST(exec_with_pending_uring_wait)
 		_exit(71);
 	}
 	/* The exec goes through (the harness timeout catches a hang). */
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	zc_child_exits(pid, 0);
 	close(p.fd);
 }
 
@@ -1879,7 +1877,7 @@ TEST(use_ends_with_the_last_descriptor_of_the_table)
 /* A child that holds inherited copies and never uses them (S1). */
 TEST_F(chan, use_inherited_unused_copy_does_not_hold)
 {
-	int go[2], status;
+	int go[2];
 	pid_t pid;
 
 	ASSERT_EQ(0, pipe(go));
@@ -1901,14 +1899,12 @@ TEST_F(chan, use_inherited_unused_copy_does_not_hold)
 	EXPECT_EQ(-EPIPE, zc_recv_check(&self->c, 3, 1));
 	ASSERT_EQ(0, kill(pid, 0));	/* the copies were still there */
 	close(go[1]);
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	zc_child_exits(pid, 0);
 }
 
 /* A child closes, or exits with, the copies it inherited (S2). */
 TEST_F(chan, use_inherited_copy_closed_or_exited_ends_nothing)
 {
-	int status;
 	pid_t pid;
 
 	pid = fork();
@@ -1917,7 +1913,7 @@ TEST_F(chan, use_inherited_copy_closed_or_exited_ends_nothing)
 		close(self->p.fd);	/* ... and exits holding the consumer */
 		_exit(0);
 	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	zc_child_exits(pid, 0);
 	EXPECT_EQ(ZCHAN_STATE_PRODUCER_OPEN | ZCHAN_STATE_CONSUMER_OPEN |
 		  ZCHAN_STATE_NAMED, zc_state(self->p.fd));
 	ASSERT_EQ(0, zc_send_n(&self->p, 0, 3));
@@ -1927,7 +1923,7 @@ TEST_F(chan, use_inherited_copy_closed_or_exited_ends_nothing)
 /* The parent hands the end to a child that uses it, then closes (S4). */
 TEST_F(chan, use_child_that_uses_keeps_the_end)
 {
-	int ready[2], go[2], status;
+	int ready[2], go[2];
 	pid_t pid;
 
 	ASSERT_EQ(0, pipe(ready));
@@ -1952,8 +1948,7 @@ TEST_F(chan, use_child_that_uses_keeps_the_end)
 	EXPECT_EQ(0, zc_recv_check(&self->c, 0, 20));
 	/* When the child is done (exit), the stream ends. */
 	EXPECT_EQ(-EPIPE, zc_recv_check(&self->c, 20, 1));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	zc_child_exits(pid, 0);
 }
 
 /* The producer is killed while a child of it holds its copies (S3). */
@@ -1961,7 +1956,7 @@ TEST(use_sigkill_with_child_holding_copies)
 {
 	struct zc_end c = { .producer = false };
 	char name[ZCHAN_NAME_MAX];
-	int ready[2], go[2], status;
+	int ready[2], go[2];
 	pid_t pid, holder;
 
 	zc_name(name, "kill");
@@ -1999,13 +1994,13 @@ TEST(use_sigkill_with_child_holding_copies)
 	zc_signal(go[1]);
 	ASSERT_EQ(0, zc_await(ready[0]));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	zc_child_killed(pid, SIGKILL);
 	/* Everything sent, then the end (the harness timeout catches a hang). */
 	EXPECT_EQ(0, zc_recv_check(&c, 0, 5));
 	EXPECT_EQ(-EPIPE, zc_recv_check(&c, 5, 1));
 	EXPECT_EQ(0, kill(holder, 0));
 	ASSERT_EQ(0, kill(holder, SIGKILL));
-	ASSERT_EQ(holder, waitpid(holder, &status, 0));
+	zc_child_killed(holder, SIGKILL);
 	zc_unmap(&c);
 	close(c.fd);
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
@@ -2019,7 +2014,7 @@ static void exec_consumer(struct __test_metadata *_metadata, bool cloexec)
 {
 	struct zc_end p = { .producer = true };
 	char name[ZCHAN_NAME_MAX];
-	int ready[2], status;
+	int ready[2];
 	pid_t pid;
 
 	zc_name(name, cloexec ? "exec1" : "exec0");
@@ -2051,7 +2046,7 @@ static void exec_consumer(struct __test_metadata *_metadata, bool cloexec)
 	}
 	ASSERT_EQ(0, kill(pid, 0));	/* the exec'd image still runs */
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	zc_child_killed(pid, SIGKILL);
 	EXPECT_TRUE(wait_hup(p.fd));
 	close(ready[0]);
 	close(p.fd);
@@ -2172,7 +2167,7 @@ TEST_F(poc, committed_messages_survive_the_producer)
 {
 	struct zc_end c = { .producer = false };
 	uint8_t got[64], want[64];
-	int ready[2], go[2], status, ret;
+	int ready[2], go[2], ret;
 	uint32_t i, len;
 	pid_t pid;
 
@@ -2192,9 +2187,10 @@ TEST_F(poc, committed_messages_survive_the_producer)
 		ASSERT_EQ(0, zc_await(ready[0]));
 		ASSERT_EQ(0, kill(pid, SIGKILL));
 	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	if (!variant->kill)
-		ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	if (variant->kill)
+		zc_child_killed(pid, SIGKILL);
+	else
+		zc_child_exits(pid, 0);
 	/* The messages sent arrive in order, loans are skipped, then EPIPE. */
 	for (i = 0; variant->ops[i]; i++) {
 		if (!(variant->expect & (1U << i)))
@@ -2500,7 +2496,7 @@ TEST(send_pages_producer_unmaps_and_dies)
 {
 	long before = zc_stat("pinned"), n = 3;
 	char name[ZCHAN_NAME_MAX];
-	int offp[2], go[2], c, status;
+	int offp[2], go[2], c;
 	__u64 off;
 	uint8_t *m;
 	pid_t pid;
@@ -2536,8 +2532,7 @@ TEST(send_pages_producer_unmaps_and_dies)
 	EXPECT_EQ(0, m[0]);
 	EXPECT_EQ(0, m[n * page_size - 1]);
 	zc_signal(go[1]);
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	zc_child_exits(pid, 0);
 	EXPECT_EQ(before + n, zc_stat("pinned"));
 	EXPECT_EQ(0, m[page_size]);
 	EXPECT_EQ(0, munmap(m, n * page_size));
@@ -2554,7 +2549,6 @@ TEST_F(chan, send_pages_producer_forks)
 {
 	struct zchan_completion comp;
 	uint8_t *buf = zc_payload_pages(2, 4);
-	int status;
 	__u64 off;
 	uint8_t *m;
 	pid_t pid;
@@ -2567,8 +2561,7 @@ TEST_F(chan, send_pages_producer_forks)
 		memset(buf, 0xff, 2 * page_size);
 		_exit(0);
 	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	zc_child_exits(pid, 0);
 	m = mmap(NULL, 2 * page_size, PROT_READ, MAP_SHARED, self->c.fd, off);
 	ASSERT_NE(MAP_FAILED, m);
 	EXPECT_TRUE(zc_payload_ok(m, 2 * page_size, 0, 4));
@@ -2588,7 +2581,7 @@ TEST(send_pages_consumer_dies)
 	struct zchan_completion comp[4];
 	char name[ZCHAN_NAME_MAX];
 	uint8_t *buf = zc_payload_pages(2, 1);
-	int ready[2], p, status, i;
+	int ready[2], p, i;
 	struct pollfd pf;
 	__u64 off[2];
 	pid_t pid;
@@ -2619,7 +2612,7 @@ TEST(send_pages_consumer_dies)
 	ASSERT_EQ(0, zc_await(ready[0]));
 	EXPECT_EQ(0, _zc_reap(p, comp, 4));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	zc_child_killed(pid, SIGKILL);
 	EXPECT_TRUE(zc_stat_becomes("pinned", before, 10));
 	pf.fd = p;
 	pf.events = POLLPRI;
