@@ -182,24 +182,33 @@ static void consume_forever(int sock, struct stream_shared *sh, uint64_t seed)
 	}
 }
 
-static pid_t fork_streamer(struct stream_shared *sh, bool producer, uint64_t seed, int *sock)
-{
+struct streamer {
+	struct stream_shared *sh;
+	uint64_t seed;
 	int sv[2];
+};
+
+static int producer_main(void *arg)
+{
+	struct streamer *st = arg;
+
+	close(st->sv[0]);
+	produce_forever(st->sv[1], st->sh, st->seed);
+	return 0;
+}
+
+/* A producer child streaming until killed; the other end in *@sock. */
+static pid_t spawn_streamer(struct stream_shared *sh, uint64_t seed, int *sock)
+{
+	struct streamer st = { .sh = sh, .seed = seed };
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sv))
 		return -1;
 	memset(sh, 0, sizeof(*sh));
-	pid = fork();
-	if (!pid) {
-		close(sv[0]);
-		if (producer)
-			produce_forever(sv[1], sh, seed);
-		else
-			consume_forever(sv[1], sh, seed);
-	}
-	close(sv[1]);
-	*sock = sv[0];
+	pid = zc_spawn(producer_main, &st);
+	close(st.sv[1]);
+	*sock = st.sv[0];
 	return pid;
 }
 
@@ -267,7 +276,7 @@ TEST_F_TIMEOUT(rel, producer_killed_consumer_gets_everything, 600)
 		int sock, status;
 		ssize_t r;
 
-		k.pid = fork_streamer(sh, true, seed + i, &sock);
+		k.pid = spawn_streamer(sh, seed + i, &sock);
 		ASSERT_LT(0, k.pid);
 		ASSERT_EQ(0, zchan_recv_peer(sock, &c));
 		close(sock);
@@ -284,9 +293,9 @@ TEST_F_TIMEOUT(rel, producer_killed_consumer_gets_everything, 600)
 		}
 		alarm(0);
 		pthread_join(k.thread, NULL);
-		ASSERT_EQ(k.pid, waitpid(k.pid, &status, 0));
-		ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-			TH_LOG("round %u: producer status %#x", i, status);
+		status = zc_child_wait(k.pid, -1);
+		ASSERT_EQ(ZC_SIGNALLED(SIGKILL), status)
+			TH_LOG("round %u: producer %s", i, zc_child_str(status, why, sizeof(why)));
 		EXPECT_EQ(-EPIPE, r) TH_LOG("round %u: recv ended with %zd", i, r);
 		/* everything committed arrived; at most one more was published */
 		committed = __atomic_load_n(&sh->committed, __ATOMIC_ACQUIRE);
@@ -322,6 +331,7 @@ TEST_F_TIMEOUT(rel, consumer_killed_producer_gets_epipe, 600)
 		struct killer k;
 		struct zchan *p;
 		uint32_t seq;
+		char why[96];
 		int sv[2], status;
 		ssize_t r = 0;
 
@@ -350,10 +360,11 @@ TEST_F_TIMEOUT(rel, consumer_killed_producer_gets_epipe, 600)
 		}
 		alarm(0);
 		pthread_join(k.thread, NULL);
-		ASSERT_EQ(k.pid, waitpid(k.pid, &status, 0));
+		status = zc_child_wait(k.pid, -1);
 		EXPECT_EQ(-EPIPE, r) TH_LOG("round %u: send ended with %zd", i, r);
 		ASSERT_EQ(0, sh->error) TH_LOG("round %u: consumer saw: %s", i, sh->why);
-		ASSERT_TRUE(WIFSIGNALED(status)) TH_LOG("round %u: consumer status %#x", i, status);
+		ASSERT_EQ(ZC_SIGNALLED(SIGKILL), status)
+			TH_LOG("round %u: consumer %s", i, zc_child_str(status, why, sizeof(why)));
 		ASSERT_LE(sh->received, seq);
 		EXPECT_EQ(-EPIPE, zchan_send(p, buf, 64, ZCHAN_NONBLOCK));
 		zchan_close(p);
@@ -369,21 +380,29 @@ TEST_F_TIMEOUT(rel, consumer_killed_producer_gets_epipe, 600)
  * Permissions and isolation.
  */
 
-/* Run @fn in a child as uid/gid 65534; its exit status. */
+struct nobody {
+	int (*fn)(void *arg);
+	void *arg;
+};
+
+/* zc_spawn() body: @arg's fn as uid/gid 65534 (100: could not become it). */
+static int nobody_main(void *arg)
+{
+	const struct nobody *nb = arg;
+
+	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	    setresuid(NOBODY, NOBODY, NOBODY))
+		return 100;
+	return nb->fn(nb->arg);
+}
+
+/* Run @fn in a child as uid/gid 65534; zc_child_wait()'s answer. */
 static int as_nobody(int (*fn)(void *), void *arg)
 {
-	int status;
-	pid_t pid = fork();
+	struct nobody nb = { .fn = fn, .arg = arg };
+	pid_t pid = zc_spawn(nobody_main, &nb);
 
-	if (!pid) {
-		if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
-		    setresuid(NOBODY, NOBODY, NOBODY))
-			_exit(100);
-		_exit(fn(arg));
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return pid < 0 ? -1 : zc_child_wait(pid, -1);
 }
 
 static int open_by_name(void *name)
@@ -469,7 +488,7 @@ static int attach_raw(const char *name)
 TEST_F(rel, ipc_namespaces_isolate_names)
 {
 	struct zchan_attr a = kattr(64 * 1024, 64, 0666);
-	int status, to_parent[2], to_child[2];
+	int to_parent[2], to_child[2];
 	struct zchan *p;
 	char name[64], c;
 	pid_t pid;
@@ -500,9 +519,7 @@ TEST_F(rel, ipc_namespaces_isolate_names)
 	/* ... and the name is free here */
 	ASSERT_EQ(0, zchan_create(name, &a, &p));
 	ASSERT_EQ(1, write(to_child[1], "y", 1));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		TH_LOG("child status %#x", status);
+	zc_child_exits(pid, 0);
 	/* ours is still unattached: the child did not take it */
 	EXPECT_EQ(0, attach_raw(name));
 	zchan_close(p);
@@ -615,13 +632,11 @@ TEST_F(rel, consumer_cannot_write_producer_data)
 	/* a fork's copy of the read-only mapping is read-only as well */
 	ro = rc.cpool;
 	{
-		int status;
 		pid_t pid = fork();
 
 		if (!pid)
 			_exit(mprotect(ro, page_size, PROT_READ | PROT_WRITE) == 0);
-		ASSERT_EQ(pid, waitpid(pid, &status, 0));
-		EXPECT_EQ(0, WEXITSTATUS(status));
+		zc_child_exits(pid, 0);
 	}
 	EXPECT_EQ(0x11, rc.cpool[0]);
 	EXPECT_EQ(0x11, rc.pool[0]);
@@ -759,19 +774,18 @@ static uint32_t run_hoarders(struct limit_run *lr)
 	double end = zc_now() + 60;
 
 	memset(lr->sh, 0, sizeof(*lr->sh));
+	struct nobody nb = { .fn = hoard, .arg = lr };
+
 	for (i = 0; i < lr->procs; i++) {
-		pids[i] = fork();
-		if (!pids[i]) {
-			lr->id = i;
-			_exit(as_nobody(hoard, lr));
-		}
+		lr->id = i;	/* the child's copy */
+		pids[i] = zc_spawn(nobody_main, &nb);
 	}
 	while (__atomic_load_n(&lr->sh->done, __ATOMIC_SEQ_CST) < lr->procs && zc_now() < end)
 		usleep(1000);
 	held = __atomic_load_n(&lr->sh->held, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&lr->sh->release, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < lr->procs; i++)
-		waitpid(pids[i], NULL, 0);
+		zc_child_wait(pids[i], -1);
 	return held;
 }
 
@@ -850,7 +864,7 @@ TEST_F(rel, memcg_accounts_the_pool)
 {
 	const size_t pool = 8 << 20;
 	long long before, during, after;
-	int pfd[2], qfd[2], status;
+	int pfd[2], qfd[2];
 	char c;
 	pid_t pid;
 
@@ -896,8 +910,7 @@ TEST_F(rel, memcg_accounts_the_pool)
 	ASSERT_EQ(1, read(pfd[0], &c, 1));
 	after = cg_read(CG_DIR "/memory.current");
 	ASSERT_EQ(1, write(qfd[1], "y", 1));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_EQ(0, WEXITSTATUS(status));
+	zc_child_exits(pid, 0);
 	printf("# memory.current: %lld before, %lld with an %zu-byte pool, %lld after close\n",
 	       before, during, pool, after);
 	fflush(stdout);	/* the harness child ends with _exit() */
@@ -987,6 +1000,7 @@ TEST_F_TIMEOUT(rel, hostile_producer_cannot_crash_consumer, 120)
 	for (round = 0; round < 10; round++) {
 		struct raw_chan rc;
 		char name[64];
+		char why[96];
 		int status, i, ready[2];
 		pid_t pid;
 
@@ -1036,14 +1050,12 @@ TEST_F_TIMEOUT(rel, hostile_producer_cannot_crash_consumer, 120)
 		}
 		/* the consumer must also survive the producer's end going away */
 		raw_close(&rc);
-		alarm(60);
-		ASSERT_EQ(pid, waitpid(pid, &status, 0));
-		alarm(0);
-		ASSERT_TRUE(WIFEXITED(status)) TH_LOG("round %u: consumer killed by signal %d",
-						     round, WTERMSIG(status));
-		ASSERT_GE(1, WEXITSTATUS(status)) TH_LOG("round %u: consumer failed (%d)",
-							round, WEXITSTATUS(status));
-		proto_rounds += !WEXITSTATUS(status);
+		status = zc_child_wait(pid, 60);
+		if (status == -ETIMEDOUT)
+			zc_child_kill(pid);
+		ASSERT_TRUE(status == 0 || status == 1)
+			TH_LOG("round %u: consumer %s", round, zc_child_str(status, why, sizeof(why)));
+		proto_rounds += !status;
 	}
 	printf("# 10 hostile producers survived, %u of them detected (-EPROTO)\n", proto_rounds);
 	fflush(stdout);	/* the harness child ends with _exit() */
@@ -1060,6 +1072,7 @@ TEST_F_TIMEOUT(rel, hostile_consumer_cannot_crash_producer, 120)
 	for (round = 0; round < 10; round++) {
 		struct zchan_attr a = kattr(64 * 1024, 64, 0600);
 		char name[64];
+		char why[96];
 		int status, pfd[2];
 		pid_t pid;
 		struct zchan_layout l;
@@ -1153,11 +1166,10 @@ TEST_F_TIMEOUT(rel, hostile_consumer_cannot_crash_producer, 120)
 		/* the loop ended when waitpid() reaped the producer */
 		close(pfd[0]);
 		close(pfd[1]);
-		ASSERT_TRUE(WIFEXITED(status)) TH_LOG("round %u: producer killed by signal %d",
-						     round, WTERMSIG(status));
-		ASSERT_GE(1, WEXITSTATUS(status)) TH_LOG("round %u: producer failed (%d)",
-							round, WEXITSTATUS(status));
-		proto_rounds += !WEXITSTATUS(status);
+		status = zc_wait_status(status);
+		ASSERT_TRUE(status == 0 || status == 1)
+			TH_LOG("round %u: producer %s", round, zc_child_str(status, why, sizeof(why)));
+		proto_rounds += !status;
 	}
 	printf("# 10 hostile consumers survived, %u of them detected (-EPROTO)\n", proto_rounds);
 	fflush(stdout);	/* the harness child ends with _exit() */
@@ -1228,6 +1240,7 @@ TEST_F_TIMEOUT(rel, exit_with_pending_waits_is_reaped, 300)
 	uint64_t rng = seed_base() ^ 0xe817;
 
 	for (i = 0; i < rounds; i++) {
+		char why[96];
 		int status;
 		pid_t pid = fork();
 
@@ -1236,11 +1249,9 @@ TEST_F_TIMEOUT(rel, exit_with_pending_waits_is_reaped, 300)
 			waits_in_flight(rng + i);
 		usleep((useconds_t)(20000 + zc_below(&rng, 80000)));
 		ASSERT_EQ(0, kill(pid, SIGKILL));
-		alarm(30);	/* reaped within a bounded time */
-		ASSERT_EQ(pid, waitpid(pid, &status, 0));
-		alarm(0);
-		ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-			TH_LOG("round %u: status %#x", i, status);
+		status = zc_child_wait(pid, 30);	/* reaped within a bounded time */
+		ASSERT_EQ(ZC_SIGNALLED(SIGKILL), status)
+			TH_LOG("round %u: %s", i, zc_child_str(status, why, sizeof(why)));
 	}
 	printf("# %u processes killed with io_uring waits, kicks and a blocking WAIT in flight, all reaped\n",
 	       rounds);
@@ -1256,6 +1267,7 @@ TEST_F_TIMEOUT(rel, exit_with_pending_waits_is_reaped, 300)
 TEST_F_TIMEOUT(rel, exit_with_fixed_file_wait_releases_the_end, 120)
 {
 	struct raw_chan rc;
+	char why[96];
 	int status, pfd[2];
 	char c;
 	pid_t pid;
@@ -1295,9 +1307,9 @@ TEST_F_TIMEOUT(rel, exit_with_fixed_file_wait_releases_the_end, 120)
 	rc.cfd = -1;
 	usleep(100000);
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	alarm(30);
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	alarm(0);
+	status = zc_child_wait(pid, 30);
+	ASSERT_EQ(ZC_SIGNALLED(SIGKILL), status)
+		TH_LOG("%s", zc_child_str(status, why, sizeof(why)));
 	/* the producer sees the consumer go within a bounded time (events
 	 * 0: only POLLHUP/POLLERR end the poll, an empty ring is POLLOUT) */
 	p.fd = rc.pfd;
@@ -1327,6 +1339,7 @@ TEST_F_TIMEOUT(rel, exit_with_fixed_file_wait_releases_the_end, 120)
 TEST_F_TIMEOUT(rel, exec_with_pending_uring_wait_proceeds, 120)
 {
 	struct raw_chan rc;
+	char why[96];
 	int status, pfd[2];
 	struct pollfd p;
 	char c;
@@ -1360,16 +1373,11 @@ TEST_F_TIMEOUT(rel, exec_with_pending_uring_wait_proceeds, 120)
 	EXPECT_EQ(1, poll(&p, 1, 10000)) TH_LOG("execve() is stuck behind the uring WAIT");
 	if (!p.revents) {
 		/* stuck: is it at least killable? */
-		double end = zc_now() + 5;
-		pid_t r = 0;
-
 		kill(pid, SIGKILL);
-		while (!r && zc_now() < end) {
-			r = waitpid(pid, &status, WNOHANG);
-			usleep(10000);
-		}
-		EXPECT_EQ(pid, r) TH_LOG("SIGKILL does not end the stuck execve() either");
-		if (r == pid)
+		status = zc_child_wait(pid, 5);
+		EXPECT_NE(-ETIMEDOUT, status)
+			TH_LOG("SIGKILL does not end the stuck execve() either");
+		if (status != -ETIMEDOUT)
 			pid = 0;
 	}
 	/* unblock it either way: the producer end goes */
@@ -1381,11 +1389,8 @@ TEST_F_TIMEOUT(rel, exec_with_pending_uring_wait_proceeds, 120)
 	rc.pfd = -1;
 	ASSERT_EQ(0, read(pfd[0], &c, 1));
 	if (pid) {
-		alarm(30);
-		ASSERT_EQ(pid, waitpid(pid, &status, 0));
-		alarm(0);
-		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-			TH_LOG("status %#x", status);
+		status = zc_child_wait(pid, 30);
+		EXPECT_EQ(0, status) TH_LOG("%s", zc_child_str(status, why, sizeof(why)));
 	}
 	close(pfd[0]);
 	raw_close(&rc);
