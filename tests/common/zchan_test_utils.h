@@ -164,6 +164,29 @@ static inline int _zc_use(int fd, __u32 flags)
 	return zc_ioctl(fd, ZCHAN_IOC_USE, &u);
 }
 
+/* SEND_PAGES of @len bytes at @buf: 0 and the transfer's *@offset, or -errno. */
+static inline int _zc_send_pages(int fd, const void *buf, __u64 len,
+				 __u64 cookie, __u64 *offset)
+{
+	struct zchan_send_pages sp = {
+		.addr = (uintptr_t)buf, .len = len, .cookie = cookie,
+	};
+	int ret = zc_ioctl(fd, ZCHAN_IOC_SEND_PAGES, &sp);
+
+	if (!ret && offset)
+		*offset = sp.offset;
+	return ret;
+}
+
+/* REAP up to @nr completions into @c: how many, or -errno. */
+static inline int _zc_reap(int fd, struct zchan_completion *c, __u32 nr)
+{
+	struct zchan_reap r = { .addr = (uintptr_t)c, .nr = nr };
+	int ret = ioctl(fd, ZCHAN_IOC_REAP, &r);
+
+	return ret < 0 ? -errno : ret;
+}
+
 /* The state bits INFO reports, or -errno. */
 static inline long long zc_state(int fd)
 {
@@ -180,10 +203,20 @@ static inline long long zc_state(int fd)
 	EXPECT_EQ(-(err), _zc_create(fd, name, pool, entries, max_msg, mode, NULL))
 #define zc_cmd_attach(fd, name, l)	ASSERT_EQ(0, _zc_attach(fd, name, l))
 #define zc_err_attach(err, fd, name)	EXPECT_EQ(-(err), _zc_attach(fd, name, NULL))
+#define zc_err_peer_fd(err, fd, flags)	EXPECT_EQ(-(err), _zc_peer_fd(fd, flags))
 #define zc_cmd_kick(fd)			ASSERT_EQ(0, _zc_kick(fd))
+#define zc_cmd_wait(fd, timeout_ns, revents)				\
+	ASSERT_EQ(0, _zc_wait(fd, timeout_ns, revents))
+#define zc_err_wait(err, fd, timeout_ns)				\
+	EXPECT_EQ(-(err), _zc_wait(fd, timeout_ns, NULL))
 #define zc_cmd_info(fd, info)		ASSERT_EQ(0, _zc_info(fd, info))
 #define zc_cmd_use(fd, flags)		ASSERT_EQ(0, _zc_use(fd, flags))
 #define zc_err_use(err, fd, flags)	EXPECT_EQ(-(err), _zc_use(fd, flags))
+#define zc_cmd_send_pages(fd, buf, len, cookie, offset)		\
+	ASSERT_EQ(0, _zc_send_pages(fd, buf, len, cookie, offset))
+#define zc_err_send_pages(err, fd, buf, len, cookie)			\
+	EXPECT_EQ(-(err), _zc_send_pages(fd, buf, len, cookie, NULL))
+#define zc_cmd_ioctl(fd, req, arg)	ASSERT_EQ(0, zc_ioctl(fd, req, arg))
 #define zc_err_ioctl(err, fd, req, arg)	EXPECT_EQ(-(err), zc_ioctl(fd, req, arg))
 
 /* ---------------------------------------------------------------------

@@ -277,11 +277,11 @@ FIXTURE_SETUP(chan)
 	self->p.producer = true;
 	self->p.fd = zc_open();
 	ASSERT_LE(0, self->p.fd);
-	ASSERT_EQ(0, _zc_create(self->p.fd, self->name, 16 * page_size, 16,
-			       0, 0600, &self->p.l));
+	zc_cmd_create(self->p.fd, self->name, 16 * page_size, 16, 0, 0600,
+		      &self->p.l);
 	self->c.fd = zc_open();
 	ASSERT_LE(0, self->c.fd);
-	ASSERT_EQ(0, _zc_attach(self->c.fd, self->name, &self->c.l));
+	zc_cmd_attach(self->c.fd, self->name, &self->c.l);
 	ASSERT_EQ(0, zc_map(&self->p));
 	ASSERT_EQ(0, zc_map(&self->c));
 }
@@ -372,41 +372,41 @@ TEST(create_bad_args)
 #define RESET_CREATE() do { memset(&c, 0, sizeof(c)); c.mode = 0600; } while (0)
 	RESET_CREATE();
 	c.flags = ZCHAN_CREATE_PUBLISH_ON_CLOSE << 1;	/* the first unknown */
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
 	c.flags = 1U << 31;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
 	c.mode = 01000;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
 	c.reserved[3] = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
 	c.ring_entries = 3;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
 	c.ring_entries = ZCHAN_RING_ENTRIES_MAX << 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
 	c.pool_size = 4 * page_size;
 	c.max_msg = 2 * page_size + 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
 	c.pool_size = 1ULL << 62;
-	EXPECT_EQ(-ENOMEM, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	zc_err_ioctl(ENOMEM, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
 	memset(c.name, 'x', sizeof(c.name));	/* not NUL-terminated */
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
-	EXPECT_EQ(-EFAULT, zc_ioctl(fd, ZCHAN_IOC_CREATE, (void *)8));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
+	zc_err_ioctl(EFAULT, fd, ZCHAN_IOC_CREATE, (void *)8);
 
 	/* None of that gave the fd a role. */
 	RESET_CREATE();
 	zc_set_name(c.name, name);
-	ASSERT_EQ(0, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	zc_cmd_ioctl(fd, ZCHAN_IOC_CREATE, &c);
 	/* A second CREATE on a producer fd. */
 	RESET_CREATE();
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_CREATE, &c));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	close(fd);
 #undef RESET_CREATE
 }
@@ -417,7 +417,7 @@ TEST(create_defaults_and_layout)
 	int fd = zc_open();
 
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, _zc_create(fd, NULL, 5000, 0, 0, 0600, &l));
+	zc_cmd_create(fd, NULL, 5000, 0, 0, 0600, &l);
 	/* The pool is page-rounded; max_msg defaults to a quarter of it. */
 	EXPECT_EQ(0, l.pool_size % page_size);
 	EXPECT_LE(5000, l.pool_size);
@@ -456,8 +456,7 @@ TEST(create_defaults_and_layout)
 	/* max_msg == pool / 2 is the largest allowed. */
 	fd = zc_open();
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, _zc_create(fd, NULL, 4 * page_size, 1, 2 * page_size,
-			       0600, &l));
+	zc_cmd_create(fd, NULL, 4 * page_size, 1, 2 * page_size, 0600, &l);
 	EXPECT_EQ(1, l.ring_entries);
 	close(fd);
 }
@@ -470,8 +469,8 @@ TEST(name_taken_and_freed)
 	ASSERT_LE(0, a);
 	ASSERT_LE(0, b);
 	zc_name(name, "taken");
-	ASSERT_EQ(0, _zc_create(a, name, 0, 0, 0, 0600, NULL));
-	EXPECT_EQ(-EEXIST, _zc_create(b, name, 0, 0, 0, 0600, NULL));
+	zc_cmd_create(a, name, 0, 0, 0, 0600, NULL);
+	zc_err_create(EEXIST, b, name, 0, 0, 0, 0600);
 	/* The failed CREATE left b without a role: it can still attach. */
 	EXPECT_EQ(0, _zc_attach(b, name, NULL));
 	close(a);
@@ -479,7 +478,7 @@ TEST(name_taken_and_freed)
 	/* Both ends gone: the name is free again. */
 	a = zc_open();
 	ASSERT_LE(0, a);
-	EXPECT_EQ(-ENOENT, _zc_attach(a, name, NULL));
+	zc_err_attach(ENOENT, a, name);
 	EXPECT_EQ(0, _zc_create(a, name, 0, 0, 0, 0600, NULL));
 	close(a);
 }
@@ -492,9 +491,9 @@ TEST(name_freed_when_producer_leaves_unattached)
 	ASSERT_LE(0, a);
 	ASSERT_LE(0, b);
 	zc_name(name, "unatt");
-	ASSERT_EQ(0, _zc_create(a, name, 0, 0, 0, 0600, NULL));
+	zc_cmd_create(a, name, 0, 0, 0, 0600, NULL);
 	close(a);
-	EXPECT_EQ(-ENOENT, _zc_attach(b, name, NULL));
+	zc_err_attach(ENOENT, b, name);
 	close(b);
 }
 
@@ -508,33 +507,33 @@ TEST(attach_bad_args)
 	ASSERT_LE(0, c);
 	ASSERT_LE(0, c2);
 	zc_name(name, "att");
-	ASSERT_EQ(0, _zc_create(p, name, 0, 0, 0, 0600, NULL));
+	zc_cmd_create(p, name, 0, 0, 0, 0600, NULL);
 
 	memset(&a, 0, sizeof(a));
-	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_ATTACH, &a));	/* empty name */
+	zc_err_ioctl(EINVAL, c, ZCHAN_IOC_ATTACH, &a);	/* empty name */
 	memset(a.name, 'y', sizeof(a.name));
-	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_ATTACH, &a));	/* no NUL */
+	zc_err_ioctl(EINVAL, c, ZCHAN_IOC_ATTACH, &a);	/* no NUL */
 	memset(&a, 0, sizeof(a));
 	zc_set_name(a.name, name);
 	a.flags = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_ATTACH, &a));
+	zc_err_ioctl(EINVAL, c, ZCHAN_IOC_ATTACH, &a);
 	a.flags = 0;
 	a.resv = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_ATTACH, &a));
+	zc_err_ioctl(EINVAL, c, ZCHAN_IOC_ATTACH, &a);
 	a.resv = 0;
 	a.reserved[0] = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_ATTACH, &a));
-	EXPECT_EQ(-ENOENT, _zc_attach(c, "zt-no-such-channel", NULL));
+	zc_err_ioctl(EINVAL, c, ZCHAN_IOC_ATTACH, &a);
+	zc_err_attach(ENOENT, c, "zt-no-such-channel");
 	/* The producer fd already has a role. */
-	EXPECT_EQ(-EINVAL, _zc_attach(p, name, NULL));
+	zc_err_attach(EINVAL, p, name);
 
-	ASSERT_EQ(0, _zc_attach(c, name, NULL));
-	EXPECT_EQ(-EBUSY, _zc_attach(c2, name, NULL));
-	EXPECT_EQ(-EINVAL, _zc_attach(c, name, NULL));
-	EXPECT_EQ(-EINVAL, _zc_create(c, NULL, 0, 0, 0, 0600, NULL));
+	zc_cmd_attach(c, name, NULL);
+	zc_err_attach(EBUSY, c2, name);
+	zc_err_attach(EINVAL, c, name);
+	zc_err_create(EINVAL, c, NULL, 0, 0, 0, 0600);
 	/* The consumer end is taken once, even after it is released. */
 	close(c);
-	EXPECT_EQ(-EBUSY, _zc_attach(c2, name, NULL));
+	zc_err_attach(EBUSY, c2, name);
 	close(c2);
 	close(p);
 }
@@ -562,11 +561,11 @@ TEST(efault_leaves_nothing)
 	zc_set_name(a->name, name);
 	ASSERT_EQ(0, mprotect(ro, page_size, PROT_READ));
 
-	EXPECT_EQ(-EFAULT, zc_ioctl(p, ZCHAN_IOC_CREATE, c));
+	zc_err_ioctl(EFAULT, p, ZCHAN_IOC_CREATE, c);
 	EXPECT_EQ(pages, zc_stat("pages"));
-	EXPECT_EQ(-ENOENT, _zc_attach(q, name, NULL));	/* name not taken */
-	ASSERT_EQ(0, _zc_create(p, name, 0, 0, 0, 0600, NULL));
-	EXPECT_EQ(-EFAULT, zc_ioctl(q, ZCHAN_IOC_ATTACH, a));
+	zc_err_attach(ENOENT, q, name);	/* name not taken */
+	zc_cmd_create(p, name, 0, 0, 0, 0600, NULL);
+	zc_err_ioctl(EFAULT, q, ZCHAN_IOC_ATTACH, a);
 	/* The failed ATTACH neither took the consumer end nor a role. */
 	EXPECT_EQ(0, _zc_attach(q, name, NULL));
 	close(p);
@@ -575,11 +574,10 @@ TEST(efault_leaves_nothing)
 	/* PEER_FD: no descriptor, and the consumer end is still free. */
 	p = zc_open();
 	ASSERT_LE(0, p);
-	ASSERT_EQ(0, _zc_create(p, NULL, 0, 0, 0, 0600, NULL));
+	zc_cmd_create(p, NULL, 0, 0, 0, 0600, NULL);
 	q = dup(p);	/* the lowest free descriptor number */
 	close(q);
-	EXPECT_EQ(-EFAULT, zc_ioctl(p, ZCHAN_IOC_PEER_FD,
-				    (char *)ro + page_size / 4));
+	zc_err_ioctl(EFAULT, p, ZCHAN_IOC_PEER_FD, (char *)ro + page_size / 4);
 	EXPECT_EQ(-1, fcntl(q, F_GETFD));
 	{
 		struct zchan_peer_fd pf = { 0 };
@@ -650,7 +648,7 @@ TEST(attach_permissions)
 		int p = zc_open();
 
 		ASSERT_LE(0, p);
-		ASSERT_EQ(0, _zc_create(p, name, 0, 0, 0, cases[i].mode, NULL));
+		zc_cmd_create(p, name, 0, 0, 0, cases[i].mode, NULL);
 		EXPECT_EQ(cases[i].expect,
 			  attach_as(name, cases[i].uid, cases[i].gid)) {
 			TH_LOG("case %u: mode %o uid %d", i, cases[i].mode,
@@ -668,7 +666,7 @@ TEST(names_per_ipc_namespace)
 
 	ASSERT_LE(0, p);
 	zc_name(name, "ns");
-	ASSERT_EQ(0, _zc_create(p, name, 0, 0, 0, 0666, NULL));
+	zc_cmd_create(p, name, 0, 0, 0, 0666, NULL);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -701,34 +699,34 @@ TEST(peer_fd)
 	ASSERT_LE(0, p);
 	ASSERT_LE(0, c);
 	/* No role yet. */
-	EXPECT_EQ(-EINVAL, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
-	ASSERT_EQ(0, _zc_create(p, NULL, 0, 0, 0, 0600, NULL));
+	zc_err_ioctl(EINVAL, p, ZCHAN_IOC_PEER_FD, &pf);
+	zc_cmd_create(p, NULL, 0, 0, 0, 0600, NULL);
 	pf.flags = 2;
-	EXPECT_EQ(-EINVAL, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+	zc_err_ioctl(EINVAL, p, ZCHAN_IOC_PEER_FD, &pf);
 	pf.flags = 0;
 	pf.reserved[1] = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+	zc_err_ioctl(EINVAL, p, ZCHAN_IOC_PEER_FD, &pf);
 	pf.reserved[1] = 0;
 	pf.flags = ZCHAN_PEER_FD_CLOEXEC;
-	ASSERT_EQ(0, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+	zc_cmd_ioctl(p, ZCHAN_IOC_PEER_FD, &pf);
 	EXPECT_EQ(FD_CLOEXEC, fcntl(pf.fd, F_GETFD) & FD_CLOEXEC);
-	ASSERT_EQ(0, _zc_info(pf.fd, &info));
+	zc_cmd_info(pf.fd, &info);
 	EXPECT_EQ(ZCHAN_ROLE_CONSUMER, info.role);
 	EXPECT_EQ(ZCHAN_STATE_PRODUCER_OPEN | ZCHAN_STATE_CONSUMER_OPEN,
 		  info.state);
 	/* The consumer end is taken; a consumer cannot make peers. */
 	fd2 = pf.fd;
-	EXPECT_EQ(-EBUSY, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd2, ZCHAN_IOC_PEER_FD, &pf));
+	zc_err_ioctl(EBUSY, p, ZCHAN_IOC_PEER_FD, &pf);
+	zc_err_ioctl(EINVAL, fd2, ZCHAN_IOC_PEER_FD, &pf);
 	close(fd2);
 	close(p);
 	close(c);
 
 	/* Without CLOEXEC. */
 	p = zc_open();
-	ASSERT_EQ(0, _zc_create(p, NULL, 0, 0, 0, 0600, NULL));
+	zc_cmd_create(p, NULL, 0, 0, 0, 0600, NULL);
 	memset(&pf, 0, sizeof(pf));
-	ASSERT_EQ(0, zc_ioctl(p, ZCHAN_IOC_PEER_FD, &pf));
+	zc_cmd_ioctl(p, ZCHAN_IOC_PEER_FD, &pf);
 	EXPECT_EQ(0, fcntl(pf.fd, F_GETFD) & FD_CLOEXEC);
 	close(pf.fd);
 	close(p);
@@ -764,8 +762,8 @@ TEST(peer_fd_scm_rights_handover)
 	close(sv[1]);
 	p.fd = zc_open();
 	ASSERT_LE(0, p.fd);
-	ASSERT_EQ(0, _zc_create(p.fd, NULL, 8 * page_size, 8, 0, 0600, &p.l));
-	ASSERT_EQ(0, zc_ioctl(p.fd, ZCHAN_IOC_PEER_FD, &pf));
+	zc_cmd_create(p.fd, NULL, 8 * page_size, 8, 0, 0600, &p.l);
+	zc_cmd_ioctl(p.fd, ZCHAN_IOC_PEER_FD, &pf);
 	ASSERT_EQ(0, zc_send_fd(sv[0], pf.fd));
 	close(pf.fd);
 	ASSERT_EQ(0, zc_map(&p));
@@ -785,36 +783,36 @@ TEST(kick_wait_info_bad_args)
 
 	ASSERT_LE(0, fd);
 	/* No role. */
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_WAIT, &w));
-	ASSERT_EQ(0, _zc_info(fd, &info));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_KICK, &k);
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_WAIT, &w);
+	zc_cmd_info(fd, &info);
 	EXPECT_EQ(ZCHAN_ROLE_NONE, info.role);
 	EXPECT_EQ(0, info.state);
 
-	ASSERT_EQ(0, _zc_create(fd, NULL, 0, 0, 0, 0600, NULL));
+	zc_cmd_create(fd, NULL, 0, 0, 0, 0600, NULL);
 	k.flags = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_KICK, &k);
 	k.flags = 0;
 	k.resv = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_KICK, &k);
 	k.resv = 0;
 	k.reserved[1] = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_KICK, &k);
 	k.reserved[1] = 0;
 	EXPECT_EQ(0, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
 
 	w.flags = 2;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_WAIT, &w));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_WAIT, &w);
 	w.flags = 0;
 	w.reserved[0] = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_WAIT, &w));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_WAIT, &w);
 
 	memset(&info, 0, sizeof(info));
 	info.flags = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_INFO, &info));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_INFO, &info);
 	info.flags = 0;
 	info.reserved[2] = 1;
-	EXPECT_EQ(-EINVAL, zc_ioctl(fd, ZCHAN_IOC_INFO, &info));
+	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_INFO, &info);
 	close(fd);
 }
 
@@ -956,7 +954,7 @@ TEST_F(chan, mapping_outlives_fd)
 	self->p.pool[0] = 42;
 	close(self->p.fd);
 	self->p.fd = -1;
-	ASSERT_EQ(0, _zc_info(self->c.fd, &info));
+	zc_cmd_info(self->c.fd, &info);
 	EXPECT_FALSE(info.state & ZCHAN_STATE_PRODUCER_OPEN);
 	EXPECT_EQ(1, PROD(&self->c, closed));
 	EXPECT_EQ(42, self->c.pool[0]);
@@ -973,10 +971,10 @@ TEST_F(chan, mapping_outlives_fd)
 		void *m;
 
 		ASSERT_LE(0, p);
-		ASSERT_EQ(0, _zc_create(p, NULL, 0, 0, 0, 0600, NULL));
+		zc_cmd_create(p, NULL, 0, 0, 0, 0600, NULL);
 		c = _zc_peer_fd(p, ZCHAN_PEER_FD_CLOEXEC);
 		ASSERT_LE(0, c);
-		ASSERT_EQ(0, _zc_info(c, &info));
+		zc_cmd_info(c, &info);
 		m = mmap(NULL, info.layout.cons_ring_size, PROT_READ | PROT_WRITE,
 			 MAP_SHARED, c, info.layout.cons_ring_off);
 		ASSERT_NE(MAP_FAILED, m);
@@ -1001,8 +999,8 @@ TEST(large_pool_and_no_growth)
 	ASSERT_LE(0, p.fd);
 	ASSERT_LE(0, c.fd);
 	/* 32 MiB of order-0 pages behind a kvmalloc'ed page array. */
-	ASSERT_EQ(0, _zc_create(p.fd, name, 32 << 20, 0, 0, 0600, &p.l));
-	ASSERT_EQ(0, _zc_attach(c.fd, name, &c.l));
+	zc_cmd_create(p.fd, name, 32 << 20, 0, 0, 0600, &p.l);
+	zc_cmd_attach(c.fd, name, &c.l);
 	ASSERT_EQ(0, zc_map(&p));
 	ASSERT_EQ(0, zc_map(&c));
 	last = p.l.pool_size - 1;
@@ -1072,10 +1070,10 @@ TEST_F(chan, wait_timeout_and_ready)
 	EXPECT_EQ(-ETIMEDOUT, _zc_wait(self->c.fd, 1000000, &revents));
 	EXPECT_EQ(1, CONS(&self->c, need_wakeup));
 	/* The producer is ready at once on a fresh channel. */
-	ASSERT_EQ(0, _zc_wait(self->p.fd, -1, &revents));
+	zc_cmd_wait(self->p.fd, -1, &revents);
 	EXPECT_EQ(EPOLLOUT | EPOLLWRNORM, revents);
 	ASSERT_EQ(0, zc_send_n(&self->p, 0, 1));
-	ASSERT_EQ(0, _zc_wait(self->c.fd, 0, &revents));
+	zc_cmd_wait(self->c.fd, 0, &revents);
 	EXPECT_EQ(EPOLLIN | EPOLLRDNORM, revents);
 }
 
@@ -1107,11 +1105,11 @@ TEST_F(chan, wait_woken_by_kick)
 	ASSERT_EQ(0, pthread_join(t, NULL));
 	EXPECT_EQ(0, w.ret);
 	EXPECT_EQ(EPOLLIN | EPOLLRDNORM, w.revents);
-	ASSERT_EQ(0, _zc_info(self->c.fd, &info));
+	zc_cmd_info(self->c.fd, &info);
 	EXPECT_LE(1, info.kicks);
 	/* The waiter re-armed before it saw the message; a kick clears it. */
 	EXPECT_EQ(1, CONS(&self->p, need_wakeup));
-	ASSERT_EQ(0, _zc_kick(self->p.fd));
+	zc_cmd_kick(self->p.fd);
 	EXPECT_EQ(0, CONS(&self->p, need_wakeup));
 }
 
@@ -1187,9 +1185,9 @@ TEST_F(chan, hostile_words_are_only_compared)
 	/* The kernel only compares the words; its own state decides HUP. */
 	EXPECT_EQ(POLLOUT, zc_poll(self->p.fd, POLLOUT));
 	EXPECT_EQ(POLLIN, zc_poll(self->c.fd, POLLIN));
-	ASSERT_EQ(0, _zc_wait(self->p.fd, 0, &revents));
+	zc_cmd_wait(self->p.fd, 0, &revents);
 	EXPECT_EQ(EPOLLOUT | EPOLLWRNORM, revents);
-	ASSERT_EQ(0, _zc_info(self->p.fd, &info));
+	zc_cmd_info(self->p.fd, &info);
 	EXPECT_EQ(ZCHAN_STATE_PRODUCER_OPEN | ZCHAN_STATE_CONSUMER_OPEN |
 		  ZCHAN_STATE_NAMED, info.state);
 	EXPECT_EQ(0x80000000, info.published);
@@ -1199,7 +1197,7 @@ TEST_F(chan, hostile_words_are_only_compared)
 	/* Skipped slots (placeholders, dropped loans) hold no bytes. */
 	for (i = 0; i < self->p.l.ring_entries; i++)
 		zc_desc(self->p.prod, &self->p.l, i)->flags = ZCHAN_DESC_SKIP;
-	ASSERT_EQ(0, _zc_info(self->p.fd, &info));
+	zc_cmd_info(self->p.fd, &info);
 	EXPECT_EQ(0, info.queued_bytes);
 	EXPECT_EQ(0, _zc_kick(self->p.fd));
 	EXPECT_EQ(0, _zc_kick(self->c.fd));
@@ -1216,9 +1214,9 @@ TEST_F(chan, info_contents)
 
 	ASSERT_EQ(0, zc_send_n(&self->p, 0, 3));
 	ASSERT_EQ(0, zc_recv_check(&self->c, 0, 2));
-	ASSERT_EQ(0, _zc_kick(self->p.fd));
-	ASSERT_EQ(0, _zc_info(self->p.fd, &pi));
-	ASSERT_EQ(0, _zc_info(self->c.fd, &ci));
+	zc_cmd_kick(self->p.fd);
+	zc_cmd_info(self->p.fd, &pi);
+	zc_cmd_info(self->c.fd, &ci);
 	EXPECT_EQ(ZCHAN_ROLE_PRODUCER, pi.role);
 	EXPECT_EQ(ZCHAN_ROLE_CONSUMER, ci.role);
 	EXPECT_EQ(ZCHAN_STATE_PRODUCER_OPEN | ZCHAN_STATE_CONSUMER_OPEN |
@@ -1426,7 +1424,7 @@ TEST(stream_10000_random_messages)
 	p.fd = zc_open();
 	ASSERT_LE(0, p.fd);
 	/* A small pool and ring: both wrap and both sides wait often. */
-	ASSERT_EQ(0, _zc_create(p.fd, name, 8 * page_size, 32, 2048, 0600, &p.l));
+	zc_cmd_create(p.fd, name, 8 * page_size, 32, 2048, 0600, &p.l);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -1487,29 +1485,29 @@ TEST(producer_sigkill_with_messages_in_flight)
 	ASSERT_EQ(0, zc_await(ready[0]));
 	c.fd = zc_open();
 	ASSERT_LE(0, c.fd);
-	ASSERT_EQ(0, _zc_attach(c.fd, name, &c.l));
+	zc_cmd_attach(c.fd, name, &c.l);
 	ASSERT_EQ(0, zc_map(&c));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	zc_child_killed(pid, SIGKILL);
 
 	/* Everything committed is still there, in order, intact. */
-	ASSERT_EQ(0, _zc_wait(c.fd, -1, &revents));
+	zc_cmd_wait(c.fd, -1, &revents);
 	EXPECT_TRUE(revents & EPOLLHUP);
 	EXPECT_TRUE(revents & EPOLLIN);
 	EXPECT_EQ(1, PROD(&c, closed));
-	ASSERT_EQ(0, _zc_info(c.fd, &info));
+	zc_cmd_info(c.fd, &info);
 	EXPECT_EQ(ZCHAN_STATE_CONSUMER_OPEN | ZCHAN_STATE_NAMED, info.state);
 	EXPECT_LE(50, info.published);
 	EXPECT_EQ(0, zc_recv_check(&c, 0, info.published));
 	/* Then the end. */
 	EXPECT_EQ(-EPIPE, zc_recv_check(&c, info.published, 1));
-	ASSERT_EQ(0, _zc_wait(c.fd, -1, &revents));
+	zc_cmd_wait(c.fd, -1, &revents);
 	EXPECT_EQ(EPOLLHUP, revents);
 	/* The name went with the producer's death once we leave too. */
 	zc_unmap(&c);
 	close(c.fd);
 	c.fd = zc_open();
-	EXPECT_EQ(-ENOENT, _zc_attach(c.fd, name, NULL));
+	zc_err_attach(ENOENT, c.fd, name);
 	close(c.fd);
 }
 
@@ -1524,7 +1522,7 @@ TEST(consumer_sigkill)
 	zc_name(name, "ckill");
 	p.fd = zc_open();
 	ASSERT_LE(0, p.fd);
-	ASSERT_EQ(0, _zc_create(p.fd, name, 8 * page_size, 8, 0, 0600, &p.l));
+	zc_cmd_create(p.fd, name, 8 * page_size, 8, 0, 0600, &p.l);
 	ASSERT_EQ(0, zc_map(&p));
 	ASSERT_EQ(0, pipe(ready));
 	pid = fork();
@@ -1545,7 +1543,7 @@ TEST(consumer_sigkill)
 	ASSERT_EQ(0, zc_await(ready[0]));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	zc_child_killed(pid, SIGKILL);
-	ASSERT_EQ(0, _zc_wait(p.fd, -1, &revents));
+	zc_cmd_wait(p.fd, -1, &revents);
 	EXPECT_TRUE(revents & EPOLLHUP);
 	EXPECT_TRUE(revents & EPOLLERR);
 	EXPECT_EQ(-EPIPE, zc_send_n(&p, 5, 1));
@@ -1579,7 +1577,7 @@ TEST(exit_with_pending_uring_waits)
 	zc_name(name, "uexit");
 	p.fd = zc_open();
 	ASSERT_LE(0, p.fd);
-	ASSERT_EQ(0, _zc_create(p.fd, name, 0, 0, 0, 0600, &p.l));
+	zc_cmd_create(p.fd, name, 0, 0, 0, 0600, &p.l);
 	ASSERT_EQ(0, pipe(ready));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -1628,7 +1626,7 @@ TEST(exit_with_pending_uring_waits)
 	}
 	ASSERT_EQ(0, zc_await(ready[0]));
 	/* The waits are pending. */
-	ASSERT_EQ(0, _zc_info(p.fd, &info));
+	zc_cmd_info(p.fd, &info);
 	EXPECT_TRUE(info.state & ZCHAN_STATE_CONSUMER_OPEN);
 	EXPECT_EQ(5, info.waits);
 	EXPECT_EQ(5, zc_stat("uring_waits"));
@@ -1637,7 +1635,7 @@ TEST(exit_with_pending_uring_waits)
 	zc_child_killed(pid, SIGKILL);
 	/* Its waits were completed, so its end is released. */
 	EXPECT_TRUE(wait_hup(p.fd));
-	ASSERT_EQ(0, _zc_info(p.fd, &info));
+	zc_cmd_info(p.fd, &info);
 	EXPECT_FALSE(info.state & ZCHAN_STATE_CONSUMER_OPEN);
 	EXPECT_LE(3, info.waits);
 	close(p.fd);
@@ -1656,7 +1654,7 @@ TEST(exec_with_pending_uring_wait)
 
 	p.fd = zc_open();
 	ASSERT_LE(0, p.fd);
-	ASSERT_EQ(0, _zc_create(p.fd, NULL, 0, 0, 0, 0600, &p.l));
+	zc_cmd_create(p.fd, NULL, 0, 0, 0, 0600, &p.l);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -1725,9 +1723,9 @@ TEST_F(limits, channels_per_user)
 		fds[i] = zc_open();
 		ASSERT_LE(0, fds[i]);
 	}
-	ASSERT_EQ(0, _zc_create(fds[0], NULL, 0, 0, 0, 0600, NULL));
-	ASSERT_EQ(0, _zc_create(fds[1], NULL, 0, 0, 0, 0600, NULL));
-	EXPECT_EQ(-ENOSPC, _zc_create(fds[2], name, 0, 0, 0, 0600, NULL));
+	zc_cmd_create(fds[0], NULL, 0, 0, 0, 0600, NULL);
+	zc_cmd_create(fds[1], NULL, 0, 0, 0, 0600, NULL);
+	zc_err_create(ENOSPC, fds[2], name, 0, 0, 0, 0600);
 	/* Nothing of the refused channel is left: not its name either. */
 	close(fds[0]);
 	EXPECT_EQ(0, _zc_create(fds[2], name, 0, 0, 0, 0600, NULL));
@@ -1746,13 +1744,11 @@ TEST_F(limits, pool_bytes)
 	ASSERT_LE(0, b);
 	snprintf(val, sizeof(val), "%ld", 16 * page_size);
 	ASSERT_EQ(0, zc_param_set("max_pool_bytes", val));
-	EXPECT_EQ(-ENOMEM, _zc_create(a, NULL, 16 * page_size + 1, 0, 0, 0600,
-				     NULL));
+	zc_err_create(ENOMEM, a, NULL, 16 * page_size + 1, 0, 0, 0600);
 	snprintf(val, sizeof(val), "%ld", 24 * page_size);
 	ASSERT_EQ(0, zc_param_set("max_user_pool_bytes", val));
-	ASSERT_EQ(0, _zc_create(a, NULL, 16 * page_size, 0, 0, 0600, NULL));
-	EXPECT_EQ(-ENOMEM, _zc_create(b, NULL, 16 * page_size, 0, 0, 0600,
-				     NULL));
+	zc_cmd_create(a, NULL, 16 * page_size, 0, 0, 0600, NULL);
+	zc_err_create(ENOMEM, b, NULL, 16 * page_size, 0, 0, 0600);
 	EXPECT_EQ(0, _zc_create(b, NULL, 8 * page_size, 0, 0, 0600, NULL));
 	close(a);
 	close(b);
@@ -1776,7 +1772,8 @@ TEST_F(limits, uapi_limits)
 	zc_err_create(ENOMEM, fd, NULL, ZCHAN_POOL_SIZE_MAX + 1, 0, 0, 0600);
 	zc_err_create(ENOMEM, fd, NULL, ~0ULL, 0, 0, 0600);
 	zc_err_create(EINVAL, fd, NULL, 4ULL << 30, 0, ZCHAN_MSG_MAX + 1, 0600);
-	zc_err_create(EINVAL, fd, NULL, 0, ZCHAN_RING_ENTRIES_MAX << 1, 0, 0600);
+	zc_err_create(EINVAL, fd, NULL, 0, ZCHAN_RING_ENTRIES_MAX << 1, 0,
+		      0600);
 	/* The largest ring is allowed. */
 	zc_cmd_create(fd, NULL, 0, ZCHAN_RING_ENTRIES_MAX, 0, 0600, NULL);
 	close(fd);
@@ -1849,7 +1846,7 @@ TEST(use_bad_args)
 	ASSERT_LE(0, fd);
 	zc_cmd_create(fd, NULL, 0, 0, 0, 0600, NULL);
 	zc_cmd_use(fd, ZCHAN_USE_END);
-	EXPECT_EQ(-EPIPE, _zc_peer_fd(fd, 0));
+	zc_err_peer_fd(EPIPE, fd, 0);
 	close(fd);
 }
 
@@ -1989,7 +1986,7 @@ TEST(use_sigkill_with_child_holding_copies)
 	ASSERT_EQ(sizeof(holder), read(ready[0], &holder, sizeof(holder)));
 	c.fd = zc_open();
 	ASSERT_LE(0, c.fd);
-	ASSERT_EQ(0, _zc_attach(c.fd, name, &c.l));
+	zc_cmd_attach(c.fd, name, &c.l);
 	ASSERT_EQ(0, zc_map(&c));
 	zc_signal(go[1]);
 	ASSERT_EQ(0, zc_await(ready[0]));
@@ -2180,7 +2177,7 @@ TEST_F(poc, committed_messages_survive_the_producer)
 	ASSERT_EQ(0, zc_await(ready[0]));
 	c.fd = zc_open();
 	ASSERT_LE(0, c.fd);
-	ASSERT_EQ(0, _zc_attach(c.fd, self->name, &c.l));
+	zc_cmd_attach(c.fd, self->name, &c.l);
 	ASSERT_EQ(0, zc_map(&c));
 	zc_signal(go[1]);
 	if (variant->kill) {
@@ -2322,7 +2319,7 @@ TEST(rmmod_refused_while_open)
 		struct zchan_layout l;
 		void *m;
 
-		ASSERT_EQ(0, _zc_create(fd, NULL, 0, 0, 0, 0600, &l));
+		zc_cmd_create(fd, NULL, 0, 0, 0, 0600, &l);
 		m = mmap(NULL, l.pool_size, PROT_READ, MAP_SHARED, fd,
 			 ZCHAN_OFF_POOL);
 		ASSERT_NE(MAP_FAILED, m);
@@ -2353,26 +2350,6 @@ TEST(rmmod_refused_while_open)
  * ZCHAN_IOC_SEND_PAGES: the producer's own pages, mapped read-only by the
  * consumer, unpinned when it unmaps them, completed through REAP.
  */
-static int _zc_send_pages(int fd, const void *buf, __u64 len, __u64 cookie,
-			  __u64 *offset)
-{
-	struct zchan_send_pages sp = {
-		.addr = (uintptr_t)buf, .len = len, .cookie = cookie,
-	};
-	int ret = zc_ioctl(fd, ZCHAN_IOC_SEND_PAGES, &sp);
-
-	if (!ret && offset)
-		*offset = sp.offset;
-	return ret;
-}
-
-static int _zc_reap(int fd, struct zchan_completion *c, __u32 nr)
-{
-	struct zchan_reap r = { .addr = (uintptr_t)c, .nr = nr };
-	int ret = ioctl(fd, ZCHAN_IOC_REAP, &r);
-
-	return ret < 0 ? -errno : ret;
-}
 
 TEST_F(chan, send_pages_bad_args)
 {
@@ -2398,15 +2375,15 @@ TEST_F(chan, send_pages_bad_args)
 	sp.reserved[2] = 0;
 	sp.offset = 1;
 	zc_err_ioctl(EINVAL, self->p.fd, ZCHAN_IOC_SEND_PAGES, &sp);
-	EXPECT_EQ(-EINVAL, _zc_send_pages(self->p.fd, buf + 1, page_size, 0, NULL));
-	EXPECT_EQ(-EINVAL, _zc_send_pages(self->p.fd, buf, page_size - 1, 0, NULL));
-	EXPECT_EQ(-EINVAL, _zc_send_pages(self->p.fd, buf, 0, 0, NULL));
-	EXPECT_EQ(-EINVAL, _zc_send_pages(self->p.fd, buf, ZCHAN_PAGES_MAX + page_size,
-					  0, NULL));
-	EXPECT_EQ(-EINVAL, _zc_send_pages(self->c.fd, buf, page_size, 0, NULL));
+	zc_err_send_pages(EINVAL, self->p.fd, buf + 1, page_size, 0);
+	zc_err_send_pages(EINVAL, self->p.fd, buf, page_size - 1, 0);
+	zc_err_send_pages(EINVAL, self->p.fd, buf, 0, 0);
+	zc_err_send_pages(EINVAL, self->p.fd, buf, ZCHAN_PAGES_MAX + page_size,
+			  0);
+	zc_err_send_pages(EINVAL, self->c.fd, buf, page_size, 0);
 	/* Unmapped memory pins nothing. */
 	ASSERT_EQ(0, munmap(buf + page_size, page_size));
-	EXPECT_EQ(-EFAULT, _zc_send_pages(self->p.fd, buf, 2 * page_size, 0, NULL));
+	zc_err_send_pages(EFAULT, self->p.fd, buf, 2 * page_size, 0);
 	EXPECT_EQ(0, zc_stat("pinned"));
 	zc_err_ioctl(EFAULT, self->p.fd, ZCHAN_IOC_SEND_PAGES, (void *)8);
 
@@ -2422,7 +2399,7 @@ TEST_F(chan, send_pages_bad_args)
 	EXPECT_EQ(0, _zc_reap(self->p.fd, &comp, 1));
 
 	/* Only the consumer maps a transfer: read-only, whole, once. */
-	ASSERT_EQ(0, _zc_send_pages(self->p.fd, buf, page_size, 7, &off));
+	zc_cmd_send_pages(self->p.fd, buf, page_size, 7, &off);
 	EXPECT_LE(ZCHAN_OFF_PAGES, off);
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, page_size, PROT_READ, MAP_SHARED,
 				   self->p.fd, off));
@@ -2456,7 +2433,7 @@ TEST_F(chan, send_pages_read_only_mapping_and_completion)
 	uint8_t *m;
 
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, _zc_send_pages(self->p.fd, buf, n * page_size, 42, &off));
+	zc_cmd_send_pages(self->p.fd, buf, n * page_size, 42, &off);
 	EXPECT_EQ(before + n, zc_stat("pinned"));
 	m = mmap(NULL, n * page_size, PROT_READ, MAP_SHARED, self->c.fd, off);
 	ASSERT_NE(MAP_FAILED, m);
@@ -2525,7 +2502,7 @@ TEST(send_pages_producer_unmaps_and_dies)
 	ASSERT_EQ(sizeof(off), read(offp[0], &off, sizeof(off)));
 	c = zc_open();
 	ASSERT_LE(0, c);
-	ASSERT_EQ(0, _zc_attach(c, name, NULL));
+	zc_cmd_attach(c, name, NULL);
 	m = mmap(NULL, n * page_size, PROT_READ, MAP_SHARED, c, off);
 	ASSERT_NE(MAP_FAILED, m);
 	/* The producer zeroed the pages before it let go of them. */
@@ -2554,7 +2531,7 @@ TEST_F(chan, send_pages_producer_forks)
 	pid_t pid;
 
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, _zc_send_pages(self->p.fd, buf, 2 * page_size, 5, &off));
+	zc_cmd_send_pages(self->p.fd, buf, 2 * page_size, 5, &off);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -2590,9 +2567,9 @@ TEST(send_pages_consumer_dies)
 	zc_name(name, "spckill");
 	p = zc_open();
 	ASSERT_LE(0, p);
-	ASSERT_EQ(0, _zc_create(p, name, 0, 0, 0, 0600, NULL));
-	ASSERT_EQ(0, _zc_send_pages(p, buf, page_size, 10, &off[0]));
-	ASSERT_EQ(0, _zc_send_pages(p, buf + page_size, page_size, 11, &off[1]));
+	zc_cmd_create(p, name, 0, 0, 0, 0600, NULL);
+	zc_cmd_send_pages(p, buf, page_size, 10, &off[0]);
+	zc_cmd_send_pages(p, buf + page_size, page_size, 11, &off[1]);
 	ASSERT_EQ(0, pipe(ready));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -2624,7 +2601,7 @@ TEST(send_pages_consumer_dies)
 		EXPECT_EQ(ZCHAN_COMPL_ABORTED, comp[i].flags);
 	}
 	EXPECT_NE(comp[0].cookie, comp[1].cookie);
-	EXPECT_EQ(-EPIPE, _zc_send_pages(p, buf, page_size, 12, NULL));
+	zc_err_send_pages(EPIPE, p, buf, page_size, 12);
 	EXPECT_EQ(before, zc_stat("pinned"));
 	close(p);
 	munmap(buf, 2 * page_size);
@@ -2639,9 +2616,9 @@ TEST(send_pages_unmapped_freed_with_channel)
 
 	ASSERT_NE(NULL, buf);
 	ASSERT_LE(0, p);
-	ASSERT_EQ(0, _zc_create(p, NULL, 0, 0, 0, 0600, NULL));
-	ASSERT_EQ(0, _zc_send_pages(p, buf, 2 * page_size, 1, NULL));
-	ASSERT_EQ(0, _zc_send_pages(p, buf, page_size, 2, NULL));
+	zc_cmd_create(p, NULL, 0, 0, 0, 0600, NULL);
+	zc_cmd_send_pages(p, buf, 2 * page_size, 1, NULL);
+	zc_cmd_send_pages(p, buf, page_size, 2, NULL);
 	EXPECT_EQ(before + 3, zc_stat("pinned"));
 	close(p);
 	EXPECT_TRUE(zc_stat_becomes("pinned", before, 10));
@@ -2659,19 +2636,19 @@ TEST_F(limits, pinned_bytes_and_transfers)
 	ASSERT_NE(NULL, buf);
 	ASSERT_LE(0, p);
 	ASSERT_EQ(0, zc_param_get("max_user_pinned_bytes", saved, sizeof(saved)));
-	ASSERT_EQ(0, _zc_create(p, NULL, 0, 16, 0, 0600, NULL));
+	zc_cmd_create(p, NULL, 0, 16, 0, 0600, NULL);
 	snprintf(val, sizeof(val), "%ld", 4 * page_size);
 	ASSERT_EQ(0, zc_param_set("max_user_pinned_bytes", val));
-	ASSERT_EQ(0, _zc_send_pages(p, buf, 3 * page_size, 1, NULL));
-	EXPECT_EQ(-ENOBUFS, _zc_send_pages(p, buf, 2 * page_size, 2, NULL));
+	zc_cmd_send_pages(p, buf, 3 * page_size, 1, NULL);
+	zc_err_send_pages(ENOBUFS, p, buf, 2 * page_size, 2);
 	EXPECT_EQ(before + 3, zc_stat("pinned"));
-	ASSERT_EQ(0, _zc_send_pages(p, buf, page_size, 3, NULL));
-	EXPECT_EQ(-ENOBUFS, _zc_send_pages(p, buf, page_size, 4, NULL));
+	zc_cmd_send_pages(p, buf, page_size, 3, NULL);
+	zc_err_send_pages(ENOBUFS, p, buf, page_size, 4);
 	ASSERT_EQ(0, zc_param_set("max_user_pinned_bytes", saved));
 	/* At most ring_entries transfers not yet reaped. */
 	for (i = 2; i < 16; i++)
-		ASSERT_EQ(0, _zc_send_pages(p, buf, page_size, 5, NULL));
-	EXPECT_EQ(-ENOBUFS, _zc_send_pages(p, buf, page_size, 6, NULL));
+		zc_cmd_send_pages(p, buf, page_size, 5, NULL);
+	zc_err_send_pages(ENOBUFS, p, buf, page_size, 6);
 	EXPECT_EQ(before + 3 + 15, zc_stat("pinned"));
 	EXPECT_EQ(0, _zc_reap(p, comp, 16));
 	close(p);

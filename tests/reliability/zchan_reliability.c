@@ -1042,11 +1042,8 @@ TEST_F_TIMEOUT(rel, hostile_producer_cannot_crash_consumer, 120)
 				w[zc_below(&rng, words)] = (uint32_t)zc_rand(&rng);
 				break;
 			}
-			if (!(i % 64)) {
-				struct zchan_kick k = { 0 };
-
-				ioctl(rc.pfd, ZCHAN_IOC_KICK, &k);
-			}
+			if (!(i % 64))
+				_zc_kick(rc.pfd);
 		}
 		/* the consumer must also survive the producer's end going away */
 		raw_close(&rc);
@@ -1155,11 +1152,8 @@ TEST_F_TIMEOUT(rel, hostile_consumer_cannot_crash_producer, 120)
 				w[zc_below(&rng, l.cons_ring_size / 4)] = (uint32_t)zc_rand(&rng);
 				break;
 			}
-			if (!(i % 64)) {
-				struct zchan_kick k = { 0 };
-
-				ioctl(fd, ZCHAN_IOC_KICK, &k);
-			}
+			if (!(i % 64))
+				_zc_kick(fd);
 		}
 		munmap(cr, l.cons_ring_size);
 		close(fd);
@@ -1181,10 +1175,7 @@ TEST_F_TIMEOUT(rel, hostile_consumer_cannot_crash_producer, 120)
  */
 static void *blocking_wait(void *arg)
 {
-	struct zchan_wait w;
-
-	memset(&w, 0, sizeof(w));
-	ioctl(*(int *)arg, ZCHAN_IOC_WAIT, &w);	/* no timeout: until killed */
+	_zc_wait(*(int *)arg, -1, NULL);	/* no timeout: until killed */
 	return NULL;
 }
 
