@@ -107,6 +107,8 @@ int parse_timeout(PyObject *obj, int64_t *ns)
 		return -1;
 	}
 	*ns = t > 1e9 ? -1 : (int64_t)(t * 1e9);
+	if (t > 0 && *ns == 0)
+		*ns = 1;	/* a timeout, however short, is not timeout=0 */
 	return 0;
 }
 
@@ -331,6 +333,7 @@ static PyObject *end_close(EndObject *self, PyObject *unused)
 {
 	if (self->closed)
 		Py_RETURN_NONE;
+	pushback_drop(self);
 	self->close_requested = 1;
 	if (end_lock(self, 0))
 		return NULL;
@@ -592,72 +595,51 @@ static PyObject *end_fileno(EndObject *self, PyObject *unused)
 	return PyLong_FromLong(fd);
 }
 
-PyDoc_STRVAR(end_poll_doc,
-"poll() -> int\n--\n\n"
-"The end's readiness now, as a poll mask (select.POLLIN: a message;\n"
-"select.POLLOUT: room for a max_msg message; POLLHUP: the peer is gone).\n"
-"A pending consumer whose producer was not used yet returns 0.");
-
-static PyObject *end_poll(EndObject *self, PyObject *unused)
+/*
+ * The end's poll mask, waiting up to @timeout_ns (0: not at all, -1: for
+ * ever) for it to be ready: the mask, 0 when the time ran out, or a
+ * negative errno (-EINTR with the exception set, -EBADF for a close).
+ * Behind another thread's call it waits for the lock within the same
+ * time: poll(0) says "not ready" rather than wait.
+ */
+static int end_ready_mask(EndObject *self, int64_t timeout_ns)
 {
+	int64_t deadline = deadline_of(timeout_ns);
 	int mask;
 
 	if (self->closed)
-		return closed_error();
+		return -EBADF;
 	if (!self->ch && self->role == ROLE_CONSUMER) {
-		if (end_lock(self, 0))
-			return NULL;
-		mask = end_materialise(self, -1);
+		if (end_lock(self, timeout_ns ? deadline : -1))
+			return PyErr_ExceptionMatches(PyExc_BlockingIOError) ||
+			       PyErr_ExceptionMatches(PyExc_TimeoutError) ?
+			       (PyErr_Clear(), 0) : -EINTR;
+		mask = end_materialise(self, timeout_ns ? deadline : -1);
 		end_unlock(self);
-		if (mask == -EAGAIN)
-			return PyLong_FromLong(0);
+		if (mask == -EAGAIN || mask == -ETIME)
+			return 0;
 		if (mask == -EPIPE)
-			return PyLong_FromLong(POLLHUP);
-		if (mask == -EBUSY)
-			return pending_busy_error();
+			return POLLHUP;
 		if (mask)
-			return set_error(mask);
+			return mask;
 	}
-	if (end_enter(self, 0))
-		return NULL;
-	mask = zchan_poll(self->ch);
-	end_unlock(self);
-	if (mask < 0)
-		return set_error(mask);
-	return PyLong_FromLong(mask);
-}
-
-PyDoc_STRVAR(end_wait_doc,
-"wait(timeout=None) -> int\n--\n\n"
-"Wait (the GIL released) until the end is ready and return the poll\n"
-"mask, as poll(); TimeoutError when timeout seconds pass first.");
-
-static PyObject *end_wait(EndObject *self, PyObject *args, PyObject *kw)
-{
-	static char *kwlist[] = { "timeout", NULL };
-	PyObject *tmo = Py_None;
-	int64_t timeout_ns, deadline;
-	int mask;
-
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwlist, &tmo))
-		return NULL;
-	if (parse_timeout(tmo, &timeout_ns))
-		return NULL;
-	deadline = deadline_of(timeout_ns);
 	if (end_enter(self, timeout_ns ? deadline : -1))
-		return NULL;
-	for (;;) {
-		int64_t slice = timeout_ns ? next_slice(deadline) : 0;
+		return PyErr_ExceptionMatches(PyExc_BlockingIOError) ||
+		       PyErr_ExceptionMatches(PyExc_TimeoutError) ?
+		       (PyErr_Clear(), 0) : -EINTR;
+	mask = zchan_poll(self->ch);
+	while (mask == 0 && timeout_ns) {
+		int64_t slice = next_slice(deadline);
 
-		if (slice < 0) {
-			mask = -ETIME;
+		if (slice < 0)
 			break;
-		}
 		Py_BEGIN_ALLOW_THREADS
 		mask = zchan_wait(self->ch, slice);
 		Py_END_ALLOW_THREADS
-		if (mask != -ETIME || !timeout_ns)
-			break;
+		if (mask == -ETIME)
+			mask = 0;
+		if (self->ndeferred)
+			end_flush_deferred(self);
 		if (PyErr_CheckSignals()) {
 			mask = -EINTR;
 			break;
@@ -668,9 +650,77 @@ static PyObject *end_wait(EndObject *self, PyObject *args, PyObject *kw)
 		}
 	}
 	end_unlock(self);
+	return mask;
+}
+
+/* Whether a call would not block: a message or the stream's end; room. */
+static int mask_ready(EndObject *self, int mask)
+{
+	if (self->role == ROLE_CONSUMER)
+		return !!(mask & (POLLIN | POLLHUP));
+	return !!(mask & (POLLOUT | POLLHUP | POLLERR));
+}
+
+PyDoc_STRVAR(end_poll_doc,
+"poll(timeout=0.0) -> bool\n--\n\n"
+"Whether a call would not block now (multiprocessing.Connection.poll()):\n"
+"a consumer has a message or its stream ended (recv() raises then); a\n"
+"producer has room for a max_msg message or its peer is gone.  Waits up\n"
+"to timeout seconds (None: for ever).  poll_mask() gives the poll mask.");
+
+static PyObject *end_poll(EndObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "timeout", NULL };
+	PyObject *tmo = NULL;
+	int64_t timeout_ns = 0;
+	int mask;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:poll", kwlist, &tmo))
+		return NULL;
+	if (tmo && parse_timeout(tmo, &timeout_ns))
+		return NULL;
+	mask = end_ready_mask(self, timeout_ns);
 	if (mask < 0)
-		return data_error(mask);
+		return mask == -EBUSY ? pending_busy_error() : data_error(mask);
+	return PyBool_FromLong(mask_ready(self, mask));
+}
+
+PyDoc_STRVAR(end_poll_mask_doc,
+"poll_mask() -> int\n--\n\n"
+"The end's readiness now, as a poll mask (select.POLLIN: a message;\n"
+"select.POLLOUT: room for a max_msg message; POLLHUP: the peer is gone).\n"
+"A pending consumer whose producer was not used yet returns 0.  (This was\n"
+"poll() before poll() became multiprocessing's.)");
+
+static PyObject *end_poll_mask(EndObject *self, PyObject *unused)
+{
+	int mask = end_ready_mask(self, 0);
+
+	if (mask < 0)
+		return mask == -EBUSY ? pending_busy_error() : data_error(mask);
 	return PyLong_FromLong(mask);
+}
+
+PyDoc_STRVAR(end_wait_doc,
+"wait(timeout=None) -> bool\n--\n\n"
+"Wait (the GIL released) until a call would not block, as poll(timeout),\n"
+"and say whether it would: False when timeout seconds passed first.");
+
+static PyObject *end_wait(EndObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "timeout", NULL };
+	PyObject *tmo = Py_None;
+	int64_t timeout_ns;
+	int mask;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwlist, &tmo))
+		return NULL;
+	if (parse_timeout(tmo, &timeout_ns))
+		return NULL;
+	mask = end_ready_mask(self, timeout_ns);
+	if (mask < 0)
+		return mask == -EBUSY ? pending_busy_error() : data_error(mask);
+	return PyBool_FromLong(mask_ready(self, mask));
 }
 
 PyDoc_STRVAR(end_stats_doc,
@@ -792,7 +842,8 @@ static PyObject *end_repr(EndObject *self)
 static PyMethodDef end_methods[] = {
 	{ "close", (PyCFunction)end_close, METH_NOARGS, end_close_doc },
 	{ "fileno", (PyCFunction)end_fileno, METH_NOARGS, end_fileno_doc },
-	{ "poll", (PyCFunction)end_poll, METH_NOARGS, end_poll_doc },
+	{ "poll", (PyCFunction)end_poll, METH_VARARGS | METH_KEYWORDS, end_poll_doc },
+	{ "poll_mask", (PyCFunction)end_poll_mask, METH_NOARGS, end_poll_mask_doc },
 	{ "wait", (PyCFunction)end_wait, METH_VARARGS | METH_KEYWORDS, end_wait_doc },
 	{ "stats", (PyCFunction)end_stats, METH_NOARGS, end_stats_doc },
 	{ "__enter__", (PyCFunction)end_enter_cm, METH_NOARGS, NULL },

@@ -108,6 +108,12 @@ static PyObject *consumer_recv(EndObject *self, PyObject *args, PyObject *kw)
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|$O:recv", kwlist, &tmo))
 		return NULL;
+	if (self->pushback) {
+		bytes = PyBytes_FromStringAndSize(self->pushback, self->pushback_len);
+		if (bytes)
+			pushback_drop(self);
+		return bytes;
+	}
 	len = consumer_borrow(self, tmo, &buf);
 	if (len < 0)
 		return data_error(len);
@@ -145,6 +151,17 @@ static MessageObject *message_new(EndObject *self, PyObject *tmo)
 	msg = PyObject_New(MessageObject, &MessageType);
 	if (!msg)
 		return NULL;
+	if (self->pushback) {	/* still counted in outstanding */
+		msg->end = (EndObject *)Py_NewRef(self);
+		msg->buf = self->pushback;
+		msg->len = self->pushback_len;
+		msg->released = 0;
+		msg->exports = 0;
+		msg->at = self->borrowed;
+		held_link(self, msg);
+		self->pushback = NULL;
+		return msg;
+	}
 	msg->end = NULL;
 	msg->released = 1;
 	msg->exports = 0;
@@ -197,8 +214,8 @@ static PyObject *consumer_recv_array(EndObject *self, PyObject *tmo)
 		offset = le32toh(offset);
 		if (offset >= 12 && offset <= ARRAY_HDR_MAX && offset <= msg->len)
 			hdr = PyBytes_FromStringAndSize(msg->buf, offset);
-		else
-			hdr = Py_NewRef(Py_None);
+		else	/* an array message that lies: b"" (refused, released) */
+			hdr = PyBytes_FromStringAndSize(NULL, 0);
 	} else {
 		hdr = Py_NewRef(Py_None);
 	}
@@ -223,7 +240,41 @@ PyObject *consumer_iternext(EndObject *self)
 	return ret;
 }
 
+/*
+ * A message of the wrong kind (recv_array() of bytes...) is not lost: the
+ * call that refuses it leaves it for the next receive on this end.
+ */
+static PyObject *consumer_push_back(EndObject *self, PyObject *obj)
+{
+	MessageObject *msg = (MessageObject *)obj;
+
+	if (!PyObject_TypeCheck(obj, &MessageType) || msg->end != self ||
+	    msg->released || msg->exports || self->pushback) {
+		PyErr_SetString(PyExc_ValueError, "zchan: cannot push this message back");
+		return NULL;
+	}
+	/* the end takes the borrow over (and its count in outstanding) */
+	held_unlink(msg);
+	msg->released = 1;
+	self->pushback = msg->buf;
+	self->pushback_len = msg->len;
+	Py_RETURN_NONE;
+}
+
+/* Give a pushed-back message back (recv() copied it, or close()). */
+void pushback_drop(EndObject *self)
+{
+	const void *buf = self->pushback;
+
+	if (!buf)
+		return;
+	self->pushback = NULL;
+	end_give_back(self, buf, 0);
+	end_put_outstanding(self);
+}
+
 PyMethodDef consumer_methods[] = {
+	{ "_push_back", (PyCFunction)consumer_push_back, METH_O, NULL },
 	{ "recv", (PyCFunction)consumer_recv, METH_VARARGS | METH_KEYWORDS, consumer_recv_doc },
 	{ "recv_zc", (PyCFunction)consumer_recv_zc, METH_VARARGS | METH_KEYWORDS, consumer_recv_zc_doc },
 	{ "_recv_array", (PyCFunction)consumer_recv_array, METH_O, NULL },

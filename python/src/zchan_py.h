@@ -65,6 +65,8 @@ typedef struct {
 	uint64_t borrowed;		/* pool bytes taken so far, estimated */
 	struct MessageObject *oldest_held, *newest_held;
 	Py_ssize_t nheld;
+	const void *pushback;		/* refused by recv_array(): next */
+	Py_ssize_t pushback_len;
 } EndObject;
 
 typedef struct MessageObject {
@@ -116,6 +118,7 @@ int recv_peer_bounded(int sock, int64_t deadline, const int *closing,
 uint64_t pool_pinned(EndObject *end);
 void held_link(EndObject *end, MessageObject *msg);
 void held_unlink(MessageObject *msg);
+void pushback_drop(EndObject *self);
 PyObject *consumer_iternext(EndObject *self);
 
 #endif /* ZCHAN_PY_H */

@@ -29,15 +29,19 @@ TimeoutError...).  See Documentation/python.rst.
 
 import asyncio
 import ast
+import errno
 import operator
 import pickle
 import socket
 import struct
 import sys
+import weakref
 
 from . import _zchan
 from ._zchan import (DEFAULT_POOL_SIZE, DEFAULT_RING_ENTRIES, Loan, Message, POLLERR,
                      POLLHUP, POLLIN, POLLOUT, strerror)
+
+__version__ = "0.1.0"                     # python/pyproject.toml's
 
 __all__ = ["create", "open", "pipe", "recv_peer", "Producer", "Consumer",
            "Loan", "Message", "strerror", "POLLIN", "POLLOUT", "POLLHUP",
@@ -47,6 +51,7 @@ __all__ = ["create", "open", "pipe", "recv_peer", "Producer", "Consumer",
 _ALIGN = 64
 _ARRAY_MAGIC = b"ZCA1"
 _ARRAY_HDR = struct.Struct("<4sIHH")        # magic, data offset, ndim, descr len
+_ARRAY_HDR_MAX = 4096                       # the receiver's cap (src/message.c)
 _OBJ_MAGIC = b"ZCO1"
 _OBJ_HDR = struct.Struct("<4sIQ")           # magic, buffer count, pickle length
 _OBJ_BUF = struct.Struct("<QQ")             # offset, length
@@ -102,11 +107,23 @@ _dtype_cache = {}
 
 
 def _dtype_descr(dtype):
+    """The header text of a dtype; ValueError (at send time) for one the
+    receiver could not rebuild exactly."""
     np = _numpy()
     if dtype.hasobject:
         raise TypeError("arrays of Python objects cannot live in the pool: use send_obj()")
-    descr = np.lib.format.dtype_to_descr(dtype)
-    return (descr if isinstance(descr, str) else repr(descr)).encode()
+    try:
+        descr = np.lib.format.dtype_to_descr(dtype)
+        raw = (descr if isinstance(descr, str) else repr(descr)).encode()
+        back = _dtype_parse(raw)
+    except Exception as e:
+        raise ValueError("zchan: dtype %r cannot be described in an array message: %s"
+                         % (dtype, e)) from None
+    if back != dtype:
+        raise ValueError("zchan: dtype %r would arrive as %r: send a packed copy "
+                         "(numpy.lib.recfunctions.repack_fields) or use send_obj()"
+                         % (dtype, back))
+    return raw
 
 
 def _dtype_parse(raw):
@@ -114,6 +131,8 @@ def _dtype_parse(raw):
     if dt is None:
         np = _numpy()
         text = raw.decode()
+        if not text:
+            raise ValueError("empty dtype")
         descr = text if text[0] not in "[(" else ast.literal_eval(text)
         dt = np.lib.format.descr_to_dtype(descr)
         if len(_dtype_cache) < 256:
@@ -124,6 +143,10 @@ def _dtype_parse(raw):
 def _array_header(shape, dtype):
     descr = _dtype_descr(dtype)
     head = _ARRAY_HDR.size + 8 * len(shape) + len(descr)
+    if _align(head) > _ARRAY_HDR_MAX:
+        raise ValueError("zchan: the header of a %d-dimensional array of dtype %r "
+                         "takes %d bytes, above the %d a receiver accepts: use send_obj()"
+                         % (len(shape), dtype, head, _ARRAY_HDR_MAX))
     offset = _align(head)
     hdr = bytearray(offset)
     _ARRAY_HDR.pack_into(hdr, 0, _ARRAY_MAGIC, offset, len(shape), len(descr))
@@ -148,13 +171,20 @@ def _array_layout(shape, dtype):
         pass
     np = _numpy()
     dt = dtype if type(dtype) is np.dtype else np.dtype(dtype)
-    shp = (shape,) if isinstance(shape, int) else tuple(shape)
-    shp = tuple(int(n) for n in shp)
+    try:
+        shp = (operator.index(shape),) if not isinstance(shape, (tuple, list)) else \
+            tuple(operator.index(n) for n in shape)
+    except TypeError:
+        raise ValueError("zchan: a shape is integers (numpy's too), not %r" % (shape,)) from None
     if any(n < 0 for n in shp):
         raise ValueError("negative dimensions are not allowed")
     count = 1
     for n in shp:
         count *= n
+    if count * dt.itemsize > _MSG_MAX or any(n >= 1 << 63 for n in shp):
+        raise ValueError("zchan: an array of shape %r and dtype %s is %d bytes, above "
+                         "the largest message a channel carries (%d)"
+                         % (shp, dt, count * dt.itemsize, _MSG_MAX))
     hdr = bytes(_array_header(shp, dt))
     got = (shp, dt, count, hdr, len(hdr) + count * dt.itemsize)
     if len(_hdr_built) < _HDR_CACHE_MAX:
@@ -166,15 +196,23 @@ def _array_layout(shape, dtype):
 
 
 def _array_parse(hdr):
-    """(dtype, shape, element count) of an array message's header."""
+    """(dtype, shape, element count) of an array message's header;
+    ValueError for anything a send_array() would not have written."""
     got = _hdr_parsed.get(hdr)
     if got is None:
-        magic, offset, ndim, dlen = _ARRAY_HDR.unpack_from(hdr, 0)
-        at = _ARRAY_HDR.size + 8 * ndim
-        if at + dlen > len(hdr):
-            raise ValueError("zchan: corrupt array message header")
-        shape = struct.unpack_from("<%dq" % ndim, hdr, _ARRAY_HDR.size)
-        dtype = _dtype_parse(bytes(hdr[at:at + dlen]))
+        try:
+            magic, offset, ndim, dlen = _ARRAY_HDR.unpack_from(hdr, 0)
+            at = _ARRAY_HDR.size + 8 * ndim
+            if at + dlen > len(hdr) or ndim > 64:
+                raise ValueError("header fields out of bounds")
+            shape = struct.unpack_from("<%dq" % ndim, hdr, _ARRAY_HDR.size)
+            dtype = _dtype_parse(bytes(hdr[at:at + dlen]))
+            if not isinstance(dtype, _np.dtype) or dtype.hasobject:
+                raise ValueError("not a plain dtype")
+        except Exception as e:
+            raise ValueError("zchan: corrupt array message header (%s)" % e) from None
+        if any(n < 0 for n in shape):
+            raise ValueError("zchan: corrupt array message header (negative dimension)")
         count = 1
         for n in shape:
             count *= n
@@ -188,8 +226,6 @@ def _array_from(hdr, view):
     """The ndarray in a send_array() message: a read-only view of the
     pool that keeps the message (through view) until it is gone."""
     np = _numpy()
-    if hdr is None:
-        raise ValueError("zchan: not an array message (sent with send_array()?)")
     dtype, shape, count = _array_parse(hdr)
     if not count:
         a = np.empty(shape, dtype)
@@ -202,30 +238,82 @@ def _array_from(hdr, view):
     return np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
 
 
-async def _ready(end):
+class _Watch:
+    """The event loop's watch on one end's descriptor, shared by every task
+    awaiting that end (add_reader() keeps one callback per descriptor: a
+    second waiter used to replace the first, which never woke).  Readiness
+    or close() wakes them all; each then tries its call again."""
+
+    def __init__(self, loop, end):
+        self.loop = loop
+        self.fd = end.fileno()
+        self.writer = isinstance(end, Producer) and end.backend == "kernel"
+        self.futs = set()
+
+    def add(self, fut):
+        if not self.futs:
+            (self.loop.add_writer if self.writer else self.loop.add_reader)(self.fd, self.wake)
+        self.futs.add(fut)
+
+    def discard(self, fut):
+        self.futs.discard(fut)
+        if not self.futs:
+            (self.loop.remove_writer if self.writer else self.loop.remove_reader)(self.fd)
+
+    def wake(self):
+        futs, self.futs = self.futs, set()
+        (self.loop.remove_writer if self.writer else self.loop.remove_reader)(self.fd)
+        for f in futs:
+            if not f.done():
+                f.set_result(None)
+
+
+_watches = weakref.WeakKeyDictionary()     # end -> _Watch
+
+
+async def _ready(end, timeout):
     """Wait on the event loop until end's descriptor may be ready."""
     loop = asyncio.get_running_loop()
-    fd = end.fileno()
-    writer = isinstance(end, Producer) and end.backend == "kernel"
+    w = _watches.get(end)
+    if w is None or w.loop is not loop:
+        w = _watches[end] = _Watch(loop, end)
     fut = loop.create_future()
-
-    def wake():
-        if not fut.done():
-            fut.set_result(None)
-
-    (loop.add_writer if writer else loop.add_reader)(fd, wake)
+    w.add(fut)
     try:
-        await fut
+        await asyncio.wait_for(fut, timeout)
+    except asyncio.TimeoutError:
+        pass                            # the caller sees the deadline
     finally:
-        (loop.remove_writer if writer else loop.remove_reader)(fd)
+        w.discard(fut)
 
 
-async def _aretry(end, call, *args):
+def _wake_waiters(end):
+    """close(): tasks awaiting this end wake and see it closed."""
+    w = _watches.pop(end, None)
+    if w is None:
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is w.loop:
+        w.wake()
+    elif not w.loop.is_closed():
+        w.loop.call_soon_threadsafe(w.wake)
+
+
+async def _aretry(end, call, *args, timeout=None):
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
     while True:
         try:
             return call(*args, timeout=0)
         except BlockingIOError:
-            await _ready(end)
+            pass
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            raise TimeoutError(errno.ETIMEDOUT, "zchan: timed out")
+        await _ready(end, left)
 
 
 def _not_picklable(self, protocol):
@@ -234,12 +322,21 @@ def _not_picklable(self, protocol):
                     "first use, or with send_peer()/recv_peer()")
 
 
+def _exit(end, *exc_info):
+    _wake_waiters(end)
+    _zchan.End.close(end)
+    return False
+
+
 def _close(end):
     """close(), but a pending end that something else still holds (a
     Queue's buffer or its feeder thread, an executor's work item: they
     pickle it later, after the close() that follows put()) keeps its
     socket for that pickler until the object goes.  The references of a
     plain `end.close()`: the caller's name, this frame's, getrefcount's."""
+    if end.closed:
+        return
+    _wake_waiters(end)
     if end.pending and sys.getrefcount(end) > 3:
         end._close_later()
     else:
@@ -252,6 +349,7 @@ class Producer(_zchan.Producer):
     __slots__ = ()
     __reduce_ex__ = _not_picklable
     close = _close
+    __exit__ = _exit
 
     def consumer(self):
         """Return the consumer end of this channel, pending: it can be
@@ -287,6 +385,9 @@ class Producer(_zchan.Producer):
         any strides); the consumer takes it with recv_array()."""
         np = _numpy()
         if type(a) is not np.ndarray:
+            if isinstance(a, np.ma.MaskedArray):
+                raise ValueError("zchan: a masked array would lose its mask: send "
+                                 "a.data and a.mask, or use send_obj()")
             a = np.asanyarray(a)
         loan = self.loan_array(a.shape, a.dtype, timeout=timeout)
         try:
@@ -295,6 +396,19 @@ class Producer(_zchan.Producer):
             loan.abort()
             raise
         loan.commit()
+
+    def send_bytes(self, buf, offset=0, size=None, *, timeout=None):
+        """multiprocessing.Connection.send_bytes(): send buf[offset:
+        offset + size] (any bytes-like object) as one message."""
+        with memoryview(buf) as m:
+            m = m.cast("B")
+            if offset < 0 or offset > len(m):
+                raise ValueError("offset is negative or out of bounds")
+            if size is None:
+                size = len(m) - offset
+            if size < 0 or offset + size > len(m):
+                raise ValueError("size is negative or out of bounds")
+            return self.send(m[offset:offset + size], timeout=timeout)
 
     def send_obj(self, obj, *, timeout=None):
         """Send any picklable object as one message: pickle protocol 5
@@ -330,18 +444,18 @@ class Producer(_zchan.Producer):
                 r.release()
         loan.commit(at)
 
-    async def asend(self, data):
+    async def asend(self, data, *, timeout=None):
         """send(data) on the asyncio event loop, waiting through the
         end's descriptor (no thread)."""
-        return await _aretry(self, self.send, data)
+        return await _aretry(self, self.send, data, timeout=timeout)
 
-    async def asend_array(self, a):
+    async def asend_array(self, a, *, timeout=None):
         """send_array(a) on the asyncio event loop."""
-        return await _aretry(self, self.send_array, a)
+        return await _aretry(self, self.send_array, a, timeout=timeout)
 
-    async def asend_obj(self, obj):
+    async def asend_obj(self, obj, *, timeout=None):
         """send_obj(obj) on the asyncio event loop."""
-        return await _aretry(self, self.send_obj, obj)
+        return await _aretry(self, self.send_obj, obj, timeout=timeout)
 
 
 class Consumer(_zchan.Consumer):
@@ -350,56 +464,123 @@ class Consumer(_zchan.Consumer):
     __slots__ = ()
     __reduce_ex__ = _not_picklable
     close = _close
+    __exit__ = _exit
 
     def recv_array(self, *, timeout=None, copy=False):
         """Receive an array sent with send_array() or loan_array(): a
         read-only ndarray backed by the pool, no copy.  Its message is
         released when the array and every view of it are gone: arrays
         kept for long pin the pool (copy=True returns a copy and releases
-        the message at once).  A message that is no array message, or
-        shorter than its header says, raises ValueError (and is
-        released)."""
+        the message at once).  A message of another kind raises ValueError
+        and stays for the next receive; an array message whose header
+        lies (a hostile producer) raises ValueError and is released."""
         hdr, view = self._recv_array(timeout)
         got = _hdr_parsed.get(hdr)
-        if got is None or not got[2]:   # new header, no header, empty array
-            a = _array_from(hdr, view)
-        else:
-            dtype, shape, count = got   # _array_from()'s common case, inline
-            if len(hdr) + count * dtype.itemsize > len(view):
-                raise ValueError("zchan: array message shorter than its header says")
+        if got is not None and got[2] and len(hdr) + got[2] * got[0].itemsize <= len(view):
+            dtype, shape, count = got   # the common case, inline
             a = _np.frombuffer(view, dtype, count, len(hdr)).reshape(shape)
+            return a.copy() if copy else a
+        if hdr is None:
+            msg = view.obj
+            view.release()
+            self._push_back(msg)
+            raise ValueError("zchan: not an array message (sent with send_array()?): "
+                             "left for the next recv()/recv_zc()")
+        try:
+            a = _array_from(hdr, view)
+            if len(hdr) + a.nbytes > len(view):
+                raise ValueError("zchan: array message shorter than its header says")
+        except ValueError:
+            view.release()              # refused: released at once
+            raise
         return a.copy() if copy else a
+
+    def arrays(self, *, timeout=None, copy=False):
+        """Iterate over recv_array() until the stream ends."""
+        while True:
+            try:
+                yield self.recv_array(timeout=timeout, copy=copy)
+            except BrokenPipeError:
+                return
 
     def recv_obj(self, *, timeout=None):
         """Receive an object sent with send_obj(): its out-of-band buffers
         (numpy arrays...) stay in the pool, read-only, until the last
-        object using them is gone."""
-        view = memoryview(self.recv_zc(timeout=timeout))
+        object using them is gone.  A message of another kind raises
+        ValueError and stays for the next receive; a forged one raises
+        ValueError and is released."""
+        msg = self.recv_zc(timeout=timeout)
+        view = memoryview(msg)
         if len(view) < _OBJ_HDR.size or bytes(view[:4]) != _OBJ_MAGIC:
-            raise ValueError("zchan: not an object message (sent with send_obj()?)")
-        magic, nbufs, plen = _OBJ_HDR.unpack_from(view, 0)
+            view.release()
+            self._push_back(msg)
+            raise ValueError("zchan: not an object message (sent with send_obj()?): "
+                             "left for the next recv()/recv_zc()")
+        del msg
         bufs = []
-        for i in range(nbufs):
-            off, n = _OBJ_BUF.unpack_from(view, _OBJ_HDR.size + i * _OBJ_BUF.size)
-            bufs.append(view[off:off + n])
-        at = _align(_OBJ_HDR.size + _OBJ_BUF.size * nbufs)
-        return pickle.loads(view[at:at + plen], buffers=bufs)
+        try:
+            magic, nbufs, plen = _OBJ_HDR.unpack_from(view, 0)
+            at = _align(_OBJ_HDR.size + _OBJ_BUF.size * nbufs)
+            if at > len(view) or plen > len(view) - at:
+                raise ValueError("header fields out of bounds")
+            for i in range(nbufs):
+                off, n = _OBJ_BUF.unpack_from(view, _OBJ_HDR.size + i * _OBJ_BUF.size)
+                if off > len(view) or n > len(view) - off:
+                    raise ValueError("buffer %d out of bounds" % i)
+                bufs.append(view[off:off + n])
+            return pickle.loads(view[at:at + plen], buffers=bufs)
+        except Exception as e:
+            for b in bufs:
+                b.release()
+            view.release()              # refused: released at once
+            if isinstance(e, ValueError) and str(e).startswith("zchan:"):
+                raise
+            raise ValueError("zchan: corrupt object message (%s: %s)"
+                             % (type(e).__name__, e)) from None
 
-    async def arecv(self):
+    def recv_bytes(self, maxlength=None, *, timeout=None):
+        """multiprocessing.Connection.recv_bytes(): the next message as
+        bytes; EOFError once the stream ended; OSError for a message
+        longer than maxlength (it is dropped, as Connection drops it)."""
+        try:
+            b = self.recv(timeout=timeout)
+        except BrokenPipeError:
+            raise EOFError("zchan: the producer is gone and every message was read") from None
+        if maxlength is not None and len(b) > maxlength:
+            raise OSError("bad message length: %d > maxlength %d" % (len(b), maxlength))
+        return b
+
+    def recv_bytes_into(self, buf, offset=0, *, timeout=None):
+        """multiprocessing.Connection.recv_bytes_into(): copy the next
+        message into buf at offset and return its length."""
+        try:
+            msg = self.recv_zc(timeout=timeout)
+        except BrokenPipeError:
+            raise EOFError("zchan: the producer is gone and every message was read") from None
+        with msg, memoryview(buf) as out, memoryview(msg) as m:
+            out = out.cast("B")
+            if offset < 0 or offset > len(out):
+                raise ValueError("offset out of bounds")
+            if len(m) > len(out) - offset:
+                raise ValueError("zchan: buffer too small for a %d-byte message" % len(m))
+            out[offset:offset + len(m)] = m
+            return len(m)
+
+    async def arecv(self, *, timeout=None):
         """recv() on the asyncio event loop, through the end's descriptor."""
-        return await _aretry(self, self.recv)
+        return await _aretry(self, self.recv, timeout=timeout)
 
-    async def arecv_zc(self):
+    async def arecv_zc(self, *, timeout=None):
         """recv_zc() on the asyncio event loop."""
-        return await _aretry(self, self.recv_zc)
+        return await _aretry(self, self.recv_zc, timeout=timeout)
 
-    async def arecv_array(self):
+    async def arecv_array(self, *, timeout=None):
         """recv_array() on the asyncio event loop."""
-        return await _aretry(self, self.recv_array)
+        return await _aretry(self, self.recv_array, timeout=timeout)
 
-    async def arecv_obj(self):
+    async def arecv_obj(self, *, timeout=None):
         """recv_obj() on the asyncio event loop."""
-        return await _aretry(self, self.recv_obj)
+        return await _aretry(self, self.recv_obj, timeout=timeout)
 
     def __aiter__(self):
         return self

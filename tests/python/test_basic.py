@@ -74,16 +74,31 @@ def test_stats_count_messages(chan):
 
 def test_poll_masks(chan):
     p, c = chan
-    assert p.poll() & select.POLLOUT
-    assert c.poll() == 0
+    assert p.poll_mask() & select.POLLOUT
+    assert c.poll_mask() == 0
     p.send(b"x")
-    assert c.poll() & select.POLLIN
-    assert c.wait(timeout=1) & select.POLLIN
+    assert c.poll_mask() & select.POLLIN
+    assert c.wait(timeout=1) is True
     c.recv()
-    with pytest.raises(TimeoutError):
-        c.wait(timeout=0.01)
     p.close()
-    assert c.poll() & select.POLLHUP
+    assert c.poll_mask() & select.POLLHUP
+
+
+def test_poll_and_wait_as_multiprocessing(chan):
+    """poll(timeout) -> bool as multiprocessing.Connection.poll(); wait()
+    returns False when the time runs out (issue 20: parity)."""
+    p, c = chan
+    assert p.poll() is True
+    assert c.poll() is False and c.poll(0.01) is False
+    assert c.wait(timeout=0.01) is False and c.wait(0) is False
+    p.send(b"x")
+    assert c.poll() is True and c.poll(None) is True
+    assert c.recv() == b"x"
+    assert c.poll(1e-12) is False           # a tiny timeout is no timeout=0
+    p.close()
+    assert c.poll() is True                 # recv() would not block: it raises
+    with pytest.raises(BrokenPipeError):
+        c.recv(timeout=1e-12)
 
 
 def test_iteration_ends_with_the_stream(chan):
@@ -313,9 +328,10 @@ def test_loan_array_zero_copy(chan):
 
 
 def test_recv_array_refuses_bad_messages(chan):
-    """recv_array() of something that is no array message, a header that
-    points outside the message, or data shorter than the header says:
-    ValueError, and the message is released (the next one arrives)."""
+    """recv_array() of something that is no array message: ValueError,
+    and the message stays for recv(); a header that points outside the
+    message, or data shorter than the header says: ValueError, and the
+    message is released (the next one arrives)."""
     p, c = chan
     with p.loan_array((4, 4), np.float64) as loan:
         loan.array[...] = 1
@@ -326,7 +342,12 @@ def test_recv_array_refuses_bad_messages(chan):
     p.send(b"ZCA1" + (1 << 20).to_bytes(4, "little") + bytes(8))
     p.send(good[:hdr_len + 64])                 # half the data
     p.send(good[:hdr_len])                      # header only
-    for _ in range(4):
+    with pytest.raises(ValueError, match="left for the next"):
+        c.recv_array()
+    with pytest.raises(ValueError, match="left for the next"):
+        c.recv_obj()
+    assert c.recv() == b"plain bytes, no header"
+    for _ in range(3):
         with pytest.raises(ValueError):
             c.recv_array()
     p.send_array(np.arange(3))
@@ -334,6 +355,8 @@ def test_recv_array_refuses_bad_messages(chan):
     p.send(b"")
     with pytest.raises(ValueError):
         c.recv_array()
+    with c.recv_zc() as m:
+        assert len(m) == 0
 
 
 def test_loan_array_shapes_and_dtypes(chan):

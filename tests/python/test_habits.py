@@ -411,3 +411,140 @@ def test_size_errors_name_the_sizes(backend):
     assert q.max_msg >= 1 << 15 and q.pool_size >= 2 * q.max_msg
     with pytest.raises(ValueError, match="1073741824"):
         zchan.create(max_msg=1 << 30, backend=backend)
+
+
+# --- asyncio ----------------------------------------------------------------
+
+def test_asyncio_close_from_another_task(backend):
+    import asyncio
+
+    async def main():
+        p = zchan.create(backend=backend)
+        c = p.consumer()
+        task = asyncio.ensure_future(c.arecv())
+        await asyncio.sleep(0.05)
+        c.close()
+        with pytest.raises(ValueError, match="closed"):
+            await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
+
+
+def test_asyncio_several_waiters(backend):
+    import asyncio
+
+    async def main():
+        p = zchan.create(backend=backend)
+        c = p.consumer()
+        tasks = [asyncio.ensure_future(c.arecv()) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        for i in range(3):
+            await p.asend(b"%d" % i)
+        got = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        assert sorted(got) == [b"0", b"1", b"2"]
+
+    asyncio.run(main())
+
+
+def test_asyncio_timeouts(backend):
+    import asyncio
+
+    async def main():
+        p = zchan.create(pool_size=1 << 16, max_msg=1 << 12, backend=backend)
+        c = p.consumer()
+        with pytest.raises(TimeoutError):
+            await c.arecv(timeout=0.05)
+        with pytest.raises(TimeoutError):
+            while True:
+                await p.asend(b"x" * 4000, timeout=0.05)
+        assert len(await c.arecv(timeout=5)) == 4000
+
+    asyncio.run(main())
+
+
+# --- parity with multiprocessing.Connection ---------------------------------
+
+def test_connection_parity(backend):
+    r, w = zchan.pipe(backend=backend)
+    assert w.send_bytes(b"0123456789", 2, 3) == 3
+    assert r.recv_bytes() == b"234"
+    w.send_bytes(bytearray(b"abc"))
+    buf = bytearray(8)
+    assert r.recv_bytes_into(buf, 4) == 3 and buf[4:7] == b"abc"
+    w.send(b"toolong")
+    with pytest.raises(OSError):
+        r.recv_bytes(maxlength=3)
+    for i in range(3):
+        w.send_array(np.full(2, i))
+    w.close()
+    assert [a[0] for a in r.arrays(timeout=5)] == [0, 1, 2]
+    with pytest.raises(EOFError):
+        r.recv_bytes(timeout=5)
+    assert isinstance(zchan.__version__, str)
+
+
+def test_version_matches_pyproject():
+    import os
+    import re
+    here = os.path.join(os.path.dirname(__file__), "..", "..", "python", "pyproject.toml")
+    m = re.search(r'^version = "([^"]+)"', open(here).read(), re.M)
+    assert m and m.group(1) == zchan.__version__
+
+
+# --- the adversarial list ---------------------------------------------------
+
+def test_forged_headers_raise_valueerror_and_release(backend):
+    """A hostile producer's ZCA1/ZCO1 headers: ValueError, and the message
+    is released at once (with ring_entries=1 the producer goes on)."""
+    import struct
+    p = zchan.create(ring_entries=1, backend=backend)
+    c = p.consumer()
+    forged = [
+        b"ZCA1" + struct.pack("<IHH", 64, 1, 200) + bytes(52),          # descr past the end
+        b"ZCA1" + struct.pack("<IHH", 64, 1, 5) + struct.pack("<q", 1) + b"((((" + bytes(39),
+        b"ZCA1" + struct.pack("<IHH", 64, 1, 3) + struct.pack("<q", -1) + b"<f8" + bytes(41),
+        b"ZCA1" + struct.pack("<IHH", 64, 1, 3) + struct.pack("<q", 1 << 40) + b"<f8" + bytes(41),
+        b"ZCA1" + struct.pack("<IHH", 64, 1, 3) + struct.pack("<q", 1) + b"|O8" + bytes(41),
+        b"ZCA1" + struct.pack("<IHH", 64, 0, 12) + b"__import__()" + bytes(40),
+    ]
+    for f in forged:
+        p.send(f, timeout=5)
+        with pytest.raises(ValueError):
+            c.recv_array(timeout=5)
+    objs = [
+        b"ZCO1" + struct.pack("<IQ", 1, 8) + struct.pack("<QQ", 1 << 50, 8) + bytes(32),
+        b"ZCO1" + struct.pack("<IQ", 0, 1 << 40) + bytes(48),
+        b"ZCO1" + struct.pack("<IQ", 0, 8) + bytes(48),             # not a pickle
+        b"ZCO1" + struct.pack("<IQ", 0, 1) + bytes(48),             # EOF in pickle
+    ]
+    for f in objs:
+        p.send(f, timeout=5)
+        with pytest.raises(ValueError):
+            c.recv_obj(timeout=5)
+    p.send(b"next", timeout=5)
+    assert c.recv(timeout=5) == b"next"
+
+
+def test_send_time_validation(backend):
+    import numpy.ma as ma
+    p = zchan.create(backend=backend)
+    with pytest.raises(ValueError, match="mask"):
+        p.send_array(ma.masked_array([1, 2], mask=[0, 1]))
+    for shape in [(3.7,), ("3",), 2.0]:
+        with pytest.raises(ValueError):
+            p.loan_array(shape)
+    p.loan_array((np.int64(3),)).abort()
+    with pytest.raises(ValueError):
+        p.loan_array((2 ** 63,))
+    with pytest.raises(ValueError, match="send_obj"):
+        p.send_array(np.zeros(2, dtype=[("f%d" % i, "u1") for i in range(300)]))
+    odd = np.dtype({"names": ["b", "a"], "formats": ["u1", "u1"], "offsets": [1, 0]})
+    c = p.consumer()
+    try:
+        p.send_array(np.zeros(3, odd))
+        got = c.recv_array(timeout=5)
+        assert got.dtype == odd
+    except ValueError:
+        pass                            # refused at send time: also the rule
+    p.send(b"still fine")
+    assert c.recv(timeout=5) == b"still fine"
