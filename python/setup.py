@@ -50,4 +50,6 @@ def extension():
                      extra_compile_args=CFLAGS)
 
 
-setup(packages=["zchan"], ext_modules=[extension()])
+# PEP 561: the stubs and the marker that says they are complete
+setup(packages=["zchan"], ext_modules=[extension()],
+      package_data={"zchan": ["py.typed", "*.pyi"]})

@@ -548,3 +548,26 @@ def test_send_time_validation(backend):
         pass                            # refused at send time: also the rule
     p.send(b"still fine")
     assert c.recv(timeout=5) == b"still fine"
+
+
+def test_stubs_cover_the_public_api():
+    """python/zchan/__init__.pyi (with py.typed) names every public call."""
+    import ast
+    import os
+    here = os.path.join(os.path.dirname(zchan.__file__))
+    assert os.path.exists(os.path.join(here, "py.typed"))
+    tree = ast.parse(open(os.path.join(here, "__init__.pyi")).read())
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    names |= {t.id for n in tree.body if isinstance(n, (ast.AnnAssign,)) for t in [n.target]}
+    assert set(zchan.__all__) | {"__version__"} <= names
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    def members(cls):
+        got = {f.name for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        got |= {f.target.id for f in cls.body if isinstance(f, ast.AnnAssign)}
+        for base in cls.bases:
+            if isinstance(base, ast.Name) and base.id in classes:
+                got |= members(classes[base.id])
+        return got
+    for cls in (zchan.Producer, zchan.Consumer, zchan.Loan, zchan.Message):
+        public = {m for m in dir(cls) if not m.startswith("_")}
+        assert public <= members(classes[cls.__name__]), public - members(classes[cls.__name__])
