@@ -153,6 +153,14 @@ static int prod_room(struct zchan *z, uint32_t len)
  * with it.  Only for messages of up to a 16th of that: a window of a few
  * large messages reused at once costs more (the consumer still holds the
  * lines the producer writes) than it saves.
+ *
+ * And only from the second half of the pool on: until the consumer passes
+ * the newest slot the padding is not free, and the producer has only the
+ * front, up to the oldest message in flight.  Rewinding earlier left it a
+ * few KiB there: a consumer keeping a message borrowed while it waited for
+ * a few more put both ends to sleep (issue 23).  From half the pool on the
+ * producer can always write half the pool past the oldest message the
+ * consumer holds, as Documentation/library.rst promises.
  */
 static void prod_rewind(struct zchan *z, uint32_t len)
 {
@@ -166,7 +174,7 @@ static void prod_rewind(struct zchan *z, uint32_t len)
 		return;		/* empty: prod_reclaim() rewound */
 	last = &z->slots[(z->p_alloc - 1) & z->mask];
 	if (z->pool_used > ZCHAN_POOL_HOT || z->pool_used + pool_span(len) > o ||
-	    last->span + pad > UINT32_MAX)
+	    o - z->pool_used < z->pool_size / 2 || last->span + pad > UINT32_MAX)
 		return;
 	last->span += (uint32_t)pad;
 	z->pool_used += pad;
