@@ -43,6 +43,33 @@ static inline int zc_local_pair(const struct zchan_attr *a, struct zchan **p,
 	return ret;
 }
 
+/*
+ * Inside a kselftest program (kselftest_harness.h included first): a
+ * fixture's two variants, one per backend (variant->backend) ...
+ */
+#define ZC_BACKEND_VARIANTS(fixture)					\
+	FIXTURE_VARIANT(fixture) {					\
+		unsigned int backend;					\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, memfd) {				\
+		.backend = ZCHAN_BACKEND_MEMFD,				\
+	};								\
+	FIXTURE_VARIANT_ADD(fixture, kernel) {				\
+		.backend = ZCHAN_BACKEND_KERNEL,			\
+	}
+
+/*
+ * ... and, first thing in a TEST_F of such a fixture, the kernel variant
+ * skipped where /dev/zchan is missing (a SKIP() in FIXTURE_SETUP does not
+ * stop the test on every harness).
+ */
+#define ZC_NEED_BACKEND()						\
+	do {								\
+		if (variant->backend == ZCHAN_BACKEND_KERNEL &&		\
+		    access("/dev/zchan", F_OK))				\
+			SKIP(return, "no /dev/zchan (zchan.ko not loaded)"); \
+	} while (0)
+
 struct __zc_producer {
 	const struct zchan_attr *attr;
 	int (*fn)(struct zchan *p, void *arg);

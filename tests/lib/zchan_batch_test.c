@@ -34,31 +34,13 @@ FIXTURE(batch) {
 	pid_t child;
 };
 
-FIXTURE_VARIANT(batch) {
-	unsigned int backend;
-};
-
-FIXTURE_VARIANT_ADD(batch, memfd) {
-	.backend = ZCHAN_BACKEND_MEMFD,
-};
-
-FIXTURE_VARIANT_ADD(batch, kernel) {
-	.backend = ZCHAN_BACKEND_KERNEL,
-};
+ZC_BACKEND_VARIANTS(batch);
 
 FIXTURE_SETUP(batch)
 {
 	self->p = self->c = NULL;
 	self->child = 0;
 }
-
-/* A SKIP() in FIXTURE_SETUP does not stop the test on every harness. */
-#define NEED_BACKEND()							\
-	do {								\
-		if (variant->backend == ZCHAN_BACKEND_KERNEL &&		\
-		    access("/dev/zchan", F_OK))				\
-			SKIP(return, "no /dev/zchan (zchan.ko not loaded)"); \
-	} while (0)
 
 FIXTURE_TEARDOWN(batch)
 {
@@ -99,7 +81,7 @@ TEST_F(batch, more_waits_for_flush)
 	struct zchan_msg m[8];
 	uint32_t i;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 64, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -130,7 +112,7 @@ TEST_F(batch, plain_commit_publishes_the_queue)
 	struct zchan_msg m[4];
 	void *b0, *b1;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 64, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -156,7 +138,7 @@ TEST_F(batch, quarter_of_ring_publishes)
 	struct zchan_msg m[16];
 	int i;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 16, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -176,7 +158,7 @@ TEST_F(batch, queue_goes_out_before_waiting)
 	struct zchan_msg held[61], m[8];
 	int i;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 64, 1 << 20, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -235,7 +217,7 @@ TEST_F(batch, stream_in_batches)
 	unsigned int flags_every = 7;
 	uint32_t seq = 0;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 32, 16384, STREAM_MAX);
 	self->child = zc_spawn_producer(&a, stream_producer, &flags_every,
@@ -272,7 +254,7 @@ TEST_F(batch, release_batch_all_or_nothing)
 	struct zchan_msg m[4], bad[3];
 	int i;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 4, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -310,7 +292,7 @@ TEST_F(batch, bad_flags_and_ends)
 	struct zchan_attr a;
 	void *lb;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 16, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -337,7 +319,7 @@ TEST_F(batch, flush_after_consumer_closed)
 	unsigned char buf[8] = { 0 };
 	struct zchan_attr a;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	batch_attr(&a, variant->backend, 16, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));

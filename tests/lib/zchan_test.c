@@ -1797,18 +1797,6 @@ TEST(busy_poll_mode)
  * lib/zchan_test_kernel (in the guest); each binary skips the other's.
  */
 
-/* The two variants of a fixture that runs on both backends. */
-#define BACKEND_VARIANTS(fixture)					\
-	FIXTURE_VARIANT(fixture) {					\
-		unsigned int backend;					\
-	};								\
-	FIXTURE_VARIANT_ADD(fixture, memfd) {				\
-		.backend = ZCHAN_BACKEND_MEMFD,				\
-	};								\
-	FIXTURE_VARIANT_ADD(fixture, kernel) {				\
-		.backend = ZCHAN_BACKEND_KERNEL,			\
-	}
-
 #define ENDS_MSGS	1000
 #define ZCHAN_TEST_MEMFD_USERS	64	/* userspace/zchan_int.h */
 #define ENDS_MAX_MSG	256
@@ -1818,7 +1806,7 @@ FIXTURE(ends) {
 	struct zchan_attr attr;
 };
 
-BACKEND_VARIANTS(ends);
+ZC_BACKEND_VARIANTS(ends);
 
 FIXTURE_SETUP(ends)
 {
@@ -2481,7 +2469,7 @@ FIXTURE(loans) {
 	struct zchan_attr attr;
 };
 
-BACKEND_VARIANTS(loans);
+ZC_BACKEND_VARIANTS(loans);
 
 FIXTURE_SETUP(loans)
 {
@@ -2557,7 +2545,7 @@ FIXTURE(errors) {
 	struct zchan *p, *c;
 };
 
-BACKEND_VARIANTS(errors);
+ZC_BACKEND_VARIANTS(errors);
 
 FIXTURE_SETUP(errors)
 {
@@ -2904,7 +2892,7 @@ FIXTURE(ready) {
 	struct zchan_attr attr;
 };
 
-BACKEND_VARIANTS(ready);
+ZC_BACKEND_VARIANTS(ready);
 
 FIXTURE_SETUP(ready)
 {
