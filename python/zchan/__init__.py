@@ -31,6 +31,7 @@ import asyncio
 import ast
 import errno
 import operator
+import os
 import pickle
 import socket
 import struct
@@ -336,6 +337,9 @@ def _close(end):
     plain `end.close()`: the caller's name, this frame's, getrefcount's."""
     if end.closed:
         return
+    h = _lent.pop(end, None)
+    if h is not None:
+        h.wait()                        # a fork child is taking it over
     _wake_waiters(end)
     if end.pending and sys.getrefcount(end) > 3:
         end._close_later()
@@ -721,6 +725,93 @@ def _rebuild_end(producer, dupfd, attr):
                          ring_entries=ring_entries, mode=mode,
                          busy_poll=bool(flags & 1), backend=_BACKENDS[backend],
                          pending=fd)
+
+
+# The fork habit with a used end: Process(target, args=(end,)).start(),
+# then the parent's end.close().  A copy inherited through fork() is the
+# child's only from its first call (libzchan), so a parent that closed
+# first ended the stream under the child.  A used end in the args of a
+# fork-started Process is taken over by the child at once, as a pipe's
+# descriptor is, and the parent's close() of it waits (bounded) until the
+# child has it.  (spawn and forkserver refuse a used end at start().)
+_LEND_WAIT = 30.0                        # seconds a close() waits for the child
+_lending = None                          # (ends, read fd, write fd) across fork()
+_lent = weakref.WeakKeyDictionary()      # end -> _Handover, in the parent
+
+
+class _Handover:
+    """A pipe whose write side only the child holds: EOF once the child
+    took the ends over (or died)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def wait(self):
+        import select
+        left = _LEND_WAIT
+        while left > 0 and self.fd >= 0:
+            if select.select([self.fd], [], [], min(left, 0.05))[0]:
+                break
+            left -= 0.05
+
+    def __del__(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _fork_args():
+    """The used ends in the args of the Process that multiprocessing's
+    fork start method is starting, if this fork() is that."""
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_name == "_launch" and "process_obj" in f.f_locals and \
+                f.f_code.co_filename.endswith("popen_fork.py"):
+            obj = f.f_locals["process_obj"]
+            args = list(getattr(obj, "_args", ())) + list(getattr(obj, "_kwargs", {}).values())
+            return [a for a in args if isinstance(a, (Producer, Consumer))
+                    and not a.pending and not a.closed]
+        f = f.f_back
+    return []
+
+
+def _before_fork():
+    global _lending
+    _lending = None
+    ends = _fork_args()
+    if ends:
+        r, w = os.pipe()
+        _lending = (ends, r, w)
+
+
+def _after_fork_parent():
+    global _lending
+    if _lending:
+        ends, r, w = _lending
+        _lending = None
+        os.close(w)
+        h = _Handover(r)
+        for e in ends:
+            _lent[e] = h
+
+
+def _after_fork_child():
+    global _lending
+    _lent.clear()
+    if _lending:
+        ends, r, w = _lending
+        _lending = None
+        os.close(r)
+        for e in ends:
+            try:
+                e.poll_mask()           # the first call: this process uses it
+            except Exception:
+                pass                    # its first real call will say
+        os.close(w)
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
+                    after_in_child=_after_fork_child)
 
 
 def _register_reducers():

@@ -571,3 +571,51 @@ def test_stubs_cover_the_public_api():
     for cls in (zchan.Producer, zchan.Consumer, zchan.Loan, zchan.Message):
         public = {m for m in dir(cls) if not m.startswith("_")}
         assert public <= members(classes[cls.__name__]), public - members(classes[cls.__name__])
+
+
+# --- the fork habit with a used end -----------------------------------------
+
+def _send_three(w):
+    for i in range(3):
+        w.send(b"%d" % i)
+
+
+def _recv_three(r, q):
+    q.put([r.recv(timeout=30) for _ in range(3)])
+
+
+def test_used_end_to_fork_child_then_close(backend):
+    """An end made with create() (or recv_peer()) passed to a fork-started
+    Process and closed by the parent right after start(): the child keeps
+    it, as a pipe's descriptor."""
+    ctx = mp.get_context("fork")
+    for _ in range(3):
+        w = zchan.create(backend=backend)
+        r = w.consumer()
+        p = ctx.Process(target=_send_three, args=(w,))
+        p.start()
+        w.close()
+        assert [r.recv(timeout=30) for _ in range(3)] == [b"0", b"1", b"2"]
+        with pytest.raises(BrokenPipeError):
+            r.recv(timeout=30)
+        p.join(30)
+        assert p.exitcode == 0
+    # the consumer side, received with recv_peer()
+    w = zchan.create(backend=backend)
+    r = w.consumer()
+    r.poll_mask()                       # used here
+    q = ctx.Queue()
+    p = ctx.Process(target=_recv_three, args=(r, q))
+    p.start()
+    r.close()
+    _send_three(w)
+    assert q.get(timeout=30) == [b"0", b"1", b"2"]
+    p.join(30)
+    assert p.exitcode == 0
+
+
+def test_used_end_refused_by_spawn(backend):
+    w = zchan.create(backend=backend)
+    p = mp.get_context("spawn").Process(target=_send_three, args=(w,))
+    with pytest.raises(TypeError):
+        p.start()
