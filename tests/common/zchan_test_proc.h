@@ -7,9 +7,9 @@
  *
  * zc_child_exits()/zc_child_killed() assert inside a kselftest TEST and
  * need kselftest_harness.h (included first); the rest does not.  They
- * wait as long as the test itself may run: a child that hangs is killed
- * and reported as such, not waited for until the harness gives up on the
- * whole test.
+ * wait no longer than the test itself may run (the harness's timeout for
+ * it), and a child still running then is killed, not left behind.  A
+ * test that bounds a wait more tightly calls zc_child_wait() itself.
  */
 #ifndef ZCHAN_TEST_PROC_H
 #define ZCHAN_TEST_PROC_H
