@@ -553,7 +553,8 @@ static void do_use(struct fz_state *st)
 
 static void do_wait(struct fz_state *st)
 {
-	struct itimerval it = { { 0, 0 }, { 0, 20000 } };
+	/* 20 ms, then every 20 ms: a tick may come before the WAIT sleeps */
+	struct itimerval it = { { 0, 20000 }, { 0, 20000 } };
 	struct zchan_wait w;
 	int slot, fd = target_fd(st, &slot), ret, err;
 
