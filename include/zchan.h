@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <linux/zchan.h>	/* the UAPI: limits, defaults, the ring */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,10 +46,11 @@ struct io_uring_sqe;
 /* zchan_attr.flags and zchan_set_flags() */
 #define ZCHAN_BUSY_POLL		(1U << 0)	/* blocking calls never sleep */
 
-/* Defaults used for zero fields of zchan_attr. */
-#define ZCHAN_DEFAULT_POOL_SIZE		(4UL << 20)
-#define ZCHAN_DEFAULT_RING_ENTRIES	1024U
-/* default max_msg: pool_size / 4 */
+/*
+ * Zero fields of zchan_attr take the UAPI's defaults, the module's too:
+ * ZCHAN_DEFAULT_POOL_SIZE, ZCHAN_DEFAULT_RING_ENTRIES and a max_msg of
+ * pool_size / 4 (at most ZCHAN_MSG_MAX).
+ */
 
 /**
  * struct zchan_attr - channel geometry and options for zchan_create()

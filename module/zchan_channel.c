@@ -22,9 +22,6 @@
 #include "zchan_priv.h"
 #include "zchan_trace.h"
 
-#define ZCHAN_DEFAULT_POOL	(1UL << 20)
-#define ZCHAN_DEFAULT_ENTRIES	256
-
 unsigned int zchan_max_channels_per_user = 1024;
 module_param_named(max_channels_per_user, zchan_max_channels_per_user,
 		   uint, 0644);
@@ -297,7 +294,7 @@ static void zchan_fill_layout(struct zchan_layout *l, u64 pool_size,
  */
 static int zchan_check_geometry(struct zchan_create *c, u64 *pool_size)
 {
-	u64 pool = c->pool_size ? c->pool_size : ZCHAN_DEFAULT_POOL;
+	u64 pool = c->pool_size ? c->pool_size : ZCHAN_DEFAULT_POOL_SIZE;
 
 	if (pool > min_t(u64, READ_ONCE(zchan_max_pool_bytes),
 			 ZCHAN_POOL_SIZE_MAX)) {
@@ -306,7 +303,7 @@ static int zchan_check_geometry(struct zchan_create *c, u64 *pool_size)
 	}
 	pool = PAGE_ALIGN(pool);
 	if (!c->ring_entries)
-		c->ring_entries = ZCHAN_DEFAULT_ENTRIES;
+		c->ring_entries = ZCHAN_DEFAULT_RING_ENTRIES;
 	if (!is_power_of_2(c->ring_entries) ||
 	    c->ring_entries > ZCHAN_RING_ENTRIES_MAX)
 		return -EINVAL;

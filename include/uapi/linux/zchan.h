@@ -46,6 +46,16 @@
 #define ZCHAN_MSG_MAX		(1U << 30)
 
 /*
+ * Defaults, the same for the module and libzchan: a zero field of
+ * &struct zchan_create (or of libzchan's struct zchan_attr) means
+ * ZCHAN_DEFAULT_POOL_SIZE bytes of pool, ZCHAN_DEFAULT_RING_ENTRIES
+ * descriptors, and a max_msg of a quarter of the pool, at most
+ * ZCHAN_MSG_MAX.
+ */
+#define ZCHAN_DEFAULT_POOL_SIZE		(4UL << 20)
+#define ZCHAN_DEFAULT_RING_ENTRIES	1024U
+
+/*
  * Features of the module, in zchan_layout.features (CREATE, ATTACH and
  * INFO return it; INFO also on a file without a role).
  *
@@ -261,8 +271,10 @@ static __inline__ void zchan_layout_set_words(struct zchan_layout *l)
 
 /**
  * struct zchan_create - ZCHAN_IOC_CREATE argument
- * @pool_size: in: data pool bytes, rounded up to the page size; 0 = default
- * @ring_entries: in: descriptor ring size, a power of two; 0 = default
+ * @pool_size: in: data pool bytes, rounded up to the page size; 0 =
+ *	ZCHAN_DEFAULT_POOL_SIZE
+ * @ring_entries: in: descriptor ring size, a power of two; 0 =
+ *	ZCHAN_DEFAULT_RING_ENTRIES
  * @max_msg: in: largest message, at most @pool_size / 2 and ZCHAN_MSG_MAX;
  *	0 = @pool_size / 4, at most ZCHAN_MSG_MAX
  * @mode: in: permission bits (0777 mask) checked on attach by name
