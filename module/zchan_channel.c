@@ -746,7 +746,7 @@ struct zchan_file *zchan_file_alloc(void)
 void zchan_file_free(struct zchan_file *zf)
 {
 	if (zf->chan) {
-		zchan_use_forget(zf->chan, zchan_role_end(zf->role));
+		zchan_hold_forget(zf->chan, zchan_role_end(zf->role));
 		zchan_end_release(zf->chan, zchan_role_end(zf->role));
 		zchan_channel_put(zf->chan);
 	}

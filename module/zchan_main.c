@@ -33,7 +33,7 @@ static int zchan_release(struct inode *inode, struct file *file)
  * holds a reference to the file, so ->release cannot be relied on while
  * one is queued, and io_uring on older kernels cannot cancel it: complete
  * the waits issued through the closing file table here.  A table that
- * closed its last descriptor of the end stops using it (zchan_use.c).
+ * closed its last descriptor of the end stops holding it (zchan_hold.c).
  */
 static int zchan_flush(struct file *file, fl_owner_t id)
 {
@@ -44,7 +44,7 @@ static int zchan_flush(struct file *file, fl_owner_t id)
 	chan = zchan_file_chan(zf, &role);
 	if (chan) {
 		zchan_cancel_waits(chan, zchan_role_end(role), id);
-		zchan_use_stop(chan, zchan_role_end(role), file, id, false);
+		zchan_hold_stop(chan, zchan_role_end(role), file, id, false);
 	}
 	return 0;
 }
@@ -64,12 +64,12 @@ static long zchan_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		ret = cmd == ZCHAN_IOC_CREATE ? zchan_ioctl_create(zf, uarg) :
 						zchan_ioctl_attach(zf, uarg);
 		/*
-		 * The caller uses the end it just took.  Should that fail
+		 * The caller holds the end it just took.  Should that fail
 		 * (-ENOMEM), the end is held by its file as a PEER_FD file is.
 		 */
 		chan = ret ? NULL : zchan_file_chan(zf, &role);
 		if (chan)
-			zchan_use_start(chan, zchan_role_end(role), file);
+			zchan_hold_start(chan, zchan_role_end(role), file);
 		return ret;
 	case ZCHAN_IOC_USE:
 		return zchan_ioctl_use(file, uarg);

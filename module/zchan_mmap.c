@@ -118,7 +118,7 @@ int zchan_mmap(struct file *file, struct vm_area_struct *vma)
 	vma->vm_ops = &zchan_vm_ops;
 	vma->vm_private_data = chan;
 	zchan_channel_get(chan);
-	/* Mapping an end is using it (best effort: the mapping stands). */
-	zchan_use_start(chan, zchan_role_end(role), file);
+	/* Mapping an end holds it (best effort: the mapping stands). */
+	zchan_hold_start(chan, zchan_role_end(role), file);
 	return 0;
 }

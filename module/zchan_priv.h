@@ -51,7 +51,7 @@ struct zchan_region {
  * struct zchan_end - one end (producer or consumer) of a channel
  * @wq: poll, epoll and ZCHAN_IOC_WAIT sleepers of this end
  * @uring_waits: pending ZCHAN_URING_CMD_WAIT commands, under the channel lock
- * @holders: descriptor tables using the end (zchan_use.c), under the lock
+ * @holders: descriptor tables holding the end (zchan_hold.c), under the lock
  * @state: enum zchan_end_state, written under the channel lock
  */
 struct zchan_end {
@@ -212,12 +212,12 @@ bool zchan_pages_reapable(struct zchan_channel *chan);
 int zchan_pages_mmap(struct zchan_channel *chan, unsigned int role,
 		     struct vm_area_struct *vma);
 
-/* zchan_use.c */
-int zchan_use_start(struct zchan_channel *chan, enum zchan_end_id e,
+/* zchan_hold.c */
+int zchan_hold_start(struct zchan_channel *chan, enum zchan_end_id e,
 		    struct file *file);
-void zchan_use_stop(struct zchan_channel *chan, enum zchan_end_id e,
+void zchan_hold_stop(struct zchan_channel *chan, enum zchan_end_id e,
 		    struct file *file, fl_owner_t files, bool always);
-void zchan_use_forget(struct zchan_channel *chan, enum zchan_end_id e);
+void zchan_hold_forget(struct zchan_channel *chan, enum zchan_end_id e);
 long zchan_ioctl_use(struct file *file, struct zchan_use __user *arg);
 
 /* zchan_mmap.c */

@@ -65,8 +65,8 @@
  *	when its ring or its task goes away (kernels with cancelable uring
  *	commands); without it, a ring closed with a WAIT pending lingers
  *	until the WAIT completes (see Documentation/module.rst).
- * ZCHAN_FEAT_USE: ends are held by the processes that use them
- *	(ZCHAN_IOC_USE, and the rule described there).
+ * ZCHAN_FEAT_USE: an end is kept open by its holders, the processes that
+ *	took it or hold it with ZCHAN_IOC_USE (the rule described there).
  * ZCHAN_FEAT_PUBLISH_ON_CLOSE: CREATE accepts ZCHAN_CREATE_PUBLISH_ON_CLOSE.
  */
 #define ZCHAN_FEAT_URING_CMD		(1U << 0)
@@ -362,7 +362,7 @@ struct zchan_wait {
 
 /**
  * struct zchan_use - ZCHAN_IOC_USE argument
- * @flags: in: 0 to start using the end, ZCHAN_USE_END to stop
+ * @flags: in: 0 to start holding the end, ZCHAN_USE_STOP to stop
  * @resv: must be zero
  * @reserved: must be zero
  */
@@ -372,7 +372,9 @@ struct zchan_use {
 	__u64 reserved[2];
 };
 
-#define ZCHAN_USE_END		(1U << 0)
+/* Stop holding the end.  ZCHAN_USE_END is its older name. */
+#define ZCHAN_USE_STOP		(1U << 0)
+#define ZCHAN_USE_END		ZCHAN_USE_STOP
 
 /**
  * struct zchan_send_pages - ZCHAN_IOC_SEND_PAGES argument
@@ -498,7 +500,7 @@ struct zchan_info {
  * ZCHAN_IOC_PEER_FD - on a producer, return a new file that is the
  *	consumer end (for fork() or SCM_RIGHTS).  -EINVAL: not a producer.
  *	-EBUSY: the consumer end is, or was, taken.  -EPIPE: the producer end
- *	was released (see ZCHAN_IOC_USE).  -EMFILE: no free fd.
+ *	was released (its last holder stopped, see ZCHAN_IOC_USE).  -EMFILE: no free fd.
  *
  * ZCHAN_IOC_KICK - wake the peer end: clear its need_wakeup word, wake its
  *	sleepers, complete its ready io_uring waits.
@@ -510,17 +512,18 @@ struct zchan_info {
  * ZCHAN_IOC_INFO - describe the channel (a file without a role reads
  *	ZCHAN_ROLE_NONE, zeroes and the features word).
  *
- * ZCHAN_IOC_USE - this process (its descriptor table) starts using the
- *	end, or with ZCHAN_USE_END stops.  An end stays open while a process
- *	that uses it holds a descriptor of it.  CREATE, ATTACH and mmap()
- *	start a use too; a process's use ends with ZCHAN_USE_END, when it
- *	closes its last descriptor of the end (exit and close-on-exec
- *	included), and the end is released when the last use ends.  A copy
- *	inherited through fork(2) or received over a socket and never used
- *	neither keeps the end open nor ends it.  An end nobody has used yet
- *	(a fresh ZCHAN_IOC_PEER_FD file) stays open while its file does.
- *	-EPIPE: the end was already released.  -EBADF: the caller's
- *	descriptor of it was closed meanwhile (by another thread).
+ * ZCHAN_IOC_USE - this process (its descriptor table) becomes a holder
+ *	of the end, or with ZCHAN_USE_STOP stops being one.  An end stays
+ *	open while it has a holder with a descriptor of it.  CREATE, ATTACH
+ *	and mmap() make the caller a holder too; a holder stops with
+ *	ZCHAN_USE_STOP or when it closes its last descriptor of the end
+ *	(exit and close-on-exec included), and the end is released when its
+ *	last holder stops.  A copy inherited through fork(2) or received over
+ *	a socket and never held neither keeps the end open nor ends it.  An
+ *	end nobody has held yet (a fresh ZCHAN_IOC_PEER_FD file) stays open
+ *	while its file does.  -EPIPE: the end was already released.  -EBADF:
+ *	the caller's descriptor of it was closed meanwhile (by another
+ *	thread).
  *
  * ZCHAN_IOC_SEND_PAGES - on a producer, pin the pages of [@addr, @addr +
  *	@len) (FOLL_LONGTERM, read-only use) and make them a transfer the

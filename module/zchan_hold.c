@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * zchan: who keeps an end open.
+ * zchan: holders - who keeps an end open.
  *
- * An end stays open while a process that uses it holds a descriptor of it.
- * A process is its descriptor table (threads, io-wq and SQPOLL workers
- * share it; fork(2) copies it), so an end records the tables that use it:
- * CREATE, ATTACH, mmap() and ZCHAN_IOC_USE add the caller's table, and a
- * table stops using the end with ZCHAN_USE_END or when it closes its last
+ * An end stays open while it has a holder: a process that took it (or
+ * asked to hold it) and still has a descriptor of it.  A process is its
+ * descriptor table (threads, io-wq and SQPOLL workers share it; fork(2)
+ * copies it), so an end records the tables that hold it: CREATE, ATTACH,
+ * mmap() and ZCHAN_IOC_USE add the caller's table, and a table stops
+ * holding the end with ZCHAN_USE_STOP or when it closes its last
  * descriptor of the end - ->flush sees every close, those of exit() and
- * close-on-exec included.  When the last user stops, the end is released
- * at once, whatever inherited or in-flight copies of its file remain: a
- * copy inherited through fork() and never used neither keeps the end open
- * nor ends it.  An end nobody has used yet (a fresh PEER_FD file, possibly
- * in flight over a socket) stays open while its file does.
+ * close-on-exec included.  When the last holder stops, the end is
+ * released at once, whatever inherited or in-flight copies of its file
+ * remain: a copy inherited through fork() and never held neither keeps
+ * the end open nor ends it.  An end nobody has held yet (a fresh PEER_FD
+ * file, possibly in flight over a socket) stays open while its file does.
  *
- * A recorded table always holds a descriptor of the end's file (checked
+ * A recorded table always has a descriptor of the end's file (checked
  * when it is added, re-checked at each of its closes), so it cannot be
  * freed while recorded: close_files() flushes every descriptor first.
  */
@@ -26,7 +27,7 @@
 #include "zchan_priv.h"
 
 /**
- * struct zchan_holder - a descriptor table that uses an end
+ * struct zchan_holder - a descriptor table that holds an end
  * @node: entry in zchan_end.holders, under the channel lock
  * @files: the table; only compared, and walked while it holds the file
  */
@@ -41,7 +42,7 @@ static int zchan_is_file(const void *file, struct file *f, unsigned int fd)
 }
 
 /* Does @files have a descriptor of @file?  Takes files->file_lock. */
-static bool zchan_table_holds(struct files_struct *files, struct file *file)
+static bool zchan_table_has_fd(struct files_struct *files, struct file *file)
 {
 	return iterate_fd(files, 0, zchan_is_file, file);
 }
@@ -58,15 +59,15 @@ static struct zchan_holder *zchan_holder_find(struct zchan_end *end,
 }
 
 /**
- * zchan_use_start - the calling process starts using end @e
+ * zchan_hold_start - the calling process starts holding end @e
  * @chan: the channel
  * @e: the end, which @file is
  * @file: the end's file, as reached through a descriptor of the caller
  *
- * Return: 0 (also if the caller already uses it), -EPIPE if the end is
+ * Return: 0 (also if the caller already holds it), -EPIPE if the end is
  * released, -EBADF if the caller has no descriptor of @file, -ENOMEM.
  */
-int zchan_use_start(struct zchan_channel *chan, enum zchan_end_id e,
+int zchan_hold_start(struct zchan_channel *chan, enum zchan_end_id e,
 		    struct file *file)
 {
 	struct files_struct *files = current->files;
@@ -86,7 +87,7 @@ int zchan_use_start(struct zchan_channel *chan, enum zchan_end_id e,
 		ret = -EPIPE;
 	else if (zchan_holder_find(end, files))
 		ret = 0;
-	else if (!zchan_table_holds(files, file))
+	else if (!zchan_table_has_fd(files, file))
 		ret = -EBADF;
 	else {
 		list_add_tail(&new->node, &end->holders);
@@ -98,17 +99,17 @@ int zchan_use_start(struct zchan_channel *chan, enum zchan_end_id e,
 }
 
 /**
- * zchan_use_stop - table @files may stop using end @e
+ * zchan_hold_stop - table @files may stop holding end @e
  * @chan: the channel
  * @e: the end, which @file is
  * @file: the end's file
  * @files: the table (->flush's owner, or current->files)
- * @always: stop even if @files still holds a descriptor (ZCHAN_USE_END);
+ * @always: stop even if @files still has a descriptor (ZCHAN_USE_STOP);
  *	otherwise only if it holds none (a close)
  *
- * Releases the end when its last user stops.
+ * Releases the end when its last holder stops.
  */
-void zchan_use_stop(struct zchan_channel *chan, enum zchan_end_id e,
+void zchan_hold_stop(struct zchan_channel *chan, enum zchan_end_id e,
 		    struct file *file, fl_owner_t files, bool always)
 {
 	struct zchan_end *end = &chan->ends[e];
@@ -117,7 +118,7 @@ void zchan_use_stop(struct zchan_channel *chan, enum zchan_end_id e,
 
 	spin_lock(&chan->lock);
 	h = zchan_holder_find(end, files);
-	if (h && (always || !zchan_table_holds(h->files, file))) {
+	if (h && (always || !zchan_table_has_fd(h->files, file))) {
 		list_del(&h->node);
 		last = list_empty(&end->holders) &&
 		       end->state == ZCHAN_END_OPEN;
@@ -130,8 +131,8 @@ void zchan_use_stop(struct zchan_channel *chan, enum zchan_end_id e,
 		zchan_end_release(chan, e);
 }
 
-/* The end's file is gone: forget its users (normally none are left). */
-void zchan_use_forget(struct zchan_channel *chan, enum zchan_end_id e)
+/* The end's file is gone: forget its holders (normally none are left). */
+void zchan_hold_forget(struct zchan_channel *chan, enum zchan_end_id e)
 {
 	struct zchan_holder *h, *tmp;
 	LIST_HEAD(gone);
@@ -151,16 +152,16 @@ long zchan_ioctl_use(struct file *file, struct zchan_use __user *arg)
 
 	if (copy_from_user(&u, arg, sizeof(u)))
 		return -EFAULT;
-	if (u.flags & ~ZCHAN_USE_END || u.resv ||
+	if (u.flags & ~ZCHAN_USE_STOP || u.resv ||
 	    !zchan_all_zero(u.reserved, sizeof(u.reserved)))
 		return -EINVAL;
 	chan = zchan_file_chan(file->private_data, &role);
 	if (!chan)
 		return -EINVAL;
-	if (u.flags & ZCHAN_USE_END) {
-		zchan_use_stop(chan, zchan_role_end(role), file, current->files,
+	if (u.flags & ZCHAN_USE_STOP) {
+		zchan_hold_stop(chan, zchan_role_end(role), file, current->files,
 			       true);
 		return 0;
 	}
-	return zchan_use_start(chan, zchan_role_end(role), file);
+	return zchan_hold_start(chan, zchan_role_end(role), file);
 }
