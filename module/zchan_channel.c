@@ -278,14 +278,39 @@ static void zchan_fill_layout(struct zchan_layout *l, u64 pool_size,
 	l->pool_size = pool_size;
 	l->ring_entries = entries;
 	l->max_msg = max_msg;
+	zchan_layout_set_words(l);
 	l->prod_ring_off = ZCHAN_OFF_PROD_RING;
-	l->prod_ring_size = PAGE_ALIGN(sizeof(struct zchan_prod_ring) +
+	l->prod_ring_size = PAGE_ALIGN(l->prod_descs +
 				       (size_t)entries * sizeof(struct zchan_desc));
 	l->cons_ring_off = ZCHAN_OFF_CONS_RING;
-	l->cons_ring_size = PAGE_ALIGN(sizeof(struct zchan_cons_ring));
+	l->cons_ring_size = PAGE_ALIGN(max(max(l->cons_head, l->cons_read),
+					   max(l->cons_need_wakeup,
+					       l->cons_closed)) + sizeof(u32));
 	l->pool_off = ZCHAN_OFF_POOL;
-	zchan_layout_set_words(l);
 	l->features = ZCHAN_FEATURES;
+}
+
+/*
+ * Find the shared words through the layout's offsets, the one description
+ * of the ring (zchan_layout_set_words() places them all in the rings'
+ * first pages, ahead of the descriptors).
+ */
+static void zchan_find_words(struct zchan_channel *chan)
+{
+	const struct zchan_layout *l = &chan->layout;
+	void *prod = page_address(chan->prod_ring.pages[0]);
+	void *cons = page_address(chan->cons_ring.pages[0]);
+	struct zchan_ring_words *w = &chan->w;
+
+	w->tail = prod + l->prod_tail;
+	w->head_seen = prod + l->prod_head_seen;
+	w->alloc = prod + l->prod_alloc;
+	w->need_wakeup[ZCHAN_END_PROD] = prod + l->prod_need_wakeup;
+	w->closed[ZCHAN_END_PROD] = prod + l->prod_closed;
+	w->head = cons + l->cons_head;
+	w->read = cons + l->cons_read;
+	w->need_wakeup[ZCHAN_END_CONS] = cons + l->cons_need_wakeup;
+	w->closed[ZCHAN_END_CONS] = cons + l->cons_closed;
 }
 
 /*
@@ -358,8 +383,7 @@ static struct zchan_channel *zchan_channel_alloc(struct zchan_create *c,
 		goto err_free_prod;
 	if (zchan_region_alloc(&chan->pool, pool_size))
 		goto err_free_cons;
-	chan->prod = page_address(chan->prod_ring.pages[0]);
-	chan->cons = page_address(chan->cons_ring.pages[0]);
+	zchan_find_words(chan);
 	chan->ends[ZCHAN_END_PROD].state = ZCHAN_END_OPEN;
 	atomic_inc(&zchan_stats.channels);
 	atomic64_inc(&zchan_stats.created);
@@ -654,8 +678,8 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 		if (chan->name[0])
 			info.state |= ZCHAN_STATE_NAMED;
 		info.layout = chan->layout;
-		info.published = READ_ONCE(chan->prod->tail);
-		info.released = READ_ONCE(chan->cons->head);
+		info.published = READ_ONCE(*chan->w.tail);
+		info.released = READ_ONCE(*chan->w.head);
 		info.queued_bytes = zchan_queued_bytes(chan, info.released,
 						       info.published, NULL);
 		info.kicks = atomic64_read(&chan->kicks);
@@ -676,15 +700,15 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 static void zchan_publish_on_close(struct zchan_channel *chan)
 {
 	u32 entries = chan->layout.ring_entries;
-	u32 tail = READ_ONCE(chan->prod->tail);
-	u32 alloc = READ_ONCE(chan->prod->alloc);
-	u32 head = READ_ONCE(chan->cons->head);
+	u32 tail = READ_ONCE(*chan->w.tail);
+	u32 alloc = READ_ONCE(*chan->w.alloc);
+	u32 head = READ_ONCE(*chan->w.head);
 
 	if (alloc == tail || alloc - tail > entries || alloc - head > entries ||
 	    tail - head > entries)
 		return;
 	/* Release: the consumer's acquire of tail sees the descriptors. */
-	smp_store_release(&chan->prod->tail, alloc);
+	smp_store_release(chan->w.tail, alloc);
 }
 
 /*
@@ -695,8 +719,6 @@ static void zchan_publish_on_close(struct zchan_channel *chan)
  */
 void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e)
 {
-	u32 *closed = e == ZCHAN_END_PROD ? &chan->prod->closed :
-					    &chan->cons->closed;
 	struct ipc_namespace *ns = NULL;
 	bool dead;
 
@@ -711,7 +733,7 @@ void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e)
 		zchan_publish_on_close(chan);
 	WRITE_ONCE(chan->ends[e].state, ZCHAN_END_GONE);
 	/* Release: a reader that sees closed also sees what came before. */
-	smp_store_release(closed, 1);
+	smp_store_release(chan->w.closed[e], 1);
 	dead = chan->ends[!e].state != ZCHAN_END_OPEN;
 	spin_unlock(&chan->lock);
 	trace_zchan_release(chan, e, !dead);

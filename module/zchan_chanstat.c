@@ -37,9 +37,9 @@ static const char *zchan_role_name(unsigned int role)
 static void zchan_chanstat_show_one(struct seq_file *m,
 				    struct zchan_channel *chan)
 {
-	u32 published = READ_ONCE(chan->prod->tail);
-	u32 taken = READ_ONCE(chan->cons->read);
-	u32 released = READ_ONCE(chan->cons->head);
+	u32 published = READ_ONCE(*chan->w.tail);
+	u32 taken = READ_ONCE(*chan->w.read);
+	u32 released = READ_ONCE(*chan->w.head);
 	u32 window = min3(published, chan->layout.ring_entries,
 			  ZCHAN_CHANSTAT_RECENT);
 	u32 recent;

@@ -36,8 +36,8 @@ static int zchan_channels_show(struct seq_file *m, void *v)
 			   chan->layout.max_msg,
 			   zchan_end_state_name(READ_ONCE(chan->ends[ZCHAN_END_PROD].state)),
 			   zchan_end_state_name(READ_ONCE(chan->ends[ZCHAN_END_CONS].state)),
-			   READ_ONCE(chan->prod->tail),
-			   READ_ONCE(chan->cons->head),
+			   READ_ONCE(*chan->w.tail),
+			   READ_ONCE(*chan->w.head),
 			   (s64)atomic64_read(&chan->kicks),
 			   (s64)atomic64_read(&chan->waits));
 	}

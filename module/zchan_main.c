@@ -127,6 +127,9 @@ static int __init zchan_init(void)
 	BUILD_BUG_ON(sizeof(struct zchan_reap) != 32);
 	BUILD_BUG_ON(sizeof(struct zchan_prod_ring) != 192);
 	BUILD_BUG_ON(sizeof(struct zchan_cons_ring) != 192);
+	/* Where zchan_layout_set_words() puts the words: see zchan_find_words(). */
+	BUILD_BUG_ON(sizeof(struct zchan_prod_ring) > PAGE_SIZE ||
+		     sizeof(struct zchan_cons_ring) > PAGE_SIZE);
 
 	zchan_limits_init();
 	zchan_debugfs_init();

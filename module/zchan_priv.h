@@ -62,6 +62,30 @@ struct zchan_end {
 };
 
 /**
+ * struct zchan_ring_words - the shared words, found through the offsets of
+ *	&struct zchan_layout (the one description of the ring) when the
+ *	channel is created, as libzchan finds them
+ * @tail: the producer's tail (zchan_layout.prod_tail)
+ * @head_seen: the producer's head_seen
+ * @alloc: the producer's alloc
+ * @head: the consumer's head (zchan_layout.cons_head)
+ * @read: the consumer's read
+ * @need_wakeup: each end's need_wakeup, by enum zchan_end_id
+ * @closed: each end's closed, by enum zchan_end_id
+ *
+ * Userspace writes them: read each once, never use one as an index.
+ */
+struct zchan_ring_words {
+	u32 *tail;
+	u32 *head_seen;
+	u32 *alloc;
+	u32 *head;
+	u32 *read;
+	u32 *need_wakeup[2];
+	u32 *closed[2];
+};
+
+/**
  * struct zchan_channel - a one-way channel
  * @ref: files holding an end and VMAs mapping a region
  * @lock: protects the ends' state and uring wait lists
@@ -69,8 +93,7 @@ struct zchan_end {
  * @prod_ring: the producer ring region
  * @cons_ring: the consumer ring region
  * @pool: the data pool region
- * @prod: kernel address of the producer ring's first page
- * @cons: kernel address of the consumer ring's first page
+ * @w: the shared words in the two rings' first pages
  * @layout: geometry and mmap offsets, as returned to userspace
  * @mode: permission bits checked on attach
  * @uid: owner (creator's fsuid)
@@ -96,8 +119,7 @@ struct zchan_channel {
 	struct zchan_region prod_ring;
 	struct zchan_region cons_ring;
 	struct zchan_region pool;
-	struct zchan_prod_ring *prod;
-	struct zchan_cons_ring *cons;
+	struct zchan_ring_words w;
 	struct zchan_layout layout;
 	umode_t mode;
 	kuid_t uid;

@@ -295,9 +295,7 @@ TRACE_EVENT(zchan_kick,
 	TP_fast_assign(
 		__entry->id = chan->id;
 		__entry->role = zchan_trace_end_role(end);
-		__entry->armed = end == ZCHAN_END_PROD ?
-				 READ_ONCE(chan->prod->need_wakeup) :
-				 READ_ONCE(chan->cons->need_wakeup);
+		__entry->armed = READ_ONCE(*chan->w.need_wakeup[end]);
 	),
 	TP_printk("id=%llu role=%s armed=%u", __entry->id,
 		  zchan_show_role(__entry->role), __entry->armed)

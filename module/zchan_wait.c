@@ -28,16 +28,10 @@
 #include "zchan_priv.h"
 #include "zchan_trace.h"
 
-static u32 *zchan_need_wakeup(struct zchan_channel *chan, enum zchan_end_id e)
-{
-	return e == ZCHAN_END_PROD ? &chan->prod->need_wakeup :
-				     &chan->cons->need_wakeup;
-}
-
 /* Announce that end @e is about to sleep (see the comment at the top). */
 static void zchan_arm(struct zchan_channel *chan, enum zchan_end_id e)
 {
-	WRITE_ONCE(*zchan_need_wakeup(chan, e), 1);
+	WRITE_ONCE(*chan->w.need_wakeup[e], 1);
 	/* Order the flag before the loads of the condition (Dekker). */
 	smp_mb();
 }
@@ -59,15 +53,15 @@ __poll_t zchan_ready_mask(struct zchan_channel *chan, enum zchan_end_id e)
 	__poll_t mask = 0;
 
 	if (e == ZCHAN_END_CONS) {
-		if (READ_ONCE(chan->prod->tail) != READ_ONCE(chan->cons->read))
+		if (READ_ONCE(*chan->w.tail) != READ_ONCE(*chan->w.read))
 			mask |= EPOLLIN | EPOLLRDNORM;
 		if (READ_ONCE(chan->ends[ZCHAN_END_PROD].state) == ZCHAN_END_GONE)
 			mask |= EPOLLHUP;
 	} else {
-		u32 head = READ_ONCE(chan->cons->head);
+		u32 head = READ_ONCE(*chan->w.head);
 
-		if (head != READ_ONCE(chan->prod->head_seen) ||
-		    READ_ONCE(chan->prod->tail) == head)
+		if (head != READ_ONCE(*chan->w.head_seen) ||
+		    READ_ONCE(*chan->w.tail) == head)
 			mask |= EPOLLOUT | EPOLLWRNORM;
 		if (READ_ONCE(chan->ends[ZCHAN_END_CONS].state) == ZCHAN_END_GONE)
 			mask |= EPOLLERR | EPOLLHUP;
@@ -435,7 +429,7 @@ void zchan_kick(struct zchan_channel *chan, enum zchan_end_id e)
 {
 	trace_zchan_kick(chan, e);
 	atomic64_inc(&chan->kicks);
-	WRITE_ONCE(*zchan_need_wakeup(chan, e), 0);
+	WRITE_ONCE(*chan->w.need_wakeup[e], 0);
 	wake_up_interruptible_poll(&chan->ends[e].wq,
 				   e == ZCHAN_END_CONS ? EPOLLIN : EPOLLOUT);
 	zchan_uring_wake(chan, e);

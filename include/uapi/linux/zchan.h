@@ -16,13 +16,16 @@
  * Every shared word is found through its offset in &struct zchan_layout, as
  * io_uring's rings are found through io_sqring_offsets: the offsets are the
  * one description of the shared ring, and the kernel-doc of &struct
- * zchan_layout says what each word means and who writes it.  libzchan's
- * memfd backend speaks the same protocol with its own layout.
+ * zchan_layout says what each word means and who writes it.  The module,
+ * libzchan (both backends) and the tests all reach the words through them.
+ * Offsets rather than fixed structs (virtio's vring) because the ring
+ * grows: a word added later (behind a ZCHAN_FEAT_* bit) goes wherever
+ * there is room, and a program built against an older header still finds
+ * every word it knows, while the placement stays the kernel's to choose.
  *
  * &struct zchan_prod_ring and &struct zchan_cons_ring below are not a
- * second description: they are the placement zchan_layout_set_words()
- * reports (the module's), kept so that existing sources build.  Programs
- * reach the words through the layout's offsets.
+ * second description: they are the module's placement, which
+ * zchan_layout_set_words() computes, kept so that existing sources build.
  */
 #ifndef _UAPI_LINUX_ZCHAN_H
 #define _UAPI_LINUX_ZCHAN_H
