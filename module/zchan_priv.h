@@ -175,16 +175,9 @@ struct zchan_stats {
 	atomic64_t pinned;
 };
 
-extern struct zchan_stats zchan_stats;
 extern struct mutex zchan_lock;
 extern struct list_head zchan_channels;
 extern const struct file_operations zchan_fops;
-
-/* Module parameters (zchan_channel.c). */
-extern unsigned int zchan_max_channels_per_user;
-extern unsigned long zchan_max_pool_bytes;
-extern unsigned long zchan_max_user_pool_bytes;
-extern unsigned long zchan_max_user_pinned_bytes;
 
 static inline enum zchan_end_id zchan_role_end(unsigned int role)
 {
@@ -206,8 +199,19 @@ static inline struct zchan_channel *zchan_file_chan(struct zchan_file *zf,
 	return *role == ZCHAN_ROLE_NONE ? NULL : zf->chan;
 }
 
-/* zchan_channel.c */
+/* zchan_limits.c */
+extern struct zchan_stats zchan_stats;
+extern unsigned int zchan_max_channels_per_user;
+extern unsigned long zchan_max_pool_bytes;
+extern unsigned long zchan_max_user_pool_bytes;
+extern unsigned long zchan_max_user_pinned_bytes;
 void zchan_limits_init(void);
+struct zchan_user *zchan_user_charge(kuid_t uid, u64 bytes);
+void zchan_user_uncharge(struct zchan_user *u, u64 bytes);
+int zchan_user_pin(struct zchan_user *u, unsigned long nr_pages);
+void zchan_user_unpin(struct zchan_user *u, unsigned long nr_pages);
+
+/* zchan_channel.c */
 struct zchan_file *zchan_file_alloc(void);
 void zchan_file_free(struct zchan_file *zf);
 long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg);
@@ -220,8 +224,6 @@ u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail,
 void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e);
 void zchan_channel_get(struct zchan_channel *chan);
 void zchan_channel_put(struct zchan_channel *chan);
-int zchan_user_pin(struct zchan_user *u, unsigned long nr_pages);
-void zchan_user_unpin(struct zchan_user *u, unsigned long nr_pages);
 
 /* zchan_pages.c */
 void zchan_pages_init(struct zchan_channel *chan);

@@ -59,17 +59,6 @@ static inline unsigned int zchan_trace_end_role(int end)
 {
 	return end == ZCHAN_END_PROD ? ZCHAN_ROLE_PRODUCER : ZCHAN_ROLE_CONSUMER;
 }
-
-static inline u64 zchan_trace_limit_value(unsigned int limit)
-{
-	switch (limit) {
-	case ZCHAN_TRACE_LIMIT_POOL:
-		return READ_ONCE(zchan_max_pool_bytes);
-	case ZCHAN_TRACE_LIMIT_USER_POOL:
-		return READ_ONCE(zchan_max_user_pool_bytes);
-	}
-	return READ_ONCE(zchan_max_channels_per_user);
-}
 #endif /* ZCHAN_TRACE_VALUES */
 
 #if !defined(ZCHAN_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
@@ -304,11 +293,12 @@ TRACE_EVENT(zchan_kick,
 /**
  * zchan_limit - a module limit refused a CREATE (-ENOMEM or -ENOSPC)
  * @requested: the pool bytes asked for
- * @limit: ZCHAN_TRACE_LIMIT_*; @allowed is that parameter's value
+ * @allowed: the value of that parameter the check used
+ * @limit: ZCHAN_TRACE_LIMIT_*, the parameter
  */
 TRACE_EVENT(zchan_limit,
-	TP_PROTO(u64 requested, unsigned int limit),
-	TP_ARGS(requested, limit),
+	TP_PROTO(u64 requested, u64 allowed, unsigned int limit),
+	TP_ARGS(requested, allowed, limit),
 	TP_STRUCT__entry(
 		__field(u64, requested)
 		__field(u64, allowed)
@@ -319,7 +309,7 @@ TRACE_EVENT(zchan_limit,
 	),
 	TP_fast_assign(
 		__entry->requested = requested;
-		__entry->allowed = zchan_trace_limit_value(limit);
+		__entry->allowed = allowed;
 		__entry->limit = limit;
 		__entry->uid = from_kuid(&init_user_ns, current_fsuid());
 		__entry->tgid = current->tgid;
