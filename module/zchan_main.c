@@ -74,7 +74,7 @@ static long zchan_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case ZCHAN_IOC_USE:
 		return zchan_ioctl_use(file, uarg);
 	case ZCHAN_IOC_PEER_FD:
-		return zchan_ioctl_peer_fd(zf, uarg);
+		return zchan_ioctl_peer_fd(file, uarg);
 	case ZCHAN_IOC_KICK:
 		return zchan_ioctl_kick(zf, uarg);
 	case ZCHAN_IOC_WAIT:
@@ -89,7 +89,7 @@ static long zchan_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	return -ENOTTY;
 }
 
-const struct file_operations zchan_fops = {
+static const struct file_operations zchan_fops = {
 	.owner		= THIS_MODULE,
 	.open		= zchan_open,
 	.release	= zchan_release,

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * zchan: mapping the rings and the data pool.
+ * zchan: every mapping of a channel file - the rings, the data pool and
+ * the transfers of ZCHAN_IOC_SEND_PAGES (zchan_pages.c) - and the channel
+ * reference each VMA holds.
  *
- * Pages are inserted on fault as ordinary refcounted pages (no PFNMAP or
- * MIXEDMAP), so get_user_pages(), O_DIRECT and process_vm_readv() work on
- * them like on any shared memory.
+ * Ring and pool pages are inserted on fault as ordinary refcounted pages
+ * (no PFNMAP or MIXEDMAP), so get_user_pages(), O_DIRECT and
+ * process_vm_readv() work on them like on any shared memory.
  */
 #include <linux/mm.h>
 
@@ -62,6 +64,35 @@ static const struct vm_operations_struct zchan_vm_ops = {
 	.fault	= zchan_vm_fault,
 };
 
+static void zchan_xfer_vm_open(struct vm_area_struct *vma)
+{
+	zchan_channel_get(zchan_pages_vm_open(vma));
+}
+
+static void zchan_xfer_vm_close(struct vm_area_struct *vma)
+{
+	zchan_channel_put(zchan_pages_vm_close(vma));
+}
+
+static const struct vm_operations_struct zchan_xfer_vm_ops = {
+	.open	= zchan_xfer_vm_open,
+	.close	= zchan_xfer_vm_close,
+	.fault	= zchan_pages_fault,
+};
+
+/* A transfer's mapping, by the consumer (see zchan_pages_mmap()). */
+static int zchan_mmap_xfer(struct zchan_channel *chan, unsigned int role,
+			   struct vm_area_struct *vma)
+{
+	int ret = zchan_pages_mmap(chan, role, vma);
+
+	if (ret)
+		return ret;
+	vma->vm_ops = &zchan_xfer_vm_ops;
+	zchan_channel_get(chan);
+	return 0;
+}
+
 /*
  * mmap() of a channel fd: the offset selects the region and the length
  * must be the region's.  Each region has one writer: the producer ring
@@ -82,7 +113,7 @@ int zchan_mmap(struct file *file, struct vm_area_struct *vma)
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	if (vma->vm_pgoff >= ZCHAN_OFF_PAGES >> PAGE_SHIFT)
-		return zchan_pages_mmap(chan, role, vma);
+		return zchan_mmap_xfer(chan, role, vma);
 
 	switch (vma->vm_pgoff) {
 	case ZCHAN_OFF_PROD_RING >> PAGE_SHIFT:

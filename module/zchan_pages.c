@@ -306,7 +306,8 @@ void zchan_pages_free(struct zchan_channel *chan)
 		kfree(x);
 }
 
-static vm_fault_t zchan_pages_fault(struct vm_fault *vmf)
+/* A fault in a transfer's mapping (zchan_mmap.c's VMA operations). */
+vm_fault_t zchan_pages_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct zchan_xfer *x = vma->vm_private_data;
@@ -330,18 +331,23 @@ static vm_fault_t zchan_pages_fault(struct vm_fault *vmf)
 	return ret;
 }
 
-static void zchan_pages_vm_open(struct vm_area_struct *vma)
+/* A transfer's mapping gained a VMA (a split); returns the channel. */
+struct zchan_channel *zchan_pages_vm_open(struct vm_area_struct *vma)
 {
 	struct zchan_xfer *x = vma->vm_private_data;
 	struct zchan_channel *chan = x->chan;
 
-	zchan_channel_get(chan);
 	spin_lock(&chan->lock);
 	x->vmas++;
 	spin_unlock(&chan->lock);
+	return chan;
 }
 
-static void zchan_pages_vm_close(struct vm_area_struct *vma)
+/*
+ * A VMA of a transfer's mapping is gone: the last one completes the
+ * transfer.  Returns the channel, whose reference the VMA held.
+ */
+struct zchan_channel *zchan_pages_vm_close(struct vm_area_struct *vma)
 {
 	struct zchan_xfer *x = vma->vm_private_data;
 	struct zchan_channel *chan = x->chan;
@@ -359,18 +365,13 @@ static void zchan_pages_vm_close(struct vm_area_struct *vma)
 	spin_unlock(&chan->lock);
 	if (!left)
 		zchan_xfer_complete(chan, x, aborted ? ZCHAN_COMPL_ABORTED : 0);
-	zchan_channel_put(chan);
+	return chan;
 }
-
-static const struct vm_operations_struct zchan_pages_vm_ops = {
-	.open	= zchan_pages_vm_open,
-	.close	= zchan_pages_vm_close,
-	.fault	= zchan_pages_fault,
-};
 
 /*
  * mmap() at a transfer's offset, by the consumer: read-only, shared,
  * exactly the transfer's length, once.  Never writable, never inherited.
+ * The caller gives the VMA its operations and a channel reference.
  */
 int zchan_pages_mmap(struct zchan_channel *chan, unsigned int role,
 		     struct vm_area_struct *vma)
@@ -408,8 +409,6 @@ int zchan_pages_mmap(struct zchan_channel *chan, unsigned int role,
 			 VM_DONTCOPY;
 	vma->vm_flags &= ~VM_MAYWRITE;
 #endif
-	vma->vm_ops = &zchan_pages_vm_ops;
 	vma->vm_private_data = x;
-	zchan_channel_get(chan);
 	return 0;
 }

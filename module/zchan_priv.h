@@ -8,6 +8,7 @@
 #include <linux/atomic.h>
 #include <linux/fs.h>
 #include <linux/list.h>
+#include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/refcount.h>
@@ -175,10 +176,6 @@ struct zchan_stats {
 	atomic64_t pinned;
 };
 
-extern struct mutex zchan_lock;
-extern struct list_head zchan_channels;
-extern const struct file_operations zchan_fops;
-
 static inline enum zchan_end_id zchan_role_end(unsigned int role)
 {
 	return role == ZCHAN_ROLE_PRODUCER ? ZCHAN_END_PROD : ZCHAN_END_CONS;
@@ -199,53 +196,59 @@ static inline struct zchan_channel *zchan_file_chan(struct zchan_file *zf,
 	return *role == ZCHAN_ROLE_NONE ? NULL : zf->chan;
 }
 
-/* zchan_limits.c */
-extern struct zchan_stats zchan_stats;
-extern unsigned int zchan_max_channels_per_user;
-extern unsigned long zchan_max_pool_bytes;
-extern unsigned long zchan_max_user_pool_bytes;
-extern unsigned long zchan_max_user_pinned_bytes;
-void zchan_limits_init(void);
-struct zchan_user *zchan_user_charge(kuid_t uid, u64 bytes);
-void zchan_user_uncharge(struct zchan_user *u, u64 bytes);
-int zchan_user_pin(struct zchan_user *u, unsigned long nr_pages);
-void zchan_user_unpin(struct zchan_user *u, unsigned long nr_pages);
+/*
+ * The files, each calling only those listed after it (zchan_main.c calls
+ * them all; tracepoints are zchan_trace.c's):
+ *
+ * zchan_main.c		the device, file operations, ioctl dispatch
+ * zchan_debugfs.c	debugfs zchan/ channels and stats
+ * zchan_chanstat.c	debugfs zchan/chanstat, fdinfo
+ * zchan_setup.c	CREATE, ATTACH, PEER_FD, INFO
+ * zchan_file.c		a channel file's private data and role
+ * zchan_mmap.c		every mapping, and its channel reference
+ * zchan_hold.c		holders: who keeps an end open (ZCHAN_IOC_USE)
+ * zchan_end.c		an end's state, its release and the peer's news
+ * zchan_names.c	names, permissions, the list of live channels
+ * zchan_wait.c		poll, WAIT, KICK, the io_uring commands
+ * zchan_channel.c	the channel object: layout, pages, references
+ * zchan_pages.c	SEND_PAGES transfers: pins and completions
+ * zchan_limits.c	module parameters, per-user limits, counters
+ */
 
-/* zchan_channel.c */
-struct zchan_file *zchan_file_alloc(void);
-void zchan_file_free(struct zchan_file *zf);
+/* zchan_setup.c */
 long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg);
 long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg);
-long zchan_ioctl_peer_fd(struct zchan_file *zf,
-			 struct zchan_peer_fd __user *arg);
+long zchan_ioctl_peer_fd(struct file *file, struct zchan_peer_fd __user *arg);
 long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg);
-u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail,
-		       u32 *msgs);
-void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e);
-void zchan_channel_get(struct zchan_channel *chan);
-void zchan_channel_put(struct zchan_channel *chan);
 
-/* zchan_pages.c */
-void zchan_pages_init(struct zchan_channel *chan);
-long zchan_ioctl_send_pages(struct zchan_file *zf,
-			    struct zchan_send_pages __user *arg);
-long zchan_ioctl_reap(struct zchan_file *zf, struct zchan_reap __user *arg);
-void zchan_pages_abort(struct zchan_channel *chan);
-void zchan_pages_free(struct zchan_channel *chan);
-bool zchan_pages_reapable(struct zchan_channel *chan);
-int zchan_pages_mmap(struct zchan_channel *chan, unsigned int role,
-		     struct vm_area_struct *vma);
-
-/* zchan_hold.c */
-int zchan_hold_start(struct zchan_channel *chan, enum zchan_end_id e,
-		    struct file *file);
-void zchan_hold_stop(struct zchan_channel *chan, enum zchan_end_id e,
-		    struct file *file, fl_owner_t files, bool always);
-void zchan_hold_forget(struct zchan_channel *chan, enum zchan_end_id e);
-long zchan_ioctl_use(struct file *file, struct zchan_use __user *arg);
+/* zchan_file.c */
+struct zchan_file *zchan_file_alloc(void);
+void zchan_file_free(struct zchan_file *zf);
+void zchan_file_set_role(struct zchan_file *zf, struct zchan_channel *chan,
+			 unsigned int role);
 
 /* zchan_mmap.c */
 int zchan_mmap(struct file *file, struct vm_area_struct *vma);
+
+/* zchan_hold.c */
+int zchan_hold_start(struct zchan_channel *chan, enum zchan_end_id e,
+		     struct file *file);
+void zchan_hold_stop(struct zchan_channel *chan, enum zchan_end_id e,
+		     struct file *file, fl_owner_t files, bool always);
+void zchan_hold_forget(struct zchan_channel *chan, enum zchan_end_id e);
+long zchan_ioctl_use(struct file *file, struct zchan_use __user *arg);
+
+/* zchan_end.c */
+int zchan_take_consumer(struct zchan_channel *chan);
+void zchan_untake_consumer(struct zchan_channel *chan);
+void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e);
+
+/* zchan_names.c */
+extern struct mutex zchan_lock;
+extern struct list_head zchan_channels;
+int zchan_channel_link(struct zchan_channel *chan);
+void zchan_channel_unlink(struct zchan_channel *chan);
+struct zchan_channel *zchan_channel_find(const char *name);
 
 /* zchan_wait.c */
 __poll_t zchan_ready_mask(struct zchan_channel *chan, enum zchan_end_id e);
@@ -262,6 +265,47 @@ int zchan_uring_pending_count(void);
 struct io_uring_cmd;
 int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
 #endif
+
+/* zchan_channel.c */
+void zchan_fill_layout(struct zchan_layout *l, u64 pool_size, u32 entries,
+		       u32 max_msg);
+struct zchan_channel *zchan_channel_alloc(struct zchan_create *c,
+					  u64 pool_size);
+void zchan_channel_put(struct zchan_channel *chan);
+u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail,
+		       u32 *msgs);
+
+static inline void zchan_channel_get(struct zchan_channel *chan)
+{
+	refcount_inc(&chan->ref);
+}
+
+/* zchan_pages.c */
+struct vm_fault;
+void zchan_pages_init(struct zchan_channel *chan);
+long zchan_ioctl_send_pages(struct zchan_file *zf,
+			    struct zchan_send_pages __user *arg);
+long zchan_ioctl_reap(struct zchan_file *zf, struct zchan_reap __user *arg);
+void zchan_pages_abort(struct zchan_channel *chan);
+void zchan_pages_free(struct zchan_channel *chan);
+bool zchan_pages_reapable(struct zchan_channel *chan);
+int zchan_pages_mmap(struct zchan_channel *chan, unsigned int role,
+		     struct vm_area_struct *vma);
+vm_fault_t zchan_pages_fault(struct vm_fault *vmf);
+struct zchan_channel *zchan_pages_vm_open(struct vm_area_struct *vma);
+struct zchan_channel *zchan_pages_vm_close(struct vm_area_struct *vma);
+
+/* zchan_limits.c */
+extern struct zchan_stats zchan_stats;
+extern unsigned int zchan_max_channels_per_user;
+extern unsigned long zchan_max_pool_bytes;
+extern unsigned long zchan_max_user_pool_bytes;
+extern unsigned long zchan_max_user_pinned_bytes;
+void zchan_limits_init(void);
+struct zchan_user *zchan_user_charge(kuid_t uid, u64 bytes);
+void zchan_user_uncharge(struct zchan_user *u, u64 bytes);
+int zchan_user_pin(struct zchan_user *u, unsigned long nr_pages);
+void zchan_user_unpin(struct zchan_user *u, unsigned long nr_pages);
 
 /* zchan_debugfs.c */
 void zchan_debugfs_init(void);

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * zchan: making and describing channels - ZCHAN_IOC_CREATE,
+ * ZCHAN_IOC_ATTACH, ZCHAN_IOC_PEER_FD and ZCHAN_IOC_INFO.
+ *
+ * A file gets its role once, under its lock; whatever fails on the way
+ * leaves nothing behind (the layout is reported before anything is taken).
+ */
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/mm.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "zchan_priv.h"
+#include "zchan_trace.h"
+
+/*
+ * Validate CREATE's geometry and fill in the defaults.  A pool too large is
+ * -ENOMEM whatever else is asked; the default max_msg always fits.
+ */
+static int zchan_check_geometry(struct zchan_create *c, u64 *pool_size)
+{
+	u64 pool = c->pool_size ? c->pool_size : ZCHAN_DEFAULT_POOL_SIZE;
+	u64 limit = READ_ONCE(zchan_max_pool_bytes);
+
+	if (pool > min_t(u64, limit, ZCHAN_POOL_SIZE_MAX)) {
+		trace_zchan_limit(pool, limit, ZCHAN_TRACE_LIMIT_POOL);
+		return -ENOMEM;
+	}
+	pool = PAGE_ALIGN(pool);
+	if (!c->ring_entries)
+		c->ring_entries = ZCHAN_DEFAULT_RING_ENTRIES;
+	if (!is_power_of_2(c->ring_entries) ||
+	    c->ring_entries > ZCHAN_RING_ENTRIES_MAX)
+		return -EINVAL;
+	if (!c->max_msg)
+		c->max_msg = min_t(u64, pool / 4, ZCHAN_MSG_MAX);
+	if (c->max_msg > pool / 2 || c->max_msg > ZCHAN_MSG_MAX)
+		return -EINVAL;
+	*pool_size = pool;
+	return 0;
+}
+
+long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
+{
+	struct zchan_channel *chan;
+	struct zchan_layout layout;
+	struct zchan_create c;
+	u64 pool_size;
+	long ret;
+
+	if (copy_from_user(&c, arg, sizeof(c)))
+		return -EFAULT;
+	if (c.flags & ~ZCHAN_CREATE_PUBLISH_ON_CLOSE || c.mode & ~0777 ||
+	    !zchan_all_zero(c.reserved, sizeof(c.reserved)))
+		return -EINVAL;
+	if (strnlen((const char *)c.name, sizeof(c.name)) == sizeof(c.name))
+		return -EINVAL;
+	ret = zchan_check_geometry(&c, &pool_size);
+	if (ret)
+		return ret;
+
+	mutex_lock(&zf->lock);
+	ret = -EINVAL;
+	if (zf->role != ZCHAN_ROLE_NONE)
+		goto out_unlock;
+	/* Report the layout first: no channel to undo if that faults. */
+	zchan_fill_layout(&layout, pool_size, c.ring_entries, c.max_msg);
+	ret = -EFAULT;
+	if (copy_to_user(&arg->layout, &layout, sizeof(layout)))
+		goto out_unlock;
+	chan = zchan_channel_alloc(&c, pool_size);
+	if (IS_ERR(chan)) {
+		ret = PTR_ERR(chan);
+		goto out_unlock;
+	}
+	ret = zchan_channel_link(chan);
+	if (ret) {
+		zchan_channel_put(chan);
+		goto out_unlock;
+	}
+	zchan_file_set_role(zf, chan, ZCHAN_ROLE_PRODUCER);
+	trace_zchan_create(chan);
+out_unlock:
+	mutex_unlock(&zf->lock);
+	return ret;
+}
+
+long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg)
+{
+	struct zchan_channel *chan;
+	struct zchan_attach a;
+	long ret;
+
+	if (copy_from_user(&a, arg, sizeof(a)))
+		return -EFAULT;
+	if (a.flags || a.resv ||
+	    !zchan_all_zero(a.reserved, sizeof(a.reserved)))
+		return -EINVAL;
+	if (!a.name[0] || strnlen((const char *)a.name, sizeof(a.name)) == sizeof(a.name))
+		return -EINVAL;
+
+	mutex_lock(&zf->lock);
+	ret = -EINVAL;
+	if (zf->role != ZCHAN_ROLE_NONE)
+		goto out_unlock;
+
+	chan = zchan_channel_find((const char *)a.name);
+	if (IS_ERR(chan)) {
+		ret = PTR_ERR(chan);
+		goto out_unlock;
+	}
+
+	/* Report the layout before taking the end: a fault leaves no trace. */
+	if (copy_to_user(&arg->layout, &chan->layout, sizeof(chan->layout)))
+		ret = -EFAULT;
+	else
+		ret = zchan_take_consumer(chan);
+	if (ret) {
+		zchan_channel_put(chan);
+		goto out_unlock;
+	}
+	zchan_file_set_role(zf, chan, ZCHAN_ROLE_CONSUMER);
+	trace_zchan_attach(chan);
+out_unlock:
+	mutex_unlock(&zf->lock);
+	return ret;
+}
+
+long zchan_ioctl_peer_fd(struct file *file, struct zchan_peer_fd __user *arg)
+{
+	struct zchan_file *zf = file->private_data;
+	struct file *peer_file;
+	struct zchan_channel *chan;
+	struct zchan_peer_fd p;
+	struct zchan_file *peer;
+	unsigned int role;
+	int fd, ret;
+
+	if (copy_from_user(&p, arg, sizeof(p)))
+		return -EFAULT;
+	if (p.flags & ~ZCHAN_PEER_FD_CLOEXEC ||
+	    !zchan_all_zero(p.reserved, sizeof(p.reserved)))
+		return -EINVAL;
+	chan = zchan_file_chan(zf, &role);
+	if (!chan || role != ZCHAN_ROLE_PRODUCER)
+		return -EINVAL;
+
+	peer = zchan_file_alloc();
+	if (!peer)
+		return -ENOMEM;
+	fd = get_unused_fd_flags(O_RDWR |
+			(p.flags & ZCHAN_PEER_FD_CLOEXEC ? O_CLOEXEC : 0));
+	if (fd < 0) {
+		ret = fd;
+		goto err_free_peer;
+	}
+	/* The number is reserved but not installed: report it first. */
+	ret = -EFAULT;
+	if (put_user(fd, &arg->fd))
+		goto err_put_fd;
+	ret = zchan_take_consumer(chan);
+	if (ret == -ENOENT)
+		ret = -EPIPE;	/* this end is released (ZCHAN_IOC_USE) */
+	if (ret)
+		goto err_put_fd;
+	/* The caller's file operations: a channel file's, zchan_fops. */
+	peer_file = anon_inode_getfile("[zchan]", file->f_op, peer, O_RDWR);
+	if (IS_ERR(peer_file)) {
+		ret = PTR_ERR(peer_file);
+		goto err_untake;
+	}
+	zchan_channel_get(chan);
+	peer->chan = chan;
+	peer->role = ZCHAN_ROLE_CONSUMER;
+	trace_zchan_peer_fd(chan);
+	fd_install(fd, peer_file);
+	return 0;
+
+err_untake:
+	/* No file ever held the end: give it back untouched. */
+	zchan_untake_consumer(chan);
+err_put_fd:
+	put_unused_fd(fd);
+err_free_peer:
+	zchan_file_free(peer);
+	return ret;
+}
+
+long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
+{
+	struct zchan_channel *chan;
+	struct zchan_info info;
+	unsigned int role;
+
+	if (copy_from_user(&info, arg, sizeof(info)))
+		return -EFAULT;
+	if (info.flags || !zchan_all_zero(info.reserved, sizeof(info.reserved)))
+		return -EINVAL;
+
+	memset(&info, 0, sizeof(info));
+	info.layout.features = ZCHAN_FEATURES;
+	chan = zchan_file_chan(zf, &role);
+	info.role = role;
+	if (chan) {
+		if (READ_ONCE(chan->ends[ZCHAN_END_PROD].state) == ZCHAN_END_OPEN)
+			info.state |= ZCHAN_STATE_PRODUCER_OPEN;
+		if (READ_ONCE(chan->ends[ZCHAN_END_CONS].state) == ZCHAN_END_OPEN)
+			info.state |= ZCHAN_STATE_CONSUMER_OPEN;
+		if (chan->name[0])
+			info.state |= ZCHAN_STATE_NAMED;
+		info.layout = chan->layout;
+		info.published = READ_ONCE(*chan->w.tail);
+		info.released = READ_ONCE(*chan->w.head);
+		info.queued_bytes = zchan_queued_bytes(chan, info.released,
+						       info.published, NULL);
+		info.kicks = atomic64_read(&chan->kicks);
+		info.waits = atomic64_read(&chan->waits);
+		memcpy(info.name, chan->name, sizeof(info.name));
+	}
+	if (copy_to_user(arg, &info, sizeof(info)))
+		return -EFAULT;
+	return 0;
+}
