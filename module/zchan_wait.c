@@ -90,10 +90,17 @@ __poll_t zchan_poll(struct file *file, poll_table *pt)
 	return mask;
 }
 
+#ifdef ZCHAN_HAVE_URING_CMD
+
+#ifndef ZCHAN_HAVE_CMD_CANCELABLE
+struct zchan_watch;
+#endif
+
 /*
  * Pending ZCHAN_URING_CMD_WAITs live in the command's pdu: a list entry on
- * the end, the file table that issued it (see zchan_cancel_waits()), the
- * issuing task (see zchan_watchdog_fn()), and once unlinked, the result.
+ * the end, the file table that issued it (see zchan_cancel_waits()), and
+ * once unlinked, the result; without cancelable commands, also its entry
+ * on the watchdog's list.
  */
 struct zchan_uring_pdu {
 	struct list_head node;
@@ -101,10 +108,10 @@ struct zchan_uring_pdu {
 		fl_owner_t owner;	/* while queued */
 		int res;		/* once unlinked */
 	};
-	struct task_struct *task;
+#ifndef ZCHAN_HAVE_CMD_CANCELABLE
+	struct zchan_watch *watch;
+#endif
 };
-
-#ifdef ZCHAN_HAVE_URING_CMD
 
 #if defined(ZCHAN_CMD_DONE_RES2_FLAGS)
 #define zchan_cmd_done(cmd, res, fl)	io_uring_cmd_done(cmd, res, 0, fl)
@@ -159,11 +166,12 @@ static void zchan_uring_tw(struct io_uring_cmd *cmd)
 }
 #endif
 
+static void zchan_unwatch(struct zchan_uring_pdu *pdu);
+
 /* Forget a wait just unlinked from its end (outside the channel lock). */
 static void zchan_uring_unqueued(struct zchan_uring_pdu *pdu, int res)
 {
-	put_task_struct(pdu->task);
-	pdu->task = NULL;
+	zchan_unwatch(pdu);
 	pdu->res = res;
 	atomic_dec(&zchan_uring_pending);
 }
@@ -251,6 +259,15 @@ static void zchan_uring_cancel(struct zchan_channel *chan, enum zchan_end_id e,
 	}
 }
 
+static int zchan_watch(struct io_uring_cmd *cmd)
+{
+	return 0;
+}
+
+static void zchan_unwatch(struct zchan_uring_pdu *pdu)
+{
+}
+
 static void zchan_watchdog_kick(void)
 {
 }
@@ -266,11 +283,56 @@ void zchan_uring_exit(void)
  * (fixed) file is the only reference to the channel.  While WAITs are
  * queued, look a few times a second for issuers that are exiting or in
  * execve() and complete their WAITs with -ECANCELED, as io_uring would.
+ * The watchdog keeps its own list of the pending WAITs and their issuers.
  */
 #define ZCHAN_WATCHDOG_INTERVAL	(HZ / 5)
 
 static void zchan_watchdog_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(zchan_watchdog, zchan_watchdog_fn);
+
+/**
+ * struct zchan_watch - a pending uring WAIT, as the watchdog sees it
+ * @node: entry in zchan_watched, under zchan_watch_lock
+ * @task: the issuing task (referenced)
+ * @cmd: the command; on the list only while it is pending
+ */
+struct zchan_watch {
+	struct list_head node;
+	struct task_struct *task;
+	struct io_uring_cmd *cmd;
+};
+
+/* Taken before a channel's lock, never inside one. */
+static DEFINE_SPINLOCK(zchan_watch_lock);
+static LIST_HEAD(zchan_watched);
+
+/* Before the WAIT is queued on its end: a waker may complete it then. */
+static int zchan_watch(struct io_uring_cmd *cmd)
+{
+	struct zchan_watch *w = kmalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
+
+	if (!w)
+		return -ENOMEM;
+	w->task = get_task_struct(current);
+	w->cmd = cmd;
+	zchan_pdu(cmd)->watch = w;
+	spin_lock(&zchan_watch_lock);
+	list_add_tail(&w->node, &zchan_watched);
+	spin_unlock(&zchan_watch_lock);
+	return 0;
+}
+
+static void zchan_unwatch(struct zchan_uring_pdu *pdu)
+{
+	struct zchan_watch *w = pdu->watch;
+
+	spin_lock(&zchan_watch_lock);
+	list_del(&w->node);
+	spin_unlock(&zchan_watch_lock);
+	put_task_struct(w->task);
+	kfree(w);
+	pdu->watch = NULL;
+}
 
 /*
  * The issuer is going: exiting, or its thread group is (an SQPOLL thread
@@ -290,24 +352,42 @@ static bool zchan_task_leaving(struct task_struct *task)
 #endif
 }
 
+/*
+ * Take @pdu off its end's list if it is still there (a waker may have
+ * moved it to its own list, and completes it).
+ */
+static void zchan_watch_unqueue(struct zchan_uring_pdu *pdu,
+				struct list_head *done)
+{
+	struct io_uring_cmd *cmd = zchan_pdu_cmd(pdu);
+	struct zchan_uring_pdu *pos;
+	struct zchan_channel *chan;
+	unsigned int role;
+	enum zchan_end_id e;
+
+	/* A queued WAIT's file has a role: it was issued on a channel. */
+	chan = zchan_file_chan(cmd->file->private_data, &role);
+	e = zchan_role_end(role);
+	spin_lock(&chan->lock);
+	list_for_each_entry(pos, &chan->ends[e].uring_waits, node) {
+		if (pos == pdu) {
+			list_move_tail(&pdu->node, done);
+			break;
+		}
+	}
+	spin_unlock(&chan->lock);
+}
+
 static void zchan_watchdog_fn(struct work_struct *work)
 {
-	struct zchan_uring_pdu *pdu, *tmp;
-	struct zchan_channel *chan;
+	struct zchan_watch *w;
 	LIST_HEAD(done);
-	int e;
 
-	mutex_lock(&zchan_lock);
-	list_for_each_entry(chan, &zchan_channels, node) {
-		spin_lock(&chan->lock);
-		for (e = 0; e < ARRAY_SIZE(chan->ends); e++)
-			list_for_each_entry_safe(pdu, tmp,
-						 &chan->ends[e].uring_waits, node)
-				if (zchan_task_leaving(pdu->task))
-					list_move_tail(&pdu->node, &done);
-		spin_unlock(&chan->lock);
-	}
-	mutex_unlock(&zchan_lock);
+	spin_lock(&zchan_watch_lock);
+	list_for_each_entry(w, &zchan_watched, node)
+		if (zchan_task_leaving(w->task))
+			zchan_watch_unqueue(zchan_pdu(w->cmd), &done);
+	spin_unlock(&zchan_watch_lock);
 	zchan_complete_waits(&done, -ECANCELED);
 
 	if (atomic_read(&zchan_uring_pending))
@@ -330,11 +410,13 @@ static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
 {
 	struct zchan_uring_pdu *pdu = zchan_pdu(cmd);
 	__poll_t mask;
+	int ret;
 
 	INIT_LIST_HEAD(&pdu->node);
 	pdu->owner = current->files;
-	pdu->task = current;
-	get_task_struct(current);
+	ret = zchan_watch(cmd);
+	if (ret)
+		return ret;
 	atomic_inc(&zchan_uring_pending);
 #ifdef ZCHAN_HAVE_CMD_CANCELABLE
 	/* Before it is queued: a waker may complete it from then on. */
