@@ -62,6 +62,8 @@ void zchan_channel_put(struct zchan_channel *chan)
 {
 	if (!refcount_dec_and_test(&chan->ref))
 		return;
+	zchan_end_set_task(chan, ZCHAN_END_PROD, NULL);
+	zchan_end_set_task(chan, ZCHAN_END_CONS, NULL);
 	zchan_pages_free(chan);
 	zchan_region_free(&chan->pool);
 	zchan_region_free(&chan->cons_ring);
@@ -172,6 +174,50 @@ err_free_chan:
 err_uncharge:
 	zchan_user_uncharge(user, pool_size);
 	return ERR_PTR(ret);
+}
+
+/**
+ * zchan_end_set_task - note which task acts for end @e
+ * @chan: the channel
+ * @e: the end
+ * @task: the task (current, mostly), or NULL to forget it
+ *
+ * Cheap when @task is already the one noted: the common case of a WAIT.
+ */
+void zchan_end_set_task(struct zchan_channel *chan, enum zchan_end_id e,
+			struct task_struct *task)
+{
+	struct zchan_end *end = &chan->ends[e];
+	struct task_struct *old;
+
+	if (READ_ONCE(end->task) == task)
+		return;
+	if (task)
+		get_task_struct(task);
+	spin_lock(&chan->lock);
+	old = end->task;
+	/* A released end keeps no task; its peer's spin ends on EPOLLHUP. */
+	if (task && end->state == ZCHAN_END_GONE)
+		old = task;
+	else
+		WRITE_ONCE(end->task, task);
+	spin_unlock(&chan->lock);
+	if (old)
+		put_task_struct(old);
+}
+
+/* The task acting for the peer of end @e, referenced, or NULL. */
+struct task_struct *zchan_peer_task_get(struct zchan_channel *chan,
+					enum zchan_end_id e)
+{
+	struct task_struct *task;
+
+	spin_lock(&chan->lock);
+	task = chan->ends[!e].task;
+	if (task)
+		get_task_struct(task);
+	spin_unlock(&chan->lock);
+	return task;
 }
 
 /*

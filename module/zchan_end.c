@@ -79,6 +79,7 @@ void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e)
 	dead = chan->ends[!e].state != ZCHAN_END_OPEN;
 	spin_unlock(&chan->lock);
 	trace_zchan_release(chan, e, !dead);
+	zchan_end_set_task(chan, e, NULL);
 	/* Only one release sees both ends gone. */
 	if (dead)
 		zchan_channel_unlink(chan);

@@ -53,12 +53,16 @@ struct zchan_region {
  * @wq: poll, epoll and ZCHAN_IOC_WAIT sleepers of this end
  * @uring_waits: pending ZCHAN_URING_CMD_WAIT commands, under the channel lock
  * @holders: descriptor tables holding the end (zchan_hold.c), under the lock
+ * @task: the task that last created, attached, waited on or kicked from
+ *	the end (referenced), whose peer's ZCHAN_WAIT_SPIN watches it; under
+ *	the lock, NULL once the end is released
  * @state: enum zchan_end_state, written under the channel lock
  */
 struct zchan_end {
 	wait_queue_head_t wq;
 	struct list_head uring_waits;
 	struct list_head holders;
+	struct task_struct *task;
 	int state;
 };
 
@@ -165,7 +169,7 @@ struct zchan_file {
 #endif
 #define ZCHAN_FEATURES	(ZCHAN_FEAT_URING_BITS | ZCHAN_FEAT_CANCEL_BITS | \
 			 ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE | \
-			 ZCHAN_FEAT_SEND_PAGES)
+			 ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN)
 
 /* Global counters, shown in debugfs zchan/stats. */
 struct zchan_stats {
@@ -272,6 +276,10 @@ void zchan_fill_layout(struct zchan_layout *l, u64 pool_size, u32 entries,
 struct zchan_channel *zchan_channel_alloc(struct zchan_create *c,
 					  u64 pool_size);
 void zchan_channel_put(struct zchan_channel *chan);
+void zchan_end_set_task(struct zchan_channel *chan, enum zchan_end_id e,
+			struct task_struct *task);
+struct task_struct *zchan_peer_task_get(struct zchan_channel *chan,
+					enum zchan_end_id e);
 u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail,
 		       u32 *msgs);
 

@@ -81,6 +81,7 @@ long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
 		goto out_unlock;
 	}
 	zchan_file_set_role(zf, chan, ZCHAN_ROLE_PRODUCER);
+	zchan_end_set_task(chan, ZCHAN_END_PROD, current);
 	trace_zchan_create(chan);
 out_unlock:
 	mutex_unlock(&zf->lock);
@@ -122,6 +123,7 @@ long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg)
 		goto out_unlock;
 	}
 	zchan_file_set_role(zf, chan, ZCHAN_ROLE_CONSUMER);
+	zchan_end_set_task(chan, ZCHAN_END_CONS, current);
 	trace_zchan_attach(chan);
 out_unlock:
 	mutex_unlock(&zf->lock);

@@ -412,6 +412,7 @@ static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
 	__poll_t mask;
 	int ret;
 
+	zchan_end_set_task(chan, e, current);
 	INIT_LIST_HEAD(&pdu->node);
 	pdu->owner = current->files;
 	ret = zchan_watch(cmd);
@@ -470,6 +471,7 @@ int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		return zchan_uring_wait(chan, zchan_role_end(role), cmd,
 					issue_flags);
 	case ZCHAN_URING_CMD_KICK:
+		zchan_end_set_task(chan, zchan_role_end(role), current);
 		zchan_kick(chan, !zchan_role_end(role));
 		return 0;
 	}
@@ -538,8 +540,39 @@ long zchan_ioctl_kick(struct zchan_file *zf, struct zchan_kick __user *arg)
 	chan = zchan_file_chan(zf, &role);
 	if (!chan)
 		return -EINVAL;
+	zchan_end_set_task(chan, zchan_role_end(role), current);
 	zchan_kick(chan, !zchan_role_end(role));
 	return 0;
+}
+
+/*
+ * ZCHAN_WAIT_SPIN: watch end @e's ready condition until @spin_ns pass,
+ * for as long as the peer's task runs on a CPU (owner_on_cpu(), as
+ * mutex_spin_on_owner() does): a peer that is not running cannot publish,
+ * and spinning would only keep it off this CPU.  need_wakeup stays clear,
+ * so a peer that publishes meanwhile does not kick.
+ */
+static __poll_t zchan_spin(struct zchan_channel *chan, enum zchan_end_id e,
+			   u64 spin_ns)
+{
+	struct task_struct *peer = zchan_peer_task_get(chan, e);
+	__poll_t mask = 0;
+	u64 until;
+
+	if (!peer)
+		return 0;
+	if (peer == current)
+		goto out;
+	until = ktime_get_ns() + spin_ns;
+	while (!(mask = zchan_ready_mask(chan, e))) {
+		if (!owner_on_cpu(peer) || need_resched() ||
+		    signal_pending(current) || ktime_get_ns() >= until)
+			break;
+		cpu_relax();
+	}
+out:
+	put_task_struct(peer);
+	return mask;
 }
 
 long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
@@ -556,8 +589,10 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 
 	if (copy_from_user(&w, arg, sizeof(w)))
 		return -EFAULT;
-	if (w.flags & ~ZCHAN_WAIT_TIMEOUT ||
-	    !zchan_all_zero(w.reserved, sizeof(w.reserved)))
+	if (w.flags & ~(ZCHAN_WAIT_TIMEOUT | ZCHAN_WAIT_SPIN) || w.resv)
+		return -EINVAL;
+	if (w.flags & ZCHAN_WAIT_SPIN ? w.spin_ns > ZCHAN_WAIT_SPIN_MAX_NS :
+					 w.spin_ns)
 		return -EINVAL;
 	chan = zchan_file_chan(zf, &role);
 	if (!chan)
@@ -568,6 +603,14 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 		deadline = ktime_add_safe(ktime_get(),
 					  ns_to_ktime(min_t(u64, w.timeout_ns,
 							    KTIME_MAX)));
+	zchan_end_set_task(chan, e, current);
+	if (w.spin_ns) {
+		if (timed)
+			w.spin_ns = min_t(u64, w.spin_ns, w.timeout_ns);
+		mask = zchan_spin(chan, e, w.spin_ns);
+		if (mask)
+			goto out;
+	}
 
 	for (;;) {
 		prepare_to_wait(&chan->ends[e].wq, &wait, TASK_INTERRUPTIBLE);
@@ -599,7 +642,7 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 				     ret ? (int)ret : (__force int)mask);
 	if (ret)
 		return ret;
-
+out:
 	if (put_user((__force u32)mask, &arg->revents))
 		return -EFAULT;
 	return 0;

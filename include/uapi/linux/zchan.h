@@ -82,6 +82,12 @@
  *	&struct zchan_send_pages).
  */
 #define ZCHAN_FEAT_SEND_PAGES		(1U << 4)
+/*
+ * ZCHAN_FEAT_WAIT_SPIN: ZCHAN_IOC_WAIT accepts ZCHAN_WAIT_SPIN (see
+ *	&struct zchan_wait): the kernel spins before it sleeps, and only
+ *	while the peer end's task is running on a CPU.
+ */
+#define ZCHAN_FEAT_WAIT_SPIN		(1U << 5)
 
 /* mmap() offsets of the three regions (also returned in zchan_layout). */
 #define ZCHAN_OFF_PROD_RING	0x00000000ULL
@@ -352,16 +358,39 @@ struct zchan_kick {
  * @timeout_ns: in: relative timeout, used with ZCHAN_WAIT_TIMEOUT
  * @flags: in: ZCHAN_WAIT_* flags
  * @revents: out: EPOLLIN/EPOLLOUT/EPOLLHUP mask that ended the wait
- * @reserved: must be zero
+ * @spin_ns: in: with ZCHAN_WAIT_SPIN, the longest the kernel spins before
+ *	it sleeps, at most ZCHAN_WAIT_SPIN_MAX_NS; zero without the flag
+ * @resv: must be zero
+ * @reserved: the older name of @spin_ns and @resv, which were reserved
+ *
+ * ZCHAN_WAIT_SPIN (ZCHAN_FEAT_WAIT_SPIN): before it sleeps, the kernel
+ * watches the end's ready condition for up to @spin_ns, as the kernel's
+ * adaptive mutexes spin on their owner, and only while the peer end's task
+ * - the one that last created, attached, waited on or kicked from the
+ * peer end - is running on a CPU (and is not the caller).  It stops at
+ * once when the peer is not running (it cannot publish: spinning would
+ * only take its CPU), when the caller should yield, or on a signal; then
+ * it sleeps as without the flag.  While it spins the end's need_wakeup is
+ * not set, so a peer that publishes meanwhile makes no system call.  The
+ * spin counts against @timeout_ns.
  */
 struct zchan_wait {
 	__u64 timeout_ns;
 	__u32 flags;
 	__u32 revents;
-	__u64 reserved[2];
+	union {
+		struct {
+			__u64 spin_ns;
+			__u64 resv;
+		};
+		__u64 reserved[2];
+	};
 };
 
 #define ZCHAN_WAIT_TIMEOUT	(1U << 0)
+#define ZCHAN_WAIT_SPIN		(1U << 1)
+/* The longest spin a ZCHAN_IOC_WAIT may ask for (2 ms). */
+#define ZCHAN_WAIT_SPIN_MAX_NS	2000000ULL
 
 /**
  * struct zchan_use - ZCHAN_IOC_USE argument
