@@ -12,6 +12,16 @@ module/zchan_test: module/zchan_test.c $(TEST_COMMON_HDRS) \
 	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
 		-o $@ $< -luring -lpthread
 
+# ZCHAN_IOC_WAIT's ZCHAN_WAIT_SPIN.
+GUEST_TESTS += module/zchan_spin_test
+TEST_CLEAN += module/zchan_spin_test
+
+module/zchan_spin_test: module/zchan_spin_test.c $(TEST_COMMON_HDRS) \
+		$(TOP)/include/uapi/linux/zchan.h $(KSFT_HDRS)
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
+		-o $@ $< -luring -lpthread
+
 # libzchan's zchan_send_pages() and zchan_reap() on the kernel backend.
 GUEST_TESTS += module/zchan_pages_lib_test
 TEST_CLEAN += module/zchan_pages_lib_test

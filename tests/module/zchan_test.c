@@ -442,13 +442,13 @@ TEST(create_defaults_and_layout)
 	}
 	/* Every feature of this module, and nothing else. */
 	EXPECT_EQ(ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
-		  ZCHAN_FEAT_SEND_PAGES,
+		  ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN,
 		  l.features & (ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
-				ZCHAN_FEAT_SEND_PAGES));
+				ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN));
 	EXPECT_TRUE(l.features & ZCHAN_FEAT_URING_CMD);
 	EXPECT_EQ(0, l.features & ~(ZCHAN_FEAT_URING_CMD | ZCHAN_FEAT_URING_CANCEL |
 				    ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
-				    ZCHAN_FEAT_SEND_PAGES));
+				    ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN));
 	EXPECT_EQ(0, l.resv);
 	EXPECT_EQ(0, l.reserved[0] | l.reserved[1] | l.reserved[2]);
 	close(fd);
@@ -801,7 +801,7 @@ TEST(kick_wait_info_bad_args)
 	k.reserved[1] = 0;
 	EXPECT_EQ(0, zc_ioctl(fd, ZCHAN_IOC_KICK, &k));
 
-	w.flags = 2;
+	w.flags = ZCHAN_WAIT_SPIN << 1;
 	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_WAIT, &w);
 	w.flags = 0;
 	w.reserved[0] = 1;
