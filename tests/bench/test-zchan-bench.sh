@@ -105,7 +105,7 @@ METHODS=$(IFS=,; echo "${RUNNABLE[*]}")
 if [ "$GUEST" = 1 ]; then
 	echo "1..6"
 else
-	echo "1..27"
+	echo "1..29"
 fi
 
 # 1: -h
@@ -539,6 +539,59 @@ assert res["zchan-memfd"]["messages"] > 16, res["zchan-memfd"]["messages"]
 	ok "handoff runs are sized by time: zchan-memfd moves more than pipe's 16 messages"
 else
 	not_ok "handoff runs are sized by time" "$(tail -n 3 "$TMP/hsize.err" "$TMP/hsize.py")"
+fi
+
+# 28: placements side by side in one run: idle, same-core, oversub (2 x
+# nproc pairs at once) and 3 pairs; every pair moves -n messages, the
+# spinning mode is declined where spinners outnumber the CPUs, and every
+# point carries its channel's setup figures
+NPROC=$(nproc)
+if run 0 "$TMP/place" -m pipe,zchan-memfd -M handoff,pingpong,pingpong-busy \
+	-s 64 -P idle,same-core,oversub,3 -n 40 -w 2 -r 1 -q -t 60 --json \
+	--csv="$TMP/place.csv" && "$PY" - "$TMP/place" "$NPROC" 2>"$TMP/place.py" <<'PY'
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+nproc = int(sys.argv[2])
+assert len(res) == 2 * 3 * 4, len(res)
+pairs = {"idle": 1, "same-core": 1, "oversub": 2 * nproc, "pairs": 3}
+for r in res:
+    where = "%s %s %s" % (r["placement"], r["method"], r["mode"])
+    assert r["pairs"] == pairs[r["placement"]], where
+    busy = r["mode"] == "pingpong-busy"
+    if busy and (r["placement"] == "same-core" or 2 * r["pairs"] > nproc):
+        assert r["status"] == "unavailable", where
+        continue
+    assert r["status"] == "ok", "%s: %s %s" % (where, r["status"], r["why"])
+    pp = r["mode"].startswith("pingpong")
+    assert r["messages"] == 40 * r["pairs"] * (2 if pp else 1), where
+    assert r["setup_ns"] > 0, where
+    assert r["idle_rss_bytes"] is not None, where
+    assert r["producer_fds"] >= 1 and r["consumer_fds"] >= 1, where
+    if r["method"] == "zchan-memfd":
+        assert r["memfd_bytes"] > 0, where
+        assert r["lib_syscalls_per_msg"] is not None, where
+    else:
+        assert r["memfd_bytes"] == 0 and r["lib_syscalls_per_msg"] is None, where
+PY
+then
+	if [ "$(head -n 1 "$TMP/place.csv" | tr ',' '\n' | grep -c 'placement\|pairs\|setup_ns')" = 3 ] &&
+	   [ "$(grep -c ',oversub,' "$TMP/place.csv")" = 6 ]; then
+		ok "placements idle, same-core, oversub and N pairs side by side, setup figures in JSON and CSV"
+	else
+		not_ok "placements in the CSV" "$(head -n 2 "$TMP/place.csv")"
+	fi
+else
+	not_ok "placements side by side" "$(tail -n 3 "$TMP/place.err" "$TMP/place.py")"
+fi
+
+# 29: the scale sweep's table: one row per placement and method
+if run 0 "$TMP/scale" -m pipe,zchan-memfd -M handoff -s 64 -P 1,2,8 -n 20 \
+	-w 2 -r 1 -q -t 60 && grep -q '^handoff, pairs: 8 pairs at once' "$TMP/scale" &&
+   grep -q '^channel setup' "$TMP/scale" &&
+   [ "$(grep -c '^pairs  *[128] zchan-memfd ' "$TMP/scale")" = 3 ]; then
+	ok "the scale sweep's tables: a section per pair count, setup rows per pair count"
+else
+	not_ok "the scale sweep's tables" "$(tail -n 12 "$TMP/scale" "$TMP/scale.err")"
 fi
 fi # native only
 

@@ -206,10 +206,32 @@ struct bench_env {
 };
 void env_collect(struct bench_env *env);
 
+/*
+ * Where the pairs of a point run: one pair on two CPUs of its own (idle),
+ * one pair on one CPU (same-core), 2 x nproc pairs at once on every CPU
+ * (oversub), or a given number of pairs at once (pairs: the scale sweep).
+ * Pairs beyond the first go round the CPUs this process may use, pair i's
+ * producer on the i-th, its consumer on the next.
+ */
+enum bench_placement {
+	PLACE_IDLE,
+	PLACE_SAME_CORE,
+	PLACE_OVERSUB,
+	PLACE_PAIRS,
+};
+
+#define BENCH_MAX_PAIRS		64
+const char *placement_name(enum bench_placement place);
+/* the most pairs any point of the sweep runs at once (iceoryx's mempools) */
+extern unsigned int bench_max_pairs;
+/* the CPUs this process may run on */
+int bench_nproc(void);
+
 /* Settings shared by every run of a sweep. */
 struct bench_cfg {
 	int cpu[2];		/* producer, consumer */
 	bool same_core;
+	unsigned int pairs;	/* producer/consumer pairs at once, each its own channel */
 	double time_limit;	/* seconds per run */
 	double stall_limit;	/* seconds without progress */
 	unsigned int repeat;
@@ -242,11 +264,30 @@ struct run_result {
 	double msgs_per_sec;
 	double cpu_ns_per_msg[3];	/* producer, consumer, total */
 	double syscalls_per_msg[3];	/* producer, consumer, total; <0 unknown */
+	/* the kicks and sleeps zchan's library counted, likewise (zchan only) */
+	double lib_syscalls_per_msg[3];
 	double faults_per_msg;		/* page faults, both sides */
 	char syscalls_source[16];
 	struct hist_summary rtt;	/* pingpong only */
 	double seconds_min, seconds_max;
 	unsigned int runs;
+	/*
+	 * A channel's cost to set up and to keep, per pair (the mean over
+	 * the pairs of the run); < 0: not known here.  setup_ns: create (in
+	 * the parent) + open on both sides + the first message received;
+	 * idle_rss_bytes: both ends' anonymous and shared-memory resident
+	 * set after the first message, less before the open (a page both
+	 * map counts twice);
+	 * fds: descriptors each end holds for it; memfd_bytes: the memfd
+	 * regions the producer maps;
+	 * kernel_bytes: zchan.ko's page count (debugfs zchan/stats) after
+	 * every pair's first message, less before.
+	 */
+	double setup_ns;
+	double idle_rss_bytes;
+	double fds[2];			/* producer, consumer */
+	double memfd_bytes;
+	double kernel_bytes;
 };
 
 long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
@@ -279,6 +320,8 @@ void median_of(struct run_result *runs, unsigned int n,
 /* output.c */
 struct point {
 	const struct method *m;
+	enum bench_placement place;
+	unsigned int pairs;
 	enum bench_mode mode;
 	size_t size;
 	long messages;		/* per run, once sized */

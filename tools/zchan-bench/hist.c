@@ -47,6 +47,21 @@ void hist_record(struct hist *h, uint64_t v)
 		h->max = v;
 }
 
+/* @into counts what @h counted too: several pairs' round trips as one. */
+void hist_merge(struct hist *into, const struct hist *h)
+{
+	unsigned int i;
+
+	for (i = 0; i < HIST_BUCKETS; i++)
+		into->bucket[i] += h->bucket[i];
+	into->count += h->count;
+	into->sum += h->sum;
+	if (h->min < into->min)
+		into->min = h->min;
+	if (h->max > into->max)
+		into->max = h->max;
+}
+
 uint64_t hist_percentile(const struct hist *h, double pct)
 {
 	uint64_t want, seen = 0;

@@ -30,6 +30,7 @@ struct hist_summary {
 
 void hist_init(struct hist *h);
 void hist_record(struct hist *h, uint64_t v);
+void hist_merge(struct hist *into, const struct hist *h);
 uint64_t hist_percentile(const struct hist *h, double pct);
 void hist_summarize(const struct hist *h, struct hist_summary *s);
 

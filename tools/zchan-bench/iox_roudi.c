@@ -81,9 +81,10 @@ unsigned int iox_chunks(size_t size)
 {
 	/*
 	 * A full queue, the chunk the subscriber holds and the one the
-	 * publisher loans; the rest covers pingpong's two channels.
+	 * publisher loans; the rest covers pingpong's two channels; as many
+	 * times as pairs run at once.
 	 */
-	return iox_queue_capacity(size) + 6;
+	return (iox_queue_capacity(size) + 6) * bench_max_pairs;
 }
 
 /* iceoryx's chunk payloads are multiples of 8 bytes */

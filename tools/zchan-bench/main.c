@@ -119,7 +119,16 @@ static void usage(FILE *f)
 "  -r, --repeat N       runs per point, the median is reported (default 3)\n"
 "  -c, --cpus A,B       producer and consumer CPUs (default 0,1; 0 alone\n"
 "                       on a one-CPU machine)\n"
-"      --same-core      run both on the first CPU of --cpus\n"
+"  -P, --placements LIST  where the pairs run, each a sweep of its own,\n"
+"                       side by side (default: idle):\n"
+"                         idle       one pair, on the CPUs of --cpus\n"
+"                         same-core  one pair, both on the first of --cpus\n"
+"                         oversub    2 x nproc pairs at once, round the CPUs\n"
+"                         N          N pairs at once (1..64), likewise: the\n"
+"                                    scale sweep, e.g. -P 1,2,4,8,16,32,64\n"
+"                       Pairs at once share a run's messages, and the rates\n"
+"                       are their sum.\n"
+"      --same-core      -P same-core\n"
 "      --rt             run producer and consumer SCHED_FIFO (root): less\n"
 "                       noise from other work on a busy machine\n"
 "  -t, --time S         time limit per run in seconds (default 10)\n"
@@ -152,6 +161,8 @@ static void usage(FILE *f)
 "  zchan-bench -m pipe,zchan-memfd -M stream -s 1M,64M\n"
 "  zchan-bench -M pingpong,pingpong-busy -s 64 -r 5 --json=out.json\n"
 "  zchan-bench --same-core -m pipe,socketpair --csv > same-core.csv\n"
+"  zchan-bench -P idle,same-core,oversub -M pingpong -s 64\n"
+"  zchan-bench -P 1,2,4,8,16,32,64 -M handoff -s 64 -m pipe,zchan-memfd\n"
 "  zchan-bench -m pipe,socketpair,zchan --plot bench.png\n"
 "  zchan-bench -m zchan-memfd,iceoryx,cma -M handoff\n"
 "  zchan-bench -m zchan-pages,zchan-copy -M stream,handoff -s 64K,16M\n"
@@ -250,6 +261,7 @@ static const struct option long_opts[] = {
 	{ "warmup", required_argument, NULL, 'w' },
 	{ "repeat", required_argument, NULL, 'r' },
 	{ "cpus", required_argument, NULL, 'c' },
+	{ "placements", required_argument, NULL, 'P' },
 	{ "same-core", no_argument, NULL, OPT_SAME_CORE },
 	{ "rt", no_argument, NULL, OPT_RT },
 	{ "time", required_argument, NULL, 't' },
@@ -295,7 +307,7 @@ static int write_file(const char *path, const struct bench_env *env,
 /* What the command line asked for, before it is checked against the host. */
 struct options {
 	struct bench_cfg cfg;
-	char *method_arg, *mode_arg, *size_arg;
+	char *method_arg, *mode_arg, *size_arg, *place_arg;
 	const char *json_path, *csv_path, *plot_path;
 	bool json_stdout, csv_stdout, quiet, progress, cpus_given;
 	char label[128];
@@ -309,7 +321,9 @@ struct selection {
 	struct method not_built[MAX_ITEMS];	/* asked for, not in this build */
 	enum bench_mode modes[MODE_COUNT];
 	size_t sizes[MAX_ITEMS];
-	int nmethods, nmodes, nsizes;
+	enum bench_placement places[MAX_ITEMS];
+	unsigned int pairs[MAX_ITEMS];
+	int nmethods, nmodes, nsizes, nplaces;
 };
 
 /* Not a usage error: -h, -l and bad usage all end the program early. */
@@ -343,7 +357,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int opt;
 	long l;
 
-	while ((opt = getopt_long(argc, argv, "m:M:s:n:w:r:c:t:lqvh", long_opts,
+	while ((opt = getopt_long(argc, argv, "m:M:s:n:w:r:c:P:t:lqvh", long_opts,
 				  NULL)) != -1) {
 		switch (opt) {
 		case 'm': o->method_arg = optarg; break;
@@ -367,7 +381,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (parse_cpus(optarg, cfg->cpu))
 				return bad_usage("bad --cpus '%s' (want A,B)", optarg);
 			break;
-		case OPT_SAME_CORE: cfg->same_core = true; break;
+		case 'P': o->place_arg = optarg; break;
+		case OPT_SAME_CORE: o->place_arg = "same-core"; break;
 		case OPT_RT: cfg->rt = true; break;
 		case 't':
 			if (parse_double(optarg, &cfg->time_limit, 0.1))
@@ -531,6 +546,43 @@ static int select_sizes(char *arg, struct selection *sel)
 	return OPTS_CONTINUE;
 }
 
+/* --placements (default: idle); oversub is 2 x nproc pairs. */
+static int select_placements(char *arg, struct selection *sel)
+{
+	static char idle[] = "idle";
+	char *items[MAX_ITEMS];
+	int i, n = split(arg ? arg : idle, items, MAX_ITEMS);
+
+	if (n <= 0)
+		return bad_usage("bad --placements '%s'", arg);
+	for (i = 0; i < n; i++) {
+		enum bench_placement *place = &sel->places[sel->nplaces];
+		unsigned int *pairs = &sel->pairs[sel->nplaces++];
+		long l;
+
+		*pairs = 1;
+		if (!strcmp(items[i], "idle")) {
+			*place = PLACE_IDLE;
+		} else if (!strcmp(items[i], "same-core")) {
+			*place = PLACE_SAME_CORE;
+		} else if (!strcmp(items[i], "oversub")) {
+			*place = PLACE_OVERSUB;
+			*pairs = 2 * (unsigned int)bench_nproc();
+			if (*pairs > BENCH_MAX_PAIRS)
+				*pairs = BENCH_MAX_PAIRS;
+		} else if (!parse_long(items[i], &l, 1) && l <= BENCH_MAX_PAIRS) {
+			*place = PLACE_PAIRS;
+			*pairs = (unsigned int)l;
+		} else {
+			return bad_usage("bad placement '%s' (idle, same-core, oversub or 1..64 pairs)",
+					 items[i]);
+		}
+		if (*pairs > bench_max_pairs)
+			bench_max_pairs = *pairs;
+	}
+	return OPTS_CONTINUE;
+}
+
 static int select_points(struct options *o, struct selection *sel)
 {
 	int rc = select_methods(o->method_arg, o->quiet, sel);
@@ -539,6 +591,8 @@ static int select_points(struct options *o, struct selection *sel)
 		rc = select_modes(o->mode_arg, sel);
 	if (rc == OPTS_CONTINUE)
 		rc = select_sizes(o->size_arg, sel);
+	if (rc == OPTS_CONTINUE)
+		rc = select_placements(o->place_arg, sel);
 	return rc;
 }
 
@@ -557,6 +611,7 @@ static int select_cpus(struct options *o)
 	if (!cpu_usable(cfg->cpu[0]) || (!cfg->same_core && !cpu_usable(cfg->cpu[1])))
 		return bad_usage("--cpus %s: not CPUs this process may run on",
 				 cfg->same_core ? "(first)" : "A,B");
+	/* idle: one pair on CPUs of its own, unless there is only one */
 	if (!cfg->same_core && cfg->cpu[0] == cfg->cpu[1])
 		cfg->same_core = true;
 
@@ -652,10 +707,11 @@ static bool point_declined(const struct bench_cfg *cfg,
 		snprintf(p->res.why, sizeof(p->res.why), "%s", sel->method_why[k]);
 		return true;
 	}
-	if (cfg->same_core && p->mode == MODE_PINGPONG_BUSY) {
+	if (p->mode == MODE_PINGPONG_BUSY &&
+	    (cfg->same_core || 2 * (int)cfg->pairs > bench_nproc())) {
 		p->res.status = RUN_UNAVAILABLE;
 		snprintf(p->res.why, sizeof(p->res.why),
-			 "both sides spinning on one CPU only measure the scheduler");
+			 "more sides spinning than CPUs only measure the scheduler");
 		return true;
 	}
 	why = p->m->declines ? p->m->declines(p->size) : NULL;
@@ -697,15 +753,24 @@ static void size_point(const struct bench_cfg *cfg, struct point *p,
  * in the machine's state hurts every method alike.
  */
 static void sweep_point(const struct bench_cfg *cfg, const struct selection *sel,
-			enum bench_mode mode, size_t size, struct point *pts,
-			struct run_result *runs, bool progress, size_t done,
-			size_t total)
+			int place, enum bench_mode mode, size_t size,
+			struct point *pts, struct run_result *runs, bool progress,
+			size_t done, size_t total)
 {
 	unsigned int rep;
+	char where[32] = "";
 	int k;
 
+	if (cfg->pairs > 1)
+		snprintf(where, sizeof(where), "%s x%u ",
+			 placement_name(sel->places[place]), cfg->pairs);
+	else if (sel->places[place] != PLACE_IDLE)
+		snprintf(where, sizeof(where), "%s ",
+			 placement_name(sel->places[place]));
 	for (k = 0; k < sel->nmethods; k++) {
 		pts[k].m = sel->methods[k];
+		pts[k].place = sel->places[place];
+		pts[k].pairs = cfg->pairs;
 		pts[k].mode = mode;
 		pts[k].size = size;
 		if (!point_declined(cfg, sel, k, &pts[k]))
@@ -721,14 +786,14 @@ static void sweep_point(const struct bench_cfg *cfg, const struct selection *sel
 				continue;
 			fmt_size(sz, sizeof(sz), p->size);
 			if (progress)
-				fprintf(stderr, "\r\033[K[%zu/%zu] %s %s %s run %u/%u",
-					done + (size_t)k + 1, total,
+				fprintf(stderr, "\r\033[K[%zu/%zu] %s%s %s %s run %u/%u",
+					done + (size_t)k + 1, total, where,
 					mode_name(p->mode), sz, p->m->name,
 					rep + 1, cfg->repeat);
 			run_point(cfg, p->m, p->mode, p->size, p->messages, run);
 			if (cfg->verbose)
-				fprintf(stderr, "%s%s %s %s run %u: %s %.6fs %s\n",
-					progress ? "\r\033[K" : "",
+				fprintf(stderr, "%s%s%s %s %s run %u: %s %.6fs %s\n",
+					progress ? "\r\033[K" : "", where,
 					mode_name(p->mode), sz, p->m->name,
 					rep + 1, status_name(run->status),
 					run->seconds, run->why);
@@ -742,28 +807,39 @@ static void sweep_point(const struct bench_cfg *cfg, const struct selection *sel
 			median_of(&runs[k * cfg->repeat], cfg->repeat, &pts[k].res);
 }
 
-/* Every mode, size and method; returns the points (NULL: no memory). */
+/*
+ * Every placement, mode, size and method; returns the points (NULL: no
+ * memory).
+ */
 static struct point *sweep(const struct bench_cfg *cfg,
 			   const struct selection *sel, bool progress,
 			   size_t *npts)
 {
-	size_t total = (size_t)sel->nmodes * (size_t)sel->nsizes *
-		       (size_t)sel->nmethods, done = 0;
+	size_t total = (size_t)sel->nplaces * (size_t)sel->nmodes *
+		       (size_t)sel->nsizes * (size_t)sel->nmethods, done = 0;
 	struct point *pts = calloc(total, sizeof(*pts));
 	struct run_result *runs = calloc((size_t)sel->nmethods * cfg->repeat,
 					 sizeof(*runs));
-	int i, j;
+	int h, i, j;
 
 	if (!pts || !runs) {
 		free(pts);
 		free(runs);
 		return NULL;
 	}
-	for (i = 0; i < sel->nmodes; i++) {
-		for (j = 0; j < sel->nsizes; j++) {
-			sweep_point(cfg, sel, sel->modes[i], sel->sizes[j],
-				    &pts[done], runs, progress, done, total);
-			done += (size_t)sel->nmethods;
+	for (h = 0; h < sel->nplaces; h++) {
+		struct bench_cfg c = *cfg;
+
+		/* idle keeps same_core on a one-CPU machine (select_cpus()) */
+		c.same_core = cfg->same_core || sel->places[h] == PLACE_SAME_CORE;
+		c.pairs = sel->pairs[h];
+		for (i = 0; i < sel->nmodes; i++) {
+			for (j = 0; j < sel->nsizes; j++) {
+				sweep_point(&c, sel, h, sel->modes[i],
+					    sel->sizes[j], &pts[done], runs,
+					    progress, done, total);
+				done += (size_t)sel->nmethods;
+			}
 		}
 	}
 	if (progress)
@@ -783,13 +859,15 @@ static int report_failures(const struct point *pts, size_t npts)
 		enum run_status st = pts[k].res.status;
 
 		if (st == RUN_CORRUPT) {
-			fprintf(stderr, "zchan-bench: %s %s %zu bytes: %s\n",
-				pts[k].m->name, mode_name(pts[k].mode), pts[k].size,
+			fprintf(stderr, "zchan-bench: %s %s %s x%u %zu bytes: %s\n",
+				pts[k].m->name, placement_name(pts[k].place),
+				mode_name(pts[k].mode), pts[k].pairs, pts[k].size,
 				pts[k].res.why);
 			rc = 3;
 		} else if (st != RUN_OK && st != RUN_UNAVAILABLE) {
-			fprintf(stderr, "zchan-bench: %s %s %zu bytes: %s: %s\n",
-				pts[k].m->name, mode_name(pts[k].mode), pts[k].size,
+			fprintf(stderr, "zchan-bench: %s %s %s x%u %zu bytes: %s: %s\n",
+				pts[k].m->name, placement_name(pts[k].place),
+				mode_name(pts[k].mode), pts[k].pairs, pts[k].size,
 				status_name(st), pts[k].res.why);
 			if (!rc)
 				rc = 1;
@@ -826,7 +904,7 @@ int main(int argc, char **argv)
 	struct options o = {
 		.cfg = {
 			.cpu = { 0, 1 }, .time_limit = 10, .stall_limit = 5,
-			.repeat = 3, .warmup = -1, .scale = 1.0,
+			.repeat = 3, .warmup = -1, .scale = 1.0, .pairs = 1,
 		},
 		.progress = isatty(STDERR_FILENO),
 	};

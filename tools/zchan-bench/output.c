@@ -80,15 +80,83 @@ static const struct run_result *find_pipe(const struct point *p, size_t n,
 
 	for (i = 0; i < n; i++)
 		if (p[i].mode == q->mode && p[i].size == q->size &&
+		    p[i].place == q->place && p[i].pairs == q->pairs &&
 		    !strcmp(p[i].m->name, "pipe") && p[i].res.status == RUN_OK)
 			return &p[i].res;
 	return NULL;
+}
+
+/* Where a section's pairs ran, for its heading. */
+static void fmt_where(char *buf, size_t len, const struct bench_cfg *cfg,
+		      const struct point *p)
+{
+	if (p->place == PLACE_SAME_CORE || (p->pairs <= 1 && cfg->same_core))
+		snprintf(buf, len, "same core: both on CPU %d", cfg->cpu[0]);
+	else if (p->pairs > 1)
+		snprintf(buf, len, "%s: %u pairs at once round the CPUs, rates summed",
+			 placement_name(p->place), p->pairs);
+	else
+		snprintf(buf, len, "CPU %d -> CPU %d", cfg->cpu[0], cfg->cpu[1]);
+}
+
+static void fmt_bytes(char *buf, size_t len, double v)
+{
+	if (v < 0)
+		snprintf(buf, len, "-");
+	else if (v < 10 * 1024)
+		snprintf(buf, len, "%.0f B", v);
+	else if (v < 10 * 1048576.0)
+		snprintf(buf, len, "%.0f KiB", v / 1024);
+	else
+		snprintf(buf, len, "%.0f MiB", v / 1048576.0);
+}
+
+/*
+ * What a channel costs to set up and to keep, from the points of the
+ * sweep's first mode and size (one row per placement and method).
+ */
+static void out_setup_table(FILE *f, const struct point *p, size_t n)
+{
+	size_t i;
+	char sz[32];
+
+	if (!n)
+		return;
+	fmt_size(sz, sizeof(sz), p[0].size);
+	fprintf(f, "\nchannel setup (create, open both ends, first message) and idle cost, %s %s, per pair\n",
+		mode_name(p[0].mode), sz);
+	fprintf(f, "%-10s %5s %-16s %10s %10s %7s %10s %10s\n", "placement",
+		"pairs", "method", "setup", "rss", "fds p/c", "memfd", "zchan.ko");
+	for (i = 0; i < n; i++) {
+		const struct run_result *r = &p[i].res;
+		char a[32], b[32], c[32], d[32], e[32];
+
+		if (p[i].mode != p[0].mode || p[i].size != p[0].size ||
+		    r->status != RUN_OK)
+			continue;
+		if (r->setup_ns < 0)
+			snprintf(a, sizeof(a), "-");
+		else
+			fmt_ns(a, sizeof(a), r->setup_ns);
+		fmt_bytes(b, sizeof(b), r->idle_rss_bytes);
+		if (r->fds[0] < 0 || r->fds[1] < 0)
+			snprintf(c, sizeof(c), "-");
+		else
+			snprintf(c, sizeof(c), "%.3g/%.3g", r->fds[0], r->fds[1]);
+		fmt_bytes(d, sizeof(d), r->memfd_bytes);
+		fmt_bytes(e, sizeof(e), r->kernel_bytes);
+		fprintf(f, "%-10s %5u %-16s %10s %10s %7s %10s %10s\n",
+			placement_name(p[i].place), p[i].pairs, p[i].m->name,
+			a, b, c, d, e);
+	}
 }
 
 void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
 	       const struct point *p, size_t n)
 {
 	enum bench_mode last_mode = MODE_COUNT;
+	unsigned int last_pairs = 0;
+	int last_place = -1;
 	size_t last_size = 0, i;
 
 	env_line(f, env);
@@ -96,11 +164,13 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 		const struct run_result *r = &p[i].res, *pipe;
 		bool pp = mode_is_pingpong(p[i].mode);
 		char sz[32], a[32], b[32], c[32], d[32], e[32], sys[32], vs[32];
+		char where[96];
 
-		if (p[i].mode != last_mode) {
-			fprintf(f, "\n%s, CPU %d -> CPU %d%s, median of %u run%s\n",
-				mode_name(p[i].mode), cfg->cpu[0],
-				cfg->same_core ? cfg->cpu[0] : cfg->cpu[1],
+		if (p[i].mode != last_mode || (int)p[i].place != last_place ||
+		    p[i].pairs != last_pairs) {
+			fmt_where(where, sizeof(where), cfg, &p[i]);
+			fprintf(f, "\n%s, %s%s, median of %u run%s\n",
+				mode_name(p[i].mode), where,
 				cfg->rt ? " (SCHED_FIFO)" : "",
 				cfg->repeat, cfg->repeat > 1 ? "s" : "");
 			if (pp)
@@ -116,6 +186,8 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 					"size", "method", "throughput", "msgs/s",
 					"vs pipe", "cpu/msg", "sys/msg");
 			last_mode = p[i].mode;
+			last_place = (int)p[i].place;
+			last_pairs = p[i].pairs;
 			last_size = 0;
 		}
 		fmt_size(sz, sizeof(sz), p[i].size);
@@ -163,6 +235,7 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 					sz, p[i].m->name, a, b, vs, e, sys);
 		}
 	}
+	out_setup_table(f, p, n);
 }
 
 /* ---- JSON ---------------------------------------------------------- */
@@ -232,6 +305,9 @@ void out_json(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
 		fputs(i ? ",\n    {" : "\n    {", f);
 		fputs("\"method\": ", f);
 		json_write_str(f, p[i].m->name);
+		fputs(", \"placement\": ", f);
+		json_write_str(f, placement_name(p[i].place));
+		fprintf(f, ", \"pairs\": %u", p[i].pairs);
 		fputs(", \"mode\": ", f);
 		json_write_str(f, mode_name(p[i].mode));
 		fprintf(f, ", \"msg_size\": %zu, \"status\": ", p[i].size);
@@ -280,10 +356,28 @@ void out_json(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
 		json_num(f, r->syscalls_per_msg[0], sys);
 		fputs(", \"consumer_syscalls_per_msg\": ", f);
 		json_num(f, r->syscalls_per_msg[1], sys);
+		fputs(",\n     \"lib_syscalls_per_msg\": ", f);
+		json_num(f, r->lib_syscalls_per_msg[2], ok && r->lib_syscalls_per_msg[2] >= 0);
+		fputs(", \"producer_lib_syscalls_per_msg\": ", f);
+		json_num(f, r->lib_syscalls_per_msg[0], ok && r->lib_syscalls_per_msg[0] >= 0);
+		fputs(", \"consumer_lib_syscalls_per_msg\": ", f);
+		json_num(f, r->lib_syscalls_per_msg[1], ok && r->lib_syscalls_per_msg[1] >= 0);
 		fputs(", \"faults_per_msg\": ", f);
 		json_num(f, r->faults_per_msg, ok);
 		fputs(", \"syscalls_source\": ", f);
 		json_write_str(f, ok ? r->syscalls_source : "none");
+		fputs(",\n     \"setup_ns\": ", f);
+		json_num(f, round(r->setup_ns), ok && r->setup_ns >= 0);
+		fputs(", \"idle_rss_bytes\": ", f);
+		json_num(f, round(r->idle_rss_bytes), ok && r->idle_rss_bytes >= 0);
+		fputs(", \"producer_fds\": ", f);
+		json_num(f, r->fds[0], ok && r->fds[0] >= 0);
+		fputs(", \"consumer_fds\": ", f);
+		json_num(f, r->fds[1], ok && r->fds[1] >= 0);
+		fputs(", \"memfd_bytes\": ", f);
+		json_num(f, round(r->memfd_bytes), ok && r->memfd_bytes >= 0);
+		fputs(", \"kernel_bytes\": ", f);
+		json_num(f, round(r->kernel_bytes), ok && r->kernel_bytes >= 0);
 		fputs(",\n     \"env\": ", f);
 		json_env(f, env, "     ");
 		fputs("}", f);
@@ -309,7 +403,9 @@ void out_csv(FILE *f, const struct bench_env *env, const struct point *p,
 	fputs("method,mode,msg_size,status,messages,seconds,bytes_per_sec,"
 	      "msgs_per_sec,rtt_p50_ns,rtt_p99_ns,rtt_p999_ns,rtt_max_ns,"
 	      "cpu_ns_per_msg,producer_cpu_ns_per_msg,consumer_cpu_ns_per_msg,"
-	      "syscalls_per_msg,faults_per_msg,kernel,guest,emulated\n", f);
+	      "syscalls_per_msg,faults_per_msg,kernel,guest,emulated,"
+	      "placement,pairs,setup_ns,idle_rss_bytes,producer_fds,consumer_fds,"
+	      "memfd_bytes,kernel_bytes\n", f);
 	for (i = 0; i < n; i++) {
 		const struct run_result *r = &p[i].res;
 		bool ok = r->status == RUN_OK;
@@ -330,38 +426,138 @@ void out_csv(FILE *f, const struct bench_env *env, const struct point *p,
 		csv_num(f, r->cpu_ns_per_msg[1], ok);
 		csv_num(f, r->syscalls_per_msg[2], ok && r->syscalls_per_msg[2] >= 0);
 		csv_num(f, r->faults_per_msg, ok);
-		fprintf(f, ",%s,%s,%s\n", env->kernel, env->guest ? "true" : "false",
-			env->emulated ? "true" : "false");
+		fprintf(f, ",%s,%s,%s,%s,%u", env->kernel,
+			env->guest ? "true" : "false",
+			env->emulated ? "true" : "false",
+			placement_name(p[i].place), p[i].pairs);
+		csv_num(f, r->setup_ns, ok && r->setup_ns >= 0);
+		csv_num(f, r->idle_rss_bytes, ok && r->idle_rss_bytes >= 0);
+		csv_num(f, r->fds[0], ok && r->fds[0] >= 0);
+		csv_num(f, r->fds[1], ok && r->fds[1] >= 0);
+		csv_num(f, r->memfd_bytes, ok && r->memfd_bytes >= 0);
+		csv_num(f, r->kernel_bytes, ok && r->kernel_bytes >= 0);
+		fputc('\n', f);
 	}
 }
 
 /* ---- gnuplot ------------------------------------------------------- */
 
-static bool mode_present(const struct point *p, size_t n, enum bench_mode m)
+/*
+ * A panel: the points of one placement and mode against size, or, for
+ * the scale sweep (PLACE_PAIRS), of one mode and size against the pairs.
+ */
+struct panel {
+	enum bench_placement place;
+	unsigned int pairs;		/* not PLACE_PAIRS */
+	enum bench_mode mode;
+	size_t size;			/* PLACE_PAIRS */
+};
+
+static bool in_panel(const struct panel *pn, const struct point *p)
 {
+	if (p->place != pn->place || p->mode != pn->mode || p->res.status != RUN_OK)
+		return false;
+	return pn->place == PLACE_PAIRS ? p->size == pn->size : p->pairs == pn->pairs;
+}
+
+static int find_panels(const struct point *p, size_t n, struct panel *pn,
+		       int max)
+{
+	int np = 0, k;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		if (p[i].mode == m && p[i].res.status == RUN_OK)
-			return true;
-	return false;
+	for (i = 0; i < n; i++) {
+		struct panel c = { p[i].place, p[i].pairs, p[i].mode, p[i].size };
+
+		if (p[i].res.status != RUN_OK)
+			continue;
+		if (c.place == PLACE_PAIRS)
+			c.pairs = 0;
+		else
+			c.size = 0;
+		for (k = 0; k < np; k++)
+			if (in_panel(&pn[k], &p[i]))
+				break;
+		if (k == np && np < max)
+			pn[np++] = c;
+	}
+	return np;
+}
+
+static void plot_panel(FILE *gp, const struct panel *pn, const struct point *p,
+		       size_t n)
+{
+	bool pp = mode_is_pingpong(pn->mode), scale = pn->place == PLACE_PAIRS;
+	const struct method *seen[32];
+	int nseen = 0, k;
+	char where[64], sz[32];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!in_panel(pn, &p[i]))
+			continue;
+		for (k = 0; k < nseen && seen[k] != p[i].m; k++)
+			;
+		if (k == nseen && nseen < 32)
+			seen[nseen++] = p[i].m;
+	}
+	fmt_size(sz, sizeof(sz), pn->size);
+	if (scale)
+		snprintf(where, sizeof(where), "pairs at once, %s", sz);
+	else if (pn->pairs > 1)
+		snprintf(where, sizeof(where), "%s, %u pairs",
+			 placement_name(pn->place), pn->pairs);
+	else
+		snprintf(where, sizeof(where), "%s", placement_name(pn->place));
+	fprintf(gp, "set title '%s (%s): %s'\n", mode_name(pn->mode), where,
+		pp ? "round trip p50 (lower is better)" :
+		pn->mode == MODE_HANDOFF || scale ?
+		"messages per second (higher is better)" :
+		"throughput (higher is better)");
+	fprintf(gp, "set ylabel '%s'\n", pp ? "p50 RTT (us)" :
+		pn->mode == MODE_HANDOFF || scale ? "M msgs/s" : "GB/s");
+	if (scale)
+		fputs("set xlabel 'channel pairs at once'\nset xtics auto\n", gp);
+	else
+		fputs("set xlabel 'message size (bytes)'\n"
+		      "set xtics ('64' 64, '256' 256, '1K' 1024, '4K' 4096, "
+		      "'16K' 16384, '64K' 65536, '256K' 262144, '1M' 1048576, "
+		      "'4M' 4194304, '16M' 16777216, '64M' 67108864, "
+		      "'256M' 268435456)\n", gp);
+	fputs("plot ", gp);
+	for (k = 0; k < nseen; k++)
+		fprintf(gp, "%s'-' using 1:2 with linespoints lw 2 title '%s'",
+			k ? ", " : "", seen[k]->name);
+	fputc('\n', gp);
+	for (k = 0; k < nseen; k++) {
+		for (i = 0; i < n; i++) {
+			const struct run_result *r = &p[i].res;
+
+			if (!in_panel(pn, &p[i]) || p[i].m != seen[k])
+				continue;
+			fprintf(gp, "%zu %g\n", scale ? (size_t)p[i].pairs : p[i].size,
+				pp ? (double)r->rtt.p50 / 1e3 :
+				pn->mode == MODE_HANDOFF || scale ?
+				r->msgs_per_sec / 1e6 : r->bytes_per_sec / 1e9);
+		}
+		fputs("e\n", gp);
+	}
 }
 
 /*
- * One panel per mode present: throughput (GB/s) against size for stream,
- * messages per second (millions) for handoff, p50 round trip (us) for the
- * pingpong modes; one line per method, both axes logarithmic.
+ * One panel per placement and mode present: throughput (GB/s) against
+ * size for stream, messages per second (millions) for handoff, p50 round
+ * trip (us) for the pingpong modes; for the scale sweep, messages per
+ * second against the pairs at once.  One line per method, both axes
+ * logarithmic.
  */
 int out_plot(const char *png, const struct bench_env *env,
 	     const struct point *p, size_t n)
 {
-	enum bench_mode mode;
-	int panels = 0, rows;
+	struct panel pn[48];
+	int panels = find_panels(p, n, pn, 48), rows, k;
 	FILE *gp;
-	size_t i, j;
 
-	for (mode = 0; mode < MODE_COUNT; mode++)
-		panels += mode_present(p, n, mode);
 	if (!panels) {
 		fprintf(stderr, "zchan-bench: nothing to plot\n");
 		return -1;
@@ -381,52 +577,9 @@ int out_plot(const char *png, const struct bench_env *env,
 		env->ncpus, env->kernel,
 		env->emulated ? " - EMULATED guest (TCG): relative only" :
 		env->guest ? " (virtual machine)" : "");
-	fputs("set logscale xy\nset grid\nset key top left\n"
-	      "set xtics ('64' 64, '256' 256, '1K' 1024, '4K' 4096, '16K' 16384, "
-	      "'64K' 65536, '256K' 262144, '1M' 1048576, '4M' 4194304, "
-	      "'16M' 16777216, '64M' 67108864, '256M' 268435456)\n"
-	      "set xlabel 'message size (bytes)'\n", gp);
-	for (mode = 0; mode < MODE_COUNT; mode++) {
-		bool pp = mode_is_pingpong(mode);
-		const struct method *seen[32];
-		int nseen = 0, k;
-
-		if (!mode_present(p, n, mode))
-			continue;
-		for (i = 0; i < n; i++) {
-			if (p[i].mode != mode || p[i].res.status != RUN_OK)
-				continue;
-			for (k = 0; k < nseen && seen[k] != p[i].m; k++)
-				;
-			if (k == nseen && nseen < 32)
-				seen[nseen++] = p[i].m;
-		}
-		fprintf(gp, "set title '%s: %s'\n", mode_name(mode),
-			pp ? "round trip p50 (lower is better)" :
-			mode == MODE_HANDOFF ? "messages per second (higher is better)" :
-			"throughput (higher is better)");
-		fprintf(gp, "set ylabel '%s'\n", pp ? "p50 RTT (us)" :
-			mode == MODE_HANDOFF ? "M msgs/s" : "GB/s");
-		fputs("plot ", gp);
-		for (k = 0; k < nseen; k++)
-			fprintf(gp, "%s'-' using 1:2 with linespoints lw 2 title '%s'",
-				k ? ", " : "", seen[k]->name);
-		fputc('\n', gp);
-		for (k = 0; k < nseen; k++) {
-			for (j = 0; j < n; j++) {
-				const struct run_result *r = &p[j].res;
-
-				if (p[j].mode != mode || p[j].m != seen[k] ||
-				    r->status != RUN_OK)
-					continue;
-				fprintf(gp, "%zu %g\n", p[j].size,
-					pp ? (double)r->rtt.p50 / 1e3 :
-					mode == MODE_HANDOFF ? r->msgs_per_sec / 1e6 :
-					r->bytes_per_sec / 1e9);
-			}
-			fputs("e\n", gp);
-		}
-	}
+	fputs("set logscale xy\nset grid\nset key top left\n", gp);
+	for (k = 0; k < panels; k++)
+		plot_panel(gp, &pn[k], p, n);
 	fputs("unset multiplot\n", gp);
 	if (pclose(gp)) {
 		fprintf(stderr, "zchan-bench: gnuplot failed writing %s\n", png);

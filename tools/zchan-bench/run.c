@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR LGPL-2.1
 /*
- * One run of one point: fork a producer and a consumer, pin them, move the
+ * One run of one point: fork a producer and a consumer (or cfg->pairs of
+ * them, each pair its own channel, all at once), pin them, move the
  * messages, and watch them from the parent.  The parent never waits on a
  * child without a deadline: a run that makes no progress for stall_limit
  * seconds, or exceeds time_limit, is killed and reported as such.
@@ -24,12 +25,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <linux/futex.h>
 #include <linux/perf_event.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -43,18 +46,34 @@ struct side_result {
 	uint64_t faults;		/* minor + major page faults */
 	int64_t syscalls;		/* -1: unknown */
 	int syscalls_from_perf;
+	int64_t lib_syscalls;		/* the library's kicks + sleeps; -1 */
 	uint64_t csum;			/* producer->consumer direction */
 	uint64_t csum_back;		/* consumer->producer (pingpong) */
 	_Atomic uint64_t done;		/* messages, read by the watchdog */
 	_Atomic uint64_t bytes;		/* partial transfers, likewise */
 	int failed;
 	char why[200];
+	/* the channel's setup (struct run_result); < 0: not known */
+	uint64_t t_open;		/* producer: its open began */
+	uint64_t t_first;		/* consumer: the first message arrived */
+	int64_t rss_before, rss_after;
+	int fds_before, fds;
+	int64_t memfd_before, memfd_bytes;
 };
 
+/* One pair's results. */
 struct run_shared {
-	_Atomic uint32_t barrier;
 	struct side_result side[2];
 	struct hist rtt;
+};
+
+/* What every child of a run shares: the barriers, zchan.ko's page count. */
+struct run_common {
+	_Atomic uint32_t open_barrier;	/* all open their channels together */
+	_Atomic uint32_t setup_barrier;	/* every first message through */
+	_Atomic uint32_t kstat_barrier;	/* zchan.ko's pages counted */
+	_Atomic uint32_t barrier;	/* the clock starts */
+	int64_t kpages_before, kpages_after;
 };
 
 uint64_t now_ns(void)
@@ -72,6 +91,20 @@ void chan_error(struct chan *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
+}
+
+unsigned int bench_max_pairs = 1;
+
+const char *placement_name(enum bench_placement place)
+{
+	static const char *const names[] = {
+		[PLACE_IDLE] = "idle",
+		[PLACE_SAME_CORE] = "same-core",
+		[PLACE_OVERSUB] = "oversub",
+		[PLACE_PAIRS] = "pairs",
+	};
+
+	return place <= PLACE_PAIRS ? names[place] : "?";
 }
 
 const char *mode_name(enum bench_mode mode)
@@ -112,6 +145,9 @@ long default_messages(const struct bench_cfg *cfg, enum bench_mode mode,
 	max = (long)((double)max * cfg->scale);
 	if (n > max)
 		n = max;
+	/* pairs at once share the budget: a run moves what one pair would */
+	if (cfg->pairs > 1)
+		n /= (long)cfg->pairs;
 	if (n < min)
 		n = min;
 	return n;
@@ -182,29 +218,33 @@ static int futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
  * futex wake-up (several microseconds) would otherwise be timed, as much
  * as a whole run of a few large handoffs.
  */
-#define BARRIER_SLEEPER	0x100U
+#define BARRIER_COUNT	0xffffU
+#define BARRIER_SLEEPER	0x10000U
 #define BARRIER_SPIN_NS	20000000ULL
 
-static void barrier_wait(_Atomic uint32_t *b, bool spin)
+/* Wait until @parties processes have arrived at @b (each arrives once). */
+static void barrier_wait(_Atomic uint32_t *b, unsigned int parties, bool spin)
 {
 	uint32_t v = atomic_fetch_add(b, 1) + 1;
 	uint64_t end = spin ? now_ns() + BARRIER_SPIN_NS : 0;
 	unsigned int i = 0;
 
-	if ((v & 0xff) >= 2) {
+	if ((v & BARRIER_COUNT) >= parties) {
 		if (v & BARRIER_SLEEPER)
 			futex(b, FUTEX_WAKE, INT_MAX);
 		return;
 	}
-	while (spin && (atomic_load(b) & 0xff) < 2)
+	while (spin && (atomic_load(b) & BARRIER_COUNT) < parties)
 		if (!(++i % 1024) && now_ns() >= end)
 			break;
 		else
 			bench_cpu_relax();
-	if (atomic_compare_exchange_strong(b, &v, v | BARRIER_SLEEPER))
-		v |= BARRIER_SLEEPER;
-	while (((v = atomic_load(b)) & 0xff) < 2)
+	/* announce a sleeper; a change by another arrival is seen below */
+	v = atomic_fetch_or(b, BARRIER_SLEEPER) | BARRIER_SLEEPER;
+	while ((v & BARRIER_COUNT) < parties) {
 		futex(b, FUTEX_WAIT, v);
+		v = atomic_load(b);
+	}
 }
 
 /* ---- syscall counting ---------------------------------------------- */
@@ -289,13 +329,150 @@ struct side {
 	size_t size;
 	long n, warm;
 	struct chan *fwd, *back;
-	struct run_shared *sh;
+	struct run_shared *sh;		/* this pair's */
+	struct run_common *common;
 	struct side_result *me;
+	unsigned int pair, parties;	/* which pair; processes in the run */
+	bool spin_barrier;		/* every process has a CPU to spin on */
 	pid_t parent;		/* the watchdog */
 	int counter_fd;
-	int64_t sys0;
+	int64_t sys0, lib0;
 	uint64_t cpu0, faults0;
 };
+
+/* ---- a channel's setup: memory and descriptors --------------------- */
+
+/*
+ * This process's anonymous and shared-memory resident set in bytes (not
+ * its file pages: code run for the first time is no channel's cost), or
+ * -1.
+ */
+static int64_t rss_self(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	long long anon = -1, shmem = -1, kb;
+	char line[128];
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "RssAnon: %lld kB", &kb) == 1)
+			anon = kb;
+		else if (sscanf(line, "RssShmem: %lld kB", &kb) == 1)
+			shmem = kb;
+	}
+	fclose(f);
+	return anon < 0 || shmem < 0 ? -1 : (anon + shmem) * 1024;
+}
+
+/* Open descriptors of this process, or -1. */
+static int fds_self(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * Bytes of memfds this process maps (each file region once: a memfd
+ * backend's descriptors are closed once mapped), or -1.
+ */
+static int64_t memfd_mapped(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long long seen[64][2];
+	unsigned int nseen = 0, i;
+	char line[512];
+	int64_t sum = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long start, end, off, inode;
+		int path = 0;
+
+		if (sscanf(line, "%llx-%llx %*s %llx %*s %llu %n", &start, &end,
+			   &off, &inode, &path) < 4 || !path ||
+		    strncmp(line + path, "/memfd:", 7))
+			continue;
+		for (i = 0; i < nseen; i++)
+			if (seen[i][0] == inode && seen[i][1] == off)
+				break;
+		if (i < nseen)
+			continue;
+		if (nseen < 64) {
+			seen[nseen][0] = inode;
+			seen[nseen++][1] = off;
+		}
+		sum += (int64_t)(end - start);
+	}
+	fclose(f);
+	return sum;
+}
+
+/* zchan.ko's pages in use (debugfs zchan/stats), or -1. */
+static int64_t zchan_kernel_pages(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/zchan/stats", "r");
+	char line[128];
+	long long pages = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "pages %lld", &pages) == 1)
+			break;
+	fclose(f);
+	return pages;
+}
+
+static int chan_inherited_fds(const struct chan *c)
+{
+	return c ? (c->fd[0] >= 0) + (c->fd[1] >= 0) : 0;
+}
+
+/* Before the open: what the process holds without its channel. */
+static void setup_before(struct side *s)
+{
+	struct side_result *me = s->me;
+
+	me->rss_before = rss_self();
+	me->memfd_before = memfd_mapped();
+	me->fds_before = fds_self();
+	if (me->fds_before >= 0)
+		me->fds_before -= chan_inherited_fds(s->fwd) +
+				  chan_inherited_fds(s->back);
+}
+
+/*
+ * After this end's first message: what the channel costs it, then wait
+ * for every pair to get there, so zchan.ko's count covers them all.
+ */
+static void setup_after(struct side *s)
+{
+	struct side_result *me = s->me;
+	int64_t memfd = memfd_mapped();
+	int fds = fds_self();
+
+	me->rss_after = rss_self();
+	me->fds = fds < 0 || me->fds_before < 0 ? -1 : fds - me->fds_before;
+	me->memfd_bytes = memfd < 0 || me->memfd_before < 0 ? -1 :
+		memfd - me->memfd_before;
+	barrier_wait(&s->common->setup_barrier, s->parties, s->spin_barrier);
+	if (s->common->kpages_before < 0)
+		return;
+	if (s->pair == 0 && s->me == &s->sh->side[PRODUCER])
+		s->common->kpages_after = zchan_kernel_pages();
+	barrier_wait(&s->common->kstat_barrier, s->parties, s->spin_barrier);
+}
 
 static uint64_t cpu_ns_self(uint64_t *faults)
 {
@@ -309,10 +486,13 @@ static uint64_t cpu_ns_self(uint64_t *faults)
 	       (uint64_t)ru.ru_stime.tv_usec * 1000ULL;
 }
 
+static int64_t lib_syscalls(const struct side *s);
+
 static void timing_start(struct side *s)
 {
-	barrier_wait(&s->sh->barrier, !s->cfg->same_core);
+	barrier_wait(&s->common->barrier, s->parties, s->spin_barrier);
 	s->cpu0 = cpu_ns_self(&s->faults0);
+	s->lib0 = lib_syscalls(s);
 	s->sys0 = syscall_counter_read(s->counter_fd);
 	s->fwd->nsys = 0;
 	if (s->back)
@@ -320,6 +500,10 @@ static void timing_start(struct side *s)
 	s->me->t_start = now_ns();
 }
 
+/*
+ * The kicks and sleeps the library counted on this side's channels so far
+ * (0 for a method without a library count, -1 if it failed).
+ */
 static int64_t lib_syscalls(const struct side *s)
 {
 	int64_t a = 0, b = 0;
@@ -334,19 +518,20 @@ static int64_t lib_syscalls(const struct side *s)
 
 static void timing_end(struct side *s)
 {
-	int64_t sys1;
+	int64_t sys1, lib;
 
 	s->me->t_end = now_ns();
 	sys1 = syscall_counter_read(s->counter_fd);
+	lib = lib_syscalls(s);
 	s->me->cpu_ns = cpu_ns_self(&s->me->faults) - s->cpu0;
 	s->me->faults -= s->faults0;
+	lib = lib < 0 || s->lib0 < 0 ? -1 : lib - s->lib0;
+	s->me->lib_syscalls = s->m->lib_syscalls ? lib : -1;
 	if (s->sys0 >= 0 && sys1 >= 0) {
 		/* the closing read() itself entered the kernel once */
 		s->me->syscalls = sys1 - s->sys0 - 1;
 		s->me->syscalls_from_perf = 1;
 	} else {
-		int64_t lib = lib_syscalls(s);
-
 		s->me->syscalls = lib < 0 ? -1 :
 			(int64_t)(s->fwd->nsys + (s->back ? s->back->nsys : 0)) + lib;
 	}
@@ -393,11 +578,16 @@ static int producer(struct side *s)
 			if (corrupt_here(s, seq))
 				((unsigned char *)buf)[0] ^= 0x40;
 		}
-		/* the consumer must have it all before each barrier */
-		s->fwd->more = stream && seq + 1 < end &&
+		/*
+		 * the consumer must have it all before each barrier (the
+		 * first message's, setup_after(), too)
+		 */
+		s->fwd->more = stream && seq + 1 < end && seq > 0 &&
 			       seq + 1 != (uint64_t)s->warm;
 		if (s->m->send(s->fwd, buf))
 			return fail(s, s->fwd, "send", seq);
+		if (seq == 0 && s->warm > 0)
+			setup_after(s);
 		if (pp) {
 			const void *p = s->m->recv(s->back);
 
@@ -437,6 +627,8 @@ static int consumer(struct side *s)
 		p = s->m->recv(s->fwd);
 		if (!p)
 			return fail(s, s->fwd, "receive", seq);
+		if (seq == 0)
+			s->me->t_first = now_ns();
 		if (stream) {
 			total = csum_mix(total, msg_sum(p, s->size));
 			got = seq;
@@ -446,6 +638,8 @@ static int consumer(struct side *s)
 			total = csum_mix(total, got);
 		}
 		s->m->release(s->fwd, p);
+		if (seq == 0 && s->warm > 0)
+			setup_after(s);
 		if (pp) {
 			void *buf = s->m->loan(s->back);
 
@@ -487,10 +681,34 @@ static void destroy_chan(struct chan *c)
 		c->m->destroy(c);
 }
 
+/* The @i-th CPU (modulo their number) this process may run on, or -1. */
+static int allowed_cpu(unsigned int i)
+{
+	cpu_set_t set;
+	int cpu, n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) || !(n = CPU_COUNT(&set)))
+		return -1;
+	i %= (unsigned int)n;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set) && !i--)
+			return cpu;
+	return -1;
+}
+
+static int child_cpu(const struct side *s, int role)
+{
+	if (s->cfg->same_core)
+		return s->cfg->cpu[0];
+	if (s->parties <= 2)
+		return s->cfg->cpu[role];
+	return allowed_cpu(s->pair + (unsigned int)role);
+}
+
 static void child_main(struct side *s, int role)
 {
 	struct side_result *me = &s->sh->side[role];
-	int cpu = s->cfg->same_core ? s->cfg->cpu[0] : s->cfg->cpu[role];
+	int cpu = child_cpu(s, role);
 	int rc;
 
 	s->me = me;
@@ -517,6 +735,12 @@ static void child_main(struct side *s, int role)
 			_exit(1);
 		}
 	}
+	/* before the setup is timed: enabling a tracepoint can take long */
+	s->counter_fd = syscall_counter_open();
+	setup_before(s);
+	barrier_wait(&s->common->open_barrier, s->parties, s->spin_barrier);
+	if (role == PRODUCER)
+		me->t_open = now_ns();
 	if (s->m->open(s->fwd, role == PRODUCER) ||
 	    (s->back && s->m->open(s->back, role == CONSUMER))) {
 		struct chan *c = s->fwd->err[0] ? s->fwd : s->back;
@@ -529,7 +753,6 @@ static void child_main(struct side *s, int role)
 	s->fwd->progress = &me->bytes;
 	if (s->back)
 		s->back->progress = &me->bytes;
-	s->counter_fd = syscall_counter_open();
 	rc = role == PRODUCER ? producer(s) : consumer(s);
 	if (s->m->clean_exit) {
 		/* let the method's library deregister from its daemon */
@@ -548,19 +771,28 @@ static int pidfd_open(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-static void kill_and_reap(pid_t *pid, int *pfd)
-{
-	int i;
+/* The children of a run: child j is pair j / 2's producer (even) or consumer. */
+struct children {
+	unsigned int n;
+	pid_t *pid;
+	int *pfd;
+};
 
-	for (i = 0; i < 2; i++) {
-		if (pid[i] <= 0)
+static void kill_and_reap(struct children *ch)
+{
+	unsigned int i;
+
+	for (i = 0; i < ch->n; i++)
+		if (ch->pid[i] > 0)
+			kill(ch->pid[i], SIGKILL);
+	for (i = 0; i < ch->n; i++) {
+		if (ch->pid[i] <= 0)
 			continue;
-		kill(pid[i], SIGKILL);
-		waitpid(pid[i], NULL, 0);
-		pid[i] = 0;
-		if (pfd[i] >= 0)
-			close(pfd[i]);
-		pfd[i] = -1;
+		waitpid(ch->pid[i], NULL, 0);
+		ch->pid[i] = 0;
+		if (ch->pfd[i] >= 0)
+			close(ch->pfd[i]);
+		ch->pfd[i] = -1;
 	}
 }
 
@@ -577,98 +809,144 @@ static void set_result(struct run_result *res, enum run_status st,
 	va_end(ap);
 }
 
-/*
- * Wait for both children.  Returns 0 when both exited 0, else fills res.
- */
-static int watch(const struct bench_cfg *cfg, struct run_shared *sh, pid_t *pid,
-		 uint64_t expect, struct run_result *res)
+static struct side_result *child_result(struct run_shared *sh, unsigned int j)
 {
-	int pfd[2] = { pidfd_open(pid[0]), pidfd_open(pid[1]) };
+	return &sh[j / 2].side[j % 2];
+}
+
+static uint64_t progress_of(struct run_shared *sh, unsigned int n, int role)
+{
+	uint64_t v = 0;
+	unsigned int j;
+
+	for (j = 0; j < n; j++)
+		if (role < 0 || (int)(j % 2) == role)
+			v += atomic_load(&child_result(sh, j)->done) +
+			     (role < 0 ? atomic_load(&child_result(sh, j)->bytes) : 0);
+	return v;
+}
+
+/* A child exited: note a failure, with a reason if it gave none. */
+static void reaped(struct run_shared *sh, unsigned int j, int status,
+		   bool *failed)
+{
+	struct side_result *r = child_result(sh, j);
+
+	if (WIFEXITED(status) && !WEXITSTATUS(status))
+		return;
+	if (!*failed && !r->failed)
+		snprintf(r->why, sizeof(r->why), "%s died (%s %d)",
+			 j % 2 == PRODUCER ? "producer" : "consumer",
+			 WIFSIGNALED(status) ? "signal" : "exit",
+			 WIFSIGNALED(status) ? WTERMSIG(status) :
+			 WEXITSTATUS(status));
+	*failed = true;
+	r->failed = 1;
+}
+
+/*
+ * The reason a failed run gives: a child's own, preferring one that says
+ * what went wrong over one that only saw its peer die.
+ */
+static const char *failure_reason(struct run_shared *sh, unsigned int n)
+{
+	const char *any = NULL;
+	unsigned int j;
+
+	for (j = 0; j < n; j++) {
+		const struct side_result *r = child_result(sh, j);
+
+		if (!r->why[0])
+			continue;
+		if (!strstr(r->why, "died"))
+			return r->why;
+		if (!any)
+			any = r->why;
+	}
+	return any ? any : "a child failed";
+}
+
+/*
+ * Wait for every child.  Returns 0 when all exited 0, else fills res.
+ * @expect: the messages each consumer receives.
+ */
+static int watch(const struct bench_cfg *cfg, struct run_shared *sh,
+		 struct children *ch, uint64_t expect, struct run_result *res)
+{
 	uint64_t start = now_ns(), last_change = start, last_done = 0;
 	uint64_t limit = (uint64_t)(cfg->time_limit * 1e9);
 	uint64_t stall = (uint64_t)(cfg->stall_limit * 1e9);
-	int live = 2, i, failed = 0;
+	unsigned int live = ch->n, i;
+	struct pollfd *p = calloc(ch->n, sizeof(*p));
+	bool failed = false;
+	uint64_t all = expect * (ch->n / 2);
 
+	for (i = 0; i < ch->n; i++)
+		ch->pfd[i] = pidfd_open(ch->pid[i]);
 	while (live) {
-		struct pollfd p[2];
-		int np = 0, status;
+		unsigned int np = 0;
 		uint64_t now, done;
+		int status;
 
-		for (i = 0; i < 2; i++)
-			if (pid[i] > 0 && pfd[i] >= 0)
-				p[np++] = (struct pollfd){ .fd = pfd[i], .events = POLLIN };
-		if (np < live) {
-			/* no pidfd (very old kernel): plain polling */
-			usleep(20000);
-		} else {
+		for (i = 0; p && i < ch->n; i++)
+			if (ch->pid[i] > 0 && ch->pfd[i] >= 0)
+				p[np++] = (struct pollfd){ .fd = ch->pfd[i], .events = POLLIN };
+		if (np < live)
+			usleep(20000);	/* no pidfd (very old kernel): plain polling */
+		else
 			poll(p, (nfds_t)np, failed ? 200 : 100);
-		}
-		for (i = 0; i < 2; i++) {
-			if (pid[i] <= 0 || waitpid(pid[i], &status, WNOHANG) != pid[i])
+		for (i = 0; i < ch->n; i++) {
+			if (ch->pid[i] <= 0 ||
+			    waitpid(ch->pid[i], &status, WNOHANG) != ch->pid[i])
 				continue;
-			pid[i] = 0;
-			if (pfd[i] >= 0)
-				close(pfd[i]);
-			pfd[i] = -1;
+			ch->pid[i] = 0;
+			if (ch->pfd[i] >= 0)
+				close(ch->pfd[i]);
+			ch->pfd[i] = -1;
 			live--;
-			if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-				if (!failed && !sh->side[i].failed)
-					snprintf(sh->side[i].why, sizeof(sh->side[i].why),
-						 "%s died (%s %d)",
-						 i == PRODUCER ? "producer" : "consumer",
-						 WIFSIGNALED(status) ? "signal" : "exit",
-						 WIFSIGNALED(status) ? WTERMSIG(status) :
-						 WEXITSTATUS(status));
-				failed = 1;
-				sh->side[i].failed = 1;
-			}
+			reaped(sh, i, status, &failed);
 		}
 		if (!live)
 			break;
 		now = now_ns();
 		if (failed) {
-			/* give the survivor a moment to see EOF, then stop it */
+			/* give the survivors a moment to see EOF, then stop them */
 			if (now - last_change > 300000000ULL) {
-				kill_and_reap(pid, pfd);
+				kill_and_reap(ch);
 				live = 0;
 			}
 			continue;
 		}
-		done = atomic_load(&sh->side[0].done) + atomic_load(&sh->side[1].done) +
-		       atomic_load(&sh->side[0].bytes) + atomic_load(&sh->side[1].bytes);
+		done = progress_of(sh, ch->n, -1);
 		if (done != last_done) {
 			last_done = done;
 			last_change = now;
 		}
 		if (now - start > limit) {
-			kill_and_reap(pid, pfd);
+			kill_and_reap(ch);
 			set_result(res, RUN_TIMEOUT,
 				   "time limit %.0fs exceeded at message %llu/%llu",
 				   cfg->time_limit,
-				   (unsigned long long)atomic_load(&sh->side[CONSUMER].done),
-				   (unsigned long long)expect);
+				   (unsigned long long)progress_of(sh, ch->n, CONSUMER),
+				   (unsigned long long)all);
+			free(p);
 			return -1;
 		}
 		if (now - last_change > stall) {
-			kill_and_reap(pid, pfd);
+			kill_and_reap(ch);
 			set_result(res, RUN_STALL,
 				   "stalled: no progress for %.1fs (producer at %llu, consumer at %llu of %llu)",
 				   cfg->stall_limit,
-				   (unsigned long long)atomic_load(&sh->side[PRODUCER].done),
-				   (unsigned long long)atomic_load(&sh->side[CONSUMER].done),
-				   (unsigned long long)expect);
+				   (unsigned long long)progress_of(sh, ch->n, PRODUCER),
+				   (unsigned long long)progress_of(sh, ch->n, CONSUMER),
+				   (unsigned long long)all);
+			free(p);
 			return -1;
 		}
 	}
+	free(p);
 	if (failed) {
-		i = sh->side[PRODUCER].failed && sh->side[PRODUCER].why[0] ?
-			PRODUCER : CONSUMER;
-		/* prefer the side that reported a reason over one that saw EOF */
-		if (sh->side[PRODUCER].why[0] && sh->side[CONSUMER].why[0] &&
-		    strstr(sh->side[i].why, "died"))
-			i = !i;
-		set_result(res, RUN_ERROR, "%s", sh->side[i].why[0] ?
-			   sh->side[i].why : "a child failed");
+		set_result(res, RUN_ERROR, "%s", failure_reason(sh, ch->n));
 		return -1;
 	}
 	return 0;
@@ -685,16 +963,159 @@ static int create_chan(const struct method *m, struct chan *c, size_t size,
 	return m->create(c);
 }
 
+/* Mean of @v over the pairs, -1 if one is unknown. */
+static double pairs_mean(const double *v, unsigned int n)
+{
+	double sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (v[i] < 0)
+			return -1;
+		sum += v[i];
+	}
+	return n ? sum / n : -1;
+}
+
+/* The channels' setup figures of struct run_result, per pair. */
+static void setup_figures(struct run_shared *sh, struct run_common *common,
+			  const uint64_t *create_ns, unsigned int npairs,
+			  struct run_result *res)
+{
+	double *v = calloc(npairs, sizeof(*v));
+	unsigned int i;
+	int k;
+
+	res->setup_ns = res->idle_rss_bytes = res->memfd_bytes = -1;
+	res->fds[0] = res->fds[1] = res->kernel_bytes = -1;
+	if (!v)
+		return;
+	for (i = 0; i < npairs; i++) {
+		const struct side_result *P = &sh[i].side[PRODUCER];
+		const struct side_result *C = &sh[i].side[CONSUMER];
+
+		v[i] = !P->t_open || C->t_first < P->t_open ? -1 :
+			(double)(create_ns[i] + C->t_first - P->t_open);
+	}
+	res->setup_ns = pairs_mean(v, npairs);
+	for (i = 0; i < npairs; i++) {
+		const struct side_result *P = &sh[i].side[PRODUCER];
+		const struct side_result *C = &sh[i].side[CONSUMER];
+
+		v[i] = P->rss_before < 0 || P->rss_after < 0 ||
+		       C->rss_before < 0 || C->rss_after < 0 ? -1 :
+			(double)(P->rss_after - P->rss_before +
+				 C->rss_after - C->rss_before);
+	}
+	res->idle_rss_bytes = pairs_mean(v, npairs);
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < npairs; i++)
+			v[i] = sh[i].side[k].fds;
+		res->fds[k] = pairs_mean(v, npairs);
+	}
+	for (i = 0; i < npairs; i++)
+		v[i] = (double)sh[i].side[PRODUCER].memfd_bytes;
+	res->memfd_bytes = pairs_mean(v, npairs);
+	if (common->kpages_before >= 0 && common->kpages_after >= 0)
+		res->kernel_bytes = (double)(common->kpages_after -
+					     common->kpages_before) *
+				    (double)sysconf(_SC_PAGESIZE) / npairs;
+	free(v);
+}
+
+/* A finished run's figures, from every pair's results. */
+static void collect(struct run_shared *sh, unsigned int npairs, bool pp,
+		    long n, size_t size, struct run_result *res)
+{
+	uint64_t t0 = UINT64_MAX, t1 = 0, cpu[2] = { 0, 0 }, faults = 0;
+	uint64_t msgs = (uint64_t)n * (pp ? 2 : 1) * npairs;
+	int64_t sys[2] = { 0, 0 }, lib[2] = { 0, 0 };
+	bool perf = true;
+	unsigned int i;
+	int k;
+
+	for (i = 0; i < npairs; i++) {
+		struct side_result *P = &sh[i].side[PRODUCER], *C = &sh[i].side[CONSUMER];
+		uint64_t end = pp ? P->t_end : C->t_end;
+
+		if (P->csum != C->csum || P->csum_back != C->csum_back) {
+			set_result(res, RUN_CORRUPT,
+				   "CHECKSUM MISMATCH%s: producer sent %016llx, consumer received %016llx%s",
+				   npairs > 1 ? " in a pair" : "",
+				   (unsigned long long)P->csum,
+				   (unsigned long long)C->csum,
+				   P->csum_back != C->csum_back ? " (and the replies differ)" : "");
+			return;
+		}
+		if (P->t_start < t0)
+			t0 = P->t_start;
+		if (C->t_start < t0)
+			t0 = C->t_start;
+		if (end > t1)
+			t1 = end;
+		faults += P->faults + C->faults;
+		for (k = 0; k < 2; k++) {
+			const struct side_result *r = &sh[i].side[k];
+
+			cpu[k] += r->cpu_ns;
+			sys[k] = sys[k] < 0 || r->syscalls < 0 ? -1 : sys[k] + r->syscalls;
+			lib[k] = lib[k] < 0 || r->lib_syscalls < 0 ? -1 :
+				 lib[k] + r->lib_syscalls;
+			perf = perf && r->syscalls_from_perf;
+		}
+		if (pp && i > 0)
+			hist_merge(&sh[0].rtt, &sh[i].rtt);
+	}
+	res->status = RUN_OK;
+	res->runs = 1;
+	res->messages = msgs;
+	res->round_trips = pp ? (uint64_t)n * npairs : 0;
+	res->seconds = (double)(t1 - t0) / 1e9;
+	res->seconds_min = res->seconds_max = res->seconds;
+	res->bytes_per_sec = (double)msgs * (double)size / res->seconds;
+	res->msgs_per_sec = (double)msgs / res->seconds;
+	for (k = 0; k < 2; k++) {
+		res->cpu_ns_per_msg[k] = (double)cpu[k] / (double)msgs;
+		res->syscalls_per_msg[k] = sys[k] < 0 ? -1 :
+			(double)sys[k] / (double)msgs;
+		res->lib_syscalls_per_msg[k] = lib[k] < 0 ? -1 :
+			(double)lib[k] / (double)msgs;
+	}
+	res->lib_syscalls_per_msg[2] = lib[0] < 0 || lib[1] < 0 ? -1 :
+		res->lib_syscalls_per_msg[0] + res->lib_syscalls_per_msg[1];
+	res->cpu_ns_per_msg[2] = res->cpu_ns_per_msg[0] + res->cpu_ns_per_msg[1];
+	res->faults_per_msg = (double)faults / (double)msgs;
+	res->syscalls_per_msg[2] =
+		res->syscalls_per_msg[0] < 0 || res->syscalls_per_msg[1] < 0 ? -1 :
+		res->syscalls_per_msg[0] + res->syscalls_per_msg[1];
+	snprintf(res->syscalls_source, sizeof(res->syscalls_source), "%s",
+		 res->syscalls_per_msg[2] < 0 ? "none" : perf ? "perf" : "counted");
+	if (pp)
+		hist_summarize(&sh[0].rtt, &res->rtt);
+}
+
+int bench_nproc(void)
+{
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) ? 1 : CPU_COUNT(&set);
+}
+
 void run_point(const struct bench_cfg *cfg, const struct method *m,
 	       enum bench_mode mode, size_t size, long messages,
 	       struct run_result *res)
 {
 	bool pp = mode_is_pingpong(m ? mode : 0);
-	struct chan fwd, back;
+	unsigned int npairs = cfg->pairs ? cfg->pairs : 1, i, j;
+	size_t map_len = sizeof(struct run_common) +
+			 npairs * sizeof(struct run_shared);
+	struct children ch = { .n = 2 * npairs };
+	struct chan *chans = NULL;	/* pair i: fwd 2i, back 2i + 1 */
+	uint64_t *create_ns = NULL;
+	struct run_common *common;
 	struct run_shared *sh;
+	unsigned int created = 0;
 	struct side s;
-	pid_t pid[2] = { 0, 0 };
-	int role;
 
 	memset(res, 0, sizeof(*res));
 	memset(&s, 0, sizeof(s));
@@ -705,100 +1126,97 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 	s.n = messages > 0 ? messages : default_messages(cfg, mode, size);
 	s.warm = warmup_messages(cfg, s.n, size);
 	s.counter_fd = -1;
+	s.parties = ch.n;
+	s.spin_barrier = !cfg->same_core && (int)ch.n <= bench_nproc();
 
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (sh == MAP_FAILED) {
+	common = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (common == MAP_FAILED) {
 		set_result(res, RUN_ERROR, "mmap: %s", strerror(errno));
 		return;
 	}
-	hist_init(&sh->rtt);
-	s.sh = sh;
+	sh = (struct run_shared *)(common + 1);
+	for (i = 0; i < npairs; i++)
+		hist_init(&sh[i].rtt);
+	common->kpages_before = zchan_kernel_pages();
+	common->kpages_after = -1;
+	s.common = common;
 
-	if (create_chan(m, &fwd, size, mode == MODE_PINGPONG_BUSY)) {
-		set_result(res, RUN_ERROR, "setup: %s", fwd.err);
-		goto out_unmap;
+	chans = calloc(2 * npairs, sizeof(*chans));
+	create_ns = calloc(npairs, sizeof(*create_ns));
+	ch.pid = calloc(ch.n, sizeof(*ch.pid));
+	ch.pfd = calloc(ch.n, sizeof(*ch.pfd));
+	if (!chans || !create_ns || !ch.pid || !ch.pfd) {
+		set_result(res, RUN_ERROR, "out of memory");
+		goto out;
 	}
-	s.fwd = &fwd;
-	if (pp) {
-		if (create_chan(m, &back, size, mode == MODE_PINGPONG_BUSY)) {
-			set_result(res, RUN_ERROR, "setup: %s", back.err);
-			goto out_fwd;
+	for (j = 0; j < ch.n; j++)
+		ch.pfd[j] = -1;
+	for (i = 0; i < npairs; i++) {
+		uint64_t t = now_ns();
+
+		if (create_chan(m, &chans[2 * i], size, mode == MODE_PINGPONG_BUSY)) {
+			set_result(res, RUN_ERROR, "setup: %s", chans[2 * i].err);
+			goto out_chans;
 		}
-		s.back = &back;
+		created = 2 * i + 1;
+		if (pp) {
+			if (create_chan(m, &chans[2 * i + 1], size,
+					mode == MODE_PINGPONG_BUSY)) {
+				set_result(res, RUN_ERROR, "setup: %s",
+					   chans[2 * i + 1].err);
+				goto out_chans;
+			}
+			created = 2 * i + 2;
+		}
+		create_ns[i] = now_ns() - t;
 	}
 
 	fflush(NULL);
 	s.parent = getpid();
-	for (role = CONSUMER; role >= PRODUCER; role--) {
-		pid[role] = fork();
-		if (pid[role] < 0) {
+	for (j = 0; j < ch.n; j++) {
+		/* per pair the consumer first, as a single pair always did */
+		unsigned int pair = j / 2, child = 2 * pair + (j % 2 ? PRODUCER : CONSUMER);
+		pid_t pid = fork();
+
+		if (pid < 0) {
 			set_result(res, RUN_ERROR, "fork: %s", strerror(errno));
-			if (role == PRODUCER)
-				kill_and_reap(pid, (int[]){ -1, -1 });
-			goto out_back;
+			kill_and_reap(&ch);
+			goto out_chans;
 		}
-		if (!pid[role])
-			child_main(&s, role);
+		if (!pid) {
+			/* this child's channels only: another pair's would keep it open */
+			for (i = 0; i < created; i++)
+				if (i / 2 != pair)
+					destroy_chan(&chans[i]);
+			s.pair = pair;
+			s.sh = &sh[pair];
+			s.fwd = &chans[2 * pair];
+			s.back = pp ? &chans[2 * pair + 1] : NULL;
+			child_main(&s, (int)(child % 2));
+		}
+		ch.pid[child] = pid;
 	}
 	/* the children hold what they need; drop the parent's references */
-	destroy_chan(&fwd);
-	if (pp)
-		destroy_chan(&back);
-	s.fwd = s.back = NULL;
+	for (i = 0; i < created; i++)
+		destroy_chan(&chans[i]);
+	created = 0;
 
-	if (watch(cfg, sh, pid, (uint64_t)(s.warm + s.n), res))
-		goto out_unmap;
-
-	{
-		struct side_result *P = &sh->side[PRODUCER], *C = &sh->side[CONSUMER];
-		uint64_t t0 = P->t_start < C->t_start ? P->t_start : C->t_start;
-		uint64_t t1 = pp ? P->t_end : C->t_end;
-		uint64_t msgs = (uint64_t)s.n * (pp ? 2 : 1);
-		int k;
-
-		if (P->csum != C->csum || P->csum_back != C->csum_back) {
-			set_result(res, RUN_CORRUPT,
-				   "CHECKSUM MISMATCH: producer sent %016llx, consumer received %016llx%s",
-				   (unsigned long long)P->csum,
-				   (unsigned long long)C->csum,
-				   P->csum_back != C->csum_back ? " (and the replies differ)" : "");
-			goto out_unmap;
-		}
-		res->status = RUN_OK;
-		res->runs = 1;
-		res->messages = msgs;
-		res->round_trips = pp ? (uint64_t)s.n : 0;
-		res->seconds = (double)(t1 - t0) / 1e9;
-		res->seconds_min = res->seconds_max = res->seconds;
-		res->bytes_per_sec = (double)msgs * (double)size / res->seconds;
-		res->msgs_per_sec = (double)msgs / res->seconds;
-		res->cpu_ns_per_msg[0] = (double)P->cpu_ns / (double)msgs;
-		res->cpu_ns_per_msg[1] = (double)C->cpu_ns / (double)msgs;
-		res->cpu_ns_per_msg[2] = res->cpu_ns_per_msg[0] + res->cpu_ns_per_msg[1];
-		res->faults_per_msg = (double)(P->faults + C->faults) / (double)msgs;
-		for (k = 0; k < 2; k++)
-			res->syscalls_per_msg[k] = sh->side[k].syscalls < 0 ? -1 :
-				(double)sh->side[k].syscalls / (double)msgs;
-		res->syscalls_per_msg[2] =
-			res->syscalls_per_msg[0] < 0 || res->syscalls_per_msg[1] < 0 ? -1 :
-			res->syscalls_per_msg[0] + res->syscalls_per_msg[1];
-		snprintf(res->syscalls_source, sizeof(res->syscalls_source), "%s",
-			 res->syscalls_per_msg[2] < 0 ? "none" :
-			 P->syscalls_from_perf && C->syscalls_from_perf ? "perf" :
-			 "counted");
-		if (pp)
-			hist_summarize(&sh->rtt, &res->rtt);
+	if (!watch(cfg, sh, &ch, (uint64_t)(s.warm + s.n), res)) {
+		collect(sh, npairs, pp, s.n, size, res);
+		if (res->status == RUN_OK)
+			setup_figures(sh, common, create_ns, npairs, res);
 	}
-	goto out_unmap;
 
-out_back:
-	if (pp)
-		destroy_chan(&back);
-out_fwd:
-	destroy_chan(&fwd);
-out_unmap:
-	munmap(sh, sizeof(*sh));
+out_chans:
+	for (i = 0; i < created; i++)
+		destroy_chan(&chans[i]);
+out:
+	free(chans);
+	free(create_ns);
+	free(ch.pid);
+	free(ch.pfd);
+	munmap(common, map_len);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -853,6 +1271,7 @@ void median_of(struct run_result *runs, unsigned int n, struct run_result *out)
 	for (k = 0; k < 3; k++) {
 		MED(cpu_ns_per_msg[k]);
 		MED(syscalls_per_msg[k]);
+		MED(lib_syscalls_per_msg[k]);
 	}
 	MEDU(rtt.p50);
 	MEDU(rtt.p90);
@@ -860,6 +1279,12 @@ void median_of(struct run_result *runs, unsigned int n, struct run_result *out)
 	MEDU(rtt.p999);
 	MEDU(rtt.min);
 	MED(rtt.mean);
+	MED(setup_ns);
+	MED(idle_rss_bytes);
+	MED(fds[0]);
+	MED(fds[1]);
+	MED(memfd_bytes);
+	MED(kernel_bytes);
 #undef MED
 #undef MEDU
 	out->rtt.max = 0;
