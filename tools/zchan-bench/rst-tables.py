@@ -4,29 +4,45 @@
 Documentation/benchmarks.rst, so the figures there are copied by a program,
 not by hand.
 
-usage: rst-tables.py [--zchan METHOD] [--methods LIST] NATIVE.json [GUEST.json]
-       rst-tables.py --targets [--best] [--zchan METHOD] NATIVE.json
+usage: rst-tables.py [--zchan METHOD] [--methods LIST] [--guest GUEST.json]
+                     [--scale SCALE.json] [--pages PAGES.json ...] NATIVE.json
+       rst-tables.py --targets [--best] [--zchan METHOD] [--scale SCALE.json]
+                     [--guest GUEST.json] NATIVE.json
 
-Prints, for the native run: stream throughput (GB/s), handoff and stream
-rates (millions of messages per second), pingpong and pingpong-busy p50
-round trips, stream syscalls and CPU per message, and the ratios of METHOD
-(default zchan-memfd) to pipe, vmsplice, iceoryx and cma measured side by
-side; then the guest run's stream and handoff tables, if given.  With
---targets, issue 10's targets instead: what the run measured against each,
-and whether it was met, the points that missed named.  --best takes the
-rates from each point's fastest run instead of its median run.
+NATIVE.json is make bench's native run (placements idle, same-core and
+oversub), SCALE.json its scale sweep (1 to 64 pairs at once), GUEST.json
+its guest run (the kernel backend).  Prints, per placement: stream
+throughput (GB/s), handoff rates (millions of messages per second),
+pingpong and pingpong-busy p50 round trips, CPU and system calls per
+message; then the scale sweep's aggregate rates, each channel's setup
+time, memory and descriptors, and the guest's tables.  With --targets,
+issue 24's targets instead: what the runs measured against each, and
+whether it was met, the points that missed named.  --best takes the rates
+from each point's fastest run instead of its median run.
 """
 import argparse
+import csv
+import io
 import json
 import sys
 
+PEERS = ("pipe", "vmsplice", "socketpair", "tcp", "shm-flag", "cma", "iceoryx")
 
-def load(path):
+
+def load(path, placement="idle"):
+    """The run's document and its points of one placement, keyed by
+    (method, mode, size); placement "pairs" keys by (method, mode, size,
+    pairs)."""
     with open(path) as f:
         doc = json.load(f)
     res = {}
     for r in doc["results"]:
-        res[(r["method"], r["mode"], r["msg_size"])] = r
+        if r.get("placement", "idle") != placement:
+            continue
+        key = (r["method"], r["mode"], r["msg_size"])
+        if placement == "pairs":
+            key += (r.get("pairs", 1),)
+        res[key] = r
     return doc, res
 
 
@@ -61,6 +77,10 @@ def ns(v):
     return "%.2f ms" % (v / 1e6)
 
 
+def kib(v):
+    return "-" if v is None else "%.0f KiB" % (v / 1024)
+
+
 def cell(r, field, fmt, scale=1.0):
     if r is None:
         return "-"
@@ -70,13 +90,18 @@ def cell(r, field, fmt, scale=1.0):
     return fmt(None if v is None else v / scale)
 
 
-def list_table(title, rows):
-    """A list-table whose first row is the header."""
-    out = [".. list-table:: %s" % title, "   :header-rows: 1", ""]
+def rst_table(title, rows, widths=None):
+    """A csv-table, one row a line, whose first row is the header."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n", skipinitialspace=True)
     for row in rows:
-        out.append("   * - %s" % row[0])
-        out += ["     - %s" % c for c in row[1:]]
-    return "\n".join(out) + "\n"
+        w.writerow(row)
+    head = [".. csv-table:: %s" % title, "   :header-rows: 1"]
+    if widths:
+        head.append("   :widths: %s" % widths)
+    body = ["   " + line.replace('","', '", "').replace(",", ", ")
+            .replace(",  ", ", ") for line in out.getvalue().splitlines()]
+    return "\n".join(head + [""] + body) + "\n"
 
 
 def table(title, methods, sizes, res, mode, field, fmt, scale=1.0):
@@ -86,30 +111,17 @@ def table(title, methods, sizes, res, mode, field, fmt, scale=1.0):
             continue
         rows.append([m] + [cell(res.get((m, mode, s)), field, fmt, scale)
                            for s in sizes])
-    return list_table(title, rows)
+    return rst_table(title, rows)
 
 
 def ratio(res, a, b, mode, s, field, lower_better=False):
     ra, rb = res.get((a, mode, s)), res.get((b, mode, s))
     if not ra or not rb or ra["status"] != "ok" or rb["status"] != "ok":
         return None
-    va, vb = ra[field], rb[field]
+    va, vb = ra.get(field), rb.get(field)
     if not va or not vb:
         return None
     return vb / va if lower_better else va / vb
-
-
-def ratio_table(title, zc, peers, sizes, res, rows):
-    table_rows = [["%s against" % zc] + [size_name(s) for s in sizes]]
-    for mode, field, lower in rows:
-        for peer in peers:
-            vals = [ratio(res, zc, peer, mode, s, field, lower) for s in sizes]
-            if all(v is None for v in vals):
-                continue
-            table_rows.append(["%s, %s" % (peer, mode)] +
-                              ["-" if v is None else "%sx" % sig3(v)
-                               for v in vals])
-    return list_table(title, table_rows)
 
 
 def best_runs(res):
@@ -127,8 +139,13 @@ def sizes_of(res, mode, lo=0, hi=1 << 62):
     return sorted({k[2] for k in res if k[1] == mode and lo <= k[2] <= hi})
 
 
+def peers_in(res):
+    return [m for m in PEERS if any(k[0] == m for k in res)]
+
+
 def misses_text(misses):
-    return ", ".join("%s %s" % (size_name(s), txt) for s, txt in misses)
+    return ", ".join("%s %s" % (size_name(s), txt) if s else txt
+                     for s, txt in misses)
 
 
 def tagged(misses, tag):
@@ -142,7 +159,7 @@ def ratio_target(res, zc, peer, mode, sizes, need, field="msgs_per_sec",
     vals = [(s, ratio(res, zc, peer, mode, s, field, lower)) for s in sizes]
     vals = [(s, v) for s, v in vals if v is not None]
     if not vals:
-        return "no %s figures" % peer, [(0, "not measured")]
+        return "no %s figures" % peer, [(0, "%s not measured" % peer)]
     lo = min(vals, key=lambda sv: sv[1])
     text = "%sx (%s) to %sx" % (sig3(lo[1]), size_name(lo[0]),
                                 sig3(max(v for _, v in vals)))
@@ -151,82 +168,250 @@ def ratio_target(res, zc, peer, mode, sizes, need, field="msgs_per_sec",
     return text, [(s, "%sx" % sig3(v)) for s, v in vals if v < need]
 
 
-def targets(res, zc):
-    """Issue 10's targets against one run: (target, measured, verdict)."""
-    ok = lambda m, mode, s: (res.get((m, mode, s)) or {}).get("status") == "ok"
-    peers = [m for m in ("pipe", "vmsplice", "socketpair", "tcp", "shm-flag",
-                         "cma", "iceoryx") if any(k[0] == m for k in res)]
-    rows = []
+def p50_target(res, zc, peer, mode, sizes, most):
+    """(measured text, missed points) of "zc's p50 <= most x peer's"; the
+    figures are zchan's p50 over the peer's (lower is better)."""
+    vals = [(s, ratio(res, peer, zc, mode, s, "rtt_p50_ns", True))
+            for s in sizes]
+    vals = [(s, v) for s, v in vals if v is not None]
+    if not vals:
+        return "no %s figures" % peer, [(0, "%s not measured" % peer)]
+    hi = max(vals, key=lambda sv: sv[1])
+    text = "%sx to %sx (%s) %s's" % (sig3(min(v for _, v in vals)),
+                                     sig3(hi[1]), size_name(hi[0]), peer)
+    if len(vals) <= 4:
+        text = ", ".join("%sx (%s)" % (sig3(v), size_name(s))
+                         for s, v in vals) + " %s's" % peer
+    return text, [(s, "%sx %s's" % (sig3(v), peer)) for s, v in vals
+                  if v > most]
 
-    def row(target, parts):
+
+class Targets:
+    def __init__(self):
+        self.rows = []
+
+    def row(self, target, parts):
         misses = [m for _, ms in parts for m in ms]
-        rows.append((target, "; ".join(t for t, _ in parts),
-                     "met" if not misses else "**missed**: " +
-                     misses_text(misses)))
+        self.rows.append((target, "; ".join(t for t, _ in parts),
+                          "met" if not misses else "**missed**: " +
+                          misses_text(misses)))
 
-    hs = sizes_of(res, "handoff")
-    rates = [(s, res[(zc, "handoff", s)]["msgs_per_sec"] / 1e6) for s in hs
-             if ok(zc, "handoff", s)]
-    row("handoff >= 5 M msgs/s at every size, 64 B - 16 MiB",
-        [("%s - %s M" % (sig3(min(v for _, v in rates)),
-                         sig3(max(v for _, v in rates))) if rates else "-",
-          [(s, "%s M" % sig3(v)) for s, v in rates if v < 5])])
-    row("handoff >= 5x pipe at every size",
-        [ratio_target(res, zc, "pipe", "handoff", hs, 5)])
-    ss = sizes_of(res, "stream")
+    def table(self, title):
+        return rst_table(title, [("target", "measured", "verdict")] +
+                         self.rows, "30 45 25")
+
+
+def against_peers(res, zc, peers, modes, need, t, what, field="msgs_per_sec",
+                  lower=False):
+    parts = []
+    for mode in modes:
+        for peer in peers:
+            txt, ms = ratio_target(res, zc, peer, mode, sizes_of(res, mode),
+                                   need, field, lower)
+            parts.append(("%s %s: %s" % (mode, peer, txt),
+                          tagged(ms, "%s %s" % (mode, peer))))
+    t.row(what, parts)
+
+
+def idle_targets(res, zc, t):
+    ok = lambda m, mode, s: (res.get((m, mode, s)) or {}).get("status") == "ok"
+    peers = peers_in(res)
     below = []
-    for peer in peers:
-        _, ms = ratio_target(res, zc, peer, "stream", ss, 1)
-        below += tagged(ms, "against " + peer)
-    row("stream never below pipe or any peer",
-        [("%d peers (%s) at %d sizes" % (len(peers), ", ".join(peers),
-                                         len(ss)), sorted(below))])
-    row("stream >= 10x pipe at 64 B",
-        [ratio_target(res, zc, "pipe", "stream", sizes_of(res, "stream", 64, 64), 10)])
-    row("stream >= 3x pipe at 256 B - 16 KiB",
-        [ratio_target(res, zc, "pipe", "stream",
-                      sizes_of(res, "stream", 256, 16 << 10), 3)])
-    big = sizes_of(res, "stream", 64 << 10)
-    t1, m1 = ratio_target(res, zc, "pipe", "stream", big, 4)
-    t2, m2 = ratio_target(res, zc, "vmsplice", "stream", big, 1.5)
-    row("stream >= 4x pipe and >= 1.5x vmsplice from 64 KiB",
-        [("pipe: " + t1, tagged(m1, "pipe")),
-         ("vmsplice: " + t2, tagged(m2, "vmsplice"))])
+    for mode in ("stream", "handoff"):
+        for peer in peers:
+            _, ms = ratio_target(res, zc, peer, mode, sizes_of(res, mode), 1)
+            below += tagged(ms, "%s %s" % (mode, peer))
+    t.row("idle: >= every peer at every size, stream and handoff",
+          [("%d peers (%s)" % (len(peers), ", ".join(peers)), sorted(below))])
+    worse = []
+    for mode in ("stream", "handoff"):
+        for peer in peers:
+            _, ms = ratio_target(res, zc, peer, mode, sizes_of(res, mode), 1,
+                                 "cpu_ns_per_msg", True)
+            worse += tagged(ms, "%s %s" % (mode, peer))
+    t.row("idle: CPU per message <= every peer's, stream and handoff",
+          [("x: how many times less", sorted(worse))])
+    t.row("idle: stream >= 3x pipe at 4 - 16 KiB",
+          [ratio_target(res, zc, "pipe", "stream",
+                        sizes_of(res, "stream", 4096, 16384), 3)])
+    t.row("idle: pingpong-busy p50 <= 1.5x shm-flag's",
+          [p50_target(res, zc, "shm-flag", "pingpong-busy",
+                      sizes_of(res, "pingpong-busy"), 1.5)])
+    # every system call is a sleep or a wake-up the library counted
     parts = []
-    for peer in ("iceoryx", "cma"):
-        for mode in ("stream", "handoff"):
-            t, ms = ratio_target(res, zc, peer, mode, sizes_of(res, mode), 1)
-            parts.append(("%s %s: %s" % (peer, mode, t),
-                          tagged(ms, "%s %s" % (peer, mode))))
-    row("zchan >= iceoryx and >= cma, stream and handoff, every size", parts)
-    sc = [(s, res[(zc, "stream", s)]["syscalls_per_msg"]) for s in ss
-          if ok(zc, "stream", s)]
-    row("stream syscalls per message <= 0.01 at every size",
-        [(", ".join("%s (%s)" % (sig3(v), size_name(s)) for s, v in sc),
-          [(s, sig3(v)) for s, v in sc if v is None or v > 0.01])])
+    for mode in ("stream", "handoff"):
+        extra, worst = [], (0, None)
+        for s in sizes_of(res, mode):
+            if not ok(zc, mode, s):
+                continue
+            r = res[(zc, mode, s)]
+            for side in ("producer", "consumer"):
+                sysc = r.get(side + "_syscalls_per_msg")
+                lib = r.get(side + "_lib_syscalls_per_msg")
+                if sysc is None or lib is None:
+                    extra.append((s, "%s not counted" % side))
+                    continue
+                if sysc > worst[0]:
+                    worst = (sysc, (s, side, lib))
+                if sysc > lib * 1.05 + 1e-4:
+                    extra.append((s, "%s %s syscalls/msg for %s sleeps + "
+                                  "wakes" % (side, sig3(sysc), sig3(lib))))
+        text = "%s: no system call" % mode
+        if worst[1]:
+            text = "%s: at most %s syscalls/msg (%s %s; the library counted " \
+                "%s)" % (mode, sig3(worst[0]), size_name(worst[1][0]),
+                         worst[1][1], sig3(worst[1][2]))
+        parts.append((text, tagged(extra, mode)))
+    t.row("a sleep costs one system call per side (the wait, the wake), "
+          "nothing else enters the kernel", parts)
+
+
+def busy_targets(res, zc, t, where):
+    peers = [p for p in ("pipe", "iceoryx") if any(k[0] == p for k in res)]
+    against_peers(res, zc, peers, ("stream", "handoff"), 1, t,
+                  "%s: >= pipe and >= iceoryx, stream and handoff" % where)
+    t.row("%s: pingpong p50 <= pipe's and iceoryx's" % where,
+          [p50_target(res, zc, peer, "pingpong", sizes_of(res, "pingpong"), 1)
+           for peer in peers])
+    t.row("%s: pingpong p50 within 1.2x of pipe's" % where,
+          [p50_target(res, zc, "pipe", "pingpong", sizes_of(res, "pingpong"),
+                      1.2)])
+
+
+def scale_targets(scale, guest, zc, t):
+    """Descriptors, idle memory and setup per channel; 64 pairs against 2."""
+    def setup_rows(res, method):
+        return [r for k, r in sorted(res.items()) if k[0] == method
+                and r["status"] == "ok" and r.get("setup_ns") is not None]
+
+    rows = setup_rows(scale, zc) if scale else []
+    grows = setup_rows(guest, "zchan") if guest else []
+    if not rows:
+        t.row("scale: <= 3 descriptors per end (memfd), 1 (kernel)",
+              [("no scale run", [(0, "not measured")])])
+        return
+    one = [r for r in rows if r.get("pairs", 1) == 1] or rows
+    r = one[0]
     parts = []
-    for mode in ("stream", "handoff", "pingpong", "pingpong-busy"):
-        t, ms = ratio_target(res, zc, "pipe", mode, sizes_of(res, mode), 1,
-                             "cpu_ns_per_msg", True)
-        parts.append(("%s: %s less" % (mode, t), tagged(ms, mode)))
-    row("CPU per message <= pipe's", parts)
-    p50 = {m: (res.get((m, "pingpong-busy", 64)) or {}).get("rtt_p50_ns")
-           for m in (zc, "shm-flag", "iceoryx")}
+    fds = max(r["producer_fds"], r["consumer_fds"])
+    parts.append(("%s: %s / %s" % (zc, sig3(r["producer_fds"]),
+                                   sig3(r["consumer_fds"])),
+                  [] if fds <= 3 else [(0, "%s %s per end" % (zc, sig3(fds)))]))
+    if grows:
+        g = grows[0]
+        gf = max(g["producer_fds"], g["consumer_fds"])
+        parts.append(("zchan (guest): %s / %s" % (sig3(g["producer_fds"]),
+                                                  sig3(g["consumer_fds"])),
+                      [] if gf <= 1 else [(0, "zchan %s per end" % sig3(gf))]))
+    else:
+        parts.append(("zchan (kernel): no guest run", [(0, "kernel not measured")]))
+    t.row("scale: <= 3 descriptors per end (memfd), 1 (kernel backend)", parts)
+
+    mem = r["idle_rss_bytes"] + (r.get("kernel_bytes") or 0)
+    pool = r.get("memfd_bytes") or 0
+    parts = [("%s: %s RSS, pool %s" % (zc, kib(r["idle_rss_bytes"]), kib(pool)),
+              [] if mem <= pool + 16384 else [(0, "%s over" % kib(mem - pool))])]
+    if grows:
+        g = grows[0]
+        parts.append(("zchan (guest): %s RSS + %s zchan.ko" %
+                      (kib(g["idle_rss_bytes"]), kib(g.get("kernel_bytes"))), []))
+    t.row("scale: memory per idle channel <= its pool + 16 KiB", parts)
+
+    setups = [x["setup_ns"] for x in one]
+    t.row("scale: create + attach + first message < 100 us",
+          [("%s: %s" % (zc, ", ".join(ns(v) for v in setups)),
+            [(0, ns(v)) for v in setups if v >= 100000])])
+
     parts = []
-    for peer, need in (("shm-flag", 1.5), ("iceoryx", 1)):
-        if not p50[zc] or not p50[peer]:
-            parts.append(("no %s figure" % peer, [(64, "not measured")]))
+    for (m, mode, s, pairs), x in sorted(scale.items()):
+        if m != zc or pairs != 64 or x["status"] != "ok":
             continue
-        x = p50[zc] / p50[peer]
-        parts.append(("%s's %s: %sx" % (peer, ns(p50[peer]), sig3(x)),
-                      [(64, "%sx %s's" % (sig3(x), peer))] if x > need else []))
-    parts[0] = ("%s; " % ns(p50[zc]) + parts[0][0], parts[0][1])
-    row("pingpong-busy 64 B p50 <= 1.5x shm-flag's and <= iceoryx's", parts)
-    row("pingpong (blocking) p50 <= pipe's at every size",
-        [ratio_target(res, zc, "pipe", "pingpong", sizes_of(res, "pingpong"),
-                      1, "rtt_p50_ns", True)])
-    return list_table("issue 10's targets, %s" % zc,
-                      [("target", "measured", "verdict")] + rows)
+        two = scale.get((m, mode, s, 2))
+        if not two or two["status"] != "ok":
+            continue
+        v = x["msgs_per_sec"] / two["msgs_per_sec"]
+        parts.append(("%s %s: %sx" % (mode, size_name(s), sig3(v)),
+                      [] if v >= 0.8 else [(s, "%s %sx" % (mode, sig3(v)))]))
+    t.row("scale: 64 busy pairs keep >= 0.8x the aggregate rate of 2 pairs",
+          parts or [("no 2 and 64 pair points", [(0, "not measured")])])
+
+
+def targets(native, zc, same=None, over=None, scale=None, guest=None):
+    """Issue 24's targets against one make bench: (target, measured, verdict)."""
+    t = Targets()
+    idle_targets(native, zc, t)
+    if same is not None:
+        busy_targets(same, zc, t, "same CPU")
+    if over is not None:
+        busy_targets(over, zc, t, "oversubscribed")
+    t.rows.append(("fan-out to N subscribers >= iceoryx; fan-in from N "
+                   "producers >= 5x pipes", "not measured",
+                   "**not measured**: zchan has no many-ended channels yet"))
+    scale_targets(scale, guest, zc, t)
+    return t.table("issue 24's targets, %s" % zc)
+
+
+def scale_table(title, methods, res, mode, size):
+    pairs = sorted({k[3] for k in res if k[1] == mode and k[2] == size})
+    rows = [["method"] + ["%d" % p for p in pairs]]
+    for m in methods:
+        if not any((m, mode, size, p) in res for p in pairs):
+            continue
+        rows.append([m] + [cell(res.get((m, mode, size, p)), "msgs_per_sec",
+                                sig3, 1e6) for p in pairs])
+    return rst_table(title, rows)
+
+
+def setup_table(title, methods, res, key_of):
+    rows = [["method", "setup", "memory (RSS)", "zchan.ko", "memfd",
+             "fds p / c"]]
+    for m in methods:
+        r = res.get(key_of(m))
+        if not r or r["status"] != "ok":
+            continue
+        rows.append([m, ns(r.get("setup_ns")), kib(r.get("idle_rss_bytes")),
+                     kib(r.get("kernel_bytes")), kib(r.get("memfd_bytes")),
+                     "%s / %s" % (sig3(r.get("producer_fds")),
+                                  sig3(r.get("consumer_fds")))])
+    return rst_table(title, rows)
+
+
+def placement_tables(res, methods, sizes, where):
+    out = [table("%s stream: throughput, GB/s" % where, methods, sizes, res,
+                 "stream", "bytes_per_sec", sig3, 1e9),
+           table("%s handoff: millions of messages per second" % where,
+                 methods, sizes, res, "handoff", "msgs_per_sec", sig3, 1e6),
+           table("%s pingpong (blocking): round trip p50" % where, methods,
+                 sizes, res, "pingpong", "rtt_p50_ns", ns)]
+    if any(k[1] == "pingpong-busy" and r["status"] == "ok"
+           for k, r in res.items()):
+        out.append(table("%s pingpong-busy: round trip p50" % where, methods,
+                         sizes, res, "pingpong-busy", "rtt_p50_ns", ns))
+    return out
+
+
+def pages_table(paths):
+    """zchan-pages against zchan-copy, stream and handoff, per kernel."""
+    rows = [["kernel", "size", "stream pages", "stream copy", "x",
+             "handoff pages", "handoff copy", "x"]]
+    for path in paths:
+        doc, res = load(path)
+        kernel = doc["env"]["kernel"]
+        for size in sorted({k[2] for k in res}):
+            row = [kernel, size_name(size)]
+            kernel = ""
+            for mode, field, fmt in (("stream", "bytes_per_sec",
+                                      lambda v: "%s MB/s" % sig3(v / 1e6)),
+                                     ("handoff", "msgs_per_sec",
+                                      lambda v: "%s/s" % sig3(v))):
+                a = res.get(("zchan-pages", mode, size))
+                b = res.get(("zchan-copy", mode, size))
+                row += [cell(a, field, fmt), cell(b, field, fmt)]
+                x = ratio(res, "zchan-pages", "zchan-copy", mode, size, field)
+                row.append("-" if x is None else "%sx" % sig3(x))
+            rows.append(row)
+    return rst_table("zchan-pages against zchan-copy (emulated: compare "
+                     "columns only)", rows)
 
 
 def main():
@@ -236,18 +421,27 @@ def main():
                     "shm-flag,cma,iceoryx,zchan,zchan-copy,zchan-memfd,"
                     "zchan-memfd-copy")
     ap.add_argument("--targets", action="store_true",
-                    help="print issue 10's targets and verdicts only")
+                    help="print issue 24's targets and verdicts only")
     ap.add_argument("--best", action="store_true",
                     help="rates from each point's fastest run, not the median")
+    ap.add_argument("--scale", help="make bench's scale sweep (JSON)")
+    ap.add_argument("--guest", help="make bench's guest run (JSON)")
+    ap.add_argument("--pages", action="append", default=[],
+                    help="a guest-pages run (JSON), once per kernel")
     ap.add_argument("native")
-    ap.add_argument("guest", nargs="?")
     args = ap.parse_args()
 
     doc, res = load(args.native)
+    _, same = load(args.native, "same-core")
+    _, over = load(args.native, "oversub")
+    scale = load(args.scale, "pairs")[1] if args.scale else None
+    guest = load(args.guest)[1] if args.guest else None
     if args.best:
-        best_runs(res)
+        for r in (res, same, over, scale or {}):
+            best_runs(r)
     if args.targets:
-        print(targets(res, args.zchan))
+        print(targets(res, args.zchan, same or None, over or None, scale,
+                      guest))
         return 0
     methods = args.methods.split(",")
     sizes = sorted({k[2] for k in res})
@@ -255,37 +449,52 @@ def main():
     print(".. zchan-bench %s, %s, %d CPUs, Linux %s, load at start %s\n" % (
         env["tool_version"], env["cpu"], env["ncpus"], env["kernel"],
         env["loadavg"]))
-    print(table("stream: throughput, GB/s", methods, sizes, res, "stream",
-                "bytes_per_sec", sig3, 1e9))
-    print(table("stream: millions of messages per second", methods, sizes,
-                res, "stream", "msgs_per_sec", sig3, 1e6))
-    print(table("handoff: millions of messages per second", methods, sizes,
-                res, "handoff", "msgs_per_sec", sig3, 1e6))
-    print(table("pingpong (blocking): round trip p50", methods, sizes, res,
-                "pingpong", "rtt_p50_ns", ns))
-    print(table("pingpong-busy: round trip p50", methods, sizes, res,
-                "pingpong-busy", "rtt_p50_ns", ns))
-    print(table("stream: system calls per message", methods, sizes, res,
-                "stream", "syscalls_per_msg", sig3))
-    print(table("stream: CPU time per message (both sides)", methods, sizes,
-                res, "stream", "cpu_ns_per_msg", ns))
-    peers = [m for m in ("pipe", "vmsplice", "iceoryx", "cma", "shm-flag")
-             if m != args.zchan]
-    print(ratio_table("%s side by side (x: how many times better)" %
-                      args.zchan, args.zchan, peers, sizes, res,
-                      [("stream", "msgs_per_sec", False),
-                       ("handoff", "msgs_per_sec", False),
-                       ("pingpong", "rtt_p50_ns", True),
-                       ("pingpong-busy", "rtt_p50_ns", True)]))
-    if args.guest:
-        gdoc, gres = load(args.guest)
-        gsizes = sorted({k[2] for k in gres})
+    for t in placement_tables(res, methods, sizes, "idle"):
+        print(t)
+    print(table("idle stream: CPU time per message (both sides)", methods,
+                sizes, res, "stream", "cpu_ns_per_msg", ns))
+    print(table("idle handoff: CPU time per message (both sides)", methods,
+                sizes, res, "handoff", "cpu_ns_per_msg", ns))
+    print(table("idle stream: system calls per message", methods, sizes,
+                res, "stream", "syscalls_per_msg", sig3))
+    print(table("idle handoff: system calls per message", methods, sizes,
+                res, "handoff", "syscalls_per_msg", sig3))
+    for where, r in (("same CPU", same), ("oversubscribed", over)):
+        if r:
+            for t in placement_tables(r, methods, sorted({k[2] for k in r}),
+                                      where):
+                print(t)
+    first = next((r for r in doc["results"] if r.get("placement", "idle")
+                  == "idle"), None)
+    if first:
+        print(setup_table("idle, %s %s: one channel's setup and idle cost" % (
+            first["mode"], size_name(first["msg_size"])), methods, res,
+            lambda m: (m, first["mode"], first["msg_size"])))
+    if scale:
+        for mode, size in sorted({(k[1], k[2]) for k in scale}):
+            print(scale_table("scale, %s %s: millions of messages per second, "
+                              "all pairs together, by pairs at once" %
+                              (mode, size_name(size)), methods, scale, mode,
+                              size))
+        mode, size, pairs = max((k[1], k[2], k[3]) for k in scale)
+        print(setup_table("scale, %s %s, %d pairs at once: setup and idle "
+                          "cost per channel" % (mode, size_name(size), pairs),
+                          methods, scale, lambda m: (m, mode, size, pairs)))
+    if guest:
+        gsizes = sorted({k[2] for k in guest})
         print(table("guest stream: throughput, MB/s (emulated: compare rows "
-                    "only)", methods, gsizes, gres, "stream",
+                    "only)", methods, gsizes, guest, "stream",
                     "bytes_per_sec", sig3, 1e6))
         print(table("guest handoff: thousands of messages per second "
-                    "(emulated: compare rows only)", methods, gsizes, gres,
+                    "(emulated: compare rows only)", methods, gsizes, guest,
                     "handoff", "msgs_per_sec", sig3, 1e3))
+        g = next(iter(sorted(guest)), None)
+        if g:
+            print(setup_table("guest, %s %s: one channel's setup and idle cost "
+                              "(emulated)" % (g[1], size_name(g[2])), methods,
+                              guest, lambda m: (m, g[1], g[2])))
+    if args.pages:
+        print(pages_table(args.pages))
     return 0
 
 
