@@ -12,9 +12,13 @@
  * fallback (a dead peer is a hang-up).  zchan_fd() is an epoll fd holding
  * our eventfd, our socket end and the pidfds of the peer's holders.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>
+#endif
 
 #include "zchan_int.h"
 
@@ -101,6 +105,73 @@ static int reopen_rdonly(int fd)
 }
 
 /*
+ * Spinning for a peer helps only while the peer runs on another CPU (as a
+ * kernel mutex spins only while its owner is on a CPU): each end says in
+ * its end page whether it runs, is about to sleep or sleeps, and the CPU
+ * it last ran on.  Hints, not a protocol: a word the peer got wrong, or
+ * forged, costs a sleep or a spin of ZCHAN_SPIN_MAX_NS at most.
+ */
+static void set_run(struct zchan *z, uint32_t run)
+{
+	uint32_t *word = &z->memfd.own_end->run;
+
+	if (load_once(word) != run)	/* our own line: keep it clean */
+		store_once(word, run);
+}
+
+/*
+ * The CPU we run on, plus one (0: unknown): rseq's cpu_id where glibc
+ * registered rseq (a load), else sched_getcpu() (about 10 ns in a VM).
+ */
+static uint32_t this_cpu(void)
+{
+	int cpu = -1;
+
+#ifdef RSEQ_SIG
+	if (__rseq_size) {
+		const struct rseq *rs = (const struct rseq *)
+			((char *)__builtin_thread_pointer() + __rseq_offset);
+
+		cpu = (int)load_once(&rs->cpu_id);
+	}
+#endif
+	if (cpu < 0)
+		cpu = sched_getcpu();
+	return cpu < 0 ? 0 : (uint32_t)cpu + 1;
+}
+
+static void memfd_running(struct zchan *z)
+{
+	struct zchan_memfd *m = &z->memfd;
+	uint32_t c = this_cpu();
+
+	if (c != m->cpu) {
+		m->cpu = c;
+		store_once(&m->own_end->cpu, c);
+	}
+	set_run(z, ZCHAN_END_RUNNING);
+}
+
+/*
+ * The peer runs, or will as soon as the kick we sent it lands (its wait's
+ * generation is one we kicked), and not on our CPU (0: it never said
+ * where).
+ */
+static bool memfd_can_spin(struct zchan *z)
+{
+	const struct zchan_memfd_end *peer = z->memfd.peer_end;
+	uint32_t cpu = load_once(&peer->cpu), run, nw;
+
+	if (cpu && cpu == z->memfd.cpu)
+		return false;
+	run = load_once(&peer->run);
+	if (run == ZCHAN_END_RUNNING || run == ZCHAN_END_ARMED)
+		return true;	/* armed: its re-check may still go on */
+	nw = load_once(z->peer_need_wakeup);
+	return nw && nw == z->memfd.kicked_gen;
+}
+
+/*
  * Say this end waits.  Our need_wakeup is a generation that only moves on
  * after a kick from the peer was drained, so it is always the peer's last
  * kicked generation or the one after it: the peer can never mistake a new
@@ -142,6 +213,7 @@ static int memfd_epoll(struct zchan *z)
 	 * (the kernel's poll needs no such help).
 	 */
 	memfd_announce(z);
+	memfd_running(z);
 	return 0;
 }
 
@@ -460,6 +532,7 @@ static bool memfd_arm_sleep(struct zchan *z, int64_t timeout_ns, bool again)
 	bool in_ring = sleep_drains(z, timeout_ns);
 	bool ask_peer = again && !z->memfd.kick_seen;
 
+	set_run(z, ZCHAN_END_ARMED);
 	if (!in_ring)
 		memfd_drain(z);
 	memfd_announce(z);
@@ -509,14 +582,18 @@ static int memfd_sleep(struct zchan *z, int64_t timeout_ns)
 	int ms = timeout_ns < 0 ? -1 : (int)(timeout_ns / 1000000);
 	int ret;
 
-	if (z->have_ring)
-		return memfd_ring_sleep(z, timeout_ns);
-	if (timeout_ns > 0 && ms == 0)
-		ms = 1;
-	ret = __sys_poll(&pfd, 1, ms);
-	if (ret < 0)
-		return ret;
-	return ret ? 0 : -ETIME;
+	set_run(z, ZCHAN_END_ASLEEP);
+	if (z->have_ring) {
+		ret = memfd_ring_sleep(z, timeout_ns);
+	} else {
+		if (timeout_ns > 0 && ms == 0)
+			ms = 1;
+		ret = __sys_poll(&pfd, 1, ms);
+		if (ret >= 0)
+			ret = ret ? 0 : -ETIME;
+	}
+	memfd_running(z);	/* woken: we run again, maybe elsewhere */
+	return ret;
 }
 
 /* Make our own epoll fd readable (zchan_prep_wait, ready now). */
@@ -603,4 +680,6 @@ const struct zchan_ops __zchan_memfd_ops = {
 	.sleep		= memfd_sleep,
 	.self_kick	= memfd_self_kick,
 	.peer_gone	= memfd_peer_gone,
+	.running	= memfd_running,
+	.can_spin	= memfd_can_spin,
 };

@@ -67,6 +67,9 @@ bool __zchan_peer_sleeps(struct zchan *z)
 {
 	uint32_t nw;
 
+	/* where we run, for the peer's can_spin(): fresh on every publish */
+	if (z->ops->running)
+		z->ops->running(z);
 	smp_mb();	/* our tail/head store before the peer's need_wakeup */
 	nw = load_once(z->peer_need_wakeup);
 	if (likely(!nw))
@@ -161,8 +164,8 @@ static void spin_adapt(struct zchan *z, uint64_t waited_ns)
  * watch list up to date (sleep_watches_peer) instead of asking the peer's
  * processes (a poll()).
  */
-static int zchan_sleep_until(struct zchan *z, zchan_ready_fn *ready,
-			     uint32_t need, uint64_t deadline)
+static int sleep_until(struct zchan *z, zchan_ready_fn *ready,
+		       uint32_t need, uint64_t deadline)
 {
 	bool again = false;
 	int mask, ret;
@@ -188,6 +191,23 @@ static int zchan_sleep_until(struct zchan *z, zchan_ready_fn *ready,
 			return ret;
 		again = true;
 	}
+}
+
+/* ... and then this end runs again, whatever the outcome. */
+static int zchan_sleep_until(struct zchan *z, zchan_ready_fn *ready,
+			     uint32_t need, uint64_t deadline)
+{
+	int ret = sleep_until(z, ready, need, deadline);
+
+	if (z->ops->running)
+		z->ops->running(z);
+	return ret;
+}
+
+/* Could spinning succeed: is the peer running, on another CPU? */
+static bool can_spin(struct zchan *z)
+{
+	return !z->ops->can_spin || z->ops->can_spin(z);
 }
 
 /*
@@ -220,7 +240,9 @@ int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 				    z->spin_adapt_ns : z->spin_ns);
 		if (deadline && spin_end > deadline)
 			spin_end = deadline;
-		do {
+		if (z->ops->running)
+			z->ops->running(z);	/* and where: can_spin() */
+		while (now < spin_end && can_spin(z)) {
 			for (i = 0; i < ZCHAN_SPIN_CHUNK; i++) {
 				cpu_relax();
 				mask = ready(z, need, false);
@@ -233,7 +255,7 @@ int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 			}
 			z->st.spins += ZCHAN_SPIN_CHUNK;
 			now = now_ns();
-		} while (now < spin_end);
+		}
 		if (!(z->flags & ZCHAN_BUSY_POLL)) {
 			mask = zchan_sleep_until(z, ready, need, deadline);
 			if (mask > 0)

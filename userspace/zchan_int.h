@@ -100,6 +100,9 @@ enum zchan_memfd_fd {
  *	last one closed it (then nobody can start holding it)
  * @layout: producer end only: the layout the channel was created with
  * @holders: one word per holder, (start time << 22) | pid, 0 if free
+ * @run: ZCHAN_END_RUNNING, _ARMED or _ASLEEP: whether the end's holder
+ *	runs, is about to sleep or sleeps in the library (memfd.c)
+ * @cpu: the CPU it last ran on, plus one; 0 if unknown
  */
 struct zchan_memfd_end {
 	uint32_t magic;
@@ -108,7 +111,23 @@ struct zchan_memfd_end {
 	uint64_t state;
 	struct zchan_layout layout;
 	uint64_t holders[ZCHAN_MEMFD_HOLDERS];
+	/* a line of their own: the holders[] scan of a sleep stays clean */
+	uint32_t run __attribute__((aligned(64)));
+	uint32_t cpu;
 };
+
+/* The end page is one page, whatever the page size. */
+_Static_assert(sizeof(struct zchan_memfd_end) <= 4096, "end page");
+
+/*
+ * zchan_memfd_end.run.  RUNNING (0, what an end that never said is, as
+ * an older library's) and ARMED (its re-check may still go on) let the
+ * peer spin; ASLEEP, or any other value (a peer's garbage too), costs the
+ * waiter a sleep and no more.
+ */
+#define ZCHAN_END_RUNNING	0U
+#define ZCHAN_END_ARMED		1U
+#define ZCHAN_END_ASLEEP	2U
 
 /*
  * A peer's holder we watch (memfd): its holders[] word and pidfd; a
@@ -210,6 +229,10 @@ typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
  *	ring itself (then zchan_prep_wait() needs no arming).
  * @peer_gone: the slow part of __zchan_peer_gone(): ask (system calls)
  *	whether the peer end's processes are all gone.
+ * @running: this end runs (again): say so, and on which CPU, where the
+ *	peer's @can_spin looks.  NULL where nothing is said.
+ * @can_spin: could spinning succeed now: is the peer running, and not on
+ *	the CPU this end last said it runs on?  NULL: no way to know, spin.
  */
 struct zchan_ops {
 	int backend;		/* ZCHAN_BACKEND_*, for zchan_backend() */
@@ -235,6 +258,8 @@ struct zchan_ops {
 	int (*sleep)(struct zchan *z, int64_t timeout_ns);
 	void (*self_kick)(struct zchan *z);
 	bool (*peer_gone)(struct zchan *z);
+	void (*running)(struct zchan *z);
+	bool (*can_spin)(struct zchan *z);
 };
 
 extern const struct zchan_ops __zchan_kernel_ops;
@@ -268,6 +293,7 @@ struct zchan_memfd {
 	uint32_t self_kicks;	/* our own writes to own_efd, not drained */
 	uint32_t kicked_gen;	/* peer generation we already kicked */
 	uint32_t peer_gen;	/* peer generation __zchan_peer_sleeps() saw */
+	uint32_t cpu;		/* own_end->cpu as we last wrote it */
 	bool no_ring_drain;	/* the kernel can't read own_efd NOWAIT */
 	uint64_t ring_drained;	/* own_efd's count, read in the ring */
 };
