@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1692,6 +1693,175 @@ TEST(blocking_send_sleeps_until_release)
 	close(sv[0]);
 }
 
+/* userspace/zchan_int.h: ZCHAN_MEMFD_HOLDERS, the end page's table */
+#define ZCHAN_TEST_MEMFD_HOLDERS	64
+
+/*
+ * Spinning only while it can succeed (memfd: each end says whether it runs
+ * and on which CPU).  The spin counter must not move while the peer
+ * sleeps, or when the peer last ran on the waiter's CPU; a long
+ * $ZCHAN_SPIN_NS makes a wait that ignored this spin for sure.
+ */
+static int fill_and_block(struct zchan *p, void *arg)
+{
+	int i;
+
+	for (i = 0; i < 9; i++)		/* 8 slots: the 9th sleeps */
+		if (zchan_send(p, &i, sizeof(i), 0) != sizeof(i))
+			return 1;
+	return 0;
+}
+
+TEST(no_spin_while_the_peer_sleeps)
+{
+	struct zchan_stats before, after;
+	const void *buf[8];
+	struct zchan_attr a;
+	struct zchan *c;
+	int i;
+	pid_t pid;
+
+	if (expected_backend() != ZCHAN_BACKEND_MEMFD)
+		SKIP(return, "the kernel backend cannot tell whether its peer runs");
+	setenv("ZCHAN_SPIN_NS", "2000000", 1);
+	small_attr(&a, 8, 16384, 64);
+	pid = zc_spawn_producer(&a, fill_and_block, NULL, &c);
+	ASSERT_LT(0, pid);
+	/* borrow all 8 (room comes back only with a release) */
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(sizeof(int), zchan_recv_zc(c, &buf[i], 0));
+	ASSERT_EQ(0, wait_until_sleeping(pid));	/* past its spin */
+	ASSERT_EQ(0, zchan_stats(c, &before));
+	EXPECT_EQ(-ETIME, zchan_wait(c, 50000000));	/* 50 ms */
+	ASSERT_EQ(0, zchan_stats(c, &after));
+	EXPECT_EQ(before.spins, after.spins);
+	EXPECT_LE(before.waits + 1, after.waits);	/* it slept instead */
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, zchan_release(c, buf[i]));
+	ASSERT_EQ(sizeof(int), zchan_recv(c, &i, sizeof(i), 0));
+	EXPECT_EQ(8, i);
+	EXPECT_EQ(0, zc_child_wait(pid, -1));
+	zchan_close(c);
+}
+
+static int idle_until_told(struct zchan *p, void *arg)
+{
+	int *go = arg;
+	char x;
+
+	return read(go[0], &x, 1) == 1 ? 0 : 1;
+}
+
+TEST(no_spin_for_a_peer_on_this_cpu)
+{
+	struct zchan_stats before, after;
+	struct zchan *c;
+	cpu_set_t one;
+	int go[2];
+	pid_t pid;
+
+	if (expected_backend() != ZCHAN_BACKEND_MEMFD)
+		SKIP(return, "the kernel backend cannot tell where its peer runs");
+	setenv("ZCHAN_SPIN_NS", "2000000", 1);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
+	ASSERT_EQ(0, pipe(go));
+	/* the producer runs (not in a zchan wait) on our CPU */
+	pid = zc_spawn_producer(NULL, idle_until_told, go, &c);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, zchan_stats(c, &before));
+	EXPECT_EQ(-ETIME, zchan_wait(c, 20000000));	/* 20 ms */
+	ASSERT_EQ(0, zchan_stats(c, &after));
+	EXPECT_EQ(before.spins, after.spins);
+	ASSERT_EQ(1, write(go[1], "x", 1));
+	EXPECT_EQ(POLLHUP, zchan_wait(c, -1));
+	EXPECT_EQ(0, zc_child_wait(pid, -1));
+	zchan_close(c);
+	close(go[0]);
+	close(go[1]);
+}
+
+/*
+ * A producer that forges the words where its end says whether it runs and
+ * where (memfd: after the holders table of its end page, the mapping at
+ * the highest offset): the consumer may only spin in vain or sleep in
+ * vain, and still gets every message.
+ */
+static void *own_end_page(void)
+{
+	unsigned long start, end, off, best_off = 0;
+	void *best = NULL;
+	char line[512], perms[8], path[256];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		path[0] = 0;
+		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s %255[^\n]", &start,
+			   &end, perms, &off, path) < 4)
+			continue;
+		if (!strstr(path, "zchan-prod") || perms[1] != 'w')
+			continue;
+		if (off >= best_off) {
+			best_off = off;
+			best = (void *)start;
+		}
+	}
+	fclose(f);
+	return best;
+}
+
+static int forging_producer(struct zchan *p, void *arg)
+{
+	size_t tail = 24 + sizeof(struct zchan_layout) +
+		      ZCHAN_TEST_MEMFD_HOLDERS * sizeof(uint64_t);
+	int *go = arg, i, fill;
+	unsigned char *page;
+	char x;
+
+	page = own_end_page();
+	if (!page)
+		return 1;
+	for (fill = 0; fill < 2; fill++) {
+		/* 0xa5: nobody runs anywhere; 0: running, CPU unknown */
+		memset(page + tail, fill ? 0 : 0xa5, 4096 - tail);
+		if (read(go[0], &x, 1) != 1)
+			return 2;
+		for (i = 0; i < 5; i++)
+			if (zchan_send(p, &i, sizeof(i), 0) != sizeof(i))
+				return 3;
+	}
+	return 0;
+}
+
+TEST(forged_run_words_cost_only_a_sleep)
+{
+	struct zchan *c;
+	int go[2], i, j, v;
+	pid_t pid;
+
+	if (expected_backend() != ZCHAN_BACKEND_MEMFD)
+		SKIP(return, "memfd end pages");
+	ASSERT_EQ(0, pipe(go));
+	pid = zc_spawn_producer(NULL, forging_producer, go, &c);
+	ASSERT_LT(0, pid);
+	for (j = 0; j < 2; j++) {
+		ASSERT_EQ(0, zchan_poll(c));
+		ASSERT_EQ(1, write(go[1], "x", 1));
+		for (i = 0; i < 5; i++) {
+			ASSERT_EQ(sizeof(v), zchan_recv(c, &v, sizeof(v), 0));
+			ASSERT_EQ(i, v);
+		}
+	}
+	EXPECT_EQ(-EPIPE, zchan_recv(c, &v, sizeof(v), 0));
+	EXPECT_EQ(0, zc_child_wait(pid, -1));
+	zchan_close(c);
+	close(go[0]);
+	close(go[1]);
+}
+
 /* poll(2) on zchan_fd(): readable when there is work, quiet when not. */
 
 static int step_producer(struct zchan *p, void *arg)
@@ -1798,7 +1968,6 @@ TEST(busy_poll_mode)
  */
 
 #define ENDS_MSGS	1000
-#define ZCHAN_TEST_MEMFD_USERS	64	/* userspace/zchan_int.h */
 #define ENDS_MAX_MSG	256
 #define LIVENESS_NS	(60LL * 1000000000LL)	/* a hang, not a speed */
 
@@ -2972,7 +3141,7 @@ TEST(memfd_users_table_full)
 {
 	struct zchan_attr a;
 	struct zchan *p, *c;
-	pid_t pids[ZCHAN_TEST_MEMFD_USERS];
+	pid_t pids[ZCHAN_TEST_MEMFD_HOLDERS];
 	int ready[2], i, n = 0;
 	char b;
 
@@ -2982,7 +3151,7 @@ TEST(memfd_users_table_full)
 	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
 	ASSERT_EQ(0, pipe(ready));
 	/* this process is one user of c: 63 more fill the table */
-	for (i = 0; i < ZCHAN_TEST_MEMFD_USERS - 1; i++) {
+	for (i = 0; i < ZCHAN_TEST_MEMFD_HOLDERS - 1; i++) {
 		pids[i] = fork();
 		ASSERT_LE(0, pids[i]);
 		if (!pids[i]) {
