@@ -38,6 +38,8 @@ trap 'echo "install-deps: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2'
 #   python3                              test checks of zchan-bench's JSON
 #   python3-numpy python3-pytest         python binding (python/) and its tests
 #   python3-setuptools python3-dev         (run them with /usr/bin/python3)
+#   python3-distributed python3-dask     the Dask comm backend zchan+tcp:// and
+#   iproute2                               its tests (ip netns: a second "host")
 #   iceoryx libiceoryx-binding-c-dev     zchan-bench's iceoryx peer
 #   valgrind                             make -C tests lib-valgrind
 #   dkms dh-dkms debhelper dpkg-dev      make deb, the DKMS and package tests
@@ -59,6 +61,7 @@ packages=(
 	git
 	python3
 	python3-numpy python3-pytest python3-setuptools python3-dev
+	python3-distributed python3-dask iproute2
 	iceoryx libiceoryx-binding-c-dev
 	valgrind
 	dkms dh-dkms debhelper dpkg-dev lintian fakeroot dh-python python3-all-dev
