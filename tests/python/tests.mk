@@ -4,8 +4,10 @@
 # pytest, printing TAP through conftest.py.  Natively on the memfd
 # backend; in the guest, test_kernel.py on the kernel backend (names and
 # permissions).  Both need the extension built in place in python/.
-# Natively about 10 s; in each guest 2 to 3 minutes, nearly all of it the
-# interpreter importing pytest over 9p under TCG (the tests take 7 s).
+# Natively about 10 s, and 40 s to 2 minutes more (with the load) for
+# test_dask.py's real Dask clusters; in each guest 2 to 3 minutes, nearly
+# all of it the interpreter importing pytest over 9p under TCG (the tests
+# take 7 s).
 
 NATIVE_TESTS += python/run-pytest
 GUEST_TESTS += python/run-pytest-kernel
