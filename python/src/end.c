@@ -749,13 +749,31 @@ static PyObject *end_stats(EndObject *self, PyObject *unused)
 static PyObject *end_get_attr_value(EndObject *self, int which)
 {
 	struct zchan_attr a;
-	int ret;
+	int ret = 0;
 
-	if (end_enter_quick(self))
-		return NULL;
-	ret = zchan_get_attr(self->ch, &a);
-	if (!ret && which == 3)
-		ret = zchan_backend(self->ch);
+	if (!self->closed && !self->ch && self->role == ROLE_PRODUCER &&
+	    self->pending_sock >= 0 && which != 3) {
+		/*
+		 * A pending producer's sizes are what it will create (the
+		 * library's defaults and rounding): reading them must not
+		 * create the channel here, or the end could no longer move.
+		 */
+		size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+		a = self->attr;
+		a.pool_size = a.pool_size ? a.pool_size : ZCHAN_DEFAULT_POOL_SIZE;
+		a.pool_size = (a.pool_size + page - 1) & ~(page - 1);
+		if (!a.max_msg)
+			a.max_msg = a.pool_size / 4 < (1U << 30) ? a.pool_size / 4 : (1U << 30);
+		if (!a.ring_entries)
+			a.ring_entries = ZCHAN_DEFAULT_RING_ENTRIES;
+	} else {
+		if (end_enter_quick(self))
+			return NULL;
+		ret = zchan_get_attr(self->ch, &a);
+		if (!ret && which == 3)
+			ret = zchan_backend(self->ch);
+	}
 	if (ret < 0)
 		return set_error(ret);
 	switch (which) {

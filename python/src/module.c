@@ -53,6 +53,20 @@ static int parse_name(PyObject *obj, const char **name)
 		PyErr_SetString(PyExc_ValueError, "name must be non-empty and contain no NUL");
 		return -1;
 	}
+	/* a name, not a path: no "/", ".", "..", control or blank-only names */
+	if (strchr(*name, '/') || !strcmp(*name, ".") || !strcmp(*name, "..") ||
+	    strspn(*name, " \t") == (size_t)len) {
+		PyErr_Format(PyExc_ValueError,
+			     "zchan: channel name %R: a name has no \"/\", is not "
+			     "\".\" or \"..\", and is not blank", obj);
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < len; i++)
+		if ((unsigned char)(*name)[i] < 0x20 || (*name)[i] == 0x7f) {
+			PyErr_Format(PyExc_ValueError,
+				     "zchan: channel name %R has a control character", obj);
+			return -1;
+		}
 	return 0;
 }
 

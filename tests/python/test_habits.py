@@ -629,3 +629,56 @@ def test_used_end_refused_by_spawn(backend):
     p = mp.get_context("spawn").Process(target=_send_three, args=(w,))
     with pytest.raises(TypeError):
         p.start()
+
+
+def test_pending_producer_sizes_do_not_create(backend):
+    r, w = zchan.pipe(pool_size=1 << 20, backend=backend)
+    assert w.pool_size == 1 << 20 and w.max_msg >= 1 << 18
+    assert w.ring_entries == zchan.DEFAULT_RING_ENTRIES
+    assert w.pending                    # it can still move
+    w.send(b"x")
+    assert not w.pending and w.pool_size == 1 << 20
+    assert r.recv(timeout=5) == b"x"
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", ".", " ", "a\nb"])
+def test_names_that_are_paths_are_refused(name, backend):
+    with pytest.raises(ValueError, match="name"):
+        zchan.create(name, backend=backend)
+    with pytest.raises(ValueError, match="name"):
+        zchan.open(name)
+
+
+def test_tiny_timeouts_wait(backend):
+    p = zchan.create(backend=backend)
+    c = p.consumer()
+    with pytest.raises(TimeoutError):
+        c.recv(timeout=1e-12)
+    assert c.wait(0) is False and c.wait(1e-12) is False
+
+
+def test_quick_calls_do_not_wait_behind_a_wait(backend):
+    """poll(), fileno(), stats() and sizes from another thread while one
+    thread waits in recv(): they answer at once (the asyncio loop would
+    stall for the whole wait otherwise)."""
+    import threading
+    p = zchan.create(backend=backend)
+    c = p.consumer()
+    c.fileno()
+    outcome = []
+
+    def waiter():
+        try:
+            c.recv(timeout=30)
+        except BrokenPipeError as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.2)
+    assert c.poll() is False
+    c.fileno(), c.stats(), c.pool_size
+    assert t.is_alive()                 # answered while the wait goes on
+    p.close()                           # wakes it: BrokenPipeError
+    t.join(30)
+    assert outcome
