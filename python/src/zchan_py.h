@@ -3,10 +3,12 @@
  * zchan._zchan's private header: the objects and the helpers the files of
  * the binding share.
  *
- *  - end.c: an end's lock, timeouts and waits, pending ends, close, the
- *    calls both ends have, the End/Producer/Consumer types;
+ *  - end.c: an end's lock, timeouts, close, the calls both ends have,
+ *    the End/Producer/Consumer types;
  *  - loan.c: the producer's calls and the Loan they lend;
  *  - message.c: the consumer's calls and the Message they borrow;
+ *  - wait.c: retrying data-path calls in wait slices; poll(), wait();
+ *  - pending.c: pending ends (pipe()) and receiving an end;
  *  - module.c: create(), open(), recv_peer() and the module's init.
  *
  * Nothing here is exported: only PyInit__zchan is visible.
@@ -92,6 +94,8 @@ PyObject *msgsize_error(EndObject *self, size_t len);
 int parse_timeout(PyObject *obj, int64_t *ns);
 int64_t deadline_of(int64_t timeout_ns);
 int64_t next_slice(int64_t deadline);
+int64_t monotonic_ns(void);
+void end_flush_deferred(EndObject *self);
 int end_lock(EndObject *self, int64_t deadline);
 void end_unlock(EndObject *self);
 int end_enter(EndObject *self, int64_t deadline);
@@ -105,6 +109,12 @@ int sock_fd(PyObject *sock);
 typedef long (*nonblock_op)(EndObject *self, void *ctx);
 long end_retry(EndObject *self, nonblock_op op, void *ctx, int64_t timeout_ns,
 	       int release_gil);
+
+/* wait.c */
+PyObject *end_poll(EndObject *self, PyObject *args, PyObject *kw);
+PyObject *end_poll_mask(EndObject *self, PyObject *unused);
+PyObject *end_wait(EndObject *self, PyObject *args, PyObject *kw);
+extern const char end_poll_doc[], end_poll_mask_doc[], end_wait_doc[];
 
 /* pending.c */
 int end_materialise(EndObject *self, int64_t deadline);
