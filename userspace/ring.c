@@ -444,6 +444,13 @@ int zchan_loan(struct zchan *p, size_t len, void **buf, unsigned int flags)
  * the loan, wrap padding included), and a loop of loans dropped with no
  * consumer reading never fills the ring.  Its descriptor was never
  * written; a placeholder prod_alloc_ahead() put there stays valid.
+ *
+ * Padding before the loan (it wrapped to offset 0) puts the position back
+ * at the end of the pool; padding after it (prod_rewind() went back to the
+ * front after it) goes with it, and the position is the loan's own start.
+ * Taking that end for the start once counted the loan's bytes free while
+ * the position skipped them: the producer later wrote over a message the
+ * consumer held.
  */
 static bool prod_unloan_newest(struct zchan *z, uint32_t idx)
 {
@@ -454,7 +461,8 @@ static bool prod_unloan_newest(struct zchan *z, uint32_t idx)
 		return false;
 	z->p_alloc = idx;
 	z->pool_used -= s->span;
-	z->pool_next = s->span > a ? z->pool_size - (s->span - a) : s->off;
+	z->pool_next = !s->off && s->span > a ? z->pool_size - (s->span - a) :
+		       s->off;
 	if (!z->pool_used)
 		z->pool_next = 0;
 	s->state = SLOT_FREE;
