@@ -900,4 +900,65 @@ TEST_F_TIMEOUT(hostile, mixed_stream_borrows_held, 600)
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* Pool accounting: a dropped loan gives back exactly its own room     */
+
+/*
+ * The newest loan can be padded with the rest of the pool (the producer
+ * went back to the front while allocating after it) and then dropped:
+ * its room must come back from where it starts, or the producer counts
+ * its bytes free twice and later writes over a message the consumer
+ * holds.  The numbers walk the producer into exactly that (ring.c,
+ * prod_rewind() and prod_unloan_newest()): pool 256 KiB, 8 slots.
+ */
+TEST_F(hostile, dropped_padded_loan_keeps_held_message)
+{
+	static uint8_t big[128 << 10];
+	struct zchan_attr a;
+	const void *held = NULL, *m;
+	void *loan[8];
+	uint8_t copy[5000];
+	int i;
+
+	NEED_BACKEND();
+
+	hostile_attr(&a, variant->backend, 8, 256 << 10, 128 << 10);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
+	memset(big, 0xee, sizeof(big));
+	/* 18 messages of 8000 bytes, the consumer keeping the newest */
+	for (i = 0; i < 18; i++) {
+		ASSERT_EQ(8000, zchan_send(self->p, big, 8000, 0));
+		ASSERT_EQ(8000, zchan_recv_zc(self->c, &m, ZCHAN_NONBLOCK));
+		if (held)
+			ASSERT_EQ(0, zchan_release(self->c, held));
+		held = m;
+	}
+	/* 7 loans fill the ring; a small 8th goes back to the front */
+	for (i = 0; i < 7; i++) {
+		ASSERT_EQ(0, zchan_loan(self->p, 5000, &loan[i], 0));
+		memset(loan[i], 0x10 + i, 5000);
+	}
+	EXPECT_EQ(-EAGAIN, zchan_loan(self->p, 64, &loan[7], ZCHAN_NONBLOCK));
+	ASSERT_EQ(0, zchan_abort(self->p, loan[6]));
+	for (i = 0; i < 6; i++)
+		ASSERT_EQ(0, zchan_commit(self->p, loan[i], 5000));
+	/* the consumer gives back all but the last loan's message */
+	ASSERT_EQ(0, zchan_release(self->c, held));
+	for (i = 0; i < 6; i++) {
+		ASSERT_EQ(5000, zchan_recv_zc(self->c, &m, ZCHAN_NONBLOCK));
+		if (i < 5)
+			ASSERT_EQ(0, zchan_release(self->c, m));
+	}
+	held = m;
+	memcpy(copy, held, sizeof(copy));
+	/* the producer fills what is free: never the held message */
+	while (zchan_send(self->p, big, sizeof(big), ZCHAN_NONBLOCK) > 0 ||
+	       zchan_send(self->p, big, 38000, ZCHAN_NONBLOCK) > 0 ||
+	       zchan_send(self->p, big, 5000, ZCHAN_NONBLOCK) > 0)
+		;
+	EXPECT_EQ(0, memcmp(copy, held, sizeof(copy)));
+	EXPECT_EQ(0x15, copy[0]);
+	EXPECT_EQ(0, zchan_release(self->c, held));
+}
+
 TEST_HARNESS_MAIN
