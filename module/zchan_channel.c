@@ -85,9 +85,10 @@ void zchan_fill_layout(struct zchan_layout *l, u64 pool_size, u32 entries,
 	l->prod_ring_size = PAGE_ALIGN(l->prod_descs +
 				       (size_t)entries * sizeof(struct zchan_desc));
 	l->cons_ring_off = ZCHAN_OFF_CONS_RING;
-	l->cons_ring_size = PAGE_ALIGN(max(max(l->cons_head, l->cons_read),
-					   max(l->cons_need_wakeup,
-					       l->cons_closed)) + sizeof(u32));
+	l->cons_ring_size = PAGE_ALIGN(max3(max(l->cons_head, l->cons_read),
+					    max(l->cons_need_wakeup,
+						l->cons_closed),
+					    l->cons_state) + sizeof(u32));
 	l->pool_off = ZCHAN_OFF_POOL;
 	l->features = ZCHAN_FEATURES;
 }
@@ -109,10 +110,12 @@ static void zchan_find_words(struct zchan_channel *chan)
 	w->alloc = prod + l->prod_alloc;
 	w->need_wakeup[ZCHAN_END_PROD] = prod + l->prod_need_wakeup;
 	w->closed[ZCHAN_END_PROD] = prod + l->prod_closed;
+	w->state[ZCHAN_END_PROD] = prod + l->prod_state;
 	w->head = cons + l->cons_head;
 	w->read = cons + l->cons_read;
 	w->need_wakeup[ZCHAN_END_CONS] = cons + l->cons_need_wakeup;
 	w->closed[ZCHAN_END_CONS] = cons + l->cons_closed;
+	w->state[ZCHAN_END_CONS] = cons + l->cons_state;
 }
 
 /* A new channel of CREATE's checked geometry, its producer end open. */

@@ -77,6 +77,7 @@ struct zchan_end {
  * @read: the consumer's read
  * @need_wakeup: each end's need_wakeup, by enum zchan_end_id
  * @closed: each end's closed, by enum zchan_end_id
+ * @state: each end's run-state word (ZCHAN_RUN_*), by enum zchan_end_id
  *
  * Userspace writes them: read each once, never use one as an index.
  */
@@ -88,6 +89,7 @@ struct zchan_ring_words {
 	u32 *read;
 	u32 *need_wakeup[2];
 	u32 *closed[2];
+	u32 *state[2];
 };
 
 /**
@@ -169,7 +171,8 @@ struct zchan_file {
 #endif
 #define ZCHAN_FEATURES	(ZCHAN_FEAT_URING_BITS | ZCHAN_FEAT_CANCEL_BITS | \
 			 ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE | \
-			 ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN)
+			 ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN | \
+			 ZCHAN_FEAT_RUN_STATE)
 
 /* Global counters, shown in debugfs zchan/stats. */
 struct zchan_stats {

@@ -501,6 +501,33 @@ int zchan_uring_pending_count(void)
 
 #endif /* ZCHAN_HAVE_URING_CMD */
 
+/*
+ * ZCHAN_FEAT_RUN_STATE: store in end @e's run-state word what the kernel
+ * sees of the calling task, @state and its CPU.  The word is the end's
+ * own, in shared memory: written, never acted on.
+ */
+static void zchan_set_run_state(struct zchan_channel *chan,
+				enum zchan_end_id e, u32 state)
+{
+	u32 cpu = raw_smp_processor_id() + 1;
+
+	if (cpu > U16_MAX)
+		cpu = 0;	/* unknown */
+	WRITE_ONCE(*chan->w.state[e], state | cpu << ZCHAN_RUN_CPU_SHIFT);
+}
+
+/* A kick wakes end @e: it runs again soon, on the CPU the word names. */
+static void zchan_woken_run_state(struct zchan_channel *chan,
+				  enum zchan_end_id e)
+{
+	u32 *word = chan->w.state[e];
+	u32 old = READ_ONCE(*word);
+
+	if (ZCHAN_RUN_STATE(old) == ZCHAN_RUN_SLEEPING)
+		WRITE_ONCE(*word, (old & ~ZCHAN_RUN_STATE_MASK) |
+				  ZCHAN_RUN_RUNNING);
+}
+
 /**
  * zchan_kick - deliver a kick to end @e
  * @chan: the channel
@@ -513,6 +540,7 @@ void zchan_kick(struct zchan_channel *chan, enum zchan_end_id e)
 {
 	trace_zchan_kick(chan, e);
 	atomic64_inc(&chan->kicks);
+	zchan_woken_run_state(chan, e);
 	WRITE_ONCE(*chan->w.need_wakeup[e], 0);
 	wake_up_interruptible_poll(&chan->ends[e].wq,
 				   e == ZCHAN_END_CONS ? EPOLLIN : EPOLLOUT);
@@ -604,6 +632,7 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 					  ns_to_ktime(min_t(u64, w.timeout_ns,
 							    KTIME_MAX)));
 	zchan_end_set_task(chan, e, current);
+	zchan_set_run_state(chan, e, ZCHAN_RUN_RUNNING);
 	if (w.spin_ns) {
 		if (timed)
 			w.spin_ns = min_t(u64, w.spin_ns, w.timeout_ns);
@@ -631,12 +660,15 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 			trace_zchan_wait_begin(zf, ZCHAN_TRACE_WAIT_IOCTL, &wait);
 			slept = true;
 		}
+		zchan_set_run_state(chan, e, ZCHAN_RUN_SLEEPING);
 		if (!timed)
 			schedule();
 		else if (!schedule_hrtimeout(&deadline, HRTIMER_MODE_ABS))
 			expired = true;
 	}
 	finish_wait(&chan->ends[e].wq, &wait);
+	if (slept)
+		zchan_set_run_state(chan, e, ZCHAN_RUN_RUNNING);
 	if (slept)
 		trace_zchan_wait_end(zf, ZCHAN_TRACE_WAIT_IOCTL, &wait,
 				     ret ? (int)ret : (__force int)mask);

@@ -358,8 +358,8 @@ static bool layout_sane(const struct zchan_layout *l)
 	       l->prod_descs + (uint64_t)l->ring_entries * sizeof(struct zchan_desc) <=
 			l->prod_ring_size &&
 	       l->cons_closed + 4 <= l->cons_ring_size &&
-	       !l->resv && !l->reserved[0] && !l->reserved[1] &&
-	       !l->reserved[2];
+	       l->cons_state + 4 <= l->cons_ring_size &&
+	       !l->resv && !l->reserved[0] && !l->reserved[1];
 }
 
 /* ------------------------------------------------------------------ */

@@ -441,16 +441,16 @@ TEST(create_defaults_and_layout)
 		EXPECT_EQ(0, memcmp(&w, &l, sizeof(w)));
 	}
 	/* Every feature of this module, and nothing else. */
-	EXPECT_EQ(ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
-		  ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN,
-		  l.features & (ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
-				ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN));
+#define ZC_FEATS (ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |		\
+		  ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN |		\
+		  ZCHAN_FEAT_RUN_STATE)
+	EXPECT_EQ(ZC_FEATS, l.features & ZC_FEATS);
 	EXPECT_TRUE(l.features & ZCHAN_FEAT_URING_CMD);
 	EXPECT_EQ(0, l.features & ~(ZCHAN_FEAT_URING_CMD | ZCHAN_FEAT_URING_CANCEL |
-				    ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |
-				    ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN));
+				    ZC_FEATS));
+#undef ZC_FEATS
 	EXPECT_EQ(0, l.resv);
-	EXPECT_EQ(0, l.reserved[0] | l.reserved[1] | l.reserved[2]);
+	EXPECT_EQ(0, l.reserved[0] | l.reserved[1]);
 	close(fd);
 
 	/* max_msg == pool / 2 is the largest allowed. */

@@ -88,6 +88,12 @@
  *	while the peer end's task is running on a CPU.
  */
 #define ZCHAN_FEAT_WAIT_SPIN		(1U << 5)
+/*
+ * ZCHAN_FEAT_RUN_STATE: each end has a run-state word
+ *	(zchan_layout.prod_state, .cons_state) that the kernel keeps as it
+ *	sees the end's task sleep and wake (ZCHAN_RUN_* below).
+ */
+#define ZCHAN_FEAT_RUN_STATE		(1U << 6)
 
 /* mmap() offsets of the three regions (also returned in zchan_layout). */
 #define ZCHAN_OFF_PROD_RING	0x00000000ULL
@@ -140,6 +146,7 @@ struct zchan_desc {
  * @need_wakeup: zchan_layout.prod_need_wakeup
  * @closed: zchan_layout.prod_closed
  * @alloc: zchan_layout.prod_alloc
+ * @state: zchan_layout.prod_state
  * @pad2: zero
  * @descs: zchan_layout.prod_descs
  */
@@ -151,7 +158,8 @@ struct zchan_prod_ring {
 	__u32 need_wakeup;
 	__u32 closed;
 	__u32 alloc;
-	__u32 pad2[13];
+	__u32 state;
+	__u32 pad2[12];
 	struct zchan_desc descs[];
 };
 
@@ -164,6 +172,7 @@ struct zchan_prod_ring {
  * @pad1: zero
  * @need_wakeup: zchan_layout.cons_need_wakeup
  * @closed: zchan_layout.cons_closed
+ * @state: zchan_layout.cons_state
  * @pad2: zero
  */
 struct zchan_cons_ring {
@@ -173,8 +182,31 @@ struct zchan_cons_ring {
 	__u32 pad1[15];
 	__u32 need_wakeup;
 	__u32 closed;
-	__u32 pad2[14];
+	__u32 state;
+	__u32 pad2[13];
 };
+
+/*
+ * An end's run-state word (ZCHAN_FEAT_RUN_STATE): what a peer about to
+ * spin for it wants to know - is it running, and on which CPU.  Bits 0-7
+ * hold ZCHAN_RUN_*, bits 16-31 the CPU it last ran on plus one (0:
+ * unknown).  The kernel stores ZCHAN_RUN_SLEEPING when the end's task
+ * blocks in ZCHAN_IOC_WAIT, ZCHAN_RUN_RUNNING with its CPU when it returns
+ * or spins there, and ZCHAN_RUN_RUNNING (keeping the CPU) when it kicks a
+ * waiting end awake.  The end itself may store into it too (before it
+ * sleeps in poll, epoll or io_uring, which the kernel cannot tell from a
+ * wait on another file): the word is its own, advisory, and the kernel
+ * never acts on it.  A peer reads it once and never trusts it further than
+ * a spin decision: spin only while the end is RUNNING on another CPU.
+ */
+#define ZCHAN_RUN_UNKNOWN	0
+#define ZCHAN_RUN_RUNNING	1
+#define ZCHAN_RUN_SLEEPING	2
+#define ZCHAN_RUN_STATE_MASK	0xffU
+#define ZCHAN_RUN_CPU_SHIFT	16
+/* The state of word @w, and its CPU (-1: unknown). */
+#define ZCHAN_RUN_STATE(w)	((w) & ZCHAN_RUN_STATE_MASK)
+#define ZCHAN_RUN_CPU(w)	((int)((w) >> ZCHAN_RUN_CPU_SHIFT) - 1)
 
 /**
  * struct zchan_layout - the shared ring: where things are, returned by
@@ -224,6 +256,10 @@ struct zchan_cons_ring {
  *	free slot, then the message when committed, flags last), then alloc
  *	(store-release); it may advance alloc over free slots ahead, so one
  *	store serves many messages.
+ * @prod_state: offset in the producer ring of the producer's __u32
+ *	run-state word (ZCHAN_RUN_*; kept by modules with
+ *	ZCHAN_FEAT_RUN_STATE, 0 from older ones)
+ * @cons_state: offset in the consumer ring of the consumer's run-state word
  * @resv: zero
  * @reserved: zero
  *
@@ -250,8 +286,10 @@ struct zchan_layout {
 	__u32 cons_closed;
 	__u32 features;
 	__u32 prod_alloc;
+	__u32 prod_state;
+	__u32 cons_state;
 	__u32 resv;
-	__u64 reserved[3];
+	__u64 reserved[2];
 };
 
 /**
@@ -271,11 +309,13 @@ static __inline__ void zchan_layout_set_words(struct zchan_layout *l)
 	l->prod_closed = __builtin_offsetof(struct zchan_prod_ring, closed);
 	l->prod_descs = __builtin_offsetof(struct zchan_prod_ring, descs);
 	l->prod_alloc = __builtin_offsetof(struct zchan_prod_ring, alloc);
+	l->prod_state = __builtin_offsetof(struct zchan_prod_ring, state);
 	l->cons_head = __builtin_offsetof(struct zchan_cons_ring, head);
 	l->cons_read = __builtin_offsetof(struct zchan_cons_ring, read);
 	l->cons_need_wakeup = __builtin_offsetof(struct zchan_cons_ring,
 						 need_wakeup);
 	l->cons_closed = __builtin_offsetof(struct zchan_cons_ring, closed);
+	l->cons_state = __builtin_offsetof(struct zchan_cons_ring, state);
 }
 
 /**
