@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * zchan.ko selftests: ZCHAN_IOC_WAIT with ZCHAN_WAIT_SPIN
- * (ZCHAN_FEAT_WAIT_SPIN) - its arguments, and that a wait which spins
- * before it sleeps still ends with the right mask and loses no wakeup,
- * whether the peer runs, blocks, or runs and never publishes.  Nothing
- * here asserts how long anything takes.  Runs as root in the test guest.
+ * zchan.ko selftests: waits that know whether the peer runs.
+ * ZCHAN_IOC_WAIT with ZCHAN_WAIT_SPIN (ZCHAN_FEAT_WAIT_SPIN) - its
+ * arguments, and that a wait which spins before it sleeps still ends with
+ * the right mask and loses no wakeup, whether the peer runs, blocks, or
+ * runs and never publishes - and each end's run-state word
+ * (ZCHAN_FEAT_RUN_STATE).  Nothing here asserts how long anything takes.
+ * Runs as root in the test guest.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 
 #include <linux/zchan.h>
 
@@ -293,6 +296,78 @@ TEST(wait_spin_peer_gone)
 	ASSERT_EQ(0, _zc_use(s.p, ZCHAN_USE_STOP));
 	ASSERT_EQ(0, spin_wait(s.c, ZCHAN_WAIT_SPIN_MAX_NS, -1, &revents));
 	EXPECT_TRUE(revents & POLLHUP);
+	spin_chan_close(&s);
+}
+
+/* The run-state words: where the layout says, one per end. */
+TEST(run_state_layout)
+{
+	struct zchan_layout w;
+	struct spin_chan s;
+
+	ASSERT_EQ(0, spin_chan_open(&s));
+	EXPECT_TRUE(s.l.features & ZCHAN_FEAT_RUN_STATE);
+	w = s.l;
+	zchan_layout_set_words(&w);
+	EXPECT_EQ(w.prod_state, s.l.prod_state);
+	EXPECT_EQ(w.cons_state, s.l.cons_state);
+	EXPECT_LE(s.l.prod_state + 4, s.l.prod_descs);
+	EXPECT_LE(s.l.cons_state + 4, s.l.cons_ring_size);
+	EXPECT_NE(s.l.prod_state, s.l.prod_alloc);
+	EXPECT_NE(s.l.cons_state, s.l.cons_closed);
+	EXPECT_NE(s.l.cons_state, s.l.cons_need_wakeup);
+	/* Nobody has waited: nothing known yet. */
+	EXPECT_EQ(ZCHAN_RUN_UNKNOWN,
+		  ZC_CONS_WORD((void *)s.cons, &s.l, state));
+	spin_chan_close(&s);
+}
+
+static void *run_state_waiter(void *arg)
+{
+	struct spin_chan *s = arg;
+	__u32 revents = 0;
+
+	if (_zc_wait(s->c, -1, &revents) || !(revents & POLLIN))
+		return (void *)1;
+	return NULL;
+}
+
+/*
+ * A consumer blocked in WAIT reads SLEEPING; the producer's kick makes it
+ * RUNNING; back from the wait it is RUNNING on a CPU of this machine.
+ */
+TEST(run_state_sleep_and_wake)
+{
+	struct spin_chan s;
+	void *res = (void *)1;
+	pthread_t th;
+	uint32_t word;
+	int i;
+
+	ASSERT_EQ(0, spin_chan_open(&s));
+	ASSERT_EQ(0, pthread_create(&th, NULL, run_state_waiter, &s));
+	/* It sleeps: nothing is published until the word says so. */
+	for (i = 0; i < 60 * 1000; i++) {
+		word = __atomic_load_n(&ZC_CONS_WORD((void *)s.cons, &s.l,
+						     state), __ATOMIC_ACQUIRE);
+		if (ZCHAN_RUN_STATE(word) == ZCHAN_RUN_SLEEPING)
+			break;
+		usleep(1000);
+	}
+	ASSERT_EQ(ZCHAN_RUN_SLEEPING, ZCHAN_RUN_STATE(word));
+	EXPECT_LE(0, ZCHAN_RUN_CPU(word));
+	EXPECT_GT(get_nprocs_conf(), ZCHAN_RUN_CPU(word));
+	/* need_wakeup is set: the publish kicks. */
+	ASSERT_EQ(0, spin_publish(&s));
+	word = __atomic_load_n(&ZC_CONS_WORD((void *)s.cons, &s.l, state),
+			       __ATOMIC_ACQUIRE);
+	EXPECT_EQ(ZCHAN_RUN_RUNNING, ZCHAN_RUN_STATE(word));
+	ASSERT_EQ(0, pthread_join(th, &res));
+	EXPECT_EQ(NULL, res);
+	word = ZC_CONS_WORD((void *)s.cons, &s.l, state);
+	EXPECT_EQ(ZCHAN_RUN_RUNNING, ZCHAN_RUN_STATE(word));
+	EXPECT_LE(0, ZCHAN_RUN_CPU(word));
+	EXPECT_GT(get_nprocs_conf(), ZCHAN_RUN_CPU(word));
 	spin_chan_close(&s);
 }
 
