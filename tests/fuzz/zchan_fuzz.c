@@ -51,6 +51,7 @@
 #define MAX_MAPS	32
 #define MAX_ERRNO	160
 #define NAMES		6
+#define FUZZ_STREAM	0x2a	/* the payloads' stream: any worker checks any */
 #define URING_DEPTH	16
 
 /* What a worker can do; the weights say how often. */
@@ -1164,7 +1165,6 @@ static void do_proto(struct fz_state *st)
 			uint32_t head = __atomic_load_n(&ZC_CONS_WORD(cr, l, head), __ATOMIC_ACQUIRE);
 			uint32_t len = 16 + (uint32_t)below(st, 240), t = st->p_tail[s];
 			uint64_t off;
-			uint32_t sum;
 
 			/* room: trust the consumer's head only if it is sane */
 			if ((uint32_t)(t - head) >= l->ring_entries ||
@@ -1173,22 +1173,15 @@ static void do_proto(struct fz_state *st)
 					ADD(cnt->hostile, 1);
 			} else {
 				off = (uint64_t)(t & mask) * (l->pool_size / l->ring_entries);
-				memcpy(pool + off, &st->seq[s], 4);
-				for (uint32_t i = 8; i < len; i++)
-					pool[off + i] = (uint8_t)(st->seq[s] * 31 + i);
-				sum = zc_csum(pool + off + 8, len - 8);
-				memcpy(pool + off + 4, &sum, 4);
+				zc_payload_fill(pool + off, len, FUZZ_STREAM, st->seq[s]);
 				*zc_desc(pr, l, t) = (struct zchan_desc){ off, len, 0 };
 				__atomic_store_n(&ZC_PROD_WORD(pr, l, tail), t + 1, __ATOMIC_RELEASE);
 				__atomic_store_n(&ZC_PROD_WORD(pr, l, head_seen), head, __ATOMIC_RELEASE);
 				st->p_tail[s] = t + 1;
 				st->seq[s]++;
 				__atomic_thread_fence(__ATOMIC_SEQ_CST);
-				if (__atomic_load_n(&ZC_CONS_WORD(cr, l, need_wakeup), __ATOMIC_RELAXED)) {
-					struct zchan_kick k = { 0 };
-
-					ioctl(st->fds[s].fd, ZCHAN_IOC_KICK, &k);
-				}
+				if (__atomic_load_n(&ZC_CONS_WORD(cr, l, need_wakeup), __ATOMIC_RELAXED))
+					_zc_kick(st->fds[s].fd);
 				ADD(cnt->ok[OP_PROTO], 1);
 			}
 		} else {
@@ -1197,7 +1190,6 @@ static void do_proto(struct fz_state *st)
 
 			if (tail != r) {
 				struct zchan_desc d = *zc_desc(pr, l, r);
-				uint32_t sum;
 
 				if ((uint32_t)(tail - r) > l->ring_entries || d.flags ||
 				    d.len < 8 || d.len > l->max_msg || d.off > l->pool_size ||
@@ -1205,8 +1197,11 @@ static void do_proto(struct fz_state *st)
 					ADD(cnt->hostile, 1);	/* rejected, as libzchan would */
 					st->c_read[s] = tail;	/* resynchronise */
 				} else {
-					memcpy(&sum, pool + d.off + 4, 4);
-					if (sum == zc_csum(pool + d.off + 8, d.len - 8))
+					const uint8_t *m = pool + d.off;
+
+					/* any worker's message: it names its number */
+					if (zc_payload_ok(m, d.len, FUZZ_STREAM,
+							  zc_payload_seq(m, d.len)))
 						ADD(cnt->messages, 1);
 					else
 						ADD(cnt->hostile, 1);
@@ -1489,22 +1484,6 @@ static void dump_task(pid_t pid)
 	}
 }
 
-/* waitpid() with a timeout: @pid once reaped, 0 if still running. */
-static pid_t reap_child(pid_t pid, double timeout, int *status)
-{
-	double end = zc_now() + timeout;
-	pid_t r;
-
-	for (;;) {
-		r = waitpid(pid, status, WNOHANG);
-		if (r == pid || r < 0)
-			return r;
-		if (zc_now() > end)
-			return 0;
-		usleep(1000);
-	}
-}
-
 /*
  * A child does not inherit what had MADV_DONTFORK, nor VM_DONTCOPY
  * mappings (a SEND_PAGES consumer's), yet its copy of the map table still
@@ -1529,7 +1508,6 @@ static void forget_uninherited_maps(struct fz_state *st)
 /* Fork with everything live; the child runs a few ops or is killed. */
 static void do_fork(struct fz_state *st)
 {
-	int status;
 	pid_t pid;
 
 	ADD(cnt->calls[OP_FORK], 1);
@@ -1553,11 +1531,10 @@ static void do_fork(struct fz_state *st)
 		usleep((useconds_t)below(st, 2000));
 		kill(pid, SIGKILL);
 	}
-	if (reap_child(pid, 60, &status) == 0) {
+	if (zc_child_wait(pid, 60) == -ETIMEDOUT) {
 		bad(OP_FORK, "a forked child (pid %d) did not exit within 60 s", pid);
 		dump_task(pid);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		zc_child_kill(pid);
 	}
 	ADD(cnt->ok[OP_FORK], 1);
 }
@@ -1868,24 +1845,25 @@ int main(int argc, char **argv)
 			worker((int)i, n, deadline);
 	}
 	for (i = 0; i < opt_procs; i++) {
-		int status;
-		pid_t r;
+		double left;
+		char why[96];
+		int st;
 
 		if (pids[i] < 0)
 			continue;
-		r = reap_child(pids[i], deadline + 60 - zc_now(), &status);
-		if (r == 0) {
+		left = deadline + 60 - zc_now();
+		st = zc_child_wait(pids[i], left > 0 ? left : 0);
+		if (st == -ETIMEDOUT) {
 			hung++;
 			dump_task(pids[i]);
-			kill(pids[i], SIGKILL);
-			waitpid(pids[i], &status, 0);
+			zc_child_kill(pids[i]);
 			continue;
 		}
-		if (r == pids[i] && WIFEXITED(status) && !WEXITSTATUS(status)) {
+		if (!st) {
 			exited++;
 		} else {
 			crashed++;
-			bad(-1, "worker %u ended with status %#x", i, status);
+			bad(-1, "worker %u: %s", i, zc_child_str(st, why, sizeof(why)));
 		}
 	}
 	elapsed = zc_now() - start;
