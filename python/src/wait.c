@@ -161,6 +161,25 @@ static int mask_ready(EndObject *self, int mask)
 	return !!(mask & (POLLOUT | POLLHUP | POLLERR));
 }
 
+/* poll() and wait(): would a call not block, waiting up to a timeout? */
+static PyObject *ready_within(EndObject *self, PyObject *args, PyObject *kw,
+			      const char *format, int64_t default_ns)
+{
+	static char *kwlist[] = { "timeout", NULL };
+	int64_t timeout_ns = default_ns;
+	PyObject *tmo = NULL;
+	int mask;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &tmo))
+		return NULL;
+	if (tmo && parse_timeout(tmo, &timeout_ns))
+		return NULL;
+	mask = end_ready_mask(self, timeout_ns);
+	if (mask < 0)
+		return mask == -EBUSY ? pending_busy_error() : data_error(mask);
+	return PyBool_FromLong(mask_ready(self, mask));
+}
+
 const char end_poll_doc[] =
 "poll(timeout=0.0) -> bool\n--\n\n"
 "Whether a call would not block now (multiprocessing.Connection.poll()):\n"
@@ -170,19 +189,7 @@ const char end_poll_doc[] =
 
 PyObject *end_poll(EndObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "timeout", NULL };
-	PyObject *tmo = NULL;
-	int64_t timeout_ns = 0;
-	int mask;
-
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:poll", kwlist, &tmo))
-		return NULL;
-	if (tmo && parse_timeout(tmo, &timeout_ns))
-		return NULL;
-	mask = end_ready_mask(self, timeout_ns);
-	if (mask < 0)
-		return mask == -EBUSY ? pending_busy_error() : data_error(mask);
-	return PyBool_FromLong(mask_ready(self, mask));
+	return ready_within(self, args, kw, "|O:poll", 0);
 }
 
 const char end_poll_mask_doc[] =
@@ -208,17 +215,5 @@ const char end_wait_doc[] =
 
 PyObject *end_wait(EndObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "timeout", NULL };
-	PyObject *tmo = Py_None;
-	int64_t timeout_ns;
-	int mask;
-
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwlist, &tmo))
-		return NULL;
-	if (parse_timeout(tmo, &timeout_ns))
-		return NULL;
-	mask = end_ready_mask(self, timeout_ns);
-	if (mask < 0)
-		return mask == -EBUSY ? pending_busy_error() : data_error(mask);
-	return PyBool_FromLong(mask_ready(self, mask));
+	return ready_within(self, args, kw, "|O:wait", -1);
 }
