@@ -246,24 +246,30 @@ def test_pending_consumer_fileno_readable(backend):
     assert c.recv(timeout=0) == b"z"
 
 
-def _worker_sends(w, k, n):
+def _worker_sends(w, k, n, sent, done):
     for i in range(n):
         w.send(b"%d:%d" % (k, i))
+    sent.put(k)
+    done.wait(60)                       # alive: its death would wake the fd
 
 
 def test_connection_wait_over_workers(backend):
-    """B2: multiprocessing.connection.wait() over 4 workers' channels."""
+    """B2: multiprocessing.connection.wait() over 4 workers' channels,
+    the messages sent before the parent first looks at the ends (a
+    pending consumer's descriptor was not readable then)."""
     from multiprocessing.connection import wait
     ctx = mp.get_context("fork")
     n = 50
+    sent, done = ctx.Queue(), ctx.Event()
     ends, ps = [], []
     for k in range(4):
         r, w = zchan.pipe(backend=backend)
-        p = ctx.Process(target=_worker_sends, args=(w, k, n))
+        p = ctx.Process(target=_worker_sends, args=(w, k, n, sent, done))
         p.start()
         w.close()
         ends.append(r)
         ps.append(p)
+    assert sorted(sent.get(timeout=60) for _ in ps) == [0, 1, 2, 3]
     counts = {r: 0 for r in ends}
     live = list(ends)
     while live:
@@ -271,15 +277,17 @@ def test_connection_wait_over_workers(backend):
         assert ready, "wait() timed out with messages pending"
         for r in ready:
             try:
-                while True:
+                while counts[r] < n:
                     r.recv(timeout=0)
                     counts[r] += 1
             except BlockingIOError:
                 pass
-            except BrokenPipeError:
+            if counts[r] == n:
                 live.remove(r)
+    done.set()
     for p in ps:
         p.join(30)
+        assert p.exitcode == 0
     assert list(counts.values()) == [n] * 4
 
 
