@@ -34,6 +34,8 @@ static int kernel_map(struct zchan *z, const struct zchan_layout *l)
 	z->kern.features = l->features;
 	/* a module without (this encoding of) uring_cmd WAIT: the ioctl */
 	z->kern.use_ioctl_wait = !(l->features & ZCHAN_FEAT_URING_CMD);
+	/* the module spins only while the peer's task is on a CPU */
+	z->sleep_spins = l->features & ZCHAN_FEAT_WAIT_SPIN;
 	return ret;
 }
 
@@ -231,13 +233,20 @@ static void kernel_arm(struct zchan *z)
 	smp_mb();
 }
 
+/*
+ * Before a sleep that spins in the module (ZCHAN_WAIT_SPIN), need_wakeup
+ * stays clear: a peer that publishes while we spin needs no kick, and the
+ * module arms it before it sleeps and checks the ring again.
+ */
 static bool kernel_arm_sleep(struct zchan *z, int64_t timeout_ns, bool again)
 {
-	kernel_arm(z);
+	if (!z->sleep_spin_ns)
+		kernel_arm(z);
 	return false;
 }
 
-static int kernel_ioctl_wait(struct zchan *z, int64_t timeout_ns)
+static int kernel_ioctl_wait(struct zchan *z, int64_t timeout_ns,
+			     uint32_t spin_ns)
 {
 	struct zchan_wait w;
 	int ret;
@@ -246,6 +255,11 @@ static int kernel_ioctl_wait(struct zchan *z, int64_t timeout_ns)
 	if (timeout_ns >= 0) {
 		w.flags = ZCHAN_WAIT_TIMEOUT;
 		w.timeout_ns = (uint64_t)timeout_ns;
+	}
+	if (spin_ns) {
+		w.flags |= ZCHAN_WAIT_SPIN;
+		w.spin_ns = spin_ns < ZCHAN_WAIT_SPIN_MAX_NS ? spin_ns :
+							      ZCHAN_WAIT_SPIN_MAX_NS;
 	}
 	ret = __sys_ioctl(z->fd, ZCHAN_IOC_WAIT, &w);
 	if (ret == -ETIMEDOUT)
@@ -270,15 +284,22 @@ static void prep_uring_cmd(struct io_uring_sqe *sqe, int fd, uint32_t op)
  * io_uring: the module arms need_wakeup and completes the command on a
  * kick or when the peer goes.  A uring_cmd can't be cancelled by a 6.1
  * kernel: never leave one in flight on a timeout, use ZCHAN_IOC_WAIT for
- * timed waits (and where io_uring is unavailable).
+ * timed waits (and where io_uring is unavailable).  A sleep the waiter
+ * left a spin to (ZCHAN_FEAT_WAIT_SPIN) is ZCHAN_IOC_WAIT with
+ * ZCHAN_WAIT_SPIN: the module spins only while the peer's task is on a
+ * CPU, then sleeps.
  */
 static int kernel_sleep(struct zchan *z, int64_t timeout_ns)
 {
+	uint32_t spin_ns = z->sleep_spin_ns;
 	struct io_uring_sqe *sqe;
 	int ret;
 
-	if (!z->have_ring || z->kern.use_ioctl_wait || timeout_ns >= 0)
-		return kernel_ioctl_wait(z, timeout_ns);
+	/* the spin the waiter left to the module (ZCHAN_FEAT_WAIT_SPIN) */
+	z->sleep_spin_ns = 0;
+	if (spin_ns || !z->have_ring || z->kern.use_ioctl_wait ||
+	    timeout_ns >= 0)
+		return kernel_ioctl_wait(z, timeout_ns, spin_ns);
 	if (!z->ring_pending) {
 		sqe = __zchan_uring_sqe(z);
 		if (!sqe)

@@ -234,10 +234,12 @@ int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 		deadline = now_ns() + (uint64_t)timeout_ns;
 
 	if (z->spin_ns) {
-		uint64_t start = now_ns(), now = start, spin_end;
+		uint64_t start = now_ns(), now = start, spin_end, budget;
 
-		spin_end = start + (z->spin_adapt_ns > z->spin_ns ?
-				    z->spin_adapt_ns : z->spin_ns);
+		budget = z->spin_adapt_ns > z->spin_ns ? z->spin_adapt_ns :
+							 z->spin_ns;
+		spin_end = start + (z->sleep_spins && budget > ZCHAN_SPIN_FIRST_NS ?
+				    ZCHAN_SPIN_FIRST_NS : budget);
 		if (deadline && spin_end > deadline)
 			spin_end = deadline;
 		if (z->ops->running)
@@ -257,7 +259,11 @@ int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 			now = now_ns();
 		}
 		if (!(z->flags & ZCHAN_BUSY_POLL)) {
+			/* a sleep that spins gets the rest of the spin */
+			if (z->sleep_spins && now - start < budget)
+				z->sleep_spin_ns = (uint32_t)(budget - (now - start));
 			mask = zchan_sleep_until(z, ready, need, deadline);
+			z->sleep_spin_ns = 0;
 			if (mask > 0)
 				spin_adapt(z, now_ns() - start);
 			return mask;

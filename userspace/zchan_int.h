@@ -66,6 +66,12 @@
 #define ZCHAN_SPIN_NS		20000
 /* The longest a blocking call spins for a peer that keeps it busy. */
 #define ZCHAN_SPIN_MAX_NS	2000000
+/*
+ * Where the sleep itself spins while the peer runs (kernel backend,
+ * ZCHAN_FEAT_WAIT_SPIN), a blocking call spins here only this long (about
+ * a system call), then hands what is left of its spin to the sleep.
+ */
+#define ZCHAN_SPIN_FIRST_NS	2000
 
 /*
  * The memfd consumer end, in the order zchan_send_peer() sends it: the
@@ -304,6 +310,8 @@ struct zchan {
 	unsigned int flags;	/* ZCHAN_BUSY_POLL */
 	uint32_t spin_ns;	/* spin this long before sleeping */
 	uint32_t spin_adapt_ns;	/* or this long, see spin_adapt() */
+	bool sleep_spins;	/* the sleep spins too: ZCHAN_SPIN_FIRST_NS */
+	uint32_t sleep_spin_ns;	/* for the next sleep to spin, then 0 */
 	int err;		/* sticky: the peer corrupted the ring */
 	unsigned int hold_gen;	/* __zchan_fork_gen when this process held it */
 
