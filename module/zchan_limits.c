@@ -40,7 +40,7 @@ module_param_named(max_user_pinned_bytes, zchan_max_user_pinned_bytes, ulong,
 MODULE_PARM_DESC(max_user_pinned_bytes,
 		 "Bytes of ZCHAN_IOC_SEND_PAGES transfers one user may have pinned (default 1/8 of RAM, at most 1 GiB)");
 
-struct zchan_stats zchan_stats;
+struct zchan_dev_stats zchan_stats;
 
 /*
  * A 1 GiB pool in a 2 GiB guest had the OOM killer shoot unrelated

@@ -174,8 +174,11 @@ struct zchan_file {
 			 ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN | \
 			 ZCHAN_FEAT_RUN_STATE)
 
-/* Global counters, shown in debugfs zchan/stats. */
-struct zchan_stats {
+/*
+ * Global counters, shown in debugfs zchan/stats; not libzchan's
+ * per-handle struct zchan_stats, whose name they had.
+ */
+struct zchan_dev_stats {
 	atomic_t channels;
 	atomic_t files;
 	atomic64_t pages;
@@ -307,7 +310,7 @@ struct zchan_channel *zchan_pages_vm_open(struct vm_area_struct *vma);
 struct zchan_channel *zchan_pages_vm_close(struct vm_area_struct *vma);
 
 /* zchan_limits.c */
-extern struct zchan_stats zchan_stats;
+extern struct zchan_dev_stats zchan_stats;
 extern unsigned int zchan_max_channels_per_user;
 extern unsigned long zchan_max_pool_bytes;
 extern unsigned long zchan_max_user_pool_bytes;
