@@ -4,8 +4,8 @@ python3-distributed: comms between two processes, dead peers, and real
 LocalClusters against tcp://, natively on the memfd backend.
 
 The backend is found through its entry point, as an installed zchan's
-would be: a dist-info directory made for the source tree, on PYTHONPATH
-for the worker processes Dask spawns.
+would be: python/zchan_source_tree-0.dist-info has it for the source
+tree.
 """
 import asyncio
 import json
@@ -29,20 +29,13 @@ TIMEOUT = 120
 
 
 @pytest.fixture(scope="module", autouse=True)
-def entry_point(tmp_path_factory):
-    """Register zchan+tcp by entry point for this process and its children."""
-    top = tmp_path_factory.mktemp("entry-point")
-    info = top / "zchan_source_tree-0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zchan-source-tree\nVersion: 0\n")
-    (info / "entry_points.txt").write_text(
-        "[distributed.comm.backends]\nzchan+tcp = zchan.dask:ZchanTCPBackend\n")
+def entry_point():
+    """The worker processes Dask spawns find zchan+tcp by its entry point
+    in python/ (zchan_source_tree-0.dist-info), as an installed zchan's,
+    and this file's functions (client.run) by name."""
     old = os.environ.get("PYTHONPATH")
-    # the workers import this file's functions (client.run) by name
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [PYTHON_DIR, str(top), TESTS_DIR, old]))
-    sys.path.insert(0, str(top))
-    yield str(top)
-    sys.path.remove(str(top))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [PYTHON_DIR, TESTS_DIR, old]))
+    yield
     if old is None:
         del os.environ["PYTHONPATH"]
     else:
