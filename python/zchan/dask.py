@@ -280,6 +280,8 @@ class ZchanComm(Comm):
 
     def stats(self):
         """The counters of both channels: {"send": ..., "recv": ...}."""
+        if self._closed:
+            raise CommClosedError("in %r: closed" % self)
         return {"send": self._prod.stats(), "recv": self._cons.stats()}
 
     async def _wait(self, end):
