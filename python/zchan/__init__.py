@@ -778,7 +778,10 @@ def _fork_args():
 def _before_fork():
     global _lending
     _lending = None
-    ends = _fork_args()
+    try:
+        ends = _fork_args()
+    except Exception:                   # a shallow stack, a stripped Process
+        ends = []
     if ends:
         r, w = os.pipe()
         _lending = (ends, r, w)
