@@ -197,12 +197,16 @@ static int kernel_hold(struct zchan *z)
 }
 
 /*
- * The module knows whether this is the end's last holder and marks it
- * closed then; publishing our loans first is right either way.
+ * The module knows whether this is the end's last holder; a channel that
+ * publishes on close has it publish up to alloc then (committed messages,
+ * queued ones, skipped loans), so the library publishes behind its loans
+ * only without that.  Whoever is not the last holder must not: a process
+ * it forked may have committed those loans since, and skipping them would
+ * overwrite its messages (issue 23, item 3).
  */
 static bool kernel_release(struct zchan *z)
 {
-	return true;
+	return !z->alloc;
 }
 
 static void kernel_close(struct zchan *z, bool last)
