@@ -961,4 +961,106 @@ TEST_F(hostile, dropped_padded_loan_keeps_held_message)
 	EXPECT_EQ(0, zchan_release(self->c, held));
 }
 
+/* ------------------------------------------------------------------ */
+/* A loan committed after a handover is delivered                     */
+
+/*
+ * The parent loans L1 and writes it, then forks; the child's first call
+ * commits L1, then the parent closes its copy, and the child sends C2
+ * and closes: the consumer gets M0, L1 and C2, in order.
+ */
+TEST_F(hostile, handover_commits_outstanding_loan)
+{
+	int go[2], done[2], status;
+	struct zchan_attr a;
+	char buf[64];
+	void *l1;
+
+	NEED_BACKEND();
+
+	hostile_attr(&a, variant->backend, 16, 65536, 1024);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(done));
+	ASSERT_EQ(3, zchan_send(self->p, "M0", 3, 0));
+	ASSERT_EQ(0, zchan_loan(self->p, 3, &l1, 0));
+	memcpy(l1, "L1", 3);
+	self->child = fork();
+	ASSERT_LE(0, self->child);
+	if (!self->child) {
+		if (zchan_commit(self->p, l1, 3))
+			_exit(10);
+		zc_signal(go[1]);
+		if (zc_await(done[0]))
+			_exit(11);
+		if (zchan_send(self->p, "C2", 3, 0) != 3)
+			_exit(12);
+		zchan_close(self->p);
+		_exit(0);
+	}
+	ASSERT_EQ(0, zc_await(go[0]));
+	zchan_close(self->p);
+	self->p = NULL;
+	zc_signal(done[1]);
+	ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
+	self->child = 0;
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	ASSERT_EQ(3, zchan_recv(self->c, buf, sizeof(buf), 0));
+	EXPECT_STREQ("M0", buf);
+	ASSERT_EQ(3, zchan_recv(self->c, buf, sizeof(buf), 0));
+	EXPECT_STREQ("L1", buf);
+	ASSERT_EQ(3, zchan_recv(self->c, buf, sizeof(buf), 0));
+	EXPECT_STREQ("C2", buf);
+	EXPECT_EQ(-EPIPE, zchan_recv(self->c, buf, sizeof(buf), 0));
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+}
+
+/* The same, the parent closing first: the loan is the child's to commit. */
+TEST_F(hostile, handover_parent_closes_before_commit)
+{
+	int go[2], done[2], status;
+	struct zchan_attr a;
+	char buf[64];
+	void *l1;
+
+	NEED_BACKEND();
+
+	hostile_attr(&a, variant->backend, 16, 65536, 1024);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(done));
+	ASSERT_EQ(0, zchan_loan(self->p, 3, &l1, 0));
+	memcpy(l1, "L1", 3);
+	self->child = fork();
+	ASSERT_LE(0, self->child);
+	if (!self->child) {
+		if (zchan_poll(self->p) < 0)	/* use it first */
+			_exit(10);
+		zc_signal(go[1]);
+		if (zc_await(done[0]))
+			_exit(11);
+		if (zchan_commit(self->p, l1, 3))
+			_exit(12);
+		zchan_close(self->p);
+		_exit(0);
+	}
+	ASSERT_EQ(0, zc_await(go[0]));
+	zchan_close(self->p);
+	self->p = NULL;
+	zc_signal(done[1]);
+	ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
+	self->child = 0;
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	ASSERT_EQ(3, zchan_recv(self->c, buf, sizeof(buf), 0));
+	EXPECT_STREQ("L1", buf);
+	EXPECT_EQ(-EPIPE, zchan_recv(self->c, buf, sizeof(buf), 0));
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+}
+
 TEST_HARNESS_MAIN
