@@ -7,12 +7,15 @@
  * commands, bad pointers, mmap/munmap/mremap/mprotect of every region with
  * random offsets, lengths and protections, reads and writes of the
  * mappings (a fault is caught and counted), scribbling over the shared ring
- * words as a hostile peer would, correct protocol traffic, fork with live
+ * words as a hostile peer would, correct protocol traffic (and forged
+ * ZCHAN_DESC_PAGES descriptors in it), fork with live
  * mappings, io_uring URING_CMD WAIT/KICK and POLL_ADD (also torn down with
  * commands in flight), dup, poll and close in random order.  Channel names
  * come from a small shared set, so workers attach to each other's channels.
  *
- * Every call's errno is checked against the errors that call may return;
+ * errno is preset to 0, EINVAL or EACCES before each operation, and every
+ * call's errno is checked against the errors that call may return (a
+ * failure that left errno at 0 is one too);
  * anything else (or a SIGBUS, a bad CQE, an impossible INFO) is an
  * "unexpected" result and fails the run.  At the end, with every worker
  * gone, debugfs zchan/stats must show no live channel, file or page.
@@ -132,6 +135,8 @@ struct fz_counts {
 	uint64_t bad_results;		/* successful calls with impossible results */
 	uint64_t messages;		/* protocol messages delivered intact */
 	uint64_t hostile;		/* protocol reads that saw a scribbled ring */
+	uint64_t forged;		/* ZCHAN_DESC_PAGES descriptors published */
+	uint64_t forged_mapped;		/* ... that named a transfer of that length */
 	uint64_t forks;
 	uint64_t cqes;
 	char first_bad[NR_OPS + 1][160];	/* the first unexpected result per kind */
@@ -1135,6 +1140,82 @@ static void do_setup(struct fz_state *st)
 }
 
 /*
+ * A hostile producer's ZCHAN_DESC_PAGES descriptor in slot @t: a recent
+ * transfer's offset (this worker's) or any transfer window, with its
+ * length, twice it, a page more or less, or any length.
+ */
+static void forge_pages_desc(struct fz_state *st, void *pr,
+			     const struct zchan_layout *l, uint32_t t)
+{
+	unsigned int i = below(st, 8);
+	uint64_t off = st->pages_off[i], len = st->pages_len[i];
+
+	if (!off || chance(st, 20))
+		off = ZCHAN_OFF_PAGES + below(st, 64) * ZCHAN_PAGES_MAX;
+	if (!len)
+		len = page_size;
+	switch (below(st, 5)) {
+	case 0:
+		len *= 2;
+		break;
+	case 1:
+		len += page_size;
+		break;
+	case 2:
+		len = len > (uint64_t)page_size ? len - page_size : 0;
+		break;
+	case 3:
+		len = (uint32_t)rnd(st);
+		break;
+	}
+	*zc_desc(pr, l, t) = (struct zchan_desc){ off, (uint32_t)len,
+						  ZCHAN_DESC_PAGES };
+	__atomic_store_n(&ZC_PROD_WORD(pr, l, tail), t + 1, __ATOMIC_RELEASE);
+	ADD(cnt->forged, 1);
+}
+
+/*
+ * The consumer's side of a ZCHAN_DESC_PAGES descriptor, as libzchan takes
+ * it: the checks it makes, then a read-only mmap of exactly that length,
+ * which the module grants only for a transfer of exactly that length.
+ * Every page of a mapping it grants must then read without a fault.
+ */
+static void consume_pages_desc(struct fz_state *st, int s,
+			       const struct zchan_desc *d)
+{
+	volatile const uint8_t *p;
+	volatile bool read_all = false;
+	volatile size_t i;
+	void *m;
+
+	if (d->off < ZCHAN_OFF_PAGES ||
+	    (d->off - ZCHAN_OFF_PAGES) % ZCHAN_PAGES_MAX || !d->len ||
+	    d->len > ZCHAN_PAGES_MAX || d->len % page_size) {
+		ADD(cnt->hostile, 1);	/* rejected, as libzchan would */
+		return;
+	}
+	errno = chance(st, 50) ? 0 : EINVAL;
+	m = mmap(NULL, d->len, PROT_READ, MAP_SHARED, st->fds[s].fd,
+		 (off_t)d->off);
+	account(OP_PAGES_MAP, m == MAP_FAILED ? -1 : 0, errno, allow_mmap);
+	if (m == MAP_FAILED)
+		return;
+	ADD(cnt->forged_mapped, 1);
+	p = m;
+	GUARDED(st, {
+		for (i = 0; i < d->len; i += page_size)
+			(void)p[i];
+		read_all = true;
+	});
+	if (!read_all) {
+		ADD(cnt->bad_results, 1);
+		bad(OP_PAGES_MAP, "a transfer mapped for a descriptor of %u bytes faults",
+		    d->len);
+	}
+	munmap(m, d->len);
+}
+
+/*
  * Correct protocol traffic on a set-up channel: the producer publishes a
  * checksummed message, a consumer takes one and checks it.  The rings may
  * have been scribbled on (by this or another process): the consumer
@@ -1167,7 +1248,10 @@ static void do_proto(struct fz_state *st)
 			uint64_t off;
 
 			/* room: trust the consumer's head only if it is sane */
-			if ((uint32_t)(t - head) >= l->ring_entries ||
+			if ((uint32_t)(t - head) < l->ring_entries && chance(st, 10)) {
+				forge_pages_desc(st, pr, l, t);
+				st->p_tail[s] = t + 1;
+			} else if ((uint32_t)(t - head) >= l->ring_entries ||
 			    len > l->max_msg || (uint64_t)len * l->ring_entries > l->pool_size) {
 				if ((uint32_t)(t - head) > l->ring_entries)
 					ADD(cnt->hostile, 1);
@@ -1191,7 +1275,11 @@ static void do_proto(struct fz_state *st)
 			if (tail != r) {
 				struct zchan_desc d = *zc_desc(pr, l, r);
 
-				if ((uint32_t)(tail - r) > l->ring_entries || d.flags ||
+				if ((uint32_t)(tail - r) <= l->ring_entries &&
+				    d.flags == ZCHAN_DESC_PAGES) {
+					consume_pages_desc(st, s, &d);
+					st->c_read[s] = r + 1;
+				} else if ((uint32_t)(tail - r) > l->ring_entries || d.flags ||
 				    d.len < 8 || d.len > l->max_msg || d.off > l->pool_size ||
 				    d.len > l->pool_size - d.off) {
 					ADD(cnt->hostile, 1);	/* rejected, as libzchan would */
@@ -1548,8 +1636,12 @@ static unsigned int weight_total(void)
 	return t;
 }
 
+/* What errno may hold before a call: never what decides its result. */
+static const int errno_presets[] = { 0, EINVAL, EACCES };
+
 static void run_one(struct fz_state *st, int op)
 {
+	errno = errno_presets[below(st, ARRAY_SIZE(errno_presets))];
 	switch (op) {
 	case OP_OPEN: do_open(st); break;
 	case OP_CREATE: do_create(st); break;
@@ -1692,6 +1784,8 @@ static void print_table(double elapsed)
 	printf("# %llu protocol messages intact, %llu hostile ring states rejected, %llu faults caught\n",
 	       (unsigned long long)cnt->messages, (unsigned long long)cnt->hostile,
 	       (unsigned long long)cnt->faults);
+	printf("# %llu ZCHAN_DESC_PAGES descriptors forged, %llu of them named a transfer\n",
+	       (unsigned long long)cnt->forged, (unsigned long long)cnt->forged_mapped);
 	printf("# %-16s %10s %10s %6s  errors\n", "call", "calls", "ok", "unexp");
 	for (i = 0; i < NR_OPS; i++) {
 		char errs[256] = "";
@@ -1717,12 +1811,14 @@ static void print_json(double elapsed, const struct zc_stats *s, int failed)
 		total += cnt->calls[i];
 	printf("{\"seed\":%llu,\"procs\":%u,\"calls\":%llu,\"seconds\":%.1f,"
 	       "\"forks\":%llu,\"cqes\":%llu,\"messages\":%llu,\"hostile\":%llu,"
+	       "\"forged\":%llu,\"forged_mapped\":%llu,"
 	       "\"faults\":%llu,\"sigbus\":%llu,\"bad_results\":%llu,"
 	       "\"leaked\":{\"channels\":%lld,\"files\":%lld,\"pages\":%lld},"
 	       "\"failed\":%d,\"ops\":{",
 	       (unsigned long long)opt_seed, opt_procs, (unsigned long long)total, elapsed,
 	       (unsigned long long)cnt->forks, (unsigned long long)cnt->cqes,
 	       (unsigned long long)cnt->messages, (unsigned long long)cnt->hostile,
+	       (unsigned long long)cnt->forged, (unsigned long long)cnt->forged_mapped,
 	       (unsigned long long)cnt->faults, (unsigned long long)cnt->sigbus,
 	       (unsigned long long)cnt->bad_results, s->channels, s->files, s->pages,
 	       failed);
