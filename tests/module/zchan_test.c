@@ -417,13 +417,19 @@ TEST(create_defaults_and_layout)
 	int fd = zc_open();
 
 	ASSERT_LE(0, fd);
+	/* Zero fields take the UAPI's defaults, libzchan's too. */
+	zc_cmd_create(fd, NULL, 0, 0, 0, 0600, &l);
+	EXPECT_EQ(ZCHAN_DEFAULT_POOL_SIZE, l.pool_size);
+	EXPECT_EQ(ZCHAN_DEFAULT_POOL_SIZE / 4, l.max_msg);
+	close(fd);
+	fd = zc_open();
+	ASSERT_LE(0, fd);
 	zc_cmd_create(fd, NULL, 5000, 0, 0, 0600, &l);
 	/* The pool is page-rounded; max_msg defaults to a quarter of it. */
 	EXPECT_EQ(0, l.pool_size % page_size);
 	EXPECT_LE(5000, l.pool_size);
 	EXPECT_EQ(l.pool_size / 4, l.max_msg);
-	EXPECT_NE(0, l.ring_entries);
-	EXPECT_EQ(0, l.ring_entries & (l.ring_entries - 1));
+	EXPECT_EQ(ZCHAN_DEFAULT_RING_ENTRIES, l.ring_entries);
 	EXPECT_EQ(ZCHAN_OFF_PROD_RING, l.prod_ring_off);
 	EXPECT_EQ(ZCHAN_OFF_CONS_RING, l.cons_ring_off);
 	EXPECT_EQ(ZCHAN_OFF_POOL, l.pool_off);
