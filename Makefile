@@ -92,6 +92,9 @@ sparse: check-kdir $(if $(O),module-tree)
 	@if grep -E '(warning|error):' $(BUILD)/sparse-$(KVER).log >/dev/null; then \
 		echo "zchan: sparse/compiler warnings for $(KVER) (full log in build/sparse-$(KVER).log)" >&2; exit 1; \
 	fi
+	@# The module's files call each other one way only (module.rst, Source map).
+	@$(TOP)/module/callgraph.sh $(MODULE_DIR)/module > $(BUILD)/callgraph-$(KVER).txt || \
+		{ echo "zchan: module/ files call each other both ways (build/callgraph-$(KVER).txt)" >&2; exit 1; }
 endif
 
 # The kernels zchan.ko is built for, "VERSION DIR" a line (tests/run-tests.sh).
