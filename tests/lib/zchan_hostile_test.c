@@ -243,6 +243,67 @@ TEST_F(hostile, recv_peer_eof_ignores_errno)
 }
 
 /*
+ * The rest of the calls' errors, errno preset as above: introspection,
+ * batches, a handle that is not one, and both directions of a peer gone.
+ */
+TEST_F(hostile, more_errors_ignore_errno)
+{
+	unsigned char buf[64] = { 0 };
+	struct zchan_stats st;
+	struct zchan_attr a;
+	struct zchan_msg m[2];
+	struct zchan *z = NULL;
+	unsigned int i;
+	int sv[2];
+
+	NEED_BACKEND();
+
+	hostile_attr(&a, variant->backend, 8, 65536, 1024);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_fd(NULL));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_backend(NULL));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_get_attr(NULL, &a));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_get_attr(self->p, NULL));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_stats(NULL, &st));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_set_flags(self->p, 1U << 20));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_poll(NULL));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_wait(NULL, 0));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_flush(NULL));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_recv_batch(self->c, m, 0, 0));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_recv_batch(self->c, NULL, 2, 0));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_release_batch(self->c, m, 0));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_recv_zc(self->c, NULL, 0));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_send(self->p, NULL, 8, 0));
+
+	/* a message that is not a handle, one for each preset */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	for (i = 0; i < NR_PRESETS; i++)
+		ASSERT_EQ(5, write(sv[0], "hello", 5));
+	EXPECT_ERR_ANY_ERRNO(-EPROTO, zchan_recv_peer(sv[1], &z));
+	EXPECT_EQ(NULL, z);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* the producer gone: every message, then -EPIPE */
+	ASSERT_EQ(8, zchan_send(self->p, buf, 8, 0));
+	zchan_close(self->p);
+	self->p = NULL;
+	EXPECT_EQ(8, zchan_recv(self->c, buf, sizeof(buf), 0));
+	EXPECT_ERR_ANY_ERRNO(-EPIPE, zchan_recv(self->c, buf, sizeof(buf), 0));
+	EXPECT_ERR_ANY_ERRNO(-EPIPE, zchan_recv_batch(self->c, m, 2,
+						      ZCHAN_NONBLOCK));
+
+	/* and the consumer gone, for a blocking send */
+	zchan_close(self->c);
+	self->c = NULL;
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
+	zchan_close(self->c);
+	self->c = NULL;
+	EXPECT_ERR_ANY_ERRNO(-EPIPE, zchan_send(self->p, buf, 8, 0));
+	EXPECT_ERR_ANY_ERRNO(-EPIPE, zchan_loan(self->p, 8, (void **)&z, 0));
+}
+
+/*
  * zchan_send_pages() of a buffer whose end is unmapped: -EFAULT each
  * time, nothing sent; once ring_entries transfers wait to be reaped,
  * -ENOBUFS.  The consumer then gets exactly the good transfers.
