@@ -323,7 +323,14 @@ def test_worker_killed_mid_transfer(protocol):
         client.run(_kill_when_sending, workers=[a])
         total = client.submit(lambda x: int(x.sum()), big, workers=[b])
         assert total.result(timeout=TIMEOUT) == n * (n - 1) // 2
-        # the nanny restarted the killed worker: two workers again
+        # killed mid-transfer: b never received a's array from a
+        log = client.run(lambda dask_worker: list(dask_worker.transfer_incoming_log),
+                         workers=[b])[b]
+        assert a not in [t["who"] for t in log], log
+        # the nanny restarted the killed worker: two workers again, a gone
+        deadline = time.monotonic() + TIMEOUT
+        while a in client.scheduler_info()["workers"] and time.monotonic() < deadline:
+            time.sleep(0.1)
         client.wait_for_workers(2, timeout=TIMEOUT)
         assert a not in client.scheduler_info()["workers"]
 
