@@ -76,6 +76,16 @@ NATIVE_TESTS += lib/zchan_batch_test
 GUEST_TESTS += lib/zchan_batch_test
 TEST_CLEAN += lib/zchan_batch_test
 
+# Pool placement: where loans land (the offsets zchan_loan() hands out),
+# both backends as fixture variants; the kernel variant runs in the guest.
+lib/zchan_pool_test: lib/zchan_pool_test.c $(TEST_COMMON_HDRS) lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(LIB_TEST_CFLAGS) -o $@ $< $(LIB_TEST_LIBS)
+
+NATIVE_TESTS += lib/zchan_pool_test
+GUEST_TESTS += lib/zchan_pool_test
+TEST_CLEAN += lib/zchan_pool_test
+
 # A hostile peer and failed calls (errno presets, forged descriptors,
 # handovers, waits with a ZCHAN_MORE queue, a mixed stream with borrows
 # held): one binary, both backends as fixture variants.
