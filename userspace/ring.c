@@ -150,9 +150,13 @@ static int prod_room(struct zchan *z, uint32_t len)
  * bytes the producer looks at what the consumer gave back (one load of
  * head), and if at most that much is in flight it starts again at the
  * front: the rest of the pool becomes padding of the newest slot, freed
- * with it.  Only for messages of up to a 16th of that: a window of a few
- * large messages reused at once costs more (the consumer still holds the
- * lines the producer writes) than it saves.
+ * with it.  Only for messages of up to a 16th of that.  Larger ones take
+ * the pool in turn: a line is written again only after all the rest of
+ * the pool, when it has left the consumer's cache for the shared one, and
+ * the write needs no snoop.  Going back to the front for them as well
+ * (whenever the front held twice what was in flight) halved 64 KiB and
+ * 256 KiB streams (8.0 against 15.9 and 15.4 GB/s, 4 MiB pool, EPYC with
+ * 1 MiB L2s): the producer wrote the lines the consumer had just read.
  *
  * And only from the second half of the pool on: until the consumer passes
  * the newest slot the padding is not free, and the producer has only the
