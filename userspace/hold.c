@@ -37,13 +37,19 @@ static void watch_forks(void)
 	pthread_atfork(NULL, NULL, forked);
 }
 
-/* A new handle is held by this process. */
-void __zchan_hold_init(struct zchan *z)
+/* The fork generation, with forks watched from the first call on. */
+static unsigned int watched_fork_gen(void)
 {
 	static pthread_once_t forks_watched = PTHREAD_ONCE_INIT;
 
 	pthread_once(&forks_watched, watch_forks);
-	z->hold_gen = __atomic_load_n(&__zchan_fork_gen, __ATOMIC_RELAXED);
+	return __atomic_load_n(&__zchan_fork_gen, __ATOMIC_RELAXED);
+}
+
+/* A new handle is held by this process. */
+void __zchan_hold_init(struct zchan *z)
+{
+	z->hold_gen = watched_fork_gen();
 }
 
 /*
@@ -69,8 +75,5 @@ int __zchan_hold_inherited(struct zchan *z)
 ZCHAN_EXPORT
 unsigned int zchan_fork_generation(void)
 {
-	struct zchan probe;
-
-	__zchan_hold_init(&probe);
-	return probe.hold_gen;
+	return watched_fork_gen();
 }
