@@ -183,7 +183,7 @@ static int kernel_use(struct zchan *z, bool start)
 	if (!(z->kern.features & ZCHAN_FEAT_USE))
 		return 0;
 	memset(&u, 0, sizeof(u));
-	u.flags = start ? 0 : ZCHAN_USE_END;
+	u.flags = start ? 0 : ZCHAN_USE_STOP;
 	ret = __sys_ioctl(z->fd, ZCHAN_IOC_USE, &u);
 	return ret < 0 ? ret : 0;
 }
