@@ -264,20 +264,35 @@ static void map_alloc_word(struct zchan *z, const struct zchan_layout *l)
 	z->alloc = (uint32_t *)((unsigned char *)z->prod_map + l->prod_alloc);
 }
 
+/* The end of the consumer ring's last word. */
+static uint64_t cons_words_end(const struct zchan_layout *l)
+{
+	uint32_t words[] = { l->cons_head, l->cons_read, l->cons_need_wakeup,
+			     l->cons_closed, l->cons_state };
+	uint32_t end = 0;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (words[i] + sizeof(uint32_t) > end)
+			end = words[i] + sizeof(uint32_t);
+	return end;
+}
+
 static void memfd_layout(struct zchan_layout *l, const struct zchan_geom *g)
 {
 	memset(l, 0, sizeof(*l));
 	l->pool_size = g->pool_size;
 	l->ring_entries = g->entries;
 	l->max_msg = g->max_msg;
+	/* sized from the words' offsets, as the module sizes its rings */
+	zchan_layout_set_words(l);
 	l->prod_ring_off = 0;
-	l->prod_ring_size = zchan_page_align(sizeof(struct zchan_prod_ring) +
+	l->prod_ring_size = zchan_page_align(l->prod_descs +
 					     (uint64_t)g->entries *
 					     sizeof(struct zchan_desc));
 	l->cons_ring_off = 0;
-	l->cons_ring_size = zchan_page_align(sizeof(struct zchan_cons_ring));
+	l->cons_ring_size = zchan_page_align(cons_words_end(l));
 	l->pool_off = l->prod_ring_size;
-	zchan_layout_set_words(l);
 }
 
 /* More pool than the machine has memory could never be backed. */
