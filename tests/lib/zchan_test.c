@@ -34,6 +34,7 @@
 
 #include "kselftest_harness.h"
 #include "../common/zchan_test_lib.h"
+#include "../common/zchan_test_utils.h"
 #include "../common/zchan_test_payload.h"
 #include "../common/zchan_test_proc.h"
 
@@ -1196,6 +1197,18 @@ static void *own_ring_mapping(void)
 	return best;
 }
 
+/*
+ * Where the ring's words are: the layout's offsets, the one description
+ * of the ring, as zchan_layout_set_words() places them for both backends.
+ */
+static struct zchan_layout ring_layout(uint32_t ring_entries)
+{
+	struct zchan_layout l = { .ring_entries = ring_entries };
+
+	zchan_layout_set_words(&l);
+	return l;
+}
+
 enum scribble {
 	TAIL_FAR_AHEAD,
 	TAIL_BACKWARDS,
@@ -1214,8 +1227,10 @@ struct hostile {
 static int hostile_producer(struct zchan *p, void *arg)
 {
 	struct hostile *h = arg;
-	struct zchan_prod_ring *r;
+	struct zchan_layout l;
 	struct zchan_attr a;
+	struct zchan_desc *d;
+	void *r;
 	char x;
 	int i;
 
@@ -1228,31 +1243,36 @@ static int hostile_producer(struct zchan *p, void *arg)
 	r = own_ring_mapping();
 	if (!r || zchan_get_attr(p, &a))
 		return 3;
+	l = ring_layout(a.ring_entries);
+	d = zc_desc(r, &l, 3);
 	/* the consumer has read 3: tail is 3 */
 	switch (h->how) {
 	case TAIL_FAR_AHEAD:
-		r->tail = 3 + a.ring_entries + 7;
+		ZC_PROD_WORD(r, &l, tail) = 3 + a.ring_entries + 7;
 		break;
 	case TAIL_BACKWARDS:
-		r->tail = 1;
+		ZC_PROD_WORD(r, &l, tail) = 1;
 		break;
 	case DESC_OUT_OF_POOL:
-		r->descs[3 & (a.ring_entries - 1)].off = a.pool_size - 8;
-		r->descs[3 & (a.ring_entries - 1)].len = 64;
-		r->descs[3 & (a.ring_entries - 1)].flags = 0;
-		__atomic_store_n(&r->tail, 4, __ATOMIC_RELEASE);
+		d->off = a.pool_size - 8;
+		d->len = 64;
+		d->flags = 0;
+		__atomic_store_n(&ZC_PROD_WORD(r, &l, tail), 4,
+				 __ATOMIC_RELEASE);
 		break;
 	case DESC_TOO_LONG:
-		r->descs[3 & (a.ring_entries - 1)].off = 0;
-		r->descs[3 & (a.ring_entries - 1)].len = (uint32_t)a.max_msg + 1;
-		r->descs[3 & (a.ring_entries - 1)].flags = 0;
-		__atomic_store_n(&r->tail, 4, __ATOMIC_RELEASE);
+		d->off = 0;
+		d->len = (uint32_t)a.max_msg + 1;
+		d->flags = 0;
+		__atomic_store_n(&ZC_PROD_WORD(r, &l, tail), 4,
+				 __ATOMIC_RELEASE);
 		break;
 	case DESC_BAD_FLAGS:
-		r->descs[3 & (a.ring_entries - 1)].off = ~0ULL;
-		r->descs[3 & (a.ring_entries - 1)].len = ~0U;
-		r->descs[3 & (a.ring_entries - 1)].flags = ~0U;
-		__atomic_store_n(&r->tail, 4, __ATOMIC_RELEASE);
+		d->off = ~0ULL;
+		d->len = ~0U;
+		d->flags = ~0U;
+		__atomic_store_n(&ZC_PROD_WORD(r, &l, tail), 4,
+				 __ATOMIC_RELEASE);
 		break;
 	}
 	if (write(h->ack, "d", 1) != 1)
@@ -1345,9 +1365,9 @@ enum alloc_scribble {
 static int alloc_scribbler(struct zchan *p, void *arg)
 {
 	enum alloc_scribble how = *(enum alloc_scribble *)arg;
-	struct zchan_prod_ring *r;
+	struct zchan_layout l;
 	struct zchan_attr a;
-	void *loan;
+	void *loan, *r;
 	int i;
 
 	for (i = 0; i < 2; i++)
@@ -1359,18 +1379,20 @@ static int alloc_scribbler(struct zchan *p, void *arg)
 	r = own_ring_mapping();
 	if (!r || zchan_get_attr(p, &a))
 		return 3;
+	l = ring_layout(a.ring_entries);
 	switch (how) {
 	case ALLOC_BELOW_TAIL:
-		__atomic_store_n(&r->alloc, 1, __ATOMIC_RELEASE);
-		break;
-	case ALLOC_FAR_AHEAD:
-		__atomic_store_n(&r->alloc, 2 + a.ring_entries + 1,
+		__atomic_store_n(&ZC_PROD_WORD(r, &l, alloc), 1,
 				 __ATOMIC_RELEASE);
 		break;
+	case ALLOC_FAR_AHEAD:
+		__atomic_store_n(&ZC_PROD_WORD(r, &l, alloc),
+				 2 + a.ring_entries + 1, __ATOMIC_RELEASE);
+		break;
 	case ALLOC_PLACEHOLDER_OUT_OF_POOL:
-		r->descs[2].off = a.pool_size - 8;
-		r->descs[2].len = 64;
-		__atomic_store_n(&r->descs[2].flags, 0, __ATOMIC_RELEASE);
+		zc_desc(r, &l, 2)->off = a.pool_size - 8;
+		zc_desc(r, &l, 2)->len = 64;
+		__atomic_store_n(&zc_desc(r, &l, 2)->flags, 0, __ATOMIC_RELEASE);
 		break;
 	}
 	_exit(42);	/* no zchan_close(): a death */
@@ -1434,7 +1456,9 @@ TEST(hostile_consumer_head_garbage)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
-		struct zchan_cons_ring *r;
+		/* the consumer's words: no descriptor, so no ring size */
+		struct zchan_layout l = ring_layout(0);
+		void *r;
 
 		close(sv[0]);
 		close(cmd[0]);
@@ -1446,8 +1470,9 @@ TEST(hostile_consumer_head_garbage)
 		r = own_ring_mapping();
 		if (!r)
 			_exit(3);
-		r->head = 0x80000000U;	/* released what was never sent */
-		r->read = 12345;
+		/* released what was never sent */
+		ZC_CONS_WORD(r, &l, head) = 0x80000000U;
+		ZC_CONS_WORD(r, &l, read) = 12345;
 		if (write(cmd[1], "s", 1) != 1)
 			_exit(4);
 		pause();
