@@ -41,11 +41,6 @@ from distributed.utils import ensure_memoryview, nbytes
 
 import zchan
 
-try:
-    import numpy
-except ImportError:     # pragma: no cover - Debian's python3-distributed has it
-    numpy = None
-
 __all__ = ["ZchanTCPBackend", "ZchanComm", "TCPPathComm"]
 
 logger = logging.getLogger(__name__)
@@ -57,17 +52,6 @@ _HELLO_MAGIC = b"ZCD1"
 _HELLO_MAX = 4096
 _TOKEN_BYTES = 16
 _LENGTH = struct.Struct("Q")        # a Dask message's byte count, as tcp://'s
-
-
-def _copy(dst, src):
-    """dst[:] = src for two byte memoryviews of the same length, with the
-    GIL released (numpy does for plain bytes): a worker's compute thread
-    runs while its event loop copies megabytes, as it does while tcp://'s
-    socket calls copy them in the kernel."""
-    if numpy is not None and len(dst) > 65536:
-        numpy.copyto(numpy.frombuffer(dst, numpy.uint8), numpy.frombuffer(src, numpy.uint8))
-    else:
-        dst[:] = src
 
 
 def _config(key, default):
@@ -365,7 +349,7 @@ class ZchanComm(Comm):
                     n = len(view) - start
                     if at + n > len(buf):
                         raise CommClosedError("zchan+tcp: message longer than it said")
-                    _copy(buf[at:at + n], view[start:])
+                    buf[at:at + n] = view[start:]
                     at += n
         except BaseException as e:
             # the stream's place is lost: nothing can be read after this
@@ -418,7 +402,7 @@ class ZchanComm(Comm):
                     while at < n:
                         src = parts[part]
                         k = min(n - at, src.nbytes - off)
-                        _copy(view[at:at + k], src[off:off + k])
+                        view[at:at + k] = src[off:off + k]
                         at += k
                         off += k
                         if off == src.nbytes:
