@@ -92,6 +92,9 @@ struct zchan_msg {
  * @kicks: wakeups sent to the peer (each one a syscall)
  * @waits: times this end went to sleep in the kernel
  * @spins: spin iterations spent waiting before sleeping
+ * @syscalls: every system call the data path and its waits made: the
+ *	kicks and sleeps, and (memfd) draining kicks and watching the
+ *	peer's processes
  * @reserved: zero
  */
 struct zchan_stats {
@@ -100,7 +103,8 @@ struct zchan_stats {
 	uint64_t kicks;
 	uint64_t waits;
 	uint64_t spins;
-	uint64_t reserved[3];
+	uint64_t syscalls;
+	uint64_t reserved[2];
 };
 
 /* Setup and teardown */

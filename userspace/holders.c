@@ -33,8 +33,11 @@
 	__atomic_compare_exchange_n((p), (old), (new), false, \
 				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
 
-/* Field 22 of /proc/PID/stat, the start time in clock ticks; 0 if unknown. */
-static uint64_t proc_start_time(pid_t pid)
+/*
+ * Field 22 of /proc/PID/stat, the start time in clock ticks; 0 if unknown.
+ * Adds the system calls it made to *@calls.
+ */
+static uint64_t proc_start_time(pid_t pid, unsigned int *calls)
 {
 	char path[64], buf[512], *p;
 	unsigned long long start = 0;
@@ -43,10 +46,12 @@ static uint64_t proc_start_time(pid_t pid)
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = __sys_open(path, O_RDONLY | O_CLOEXEC);
+	*calls += 1;
 	if (fd < 0)
 		return 0;
 	n = __sys_read(fd, buf, sizeof(buf) - 1);
 	__sys_close(fd);
+	*calls += 2;
 	if (n <= 0)
 		return 0;
 	buf[n] = 0;
@@ -70,10 +75,11 @@ static bool entry_dead(uint64_t entry)
 {
 	pid_t pid = (pid_t)(entry & HOLDER_PID_MASK);
 	uint64_t start = entry >> HOLDER_PID_BITS;
+	unsigned int calls = 0;
 
 	if (__sys_kill(pid, 0) == -ESRCH)
 		return true;
-	return start && proc_start_time(pid) != start;
+	return start && proc_start_time(pid, &calls) != start;
 }
 
 /* Count one more holder, unless the end is closed. */
@@ -112,10 +118,11 @@ int __zchan_holders_add(struct zchan *z)
 {
 	struct zchan_memfd_end *end = z->memfd.own_end;
 	pid_t pid = getpid();
+	unsigned int calls = 0;
 	uint64_t entry, old;
 	int i;
 
-	entry = (proc_start_time(pid) << HOLDER_PID_BITS) | (uint64_t)pid;
+	entry = (proc_start_time(pid, &calls) << HOLDER_PID_BITS) | (uint64_t)pid;
 	if (!holders_get(end))
 		return -EPIPE;
 	for (i = 0; i < ZCHAN_MEMFD_HOLDERS; i++) {
@@ -159,6 +166,7 @@ static void watch_dead(struct zchan *z, unsigned int i)
 		return;
 	__sys_epoll_ctl(z->fd, EPOLL_CTL_DEL, z->memfd.watch[i].pidfd, NULL);
 	__sys_close(z->memfd.watch[i].pidfd);
+	zchan_count_syscalls(z, 2);
 	z->memfd.watch[i].pidfd = -1;
 }
 
@@ -185,40 +193,51 @@ void __zchan_holders_unwatch(struct zchan *z)
 /* pidfd_open() said ENOSYS once: do not ask for every word. */
 static bool no_pidfds;
 
-/* Watch the process of a new holders[] word: false if it is already gone. */
+/*
+ * Watch the process of a new holders[] word: false if it is already gone.
+ * Its system calls count as the waits' (zchan_stats): a sleep makes them.
+ */
 static bool watch(struct zchan *z, uint64_t entry)
 {
 	pid_t pid = (pid_t)(entry & HOLDER_PID_MASK);
 	uint64_t start = entry >> HOLDER_PID_BITS;
+	unsigned int calls = 1;
 	struct epoll_event ev;
+	bool ret = true;
 	int pidfd;
 
 	if (__atomic_load_n(&no_pidfds, __ATOMIC_RELAXED))
 		return true;
 	pidfd = __sys_pidfd_open(pid, 0);
 	if (pidfd < 0) {
+		zchan_count_syscalls(z, calls);
 		if (pidfd == -ENOSYS)	/* before 5.3, or valgrind */
 			__atomic_store_n(&no_pidfds, true, __ATOMIC_RELAXED);
 		return pidfd != -ESRCH;	/* no pidfds: the socket tells */
 	}
 	/* the pidfd is now this very process: is it the one that wrote? */
-	if (start && proc_start_time(pid) != start) {
-		__sys_close(pidfd);
-		return false;
+	if (start && proc_start_time(pid, &calls) != start) {
+		ret = false;
+		goto close;
 	}
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;		/* readable once the process exits */
 	ev.data.fd = pidfd;
-	if (z->memfd.nwatch == ZCHAN_MEMFD_HOLDERS ||
-	    __sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
-		__sys_close(pidfd);
-		return true;
-	}
+	if (z->memfd.nwatch == ZCHAN_MEMFD_HOLDERS)
+		goto close;
+	calls++;
+	if (__sys_epoll_ctl(z->fd, EPOLL_CTL_ADD, pidfd, &ev) < 0)
+		goto close;
 	z->memfd.watch[z->memfd.nwatch].entry = entry;
 	z->memfd.watch[z->memfd.nwatch].pidfd = pidfd;
 	z->memfd.watch[z->memfd.nwatch].seen = true;
 	z->memfd.nwatch++;
+	zchan_count_syscalls(z, calls);
 	return true;
+close:
+	__sys_close(pidfd);
+	zchan_count_syscalls(z, calls + 1);
+	return ret;
 }
 
 /*
@@ -306,8 +325,11 @@ bool __zchan_holders_gone(struct zchan *z, int sock)
 		pfd[npoll].revents = 0;
 		npoll++;
 	}
-	if (npoll && __sys_poll(pfd, npoll, 0) < 0)
-		return false;
+	if (npoll) {
+		zchan_count_syscalls(z, 1);
+		if (__sys_poll(pfd, npoll, 0) < 0)
+			return false;
+	}
 	if (sock >= 0 &&
 	    (pfd[n].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
 		return true;

@@ -265,6 +265,7 @@ static int kernel_ioctl_wait(struct zchan *z, int64_t timeout_ns,
 		w.spin_ns = spin_ns < ZCHAN_WAIT_SPIN_MAX_NS ? spin_ns :
 							      ZCHAN_WAIT_SPIN_MAX_NS;
 	}
+	zchan_count_syscalls(z, 1);
 	ret = __sys_ioctl(z->fd, ZCHAN_IOC_WAIT, &w);
 	if (ret == -ETIMEDOUT)
 		return -ETIME;

@@ -513,6 +513,7 @@ static void memfd_drain(struct zchan *z)
 {
 	uint64_t cnt = 0;
 
+	zchan_count_syscalls(z, 1);
 	if (__sys_read(z->memfd.own_efd, &cnt, sizeof(cnt)) != sizeof(cnt))
 		cnt = 0;
 	note_drained(z, cnt);
@@ -603,6 +604,7 @@ static int memfd_sleep(struct zchan *z, int64_t timeout_ns)
 	} else {
 		if (timeout_ns > 0 && ms == 0)
 			ms = 1;
+		zchan_count_syscalls(z, 1);
 		ret = __sys_poll(&pfd, 1, ms);
 		if (ret >= 0)
 			ret = ret ? 0 : -ETIME;
@@ -616,6 +618,7 @@ static void memfd_self_kick(struct zchan *z)
 {
 	uint64_t one = 1;
 
+	zchan_count_syscalls(z, 1);
 	if (__sys_write(z->memfd.own_efd, &one, sizeof(one)) == sizeof(one))
 		z->memfd.self_kicks++;
 }

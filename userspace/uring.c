@@ -58,6 +58,7 @@ int __zchan_uring_submit(struct zchan *z, unsigned int pending,
 	int ret;
 
 	z->ring_pending = pending;
+	zchan_count_syscalls(z, 1);	/* one io_uring_enter() */
 	if (timeout_ns < 0)
 		ret = io_uring_submit_and_wait(&z->ring,
 					       pending & RING_DRAIN ? 2 : 1);
@@ -97,6 +98,9 @@ int __zchan_uring_reap(struct zchan *z, int64_t timeout_ns)
 	int ret, err = 0;
 
 	while (z->ring_pending) {
+		/* liburing enters the kernel only if no completion is there */
+		if (!io_uring_cq_ready(&z->ring))
+			zchan_count_syscalls(z, 1);
 		if (timeout_ns >= 0) {
 			struct __kernel_timespec ts = {
 				.tv_sec = timeout_ns / 1000000000LL,

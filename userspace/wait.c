@@ -50,6 +50,7 @@ static uint64_t now_ns(void)
 void __zchan_kick(struct zchan *z)
 {
 	z->st.kicks++;
+	zchan_count_syscalls(z, 1);
 	z->ops->kick(z);
 }
 

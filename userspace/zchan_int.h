@@ -458,6 +458,12 @@ static inline bool zchan_is_pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
+/* Count @n system calls the data path or its waits made (zchan_stats). */
+static inline void zchan_count_syscalls(struct zchan *z, unsigned int n)
+{
+	z->st.syscalls += n;
+}
+
 static inline void zchan_close_fd(int *fd)
 {
 	if (*fd >= 0)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <liburing.h>
+#include <linux/perf_event.h>
 #include <linux/zchan.h>
 #include <zchan.h>
 
@@ -3208,6 +3209,141 @@ TEST(memfd_users_table_full)
 	close(ready[1]);
 	zchan_close(c);
 	zchan_close(p);
+}
+
+/* Every system call the waits made, counted: kicks and sleeps at least. */
+TEST(stats_count_every_wait_syscall)
+{
+	struct zchan_stats p0, c0, p1, c1;
+	struct zchan_attr a;
+	struct zchan *p, *c;
+	char buf[8];
+
+	small_attr(&a, 8, 16384, 64);
+	ASSERT_EQ(0, zc_local_pair(&a, &p, &c));
+	ASSERT_EQ(0, zchan_stats(p, &p0));
+	ASSERT_EQ(0, zchan_stats(c, &c0));
+	EXPECT_EQ(0, p0.syscalls);	/* setup is not the data path */
+	EXPECT_EQ(0, c0.syscalls);
+	EXPECT_EQ(-EAGAIN, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	EXPECT_EQ(-ETIME, zchan_wait(c, 1000000));
+	ASSERT_EQ(3, zchan_send(p, "abc", 3, 0));	/* kicks: c is armed */
+	ASSERT_EQ(3, zchan_recv(c, buf, sizeof(buf), 0));
+	ASSERT_EQ(0, zchan_stats(p, &p1));
+	ASSERT_EQ(0, zchan_stats(c, &c1));
+	EXPECT_LE(1, p1.kicks);
+	EXPECT_EQ(0, p1.waits);
+	EXPECT_EQ(p1.kicks, p1.syscalls);	/* it never waited */
+	EXPECT_LE(1, c1.waits);
+	/* memfd: the arms' drains and the liveness checks come on top */
+	if (expected_backend() == ZCHAN_BACKEND_MEMFD) {
+		EXPECT_LT(c1.kicks + c1.waits, c1.syscalls);
+	} else {
+		EXPECT_LE(c1.kicks + c1.waits, c1.syscalls);
+	}
+	zchan_close(c);
+	zchan_close(p);
+}
+
+/* This thread's system calls so far, from the raw_syscalls tracepoint. */
+static int syscall_counter(void)
+{
+	struct perf_event_attr attr;
+	char buf[32] = "";
+	FILE *f;
+
+	f = fopen("/sys/kernel/tracing/events/raw_syscalls/sys_enter/id", "r");
+	if (!f)
+		f = fopen("/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id", "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	memset(&attr, 0, sizeof(attr));
+	attr.type = PERF_TYPE_TRACEPOINT;
+	attr.size = sizeof(attr);
+	attr.config = strtoull(buf, NULL, 10);
+	return attr.config ? (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1,
+					  PERF_FLAG_FD_CLOEXEC) : -1;
+}
+
+/* The library's count for @p's end, and @c's if not NULL. */
+static uint64_t syscalls_of(struct zchan *p, struct zchan *c)
+{
+	struct zchan_stats sp, sc = { 0 };
+
+	if (zchan_stats(p, &sp) || (c && zchan_stats(c, &sc)))
+		return 0;
+	return sp.syscalls + sc.syscalls;
+}
+
+/*
+ * The counters against the kernel's own count: an -EAGAIN (it arms), a
+ * timed sleep, a send that kicks, the first wait on a peer in another
+ * process (it starts watching the process) and a sleep it wakes from.
+ */
+TEST(stats_syscalls_are_the_kernels_count)
+{
+	struct zchan *p, *c, *cc;
+	uint64_t lib0, lib1, n0, n1;
+	int fd, sv[2];
+	char buf[8];
+	pid_t pid;
+
+	if (expected_backend() != ZCHAN_BACKEND_MEMFD)
+		SKIP(return, "in the guest: TCG and tracepoints do not mix");
+	fd = syscall_counter();
+	if (fd < 0)
+		SKIP(return, "no raw_syscalls tracepoint to count with");
+	ASSERT_EQ(0, zc_local_pair(NULL, &p, &c));
+	ASSERT_EQ(sizeof(n0), read(fd, &n0, sizeof(n0)));
+	lib0 = syscalls_of(p, c);
+	EXPECT_EQ(-EAGAIN, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	EXPECT_EQ(-ETIME, zchan_wait(c, 1000000));
+	EXPECT_EQ(3, zchan_send(p, "abc", 3, 0));
+	EXPECT_EQ(3, zchan_recv(c, buf, sizeof(buf), 0));
+	EXPECT_EQ(-EAGAIN, zchan_recv(c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	lib1 = syscalls_of(p, c);
+	ASSERT_EQ(sizeof(n1), read(fd, &n1, sizeof(n1)));
+	/* the second read(2) of the counter is in n1 */
+	EXPECT_EQ(n1 - n0 - 1, lib1 - lib0);
+	zchan_close(c);
+	zchan_close(p);
+
+	/* a consumer in this process, its producer in a child */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct zchan *q;
+
+		close(sv[0]);
+		if (zchan_create(NULL, NULL, &q) || zchan_send_peer(q, sv[1]) ||
+		    read(sv[1], buf, 1) != 1 || zchan_send(q, "x", 1, 0) != 1)
+			_exit(1);
+		zchan_close(q);
+		_exit(0);
+	}
+	close(sv[1]);
+	ASSERT_EQ(0, zchan_recv_peer(sv[0], &cc));
+	ASSERT_EQ(sizeof(n0), read(fd, &n0, sizeof(n0)));
+	lib0 = syscalls_of(cc, NULL);
+	EXPECT_EQ(-ETIME, zchan_wait(cc, 1000000));
+	lib1 = syscalls_of(cc, NULL);
+	ASSERT_EQ(sizeof(n1), read(fd, &n1, sizeof(n1)));
+	EXPECT_EQ(n1 - n0 - 1, lib1 - lib0);
+	ASSERT_EQ(1, write(sv[0], "g", 1));
+	ASSERT_EQ(sizeof(n0), read(fd, &n0, sizeof(n0)));
+	lib0 = syscalls_of(cc, NULL);
+	EXPECT_EQ(1, zchan_recv(cc, buf, sizeof(buf), 0));	/* may sleep */
+	lib1 = syscalls_of(cc, NULL);
+	ASSERT_EQ(sizeof(n1), read(fd, &n1, sizeof(n1)));
+	EXPECT_EQ(n1 - n0 - 1, lib1 - lib0);
+	EXPECT_EQ(0, zc_child_wait(pid, -1));
+	zchan_close(cc);
+	close(sv[0]);
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
