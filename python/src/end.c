@@ -514,8 +514,9 @@ static PyObject *end_fileno(EndObject *self, PyObject *unused)
 PyDoc_STRVAR(end_stats_doc,
 "stats() -> dict\n--\n\n"
 "This end's counters: messages and bytes published (producer) or taken\n"
-"(consumer), kicks (wakeup syscalls sent), waits (sleeps in the kernel)\n"
-"and spins (spin iterations before sleeping).");
+"(consumer), kicks (wakeup syscalls sent), waits (sleeps in the kernel),\n"
+"spins (spin iterations before sleeping) and syscalls (every system call\n"
+"the waits and wakeups made, kicks and sleeps included).");
 
 static PyObject *end_stats(EndObject *self, PyObject *unused)
 {
@@ -527,11 +528,12 @@ static PyObject *end_stats(EndObject *self, PyObject *unused)
 	ret = zchan_stats(self->ch, &st);
 	if (ret)
 		return set_error(ret);
-	return Py_BuildValue("{sKsKsKsKsK}", "messages", (unsigned long long)st.messages,
+	return Py_BuildValue("{sKsKsKsKsKsK}", "messages", (unsigned long long)st.messages,
 			     "bytes", (unsigned long long)st.bytes,
 			     "kicks", (unsigned long long)st.kicks,
 			     "waits", (unsigned long long)st.waits,
-			     "spins", (unsigned long long)st.spins);
+			     "spins", (unsigned long long)st.spins,
+			     "syscalls", (unsigned long long)st.syscalls);
 }
 
 static PyObject *end_get_attr_value(EndObject *self, int which)

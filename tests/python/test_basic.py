@@ -58,7 +58,8 @@ def test_properties(chan, backend):
     assert c.max_msg == p.max_msg and p.ring_entries == 1024
     assert not p.closed and not c.closed
     assert isinstance(p.fileno(), int) and isinstance(c.fileno(), int)
-    assert set(p.stats()) == {"messages", "bytes", "kicks", "waits", "spins"}
+    assert set(p.stats()) == {"messages", "bytes", "kicks", "waits", "spins",
+                              "syscalls"}
     assert "Producer" in repr(p) and "Consumer" in repr(c)
 
 
