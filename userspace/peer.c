@@ -158,6 +158,9 @@ static int do_zchan_recv_peer(int unix_sock, struct zchan **cons)
 	if (ret) {
 		__zchan_free(z);
 		z = NULL;
+	} else {
+		/* what the producer sent before we attached kicked nobody */
+		__zchan_arm_fd(z, __zchan_ready_mask, z->max_msg);
 	}
 out_close:
 	for (i = 0; i < nfds; i++)

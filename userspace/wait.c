@@ -101,19 +101,28 @@ void __zchan_arm(struct zchan *z)
 }
 
 /*
- * zchan_prep_wait(): the events to poll zchan_fd() for.  An fd that only
- * turns readable on a kick (memfd's epoll fd) is armed here, and kicked
- * by ourselves if @ready already holds, so the poll completes at once
- * instead of missing it.
+ * An fd that only turns readable on a kick (memfd's epoll fd) is armed,
+ * and kicked by ourselves if @ready already holds: what the peer did
+ * while nobody was armed (before zchan_prep_wait(), before this end
+ * attached) kicked nobody, and a poll would miss it.  The kernel's fd
+ * polls the ring itself: nothing to do.
  */
+void __zchan_arm_fd(struct zchan *z, zchan_ready_fn *ready, uint32_t need)
+{
+	if (!z->ops->self_kick)
+		return;
+	z->ops->arm(z);
+	if (ready(z, need, true))
+		z->ops->self_kick(z);
+}
+
+/* zchan_prep_wait(): the events to poll zchan_fd() for, armed. */
 unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
 				 uint32_t need)
 {
 	if (!z->ops->self_kick)
 		return z->role == ZCHAN_CONSUMER ? POLLIN : POLLOUT;
-	z->ops->arm(z);
-	if (ready(z, need, true))
-		z->ops->self_kick(z);
+	__zchan_arm_fd(z, ready, need);
 	return POLLIN;
 }
 
