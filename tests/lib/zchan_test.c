@@ -3057,11 +3057,16 @@ TEST_F(errors, wait_poll)
  * epoll fd: POLLIN only, readable until a call finds the channel empty) is
  * in Documentation/library.rst.
  */
-static int fd_events(int fd)
+static int fd_events_within(int fd, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLOUT };
 
-	return poll(&pfd, 1, 0) > 0 ? pfd.revents : 0;
+	return poll(&pfd, 1, timeout_ms) > 0 ? pfd.revents : 0;
+}
+
+static int fd_events(int fd)
+{
+	return fd_events_within(fd, 0);
 }
 
 static int fd_wait_events(int fd)
@@ -3160,6 +3165,123 @@ TEST_F(ready, producer_sees_consumer_death)
 	EXPECT_EQ(POLLERR | POLLHUP, zchan_poll(p));
 	EXPECT_EQ(-EPIPE, zchan_send(p, "x", 1, 0));
 	zchan_close(p);
+}
+
+/*
+ * An end's fd is readable whenever a receive would not block, whatever
+ * happened before the consumer attached: messages sent before
+ * zchan_send_peer(), or while the consumer end travelled, were sent while
+ * no consumer waited (memfd: nobody to kick).  What is already there
+ * shows at once, so a short poll will do.
+ */
+#define READY_EARLY_MSGS	5	/* before zchan_send_peer() */
+#define READY_TRAVEL_MSGS	3	/* after it, before zchan_recv_peer() */
+#define READY_NOW_MS		200
+
+/*
+ * Hand @p's consumer end over within this process, sending messages
+ * [@from, @to) while it travels and closing @p then if @close_p: the
+ * consumer (*@c) attaches after all that.  0, or what failed.
+ */
+static int attach_late(struct zchan *p, uint64_t from, uint64_t to,
+		       bool close_p, struct zchan **c)
+{
+	int sv[2], ret;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	ret = zchan_send_peer(p, sv[0]);
+	if (!ret)
+		ret = send_seq(p, from, to);
+	if (close_p)
+		zchan_close(p);
+	if (!ret)
+		ret = zchan_recv_peer(sv[1], c);
+	close(sv[0]);
+	close(sv[1]);
+	return ret;
+}
+
+TEST_F(ready, consumer_fd_shows_messages_sent_before_attach)
+{
+	const uint64_t n = READY_EARLY_MSGS + READY_TRAVEL_MSGS;
+	struct zchan *p, *c;
+	char b[ENDS_MAX_MSG];
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
+	ASSERT_EQ(0, send_seq(p, 0, READY_EARLY_MSGS));
+	ASSERT_EQ(0, attach_late(p, READY_EARLY_MSGS, n, false, &c));
+	EXPECT_TRUE(fd_events_within(zchan_fd(c), READY_NOW_MS) & POLLIN);
+	EXPECT_EQ(POLLIN, zchan_poll(c));
+	/* still readable while messages remain ... */
+	ASSERT_EQ(0, recv_seq(c, 0, 1));
+	EXPECT_TRUE(fd_events(zchan_fd(c)) & POLLIN);
+	ASSERT_EQ(0, recv_seq(c, 1, n));
+	/* ... not once a call found it empty, until the next message */
+	EXPECT_EQ(-EAGAIN, zchan_recv(c, b, sizeof(b), ZCHAN_NONBLOCK));
+	EXPECT_EQ(0, fd_events(zchan_fd(c)));
+	ASSERT_EQ(0, send_seq(p, n, n + 1));
+	EXPECT_TRUE(fd_wait_events(zchan_fd(c)) & POLLIN);
+	ASSERT_EQ(0, recv_seq(c, n, n + 1));
+	zchan_close(p);
+	EXPECT_EQ(-EPIPE, zchan_recv(c, b, sizeof(b), 0));
+	zchan_close(c);
+}
+
+/* ... also when the producer closed before the consumer attached ... */
+TEST_F(ready, consumer_fd_shows_messages_of_a_producer_closed_before_attach)
+{
+	struct zchan *p, *c;
+	char b[ENDS_MAX_MSG];
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
+	ASSERT_EQ(0, send_seq(p, 0, READY_EARLY_MSGS));
+	ASSERT_EQ(0, attach_late(p, 0, 0, true, &c));
+	EXPECT_TRUE(fd_events_within(zchan_fd(c), READY_NOW_MS) &
+		    (POLLIN | POLLHUP));
+	EXPECT_EQ(POLLIN | POLLHUP, zchan_poll(c));
+	ASSERT_EQ(0, recv_seq(c, 0, READY_EARLY_MSGS));
+	EXPECT_EQ(-EPIPE, zchan_recv(c, b, sizeof(b), ZCHAN_NONBLOCK));
+	zchan_close(c);
+}
+
+/*
+ * ... and a producer that filled the ring (-EAGAIN) before the consumer
+ * attached: the consumer's fd shows the messages, and once it took them
+ * the producer's fd shows the room.
+ */
+TEST_F(ready, producer_fd_shows_room_freed_by_a_later_consumer)
+{
+	unsigned char buf[ENDS_MAX_MSG];
+	struct zchan *p, *c;
+	uint64_t n;
+	ssize_t r;
+
+	ENDS_ON_THIS_BACKEND();
+	ASSERT_EQ(0, zchan_create(NULL, &self->attr, &p));
+	for (n = 0;; n++) {
+		uint32_t len = msg_len(n, ENDS_MAX_MSG);
+
+		zc_payload_fill(buf, len, 0, n);
+		r = zchan_send(p, buf, len, ZCHAN_NONBLOCK);
+		if (r == -EAGAIN)
+			break;
+		ASSERT_EQ(len, r);
+	}
+	ASSERT_LT(0, n);
+	ASSERT_EQ(0, attach_late(p, n, n, false, &c));
+	EXPECT_TRUE(fd_events_within(zchan_fd(c), READY_NOW_MS) & POLLIN);
+	EXPECT_EQ(0, fd_events(zchan_fd(p)));		/* full */
+	EXPECT_EQ(0, zchan_poll(p));
+	ASSERT_EQ(0, recv_seq(c, 0, n));
+	EXPECT_NE(0, fd_events_within(zchan_fd(p), 60000));	/* room */
+	EXPECT_EQ(POLLOUT, zchan_poll(p));
+	ASSERT_EQ(0, send_seq(p, n, n + 1));
+	ASSERT_EQ(0, recv_seq(c, n, n + 1));
+	zchan_close(p);
+	zchan_close(c);
 }
 
 /* memfd: 64 live processes may use an end; the next one gets -EUSERS. */
