@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -33,6 +32,8 @@
 
 #include "kselftest_harness.h"
 #include "../common/zchan_test_lib.h"
+#include "../common/zchan_test_payload.h"
+#include "../common/zchan_test_proc.h"
 #include "../common/zchan_test_utils.h"
 
 /* TCG guests are slow: give every test room. */
@@ -70,17 +71,7 @@ FIXTURE(hostile) {
 	size_t ps;
 };
 
-FIXTURE_VARIANT(hostile) {
-	unsigned int backend;
-};
-
-FIXTURE_VARIANT_ADD(hostile, memfd) {
-	.backend = ZCHAN_BACKEND_MEMFD,
-};
-
-FIXTURE_VARIANT_ADD(hostile, kernel) {
-	.backend = ZCHAN_BACKEND_KERNEL,
-};
+ZC_BACKEND_VARIANTS(hostile);
 
 FIXTURE_SETUP(hostile)
 {
@@ -91,27 +82,26 @@ FIXTURE_SETUP(hostile)
 
 FIXTURE_TEARDOWN(hostile)
 {
-	if (self->child > 0) {
-		kill(self->child, SIGKILL);
-		waitpid(self->child, NULL, 0);
-	}
+	if (self->child > 0)
+		zc_child_kill(self->child);
 	zchan_close(self->p);
 	zchan_close(self->c);
 }
 
-/* A SKIP() in FIXTURE_SETUP does not stop the test on every harness. */
-#define NEED_BACKEND()							\
-	do {								\
-		if (variant->backend == ZCHAN_BACKEND_KERNEL &&		\
-		    access(ZC_DEV, F_OK))				\
-			SKIP(return, "no /dev/zchan (zchan.ko not loaded)"); \
-	} while (0)
+/* The fixture's child, reaped: how it ended, as zc_child_wait() says. */
+static int reap_child(FIXTURE_DATA(hostile) *self)
+{
+	int st = zc_child_wait(self->child, -1);
+
+	self->child = 0;
+	return st;
+}
 
 #define NEED_KERNEL()							\
 	do {								\
 		if (variant->backend != ZCHAN_BACKEND_KERNEL)		\
 			SKIP(return, "the kernel backend only");	\
-		NEED_BACKEND();						\
+		ZC_NEED_BACKEND();					\
 	} while (0)
 
 static void hostile_attr(struct zchan_attr *a, unsigned int backend,
@@ -139,7 +129,7 @@ TEST_F(hostile, errors_ignore_errno)
 	void *loan;
 	int pfd[2];
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	hostile_attr(&a, variant->backend, 8, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -233,7 +223,7 @@ TEST_F(hostile, recv_peer_eof_ignores_errno)
 	struct zchan *z = NULL;
 	int sv[2];
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
 	close(sv[0]);
@@ -256,7 +246,7 @@ TEST_F(hostile, more_errors_ignore_errno)
 	unsigned int i;
 	int sv[2];
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	hostile_attr(&a, variant->backend, 8, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -537,23 +527,31 @@ static long recv_one(struct zchan *c, enum recv_call r)
  * -EPROTO and so does every receive after it, errno stays, and close
  * works.  Exit codes say which step failed.
  */
-static int consume_forgery(struct zchan *c, const void *held,
-			   enum recv_call r, int preset)
+struct forgery_child {
+	struct zchan *c;
+	const void *held;
+	enum recv_call r;
+	int preset;
+};
+
+static int consume_forgery(void *arg)
 {
+	const struct forgery_child *fc = arg;
+	struct zchan *c = fc->c;
 	long ret;
 
-	errno = preset;
-	ret = recv_one(c, r);
+	errno = fc->preset;
+	ret = recv_one(c, fc->r);
 	if (ret != -EPROTO)
 		return 11;
-	if (errno != preset)
+	if (errno != fc->preset)
 		return 12;
 	if (recv_one(c, RECV_COPY) != -EPROTO ||
 	    recv_one(c, RECV_ZC) != -EPROTO ||
 	    recv_one(c, RECV_BATCH) != -EPROTO ||
 	    zchan_wait(c, 0) != -EPROTO)
 		return 13;
-	if (memcmp(held, "honest!", 8) || zchan_release(c, held))
+	if (memcmp(fc->held, "honest!", 8) || zchan_release(c, fc->held))
 		return 14;
 	zchan_close(c);
 	return 0;
@@ -573,7 +571,7 @@ TEST_F(hostile, forged_descriptors)
 	const void *held;
 	uint8_t *b;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	b = zc_payload_pages(2, 3);
 	ASSERT_NE(NULL, b);
@@ -581,8 +579,10 @@ TEST_F(hostile, forged_descriptors)
 	for (k = 0; k < FORGE_NR; k++) {
 		for (r = 0; r < RECV_NR; r++) {
 			for (e = 0; e < NR_PRESETS; e++) {
-				int status;
+				struct forgery_child fc;
+				char why[96];
 				pid_t pid;
+				int st;
 
 				ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 				ASSERT_EQ(0, forger_map(&f, self->p, variant->backend));
@@ -595,19 +595,18 @@ TEST_F(hostile, forged_descriptors)
 					self->p = self->c = NULL;
 					break;
 				}
-				pid = fork();
-				ASSERT_LE(0, pid);
-				if (!pid)
-					_exit(consume_forgery(self->c, held, r,
-							      preset_errno[e]));
-				ASSERT_EQ(pid, waitpid(pid, &status, 0));
-				EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
-					TH_LOG("%s by %s, errno %d before: %s %d",
+				fc.c = self->c;
+				fc.held = held;
+				fc.r = r;
+				fc.preset = preset_errno[e];
+				pid = zc_spawn(consume_forgery, &fc);
+				ASSERT_LT(0, pid);
+				st = zc_child_wait(pid, -1);
+				EXPECT_EQ(0, st)
+					TH_LOG("%s by %s, errno %d before: %s",
 					       forgery_name[k], recv_name[r],
 					       preset_errno[e],
-					       WIFSIGNALED(status) ? "signal" : "exit",
-					       WIFSIGNALED(status) ? WTERMSIG(status) :
-					       WEXITSTATUS(status));
+					       zc_child_str(st, why, sizeof(why)));
 				forger_unmap(&f);
 				zchan_close(self->c);
 				zchan_close(self->p);
@@ -639,7 +638,7 @@ TEST_F(hostile, wait_publishes_more_queue)
 	struct zchan_attr a;
 	struct zchan_msg m[64];
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	hostile_attr(&a, variant->backend, 64, 1 << 20, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -657,7 +656,7 @@ TEST_F(hostile, poll_without_room_publishes_more_queue)
 	struct zchan_attr a;
 	struct zchan_msg m[64];
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	hostile_attr(&a, variant->backend, 64, 1 << 20, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -680,7 +679,7 @@ TEST_F(hostile, prep_wait_publishes_more_queue)
 	struct zchan_msg m[64];
 	struct io_uring ring;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	hostile_attr(&a, variant->backend, 64, 1 << 20, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -706,31 +705,30 @@ TEST_F(hostile, prep_wait_publishes_more_queue)
 #define STREAM_HOLD	3	/* borrows the consumer keeps at most */
 #define STREAM_HOLD_FOR	16	/* messages it keeps one for at most */
 
-/* Message @seq: its length, and its bytes (seq in the first 4). */
-static uint32_t stream_len(uint64_t *rnd)
+/*
+ * Message @seq of the stream of @seed: payload (@seed, @seq) of a length
+ * its number gives, so the consumer checks all of it, length included.
+ */
+static uint32_t stream_len(uint64_t seed, uint32_t seq)
+{
+	return (uint32_t)zc_payload_len(seed, seq, 4, STREAM_MAX_MSG);
+}
+
+/* A loan dropped, not sent: any length. */
+static uint32_t stream_any_len(uint64_t *rnd)
 {
 	return 4 + (uint32_t)zc_below(rnd, STREAM_MAX_MSG - 3);
 }
 
-static void stream_fill(void *buf, uint32_t seq, uint32_t len)
+static bool stream_ok(const void *buf, size_t len, uint64_t seed,
+		      uint32_t seq)
 {
-	memcpy(buf, &seq, 4);
-	memset((uint8_t *)buf + 4, (int)(seq & 0xff), len - 4);
-}
+	char why[96];
 
-static bool stream_ok(const void *buf, size_t len, uint32_t seq)
-{
-	const uint8_t *b = buf;
-	uint32_t got;
-
-	if (len < 4 || len > STREAM_MAX_MSG)
-		return false;
-	memcpy(&got, b, 4);
-	if (got == seq && (len == 4 || (b[len - 1] == (uint8_t)seq &&
-					b[4 + (len - 4) / 2] == (uint8_t)seq)))
+	if (!zc_payload_check(buf, len, stream_len(seed, seq), seed, seq, why,
+			      sizeof(why)))
 		return true;
-	fprintf(stderr, "# message %u: len %zu, seq %u, bytes %u %u\n", seq,
-		len, got, b[len - 1], b[4 + (len - 4) / 2]);
+	fprintf(stderr, "# %s\n", why);
 	return false;
 }
 
@@ -748,15 +746,15 @@ static int stream_produce(struct zchan *p, uint32_t msgs, uint64_t seed)
 
 	while (seq < msgs) {
 		unsigned int op = (unsigned int)zc_below(&rnd, 4);
-		uint32_t len = stream_len(&rnd);
+		uint32_t len = stream_len(seed, seq);
 		void *loan[5];
-		uint32_t lens[5];
+		uint32_t lens[5], at[5];
 		int n, drop, i;
 
 		if (op == 0) {
 			uint8_t buf[STREAM_MAX_MSG];
 
-			stream_fill(buf, seq, len);
+			zc_payload_fill(buf, len, seed, seq);
 			ret = (int)zchan_send(p, buf, len, 0);
 			if (ret != (int)len)
 				return ret < 0 ? ret : -EIO;
@@ -768,7 +766,7 @@ static int stream_produce(struct zchan *p, uint32_t msgs, uint64_t seed)
 			ret = zchan_loan(p, cap, &loan[0], 0);
 			if (ret)
 				return ret;
-			stream_fill(loan[0], seq++, len);
+			zc_payload_fill(loan[0], len, seed, seq++);
 			ret = zchan_commit(p, loan[0], len);
 			if (ret)
 				return ret;
@@ -777,16 +775,19 @@ static int stream_produce(struct zchan *p, uint32_t msgs, uint64_t seed)
 			if (seq + (uint32_t)n > msgs)
 				n = (int)(msgs - seq);
 			drop = (int)zc_below(&rnd, (uint64_t)n + 1);
+			/* loan i: seq + i, or past the dropped one, i - 1 */
 			for (i = 0; i <= n; i++) {
-				lens[i] = stream_len(&rnd);
+				at[i] = seq + (uint32_t)(i - (i > drop));
+				lens[i] = i == drop ? stream_any_len(&rnd) :
+						      stream_len(seed, at[i]);
 				ret = zchan_loan(p, lens[i], &loan[i], 0);
 				if (ret)
 					return ret;
 			}
 			for (i = 0; i <= n; i++)
 				if (i != drop)
-					stream_fill(loan[i], seq + (uint32_t)
-						    (i - (i > drop)), lens[i]);
+					zc_payload_fill(loan[i], lens[i], seed,
+							at[i]);
 			for (i = n; i >= 0; i--) {
 				if (i != drop)
 					ret = zchan_commit(p, loan[i], lens[i]);
@@ -839,17 +840,18 @@ static int stream_keep(struct zchan *c, struct held *h, unsigned int *nh,
 }
 
 /*
- * The consumer: zchan_recv(), zchan_recv_zc() + release, and
+ * The consumer of the stream of @seed (its own choices from @seed * 7):
+ * zchan_recv(), zchan_recv_zc() + release, and
  * zchan_recv_batch() released in reverse; up to STREAM_HOLD messages
  * kept borrowed, none for more than STREAM_HOLD_FOR messages.  Checks
- * order and content; returns 0 or an exit code.
+ * order, length and every byte; returns 0 or an exit code.
  */
 static int stream_consume(struct zchan *c, uint32_t msgs, uint64_t seed)
 {
 	static uint8_t buf[STREAM_MAX_MSG];
 	struct held h[STREAM_HOLD];
 	unsigned int nh = 0, i;
-	uint64_t rnd = seed;
+	uint64_t rnd = seed * 7;
 	uint32_t seq = 0;
 	int ret;
 
@@ -861,7 +863,7 @@ static int stream_consume(struct zchan *c, uint32_t msgs, uint64_t seed)
 
 			if (n < 0)
 				return 20;
-			if (!stream_ok(buf, (size_t)n, seq++))
+			if (!stream_ok(buf, (size_t)n, seed, seq++))
 				return 21;
 			ret = stream_tick(c, h, &nh);
 		} else if (op == 1) {
@@ -870,7 +872,7 @@ static int stream_consume(struct zchan *c, uint32_t msgs, uint64_t seed)
 
 			if (n < 0)
 				return 22;
-			if (!stream_ok(m, (size_t)n, seq++))
+			if (!stream_ok(m, (size_t)n, seed, seq++))
 				return 23;
 			ret = stream_tick(c, h, &nh);
 			if (!ret)
@@ -884,7 +886,8 @@ static int stream_consume(struct zchan *c, uint32_t msgs, uint64_t seed)
 				return 24;
 			}
 			for (j = 0; j < n; j++)
-				if (!stream_ok(m[j].buf, m[j].len, seq++))
+				if (!stream_ok(m[j].buf, m[j].len, seed,
+					       seq++))
 					return 25;
 			ret = 0;
 			for (j = 0; j < n && !ret; j++)
@@ -919,7 +922,7 @@ TEST_F_TIMEOUT(hostile, mixed_stream_borrows_held, 600)
 	const char *env;
 	struct zchan_attr a;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	env = getenv("ZCHAN_TEST_STREAM_RUNS");
 	if (env && *env)
@@ -930,7 +933,8 @@ TEST_F_TIMEOUT(hostile, mixed_stream_borrows_held, 600)
 	hostile_attr(&a, variant->backend, 256, 1 << 20, STREAM_MAX_MSG);
 	for (run = 0; run < runs; run++) {
 		uint64_t seed = 0x2300 + run;
-		int status, ready[2];
+		int st, ready[2];
+		char why[96];
 
 		ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 		ASSERT_EQ(0, pipe(ready));
@@ -940,7 +944,7 @@ TEST_F_TIMEOUT(hostile, mixed_stream_borrows_held, 600)
 			zchan_close(self->p);
 			zchan_poll(self->c);	/* the child uses the end */
 			zc_signal(ready[1]);
-			_exit(stream_consume(self->c, msgs, seed * 7));
+			_exit(stream_consume(self->c, msgs, seed));
 		}
 		/* our copy of the consumer goes once the child uses it */
 		ASSERT_EQ(0, zc_await(ready[0]));
@@ -949,13 +953,10 @@ TEST_F_TIMEOUT(hostile, mixed_stream_borrows_held, 600)
 		zchan_close(self->c);
 		self->c = NULL;
 		EXPECT_EQ(0, stream_produce(self->p, msgs, seed));
-		ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
-		self->child = 0;
-		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
-			TH_LOG("run %u: consumer %s %d", run,
-			       WIFSIGNALED(status) ? "signal" : "exit",
-			       WIFSIGNALED(status) ? WTERMSIG(status) :
-			       WEXITSTATUS(status));
+		st = reap_child(self);
+		EXPECT_EQ(0, st)
+			TH_LOG("run %u: consumer %s", run,
+			       zc_child_str(st, why, sizeof(why)));
 		zchan_close(self->p);
 		self->p = NULL;
 	}
@@ -981,7 +982,7 @@ TEST_F(hostile, dropped_padded_loan_keeps_held_message)
 	uint8_t copy[5000];
 	int i;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	hostile_attr(&a, variant->backend, 8, 256 << 10, 128 << 10);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -1032,12 +1033,12 @@ TEST_F(hostile, dropped_padded_loan_keeps_held_message)
  */
 TEST_F(hostile, handover_commits_outstanding_loan)
 {
-	int go[2], done[2], status;
+	int go[2], done[2];
 	struct zchan_attr a;
 	char buf[64];
 	void *l1;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	hostile_attr(&a, variant->backend, 16, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -1063,9 +1064,7 @@ TEST_F(hostile, handover_commits_outstanding_loan)
 	zchan_close(self->p);
 	self->p = NULL;
 	zc_signal(done[1]);
-	ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
-	self->child = 0;
-	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	EXPECT_EQ(0, reap_child(self));
 	ASSERT_EQ(3, zchan_recv(self->c, buf, sizeof(buf), 0));
 	EXPECT_STREQ("M0", buf);
 	ASSERT_EQ(3, zchan_recv(self->c, buf, sizeof(buf), 0));
@@ -1082,12 +1081,12 @@ TEST_F(hostile, handover_commits_outstanding_loan)
 /* The same, the parent closing first: the loan is the child's to commit. */
 TEST_F(hostile, handover_parent_closes_before_commit)
 {
-	int go[2], done[2], status;
+	int go[2], done[2];
 	struct zchan_attr a;
 	char buf[64];
 	void *l1;
 
-	NEED_BACKEND();
+	ZC_NEED_BACKEND();
 
 	hostile_attr(&a, variant->backend, 16, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
@@ -1112,9 +1111,7 @@ TEST_F(hostile, handover_parent_closes_before_commit)
 	zchan_close(self->p);
 	self->p = NULL;
 	zc_signal(done[1]);
-	ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
-	self->child = 0;
-	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	EXPECT_EQ(0, reap_child(self));
 	ASSERT_EQ(3, zchan_recv(self->c, buf, sizeof(buf), 0));
 	EXPECT_STREQ("L1", buf);
 	EXPECT_EQ(-EPIPE, zchan_recv(self->c, buf, sizeof(buf), 0));
