@@ -302,8 +302,8 @@ static int kernel_sleep(struct zchan *z, int64_t timeout_ns)
 
 	/* the spin the waiter left to the module (ZCHAN_FEAT_WAIT_SPIN) */
 	z->sleep_spin_ns = 0;
-	if (spin_ns || !z->have_ring || z->kern.use_ioctl_wait ||
-	    timeout_ns >= 0)
+	if (spin_ns || z->kern.use_ioctl_wait || timeout_ns >= 0 ||
+	    !__zchan_uring_ready(z))
 		return kernel_ioctl_wait(z, timeout_ns, spin_ns);
 	if (!z->ring_pending) {
 		sqe = __zchan_uring_sqe(z);

@@ -531,9 +531,10 @@ static void memfd_arm(struct zchan *z)
  * before it.  RWF_NOWAIT: woken by the socket or a pidfd, the read finds
  * the eventfd empty and says so instead of waiting for a kick.
  */
-static bool sleep_drains(const struct zchan *z, int64_t timeout_ns)
+static bool sleep_drains(struct zchan *z, int64_t timeout_ns)
 {
-	return z->have_ring && !z->memfd.no_ring_drain && timeout_ns < 0;
+	return timeout_ns < 0 && !z->memfd.no_ring_drain &&
+	       __zchan_uring_ready(z);
 }
 
 /*
@@ -599,7 +600,7 @@ static int memfd_sleep(struct zchan *z, int64_t timeout_ns)
 	int ret;
 
 	set_run(z, ZCHAN_END_ASLEEP);
-	if (z->have_ring) {
+	if (__zchan_uring_ready(z)) {
 		ret = memfd_ring_sleep(z, timeout_ns);
 	} else {
 		if (timeout_ns > 0 && ms == 0)

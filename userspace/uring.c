@@ -13,20 +13,39 @@
 /*
  * The private ring for sleeping; without it (no io_uring here, or
  * ZCHAN_WAIT=syscall) the kernel backend sleeps in ZCHAN_IOC_WAIT and the
- * memfd backend in poll(2).
+ * memfd backend in poll(2).  Here the handle only says whether it wants
+ * one: the ring is made by the first sleep (__zchan_uring_ready()), so a
+ * channel that never sleeps costs no io_uring (its setup was a quarter of
+ * a channel's, and it is a descriptor).
  */
 void __zchan_uring_init(struct zchan *z)
 {
 	const char *wait = getenv("ZCHAN_WAIT");
 
-	if ((!wait || !*wait || !strcmp(wait, "uring")) &&
-	    !zchan_keep_errno(io_uring_queue_init(4, &z->ring, 0)))
+	z->ring_wanted = !wait || !*wait || !strcmp(wait, "uring");
+}
+
+/*
+ * Is there a ring to sleep in: make it now if wanted and never tried (a
+ * failure, e.g. no io_uring here or out of descriptors, is not retried:
+ * the sleeps go without).  io_uring_queue_init() is io_uring_setup() and
+ * two mmap()s: the sleep's system calls.
+ */
+bool __zchan_uring_ready(struct zchan *z)
+{
+	if (likely(z->have_ring) || !z->ring_wanted)
+		return z->have_ring;
+	z->ring_wanted = false;
+	zchan_count_syscalls(z, 3);
+	if (!zchan_keep_errno(io_uring_queue_init(4, &z->ring, 0)))
 		z->have_ring = true;
+	return z->have_ring;
 }
 
 /*
  * A forked child's first call: the inherited ring is the parent's (its
- * rings are shared memory), and so is what is in flight there.
+ * rings are shared memory), and so is what is in flight there.  The
+ * child's own is made by its first sleep.
  */
 void __zchan_uring_reinit(struct zchan *z)
 {
@@ -38,7 +57,7 @@ void __zchan_uring_reinit(struct zchan *z)
 	errno = saved_errno;
 	z->have_ring = false;
 	z->ring_pending = 0;
-	__zchan_uring_init(z);
+	z->ring_wanted = true;
 }
 
 struct io_uring_sqe *__zchan_uring_sqe(struct zchan *z)

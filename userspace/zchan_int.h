@@ -374,6 +374,7 @@ struct zchan {
 
 	/* private io_uring for sleeping (uring.c) */
 	struct io_uring ring;
+	bool ring_wanted;	/* the first sleep makes it (__zchan_uring_ready) */
 	bool have_ring;
 	unsigned int ring_pending;	/* RING_WAIT, RING_DRAIN: sqes in flight */
 	bool ring_drain_done;	/* a drain completed: ring_drain_res */
@@ -433,6 +434,7 @@ unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
 #define RING_WAIT	1U
 #define RING_DRAIN	2U
 void __zchan_uring_init(struct zchan *z);
+bool __zchan_uring_ready(struct zchan *z);
 void __zchan_uring_reinit(struct zchan *z);
 void __zchan_uring_exit(struct zchan *z, bool ours);
 struct io_uring_sqe *__zchan_uring_sqe(struct zchan *z);
