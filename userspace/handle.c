@@ -98,6 +98,22 @@ static void *map_region(int fd, uint64_t off, uint64_t len, bool writable)
  * written only by the producer), point at the words, set up the private
  * state and the private io_uring.
  */
+/*
+ * sysconf(_SC_NPROCESSORS_ONLN) reads /sys (three system calls): once per
+ * process, for the spin default; a CPU brought online later is not seen.
+ */
+static long online_cpus(void)
+{
+	static long cached;
+	long n = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+
+	if (!n) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		__atomic_store_n(&cached, n, __ATOMIC_RELAXED);
+	}
+	return n;
+}
+
 int __zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	      const struct zchan_layout *l)
 {
@@ -164,7 +180,7 @@ int __zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 		store_release(z->read, z->c_read);
 	}
 
-	z->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? ZCHAN_SPIN_NS : 0;
+	z->spin_ns = online_cpus() > 1 ? ZCHAN_SPIN_NS : 0;
 	wait = getenv("ZCHAN_SPIN_NS");
 	if (wait && *wait)
 		z->spin_ns = (uint32_t)strtoul(wait, NULL, 10);

@@ -63,11 +63,25 @@ static uint64_t proc_start_time(pid_t pid, unsigned int *calls)
 	return start & (~0ULL >> HOLDER_PID_BITS);
 }
 
+/*
+ * The inode of our pid namespace, asked once per process: a process never
+ * changes its own (a child that unshare(CLONE_NEWPID) puts in another has
+ * another pid).
+ */
 uint64_t __zchan_holders_pidns(void)
 {
+	static uint64_t cached_ns;
+	static pid_t cached_pid;
+	pid_t pid = getpid();
 	struct stat st;
+	uint64_t ns;
 
-	return __sys_stat("/proc/self/ns/pid", &st) ? 0 : (uint64_t)st.st_ino;
+	if (__atomic_load_n(&cached_pid, __ATOMIC_ACQUIRE) == pid)
+		return __atomic_load_n(&cached_ns, __ATOMIC_RELAXED);
+	ns = __sys_stat("/proc/self/ns/pid", &st) ? 0 : (uint64_t)st.st_ino;
+	__atomic_store_n(&cached_ns, ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&cached_pid, pid, __ATOMIC_RELEASE);
+	return ns;
 }
 
 /* Is the process that wrote @entry gone (a recycled pid counts as gone)? */
@@ -110,6 +124,24 @@ static bool holders_put(struct zchan_memfd_end *end)
 }
 
 /*
+ * This process's holders[] word, read from /proc once per process (every
+ * end of every channel writes it; a forked child has another pid).
+ */
+static uint64_t own_entry(void)
+{
+	static uint64_t cached;
+	pid_t pid = getpid();
+	uint64_t entry = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+	unsigned int calls = 0;
+
+	if ((entry & HOLDER_PID_MASK) == (uint64_t)pid)
+		return entry;
+	entry = (proc_start_time(pid, &calls) << HOLDER_PID_BITS) | (uint64_t)pid;
+	__atomic_store_n(&cached, entry, __ATOMIC_RELAXED);
+	return entry;
+}
+
+/*
  * This process starts holding @z's end: -EPIPE if the end was closed
  * already (by its last holder), -EUSERS if ZCHAN_MEMFD_HOLDERS live
  * processes hold it.
@@ -117,12 +149,9 @@ static bool holders_put(struct zchan_memfd_end *end)
 int __zchan_holders_add(struct zchan *z)
 {
 	struct zchan_memfd_end *end = z->memfd.own_end;
-	pid_t pid = getpid();
-	unsigned int calls = 0;
-	uint64_t entry, old;
+	uint64_t entry = own_entry(), old;
 	int i;
 
-	entry = (proc_start_time(pid, &calls) << HOLDER_PID_BITS) | (uint64_t)pid;
 	if (!holders_get(end))
 		return -EPIPE;
 	for (i = 0; i < ZCHAN_MEMFD_HOLDERS; i++) {
