@@ -159,8 +159,14 @@ static int do_zchan_recv_peer(int unix_sock, struct zchan **cons)
 		__zchan_free(z);
 		z = NULL;
 	} else {
-		/* what the producer sent before we attached kicked nobody */
-		__zchan_arm_fd(z, __zchan_ready_mask, z->max_msg);
+		/*
+		 * Attached armed (memfd_epoll()): what the producer sent
+		 * before kicked nobody.  No liveness check (system calls,
+		 * and setup is not the data path): a peer gone already
+		 * shows on the fd by itself.
+		 */
+		__zchan_kick_self_if_ready(z, __zchan_ready_mask, z->max_msg,
+					   false);
 	}
 out_close:
 	for (i = 0; i < nfds; i++)

@@ -101,18 +101,16 @@ void __zchan_arm(struct zchan *z)
 }
 
 /*
- * An fd that only turns readable on a kick (memfd's epoll fd) is armed,
- * and kicked by ourselves if @ready already holds: what the peer did
- * while nobody was armed (before zchan_prep_wait(), before this end
- * attached) kicked nobody, and a poll would miss it.  The kernel's fd
- * polls the ring itself: nothing to do.
+ * An fd that only turns readable on a kick (memfd's epoll fd) misses what
+ * the peer did while this end was not armed (before zchan_prep_wait(),
+ * before it attached): that kicked nobody.  So an end that just armed and
+ * finds @ready already true kicks itself.  The kernel's fd polls the ring
+ * itself: nothing to do.
  */
-void __zchan_arm_fd(struct zchan *z, zchan_ready_fn *ready, uint32_t need)
+void __zchan_kick_self_if_ready(struct zchan *z, zchan_ready_fn *ready,
+				uint32_t need, bool slow)
 {
-	if (!z->ops->self_kick)
-		return;
-	z->ops->arm(z);
-	if (ready(z, need, true))
+	if (z->ops->self_kick && ready(z, need, slow))
 		z->ops->self_kick(z);
 }
 
@@ -122,7 +120,8 @@ unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
 {
 	if (!z->ops->self_kick)
 		return z->role == ZCHAN_CONSUMER ? POLLIN : POLLOUT;
-	__zchan_arm_fd(z, ready, need);
+	z->ops->arm(z);
+	__zchan_kick_self_if_ready(z, ready, need, true);
 	return POLLIN;
 }
 

@@ -422,7 +422,8 @@ int __zchan_peer_gone(struct zchan *z, bool slow);
 void __zchan_arm(struct zchan *z);
 int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 		     int64_t timeout_ns);
-void __zchan_arm_fd(struct zchan *z, zchan_ready_fn *ready, uint32_t need);
+void __zchan_kick_self_if_ready(struct zchan *z, zchan_ready_fn *ready,
+				uint32_t need, bool slow);
 unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
 				 uint32_t need);
 
