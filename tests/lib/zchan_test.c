@@ -3333,6 +3333,50 @@ TEST(memfd_users_table_full)
 	zchan_close(p);
 }
 
+/* How many of this process's descriptors are io_urings. */
+static int io_urings_open(void)
+{
+	char path[64], link[64];
+	int fd, n = 0;
+	ssize_t len;
+
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = 0;
+		if (!strcmp(link, "anon_inode:[io_uring]"))
+			n++;
+	}
+	return n;
+}
+
+/* An end makes its io_uring when it first sleeps, not at setup. */
+TEST(no_io_uring_until_the_first_sleep)
+{
+	struct zchan *p, *c;
+	char buf[8];
+	int before;
+
+	before = io_urings_open();
+	ASSERT_LE(0, before);
+	ASSERT_EQ(0, zc_local_pair(NULL, &p, &c));
+	ASSERT_EQ(3, zchan_send(p, "abc", 3, 0));
+	ASSERT_EQ(3, zchan_recv(c, buf, sizeof(buf), 0));
+	EXPECT_EQ(before, io_urings_open());
+	/* a timed sleep: memfd's is in the ring, the kernel's in the ioctl */
+	EXPECT_EQ(-ETIME, zchan_wait(c, 1000000));
+	if (expected_backend() == ZCHAN_BACKEND_MEMFD) {
+		EXPECT_EQ(before + 1, io_urings_open());
+	} else {
+		EXPECT_EQ(before, io_urings_open());
+	}
+	zchan_close(c);
+	zchan_close(p);
+	EXPECT_EQ(before, io_urings_open());
+}
+
 /* Every system call the waits made, counted: kicks and sleeps at least. */
 TEST(stats_count_every_wait_syscall)
 {
