@@ -348,7 +348,9 @@ static int memfd_create_end(struct zchan *z, const char *name,
 	if (ret < 0)
 		return ret;
 	z->memfd.peer_efd = ret;
-	ret = __sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp);
+	/* non-blocking, as the consumer wants it: no fcntl() there */
+	ret = __sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+			       SOCK_NONBLOCK, 0, sp);
 	if (ret < 0)
 		return ret;
 	z->memfd.sock = sp[0];
@@ -408,8 +410,8 @@ static int check_notify_fd(int fd, bool sock)
 		}
 	}
 	fl = __sys_fcntl(fd, F_GETFL, 0);
-	if (fl < 0)
-		return fl;
+	if (fl < 0 || (fl & O_NONBLOCK))	/* ours are, from the start */
+		return fl < 0 ? fl : 0;
 	fl = __sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	return fl < 0 ? fl : 0;
 }
