@@ -94,11 +94,6 @@ static void *map_region(int fd, uint64_t off, uint64_t len, bool writable)
 }
 
 /*
- * Map the three regions (each end writes only its own ring; the pool is
- * written only by the producer), point at the words, set up the private
- * state and the private io_uring.
- */
-/*
  * sysconf(_SC_NPROCESSORS_ONLN) reads /sys (three system calls): once per
  * process, for the spin default; a CPU brought online later is not seen.
  */
@@ -114,6 +109,11 @@ static long online_cpus(void)
 	return n;
 }
 
+/*
+ * Map the three regions (each end writes only its own ring; the pool is
+ * written only by the producer), point at the words, set up the private
+ * state; the private io_uring is the first sleep's to make.
+ */
 int __zchan_map(struct zchan *z, int prod_fd, int cons_fd, int pool_fd,
 	      const struct zchan_layout *l)
 {
