@@ -20,9 +20,9 @@ static bool word_ok(uint32_t off, uint64_t size, uint32_t align)
 /* The layout may come from a hostile peer (memfd): check all of it. */
 int __zchan_validate_layout(const struct zchan_layout *l)
 {
-	uint64_t ps = zchan_page_size();
+	uint64_t ps = __zchan_page_size();
 
-	if (!zchan_is_pow2(l->ring_entries) ||
+	if (!__zchan_is_pow2(l->ring_entries) ||
 	    l->ring_entries > ZCHAN_RING_ENTRIES_MAX)
 		return -EPROTO;
 	if (!l->pool_size || l->pool_size % ps || l->pool_size > ZCHAN_POOL_SIZE_MAX)
@@ -80,7 +80,7 @@ void __zchan_free(struct zchan *z)
 	if (z->pool != MAP_FAILED)
 		__sys_munmap(z->pool, z->layout.pool_size);
 	z->ops->free(z);
-	zchan_close_fd(&z->fd);
+	__zchan_close_fd(&z->fd);
 	free(z->slots);
 	free(z);
 }

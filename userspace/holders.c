@@ -59,7 +59,7 @@ static uint64_t proc_start_time(pid_t pid, unsigned int *calls)
 	for (field = 2; p && field < 22; field++)
 		p = strchr(p + 1, ' ');
 	if (p)
-		start = zchan_keep_errno(strtoull(p + 1, NULL, 10));
+		start = __zchan_keep_errno(strtoull(p + 1, NULL, 10));
 	return start & (~0ULL >> HOLDER_PID_BITS);
 }
 
@@ -195,7 +195,7 @@ static void watch_dead(struct zchan *z, unsigned int i)
 		return;
 	__sys_epoll_ctl(z->fd, EPOLL_CTL_DEL, z->memfd.watch[i].pidfd, NULL);
 	__sys_close(z->memfd.watch[i].pidfd);
-	zchan_count_syscalls(z, 2);
+	__zchan_count_syscalls(z, 2);
 	z->memfd.watch[i].pidfd = -1;
 }
 
@@ -239,7 +239,7 @@ static bool watch(struct zchan *z, uint64_t entry)
 		return true;
 	pidfd = __sys_pidfd_open(pid, 0);
 	if (pidfd < 0) {
-		zchan_count_syscalls(z, calls);
+		__zchan_count_syscalls(z, calls);
 		if (pidfd == -ENOSYS)	/* before 5.3, or valgrind */
 			__atomic_store_n(&no_pidfds, true, __ATOMIC_RELAXED);
 		return pidfd != -ESRCH;	/* no pidfds: the socket tells */
@@ -261,11 +261,11 @@ static bool watch(struct zchan *z, uint64_t entry)
 	z->memfd.watch[z->memfd.nwatch].pidfd = pidfd;
 	z->memfd.watch[z->memfd.nwatch].seen = true;
 	z->memfd.nwatch++;
-	zchan_count_syscalls(z, calls);
+	__zchan_count_syscalls(z, calls);
 	return true;
 close:
 	__sys_close(pidfd);
-	zchan_count_syscalls(z, calls + 1);
+	__zchan_count_syscalls(z, calls + 1);
 	return ret;
 }
 
@@ -355,7 +355,7 @@ bool __zchan_holders_gone(struct zchan *z, int sock)
 		npoll++;
 	}
 	if (npoll) {
-		zchan_count_syscalls(z, 1);
+		__zchan_count_syscalls(z, 1);
 		if (__sys_poll(pfd, npoll, 0) < 0)
 			return false;
 	}

@@ -20,7 +20,7 @@ static void kernel_init(struct zchan *z)
 
 static void kernel_free(struct zchan *z)
 {
-	zchan_close_fd(&z->kern.peer_fd);
+	__zchan_close_fd(&z->kern.peer_fd);
 }
 
 /*
@@ -168,7 +168,7 @@ static int kernel_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
 
 static void kernel_peer_sent(struct zchan *prod)
 {
-	zchan_close_fd(&prod->kern.peer_fd);
+	__zchan_close_fd(&prod->kern.peer_fd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -265,7 +265,7 @@ static int kernel_ioctl_wait(struct zchan *z, int64_t timeout_ns,
 		w.spin_ns = spin_ns < ZCHAN_WAIT_SPIN_MAX_NS ? spin_ns :
 							      ZCHAN_WAIT_SPIN_MAX_NS;
 	}
-	zchan_count_syscalls(z, 1);
+	__zchan_count_syscalls(z, 1);
 	ret = __sys_ioctl(z->fd, ZCHAN_IOC_WAIT, &w);
 	if (ret == -ETIMEDOUT)
 		return -ETIME;

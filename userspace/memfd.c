@@ -47,15 +47,15 @@ static void memfd_free(struct zchan *z)
 	unsigned int i;
 
 	if (m->own_end)
-		__sys_munmap(m->own_end, zchan_page_size());
+		__sys_munmap(m->own_end, __zchan_page_size());
 	if (m->peer_end)
-		__sys_munmap(m->peer_end, zchan_page_size());
+		__sys_munmap(m->peer_end, __zchan_page_size());
 	__zchan_holders_unwatch(z);
-	zchan_close_fd(&m->own_efd);
-	zchan_close_fd(&m->peer_efd);
-	zchan_close_fd(&m->sock);
+	__zchan_close_fd(&m->own_efd);
+	__zchan_close_fd(&m->peer_efd);
+	__zchan_close_fd(&m->sock);
 	for (i = 0; i < ZCHAN_MEMFD_NFDS; i++)
-		zchan_close_fd(&m->peer_fds[i]);
+		__zchan_close_fd(&m->peer_fds[i]);
 }
 
 static int memfd_region(const char *name, uint64_t size)
@@ -235,7 +235,7 @@ static uint64_t cons_end_off(const struct zchan_layout *l)
 static int map_end_pages(struct zchan *z, int own_fd, uint64_t own_off,
 			 int peer_fd, uint64_t peer_off)
 {
-	size_t ps = zchan_page_size();
+	size_t ps = __zchan_page_size();
 	void *own, *peer;
 
 	own = __sys_mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, own_fd,
@@ -287,11 +287,11 @@ static void memfd_layout(struct zchan_layout *l, const struct zchan_geom *g)
 	/* sized from the words' offsets, as the module sizes its rings */
 	zchan_layout_set_words(l);
 	l->prod_ring_off = 0;
-	l->prod_ring_size = zchan_page_align(l->prod_descs +
+	l->prod_ring_size = __zchan_page_align(l->prod_descs +
 					     (uint64_t)g->entries *
 					     sizeof(struct zchan_desc));
 	l->cons_ring_off = 0;
-	l->cons_ring_size = zchan_page_align(cons_words_end(l));
+	l->cons_ring_size = __zchan_page_align(cons_words_end(l));
 	l->pool_off = l->prod_ring_size;
 }
 
@@ -300,7 +300,7 @@ static bool pool_fits_memory(uint64_t pool_size)
 {
 	long pages = sysconf(_SC_PHYS_PAGES);
 
-	return pages <= 0 || pool_size <= (uint64_t)pages * zchan_page_size();
+	return pages <= 0 || pool_size <= (uint64_t)pages * __zchan_page_size();
 }
 
 static int memfd_create_end(struct zchan *z, const char *name,
@@ -312,10 +312,12 @@ static int memfd_create_end(struct zchan *z, const char *name,
 	if (!pool_fits_memory(g->pool_size))
 		return -ENOMEM;
 	memfd_layout(&l, g);
-	prod_fd = memfd_region("zchan-prod", prod_end_off(&l) + zchan_page_size());
+	prod_fd = memfd_region("zchan-prod",
+			      prod_end_off(&l) + __zchan_page_size());
 	if (prod_fd < 0)
 		return prod_fd;
-	cons_fd = memfd_region("zchan-cons", cons_end_off(&l) + zchan_page_size());
+	cons_fd = memfd_region("zchan-cons",
+			      cons_end_off(&l) + __zchan_page_size());
 	if (cons_fd < 0) {
 		__sys_close(prod_fd);
 		return cons_fd;
@@ -378,9 +380,9 @@ static int memfd_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
 /* Sent: our copy of the consumer's socket end would hide its death. */
 static void memfd_peer_sent(struct zchan *prod)
 {
-	zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_PROD]);
-	zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_CONS]);
-	zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_SOCK]);
+	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_PROD]);
+	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_CONS]);
+	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_SOCK]);
 }
 
 /*
@@ -450,9 +452,10 @@ static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 		ret = check_notify_fd(fds[ZCHAN_MEMFD_SOCK], true);
 	if (ret)
 		return ret;
-	ret = memfd_check(prod_fd, prod_end_off(l) + zchan_page_size());
+	ret = memfd_check(prod_fd, prod_end_off(l) + __zchan_page_size());
 	if (!ret)
-		ret = memfd_check(cons_fd, cons_end_off(l) + zchan_page_size());
+		ret = memfd_check(cons_fd,
+				  cons_end_off(l) + __zchan_page_size());
 	if (ret)
 		return ret;
 	/* and the channel was created with this very geometry */
@@ -515,7 +518,7 @@ static void memfd_drain(struct zchan *z)
 {
 	uint64_t cnt = 0;
 
-	zchan_count_syscalls(z, 1);
+	__zchan_count_syscalls(z, 1);
 	if (__sys_read(z->memfd.own_efd, &cnt, sizeof(cnt)) != sizeof(cnt))
 		cnt = 0;
 	note_drained(z, cnt);
@@ -607,7 +610,7 @@ static int memfd_sleep(struct zchan *z, int64_t timeout_ns)
 	} else {
 		if (timeout_ns > 0 && ms == 0)
 			ms = 1;
-		zchan_count_syscalls(z, 1);
+		__zchan_count_syscalls(z, 1);
 		ret = __sys_poll(&pfd, 1, ms);
 		if (ret >= 0)
 			ret = ret ? 0 : -ETIME;
@@ -621,7 +624,7 @@ static void memfd_self_kick(struct zchan *z)
 {
 	uint64_t one = 1;
 
-	zchan_count_syscalls(z, 1);
+	__zchan_count_syscalls(z, 1);
 	if (__sys_write(z->memfd.own_efd, &one, sizeof(one)) == sizeof(one))
 		z->memfd.self_kicks++;
 }

@@ -37,7 +37,7 @@ bool __zchan_pages_desc_ok(const struct zchan *z, const struct zchan_desc *d)
 /*
  * Map the transfer @d names, before the message is taken: on failure it
  * stays in the ring.  @d->off becomes the mapping's offset from the pool
- * (zchan_payload()).  The kernel checks the offset and length again.
+ * (__zchan_payload()).  The kernel checks the offset and length again.
  */
 int __zchan_pages_map(struct zchan *z, struct zchan_desc *d)
 {
@@ -51,8 +51,9 @@ int __zchan_pages_map(struct zchan *z, struct zchan_desc *d)
 		/* the producer named no transfer of this length */
 		if (PTR_ERR(m) != -EINVAL && PTR_ERR(m) != -EACCES)
 			return (int)PTR_ERR(m);
+		/* sticky, as ring.c's fail_sticky() */
 		if (!z->err)
-			z->err = -EPROTO;	/* sticky, as ring.c's zchan_fail() */
+			z->err = -EPROTO;
 		return z->err;
 	}
 	d->off = (uintptr_t)m - (uintptr_t)z->pool;
@@ -66,15 +67,15 @@ int __zchan_pages_copy(struct zchan *z, struct zchan_desc *d, void *buf)
 
 	if (ret)
 		return ret;
-	memcpy(buf, zchan_payload(z, d->off), d->len);
-	__sys_munmap(zchan_payload(z, d->off), d->len);
+	memcpy(buf, __zchan_payload(z, d->off), d->len);
+	__sys_munmap(__zchan_payload(z, d->off), d->len);
 	d->flags = 0;	/* taken as an ordinary message: nothing to unmap */
 	return 0;
 }
 
 void __zchan_pages_unmap_slot(struct zchan *z, struct zchan_slot *s)
 {
-	__sys_munmap(zchan_payload(z, s->off), s->len);
+	__sys_munmap(__zchan_payload(z, s->off), s->len);
 	s->pages = 0;
 }
 

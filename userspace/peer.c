@@ -83,7 +83,7 @@ static int do_zchan_send_peer(struct zchan *prod, int unix_sock)
 ZCHAN_EXPORT
 int zchan_send_peer(struct zchan *prod, int unix_sock)
 {
-	return zchan_keep_errno(do_zchan_send_peer(prod, unix_sock));
+	return __zchan_keep_errno(do_zchan_send_peer(prod, unix_sock));
 }
 
 /* One message: the header in @hdr, up to ZCHAN_PEER_MAX_FDS fds in @fds. */
@@ -181,5 +181,5 @@ out_close:
 ZCHAN_EXPORT
 int zchan_recv_peer(int unix_sock, struct zchan **cons)
 {
-	return zchan_keep_errno(do_zchan_recv_peer(unix_sock, cons));
+	return __zchan_keep_errno(do_zchan_recv_peer(unix_sock, cons));
 }

@@ -34,7 +34,7 @@
 
 #include "zchan_int.h"
 
-static int zchan_fail(struct zchan *z, int err)
+static int fail_sticky(struct zchan *z, int err)
 {
 	if (!z->err)
 		z->err = err;
@@ -42,7 +42,7 @@ static int zchan_fail(struct zchan *z, int err)
 }
 
 /* Spin, then sleep, until this end is ready (see __zchan_ready_mask()). */
-static int zchan_wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
+static int wait_ready(struct zchan *z, uint32_t need, int64_t timeout_ns)
 {
 	return __zchan_wait_until(z, __zchan_ready_mask, need, timeout_ns);
 }
@@ -80,7 +80,7 @@ static int prod_reclaim(struct zchan *z)
 	if (head == seen)
 		return 0;
 	if ((uint32_t)(head - seen) > (uint32_t)(z->p_tail - seen))
-		return zchan_fail(z, -EPROTO);
+		return fail_sticky(z, -EPROTO);
 	while (seen != head) {
 		struct zchan_slot *s = &z->slots[seen & z->mask];
 
@@ -701,7 +701,7 @@ static int cons_peek(struct zchan *z, struct zchan_desc *d)
 			uint32_t avail = tail - z->c_head;
 
 			if (avail > z->entries || avail < z->c_read - z->c_head)
-				return zchan_fail(z, -EPROTO);
+				return fail_sticky(z, -EPROTO);
 			z->c_ready = tail - z->c_read;
 			if (!z->c_ready) {
 				cons_prefetch_next(z);
@@ -715,13 +715,13 @@ static int cons_peek(struct zchan *z, struct zchan_desc *d)
 		d->flags = load_once(&sd->flags);
 		if (unlikely(d->flags & ZCHAN_DESC_PAGES))
 			return __zchan_pages_desc_ok(z, d) ? 1 :
-						zchan_fail(z, -EPROTO);
+						fail_sticky(z, -EPROTO);
 		if (d->flags & ~ZCHAN_DESC_SKIP)
-			return zchan_fail(z, -EPROTO);
+			return fail_sticky(z, -EPROTO);
 		if (!(d->flags & ZCHAN_DESC_SKIP)) {
 			if (d->len > z->max_msg || d->off > z->pool_size ||
 			    d->len > z->pool_size - d->off)
-				return zchan_fail(z, -EPROTO);
+				return fail_sticky(z, -EPROTO);
 			return 1;
 		}
 		/* a dropped loan: take and release it silently */
@@ -791,7 +791,7 @@ static int cons_get(struct zchan *z, unsigned int flags, struct zchan_desc *d)
 			}
 			return -EAGAIN;
 		}
-		ret = zchan_wait_ready(z, 0, -1);
+		ret = wait_ready(z, 0, -1);
 		if (ret < 0)
 			return ret;
 	}
@@ -852,7 +852,7 @@ ssize_t zchan_recv_zc(struct zchan *c, const void **buf, unsigned int flags)
 		return ret;
 	cons_take(c, &d);
 	cons_store_read(c);
-	*buf = zchan_payload(c, d.off);
+	*buf = __zchan_payload(c, d.off);
 	return d.len;
 }
 
@@ -877,7 +877,7 @@ int zchan_recv_batch(struct zchan *c, struct zchan_msg *msgs, unsigned int nr,
 		    (ret = __zchan_pages_map(c, &d)))
 			break;	/* not taken: it stays for the next call */
 		cons_take(c, &d);
-		msgs[n].buf = zchan_payload(c, d.off);
+		msgs[n].buf = __zchan_payload(c, d.off);
 		msgs[n].len = d.len;
 		if (++n == nr || cons_peek(c, &d) <= 0)
 			break;	/* an error stays sticky for the next call */
@@ -1047,7 +1047,7 @@ int zchan_wait(struct zchan *ch, int64_t timeout_ns)
 	if (ret)
 		return ret;
 	prod_publish_before_wait(ch);
-	return zchan_wait_ready(ch, ch->max_msg, timeout_ns < 0 ? -1 : timeout_ns);
+	return wait_ready(ch, ch->max_msg, timeout_ns < 0 ? -1 : timeout_ns);
 }
 
 ZCHAN_EXPORT

@@ -95,14 +95,14 @@ static int check_attr(const struct zchan_attr *attr, struct zchan_geom *g,
 		return -EINVAL;
 	if (attr->backend > ZCHAN_BACKEND_MEMFD)
 		return -EINVAL;
-	if (attr->ring_entries && (!zchan_is_pow2(attr->ring_entries) ||
+	if (attr->ring_entries && (!__zchan_is_pow2(attr->ring_entries) ||
 				   attr->ring_entries > ZCHAN_RING_ENTRIES_MAX))
 		return -EINVAL;
 	if (attr->max_msg > ZCHAN_MSG_MAX)
 		return -EINVAL;
 	if (attr->pool_size > ZCHAN_POOL_SIZE_MAX)
 		return -ENOMEM;		/* a pool too large, as the module says */
-	g->pool_size = zchan_page_align(attr->pool_size ? attr->pool_size :
+	g->pool_size = __zchan_page_align(attr->pool_size ? attr->pool_size :
 					ZCHAN_DEFAULT_POOL_SIZE);
 	g->entries = attr->ring_entries ? attr->ring_entries :
 		     ZCHAN_DEFAULT_RING_ENTRIES;
@@ -174,7 +174,7 @@ ZCHAN_EXPORT
 int zchan_create(const char *name, const struct zchan_attr *attr,
 		 struct zchan **prod)
 {
-	return zchan_keep_errno(do_zchan_create(name, attr, prod));
+	return __zchan_keep_errno(do_zchan_create(name, attr, prod));
 }
 
 static int do_zchan_open(const char *name, struct zchan **cons)
@@ -211,7 +211,7 @@ static int do_zchan_open(const char *name, struct zchan **cons)
 ZCHAN_EXPORT
 int zchan_open(const char *name, struct zchan **cons)
 {
-	return zchan_keep_errno(do_zchan_open(name, cons));
+	return __zchan_keep_errno(do_zchan_open(name, cons));
 }
 
 ZCHAN_EXPORT

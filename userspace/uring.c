@@ -36,8 +36,8 @@ bool __zchan_uring_ready(struct zchan *z)
 	if (likely(z->have_ring) || !z->ring_wanted)
 		return z->have_ring;
 	z->ring_wanted = false;
-	zchan_count_syscalls(z, 3);
-	if (!zchan_keep_errno(io_uring_queue_init(4, &z->ring, 0)))
+	__zchan_count_syscalls(z, 3);
+	if (!__zchan_keep_errno(io_uring_queue_init(4, &z->ring, 0)))
 		z->have_ring = true;
 	return z->have_ring;
 }
@@ -77,7 +77,7 @@ int __zchan_uring_submit(struct zchan *z, unsigned int pending,
 	int ret;
 
 	z->ring_pending = pending;
-	zchan_count_syscalls(z, 1);	/* one io_uring_enter() */
+	__zchan_count_syscalls(z, 1);	/* one io_uring_enter() */
 	if (timeout_ns < 0)
 		ret = io_uring_submit_and_wait(&z->ring,
 					       pending & RING_DRAIN ? 2 : 1);
@@ -119,7 +119,7 @@ int __zchan_uring_reap(struct zchan *z, int64_t timeout_ns)
 	while (z->ring_pending) {
 		/* liburing enters the kernel only if no completion is there */
 		if (!io_uring_cq_ready(&z->ring))
-			zchan_count_syscalls(z, 1);
+			__zchan_count_syscalls(z, 1);
 		if (timeout_ns >= 0) {
 			struct __kernel_timespec ts = {
 				.tv_sec = timeout_ns / 1000000000LL,
@@ -161,10 +161,10 @@ static void ring_quiesce(struct zchan *z, bool ours)
 		return;
 	io_uring_prep_cancel64(sqe, ZCHAN_UDATA_WAIT, 0);
 	io_uring_sqe_set_data64(sqe, ZCHAN_UDATA_CANCEL);
-	if (zchan_keep_errno(io_uring_submit(&z->ring)) < 1)
+	if (__zchan_keep_errno(io_uring_submit(&z->ring)) < 1)
 		return;
 	while (z->ring_pending || !cancelled) {
-		ret = zchan_keep_errno(io_uring_wait_cqe(&z->ring, &cqe));
+		ret = __zchan_keep_errno(io_uring_wait_cqe(&z->ring, &cqe));
 		if (ret == -EINTR)
 			continue;
 		if (ret < 0)

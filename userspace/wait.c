@@ -50,14 +50,14 @@ static uint64_t now_ns(void)
 void __zchan_kick(struct zchan *z)
 {
 	z->st.kicks++;
-	zchan_count_syscalls(z, 1);
+	__zchan_count_syscalls(z, 1);
 	z->ops->kick(z);
 }
 
 static int sleep_once(struct zchan *z, int64_t timeout_ns)
 {
 	z->st.waits++;
-	return zchan_keep_errno(z->ops->sleep(z, timeout_ns));
+	return __zchan_keep_errno(z->ops->sleep(z, timeout_ns));
 }
 
 /*
@@ -107,7 +107,7 @@ void __zchan_arm(struct zchan *z)
  * finds @ready already true kicks itself.  The kernel's fd polls the ring
  * itself: nothing to do.
  */
-void __zchan_kick_self_if_ready(struct zchan *z, zchan_ready_fn *ready,
+void __zchan_kick_self_if_ready(struct zchan *z, __zchan_ready_fn *ready,
 				uint32_t need, bool slow)
 {
 	if (z->ops->self_kick && ready(z, need, slow))
@@ -115,7 +115,7 @@ void __zchan_kick_self_if_ready(struct zchan *z, zchan_ready_fn *ready,
 }
 
 /* zchan_prep_wait(): the events to poll zchan_fd() for, armed. */
-unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
+unsigned int __zchan_poll_events(struct zchan *z, __zchan_ready_fn *ready,
 				 uint32_t need)
 {
 	if (!z->ops->self_kick)
@@ -173,7 +173,7 @@ static void spin_adapt(struct zchan *z, uint64_t waited_ns)
  * watch list up to date (sleep_watches_peer) instead of asking the peer's
  * processes (a poll()).
  */
-static int sleep_until(struct zchan *z, zchan_ready_fn *ready,
+static int sleep_until(struct zchan *z, __zchan_ready_fn *ready,
 		       uint32_t need, uint64_t deadline)
 {
 	bool again = false;
@@ -203,7 +203,7 @@ static int sleep_until(struct zchan *z, zchan_ready_fn *ready,
 }
 
 /* ... and then this end runs again, whatever the outcome. */
-static int zchan_sleep_until(struct zchan *z, zchan_ready_fn *ready,
+static int sleep_then_run(struct zchan *z, __zchan_ready_fn *ready,
 			     uint32_t need, uint64_t deadline)
 {
 	int ret = sleep_until(z, ready, need, deadline);
@@ -225,7 +225,7 @@ static bool can_spin(struct zchan *z)
  * negative error.  Taking the test as an argument keeps this file below
  * ring.c: the data path calls the waits, never the other way round.
  */
-int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
+int __zchan_wait_until(struct zchan *z, __zchan_ready_fn *ready, uint32_t need,
 		     int64_t timeout_ns)
 {
 	uint64_t deadline = 0;
@@ -271,7 +271,7 @@ int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 			/* a sleep that spins gets the rest of the spin */
 			if (z->sleep_spins && now - start < budget)
 				z->sleep_spin_ns = (uint32_t)(budget - (now - start));
-			mask = zchan_sleep_until(z, ready, need, deadline);
+			mask = sleep_then_run(z, ready, need, deadline);
 			z->sleep_spin_ns = 0;
 			if (mask > 0)
 				spin_adapt(z, now_ns() - start);
@@ -305,5 +305,5 @@ int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
 		}
 	}
 
-	return zchan_sleep_until(z, ready, need, deadline);
+	return sleep_then_run(z, ready, need, deadline);
 }

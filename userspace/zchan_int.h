@@ -40,7 +40,7 @@
  * errno; this keeps it around what else may set it (calloc(), liburing).
  * Never read errno after it: it is the caller's value again.
  */
-#define zchan_keep_errno(expr) ({		\
+#define __zchan_keep_errno(expr) ({	\
 	int __saved_errno = errno;		\
 	__typeof__(expr) __ret = (expr);	\
 	errno = __saved_errno;			\
@@ -190,7 +190,7 @@ struct zchan_geom {
 };
 
 /* wait.c: the data path's readiness test (ring.c) */
-typedef int zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
+typedef int __zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
 
 /*
  * struct zchan_ops - what differs between the backends (kernel.c, memfd.c):
@@ -379,7 +379,7 @@ struct zchan {
 	unsigned int ring_pending;	/* RING_WAIT, RING_DRAIN: sqes in flight */
 	bool ring_drain_done;	/* a drain completed: ring_drain_res */
 	int ring_drain_res;
-	bool sleep_watches_peer;	/* see zchan_sleep_until() */
+	bool sleep_watches_peer;	/* see sleep_then_run() */
 
 	struct zchan_stats st;
 
@@ -394,7 +394,7 @@ struct zchan {
  * A borrowed message's address: @off is a pool offset, or for a SEND_PAGES
  * mapping its distance from the pool (modulo 2^64; see pages.c).
  */
-static inline void *zchan_payload(const struct zchan *z, uint64_t off)
+static inline void *__zchan_payload(const struct zchan *z, uint64_t off)
 {
 	return (void *)((uintptr_t)z->pool + (uintptr_t)off);
 }
@@ -420,11 +420,11 @@ bool __zchan_peer_sleeps(struct zchan *z);
 void __zchan_wake_peer(struct zchan *z);
 int __zchan_peer_gone(struct zchan *z, bool slow);
 void __zchan_arm(struct zchan *z);
-int __zchan_wait_until(struct zchan *z, zchan_ready_fn *ready, uint32_t need,
+int __zchan_wait_until(struct zchan *z, __zchan_ready_fn *ready, uint32_t need,
 		     int64_t timeout_ns);
-void __zchan_kick_self_if_ready(struct zchan *z, zchan_ready_fn *ready,
+void __zchan_kick_self_if_ready(struct zchan *z, __zchan_ready_fn *ready,
 				uint32_t need, bool slow);
-unsigned int __zchan_poll_events(struct zchan *z, zchan_ready_fn *ready,
+unsigned int __zchan_poll_events(struct zchan *z, __zchan_ready_fn *ready,
 				 uint32_t need);
 
 /* uring.c: the private io_uring a handle sleeps in */
@@ -443,32 +443,32 @@ int __zchan_uring_submit(struct zchan *z, unsigned int pending,
 			 int64_t timeout_ns);
 int __zchan_uring_reap(struct zchan *z, int64_t timeout_ns);
 
-static inline size_t zchan_page_size(void)
+static inline size_t __zchan_page_size(void)
 {
 	long ps = sysconf(_SC_PAGESIZE);
 
 	return ps > 0 ? (size_t)ps : 4096;
 }
 
-static inline uint64_t zchan_page_align(uint64_t v)
+static inline uint64_t __zchan_page_align(uint64_t v)
 {
-	uint64_t ps = zchan_page_size();
+	uint64_t ps = __zchan_page_size();
 
 	return (v + ps - 1) & ~(ps - 1);
 }
 
-static inline bool zchan_is_pow2(uint64_t v)
+static inline bool __zchan_is_pow2(uint64_t v)
 {
 	return v && !(v & (v - 1));
 }
 
 /* Count @n system calls the data path or its waits made (zchan_stats). */
-static inline void zchan_count_syscalls(struct zchan *z, unsigned int n)
+static inline void __zchan_count_syscalls(struct zchan *z, unsigned int n)
 {
 	z->st.syscalls += n;
 }
 
-static inline void zchan_close_fd(int *fd)
+static inline void __zchan_close_fd(int *fd)
 {
 	if (*fd >= 0)
 		__sys_close(*fd);

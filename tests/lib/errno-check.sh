@@ -4,7 +4,7 @@
 # libzchan never reads errno outside userspace/syscall.h: its system calls
 # return -errno from there at once, so no error path can take a later
 # call's errno, or the caller's stale one, for its own (issue 23).  Only
-# saving and restoring the caller's value (saved_errno, zchan_keep_errno()
+# saving and restoring the caller's value (saved_errno, __zchan_keep_errno()
 # in zchan_int.h) is allowed; comments do not count.  TAP, one result.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 echo "1..1"
