@@ -17,6 +17,17 @@
 
 #include "zchan_test_proc.h"
 
+/* Attributes of a channel of that backend and geometry, the rest default. */
+static inline void zc_attr(struct zchan_attr *a, unsigned int backend,
+			   unsigned int entries, size_t pool, size_t max_msg)
+{
+	zchan_attr_init(a);
+	a->backend = backend;
+	a->ring_entries = entries;
+	a->pool_size = pool;
+	a->max_msg = max_msg;
+}
+
 /*
  * Both ends in this process, the consumer passed over a socketpair.
  * On failure *p is NULL again, so a fixture's teardown closes nothing twice.

@@ -52,16 +52,6 @@ FIXTURE_TEARDOWN(batch)
 	zchan_close(self->c);
 }
 
-static void batch_attr(struct zchan_attr *a, unsigned int backend,
-		       unsigned int entries, size_t pool, size_t max_msg)
-{
-	zchan_attr_init(a);
-	a->backend = backend;
-	a->ring_entries = entries;
-	a->pool_size = pool;
-	a->max_msg = max_msg;
-}
-
 /* Message @seq: 1 to @max bytes of payload (0, @seq). */
 static uint32_t msg_len(uint32_t seq, uint32_t max)
 {
@@ -83,7 +73,7 @@ TEST_F(batch, more_waits_for_flush)
 
 	ZC_NEED_BACKEND();
 
-	batch_attr(&a, variant->backend, 64, 65536, 1024);
+	zc_attr(&a, variant->backend, 64, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	for (i = 0; i < 3; i++) {
 		zc_payload_fill(buf, msg_len(i, 64), 0, i);
@@ -114,7 +104,7 @@ TEST_F(batch, plain_commit_publishes_the_queue)
 
 	ZC_NEED_BACKEND();
 
-	batch_attr(&a, variant->backend, 64, 65536, 1024);
+	zc_attr(&a, variant->backend, 64, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(0, zchan_loan(self->p, 100, &b0, 0));
 	ASSERT_EQ(0, zchan_loan(self->p, 100, &b1, 0));
@@ -140,7 +130,7 @@ TEST_F(batch, quarter_of_ring_publishes)
 
 	ZC_NEED_BACKEND();
 
-	batch_attr(&a, variant->backend, 16, 65536, 1024);
+	zc_attr(&a, variant->backend, 16, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(8, zchan_send(self->p, buf, 8, ZCHAN_MORE));
@@ -160,7 +150,7 @@ TEST_F(batch, queue_goes_out_before_waiting)
 
 	ZC_NEED_BACKEND();
 
-	batch_attr(&a, variant->backend, 64, 1 << 20, 1024);
+	zc_attr(&a, variant->backend, 64, 1 << 20, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	/* the consumer holds 61 of the 64 slots */
 	for (i = 0; i < 61; i++)
@@ -219,7 +209,7 @@ TEST_F(batch, stream_in_batches)
 
 	ZC_NEED_BACKEND();
 
-	batch_attr(&a, variant->backend, 32, 16384, STREAM_MAX);
+	zc_attr(&a, variant->backend, 32, 16384, STREAM_MAX);
 	self->child = zc_spawn_producer(&a, stream_producer, &flags_every,
 					&self->c);
 	ASSERT_LT(0, self->child);
@@ -256,7 +246,7 @@ TEST_F(batch, release_batch_all_or_nothing)
 
 	ZC_NEED_BACKEND();
 
-	batch_attr(&a, variant->backend, 4, 65536, 1024);
+	zc_attr(&a, variant->backend, 4, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(8, zchan_send(self->p, buf, 8, 0));
@@ -294,7 +284,7 @@ TEST_F(batch, bad_flags_and_ends)
 
 	ZC_NEED_BACKEND();
 
-	batch_attr(&a, variant->backend, 16, 65536, 1024);
+	zc_attr(&a, variant->backend, 16, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	EXPECT_EQ(-EINVAL, zchan_loan(self->p, 8, &lb, ZCHAN_MORE));
 	ASSERT_EQ(0, zchan_loan(self->p, 8, &lb, 0));
@@ -321,7 +311,7 @@ TEST_F(batch, flush_after_consumer_closed)
 
 	ZC_NEED_BACKEND();
 
-	batch_attr(&a, variant->backend, 16, 65536, 1024);
+	zc_attr(&a, variant->backend, 16, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(8, zchan_send(self->p, buf, 8, ZCHAN_MORE));
 	zchan_close(self->c);

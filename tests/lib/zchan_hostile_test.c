@@ -104,16 +104,6 @@ static int reap_child(FIXTURE_DATA(hostile) *self)
 		ZC_NEED_BACKEND();					\
 	} while (0)
 
-static void hostile_attr(struct zchan_attr *a, unsigned int backend,
-			 unsigned int entries, size_t pool, size_t max_msg)
-{
-	zchan_attr_init(a);
-	a->backend = backend;
-	a->ring_entries = entries;
-	a->pool_size = pool;
-	a->max_msg = max_msg;
-}
-
 /* ------------------------------------------------------------------ */
 /* A failed call reports its own error, whatever errno held before     */
 
@@ -131,7 +121,7 @@ TEST_F(hostile, errors_ignore_errno)
 
 	ZC_NEED_BACKEND();
 
-	hostile_attr(&a, variant->backend, 8, 65536, 1024);
+	zc_attr(&a, variant->backend, 8, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(0, pipe(pfd));
 
@@ -248,7 +238,7 @@ TEST_F(hostile, more_errors_ignore_errno)
 
 	ZC_NEED_BACKEND();
 
-	hostile_attr(&a, variant->backend, 8, 65536, 1024);
+	zc_attr(&a, variant->backend, 8, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_fd(NULL));
 	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_backend(NULL));
@@ -309,7 +299,7 @@ TEST_F(hostile, send_pages_errors_ignore_errno)
 
 	NEED_KERNEL();
 
-	hostile_attr(&a, variant->backend, 4, 65536, 1024);
+	zc_attr(&a, variant->backend, 4, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	b = zc_payload_pages(8, 7);
 	ASSERT_NE(NULL, b);
@@ -575,7 +565,7 @@ TEST_F(hostile, forged_descriptors)
 
 	b = zc_payload_pages(2, 3);
 	ASSERT_NE(NULL, b);
-	hostile_attr(&a, variant->backend, 16, 65536, 4096);
+	zc_attr(&a, variant->backend, 16, 65536, 4096);
 	for (k = 0; k < FORGE_NR; k++) {
 		for (r = 0; r < RECV_NR; r++) {
 			for (e = 0; e < NR_PRESETS; e++) {
@@ -640,7 +630,7 @@ TEST_F(hostile, wait_publishes_more_queue)
 
 	ZC_NEED_BACKEND();
 
-	hostile_attr(&a, variant->backend, 64, 1 << 20, 1024);
+	zc_attr(&a, variant->backend, 64, 1 << 20, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	fill_with_queue(_metadata, self->p);
 	EXPECT_EQ(-ETIME, zchan_wait(self->p, 2000000));
@@ -658,7 +648,7 @@ TEST_F(hostile, poll_without_room_publishes_more_queue)
 
 	ZC_NEED_BACKEND();
 
-	hostile_attr(&a, variant->backend, 64, 1 << 20, 1024);
+	zc_attr(&a, variant->backend, 64, 1 << 20, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	fill_with_queue(_metadata, self->p);
 	EXPECT_EQ(0, zchan_poll(self->p) & POLLOUT);
@@ -681,7 +671,7 @@ TEST_F(hostile, prep_wait_publishes_more_queue)
 
 	ZC_NEED_BACKEND();
 
-	hostile_attr(&a, variant->backend, 64, 1 << 20, 1024);
+	zc_attr(&a, variant->backend, 64, 1 << 20, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
 	fill_with_queue(_metadata, self->p);
@@ -930,7 +920,7 @@ TEST_F_TIMEOUT(hostile, mixed_stream_borrows_held, 600)
 	env = getenv("ZCHAN_TEST_STREAM_MSGS");
 	if (env && *env)
 		msgs = (uint32_t)strtoul(env, NULL, 10);
-	hostile_attr(&a, variant->backend, 256, 1 << 20, STREAM_MAX_MSG);
+	zc_attr(&a, variant->backend, 256, 1 << 20, STREAM_MAX_MSG);
 	for (run = 0; run < runs; run++) {
 		uint64_t seed = 0x2300 + run;
 		int st, ready[2];
@@ -984,7 +974,7 @@ TEST_F(hostile, dropped_padded_loan_keeps_held_message)
 
 	ZC_NEED_BACKEND();
 
-	hostile_attr(&a, variant->backend, 8, 256 << 10, 128 << 10);
+	zc_attr(&a, variant->backend, 8, 256 << 10, 128 << 10);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	memset(big, 0xee, sizeof(big));
 	/* 18 messages of 8000 bytes, the consumer keeping the newest */
@@ -1040,7 +1030,7 @@ TEST_F(hostile, handover_commits_outstanding_loan)
 
 	ZC_NEED_BACKEND();
 
-	hostile_attr(&a, variant->backend, 16, 65536, 1024);
+	zc_attr(&a, variant->backend, 16, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(0, pipe(go));
 	ASSERT_EQ(0, pipe(done));
@@ -1088,7 +1078,7 @@ TEST_F(hostile, handover_parent_closes_before_commit)
 
 	ZC_NEED_BACKEND();
 
-	hostile_attr(&a, variant->backend, 16, 65536, 1024);
+	zc_attr(&a, variant->backend, 16, 65536, 1024);
 	ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
 	ASSERT_EQ(0, pipe(go));
 	ASSERT_EQ(0, pipe(done));
