@@ -1172,10 +1172,14 @@ TEST(io_uring_waits_on_100_channels_and_a_socket)
 /* ------------------------------------------------------------------ */
 /* A hostile peer scribbling on its own (writable) ring pages           */
 
-/* The lowest-offset writable shared mapping of the channel: its ring. */
-static void *own_ring_mapping(void)
+/*
+ * This process's writable shared mapping of a file whose name has @name,
+ * at the lowest offset or with @highest the highest: the ring, the end
+ * page.
+ */
+static void *own_mapping(const char *name, bool highest)
 {
-	unsigned long start, end, off, best_off = ULONG_MAX;
+	unsigned long start, end, off, best_off = highest ? 0 : ULONG_MAX;
 	void *best = NULL;
 	char line[512], perms[8], path[256];
 	FILE *f = fopen("/proc/self/maps", "r");
@@ -1187,15 +1191,21 @@ static void *own_ring_mapping(void)
 		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s %255[^\n]", &start,
 			   &end, perms, &off, path) < 4)
 			continue;
-		if (!strstr(path, "zchan") || perms[1] != 'w' || perms[3] != 's')
+		if (!strstr(path, name) || perms[1] != 'w' || perms[3] != 's')
 			continue;
-		if (off < best_off) {
+		if (highest ? off >= best_off : off < best_off) {
 			best_off = off;
 			best = (void *)start;
 		}
 	}
 	fclose(f);
 	return best;
+}
+
+/* The lowest-offset writable shared mapping of the channel: its ring. */
+static void *own_ring_mapping(void)
+{
+	return own_mapping("zchan", false);
 }
 
 /*
@@ -1816,27 +1826,7 @@ TEST(no_spin_for_a_peer_on_this_cpu)
  */
 static void *own_end_page(void)
 {
-	unsigned long start, end, off, best_off = 0;
-	void *best = NULL;
-	char line[512], perms[8], path[256];
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	if (!f)
-		return NULL;
-	while (fgets(line, sizeof(line), f)) {
-		path[0] = 0;
-		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s %255[^\n]", &start,
-			   &end, perms, &off, path) < 4)
-			continue;
-		if (!strstr(path, "zchan-prod") || perms[1] != 'w')
-			continue;
-		if (off >= best_off) {
-			best_off = off;
-			best = (void *)start;
-		}
-	}
-	fclose(f);
-	return best;
+	return own_mapping("zchan-prod", true);
 }
 
 static int forging_producer(struct zchan *p, void *arg)
