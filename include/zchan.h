@@ -45,6 +45,12 @@ struct io_uring_sqe;
 
 /* zchan_attr.flags and zchan_set_flags() */
 #define ZCHAN_BUSY_POLL		(1U << 0)	/* blocking calls never sleep */
+/*
+ * zchan_attr.flags only (zchan_set_flags() rejects it): every consumer
+ * gets every message.  Without it, a channel of several consumers is a
+ * work queue: each message goes to exactly one.  See zchan_attach(3).
+ */
+#define ZCHAN_BROADCAST		(1U << 1)
 
 /*
  * Zero fields of zchan_attr take the UAPI's defaults, the module's too:
@@ -59,8 +65,12 @@ struct io_uring_sqe;
  *	(0: @pool_size / 4, at most ZCHAN_MSG_MAX)
  * @ring_entries: descriptor ring size, a power of two (0: default)
  * @mode: permission bits for attach by name (kernel backend; 0: 0600)
- * @flags: ZCHAN_BUSY_POLL or zero
+ * @flags: ZCHAN_BUSY_POLL, ZCHAN_BROADCAST or zero
  * @backend: ZCHAN_BACKEND_AUTO, _KERNEL or _MEMFD
+ * @max_producers: most producer ends live at once (0: 1), at most
+ *	ZCHAN_ENDS_MAX
+ * @max_consumers: most consumer ends live at once (0: 1), at most
+ *	ZCHAN_ENDS_MAX
  * @reserved: must be zero (-EINVAL otherwise)
  *
  * Initialise with zchan_attr_init() so that future fields stay zero.
@@ -72,7 +82,9 @@ struct zchan_attr {
 	unsigned int mode;
 	unsigned int flags;
 	unsigned int backend;
-	uint64_t reserved[6];
+	unsigned int max_producers;
+	unsigned int max_consumers;
+	uint64_t reserved[5];
 };
 
 /**
@@ -115,6 +127,19 @@ int zchan_open(const char *name, struct zchan **cons);
 int zchan_send_peer(struct zchan *prod, int unix_sock);
 int zchan_recv_peer(int unix_sock, struct zchan **cons);
 void zchan_close(struct zchan *ch);
+
+/*
+ * Many-ended channels (max_producers, max_consumers): a new end of @role
+ * (ZCHAN_ROLE_PRODUCER or ZCHAN_ROLE_CONSUMER, <linux/zchan.h>) on a named
+ * channel, or handed from any end to the process at the other side of a
+ * unix socket (zchan_recv_peer() takes either role); how many ends of
+ * @role are live.  zchan_open(name, c) is zchan_attach(name,
+ * ZCHAN_ROLE_CONSUMER, c), zchan_send_peer(p, s) is zchan_send_end(p,
+ * ZCHAN_ROLE_CONSUMER, s).  See zchan_attach(3), zchan_send_end(3).
+ */
+int zchan_attach(const char *name, unsigned int role, struct zchan **end);
+int zchan_send_end(struct zchan *end, unsigned int role, int unix_sock);
+int zchan_ends(const struct zchan *end, unsigned int role);
 
 /* Copying data path */
 ssize_t zchan_send(struct zchan *p, const void *buf, size_t len,

@@ -31,6 +31,8 @@ int zchan_get_attr(const struct zchan *ch, struct zchan_attr *attr)
 	attr->ring_entries = ch->entries;
 	attr->flags = ch->flags;
 	attr->backend = (unsigned int)ch->ops->backend;
+	attr->max_producers = 1;
+	attr->max_consumers = 1;
 	return 0;
 }
 

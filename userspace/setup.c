@@ -89,8 +89,14 @@ static int check_attr(const struct zchan_attr *attr, struct zchan_geom *g,
 	for (i = 0; i < sizeof(attr->reserved) / sizeof(attr->reserved[0]); i++)
 		if (attr->reserved[i])
 			return -EINVAL;
-	if (attr->flags & ~ZCHAN_BUSY_POLL)
+	if (attr->flags & ~(ZCHAN_BUSY_POLL | ZCHAN_BROADCAST))
 		return -EINVAL;
+	if (attr->max_producers > ZCHAN_ENDS_MAX ||
+	    attr->max_consumers > ZCHAN_ENDS_MAX)
+		return -EINVAL;
+	/* Many-ended channels are not built yet (Documentation/many.rst). */
+	if (attr->max_producers > 1 || attr->max_consumers > 1)
+		return -EOPNOTSUPP;
 	if (attr->mode & ~0777U)
 		return -EINVAL;
 	if (attr->backend > ZCHAN_BACKEND_MEMFD)
@@ -114,7 +120,7 @@ static int check_attr(const struct zchan_attr *attr, struct zchan_geom *g,
 		return -EINVAL;
 	g->max_msg = (uint32_t)max_msg;
 	g->mode = attr->mode ? attr->mode : 0600;
-	*flags = attr->flags;
+	*flags = attr->flags & ZCHAN_BUSY_POLL;
 	*backend = attr->backend;
 	return 0;
 }

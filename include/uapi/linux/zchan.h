@@ -47,6 +47,11 @@
 #define ZCHAN_RING_ENTRIES_MAX	(1U << 16)
 #define ZCHAN_POOL_SIZE_MAX	(1ULL << 40)
 #define ZCHAN_MSG_MAX		(1U << 30)
+/*
+ * The most producer ends, and the most consumer ends, a channel may have
+ * live at once (zchan_create.max_producers and .max_consumers).
+ */
+#define ZCHAN_ENDS_MAX		64U
 
 /*
  * Defaults, the same for the module and libzchan: a zero field of
