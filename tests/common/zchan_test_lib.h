@@ -81,6 +81,36 @@ static inline int zc_local_pair(const struct zchan_attr *a, struct zchan **p,
 			SKIP(return, "no /dev/zchan (zchan.ko not loaded)"); \
 	} while (0)
 
+/*
+ * Inside a kselftest TEST: what errno may hold before a call, none of
+ * which may change its result (libzchan returns -errno and never sets
+ * errno) ...
+ */
+static const int zc_preset_errno[] = { 0, EINVAL, EACCES };
+#define ZC_NR_PRESETS (sizeof(zc_preset_errno) / sizeof(zc_preset_errno[0]))
+
+/*
+ * ... and @expr evaluated once per preset errno: it must return @want
+ * (an error, or what the call returns on success) each time and leave
+ * errno as it found it.
+ */
+#define EXPECT_ERR_ANY_ERRNO(want, expr)				\
+	do {								\
+		unsigned int __i;					\
+									\
+		for (__i = 0; __i < ZC_NR_PRESETS; __i++) {		\
+			long __ret;					\
+									\
+			errno = zc_preset_errno[__i];			\
+			__ret = (long)(expr);				\
+			EXPECT_EQ((long)(want), __ret)			\
+				TH_LOG("%s with errno %d before", #expr,\
+				       zc_preset_errno[__i]);		\
+			EXPECT_EQ(zc_preset_errno[__i], errno)		\
+				TH_LOG("%s changed errno", #expr);	\
+		}							\
+	} while (0)
+
 struct __zc_producer {
 	const struct zchan_attr *attr;
 	int (*fn)(struct zchan *p, void *arg);

@@ -6,6 +6,7 @@
  *
  *   zchan_test_utils.h    /dev/zchan through the raw UAPI (this file)
  *   zchan_test_lib.h      libzchan's public API
+ *   zchan_test_forge.h    a hostile producer: its own ring, forged
  *   zchan_test_payload.h  message payloads: generate, check; a PRNG
  *   zchan_test_proc.h     child processes: spawn, reap, fd passing
  *

@@ -31,6 +31,7 @@
 #include <zchan.h>
 
 #include "kselftest_harness.h"
+#include "../common/zchan_test_forge.h"
 #include "../common/zchan_test_lib.h"
 #include "../common/zchan_test_payload.h"
 #include "../common/zchan_test_proc.h"
@@ -39,31 +40,6 @@
 /* TCG guests are slow: give every test room. */
 #undef TEST_TIMEOUT_DEFAULT
 #define TEST_TIMEOUT_DEFAULT 300
-
-/* What errno may hold before a call: none of them may change its result. */
-static const int preset_errno[] = { 0, EINVAL, EACCES };
-#define NR_PRESETS (sizeof(preset_errno) / sizeof(preset_errno[0]))
-
-/*
- * Evaluate @expr once per preset errno: it must return @err each time and
- * leave errno as it found it.
- */
-#define EXPECT_ERR_ANY_ERRNO(err, expr)					\
-	do {								\
-		unsigned int __i;					\
-									\
-		for (__i = 0; __i < NR_PRESETS; __i++) {		\
-			long __ret;					\
-									\
-			errno = preset_errno[__i];			\
-			__ret = (long)(expr);				\
-			EXPECT_EQ((long)(err), __ret)			\
-				TH_LOG("%s with errno %d before", #expr,\
-				       preset_errno[__i]);		\
-			EXPECT_EQ(preset_errno[__i], errno)		\
-				TH_LOG("%s changed errno", #expr);	\
-		}							\
-	} while (0)
 
 FIXTURE(hostile) {
 	struct zchan *p, *c;
@@ -257,7 +233,7 @@ TEST_F(hostile, more_errors_ignore_errno)
 
 	/* a message that is not a handle, one for each preset */
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
-	for (i = 0; i < NR_PRESETS; i++)
+	for (i = 0; i < ZC_NR_PRESETS; i++)
 		ASSERT_EQ(5, write(sv[0], "hello", 5));
 	EXPECT_ERR_ANY_ERRNO(-EPROTO, zchan_recv_peer(sv[1], &z));
 	EXPECT_EQ(NULL, z);
@@ -330,88 +306,6 @@ TEST_F(hostile, send_pages_errors_ignore_errno)
 /* ------------------------------------------------------------------ */
 /* Forged descriptors                                                  */
 
-/*
- * The producer's ring, mapped writable a second time, to publish what a
- * hostile producer would: the kernel backend's from the channel fd, the
- * memfd backend's found in /proc/self/maps (the only writable mapping of
- * a "zchan-prod" memfd at offset 0: one producer at a time here).
- */
-struct forger {
-	struct zchan_layout l;
-	void *ring;		/* mapped by us (kernel) or the library's */
-	bool own_map;
-};
-
-static int forger_map(struct forger *f, struct zchan *p, unsigned int backend)
-{
-	struct zchan_attr a;
-	char line[512];
-	FILE *maps;
-
-	memset(f, 0, sizeof(*f));
-	if (backend == ZCHAN_BACKEND_KERNEL) {
-		struct zchan_info info;
-		int fd = zchan_fd(p);
-
-		if (_zc_info(fd, &info))
-			return -1;
-		f->l = info.layout;
-		f->ring = mmap(NULL, f->l.prod_ring_size, PROT_READ | PROT_WRITE,
-			       MAP_SHARED, fd, (off_t)f->l.prod_ring_off);
-		if (f->ring == MAP_FAILED)
-			return -1;
-		f->own_map = true;
-		return 0;
-	}
-	if (zchan_get_attr(p, &a))
-		return -1;
-	f->l.ring_entries = a.ring_entries;
-	f->l.pool_size = a.pool_size;
-	f->l.max_msg = a.max_msg;
-	zchan_layout_set_words(&f->l);
-	maps = fopen("/proc/self/maps", "r");
-	if (!maps)
-		return -1;
-	while (fgets(line, sizeof(line), maps)) {
-		unsigned long lo, hi, off;
-		char perms[8];
-
-		if (sscanf(line, "%lx-%lx %7s %lx", &lo, &hi, perms, &off) == 4 &&
-		    !strcmp(perms, "rw-s") && !off && strstr(line, "zchan-prod"))
-			f->ring = (void *)lo;
-	}
-	fclose(maps);
-	return f->ring ? 0 : -1;
-}
-
-static void forger_unmap(struct forger *f)
-{
-	if (f->own_map)
-		munmap(f->ring, f->l.prod_ring_size);
-}
-
-/* Publish @d as the next message, as a raw producer would. */
-static void forge_publish(struct forger *f, uint64_t off, uint32_t len,
-			  uint32_t flags)
-{
-	uint32_t *tail = zc_word(f->ring, f->l.prod_tail);
-	uint32_t t = __atomic_load_n(tail, __ATOMIC_RELAXED);
-	struct zchan_desc *d = zc_desc(f->ring, &f->l, t);
-
-	d->off = off;
-	d->len = len;
-	d->flags = flags;
-	__atomic_store_n(tail, t + 1, __ATOMIC_RELEASE);
-}
-
-/* The newest descriptor published, to rewrite in place. */
-static struct zchan_desc *forge_last(struct forger *f)
-{
-	uint32_t t = *zc_word(f->ring, f->l.prod_tail);
-
-	return zc_desc(f->ring, &f->l, t - 1);
-}
-
 enum forgery {
 	FORGE_PAGES_NO_XFER,	/* ZCHAN_DESC_PAGES naming no transfer */
 	FORGE_PAGES_LONG,	/* a real transfer, twice its length */
@@ -440,44 +334,42 @@ static const char *const recv_name[RECV_NR] = {
  * Publish forgery @k (a ZCHAN_DESC_PAGES one needs the kernel backend and
  * some a real transfer of @b, 2 pages): false if @k does not apply.
  */
-static bool forge(struct forger *f, struct zchan *p, enum forgery k,
+static bool forge(struct zc_forger *f, struct zchan *p, enum forgery k,
 		  unsigned int backend, const uint8_t *b, size_t ps)
 {
 	bool pages = backend == ZCHAN_BACKEND_KERNEL;
 
 	switch (k) {
 	case FORGE_PAGES_NO_XFER:
-		forge_publish(f, ZCHAN_OFF_PAGES + 3 * ZCHAN_PAGES_MAX, ps,
+		zc_forge_publish(f, ZCHAN_OFF_PAGES + 3 * ZCHAN_PAGES_MAX, ps,
 			      ZCHAN_DESC_PAGES);
 		return true;
 	case FORGE_PAGES_LONG:
 	case FORGE_PAGES_SHORT:
 		if (!pages || zchan_send_pages(p, b, 2 * ps, 1, 0))
 			return false;
-		forge_last(f)->len = k == FORGE_PAGES_LONG ? 4 * ps : ps;
+		zc_forge_last(f)->len = k == FORGE_PAGES_LONG ? 4 * ps : ps;
 		return true;
 	case FORGE_PAGES_UNALIGNED:
 		if (!pages || zchan_send_pages(p, b, 2 * ps, 1, 0))
 			return false;
-		forge_last(f)->off += ps;
-		forge_last(f)->len = ps;
+		zc_forge_last(f)->off += ps;
+		zc_forge_last(f)->len = ps;
 		return true;
 	case FORGE_PAGES_ZERO:
-		forge_publish(f, ZCHAN_OFF_PAGES, 0, ZCHAN_DESC_PAGES);
+		zc_forge_publish(f, ZCHAN_OFF_PAGES, 0, ZCHAN_DESC_PAGES);
 		return true;
 	case FORGE_LEN_OVER_MAX:
-		forge_publish(f, 0, f->l.max_msg + 1, 0);
+		zc_forge_publish(f, 0, f->l.max_msg + 1, 0);
 		return true;
 	case FORGE_PAST_POOL:
-		forge_publish(f, f->l.pool_size - 64, 128, 0);
+		zc_forge_publish(f, f->l.pool_size - 64, 128, 0);
 		return true;
 	case FORGE_FLAGS:
-		forge_publish(f, 0, 64, 1U << 7);
+		zc_forge_publish(f, 0, 64, 1U << 7);
 		return true;
 	case FORGE_TAIL:
-		__atomic_store_n(zc_word(f->ring, f->l.prod_tail),
-				 *zc_word(f->ring, f->l.prod_tail) +
-				 f->l.ring_entries + 1, __ATOMIC_RELEASE);
+		zc_forge_tail(f);
 		return true;
 	default:
 		return false;
@@ -556,7 +448,7 @@ TEST_F(hostile, forged_descriptors)
 {
 	size_t ps = self->ps;
 	struct zchan_attr a;
-	struct forger f;
+	struct zc_forger f;
 	unsigned int k, r, e;
 	const void *held;
 	uint8_t *b;
@@ -568,18 +460,18 @@ TEST_F(hostile, forged_descriptors)
 	zc_attr(&a, variant->backend, 16, 65536, 4096);
 	for (k = 0; k < FORGE_NR; k++) {
 		for (r = 0; r < RECV_NR; r++) {
-			for (e = 0; e < NR_PRESETS; e++) {
+			for (e = 0; e < ZC_NR_PRESETS; e++) {
 				struct forgery_child fc;
 				char why[96];
 				pid_t pid;
 				int st;
 
 				ASSERT_EQ(0, zc_local_pair(&a, &self->p, &self->c));
-				ASSERT_EQ(0, forger_map(&f, self->p, variant->backend));
+				ASSERT_EQ(0, zc_forger_map(&f, self->p, variant->backend));
 				ASSERT_EQ(8, zchan_send(self->p, "honest!", 8, 0));
 				ASSERT_EQ(8, zchan_recv_zc(self->c, &held, 0));
 				if (!forge(&f, self->p, k, variant->backend, b, ps)) {
-					forger_unmap(&f);
+					zc_forger_unmap(&f);
 					zchan_close(self->c);
 					zchan_close(self->p);
 					self->p = self->c = NULL;
@@ -588,16 +480,16 @@ TEST_F(hostile, forged_descriptors)
 				fc.c = self->c;
 				fc.held = held;
 				fc.r = r;
-				fc.preset = preset_errno[e];
+				fc.preset = zc_preset_errno[e];
 				pid = zc_spawn(consume_forgery, &fc);
 				ASSERT_LT(0, pid);
 				st = zc_child_wait(pid, -1);
 				EXPECT_EQ(0, st)
 					TH_LOG("%s by %s, errno %d before: %s",
 					       forgery_name[k], recv_name[r],
-					       preset_errno[e],
+					       zc_preset_errno[e],
 					       zc_child_str(st, why, sizeof(why)));
-				forger_unmap(&f);
+				zc_forger_unmap(&f);
 				zchan_close(self->c);
 				zchan_close(self->p);
 				self->p = self->c = NULL;
