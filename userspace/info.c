@@ -31,9 +31,34 @@ int zchan_get_attr(const struct zchan *ch, struct zchan_attr *attr)
 	attr->ring_entries = ch->entries;
 	attr->flags = ch->flags;
 	attr->backend = (unsigned int)ch->ops->backend;
-	attr->max_producers = 1;
-	attr->max_consumers = 1;
+	attr->flags |= ch->chan_flags;
+	attr->max_producers = ch->max_producers;
+	attr->max_consumers = ch->max_consumers;
 	return 0;
+}
+
+/*
+ * A 1:1 channel's ends: this one, and the peer unless it is gone (an end
+ * not yet handed over counts: it exists, and will be someone's).
+ */
+static int ends_1to1(struct zchan *z, unsigned int role)
+{
+	if (role == (unsigned int)z->role)
+		return 1;
+	return __zchan_peer_gone(z, true) ? 0 : 1;
+}
+
+ZCHAN_EXPORT
+int zchan_ends(const struct zchan *end, unsigned int role)
+{
+	/* the latches it may set (peer gone) are the handle's own cache */
+	struct zchan *z = (struct zchan *)end;
+
+	if (!z || (role != ZCHAN_ROLE_PRODUCER && role != ZCHAN_ROLE_CONSUMER))
+		return -EINVAL;
+	if (z->ops->ends)
+		return __zchan_keep_errno(z->ops->ends(z, role));
+	return __zchan_keep_errno(ends_1to1(z, role));
 }
 
 ZCHAN_EXPORT

@@ -90,6 +90,8 @@ static int kernel_open(struct zchan *z, const char *name)
 	struct zchan_attach at;
 	int devfd = z->fd, ret;
 
+	if (z->role != ZCHAN_CONSUMER)
+		return -EOPNOTSUPP;	/* lanes: the module's, to come */
 	memset(&at, 0, sizeof(at));
 	memcpy(at.name, name, strlen(name));
 	ret = __sys_ioctl(devfd, ZCHAN_IOC_ATTACH, &at);
@@ -126,11 +128,13 @@ static bool is_zchan_file(int fd)
  * memfd backend.  The module says the layout.
  */
 static int kernel_attach(struct zchan *z, const struct zchan_layout *l,
-			 int *fds)
+			 int *fds, unsigned int nfds)
 {
 	struct zchan_info info;
 	int fd = fds[0], ret;
 
+	if (nfds != 1 || z->role != ZCHAN_CONSUMER)
+		return -EPROTO;
 	z->fd = fd;
 	fds[0] = -1;
 	if (!is_zchan_file(fd))
@@ -149,11 +153,16 @@ static int kernel_attach(struct zchan *z, const struct zchan_layout *l,
  * sent: closing it would end the consumer for good, so a failed send
  * (-EAGAIN on a full socket...) keeps it for the next try.
  */
-static int kernel_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
+static int kernel_peer_fds(struct zchan *prod, unsigned int role, int *fds,
+			   struct zchan_layout *l)
 {
 	struct zchan_peer_fd pf;
 	int ret;
 
+	if (role != ZCHAN_ROLE_CONSUMER)
+		return -EOPNOTSUPP;	/* lanes: the module's, to come */
+	if (prod->role != ZCHAN_PRODUCER)
+		return -EBUSY;		/* a consumer: the consumer is taken */
 	if (prod->kern.peer_fd < 0) {
 		memset(&pf, 0, sizeof(pf));
 		pf.flags = ZCHAN_PEER_FD_CLOEXEC;
@@ -166,7 +175,7 @@ static int kernel_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
 	return 1;
 }
 
-static void kernel_peer_sent(struct zchan *prod)
+static void kernel_peer_sent(struct zchan *prod, unsigned int role)
 {
 	__zchan_close_fd(&prod->kern.peer_fd);
 }
@@ -333,7 +342,6 @@ const struct zchan_ops __zchan_kernel_ops = {
 	.peer_fds	= kernel_peer_fds,
 	.peer_sent	= kernel_peer_sent,
 	.attach		= kernel_attach,
-	.peer_nfds	= 1,
 	.hold		= kernel_hold,
 	.release	= kernel_release,
 	.close		= kernel_close,

@@ -364,9 +364,13 @@ static int memfd_create_end(struct zchan *z, const char *name,
  * The consumer end's fds, in the order memfd_attach() takes them, and the
  * layout; -EBUSY once they were sent.
  */
-static int memfd_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
+static int memfd_peer_fds(struct zchan *prod, unsigned int role, int *fds,
+			  struct zchan_layout *l)
 {
-	if (prod->memfd.peer_fds[ZCHAN_MEMFD_SOCK] < 0)
+	if (role != ZCHAN_ROLE_CONSUMER)
+		return -EOPNOTSUPP;
+	if (prod->role != ZCHAN_PRODUCER ||
+	    prod->memfd.peer_fds[ZCHAN_MEMFD_SOCK] < 0)
 		return -EBUSY;		/* the consumer end is already out */
 	fds[ZCHAN_MEMFD_PROD] = prod->memfd.peer_fds[ZCHAN_MEMFD_PROD];
 	fds[ZCHAN_MEMFD_CONS] = prod->memfd.peer_fds[ZCHAN_MEMFD_CONS];
@@ -378,7 +382,7 @@ static int memfd_peer_fds(struct zchan *prod, int *fds, struct zchan_layout *l)
 }
 
 /* Sent: our copy of the consumer's socket end would hide its death. */
-static void memfd_peer_sent(struct zchan *prod)
+static void memfd_peer_sent(struct zchan *prod, unsigned int role)
 {
 	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_PROD]);
 	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_CONS]);
@@ -426,7 +430,8 @@ static int check_notify_fd(int fd, bool sock)
  * geometry, the memfds exactly that size, and the geometry the one the
  * producer recorded in its end page when it created the channel.
  */
-static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
+static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds,
+			unsigned int nfds)
 {
 	int prod_fd = fds[ZCHAN_MEMFD_PROD], cons_fd = fds[ZCHAN_MEMFD_CONS];
 	struct zchan_memfd_end rec;
@@ -434,6 +439,8 @@ static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds)
 	struct zchan_geom g;
 	int ret;
 
+	if (nfds != ZCHAN_MEMFD_NFDS || z->role != ZCHAN_CONSUMER)
+		return -EPROTO;
 	ret = __zchan_validate_layout(l);
 	if (ret)
 		return ret;
@@ -693,7 +700,6 @@ const struct zchan_ops __zchan_memfd_ops = {
 	.peer_fds	= memfd_peer_fds,
 	.peer_sent	= memfd_peer_sent,
 	.attach		= memfd_attach,
-	.peer_nfds	= ZCHAN_MEMFD_NFDS,
 	.hold		= memfd_hold,
 	.release	= memfd_release,
 	.close		= memfd_close,

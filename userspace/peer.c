@@ -5,16 +5,22 @@
  * message.  The receiver trusts nothing in it: the backend checks the fds
  * and the layout before mapping anything.
  */
+#include <stddef.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "zchan_int.h"
 
-/* What zchan_send_peer() writes next to the fds. */
+/*
+ * What zchan_send_end() writes next to the fds.  Version 1 (the header up
+ * to @layout) is a 1:1 channel's consumer end, and still what it sends:
+ * any library since 1.0 receives that.  Version 2 says the end's role and
+ * the channel's maxima, bounded again by the receiver.
+ */
 #define ZCHAN_PEER_MAGIC	0x5a43484eU	/* "ZCHN" */
-#define ZCHAN_PEER_VERSION	1U
-#define ZCHAN_PEER_MAX_FDS	8	/* more than any backend sends */
+#define ZCHAN_PEER_VERSION_1	1U
+#define ZCHAN_PEER_VERSION	2U
 
 struct zchan_peer_hdr {
 	uint32_t magic;
@@ -22,7 +28,14 @@ struct zchan_peer_hdr {
 	uint32_t backend;
 	uint32_t nfds;
 	struct zchan_layout layout;	/* memfd only: zchan_ops.peer_fds */
+	/* version 2 */
+	uint32_t role;			/* ZCHAN_ROLE_* */
+	uint32_t max_producers;
+	uint32_t max_consumers;
+	uint32_t flags;			/* ZCHAN_BROADCAST */
 };
+
+#define ZCHAN_PEER_HDR_V1_SIZE	offsetof(struct zchan_peer_hdr, role)
 
 static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
 		    const int *fds, unsigned int nfds)
@@ -31,7 +44,9 @@ static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
 		char buf[CMSG_SPACE(sizeof(int) * ZCHAN_PEER_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { (void *)hdr, sizeof(*hdr) };
+	size_t len = hdr->version == ZCHAN_PEER_VERSION_1 ?
+		     ZCHAN_PEER_HDR_V1_SIZE : sizeof(*hdr);
+	struct iovec iov = { (void *)hdr, len };
 	struct msghdr msg;
 	struct cmsghdr *cm;
 	ssize_t n;
@@ -52,43 +67,73 @@ static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
 	} while (n == -EINTR);
 	if (n < 0)
 		return (int)n;
-	return n == (ssize_t)sizeof(*hdr) ? 0 : -EIO;
+	return n == (ssize_t)len ? 0 : -EIO;
 }
 
-static int do_zchan_send_peer(struct zchan *prod, int unix_sock)
+/*
+ * A new end of @role of @end's channel, as one message on @sock: the
+ * backend makes it (for a producer, a lane the consumer knows of before
+ * the message leaves), this sends it.
+ */
+int __zchan_send_end(struct zchan *end, unsigned int role, int sock)
 {
 	struct zchan_peer_hdr hdr;
 	int fds[ZCHAN_PEER_MAX_FDS];
 	int ret;
 
-	if (!prod || prod->role != ZCHAN_PRODUCER || unix_sock < 0)
-		return -EINVAL;
-	ret = __zchan_hold(prod);
-	if (ret)
-		return ret;
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = ZCHAN_PEER_MAGIC;
 	hdr.version = ZCHAN_PEER_VERSION;
-	hdr.backend = (uint32_t)prod->ops->backend;
-	ret = prod->ops->peer_fds(prod, fds, &hdr.layout);
+	hdr.backend = (uint32_t)end->ops->backend;
+	hdr.role = role;
+	hdr.max_producers = end->max_producers;
+	hdr.max_consumers = end->max_consumers;
+	hdr.flags = end->chan_flags;
+	if (role == ZCHAN_ROLE_CONSUMER && end->max_producers <= 1 &&
+	    end->max_consumers <= 1)
+		hdr.version = ZCHAN_PEER_VERSION_1;	/* 1:1, as ever */
+	ret = end->ops->peer_fds(end, role, fds, &hdr.layout);
 	if (ret < 0)
 		return ret;
 	hdr.nfds = (uint32_t)ret;
-	ret = send_fds(unix_sock, &hdr, fds, hdr.nfds);
+	ret = send_fds(sock, &hdr, fds, hdr.nfds);
 	if (!ret)
-		prod->ops->peer_sent(prod);
+		end->ops->peer_sent(end, role);
 	return ret;
+}
+
+static int do_zchan_send_end(struct zchan *end, unsigned int role,
+			     int unix_sock)
+{
+	int ret;
+
+	if (!end || unix_sock < 0 || (role != ZCHAN_ROLE_PRODUCER &&
+				      role != ZCHAN_ROLE_CONSUMER))
+		return -EINVAL;
+	ret = __zchan_hold(end);
+	if (ret)
+		return ret;
+	return __zchan_send_end(end, role, unix_sock);
+}
+
+ZCHAN_EXPORT
+int zchan_send_end(struct zchan *end, unsigned int role, int unix_sock)
+{
+	return __zchan_keep_errno(do_zchan_send_end(end, role, unix_sock));
 }
 
 ZCHAN_EXPORT
 int zchan_send_peer(struct zchan *prod, int unix_sock)
 {
-	return __zchan_keep_errno(do_zchan_send_peer(prod, unix_sock));
+	if (!prod || prod->role != ZCHAN_PRODUCER)
+		return -EINVAL;
+	return __zchan_keep_errno(do_zchan_send_end(prod, ZCHAN_ROLE_CONSUMER,
+						    unix_sock));
 }
 
 /* One message: the header in @hdr, up to ZCHAN_PEER_MAX_FDS fds in @fds. */
 static ssize_t recv_fds(int sock, struct zchan_peer_hdr *hdr, int *fds,
-			int *nfds, int *msg_flags)
+			int *nfds, int *msg_flags, int flags)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * ZCHAN_PEER_MAX_FDS)];
@@ -107,7 +152,7 @@ static ssize_t recv_fds(int sock, struct zchan_peer_hdr *hdr, int *fds,
 	msg.msg_control = u.buf;
 	msg.msg_controllen = sizeof(u.buf);
 	do {
-		n = __sys_recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		n = __sys_recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
 	} while (n == -EINTR);
 	if (n < 0)
 		return n;
@@ -125,17 +170,47 @@ static ssize_t recv_fds(int sock, struct zchan_peer_hdr *hdr, int *fds,
 	return n;
 }
 
-static int do_zchan_recv_peer(int unix_sock, struct zchan **cons)
+/*
+ * The header's role and the channel's maxima, bounded (1 to
+ * ZCHAN_ENDS_MAX): -EPROTO if it is neither version.
+ */
+static int peer_hdr_check(struct zchan_peer_hdr *hdr, size_t n)
+{
+	if (hdr->magic != ZCHAN_PEER_MAGIC)
+		return -EPROTO;
+	if (hdr->version == ZCHAN_PEER_VERSION_1 &&
+	    n == ZCHAN_PEER_HDR_V1_SIZE) {
+		hdr->role = ZCHAN_ROLE_CONSUMER;
+		hdr->max_producers = hdr->max_consumers = 1;
+		hdr->flags = 0;
+		return 0;
+	}
+	if (hdr->version != ZCHAN_PEER_VERSION || n != sizeof(*hdr) ||
+	    (hdr->role != ZCHAN_ROLE_PRODUCER &&
+	     hdr->role != ZCHAN_ROLE_CONSUMER) ||
+	    hdr->max_producers - 1 >= ZCHAN_ENDS_MAX ||
+	    hdr->max_consumers - 1 >= ZCHAN_ENDS_MAX ||
+	    (hdr->flags & ~ZCHAN_BROADCAST))
+		return -EPROTO;
+	return 0;
+}
+
+/*
+ * One end from one message on @sock (@msg_flags for recvmsg(), e.g.
+ * MSG_DONTWAIT): the backend's handle of the role the header says, fds
+ * and layout checked by the backend.  A consumer end as it came: a
+ * fan-in consumer's caller makes the group (fanin.c).
+ */
+int __zchan_recv_end(int sock, int msg_flags, struct zchan **end)
 {
 	struct zchan_peer_hdr hdr;
-	int fds[ZCHAN_PEER_MAX_FDS], nfds, msg_flags = 0, i, ret;
+	int fds[ZCHAN_PEER_MAX_FDS], nfds, rflags = 0, i, ret;
 	const struct zchan_ops *ops;
 	struct zchan *z = NULL;
 	ssize_t n;
 
-	if (unix_sock < 0 || !cons)
-		return -EINVAL;
-	n = recv_fds(unix_sock, &hdr, fds, &nfds, &msg_flags);
+	memset(&hdr, 0, sizeof(hdr));
+	n = recv_fds(sock, &hdr, fds, &nfds, &rflags, msg_flags);
 	if (n < 0)
 		return (int)n;
 	if (n == 0) {
@@ -143,22 +218,26 @@ static int do_zchan_recv_peer(int unix_sock, struct zchan **cons)
 		goto out_close;
 	}
 	ret = -EPROTO;
-	if ((size_t)n != sizeof(hdr) || (msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ||
-	    hdr.magic != ZCHAN_PEER_MAGIC || hdr.version != ZCHAN_PEER_VERSION)
+	if ((rflags & (MSG_CTRUNC | MSG_TRUNC)) ||
+	    peer_hdr_check(&hdr, (size_t)n))
 		goto out_close;
 	ops = __zchan_backend_ops(hdr.backend);
-	if (!ops || (unsigned int)nfds != ops->peer_nfds)
+	if (!ops || hdr.nfds != (uint32_t)nfds)
 		goto out_close;
-	z = __zchan_alloc(ZCHAN_CONSUMER, ops);
+	z = __zchan_alloc((int)hdr.role, ops);
 	if (!z) {
 		ret = -ENOMEM;
 		goto out_close;
 	}
-	ret = ops->attach(z, &hdr.layout, fds);	/* takes the fds z keeps */
+	z->max_producers = hdr.max_producers;
+	z->max_consumers = hdr.max_consumers;
+	z->chan_flags = hdr.flags;
+	/* takes the fds z keeps */
+	ret = ops->attach(z, &hdr.layout, fds, (unsigned int)nfds);
 	if (ret) {
 		__zchan_free(z);
 		z = NULL;
-	} else {
+	} else if (z->role == ZCHAN_CONSUMER) {
 		/*
 		 * Attached armed (memfd_epoll()): what the producer sent
 		 * before kicked nobody.  No liveness check (system calls,
@@ -174,12 +253,26 @@ out_close:
 			__sys_close(fds[i]);	/* mapped, or handed to z as -1 */
 	if (ret)
 		return ret;
-	*cons = z;
+	*end = z;
+	return 0;
+}
+
+static int do_zchan_recv_peer(int unix_sock, struct zchan **end)
+{
+	struct zchan *z;
+	int ret;
+
+	if (unix_sock < 0 || !end)
+		return -EINVAL;
+	ret = __zchan_recv_end(unix_sock, 0, &z);
+	if (ret)
+		return ret;
+	*end = z;
 	return 0;
 }
 
 ZCHAN_EXPORT
-int zchan_recv_peer(int unix_sock, struct zchan **cons)
+int zchan_recv_peer(int unix_sock, struct zchan **end)
 {
-	return __zchan_keep_errno(do_zchan_recv_peer(unix_sock, cons));
+	return __zchan_keep_errno(do_zchan_recv_peer(unix_sock, end));
 }

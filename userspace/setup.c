@@ -120,6 +120,9 @@ static int check_attr(const struct zchan_attr *attr, struct zchan_geom *g,
 		return -EINVAL;
 	g->max_msg = (uint32_t)max_msg;
 	g->mode = attr->mode ? attr->mode : 0600;
+	g->max_producers = attr->max_producers ? attr->max_producers : 1;
+	g->max_consumers = attr->max_consumers ? attr->max_consumers : 1;
+	g->flags = attr->flags & ZCHAN_BROADCAST;
 	*flags = attr->flags & ZCHAN_BUSY_POLL;
 	*backend = attr->backend;
 	return 0;
@@ -167,6 +170,9 @@ static int do_zchan_create(const char *name, const struct zchan_attr *attr,
 	}
 	z->flags = flags;
 	z->fd = devfd;
+	z->max_producers = g.max_producers;
+	z->max_consumers = g.max_consumers;
+	z->chan_flags = g.flags;
 	ret = ops->create(z, name, &g);
 	if (ret) {
 		__zchan_free(z);
@@ -183,13 +189,15 @@ int zchan_create(const char *name, const struct zchan_attr *attr,
 	return __zchan_keep_errno(do_zchan_create(name, attr, prod));
 }
 
-static int do_zchan_open(const char *name, struct zchan **cons)
+static int do_zchan_attach(const char *name, unsigned int role,
+			   struct zchan **end)
 {
 	const struct zchan_ops *ops;
 	struct zchan *z;
 	int devfd, ret;
 
-	if (!name || !cons)
+	if (!name || !end || (role != ZCHAN_ROLE_PRODUCER &&
+			      role != ZCHAN_ROLE_CONSUMER))
 		return -EINVAL;
 	ret = check_name(name);
 	if (ret)
@@ -199,25 +207,33 @@ static int do_zchan_open(const char *name, struct zchan **cons)
 		return ret;
 	if (!ops->open)
 		return -EOPNOTSUPP;
-	z = __zchan_alloc(ZCHAN_CONSUMER, ops);
+	z = __zchan_alloc((int)role, ops);
 	if (!z) {
 		__sys_close(devfd);
 		return -ENOMEM;
 	}
 	z->fd = devfd;
+	z->max_producers = z->max_consumers = 1;
 	ret = ops->open(z, name);
 	if (ret) {
 		__zchan_free(z);
 		return ret;
 	}
-	*cons = z;
+	*end = z;
 	return 0;
+}
+
+ZCHAN_EXPORT
+int zchan_attach(const char *name, unsigned int role, struct zchan **end)
+{
+	return __zchan_keep_errno(do_zchan_attach(name, role, end));
 }
 
 ZCHAN_EXPORT
 int zchan_open(const char *name, struct zchan **cons)
 {
-	return __zchan_keep_errno(do_zchan_open(name, cons));
+	return __zchan_keep_errno(do_zchan_attach(name, ZCHAN_ROLE_CONSUMER,
+						  cons));
 }
 
 ZCHAN_EXPORT

@@ -158,10 +158,20 @@ struct zchan_watch {
  */
 #define ZCHAN_PUBLISH_BYTES	(64U << 10)
 
+/* z->role: ZCHAN_ROLE_PRODUCER and _CONSUMER, and the fan-in group's */
 enum zchan_role {
-	ZCHAN_PRODUCER = 1,
-	ZCHAN_CONSUMER = 2,
+	ZCHAN_PRODUCER = ZCHAN_ROLE_PRODUCER,
+	ZCHAN_CONSUMER = ZCHAN_ROLE_CONSUMER,
+	/*
+	 * The consumer end of a fan-in channel (fanin.c): its lanes' inner
+	 * handles are ZCHAN_CONSUMER.  A role of its own, so that the 1:1
+	 * data path's role check sends it to fanin.c at no cost.
+	 */
+	ZCHAN_FANIN = 3,
 };
+
+/* Most fds an end is sent with (peer.c, zchan_ops.peer_fds). */
+#define ZCHAN_PEER_MAX_FDS	8
 
 enum zchan_slot_state {
 	SLOT_FREE = 0,
@@ -187,6 +197,9 @@ struct zchan_geom {
 	uint32_t entries;
 	uint32_t max_msg;
 	uint32_t mode;
+	uint32_t max_producers;	/* 1 to ZCHAN_ENDS_MAX */
+	uint32_t max_consumers;	/* 1 (more are not built yet) */
+	uint32_t flags;		/* ZCHAN_BROADCAST */
 };
 
 /* wait.c: the data path's readiness test (ring.c) */
@@ -202,15 +215,58 @@ typedef int __zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
  * @free: let go of it (the handle goes).
  * @create: a new channel, @name (NULL: anonymous) of geometry @g; the
  *	kernel backend finds /dev/zchan open in z->fd.
- * @open: attach to the named channel as its consumer (z->fd as for
- *	@create); NULL where channels have no names.
- * @peer_fds: the producer's consumer end as fds to send (@fds), and the
- *	layout the receiver needs (@l, left zeroed if none): how many, or
- *	-errno (-EBUSY: already sent).
- * @peer_sent: they were sent: let go of what only the consumer needs.
- * @attach: the consumer end from @peer_fds's fds and layout, as received:
- *	trusts none of it; takes the fds it keeps (sets them to -1).
- * @peer_nfds: how many fds @peer_fds gives.
+ *	It records g->max_producers, g->max_consumers and g->flags
+ *	(ZCHAN_BROADCAST) with the channel (the caller set z's copies).
+ * @open: attach to the named channel as a new end of role z->role
+ *	(ZCHAN_CONSUMER, or ZCHAN_PRODUCER: a new lane) with z->fd as for
+ *	@create; sets z->max_producers, z->max_consumers, z->chan_flags.
+ *	-EUSERS: the role is full on a many-ended channel; -EBUSY: the
+ *	consumer of a 1:1 channel is taken.  NULL where channels have no
+ *	names.
+ * @peer_fds: a new end of @role (ZCHAN_CONSUMER or ZCHAN_PRODUCER) of
+ *	@z's channel, made by any end @z, as fds to send (@fds, at most
+ *	ZCHAN_PEER_MAX_FDS) and the layout the receiver needs (@l, left
+ *	zeroed if none): how many fds, or -errno: -EBUSY the consumer end
+ *	of a 1:1 channel was sent already, -EUSERS @role is full,
+ *	-EOPNOTSUPP not on this backend.  A producer end is a new lane, and
+ *	the consumer must know the lane before the end exists anywhere else
+ *	(Documentation/many.rst): the backend links it (kernel) or announces
+ *	it over the calling end's lane (memfd) here, or if @z is the fan-in
+ *	consumer itself, adds it with __zchan_fanin_add().  Called again
+ *	after a failed send, it may give the same end again.
+ * @peer_sent: the fds of @role were sent: let go of what only the
+ *	receiver needs.
+ * @attach: an end of role z->role from @peer_fds's @nfds fds and layout,
+ *	as received: trusts none of it, -EPROTO for anything but what
+ *	@peer_fds sends; takes the fds it keeps (sets them to -1).  The
+ *	caller set z->max_producers, z->max_consumers and z->chan_flags from
+ *	the message, bounded: the backend may correct them from what it
+ *	trusts more (the module).
+ *
+ * Fan-in (fanin.c; NULL where the backend has none: -EOPNOTSUPP).  A
+ * consumer end of a channel whose max_producers is above one is a group
+ * handle (role ZCHAN_FANIN, z->fanin) holding one inner consumer handle
+ * per lane, each an ordinary 1:1 consumer of the backend (ring.c takes its
+ * messages, its ops kick and arm it):
+ * @ends: how many ends of @role (ZCHAN_ROLE_*) of @z's channel are live;
+ *	@z is any end, a group handle too.  NULL: the 1:1 answer.
+ * @group_init: set @g->fd (zchan_fd() of the fan-in consumer) to an fd
+ *	that turns readable (POLLIN) whenever a lane added with @lane_add
+ *	may have a message, its producer went, or a lane was made that
+ *	@adopt_lanes would find; lanes[0] (the end received or attached) is
+ *	already in @g.
+ * @lane_add: make @g->fd wake for @lane too (memfd: its epoll fd and its
+ *	announcements); called by __zchan_fanin_add() for every lane.
+ * @lane_del: @lane leaves the rotation (its producer is gone and it is
+ *	drained, or it was dropped for corrupting its ring, @dropped): stop
+ *	waking @g->fd for it and give back its producer's place in the
+ *	channel's count if nobody else did.
+ * @adopt_lanes: find every lane made since the last call (kernel: ask the
+ *	module; memfd: read the announcements on each lane's liveness
+ *	socket) and give each one, as a new consumer handle of this backend
+ *	with z->role ZCHAN_CONSUMER, to __zchan_fanin_add().  No system call
+ *	when nothing can be new is welcome, but correctness first: the group
+ *	calls it before it concludes the end of the stream.  0 or -errno.
  *
  * Holders (hold.c, setup.c):
  * @hold: a forked child's first call on an inherited end: it holds the
@@ -248,10 +304,17 @@ struct zchan_ops {
 	int (*create)(struct zchan *z, const char *name,
 		      const struct zchan_geom *g);
 	int (*open)(struct zchan *z, const char *name);
-	int (*peer_fds)(struct zchan *prod, int *fds, struct zchan_layout *l);
-	void (*peer_sent)(struct zchan *prod);
-	int (*attach)(struct zchan *z, const struct zchan_layout *l, int *fds);
-	unsigned int peer_nfds;
+	int (*peer_fds)(struct zchan *z, unsigned int role, int *fds,
+			struct zchan_layout *l);
+	void (*peer_sent)(struct zchan *z, unsigned int role);
+	int (*attach)(struct zchan *z, const struct zchan_layout *l, int *fds,
+		      unsigned int nfds);
+
+	int (*ends)(const struct zchan *z, unsigned int role);
+	int (*group_init)(struct zchan *g);
+	int (*lane_add)(struct zchan *g, struct zchan *lane);
+	void (*lane_del)(struct zchan *g, struct zchan *lane, bool dropped);
+	int (*adopt_lanes)(struct zchan *g);
 
 	int (*hold)(struct zchan *z);
 	bool (*release)(struct zchan *z);
@@ -316,6 +379,12 @@ struct zchan {
 	unsigned int hold_gen;	/* __zchan_fork_gen when this process held it */
 
 	int fd;			/* zchan_fd(): channel fd or memfd epoll fd */
+
+	/* the channel's (zchan_get_attr()): 1, 1 and 0 for a 1:1 channel */
+	uint32_t max_producers;
+	uint32_t max_consumers;
+	uint32_t chan_flags;	/* ZCHAN_BROADCAST */
+	struct zchan_fanin *fanin;	/* role ZCHAN_FANIN: the lanes */
 
 	bool peer_dead;		/* latched by __zchan_peer_gone() */
 
@@ -501,6 +570,10 @@ bool __zchan_holders_gone(struct zchan *z, int sock);
 unsigned int __zchan_holders_watch(struct zchan *z);
 void __zchan_holders_unwatch(struct zchan *z);
 uint64_t __zchan_holders_pidns(void);
+
+/* peer.c: an end to and from a unix socket */
+int __zchan_send_end(struct zchan *end, unsigned int role, int sock);
+int __zchan_recv_end(int sock, int msg_flags, struct zchan **end);
 
 /* setup.c: the one place that picks a backend's table */
 const struct zchan_ops *__zchan_backend_ops(unsigned int backend);
