@@ -151,6 +151,8 @@ struct zchan_channel *zchan_channel_alloc(struct zchan_create *c,
 			  c->max_msg);
 	chan->mode = c->mode;
 	chan->publish_on_close = c->flags & ZCHAN_CREATE_PUBLISH_ON_CLOSE;
+	chan->max_producers = c->max_producers;
+	chan->max_consumers = c->max_consumers;
 	chan->uid = cred->fsuid;
 	chan->gid = cred->fsgid;
 	chan->user = user;

@@ -28,6 +28,15 @@ int zchan_take_consumer(struct zchan_channel *chan)
 	return ret;
 }
 
+/*
+ * Take a new producer end of @chan.  The producer of a 1:1 channel is
+ * taken once, by CREATE: -EBUSY, as a 1:1 consumer taken before.
+ */
+int zchan_take_producer(struct zchan_channel *chan)
+{
+	return -EBUSY;
+}
+
 /* Undo zchan_take_consumer() for an end no file ever held. */
 void zchan_untake_consumer(struct zchan_channel *chan)
 {

@@ -113,6 +113,8 @@ struct zchan_ring_words {
  * @kicks: kicks delivered, both directions
  * @waits: waits that slept
  * @publish_on_close: ZCHAN_CREATE_PUBLISH_ON_CLOSE was given
+ * @max_producers: most producer ends live at once (CREATE's, at least 1)
+ * @max_consumers: most consumer ends live at once (CREATE's, at least 1)
  * @xfers: SEND_PAGES transfers the consumer may still map (zchan_pages.c)
  * @next_xfer: next transfer id to try
  * @xfers_done: completed transfers not yet reaped, under @lock
@@ -139,6 +141,8 @@ struct zchan_channel {
 	atomic64_t kicks;
 	atomic64_t waits;
 	bool publish_on_close;
+	u32 max_producers;
+	u32 max_consumers;
 	struct xarray xfers;
 	u32 next_xfer;
 	struct list_head xfers_done;
@@ -157,6 +161,9 @@ struct zchan_file {
 	struct zchan_channel *chan;
 	unsigned int role;
 };
+
+/* The most producers CREATE accepts: lanes are not built yet. */
+#define ZCHAN_PRODUCERS_BUILT	1U
 
 /* What this build of the module offers, in zchan_layout.features. */
 #ifdef ZCHAN_HAVE_URING_CMD
@@ -250,6 +257,7 @@ long zchan_ioctl_use(struct file *file, struct zchan_use __user *arg);
 
 /* zchan_end.c */
 int zchan_take_consumer(struct zchan_channel *chan);
+int zchan_take_producer(struct zchan_channel *chan);
 void zchan_untake_consumer(struct zchan_channel *chan);
 void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e);
 

@@ -42,6 +42,34 @@ static int zchan_check_geometry(struct zchan_create *c, u64 *pool_size)
 	return 0;
 }
 
+/*
+ * Validate CREATE's maxima of ends (0 means 1).  The shapes with several
+ * consumers (broadcast, work queue) are not built: -EOPNOTSUPP, after
+ * every -EINVAL.
+ */
+static int zchan_check_ends(struct zchan_create *c)
+{
+	if (c->max_producers > ZCHAN_ENDS_MAX ||
+	    c->max_consumers > ZCHAN_ENDS_MAX)
+		return -EINVAL;
+	c->max_producers = max(c->max_producers, 1U);
+	c->max_consumers = max(c->max_consumers, 1U);
+	if (c->flags & ZCHAN_CREATE_BROADCAST || c->max_consumers > 1 ||
+	    c->max_producers > ZCHAN_PRODUCERS_BUILT)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+/* ATTACH's and PEER_FD's role: 0 is the consumer, as before the field. */
+static int zchan_check_role(u32 role)
+{
+	if (!role)
+		return ZCHAN_ROLE_CONSUMER;
+	if (role != ZCHAN_ROLE_CONSUMER && role != ZCHAN_ROLE_PRODUCER)
+		return -EINVAL;
+	return role;
+}
+
 long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
 {
 	struct zchan_channel *chan;
@@ -52,12 +80,15 @@ long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
 
 	if (copy_from_user(&c, arg, sizeof(c)))
 		return -EFAULT;
-	if (c.flags & ~ZCHAN_CREATE_PUBLISH_ON_CLOSE || c.mode & ~0777 ||
-	    !zchan_all_zero(c.reserved, sizeof(c.reserved)))
+	if (c.flags & ~(ZCHAN_CREATE_PUBLISH_ON_CLOSE | ZCHAN_CREATE_BROADCAST) ||
+	    c.mode & ~0777 || !zchan_all_zero(c.reserved, sizeof(c.reserved)))
 		return -EINVAL;
 	if (strnlen((const char *)c.name, sizeof(c.name)) == sizeof(c.name))
 		return -EINVAL;
 	ret = zchan_check_geometry(&c, &pool_size);
+	if (ret)
+		return ret;
+	ret = zchan_check_ends(&c);
 	if (ret)
 		return ret;
 
@@ -92,13 +123,16 @@ long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg)
 {
 	struct zchan_channel *chan;
 	struct zchan_attach a;
+	int role;
 	long ret;
 
 	if (copy_from_user(&a, arg, sizeof(a)))
 		return -EFAULT;
-	if (a.flags || a.resv ||
-	    !zchan_all_zero(a.reserved, sizeof(a.reserved)))
+	if (a.flags || !zchan_all_zero(a.reserved, sizeof(a.reserved)))
 		return -EINVAL;
+	role = zchan_check_role(a.role);
+	if (role < 0)
+		return role;
 	if (!a.name[0] || strnlen((const char *)a.name, sizeof(a.name)) == sizeof(a.name))
 		return -EINVAL;
 
@@ -116,14 +150,16 @@ long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg)
 	/* Report the layout before taking the end: a fault leaves no trace. */
 	if (copy_to_user(&arg->layout, &chan->layout, sizeof(chan->layout)))
 		ret = -EFAULT;
+	else if (role == ZCHAN_ROLE_PRODUCER)
+		ret = zchan_take_producer(chan);
 	else
 		ret = zchan_take_consumer(chan);
 	if (ret) {
 		zchan_channel_put(chan);
 		goto out_unlock;
 	}
-	zchan_file_set_role(zf, chan, ZCHAN_ROLE_CONSUMER);
-	zchan_end_set_task(chan, ZCHAN_END_CONS, current);
+	zchan_file_set_role(zf, chan, role);
+	zchan_end_set_task(chan, zchan_role_end(role), current);
 	trace_zchan_attach(chan);
 out_unlock:
 	mutex_unlock(&zf->lock);
@@ -138,15 +174,20 @@ long zchan_ioctl_peer_fd(struct file *file, struct zchan_peer_fd __user *arg)
 	struct zchan_peer_fd p;
 	struct zchan_file *peer;
 	unsigned int role;
-	int fd, ret;
+	int new_role, fd, ret;
 
 	if (copy_from_user(&p, arg, sizeof(p)))
 		return -EFAULT;
-	if (p.flags & ~ZCHAN_PEER_FD_CLOEXEC ||
+	if (p.flags & ~ZCHAN_PEER_FD_CLOEXEC || p.resv ||
 	    !zchan_all_zero(p.reserved, sizeof(p.reserved)))
 		return -EINVAL;
+	new_role = zchan_check_role(p.role);
+	if (new_role < 0)
+		return new_role;
 	chan = zchan_file_chan(zf, &role);
-	if (!chan || role != ZCHAN_ROLE_PRODUCER)
+	/* Any end may make a producer; only the producer a consumer. */
+	if (!chan || (new_role == ZCHAN_ROLE_CONSUMER &&
+		      role != ZCHAN_ROLE_PRODUCER))
 		return -EINVAL;
 
 	peer = zchan_file_alloc();
@@ -162,7 +203,10 @@ long zchan_ioctl_peer_fd(struct file *file, struct zchan_peer_fd __user *arg)
 	ret = -EFAULT;
 	if (put_user(fd, &arg->fd))
 		goto err_put_fd;
-	ret = zchan_take_consumer(chan);
+	if (new_role == ZCHAN_ROLE_PRODUCER)
+		ret = zchan_take_producer(chan);
+	else
+		ret = zchan_take_consumer(chan);
 	if (ret == -ENOENT)
 		ret = -EPIPE;	/* this end is released (ZCHAN_IOC_USE) */
 	if (ret)
@@ -175,7 +219,7 @@ long zchan_ioctl_peer_fd(struct file *file, struct zchan_peer_fd __user *arg)
 	}
 	zchan_channel_get(chan);
 	peer->chan = chan;
-	peer->role = ZCHAN_ROLE_CONSUMER;
+	peer->role = new_role;
 	trace_zchan_peer_fd(chan);
 	fd_install(fd, peer_file);
 	return 0;
@@ -207,9 +251,15 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 	info.role = role;
 	if (chan) {
 		if (READ_ONCE(chan->ends[ZCHAN_END_PROD].state) == ZCHAN_END_OPEN)
-			info.state |= ZCHAN_STATE_PRODUCER_OPEN;
+			info.producers = 1;
 		if (READ_ONCE(chan->ends[ZCHAN_END_CONS].state) == ZCHAN_END_OPEN)
+			info.consumers = 1;
+		if (info.producers)
+			info.state |= ZCHAN_STATE_PRODUCER_OPEN;
+		if (info.consumers)
 			info.state |= ZCHAN_STATE_CONSUMER_OPEN;
+		info.max_producers = chan->max_producers;
+		info.max_consumers = chan->max_consumers;
 		if (chan->name[0])
 			info.state |= ZCHAN_STATE_NAMED;
 		info.layout = chan->layout;

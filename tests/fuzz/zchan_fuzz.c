@@ -104,9 +104,9 @@ static unsigned int op_weights[] = { OPS(X_WEIGHT) };
 /* The errors each kind of call may legitimately return. */
 static const int allow_fd[] = { EBADF, 0 };
 static const int allow_open[] = { EMFILE, ENFILE, ENOMEM, 0 };
-static const int allow_create[] = { EINVAL, EFAULT, EEXIST, ENOMEM, ENOSPC, 0 };
-static const int allow_attach[] = { EINVAL, EFAULT, ENOENT, EACCES, EBUSY, 0 };
-static const int allow_peer_fd[] = { EINVAL, EFAULT, EBUSY, EPIPE, EMFILE, ENOMEM, 0 };
+static const int allow_create[] = { EINVAL, EFAULT, EEXIST, ENOMEM, ENOSPC, EOPNOTSUPP, 0 };
+static const int allow_attach[] = { EINVAL, EFAULT, ENOENT, EACCES, EBUSY, EUSERS, EPIPE, 0 };
+static const int allow_peer_fd[] = { EINVAL, EFAULT, EBUSY, EUSERS, EPIPE, EMFILE, ENOMEM, 0 };
 static const int allow_simple[] = { EINVAL, EFAULT, 0 };
 static const int allow_use[] = { EINVAL, EFAULT, EPIPE, 0 };
 static const int allow_wait[] = { EINVAL, EFAULT, ETIMEDOUT, EINTR, 0 };
@@ -422,7 +422,13 @@ static int create_on(struct fz_state *st, int s, bool mutate)
 		if (chance(st, 10))
 			c.flags = (uint32_t)rnd(st);
 		if (chance(st, 10))
-			c.reserved[below(st, 4)] = rnd(st);
+			c.reserved[below(st, 3)] = rnd(st);
+		if (chance(st, 10))
+			c.max_producers = (uint32_t)mutate64(st, c.max_producers);
+		if (chance(st, 10))
+			c.max_consumers = (uint32_t)mutate64(st, c.max_consumers);
+		if (chance(st, 5))
+			c.flags |= ZCHAN_CREATE_BROADCAST;
 		if (chance(st, 10))
 			c.layout.pool_size = rnd(st);	/* output only: ignored */
 	}
@@ -492,7 +498,7 @@ static int peer_fd_on(struct fz_state *st, int s, bool mutate)
 	if (mutate && chance(st, 20))
 		p.flags = (uint32_t)rnd(st);
 	if (mutate && chance(st, 10))
-		p.reserved[below(st, 2)] = rnd(st);
+		p.reserved[below(st, 1)] = rnd(st);
 	if (mutate && chance(st, 10))
 		p.fd = (uint32_t)rnd(st);	/* output only */
 	ret = ioctl(st->fds[s].fd, ZCHAN_IOC_PEER_FD, &p);
@@ -596,7 +602,7 @@ static void do_info(struct fz_state *st)
 	if (chance(st, 10))
 		info.flags = (uint32_t)rnd(st);
 	if (chance(st, 5))
-		info.reserved[below(st, 4)] = rnd(st);
+		info.reserved[below(st, 1)] = rnd(st);
 	ret = ioctl(fd, ZCHAN_IOC_INFO, &info);
 	account(OP_INFO, ret, errno, allow_simple);
 	if (ret || slot < 0)

@@ -371,7 +371,7 @@ TEST(create_bad_args)
 
 #define RESET_CREATE() do { memset(&c, 0, sizeof(c)); c.mode = 0600; } while (0)
 	RESET_CREATE();
-	c.flags = ZCHAN_CREATE_PUBLISH_ON_CLOSE << 1;	/* the first unknown */
+	c.flags = ZCHAN_CREATE_BROADCAST << 1;	/* the first unknown */
 	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
 	c.flags = 1U << 31;
@@ -380,7 +380,7 @@ TEST(create_bad_args)
 	c.mode = 01000;
 	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
-	c.reserved[3] = 1;
+	c.reserved[2] = 1;
 	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_CREATE, &c);
 	RESET_CREATE();
 	c.ring_entries = 3;
@@ -524,9 +524,11 @@ TEST(attach_bad_args)
 	a.flags = 1;
 	zc_err_ioctl(EINVAL, c, ZCHAN_IOC_ATTACH, &a);
 	a.flags = 0;
-	a.resv = 1;
+	a.role = ZCHAN_ROLE_CONSUMER + 1;	/* the first unknown role */
 	zc_err_ioctl(EINVAL, c, ZCHAN_IOC_ATTACH, &a);
-	a.resv = 0;
+	a.role = ~0U;
+	zc_err_ioctl(EINVAL, c, ZCHAN_IOC_ATTACH, &a);
+	a.role = 0;
 	a.reserved[0] = 1;
 	zc_err_ioctl(EINVAL, c, ZCHAN_IOC_ATTACH, &a);
 	zc_err_attach(ENOENT, c, "zt-no-such-channel");
@@ -710,9 +712,15 @@ TEST(peer_fd)
 	pf.flags = 2;
 	zc_err_ioctl(EINVAL, p, ZCHAN_IOC_PEER_FD, &pf);
 	pf.flags = 0;
-	pf.reserved[1] = 1;
+	pf.reserved[0] = 1;
 	zc_err_ioctl(EINVAL, p, ZCHAN_IOC_PEER_FD, &pf);
-	pf.reserved[1] = 0;
+	pf.reserved[0] = 0;
+	pf.resv = 1;
+	zc_err_ioctl(EINVAL, p, ZCHAN_IOC_PEER_FD, &pf);
+	pf.resv = 0;
+	pf.role = ZCHAN_ROLE_CONSUMER + 1;
+	zc_err_ioctl(EINVAL, p, ZCHAN_IOC_PEER_FD, &pf);
+	pf.role = 0;
 	pf.flags = ZCHAN_PEER_FD_CLOEXEC;
 	zc_cmd_ioctl(p, ZCHAN_IOC_PEER_FD, &pf);
 	EXPECT_EQ(FD_CLOEXEC, fcntl(pf.fd, F_GETFD) & FD_CLOEXEC);
@@ -817,7 +825,7 @@ TEST(kick_wait_info_bad_args)
 	info.flags = 1;
 	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_INFO, &info);
 	info.flags = 0;
-	info.reserved[2] = 1;
+	info.reserved[0] = 1;
 	zc_err_ioctl(EINVAL, fd, ZCHAN_IOC_INFO, &info);
 	close(fd);
 }
@@ -1238,6 +1246,13 @@ TEST_F(chan, info_contents)
 	EXPECT_EQ(pi.kicks, ci.kicks);
 	EXPECT_STREQ(self->name, (char *)pi.name);
 	EXPECT_EQ(0, pi.resv);
+	/* A 1:1 channel: one end of each role, at most one. */
+	EXPECT_EQ(1, pi.producers);
+	EXPECT_EQ(1, pi.consumers);
+	EXPECT_EQ(1, pi.max_producers);
+	EXPECT_EQ(1, pi.max_consumers);
+	EXPECT_EQ(0, memcmp(&pi.producers, &ci.producers, 4 * sizeof(__u32)));
+	EXPECT_EQ(0, pi.reserved[0]);
 }
 
 TEST_F(chan, debugfs_lists_channel)

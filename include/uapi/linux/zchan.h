@@ -99,6 +99,11 @@
  *	sees the end's task sleep and wake (ZCHAN_RUN_* below).
  */
 #define ZCHAN_FEAT_RUN_STATE		(1U << 6)
+/*
+ * ZCHAN_FEAT_FANIN: CREATE accepts max_producers above 1 (fan-in: a lane
+ *	per producer end, see ZCHAN_IOC_LANE).  Reserved: no module sets it yet.
+ */
+#define ZCHAN_FEAT_FANIN		(1U << 7)
 
 /* mmap() offsets of the three regions (also returned in zchan_layout). */
 #define ZCHAN_OFF_PROD_RING	0x00000000ULL
@@ -335,7 +340,16 @@ static __inline__ void zchan_layout_set_words(struct zchan_layout *l)
  * @flags: in: ZCHAN_CREATE_* flags
  * @name: in: NUL-terminated name, empty for an anonymous channel
  * @layout: out: the channel's geometry and mmap offsets
+ * @max_producers: in: the most producer ends live at once, at most
+ *	ZCHAN_ENDS_MAX; 0 means 1 (a 1:1 channel, as before the field); above 1
+ *	needs ZCHAN_FEAT_FANIN
+ * @max_consumers: in: the most consumer ends live at once, at most
+ *	ZCHAN_ENDS_MAX; 0 means 1.  Above 1 fails with -EOPNOTSUPP: the
+ *	broadcast and work-queue shapes are not built yet
  * @reserved: must be zero
+ *
+ * @max_producers and @max_consumers came out of reserved space: a caller
+ * that zeroes the structure gets the 1:1 channel it always got.
  */
 struct zchan_create {
 	__u64 pool_size;
@@ -345,7 +359,9 @@ struct zchan_create {
 	__u32 flags;
 	__u8 name[ZCHAN_NAME_MAX];
 	struct zchan_layout layout;
-	__u64 reserved[4];
+	__u32 max_producers;
+	__u32 max_consumers;
+	__u64 reserved[3];
 };
 
 /*
@@ -355,18 +371,30 @@ struct zchan_create {
  * committed message is lost whatever loans were outstanding.
  */
 #define ZCHAN_CREATE_PUBLISH_ON_CLOSE	(1U << 0)
+/*
+ * Reserved for broadcast channels (every consumer gets every message):
+ * known, and refused with -EOPNOTSUPP until that shape is built.
+ */
+#define ZCHAN_CREATE_BROADCAST		(1U << 1)
 
 /**
  * struct zchan_attach - ZCHAN_IOC_ATTACH argument
  * @flags: in: must be zero
- * @resv: must be zero
+ * @role: in: the end to take: ZCHAN_ROLE_CONSUMER (or 0, as before the
+ *	field) or ZCHAN_ROLE_PRODUCER (a new producer end, of a channel
+ *	made with max_producers above 1)
+ * @resv: the older name of @role, which was reserved
  * @name: in: NUL-terminated name of the channel to attach to
- * @layout: out: the channel's geometry and mmap offsets
+ * @layout: out: the channel's geometry and mmap offsets (of the new end's
+ *	lane, for a producer)
  * @reserved: must be zero
  */
 struct zchan_attach {
 	__u32 flags;
-	__u32 resv;
+	union {
+		__u32 role;
+		__u32 resv;
+	};
 	__u8 name[ZCHAN_NAME_MAX];
 	struct zchan_layout layout;
 	__u64 reserved[4];
@@ -375,13 +403,19 @@ struct zchan_attach {
 /**
  * struct zchan_peer_fd - ZCHAN_IOC_PEER_FD argument
  * @flags: in: ZCHAN_PEER_FD_CLOEXEC or zero
- * @fd: out: a new file descriptor, the consumer end of the channel
+ * @fd: out: a new file descriptor, the new end of the channel
+ * @role: in: the end to make: ZCHAN_ROLE_CONSUMER (or 0, as before the
+ *	field; asked of the producer) or ZCHAN_ROLE_PRODUCER (a new producer
+ *	end, asked of any end of a channel made with max_producers above 1)
+ * @resv: must be zero
  * @reserved: must be zero
  */
 struct zchan_peer_fd {
 	__u32 flags;
 	__u32 fd;
-	__u64 reserved[2];
+	__u32 role;
+	__u32 resv;
+	__u64 reserved[1];
 };
 
 #define ZCHAN_PEER_FD_CLOEXEC	(1U << 0)
@@ -532,6 +566,12 @@ struct zchan_reap {
  * @queued_bytes: out: payload bytes published and not yet released: the
  *	lengths of the descriptors from @released to @published, read once
  *	each, at most zchan_layout.ring_entries of them
+ * @producers: out: producer ends live now
+ * @consumers: out: consumer ends live now
+ * @max_producers: out: the channel's zchan_create.max_producers (0 read
+ *	as 1)
+ * @max_consumers: out: the channel's zchan_create.max_consumers (0 read
+ *	as 1)
  * @reserved: must be zero
  */
 struct zchan_info {
@@ -546,7 +586,11 @@ struct zchan_info {
 	__u64 waits;
 	__u8 name[ZCHAN_NAME_MAX];
 	__u64 queued_bytes;
-	__u64 reserved[3];
+	__u32 producers;
+	__u32 consumers;
+	__u32 max_producers;
+	__u32 max_consumers;
+	__u64 reserved[1];
 };
 
 /*
@@ -560,24 +604,35 @@ struct zchan_info {
  *	-EINVAL: the file has a role, bad mode bits, @ring_entries not a power
  *	of two or above ZCHAN_RING_ENTRIES_MAX, @max_msg above @pool_size / 2,
  *	@name not
- *	NUL-terminated, @max_msg above ZCHAN_MSG_MAX, unknown @flags.
- *	-EEXIST: @name is taken in this IPC namespace.  -ENOSPC: the user owns
+ *	NUL-terminated, @max_msg above ZCHAN_MSG_MAX, unknown @flags,
+ *	@max_producers or @max_consumers above ZCHAN_ENDS_MAX.
+ *	-EOPNOTSUPP: ZCHAN_CREATE_BROADCAST, or @max_consumers above 1 (not
+ *	built yet), or @max_producers above 1 from a module without
+ *	ZCHAN_FEAT_FANIN.  -EEXIST: @name is taken in this IPC namespace.  -ENOSPC: the user owns
  *	max_channels_per_user channels.  -ENOMEM: the pool exceeds
  *	ZCHAN_POOL_SIZE_MAX, max_pool_bytes or the user's
  *	max_user_pool_bytes, or memory ran out.  A failed CREATE leaves
  *	nothing behind.
  *
- * ZCHAN_IOC_ATTACH - take the consumer end of a named channel of the
- *	caller's IPC namespace.  -EINVAL: the file has a role, or @name is
+ * ZCHAN_IOC_ATTACH - take an end of @role of a named channel of the
+ *	caller's IPC namespace: its consumer end, or a new producer end.
+ *	-EINVAL: the file has a role, @role is not known, or @name is
  *	empty or not NUL-terminated.  -ENOENT: no such channel.  -EACCES: the
  *	mode's owner, group or other bits (chosen by the caller's fsuid and
  *	groups) lack read and write, and the caller lacks CAP_IPC_OWNER.
- *	-EBUSY: the consumer end is, or was, taken.
+ *	-EBUSY: the role has one end at most (a 1:1 role), and that end is,
+ *	or was, taken: such an end is taken once.  -EUSERS: the role has
+ *	max_producers (max_consumers) ends live.  -EPIPE: a producer asked
+ *	for after the consumer end was released, or after the last producer
+ *	end was (no producer joins a stream that ended).
  *
- * ZCHAN_IOC_PEER_FD - on a producer, return a new file that is the
- *	consumer end (for fork() or SCM_RIGHTS).  -EINVAL: not a producer.
- *	-EBUSY: the consumer end is, or was, taken.  -EPIPE: the producer end
- *	was released (its last holder stopped, see ZCHAN_IOC_USE).  -EMFILE: no free fd.
+ * ZCHAN_IOC_PEER_FD - return a new file that is a new end of @role (for
+ *	fork() or SCM_RIGHTS): the consumer end, asked of the producer, or
+ *	a new producer end, asked of any end.  -EINVAL: a consumer asked of
+ *	a file that is not a producer, or an unknown @role.  -EBUSY,
+ *	-EUSERS: as for ATTACH.  -EPIPE: the calling end was released (its
+ *	last holder stopped, see ZCHAN_IOC_USE), or as for ATTACH.
+ *	-EMFILE: no free fd.
  *
  * ZCHAN_IOC_KICK - wake the peer end: clear its need_wakeup word, wake its
  *	sleepers, complete its ready io_uring waits.
