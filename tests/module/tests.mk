@@ -32,3 +32,13 @@ module/zchan_pages_lib_test: module/zchan_pages_lib_test.c \
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
 		-o $@ $< $(LIBZCHAN_A) -luring -lpthread
+
+# Many-ended channels at the ioctl level: roles, maxima, lanes.
+GUEST_TESTS += module/zchan_fanin_test
+TEST_CLEAN += module/zchan_fanin_test
+
+module/zchan_fanin_test: module/zchan_fanin_test.c $(TEST_COMMON_HDRS) \
+		$(TOP)/include/uapi/linux/zchan.h $(KSFT_HDRS)
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
+		-o $@ $< -lpthread
