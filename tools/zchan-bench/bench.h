@@ -28,14 +28,40 @@ enum bench_mode {
 	MODE_HANDOFF,
 	MODE_PINGPONG,
 	MODE_PINGPONG_BUSY,
+	/* N producers into one consumer, one producer to N consumers (fan.c) */
+	MODE_FANIN,
+	MODE_FANOUT,
 	MODE_COUNT
 };
+/* the modes a sweep runs when -M does not say: the 1:1 ones */
+#define MODE_DEFAULT_COUNT	MODE_FANIN
 
 const char *mode_name(enum bench_mode mode);
 static inline bool mode_is_pingpong(enum bench_mode mode)
 {
 	return mode == MODE_PINGPONG || mode == MODE_PINGPONG_BUSY;
 }
+static inline bool mode_is_fan(enum bench_mode mode)
+{
+	return mode == MODE_FANIN || mode == MODE_FANOUT;
+}
+
+/*
+ * How a method takes part in a fan mode (fan.c):
+ *   FAN_NONE    it does not (the point is not available)
+ *   FAN_LANES   one 1:1 chan per producer (fan-in: the consumer polls them
+ *               all, with recv_try() and wait_fd()) or per consumer
+ *               (fan-out: the producer sends every message down each,
+ *               a copy per consumer)
+ *   FAN_SHARED  one chan that every end opens: the method fans in or out
+ *               itself (iceoryx's n:m publish-subscribe, a many-ended
+ *               zchan channel)
+ */
+enum fan_shape {
+	FAN_NONE,
+	FAN_LANES,
+	FAN_SHARED,
+};
 
 struct method;
 
@@ -61,6 +87,15 @@ struct chan {
 	uint64_t nsys;		/* syscalls issued by the method code */
 	/* bytes moved so far, for the stall watchdog (may be NULL) */
 	_Atomic uint64_t *progress;
+	/*
+	 * fan modes: the ends of the many side (N; 0 outside the fan modes),
+	 * whether they are consumers (fan-out), which of them this process
+	 * is (set before open; the single end is end 0), and whether the
+	 * receiver takes messages with recv_try() (fan-in over lanes)
+	 */
+	unsigned int fan_ends, fan_end;
+	bool fan_out;
+	bool polled;
 	char err[160];		/* why the last call failed */
 };
 
@@ -109,6 +144,25 @@ struct method {
 	 * not a multiple of the page size), NULL when it does.
 	 */
 	const char *(*declines)(size_t size);
+	/* fan modes: how the method fans in and out (FAN_NONE: it does not) */
+	enum fan_shape fan_in, fan_out;
+	/*
+	 * Optional, fan modes: a reason why the method cannot fan @ends ways
+	 * in @mode here (probed once per point), NULL when it can.
+	 */
+	const char *(*fan_declines)(const struct method *m, enum bench_mode mode,
+				    unsigned int ends);
+	/* only in the fan modes (a many-ended channel) */
+	bool fan_only;
+	/*
+	 * FAN_LANES fan-in, receiver of a chan opened with c->polled:
+	 * recv_try() takes the next message if one has begun to arrive (1,
+	 * *msg set, released with release() as recv()'s), or returns 0 at
+	 * once if none has, or -1 with the reason in chan->err; wait_fd()
+	 * is readable (POLLIN) once recv_try() may have one.
+	 */
+	int (*recv_try)(struct chan *c, const void **msg);
+	int (*wait_fd)(struct chan *c);
 };
 
 extern const struct method method_pipe, method_vmsplice, method_socketpair,
@@ -126,7 +180,8 @@ void iox_roudi_stop(void);
 #endif
 #ifdef HAVE_LIBZCHAN
 extern const struct method method_zchan, method_zchan_copy, method_zchan_memfd,
-	method_zchan_memfd_copy, method_zchan_pages;
+	method_zchan_memfd_copy, method_zchan_pages, method_zchan_many,
+	method_zchan_memfd_many;
 #endif
 
 /* probe of the methods that need nothing but the kernel's basics */
@@ -218,6 +273,7 @@ enum bench_placement {
 	PLACE_SAME_CORE,
 	PLACE_OVERSUB,
 	PLACE_PAIRS,
+	PLACE_FAN,	/* a fan mode's N + 1 processes, round the CPUs */
 };
 
 #define BENCH_MAX_PAIRS		64
@@ -262,6 +318,13 @@ struct run_result {
 	double seconds;
 	double bytes_per_sec;
 	double msgs_per_sec;
+	/*
+	 * fan modes: the processes of each role, and each consumer's rate
+	 * (the mean over the consumers; in fan-in, the one consumer's:
+	 * msgs_per_sec itself)
+	 */
+	unsigned int producers, consumers;
+	double consumer_msgs_per_sec, consumer_bytes_per_sec;
 	double cpu_ns_per_msg[3];	/* producer, consumer, total */
 	double syscalls_per_msg[3];	/* producer, consumer, total; <0 unknown */
 	/* the kicks and sleeps zchan's library counted, likewise (zchan only) */
@@ -316,6 +379,14 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 	       struct run_result *res);
 void median_of(struct run_result *runs, unsigned int n,
 	       struct run_result *out);
+/* fan.c: one run of a fan mode, @ends producers (fan-in) or consumers */
+void run_fan_point(const struct bench_cfg *cfg, const struct method *m,
+		   enum bench_mode mode, size_t size, unsigned int ends,
+		   long messages, struct run_result *res);
+/* the most ends a fan mode takes (-N) */
+#define BENCH_MAX_FAN		64
+/* "lanes" / "shared": how @m runs @mode, NULL where it does not */
+const char *fan_shape_name(const struct method *m, enum bench_mode mode);
 
 /* output.c */
 struct point {

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -89,7 +90,7 @@ static int fd_open(struct chan *c, bool sender)
 
 	c->sender = sender;
 	close_fd(&c->fd[!keep]);
-	if (c->spin && set_nonblock(c, c->fd[keep]))
+	if ((c->spin || c->polled) && set_nonblock(c, c->fd[keep]))
 		return -1;
 	if (!c->priv && new_priv(c))
 		return -1;
@@ -147,6 +148,55 @@ static const void *fd_recv(struct chan *c)
 	return p->buf;
 }
 
+/*
+ * Fan-in over lanes: the read end is non-blocking (c->polled).  Nothing
+ * there: 0 at once; a message begun: all of it, waiting in poll(2) for
+ * the rest (its writer is in the middle of writing it).
+ */
+static int fd_recv_try(struct chan *c, const void **msg)
+{
+	struct fd_priv *p = c->priv;
+	size_t off = 0;
+
+	while (off < c->msg_size) {
+		ssize_t n = read(c->fd[0], (char *)p->buf + off, c->msg_size - off);
+
+		SYSCOUNT(c);
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = c->fd[0], .events = POLLIN };
+
+			if (!off)
+				return 0;
+			SYSCOUNT(c);
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+				chan_error(c, "poll: %s", strerror(errno));
+				return -1;
+			}
+			continue;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			chan_error(c, "read: %s", strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			chan_error(c, "peer closed after %zu of %zu bytes",
+				   off, c->msg_size);
+			return -1;
+		}
+		off += (size_t)n;
+		chan_progress(c, (uint64_t)n);
+	}
+	*msg = p->buf;
+	return 1;
+}
+
+static int fd_wait_fd(struct chan *c)
+{
+	return c->fd[0];
+}
+
 static void fd_destroy(struct chan *c)
 {
 	struct fd_priv *p = c->priv;
@@ -174,8 +224,12 @@ void method_release_nothing(struct chan *c, const void *buf)
 	(void)buf;
 }
 
-/* A method of this file: its own create, the others as given. */
-#define FD_METHOD(var, nm, dsc, createfn, openfn, loanfn, sendfn)	\
+/*
+ * A method of this file: its own create, the others as given.  Fan-in:
+ * a descriptor per producer, polled; fan-out (@fanout): the same buffer
+ * written to a descriptor per consumer.
+ */
+#define FD_METHOD(var, nm, dsc, createfn, openfn, loanfn, sendfn, fanout) \
 const struct method var = {						\
 	.name = nm,							\
 	.desc = dsc,							\
@@ -187,6 +241,10 @@ const struct method var = {						\
 	.recv = fd_recv,						\
 	.release = method_release_nothing,				\
 	.destroy = fd_destroy,						\
+	.fan_in = FAN_LANES,						\
+	.fan_out = fanout,						\
+	.recv_try = fd_recv_try,					\
+	.wait_fd = fd_wait_fd,						\
 }
 
 /* ---- pipe ---------------------------------------------------------- */
@@ -209,7 +267,7 @@ static int pipe_create(struct chan *c)
 
 FD_METHOD(method_pipe, "pipe",
 	  "pipe(2), write(2) and read(2): two copies per message",
-	  pipe_create, fd_open, fd_loan, fd_send);
+	  pipe_create, fd_open, fd_loan, fd_send, FAN_LANES);
 
 /* ---- vmsplice ------------------------------------------------------ */
 
@@ -281,7 +339,7 @@ static int vmsplice_send(struct chan *c, void *buf)
 
 FD_METHOD(method_vmsplice, "vmsplice",
 	  "pipe fed with vmsplice(2) (no copy in), read(2) out: one copy",
-	  pipe_create, vmsplice_open, vmsplice_loan, vmsplice_send);
+	  pipe_create, vmsplice_open, vmsplice_loan, vmsplice_send, FAN_NONE);
 
 /* ---- unix socketpair ----------------------------------------------- */
 
@@ -296,7 +354,7 @@ static int socketpair_create(struct chan *c)
 
 FD_METHOD(method_socketpair, "socketpair",
 	  "AF_UNIX SOCK_STREAM socketpair(2), write/read: two copies",
-	  socketpair_create, fd_open, fd_loan, fd_send);
+	  socketpair_create, fd_open, fd_loan, fd_send, FAN_LANES);
 
 /* ---- TCP over 127.0.0.1 -------------------------------------------- */
 
@@ -345,4 +403,4 @@ err_lfd:
 
 FD_METHOD(method_tcp, "tcp",
 	  "TCP over 127.0.0.1 (TCP_NODELAY), write/read: two copies",
-	  tcp_create, fd_open, fd_loan, fd_send);
+	  tcp_create, fd_open, fd_loan, fd_send, FAN_LANES);

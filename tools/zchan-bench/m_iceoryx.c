@@ -14,7 +14,8 @@
  *
  * A publisher whose subscriber queue is full waits inside iceoryx (it
  * yields the CPU in a loop: 2.0 has no sleeping producer).  Every channel
- * is its own service ("zchan-bench", "<pid>-<n>", "msg").  Each child is
+ * is its own service ("zchan-bench", "<pid>-<n>", "msg"); in the fan modes
+ * the N publishers or subscribers of a run share one (n:m).  Each child is
  * an iceoryx runtime of its own, registered with the RouDi that
  * iox_roudi.c started for the sweep, and leaves with exit(3) so the
  * runtime deregisters (clean_exit).
@@ -154,6 +155,7 @@ static int open_subscriber(struct chan *c, struct iox_priv *p)
 {
 	iox_sub_options_t opt;
 	enum iox_WaitSetResult ret;
+	int waited;
 
 	iox_sub_options_init(&opt);
 	opt.queueCapacity = iox_queue_capacity(c->msg_size);
@@ -165,6 +167,22 @@ static int open_subscriber(struct chan *c, struct iox_priv *p)
 	if (!p->sub) {
 		chan_error(c, "iox_sub_init failed");
 		return -1;
+	}
+	/*
+	 * fan-out: the publisher cannot count its subscribers, so each
+	 * waits until its subscription is acknowledged, before the run's
+	 * barrier lets the publisher go (no history: a message published
+	 * before that would never reach this subscriber)
+	 */
+	for (waited = 0; c->fan_out &&
+	     iox_sub_get_subscription_state(p->sub) != SubscribeState_SUBSCRIBED;
+	     waited++) {
+		if (waited >= IOX_CONNECT_TIMEOUT_MS) {
+			chan_error(c, "not subscribed within %d s",
+				   IOX_CONNECT_TIMEOUT_MS / 1000);
+			return -1;
+		}
+		sleep_1ms();
 	}
 	if (c->spin)
 		return 0;
@@ -283,4 +301,7 @@ const struct method method_iceoryx = {
 	.prepare = iox_prepare,
 	.finish = iox_finish,
 	.clean_exit = true,
+	/* fan modes: N publishers or N subscribers of one service (n:m) */
+	.fan_in = FAN_SHARED,
+	.fan_out = FAN_SHARED,
 };

@@ -49,6 +49,12 @@
 
 struct zc_priv {
 	struct zchan *z;
+	/*
+	 * many-ended channels (zchan-many): before the open, the
+	 * socketpairs that carry an end to each process but the creator
+	 */
+	int (*socks)[2];
+	unsigned int nsocks;
 	unsigned int queued;	/* committed with ZCHAN_MORE, not published */
 	void *copy_buf;		/* copy variants: the private message buffer */
 	size_t copy_len;
@@ -236,30 +242,50 @@ static int zc_send(struct chan *c, void *buf)
 	return 0;
 }
 
-static const void *zc_recv(struct chan *c)
+/* The next message in *msg: 1, 0 if ZCHAN_NONBLOCK found none, or -1. */
+static int zc_take(struct chan *c, unsigned int flags, const void **msg)
 {
 	struct zc_priv *p = c->priv;
 	const void *buf;
 	ssize_t ret;
 
 	if (kind_of(c)->copy) {
-		ret = zchan_recv(p->z, p->copy_buf, p->copy_len, 0);
+		ret = zchan_recv(p->z, p->copy_buf, p->copy_len, flags);
 		buf = p->copy_buf;
 	} else {
-		ret = zchan_recv_zc(p->z, &buf, 0);
+		ret = zchan_recv_zc(p->z, &buf, flags);
 	}
-	if (ret < 0) {
-		zc_fail(c, kind_of(c)->copy ? "zchan_recv" : "zchan_recv_zc", ret);
-		return NULL;
-	}
+	if (ret == -EAGAIN && (flags & ZCHAN_NONBLOCK))
+		return 0;
+	if (ret < 0)
+		return zc_fail(c, kind_of(c)->copy ? "zchan_recv" : "zchan_recv_zc", ret);
 	if ((size_t)ret != c->msg_size) {
 		chan_error(c, "received a %zd-byte message, expected %zu",
 			   ret, c->msg_size);
 		if (!kind_of(c)->copy)
 			zchan_release(p->z, buf);
-		return NULL;
+		return -1;
 	}
-	return buf;
+	*msg = buf;
+	return 1;
+}
+
+static const void *zc_recv(struct chan *c)
+{
+	const void *buf;
+
+	return zc_take(c, 0, &buf) == 1 ? buf : NULL;
+}
+
+/* fan-in over N 1:1 channels: as an event loop takes from each */
+static int zc_recv_try(struct chan *c, const void **msg)
+{
+	return zc_take(c, ZCHAN_NONBLOCK, msg);
+}
+
+static int zc_wait_fd(struct chan *c)
+{
+	return zchan_fd(((struct zc_priv *)c->priv)->z);
 }
 
 static void zc_release(struct chan *c, const void *buf)
@@ -268,6 +294,19 @@ static void zc_release(struct chan *c, const void *buf)
 
 	if (!kind_of(c)->copy)
 		zchan_release(p->z, buf);
+}
+
+static void zc_close_socks(struct zc_priv *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->nsocks; i++) {
+		close(p->socks[i][0]);
+		close(p->socks[i][1]);
+	}
+	free(p->socks);
+	p->socks = NULL;
+	p->nsocks = 0;
 }
 
 static void zc_destroy(struct chan *c)
@@ -281,6 +320,7 @@ static void zc_destroy(struct chan *c)
 	c->fd[0] = c->fd[1] = -1;
 	if (!p)
 		return;
+	zc_close_socks(p);
 	if (p->z)
 		zchan_close(p->z);
 	if (p->copy_buf)
@@ -300,20 +340,28 @@ static int64_t zc_lib_syscalls(struct chan *c)
 	return (int64_t)st.syscalls;
 }
 
-#define ZC_METHOD(var, nm, dsc, zc, probefn)		\
-const struct method var = {				\
+/* what every zchan method but zchan-pages does the same */
+#define ZC_COMMON(nm, dsc, zc, probefn)			\
 	.name = nm,					\
 	.desc = dsc,					\
 	.zero_copy = zc,				\
 	.probe = probefn,				\
-	.create = zc_create,				\
-	.open = zc_open,				\
 	.loan = zc_loan,				\
 	.send = zc_send,				\
 	.recv = zc_recv,				\
 	.release = zc_release,				\
 	.destroy = zc_destroy,				\
-	.lib_syscalls = zc_lib_syscalls,		\
+	.lib_syscalls = zc_lib_syscalls
+
+#define ZC_METHOD(var, nm, dsc, zc, probefn)		\
+const struct method var = {				\
+	ZC_COMMON(nm, dsc, zc, probefn),		\
+	.create = zc_create,				\
+	.open = zc_open,				\
+	.fan_in = FAN_LANES,				\
+	.fan_out = FAN_LANES,				\
+	.recv_try = zc_recv_try,			\
+	.wait_fd = zc_wait_fd,				\
 }
 
 ZC_METHOD(method_zchan, "zchan",
@@ -508,6 +556,140 @@ const struct method method_zchan_pages = {
 	.declines = zp_declines,
 };
 
+/*
+ * zchan-many, zchan-memfd-many: one many-ended channel for a fan mode -
+ * fan-in, max_producers = N; fan-out, max_consumers = N and
+ * ZCHAN_BROADCAST.  The parent makes a socketpair for each end but the
+ * creator (fan-in: producer 0; fan-out: the producer), which creates the
+ * channel and hands each its end with zchan_send_end(): fan-in the
+ * consumer's first (its lanes' announcements need it), then the other
+ * producers'.
+ */
+/*
+ * Until the library has it (issue 19's fan-in): a weak reference, so this
+ * builds and says why the method cannot run.
+ */
+#pragma weak zchan_send_end
+
+static const char *zm_fan_declines(const struct method *m,
+				   enum bench_mode mode, unsigned int ends)
+{
+	static char why[200];
+	struct chan c = { .m = m };
+	struct zchan_attr attr;
+	struct zchan *z;
+	int ret;
+
+	if (!zchan_send_end) {
+		snprintf(why, sizeof(why), "this libzchan has no zchan_send_end()");
+		return why;
+	}
+	zchan_attr_init(&attr);
+	attr.backend = kind_of(&c)->backend;
+	if (mode == MODE_FANOUT) {
+		attr.max_consumers = ends;
+		attr.flags |= ZCHAN_BROADCAST;
+	} else {
+		attr.max_producers = ends;
+	}
+	ret = zchan_create(NULL, &attr, &z);
+	if (ret >= 0) {
+		zchan_close(z);
+		return NULL;
+	}
+	if (attr.backend == ZCHAN_BACKEND_KERNEL && access("/dev/zchan", F_OK))
+		snprintf(why, sizeof(why), "no /dev/zchan (zchan.ko not loaded)");
+	else
+		snprintf(why, sizeof(why), "zchan_create(%s = %u): %s%s",
+			 mode == MODE_FANOUT ? "ZCHAN_BROADCAST, max_consumers" :
+			 "max_producers", ends, zchan_strerror(-ret),
+			 ret == -EOPNOTSUPP ? " (not built yet)" : "");
+	return why;
+}
+
+static int zm_create(struct chan *c)
+{
+	struct zc_priv *p = calloc(1, sizeof(*p));
+	unsigned int i;
+
+	if (!p || !c->fan_ends) {
+		free(p);
+		chan_error(c, p ? "a many-ended channel: fan modes only" :
+			   "out of memory");
+		return -1;
+	}
+	c->priv = p;
+	p->socks = calloc(c->fan_ends, sizeof(*p->socks));
+	if (!p->socks) {
+		chan_error(c, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < c->fan_ends; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+			       p->socks[i])) {
+			chan_error(c, "socketpair: %s", strerror(errno));
+			return -1;
+		}
+		p->nsocks = i + 1;
+	}
+	return 0;
+}
+
+static int zm_open(struct chan *c, bool sender)
+{
+	struct zc_priv *p = c->priv;
+	struct zchan_attr attr;
+	unsigned int i;
+	int ret;
+
+	c->sender = sender;
+	if (sender && c->fan_end == 0) {
+		zc_attr(c, &attr, kind_of(c)->backend, true);
+		if (c->fan_out) {
+			attr.max_consumers = c->fan_ends;
+			attr.flags |= ZCHAN_BROADCAST;
+		} else {
+			attr.max_producers = c->fan_ends;
+		}
+		ret = zchan_create(NULL, &attr, &p->z);
+		if (ret < 0)
+			return zc_fail(c, "zchan_create", ret);
+		/* fan-in: socket 0 is the consumer's, the others producers' */
+		for (i = 0; i < p->nsocks; i++) {
+			unsigned int role = !c->fan_out && i ?
+				ZCHAN_ROLE_PRODUCER : ZCHAN_ROLE_CONSUMER;
+
+			ret = zchan_send_end(p->z, role, p->socks[i][0]);
+			if (ret < 0)
+				return zc_fail(c, "zchan_send_end", ret);
+		}
+	} else {
+		ret = zchan_recv_peer(p->socks[c->fan_end][1], &p->z);
+		if (ret < 0)
+			return zc_fail(c, "zchan_recv_peer", ret);
+	}
+	zc_close_socks(p);
+	return 0;
+}
+
+#define ZM_METHOD(var, nm, dsc, probefn)		\
+const struct method var = {				\
+	ZC_COMMON(nm, dsc, true, probefn),		\
+	.create = zm_create,				\
+	.open = zm_open,				\
+	.fan_in = FAN_SHARED,				\
+	.fan_out = FAN_SHARED,				\
+	.fan_declines = zm_fan_declines,		\
+	.fan_only = true,				\
+}
+
+ZM_METHOD(method_zchan_many, "zchan-many",
+	  "zchan kernel backend, one many-ended channel of max_producers or "
+	  "max_consumers = N, zero-copy (fan modes only)", zc_probe_kernel);
+ZM_METHOD(method_zchan_memfd_many, "zchan-memfd-many",
+	  "zchan memfd backend, one many-ended channel of max_producers or "
+	  "max_consumers = N, zero-copy (fan modes only)", zc_probe_memfd);
+
 static const struct zc_kind *kind_of(const struct chan *c)
 {
 	static const struct zc_kind kinds[] = {
@@ -519,6 +701,10 @@ static const struct zc_kind *kind_of(const struct chan *c)
 		{ ZCHAN_BACKEND_AUTO, false },
 	};
 
+	if (c->m == &method_zchan_many)
+		return &kinds[0];
+	if (c->m == &method_zchan_memfd_many)
+		return &kinds[2];
 	if (c->m == &method_zchan)
 		return &kinds[0];
 	if (c->m == &method_zchan_copy)

@@ -32,6 +32,8 @@ const struct method *const all_methods[] = {
 	&method_zchan_memfd,
 	&method_zchan_memfd_copy,
 	&method_zchan_pages,
+	&method_zchan_many,
+	&method_zchan_memfd_many,
 #endif
 	NULL,
 };
@@ -48,7 +50,8 @@ static const struct {
 #ifndef HAVE_LIBZCHAN
 	{ "zchan", NO_LIBZCHAN }, { "zchan-copy", NO_LIBZCHAN },
 	{ "zchan-memfd", NO_LIBZCHAN }, { "zchan-memfd-copy", NO_LIBZCHAN },
-	{ "zchan-pages", NO_LIBZCHAN },
+	{ "zchan-pages", NO_LIBZCHAN }, { "zchan-many", NO_LIBZCHAN },
+	{ "zchan-memfd-many", NO_LIBZCHAN },
 #endif
 	{ NULL, NULL },
 };
@@ -106,7 +109,8 @@ static void usage(FILE *f)
 "stamp in every message.\n"
 "\n"
 "  -m, --methods LIST   comma-separated methods (default: all that can run)\n"
-"  -M, --modes LIST     stream,handoff,pingpong,pingpong-busy (default: all)\n"
+"  -M, --modes LIST     stream,handoff,pingpong,pingpong-busy (default:\n"
+"                       these four), fanin, fanout (below)\n"
 "  -s, --sizes LIST     message sizes, K/M/G suffixes (default:\n"
 "                       64,256,1K,4K,...,64M: powers of 4)\n"
 "  -n, --messages N     messages per run (default: by size, same for all\n"
@@ -128,6 +132,9 @@ static void usage(FILE *f)
 "                                    scale sweep, e.g. -P 1,2,4,8,16,32,64\n"
 "                       Pairs at once share a run's messages, and the rates\n"
 "                       are their sum.\n"
+"  -N, --ends LIST      the fan modes' producers (fanin) or consumers\n"
+"                       (fanout), each a sweep of its own (default 1,2,4,8;\n"
+"                       1..64)\n"
 "      --same-core      -P same-core\n"
 "      --rt             run producer and consumer SCHED_FIFO (root): less\n"
 "                       noise from other work on a busy machine\n"
@@ -152,6 +159,19 @@ static void usage(FILE *f)
 "      --debug-stall    the consumer stops half way; the watchdog must\n"
 "                       report a stall after --stall seconds (status 1)\n"
 "\n"
+"Fan modes (-M fanin,fanout): N + 1 processes round the CPUs (more than\n"
+"the CPUs is oversubscribed, and reported as it is), stream messages\n"
+"(every byte written and summed, each producer's order checked), rates of\n"
+"delivered messages in all and per consumer.  fanin: N producers into one\n"
+"consumer - N 1:1 channels (pipes, sockets, zchan) polled by the consumer,\n"
+"or one channel with N producers (iceoryx: one service; zchan-many,\n"
+"zchan-memfd-many: max_producers = N).  fanout: one producer to N\n"
+"consumers - iceoryx's N subscribers of one service, zchan-many's\n"
+"ZCHAN_BROADCAST channel, or a copy per consumer down a 1:1 channel each\n"
+"(pipe, shm-flag, zchan ...).  Placements do not apply; -n is per\n"
+"producer (fanin) or consumer (fanout), the default splits a stream\n"
+"run's messages between them.\n"
+"\n"
 "Exit status: 0 all runs verified (methods that cannot run here are listed\n"
 "as not available), 1 a run failed, stalled or timed out, 2 usage error,\n"
 "3 data verification failed.\n"
@@ -166,6 +186,9 @@ static void usage(FILE *f)
 "  zchan-bench -m pipe,socketpair,zchan --plot bench.png\n"
 "  zchan-bench -m zchan-memfd,iceoryx,cma -M handoff\n"
 "  zchan-bench -m zchan-pages,zchan-copy -M stream,handoff -s 64K,16M\n"
+"  zchan-bench -M fanin,fanout -s 4K,1M -N 1,2,4,8 \\\n"
+"      -m pipe,shm-flag,iceoryx,zchan-memfd,zchan-memfd-many --json=fan.json\n"
+"  zchan-bench -M fanin -N 8 -s 64K -m pipe,zchan-memfd -v\n"
 "\n"
 "The iceoryx method starts its daemon, iox-roudi, for the sweep (with a\n"
 "mempool for each size) and stops it after; ZCHAN_BENCH_IOX_ROUDI names\n"
@@ -253,6 +276,9 @@ enum {
 	OPT_CSV, OPT_PLOT, OPT_LABEL, OPT_CORRUPT, OPT_DEBUG_STALL, OPT_RT,
 };
 
+/* -N: the fan modes' ends, by default */
+static const char default_ends[] = "1,2,4,8";
+
 static const struct option long_opts[] = {
 	{ "methods", required_argument, NULL, 'm' },
 	{ "modes", required_argument, NULL, 'M' },
@@ -262,6 +288,7 @@ static const struct option long_opts[] = {
 	{ "repeat", required_argument, NULL, 'r' },
 	{ "cpus", required_argument, NULL, 'c' },
 	{ "placements", required_argument, NULL, 'P' },
+	{ "ends", required_argument, NULL, 'N' },
 	{ "same-core", no_argument, NULL, OPT_SAME_CORE },
 	{ "rt", no_argument, NULL, OPT_RT },
 	{ "time", required_argument, NULL, 't' },
@@ -307,7 +334,7 @@ static int write_file(const char *path, const struct bench_env *env,
 /* What the command line asked for, before it is checked against the host. */
 struct options {
 	struct bench_cfg cfg;
-	char *method_arg, *mode_arg, *size_arg, *place_arg;
+	char *method_arg, *mode_arg, *size_arg, *place_arg, *ends_arg;
 	const char *json_path, *csv_path, *plot_path;
 	bool json_stdout, csv_stdout, quiet, progress, cpus_given;
 	char label[128];
@@ -323,7 +350,8 @@ struct selection {
 	size_t sizes[MAX_ITEMS];
 	enum bench_placement places[MAX_ITEMS];
 	unsigned int pairs[MAX_ITEMS];
-	int nmethods, nmodes, nsizes, nplaces;
+	unsigned int ends[MAX_ITEMS];	/* -N, the fan modes' */
+	int nmethods, nmodes, nsizes, nplaces, nends;
 };
 
 /* Not a usage error: -h, -l and bad usage all end the program early. */
@@ -357,7 +385,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int opt;
 	long l;
 
-	while ((opt = getopt_long(argc, argv, "m:M:s:n:w:r:c:P:t:lqvh", long_opts,
+	while ((opt = getopt_long(argc, argv, "m:M:s:n:w:r:c:P:N:t:lqvh", long_opts,
 				  NULL)) != -1) {
 		switch (opt) {
 		case 'm': o->method_arg = optarg; break;
@@ -382,6 +410,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return bad_usage("bad --cpus '%s' (want A,B)", optarg);
 			break;
 		case 'P': o->place_arg = optarg; break;
+		case 'N': o->ends_arg = optarg; break;
 		case OPT_SAME_CORE: o->place_arg = "same-core"; break;
 		case OPT_RT: cfg->rt = true; break;
 		case 't':
@@ -448,7 +477,14 @@ static int parse_options(int argc, char **argv, struct options *o)
  */
 static int select_methods(char *arg, bool quiet, struct selection *sel)
 {
+	bool fan = false, one_to_one = false;
 	int i;
+
+	/* by default, the methods that run in the modes asked for */
+	for (i = 0; i < sel->nmodes; i++) {
+		fan = fan || mode_is_fan(sel->modes[i]);
+		one_to_one = one_to_one || !mode_is_fan(sel->modes[i]);
+	}
 
 	if (arg && strcmp(arg, "all")) {
 		char *items[MAX_ITEMS];
@@ -473,8 +509,13 @@ static int select_methods(char *arg, bool quiet, struct selection *sel)
 			sel->methods[sel->nmethods++] = m;
 		}
 	} else {
-		for (i = 0; all_methods[i]; i++)
-			sel->methods[sel->nmethods++] = all_methods[i];
+		for (i = 0; all_methods[i]; i++) {
+			const struct method *m = all_methods[i];
+
+			if ((one_to_one && !m->fan_only) ||
+			    (fan && (m->fan_in || m->fan_out)))
+				sel->methods[sel->nmethods++] = m;
+		}
 	}
 	for (i = 0; i < sel->nmethods; i++) {
 		const struct method *m = sel->methods[i];
@@ -492,13 +533,13 @@ static int select_methods(char *arg, bool quiet, struct selection *sel)
 	return OPTS_CONTINUE;
 }
 
-/* --modes (default: all of them, in their natural order). */
+/* --modes (default: the 1:1 ones, in their natural order). */
 static int select_modes(char *arg, struct selection *sel)
 {
 	int i;
 
 	if (!arg) {
-		for (i = 0; i < MODE_COUNT; i++)
+		for (i = 0; i < MODE_DEFAULT_COUNT; i++)
 			sel->modes[sel->nmodes++] = (enum bench_mode)i;
 		return OPTS_CONTINUE;
 	}
@@ -583,16 +624,45 @@ static int select_placements(char *arg, struct selection *sel)
 	return OPTS_CONTINUE;
 }
 
+/* --ends (default 1,2,4,8): the fan modes' producers or consumers. */
+static int select_ends(const char *arg, struct selection *sel)
+{
+	char buf[256], *items[MAX_ITEMS];
+	int i, n;
+
+	snprintf(buf, sizeof(buf), "%s", arg ? arg : default_ends);
+	n = split(buf, items, MAX_ITEMS);
+	if (n <= 0)
+		return bad_usage("bad --ends '%s'", arg);
+	for (i = 0; i < n; i++) {
+		long l;
+
+		if (parse_long(items[i], &l, 1) || l > BENCH_MAX_FAN)
+			return bad_usage("bad --ends '%s' (1..64)", items[i]);
+		sel->ends[sel->nends++] = (unsigned int)l;
+	}
+	for (i = 0; i < sel->nmodes; i++)
+		if (mode_is_fan(sel->modes[i]))
+			break;
+	/* iceoryx's mempools: a fan run's ends hold chunks as pairs do */
+	for (n = 0; i < sel->nmodes && n < sel->nends; n++)
+		if (sel->ends[n] + 1 > bench_max_pairs)
+			bench_max_pairs = sel->ends[n] + 1;
+	return OPTS_CONTINUE;
+}
+
 static int select_points(struct options *o, struct selection *sel)
 {
-	int rc = select_methods(o->method_arg, o->quiet, sel);
+	int rc = select_modes(o->mode_arg, sel);
 
 	if (rc == OPTS_CONTINUE)
-		rc = select_modes(o->mode_arg, sel);
+		rc = select_methods(o->method_arg, o->quiet, sel);
 	if (rc == OPTS_CONTINUE)
 		rc = select_sizes(o->size_arg, sel);
 	if (rc == OPTS_CONTINUE)
 		rc = select_placements(o->place_arg, sel);
+	if (rc == OPTS_CONTINUE)
+		rc = select_ends(o->ends_arg, sel);
 	return rc;
 }
 
@@ -707,6 +777,24 @@ static bool point_declined(const struct bench_cfg *cfg,
 		snprintf(p->res.why, sizeof(p->res.why), "%s", sel->method_why[k]);
 		return true;
 	}
+	if (mode_is_fan(p->mode)) {
+		why = NULL;
+		if (!fan_shape_name(p->m, p->mode))
+			why = p->mode == MODE_FANIN ? "no fan-in in this benchmark" :
+			      "no fan-out in this benchmark";
+		else if (p->m->fan_declines)
+			why = p->m->fan_declines(p->m, p->mode, cfg->pairs);
+		if (!why)
+			return false;
+		p->res.status = RUN_UNAVAILABLE;
+		snprintf(p->res.why, sizeof(p->res.why), "%s", why);
+		return true;
+	}
+	if (p->m->fan_only) {
+		p->res.status = RUN_UNAVAILABLE;
+		snprintf(p->res.why, sizeof(p->res.why), "fan modes only");
+		return true;
+	}
 	if (p->mode == MODE_PINGPONG_BUSY &&
 	    (cfg->same_core || 2 * (int)cfg->pairs > bench_nproc())) {
 		p->res.status = RUN_UNAVAILABLE;
@@ -732,6 +820,11 @@ static bool point_declined(const struct bench_cfg *cfg,
 static void size_point(const struct bench_cfg *cfg, struct point *p,
 		       struct run_result *pilot)
 {
+	if (mode_is_fan(p->mode)) {
+		/* run_fan_point() splits a stream's between the ends */
+		p->messages = cfg->messages;
+		return;
+	}
 	p->messages = default_messages(cfg, p->mode, p->size);
 	if (p->mode != MODE_HANDOFF || cfg->messages > 0)
 		return;
@@ -753,23 +846,24 @@ static void size_point(const struct bench_cfg *cfg, struct point *p,
  * in the machine's state hurts every method alike.
  */
 static void sweep_point(const struct bench_cfg *cfg, const struct selection *sel,
-			int place, enum bench_mode mode, size_t size,
-			struct point *pts, struct run_result *runs, bool progress,
-			size_t done, size_t total)
+			enum bench_placement place, enum bench_mode mode,
+			size_t size, struct point *pts, struct run_result *runs,
+			bool progress, size_t done, size_t total)
 {
 	unsigned int rep;
 	char where[32] = "";
 	int k;
 
-	if (cfg->pairs > 1)
+	if (place == PLACE_FAN)
+		snprintf(where, sizeof(where), "x%u ", cfg->pairs);
+	else if (cfg->pairs > 1)
 		snprintf(where, sizeof(where), "%s x%u ",
-			 placement_name(sel->places[place]), cfg->pairs);
-	else if (sel->places[place] != PLACE_IDLE)
-		snprintf(where, sizeof(where), "%s ",
-			 placement_name(sel->places[place]));
+			 placement_name(place), cfg->pairs);
+	else if (place != PLACE_IDLE)
+		snprintf(where, sizeof(where), "%s ", placement_name(place));
 	for (k = 0; k < sel->nmethods; k++) {
 		pts[k].m = sel->methods[k];
-		pts[k].place = sel->places[place];
+		pts[k].place = place;
 		pts[k].pairs = cfg->pairs;
 		pts[k].mode = mode;
 		pts[k].size = size;
@@ -790,7 +884,12 @@ static void sweep_point(const struct bench_cfg *cfg, const struct selection *sel
 					done + (size_t)k + 1, total, where,
 					mode_name(p->mode), sz, p->m->name,
 					rep + 1, cfg->repeat);
-			run_point(cfg, p->m, p->mode, p->size, p->messages, run);
+			if (mode_is_fan(p->mode))
+				run_fan_point(cfg, p->m, p->mode, p->size,
+					      cfg->pairs, p->messages, run);
+			else
+				run_point(cfg, p->m, p->mode, p->size,
+					  p->messages, run);
 			if (cfg->verbose)
 				fprintf(stderr, "%s%s%s %s %s run %u: %s %.6fs %s\n",
 					progress ? "\r\033[K" : "", where,
@@ -815,13 +914,19 @@ static struct point *sweep(const struct bench_cfg *cfg,
 			   const struct selection *sel, bool progress,
 			   size_t *npts)
 {
-	size_t total = (size_t)sel->nplaces * (size_t)sel->nmodes *
-		       (size_t)sel->nsizes * (size_t)sel->nmethods, done = 0;
-	struct point *pts = calloc(total, sizeof(*pts));
+	size_t nfan = 0, total, done = 0;
+	struct point *pts;
 	struct run_result *runs = calloc((size_t)sel->nmethods * cfg->repeat,
 					 sizeof(*runs));
 	int h, i, j;
 
+	/* the 1:1 modes in every placement, the fan modes at every -N */
+	for (i = 0; i < sel->nmodes; i++)
+		nfan += mode_is_fan(sel->modes[i]);
+	total = ((size_t)sel->nplaces * (sel->nmodes - nfan) +
+		 (size_t)sel->nends * nfan) *
+		(size_t)sel->nsizes * (size_t)sel->nmethods;
+	pts = calloc(total, sizeof(*pts));
 	if (!pts || !runs) {
 		free(pts);
 		free(runs);
@@ -834,8 +939,26 @@ static struct point *sweep(const struct bench_cfg *cfg,
 		c.same_core = cfg->same_core || sel->places[h] == PLACE_SAME_CORE;
 		c.pairs = sel->pairs[h];
 		for (i = 0; i < sel->nmodes; i++) {
+			if (mode_is_fan(sel->modes[i]))
+				continue;
 			for (j = 0; j < sel->nsizes; j++) {
-				sweep_point(&c, sel, h, sel->modes[i],
+				sweep_point(&c, sel, sel->places[h],
+					    sel->modes[i], sel->sizes[j],
+					    &pts[done], runs, progress, done,
+					    total);
+				done += (size_t)sel->nmethods;
+			}
+		}
+	}
+	for (i = 0; i < sel->nmodes; i++) {
+		if (!mode_is_fan(sel->modes[i]))
+			continue;
+		for (h = 0; h < sel->nends; h++) {
+			struct bench_cfg c = *cfg;
+
+			c.pairs = sel->ends[h];
+			for (j = 0; j < sel->nsizes; j++) {
+				sweep_point(&c, sel, PLACE_FAN, sel->modes[i],
 					    sel->sizes[j], &pts[done], runs,
 					    progress, done, total);
 				done += (size_t)sel->nmethods;

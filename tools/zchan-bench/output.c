@@ -86,11 +86,34 @@ static const struct run_result *find_pipe(const struct point *p, size_t n,
 	return NULL;
 }
 
+/*
+ * How a method fans (the table's "how"): N 1:1 channels the consumer
+ * polls, a copy per consumer down N 1:1 channels, or one channel with N
+ * ends of the role (iceoryx: one service).
+ */
+static const char *fan_how(const struct method *m, enum bench_mode mode)
+{
+	const char *shape = fan_shape_name(m, mode);
+
+	if (!shape)
+		return "-";
+	if (!strcmp(shape, "shared"))
+		return "one channel";
+	return mode == MODE_FANIN ? "N 1:1, polled" : "copy per consumer";
+}
+
 /* Where a section's pairs ran, for its heading. */
 static void fmt_where(char *buf, size_t len, const struct bench_cfg *cfg,
 		      const struct point *p)
 {
-	if (p->place == PLACE_SAME_CORE || (p->pairs <= 1 && cfg->same_core))
+	if (p->place == PLACE_FAN)
+		snprintf(buf, len, "N = %u, %s, %u processes round %d CPUs%s",
+			 p->pairs, p->mode == MODE_FANIN ?
+			 "N producers into one consumer" :
+			 "one producer to N consumers", p->pairs + 1,
+			 bench_nproc(), (int)p->pairs + 1 > bench_nproc() ?
+			 " (oversubscribed)" : "");
+	else if (p->place == PLACE_SAME_CORE || (p->pairs <= 1 && cfg->same_core))
 		snprintf(buf, len, "same core: both on CPU %d", cfg->cpu[0]);
 	else if (p->pairs > 1)
 		snprintf(buf, len, "%s: %u pairs at once round the CPUs, rates summed",
@@ -120,6 +143,11 @@ static void out_setup_table(FILE *f, const struct point *p, size_t n)
 	size_t i;
 	char sz[32];
 
+	/* the fan modes do not measure it */
+	while (n && p[0].place == PLACE_FAN) {
+		p++;
+		n--;
+	}
 	if (!n)
 		return;
 	fmt_size(sz, sizeof(sz), p[0].size);
@@ -132,7 +160,7 @@ static void out_setup_table(FILE *f, const struct point *p, size_t n)
 		char a[32], b[32], c[32], d[32], e[32];
 
 		if (p[i].mode != p[0].mode || p[i].size != p[0].size ||
-		    r->status != RUN_OK)
+		    p[i].place == PLACE_FAN || r->status != RUN_OK)
 			continue;
 		if (r->setup_ns < 0)
 			snprintf(a, sizeof(a), "-");
@@ -173,7 +201,12 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 				mode_name(p[i].mode), where,
 				cfg->rt ? " (SCHED_FIFO)" : "",
 				cfg->repeat, cfg->repeat > 1 ? "s" : "");
-			if (pp)
+			if (mode_is_fan(p[i].mode))
+				fprintf(f, "%-9s %-16s %-17s %12s %12s %12s %8s %11s %8s\n",
+					"size", "method", "how", "throughput",
+					"msgs/s", "per consumer", "vs pipe",
+					"cpu/msg", "sys/msg");
+			else if (pp)
 				fprintf(f, "%-9s %-16s %10s %10s %10s %10s %8s %11s %8s\n",
 					"size", "method", "rtt p50", "p99", "p99.9",
 					"max", "vs pipe", "cpu/msg", "sys/msg");
@@ -227,7 +260,12 @@ void out_table(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg
 			 * handoff passes the message, it does not move its
 			 * bytes: a rate of messages, not of bytes
 			 */
-			if (p[i].mode == MODE_HANDOFF)
+			if (mode_is_fan(p[i].mode)) {
+				fmt_rate(c, sizeof(c), r->consumer_msgs_per_sec, "");
+				fprintf(f, "%-9s %-16s %-17s %12s %12s %12s %8s %11s %8s\n",
+					sz, p[i].m->name, fan_how(p[i].m, p[i].mode), a, b,
+					c, vs, e, sys);
+			} else if (p[i].mode == MODE_HANDOFF)
 				fprintf(f, "%-9s %-16s %12s %8s %11s %8s\n",
 					sz, p[i].m->name, b, vs, e, sys);
 			else
@@ -315,6 +353,26 @@ void out_json(FILE *f, const struct bench_env *env, const struct bench_cfg *cfg,
 		fputs(", \"why\": ", f);
 		json_write_str(f, r->why);
 		fprintf(f, ", \"zero_copy\": %s", p[i].m->zero_copy ? "true" : "false");
+		{
+			bool fan = mode_is_fan(p[i].mode);
+			const char *shape = fan ? fan_shape_name(p[i].m, p[i].mode) : NULL;
+
+			fputs(",\n     \"fan_shape\": ", f);
+			if (shape)
+				json_write_str(f, shape);
+			else
+				fputs("null", f);
+			fputs(", \"ends\": ", f);
+			json_num(f, p[i].pairs, fan);
+			fputs(", \"producers\": ", f);
+			json_num(f, r->producers, fan && ok);
+			fputs(", \"consumers\": ", f);
+			json_num(f, r->consumers, fan && ok);
+			fputs(", \"consumer_msgs_per_sec\": ", f);
+			json_num(f, r->consumer_msgs_per_sec, fan && ok);
+			fputs(", \"consumer_bytes_per_sec\": ", f);
+			json_num(f, round(r->consumer_bytes_per_sec), fan && ok);
+		}
 		fputs(",\n     \"messages\": ", f);
 		json_num(f, (double)r->messages, ok);
 		fputs(", \"round_trips\": ", f);
@@ -405,11 +463,13 @@ void out_csv(FILE *f, const struct bench_env *env, const struct point *p,
 	      "cpu_ns_per_msg,producer_cpu_ns_per_msg,consumer_cpu_ns_per_msg,"
 	      "syscalls_per_msg,faults_per_msg,kernel,guest,emulated,"
 	      "placement,pairs,setup_ns,idle_rss_bytes,producer_fds,consumer_fds,"
-	      "memfd_bytes,kernel_bytes\n", f);
+	      "memfd_bytes,kernel_bytes,fan_shape,consumer_msgs_per_sec,"
+	      "consumer_bytes_per_sec\n", f);
 	for (i = 0; i < n; i++) {
 		const struct run_result *r = &p[i].res;
 		bool ok = r->status == RUN_OK;
 		bool pp = ok && mode_is_pingpong(p[i].mode);
+		bool fan;
 
 		fprintf(f, "%s,%s,%zu,%s", p[i].m->name, mode_name(p[i].mode),
 			p[i].size, status_name(r->status));
@@ -436,6 +496,11 @@ void out_csv(FILE *f, const struct bench_env *env, const struct point *p,
 		csv_num(f, r->fds[1], ok && r->fds[1] >= 0);
 		csv_num(f, r->memfd_bytes, ok && r->memfd_bytes >= 0);
 		csv_num(f, r->kernel_bytes, ok && r->kernel_bytes >= 0);
+		fan = mode_is_fan(p[i].mode);
+		fprintf(f, ",%s", fan && fan_shape_name(p[i].m, p[i].mode) ?
+			fan_shape_name(p[i].m, p[i].mode) : "");
+		csv_num(f, r->consumer_msgs_per_sec, fan && ok);
+		csv_num(f, r->consumer_bytes_per_sec, fan && ok);
 		fputc('\n', f);
 	}
 }
@@ -444,7 +509,8 @@ void out_csv(FILE *f, const struct bench_env *env, const struct point *p,
 
 /*
  * A panel: the points of one placement and mode against size, or, for
- * the scale sweep (PLACE_PAIRS), of one mode and size against the pairs.
+ * the scale sweep (PLACE_PAIRS) and the fan modes (PLACE_FAN), of one
+ * mode and size against the pairs or ends.
  */
 struct panel {
 	enum bench_placement place;
@@ -453,11 +519,16 @@ struct panel {
 	size_t size;			/* PLACE_PAIRS */
 };
 
+static bool by_pairs(enum bench_placement place)
+{
+	return place == PLACE_PAIRS || place == PLACE_FAN;
+}
+
 static bool in_panel(const struct panel *pn, const struct point *p)
 {
 	if (p->place != pn->place || p->mode != pn->mode || p->res.status != RUN_OK)
 		return false;
-	return pn->place == PLACE_PAIRS ? p->size == pn->size : p->pairs == pn->pairs;
+	return by_pairs(pn->place) ? p->size == pn->size : p->pairs == pn->pairs;
 }
 
 static int find_panels(const struct point *p, size_t n, struct panel *pn,
@@ -471,7 +542,7 @@ static int find_panels(const struct point *p, size_t n, struct panel *pn,
 
 		if (p[i].res.status != RUN_OK)
 			continue;
-		if (c.place == PLACE_PAIRS)
+		if (by_pairs(c.place))
 			c.pairs = 0;
 		else
 			c.size = 0;
@@ -488,6 +559,7 @@ static void plot_panel(FILE *gp, const struct panel *pn, const struct point *p,
 		       size_t n)
 {
 	bool pp = mode_is_pingpong(pn->mode), scale = pn->place == PLACE_PAIRS;
+	bool fan = pn->place == PLACE_FAN;
 	const struct method *seen[32];
 	int nseen = 0, k;
 	char where[64], sz[32];
@@ -502,7 +574,11 @@ static void plot_panel(FILE *gp, const struct panel *pn, const struct point *p,
 			seen[nseen++] = p[i].m;
 	}
 	fmt_size(sz, sizeof(sz), pn->size);
-	if (scale)
+	if (fan)
+		snprintf(where, sizeof(where), "%s, %s", pn->mode == MODE_FANIN ?
+			 "N producers, one consumer" : "one producer, N consumers",
+			 sz);
+	else if (scale)
 		snprintf(where, sizeof(where), "pairs at once, %s", sz);
 	else if (pn->pairs > 1)
 		snprintf(where, sizeof(where), "%s, %u pairs",
@@ -510,13 +586,16 @@ static void plot_panel(FILE *gp, const struct panel *pn, const struct point *p,
 	else
 		snprintf(where, sizeof(where), "%s", placement_name(pn->place));
 	fprintf(gp, "set title '%s (%s): %s'\n", mode_name(pn->mode), where,
+		fan ? "throughput in all (higher is better)" :
 		pp ? "round trip p50 (lower is better)" :
 		pn->mode == MODE_HANDOFF || scale ?
 		"messages per second (higher is better)" :
 		"throughput (higher is better)");
 	fprintf(gp, "set ylabel '%s'\n", pp ? "p50 RTT (us)" :
 		pn->mode == MODE_HANDOFF || scale ? "M msgs/s" : "GB/s");
-	if (scale)
+	if (fan)
+		fputs("set xlabel 'N (ends of the many side)'\nset xtics (1, 2, 4, 8, 16, 32, 64)\n", gp);
+	else if (scale)
 		fputs("set xlabel 'channel pairs at once'\nset xtics auto\n", gp);
 	else
 		fputs("set xlabel 'message size (bytes)'\n"
@@ -526,8 +605,10 @@ static void plot_panel(FILE *gp, const struct panel *pn, const struct point *p,
 		      "'256M' 268435456)\n", gp);
 	fputs("plot ", gp);
 	for (k = 0; k < nseen; k++)
-		fprintf(gp, "%s'-' using 1:2 with linespoints lw 2 title '%s'",
-			k ? ", " : "", seen[k]->name);
+		fprintf(gp, "%s'-' using 1:2 with linespoints lw 2 title '%s%s%s%s'",
+			k ? ", " : "", seen[k]->name,
+			fan ? " (" : "", fan ? fan_how(seen[k], pn->mode) : "",
+			fan ? ")" : "");
 	fputc('\n', gp);
 	for (k = 0; k < nseen; k++) {
 		for (i = 0; i < n; i++) {
@@ -535,7 +616,7 @@ static void plot_panel(FILE *gp, const struct panel *pn, const struct point *p,
 
 			if (!in_panel(pn, &p[i]) || p[i].m != seen[k])
 				continue;
-			fprintf(gp, "%zu %g\n", scale ? (size_t)p[i].pairs : p[i].size,
+			fprintf(gp, "%zu %g\n", scale || fan ? (size_t)p[i].pairs : p[i].size,
 				pp ? (double)r->rtt.p50 / 1e3 :
 				pn->mode == MODE_HANDOFF || scale ?
 				r->msgs_per_sec / 1e6 : r->bytes_per_sec / 1e9);

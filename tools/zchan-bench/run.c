@@ -37,44 +37,7 @@
 #include <sys/wait.h>
 
 #include "bench.h"
-
-enum { PRODUCER, CONSUMER };
-
-struct side_result {
-	uint64_t t_start, t_end;
-	uint64_t cpu_ns;
-	uint64_t faults;		/* minor + major page faults */
-	int64_t syscalls;		/* -1: unknown */
-	int syscalls_from_perf;
-	int64_t lib_syscalls;		/* the library's kicks + sleeps; -1 */
-	uint64_t csum;			/* producer->consumer direction */
-	uint64_t csum_back;		/* consumer->producer (pingpong) */
-	_Atomic uint64_t done;		/* messages, read by the watchdog */
-	_Atomic uint64_t bytes;		/* partial transfers, likewise */
-	int failed;
-	char why[200];
-	/* the channel's setup (struct run_result); < 0: not known */
-	uint64_t t_open;		/* producer: its open began */
-	uint64_t t_first;		/* consumer: the first message arrived */
-	int64_t rss_before, rss_after;
-	int fds_before, fds;
-	int64_t memfd_before, memfd_bytes;
-};
-
-/* One pair's results. */
-struct run_shared {
-	struct side_result side[2];
-	struct hist rtt;
-};
-
-/* What every child of a run shares: the barriers, zchan.ko's page count. */
-struct run_common {
-	_Atomic uint32_t open_barrier;	/* all open their channels together */
-	_Atomic uint32_t setup_barrier;	/* every first message through */
-	_Atomic uint32_t kstat_barrier;	/* zchan.ko's pages counted */
-	_Atomic uint32_t barrier;	/* the clock starts */
-	int64_t kpages_before, kpages_after;
-};
+#include "run.h"
 
 uint64_t now_ns(void)
 {
@@ -102,9 +65,10 @@ const char *placement_name(enum bench_placement place)
 		[PLACE_SAME_CORE] = "same-core",
 		[PLACE_OVERSUB] = "oversub",
 		[PLACE_PAIRS] = "pairs",
+		[PLACE_FAN] = "fan",
 	};
 
-	return place <= PLACE_PAIRS ? names[place] : "?";
+	return place <= PLACE_FAN ? names[place] : "?";
 }
 
 const char *mode_name(enum bench_mode mode)
@@ -114,6 +78,8 @@ const char *mode_name(enum bench_mode mode)
 		[MODE_HANDOFF] = "handoff",
 		[MODE_PINGPONG] = "pingpong",
 		[MODE_PINGPONG_BUSY] = "pingpong-busy",
+		[MODE_FANIN] = "fanin",
+		[MODE_FANOUT] = "fanout",
 	};
 
 	return mode < MODE_COUNT ? names[mode] : "?";
@@ -187,7 +153,7 @@ unsigned int bench_inflight(size_t size)
  * pool to fault in the timed loop of a 4 KiB stream.  Below 4 KiB zchan
  * keeps reusing the front of its pool (ring.c, prod_rewind()).
  */
-static long warmup_messages(const struct bench_cfg *cfg, long n, size_t size)
+long warmup_messages(const struct bench_cfg *cfg, long n, size_t size)
 {
 	long w = n / 10, cycle = (long)((8UL << 20) / size) + 1;
 	long max = (long)(1000 * cfg->scale);
@@ -223,7 +189,7 @@ static int futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
 #define BARRIER_SPIN_NS	20000000ULL
 
 /* Wait until @parties processes have arrived at @b (each arrives once). */
-static void barrier_wait(_Atomic uint32_t *b, unsigned int parties, bool spin)
+void barrier_wait(_Atomic uint32_t *b, unsigned int parties, bool spin)
 {
 	uint32_t v = atomic_fetch_add(b, 1) + 1;
 	uint64_t end = spin ? now_ns() + BARRIER_SPIN_NS : 0;
@@ -319,26 +285,6 @@ static int64_t syscall_counter_read(int fd)
 		return -1;
 	return (int64_t)v;
 }
-
-/* ---- the two sides ------------------------------------------------- */
-
-struct side {
-	const struct bench_cfg *cfg;
-	const struct method *m;
-	enum bench_mode mode;
-	size_t size;
-	long n, warm;
-	struct chan *fwd, *back;
-	struct run_shared *sh;		/* this pair's */
-	struct run_common *common;
-	struct side_result *me;
-	unsigned int pair, parties;	/* which pair; processes in the run */
-	bool spin_barrier;		/* every process has a CPU to spin on */
-	pid_t parent;		/* the watchdog */
-	int counter_fd;
-	int64_t sys0, lib0;
-	uint64_t cpu0, faults0;
-};
 
 /* ---- a channel's setup: memory and descriptors --------------------- */
 
@@ -464,7 +410,7 @@ static void setup_before(struct side *s)
  * After this end's first message: what the channel costs it, then wait
  * for every pair to get there, so zchan.ko's count covers them all.
  */
-static void setup_after(struct side *s)
+void setup_after(struct side *s)
 {
 	struct side_result *me = s->me;
 	int64_t memfd = memfd_mapped();
@@ -496,8 +442,10 @@ static uint64_t cpu_ns_self(uint64_t *faults)
 
 static int64_t lib_syscalls(const struct side *s);
 
-static void timing_start(struct side *s)
+void timing_start(struct side *s)
 {
+	unsigned int i;
+
 	barrier_wait(&s->common->barrier, s->parties, s->spin_barrier);
 	s->cpu0 = cpu_ns_self(&s->faults0);
 	s->lib0 = lib_syscalls(s);
@@ -505,6 +453,8 @@ static void timing_start(struct side *s)
 	s->fwd->nsys = 0;
 	if (s->back)
 		s->back->nsys = 0;
+	for (i = 1; i < s->nlanes; i++)
+		s->lanes[i].nsys = 0;
 	s->me->t_start = now_ns();
 }
 
@@ -515,16 +465,33 @@ static void timing_start(struct side *s)
 static int64_t lib_syscalls(const struct side *s)
 {
 	int64_t a = 0, b = 0;
+	unsigned int i;
 
 	if (!s->m->lib_syscalls)
 		return 0;
 	a = s->m->lib_syscalls(s->fwd);
 	if (s->back)
 		b = s->m->lib_syscalls(s->back);
+	for (i = 1; i < s->nlanes && b >= 0; i++) {
+		int64_t v = s->m->lib_syscalls(&s->lanes[i]);
+
+		b = v < 0 ? -1 : b + v;
+	}
 	return a < 0 || b < 0 ? -1 : a + b;
 }
 
-static void timing_end(struct side *s)
+/* syscalls the method code counted on this side's chans (SYSCOUNT) */
+static uint64_t method_syscalls(const struct side *s)
+{
+	uint64_t n = s->fwd->nsys + (s->back ? s->back->nsys : 0);
+	unsigned int i;
+
+	for (i = 1; i < s->nlanes; i++)
+		n += s->lanes[i].nsys;
+	return n;
+}
+
+void timing_end(struct side *s)
 {
 	int64_t sys1, lib;
 
@@ -540,26 +507,25 @@ static void timing_end(struct side *s)
 		s->me->syscalls = sys1 - s->sys0 - 1;
 		s->me->syscalls_from_perf = 1;
 	} else {
-		s->me->syscalls = lib < 0 ? -1 :
-			(int64_t)(s->fwd->nsys + (s->back ? s->back->nsys : 0)) + lib;
+		s->me->syscalls = lib < 0 ? -1 : (int64_t)method_syscalls(s) + lib;
 	}
 }
 
-static int fail(struct side *s, struct chan *c, const char *what, uint64_t seq)
+int fail(struct side *s, struct chan *c, const char *what, uint64_t seq)
 {
 	snprintf(s->me->why, sizeof(s->me->why), "%s %s at message %llu: %s",
-		 s->me == &s->sh->side[PRODUCER] ? "producer" : "consumer",
+		 s->role == PRODUCER ? "producer" : "consumer",
 		 what, (unsigned long long)seq, c->err[0] ? c->err : "failed");
 	s->me->failed = 1;
 	return 1;
 }
 
-static bool corrupt_here(const struct side *s, uint64_t seq)
+bool corrupt_here(const struct side *s, uint64_t seq)
 {
 	return s->cfg->corrupt && seq == (uint64_t)(s->warm + s->n / 2);
 }
 
-static int producer(struct side *s)
+int producer(struct side *s)
 {
 	uint64_t total = 0, back = 0, seq, end = (uint64_t)(s->warm + s->n);
 	bool stream = s->mode == MODE_STREAM;
@@ -577,7 +543,7 @@ static int producer(struct side *s)
 		if (!buf)
 			return fail(s, s->fwd, "loan", seq);
 		if (stream) {
-			total = csum_mix(total, msg_fill(buf, s->size, seq));
+			total = csum_mix(total, msg_fill(buf, s->size, s->tag | seq));
 			if (corrupt_here(s, seq))
 				((unsigned char *)buf)[s->size / 2] ^= 0x40;
 		} else {
@@ -617,7 +583,7 @@ static int producer(struct side *s)
 	return 0;
 }
 
-static int consumer(struct side *s)
+int consumer(struct side *s)
 {
 	uint64_t total = 0, back = 0, seq, end = (uint64_t)(s->warm + s->n);
 	bool stream = s->mode == MODE_STREAM;
@@ -683,14 +649,14 @@ static int pin_to(int cpu, char *why, size_t len)
 	return 0;
 }
 
-static void destroy_chan(struct chan *c)
+void destroy_chan(struct chan *c)
 {
 	if (c->m)
 		c->m->destroy(c);
 }
 
 /* The @i-th CPU (modulo their number) this process may run on, or -1. */
-static int allowed_cpu(unsigned int i)
+int allowed_cpu(unsigned int i)
 {
 	cpu_set_t set;
 	int cpu, n;
@@ -713,13 +679,10 @@ static int child_cpu(const struct side *s, int role)
 	return allowed_cpu(s->pair + (unsigned int)role);
 }
 
-static void child_main(struct side *s, int role)
+void child_prepare(struct side *s, int cpu)
 {
-	struct side_result *me = &s->sh->side[role];
-	int cpu = child_cpu(s, role);
-	int rc;
+	struct side_result *me = s->me;
 
-	s->me = me;
 	me->syscalls = -1;
 	/* the parent's handlers stop its daemons: not a child's business */
 	signal(SIGINT, SIG_DFL);
@@ -745,6 +708,16 @@ static void child_main(struct side *s, int role)
 	}
 	/* before the setup is timed: enabling a tracepoint can take long */
 	s->counter_fd = syscall_counter_open();
+}
+
+static void child_main(struct side *s, int role)
+{
+	struct side_result *me = &s->sh->side[role];
+	int rc;
+
+	s->me = me;
+	s->role = role;
+	child_prepare(s, child_cpu(s, role));
 	setup_before(s);
 	barrier_wait(&s->common->open_barrier, s->parties, s->spin_barrier);
 	if (role == PRODUCER)
@@ -779,14 +752,32 @@ static int pidfd_open(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* The children of a run: child j is pair j / 2's producer (even) or consumer. */
-struct children {
-	unsigned int n;
-	pid_t *pid;
-	int *pfd;
-};
 
-static void kill_and_reap(struct children *ch)
+int children_alloc(struct children *ch, unsigned int n)
+{
+	unsigned int j;
+
+	ch->n = n;
+	ch->pid = calloc(n, sizeof(*ch->pid));
+	ch->pfd = calloc(n, sizeof(*ch->pfd));
+	ch->res = calloc(n, sizeof(*ch->res));
+	ch->role = calloc(n, sizeof(*ch->role));
+	if (!ch->pid || !ch->pfd || !ch->res || !ch->role)
+		return -1;
+	for (j = 0; j < n; j++)
+		ch->pfd[j] = -1;
+	return 0;
+}
+
+void children_free(struct children *ch)
+{
+	free(ch->pid);
+	free(ch->pfd);
+	free(ch->res);
+	free(ch->role);
+}
+
+void kill_and_reap(struct children *ch)
 {
 	unsigned int i;
 
@@ -804,9 +795,7 @@ static void kill_and_reap(struct children *ch)
 	}
 }
 
-static void set_result(struct run_result *res, enum run_status st,
-		       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_result(struct run_result *res, enum run_status st,
+void set_result(struct run_result *res, enum run_status st,
 		       const char *fmt, ...)
 {
 	va_list ap;
@@ -817,34 +806,29 @@ static void set_result(struct run_result *res, enum run_status st,
 	va_end(ap);
 }
 
-static struct side_result *child_result(struct run_shared *sh, unsigned int j)
-{
-	return &sh[j / 2].side[j % 2];
-}
-
-static uint64_t progress_of(struct run_shared *sh, unsigned int n, int role)
+static uint64_t progress_of(const struct children *ch, int role)
 {
 	uint64_t v = 0;
 	unsigned int j;
 
-	for (j = 0; j < n; j++)
-		if (role < 0 || (int)(j % 2) == role)
-			v += atomic_load(&child_result(sh, j)->done) +
-			     (role < 0 ? atomic_load(&child_result(sh, j)->bytes) : 0);
+	for (j = 0; j < ch->n; j++)
+		if (role < 0 || ch->role[j] == role)
+			v += atomic_load(&ch->res[j]->done) +
+			     (role < 0 ? atomic_load(&ch->res[j]->bytes) : 0);
 	return v;
 }
 
 /* A child exited: note a failure, with a reason if it gave none. */
-static void reaped(struct run_shared *sh, unsigned int j, int status,
+static void reaped(const struct children *ch, unsigned int j, int status,
 		   bool *failed)
 {
-	struct side_result *r = child_result(sh, j);
+	struct side_result *r = ch->res[j];
 
 	if (WIFEXITED(status) && !WEXITSTATUS(status))
 		return;
 	if (!*failed && !r->failed)
 		snprintf(r->why, sizeof(r->why), "%s died (%s %d)",
-			 j % 2 == PRODUCER ? "producer" : "consumer",
+			 ch->role[j] == PRODUCER ? "producer" : "consumer",
 			 WIFSIGNALED(status) ? "signal" : "exit",
 			 WIFSIGNALED(status) ? WTERMSIG(status) :
 			 WEXITSTATUS(status));
@@ -856,13 +840,13 @@ static void reaped(struct run_shared *sh, unsigned int j, int status,
  * The reason a failed run gives: a child's own, preferring one that says
  * what went wrong over one that only saw its peer die.
  */
-static const char *failure_reason(struct run_shared *sh, unsigned int n)
+static const char *failure_reason(const struct children *ch)
 {
 	const char *any = NULL;
 	unsigned int j;
 
-	for (j = 0; j < n; j++) {
-		const struct side_result *r = child_result(sh, j);
+	for (j = 0; j < ch->n; j++) {
+		const struct side_result *r = ch->res[j];
 
 		if (!r->why[0])
 			continue;
@@ -876,10 +860,10 @@ static const char *failure_reason(struct run_shared *sh, unsigned int n)
 
 /*
  * Wait for every child.  Returns 0 when all exited 0, else fills res.
- * @expect: the messages each consumer receives.
+ * @all: the messages the consumers receive, together.
  */
-static int watch(const struct bench_cfg *cfg, struct run_shared *sh,
-		 struct children *ch, uint64_t expect, struct run_result *res)
+int watch(const struct bench_cfg *cfg, struct children *ch, uint64_t all,
+	  struct run_result *res)
 {
 	uint64_t start = now_ns(), last_change = start, last_done = 0;
 	uint64_t limit = (uint64_t)(cfg->time_limit * 1e9);
@@ -887,7 +871,6 @@ static int watch(const struct bench_cfg *cfg, struct run_shared *sh,
 	unsigned int live = ch->n, i;
 	struct pollfd *p = calloc(ch->n, sizeof(*p));
 	bool failed = false;
-	uint64_t all = expect * (ch->n / 2);
 
 	for (i = 0; i < ch->n; i++)
 		ch->pfd[i] = pidfd_open(ch->pid[i]);
@@ -912,7 +895,7 @@ static int watch(const struct bench_cfg *cfg, struct run_shared *sh,
 				close(ch->pfd[i]);
 			ch->pfd[i] = -1;
 			live--;
-			reaped(sh, i, status, &failed);
+			reaped(ch, i, status, &failed);
 		}
 		if (!live)
 			break;
@@ -925,7 +908,7 @@ static int watch(const struct bench_cfg *cfg, struct run_shared *sh,
 			}
 			continue;
 		}
-		done = progress_of(sh, ch->n, -1);
+		done = progress_of(ch, -1);
 		if (done != last_done) {
 			last_done = done;
 			last_change = now;
@@ -935,7 +918,7 @@ static int watch(const struct bench_cfg *cfg, struct run_shared *sh,
 			set_result(res, RUN_TIMEOUT,
 				   "time limit %.0fs exceeded at message %llu/%llu",
 				   cfg->time_limit,
-				   (unsigned long long)progress_of(sh, ch->n, CONSUMER),
+				   (unsigned long long)progress_of(ch, CONSUMER),
 				   (unsigned long long)all);
 			free(p);
 			return -1;
@@ -945,8 +928,8 @@ static int watch(const struct bench_cfg *cfg, struct run_shared *sh,
 			set_result(res, RUN_STALL,
 				   "stalled: no progress for %.1fs (producer at %llu, consumer at %llu of %llu)",
 				   cfg->stall_limit,
-				   (unsigned long long)progress_of(sh, ch->n, PRODUCER),
-				   (unsigned long long)progress_of(sh, ch->n, CONSUMER),
+				   (unsigned long long)progress_of(ch, PRODUCER),
+				   (unsigned long long)progress_of(ch, CONSUMER),
 				   (unsigned long long)all);
 			free(p);
 			return -1;
@@ -954,20 +937,25 @@ static int watch(const struct bench_cfg *cfg, struct run_shared *sh,
 	}
 	free(p);
 	if (failed) {
-		set_result(res, RUN_ERROR, "%s", failure_reason(sh, ch->n));
+		set_result(res, RUN_ERROR, "%s", failure_reason(ch));
 		return -1;
 	}
 	return 0;
 }
 
-static int create_chan(const struct method *m, struct chan *c, size_t size,
-		       bool spin)
+void chan_init(struct chan *c, const struct method *m, size_t size, bool spin)
 {
 	memset(c, 0, sizeof(*c));
 	c->m = m;
 	c->msg_size = size;
 	c->spin = spin;
 	c->fd[0] = c->fd[1] = -1;
+}
+
+static int create_chan(const struct method *m, struct chan *c, size_t size,
+		       bool spin)
+{
+	chan_init(c, m, size, spin);
 	return m->create(c);
 }
 
@@ -1117,7 +1105,7 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 	unsigned int npairs = cfg->pairs ? cfg->pairs : 1, i, j;
 	size_t map_len = sizeof(struct run_common) +
 			 npairs * sizeof(struct run_shared);
-	struct children ch = { .n = 2 * npairs };
+	struct children ch = { .n = 0 };
 	struct chan *chans = NULL;	/* pair i: fwd 2i, back 2i + 1 */
 	uint64_t *create_ns = NULL;
 	struct run_common *common;
@@ -1134,8 +1122,8 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 	s.n = messages > 0 ? messages : default_messages(cfg, mode, size);
 	s.warm = warmup_messages(cfg, s.n, size);
 	s.counter_fd = -1;
-	s.parties = ch.n;
-	s.spin_barrier = !cfg->same_core && (int)ch.n <= bench_nproc();
+	s.parties = 2 * npairs;
+	s.spin_barrier = !cfg->same_core && (int)s.parties <= bench_nproc();
 
 	common = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1152,14 +1140,15 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 
 	chans = calloc(2 * npairs, sizeof(*chans));
 	create_ns = calloc(npairs, sizeof(*create_ns));
-	ch.pid = calloc(ch.n, sizeof(*ch.pid));
-	ch.pfd = calloc(ch.n, sizeof(*ch.pfd));
-	if (!chans || !create_ns || !ch.pid || !ch.pfd) {
+	if (!chans || !create_ns || children_alloc(&ch, 2 * npairs)) {
 		set_result(res, RUN_ERROR, "out of memory");
 		goto out;
 	}
-	for (j = 0; j < ch.n; j++)
-		ch.pfd[j] = -1;
+	/* child j is pair j / 2's producer (even) or consumer */
+	for (j = 0; j < ch.n; j++) {
+		ch.res[j] = &sh[j / 2].side[j % 2];
+		ch.role[j] = j % 2;
+	}
 	for (i = 0; i < npairs; i++) {
 		uint64_t t = now_ns();
 
@@ -1210,7 +1199,7 @@ void run_point(const struct bench_cfg *cfg, const struct method *m,
 		destroy_chan(&chans[i]);
 	created = 0;
 
-	if (!watch(cfg, sh, &ch, (uint64_t)(s.warm + s.n), res)) {
+	if (!watch(cfg, &ch, (uint64_t)(s.warm + s.n) * npairs, res)) {
 		collect(sh, npairs, pp, s.n, size, res);
 		if (res->status == RUN_OK)
 			setup_figures(sh, common, create_ns, npairs, res);
@@ -1222,8 +1211,7 @@ out_chans:
 out:
 	free(chans);
 	free(create_ns);
-	free(ch.pid);
-	free(ch.pfd);
+	children_free(&ch);
 	munmap(common, map_len);
 }
 
@@ -1275,6 +1263,8 @@ void median_of(struct run_result *runs, unsigned int n, struct run_result *out)
 	MED(seconds);
 	MED(bytes_per_sec);
 	MED(msgs_per_sec);
+	MED(consumer_msgs_per_sec);
+	MED(consumer_bytes_per_sec);
 	MED(faults_per_msg);
 	for (k = 0; k < 3; k++) {
 		MED(cpu_ns_per_msg[k]);
