@@ -98,5 +98,17 @@ NATIVE_TESTS += lib/zchan_hostile_test
 GUEST_TESTS += lib/zchan_hostile_test
 TEST_CLEAN += lib/zchan_hostile_test
 
+# Fan-in (max_producers > 1): the contract's acceptance and adversarial
+# tests, one binary, both backends as fixture variants; the kernel
+# variant runs in the guest and skips while zchan.ko has no fan-in.
+lib/zchan_many_test: lib/zchan_many_test.c $(TEST_COMMON_HDRS) lib/.buildflags \
+		$(KSFT_HDRS) $(LIBZCHAN_A)
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(LIB_TEST_CFLAGS) -o $@ $< $(LIB_TEST_LIBS)
+
+NATIVE_TESTS += lib/zchan_many_test
+GUEST_TESTS += lib/zchan_many_test
+TEST_CLEAN += lib/zchan_many_test
+
 # userspace/*.c read errno nowhere but through syscall.h.
 NATIVE_TESTS += lib/errno-check.sh
