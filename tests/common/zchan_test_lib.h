@@ -111,6 +111,25 @@ static const int zc_preset_errno[] = { 0, EINVAL, EACCES };
 		}							\
 	} while (0)
 
+/*
+ * A new end of @role of @end's channel, in this process: zchan_send_end()
+ * over a socketpair.  0, or -errno (and *@e untouched).
+ */
+static inline int zc_local_end(struct zchan *end, unsigned int role,
+			       struct zchan **e)
+{
+	int sv[2], ret;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return -errno;
+	ret = zchan_send_end(end, role, sv[0]);
+	if (!ret)
+		ret = zchan_recv_peer(sv[1], e);
+	close(sv[0]);
+	close(sv[1]);
+	return ret;
+}
+
 struct __zc_producer {
 	const struct zchan_attr *attr;
 	int (*fn)(struct zchan *p, void *arg);
@@ -157,6 +176,59 @@ static inline pid_t zc_spawn_producer(const struct zchan_attr *a,
 	}
 	ret = zchan_recv_peer(pr.sv[1], cons);
 	close(pr.sv[1]);
+	if (ret) {
+		kill(pid, SIGKILL);
+		zc_child_wait(pid, -1);
+		return ret;
+	}
+	return pid;
+}
+
+struct __zc_end {
+	int (*fn)(struct zchan *e, void *arg);
+	void *arg;
+	int sv[2];
+};
+
+static inline int __zc_end_main(void *arg)
+{
+	struct __zc_end *en = arg;
+	struct zchan *e;
+	int ret;
+
+	close(en->sv[0]);
+	if (zchan_recv_peer(en->sv[1], &e))
+		return 100;
+	close(en->sv[1]);
+	ret = en->fn(e, en->arg);
+	zchan_close(e);
+	return ret;
+}
+
+/*
+ * A new end of @role of @end's channel in a child process: forked first,
+ * it receives the end zchan_send_end() makes (so the caller never holds
+ * it) and exits with what @fn returns (100: it could not start).  The
+ * child's pid, or -errno (the child then reaped).
+ */
+static inline pid_t zc_spawn_end(struct zchan *end, unsigned int role,
+				 int (*fn)(struct zchan *e, void *arg),
+				 void *arg)
+{
+	struct __zc_end en = { .fn = fn, .arg = arg };
+	pid_t pid;
+	int ret;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, en.sv))
+		return -errno;
+	pid = zc_spawn(__zc_end_main, &en);
+	close(en.sv[1]);
+	if (pid < 0) {
+		close(en.sv[0]);
+		return pid;
+	}
+	ret = zchan_send_end(end, role, en.sv[0]);
+	close(en.sv[0]);
 	if (ret) {
 		kill(pid, SIGKILL);
 		zc_child_wait(pid, -1);
