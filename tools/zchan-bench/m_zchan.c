@@ -565,12 +565,6 @@ const struct method method_zchan_pages = {
  * consumer's first (its lanes' announcements need it), then the other
  * producers'.
  */
-/*
- * Until the library has it (issue 19's fan-in): a weak reference, so this
- * builds and says why the method cannot run.
- */
-#pragma weak zchan_send_end
-
 static const char *zm_fan_declines(const struct method *m,
 				   enum bench_mode mode, unsigned int ends)
 {
@@ -580,10 +574,7 @@ static const char *zm_fan_declines(const struct method *m,
 	struct zchan *z;
 	int ret;
 
-	if (!zchan_send_end) {
-		snprintf(why, sizeof(why), "this libzchan has no zchan_send_end()");
-		return why;
-	}
+
 	zchan_attr_init(&attr);
 	attr.backend = kind_of(&c)->backend;
 	if (mode == MODE_FANOUT) {
@@ -600,10 +591,11 @@ static const char *zm_fan_declines(const struct method *m,
 	if (attr.backend == ZCHAN_BACKEND_KERNEL && access("/dev/zchan", F_OK))
 		snprintf(why, sizeof(why), "no /dev/zchan (zchan.ko not loaded)");
 	else
-		snprintf(why, sizeof(why), "zchan_create(%s = %u): %s%s",
+		snprintf(why, sizeof(why), "zchan_create(%s = %u): %s",
 			 mode == MODE_FANOUT ? "ZCHAN_BROADCAST, max_consumers" :
-			 "max_producers", ends, zchan_strerror(-ret),
-			 ret == -EOPNOTSUPP ? " (not built yet)" : "");
+			 "max_producers", ends, ret == -EOPNOTSUPP ?
+			 "-EOPNOTSUPP, not built for this backend yet" :
+			 zchan_strerror(-ret));
 	return why;
 }
 
