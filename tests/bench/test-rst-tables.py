@@ -60,14 +60,44 @@ def run_doc(zchan_stream_4k, zchan_busy_p50, zchan_sleep_sys=0.001):
     return {"env": {}, "results": res}
 
 
-def targets(doc):
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(doc, f)
+def fan_doc(zchan_fanin_x, zchan_fanout_x):
+    """A fan run at 4 KiB and 1 MiB, N = 1, 2, 4, 8, in which zchan-memfd
+    (N 1:1 channels, a copy per consumer) moves 10 times the pipes' and
+    iceoryx's messages, but at 1 MiB, N = 8: there zchan_fanin_x times
+    the pipes' (fan-in), zchan_fanout_x times iceoryx's (fan-out)."""
+    res = []
+    for mode, peer, x in (("fanin", "pipe", zchan_fanin_x),
+                          ("fanout", "iceoryx", zchan_fanout_x)):
+        for s in (4096, 1 << 20):
+            for n in (1, 2, 4, 8):
+                r = point(peer, mode, s, 1e5)
+                r.update(placement="fan", pairs=n, fan_shape="shared"
+                         if peer == "iceoryx" else "lanes")
+                res.append(r)
+                r = point("zchan-memfd", mode, s, 1e5 * (
+                    x if (s, n) == (1 << 20, 8) else 10))
+                r.update(placement="fan", pairs=n, fan_shape="lanes")
+                res.append(r)
+    return {"env": {}, "results": res}
+
+
+def targets(doc, fan=None):
+    paths = []
+    for d in (doc, fan):
+        if d is None:
+            continue
+        with tempfile.NamedTemporaryFile("w", suffix=".json",
+                                         delete=False) as f:
+            json.dump(d, f)
+        paths.append(f.name)
+    args = ["--fan", paths[1]] if fan else []
     try:
-        out = subprocess.run([sys.executable, TOOL, "--targets", f.name],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([sys.executable, TOOL, "--targets"] + args +
+                             [paths[0]], capture_output=True, text=True,
+                             check=True).stdout
     finally:
-        os.unlink(f.name)
+        for p in paths:
+            os.unlink(p)
     body = [line[3:] for line in out.splitlines() if line.startswith("   ")
             and not line.startswith("   :")]
     rows = list(csv.reader(body, skipinitialspace=True))
@@ -95,7 +125,9 @@ IDLE = ["idle: >= every peer at every size, stream and handoff",
         "a sleep costs one system call per side (the wait, the wake), "
         "nothing else enters the kernel"]
 
-print("1..5")
+FAN = "fan-out to N subscribers >= iceoryx; fan-in from N producers >= 5x pipes"
+
+print("1..8")
 good = dict((t, v) for t, _, v in targets(run_doc(3.1e6, 290.0)))
 check("a run that meets every idle target: each of them met",
       all(good.get(t) == "met" for t in IDLE), *good.items())
@@ -112,4 +144,16 @@ check("system calls the library did not count as sleeps or wakes miss, "
       "naming 1 MiB", bad.get(IDLE[4], "").startswith(
           "**missed**: 1 MiB producer 0.002 syscalls/msg"), bad)
 check("nothing else is missed", sorted(missed) == sorted(IDLE[2:]), missed)
+
+check("no fan run: the fan target is not measured",
+      good.get(FAN, "").startswith("**missed**: not measured"), good)
+fan = dict((t, v) for t, _, v in targets(run_doc(3.1e6, 290.0),
+                                         fan_doc(5.1, 1.01)))
+check("fan-in at 5.1x pipes and fan-out at 1.01x iceoryx: met",
+      fan.get(FAN) == "met", fan)
+fan = dict((t, v) for t, _, v in targets(run_doc(3.1e6, 290.0),
+                                         fan_doc(4.9, 0.99)))
+check("fan-in at 4.9x pipes and fan-out at 0.99x iceoryx, 1 MiB N = 8: "
+      "missed, naming both", fan.get(FAN) == "**missed**: 1 MiB N = 8 "
+      "0.99x fanout iceoryx, 1 MiB N = 8 4.90x fanin pipe", fan)
 sys.exit(1 if failed else 0)

@@ -5,9 +5,11 @@ Documentation/benchmarks.rst, so the figures there are copied by a program,
 not by hand.
 
 usage: rst-tables.py [--zchan METHOD] [--methods LIST] [--guest GUEST.json]
-                     [--scale SCALE.json] [--pages PAGES.json ...] NATIVE.json
+                     [--scale SCALE.json] [--pages PAGES.json ...]
+                     [--fan FAN.json] NATIVE.json
        rst-tables.py --targets [--best] [--zchan METHOD] [--scale SCALE.json]
-                     [--guest GUEST.json] NATIVE.json
+                     [--guest GUEST.json] [--fan FAN.json] NATIVE.json
+       rst-tables.py --fan-only FAN.json
 
 NATIVE.json is make bench's native run (placements idle, same-core and
 oversub), SCALE.json its scale sweep (1 to 64 pairs at once), GUEST.json
@@ -15,7 +17,10 @@ its guest run (the kernel backend).  Prints, per placement: stream
 throughput (GB/s), handoff rates (millions of messages per second),
 pingpong and pingpong-busy p50 round trips, CPU and system calls per
 message; then the scale sweep's aggregate rates, each channel's setup
-time, memory and descriptors, and the guest's tables.  With --targets,
+time, memory and descriptors, the guest's tables, and FAN.json's (the
+fan modes: N producers into one consumer, one producer to N consumers)
+throughput in all, per consumer and CPU per message by N; --fan-only
+prints those alone.  With --targets,
 issue 24's targets instead: what the runs measured against each, and
 whether it was met, the points that missed named.  --best takes the rates
 from each point's fastest run instead of its median run.
@@ -31,8 +36,8 @@ PEERS = ("pipe", "vmsplice", "socketpair", "tcp", "shm-flag", "cma", "iceoryx")
 
 def load(path, placement="idle"):
     """The run's document and its points of one placement, keyed by
-    (method, mode, size); placement "pairs" keys by (method, mode, size,
-    pairs)."""
+    (method, mode, size); placements "pairs" and "fan" key by (method,
+    mode, size, pairs), the pairs of "fan" being its ends, N."""
     with open(path) as f:
         doc = json.load(f)
     res = {}
@@ -40,7 +45,7 @@ def load(path, placement="idle"):
         if r.get("placement", "idle") != placement:
             continue
         key = (r["method"], r["mode"], r["msg_size"])
-        if placement == "pairs":
+        if placement in ("pairs", "fan"):
             key += (r.get("pairs", 1),)
         res[key] = r
     return doc, res
@@ -340,7 +345,40 @@ def scale_targets(scale, guest, zc, t):
           parts or [("no 2 and 64 pair points", [(0, "not measured")])])
 
 
-def targets(native, zc, same=None, over=None, scale=None, guest=None):
+def fan_targets(fan, zc, t):
+    """Fan-out >= iceoryx, fan-in >= 5x pipes, at every size and N: zchan
+    is its many-ended channel where that ran, else its N 1:1 channels."""
+    what = "fan-out to N subscribers >= iceoryx; fan-in from N producers " \
+        ">= 5x pipes"
+    if not fan:
+        t.row(what, [("no fan run", [(0, "not measured")])])
+        return
+    ok = lambda k: (fan.get(k) or {}).get("status") == "ok"
+    parts = []
+    for mode, peer, need in (("fanout", "iceoryx", 1), ("fanin", "pipe", 5)):
+        vals, used = [], set()
+        for s, n in sorted({(k[2], k[3]) for k in fan if k[1] == mode},
+                           key=lambda sn: (sn[1], sn[0])):
+            m = zc + "-many" if ok((zc + "-many", mode, s, n)) else zc
+            if ok((m, mode, s, n)) and ok((peer, mode, s, n)):
+                used.add("%s (%s)" % (m, fan_how(m, mode, fan)))
+                vals.append((s, n, fan[(m, mode, s, n)]["msgs_per_sec"] /
+                             fan[(peer, mode, s, n)]["msgs_per_sec"]))
+        if not vals:
+            parts.append(("%s: no %s and %s figures" % (mode, zc, peer),
+                          [(0, "%s not measured" % mode)]))
+            continue
+        lo = min(vals, key=lambda v: v[2])
+        parts.append(("%s, %s against %s: %sx (%s, N = %d) to %sx" % (
+            mode, " and ".join(sorted(used)), peer, sig3(lo[2]),
+            size_name(lo[0]), lo[1], sig3(max(v[2] for v in vals))),
+            [(s, "N = %d %sx %s %s" % (n, sig3(v), mode, peer))
+             for s, n, v in vals if v < need]))
+    t.row(what, parts)
+
+
+def targets(native, zc, same=None, over=None, scale=None, guest=None,
+            fan=None):
     """Issue 24's targets against one make bench: (target, measured, verdict)."""
     t = Targets()
     idle_targets(native, zc, t)
@@ -348,9 +386,7 @@ def targets(native, zc, same=None, over=None, scale=None, guest=None):
         busy_targets(same, zc, t, "same CPU")
     if over is not None:
         busy_targets(over, zc, t, "oversubscribed")
-    t.rows.append(("fan-out to N subscribers >= iceoryx; fan-in from N "
-                   "producers >= 5x pipes", "not measured",
-                   "**not measured**: zchan has no many-ended channels yet"))
+    fan_targets(fan, zc, t)
     scale_targets(scale, guest, zc, t)
     return t.table("issue 24's targets, %s" % zc)
 
@@ -364,6 +400,57 @@ def scale_table(title, methods, res, mode, size):
         if not all(c in ("-", "n/a") for c in cells):
             rows.append([m] + cells)
     return rst_table(title, rows)
+
+
+def fan_how(method, mode, fan):
+    """How a method fanned: N 1:1 channels polled, a copy per consumer,
+    or one channel (iceoryx: one service) with N ends."""
+    shape = next((r.get("fan_shape") for k, r in fan.items()
+                  if k[0] == method and k[1] == mode and r.get("fan_shape")),
+                 None)
+    if shape == "shared":
+        return "one service" if method == "iceoryx" else "one channel"
+    if shape == "lanes":
+        return "N 1:1 channels, polled" if mode == "fanin" else \
+            "copy per consumer"
+    return "-"
+
+
+FAN_METHODS = ("pipe", "socketpair", "tcp", "shm-flag", "iceoryx", "zchan",
+               "zchan-many", "zchan-copy", "zchan-memfd", "zchan-memfd-many",
+               "zchan-memfd-copy")
+
+
+def fan_tables(fan):
+    """Per fan mode and size, by N: GB/s in all, per consumer (fan-out),
+    CPU per delivered message; a row per method that ran, labelled with
+    how it fans."""
+    out = []
+    methods = [m for m in FAN_METHODS if any(k[0] == m for k in fan)] + \
+        sorted({k[0] for k in fan} - set(FAN_METHODS))
+    for mode in ("fanin", "fanout"):
+        for size in sorted({k[2] for k in fan if k[1] == mode}):
+            ends = sorted({k[3] for k in fan if k[1] == mode and k[2] == size})
+            who = "N producers into one consumer" if mode == "fanin" else \
+                "one producer to N consumers"
+            metrics = [("throughput in all, GB/s", "bytes_per_sec", sig3, 1e9)]
+            if mode == "fanout":
+                metrics.append(("per consumer, GB/s", "consumer_bytes_per_sec",
+                                sig3, 1e9))
+            metrics.append(("CPU per delivered message", "cpu_ns_per_msg", ns,
+                            1.0))
+            for what, field, fmt, scale in metrics:
+                rows = [["method"] + ["N = %d" % n for n in ends]]
+                for m in methods:
+                    cells = [cell(fan.get((m, mode, size, n)), field, fmt,
+                                  scale) for n in ends]
+                    if all(c in ("-", "n/a") for c in cells):
+                        continue
+                    rows.append(["%s (%s)" % (m, fan_how(m, mode, fan))] +
+                                cells)
+                out.append(rst_table("%s %s, %s: %s" % (
+                    mode, size_name(size), who, what), rows))
+    return out
 
 
 def setup_table(title, methods, res, key_of):
@@ -432,20 +519,35 @@ def main():
     ap.add_argument("--guest", help="make bench's guest run (JSON)")
     ap.add_argument("--pages", action="append", default=[],
                     help="a guest-pages run (JSON), once per kernel")
+    ap.add_argument("--fan", help="make bench's fan modes run (JSON)")
+    ap.add_argument("--fan-only", action="store_true",
+                    help="the fan run's tables alone: NATIVE.json is the "
+                    "fan run")
     ap.add_argument("native")
     args = ap.parse_args()
+
+    if args.fan_only:
+        doc, fan = load(args.native, "fan")
+        env = doc["env"]
+        print(".. zchan-bench %s, %s, %d CPUs, Linux %s, load at start %s\n" % (
+            env["tool_version"], env["cpu"], env["ncpus"], env["kernel"],
+            env["loadavg"]))
+        for t in fan_tables(fan):
+            print(t)
+        return 0
 
     doc, res = load(args.native)
     _, same = load(args.native, "same-core")
     _, over = load(args.native, "oversub")
     scale = load(args.scale, "pairs")[1] if args.scale else None
     guest = load(args.guest)[1] if args.guest else None
+    fan = load(args.fan, "fan")[1] if args.fan else None
     if args.best:
-        for r in (res, same, over, scale or {}):
+        for r in (res, same, over, scale or {}, fan or {}):
             best_runs(r)
     if args.targets:
         print(targets(res, args.zchan, same or None, over or None, scale,
-                      guest))
+                      guest, fan))
         return 0
     methods = args.methods.split(",")
     sizes = sorted({k[2] for k in res})
@@ -499,6 +601,9 @@ def main():
                               guest, lambda m: (m, g[1], g[2])))
     if args.pages:
         print(pages_table(args.pages))
+    if fan:
+        for t in fan_tables(fan):
+            print(t)
     return 0
 
 
