@@ -66,6 +66,8 @@ static int kernel_create(struct zchan *z, const char *name,
 	struct zchan_create cr;
 	int devfd = z->fd, ret;
 
+	if (g->max_consumers > 1)
+		return -EOPNOTSUPP;	/* broadcast: the module's, to come */
 	memset(&cr, 0, sizeof(cr));
 	if (module_features(devfd) & ZCHAN_FEAT_PUBLISH_ON_CLOSE)
 		cr.flags = ZCHAN_CREATE_PUBLISH_ON_CLOSE;

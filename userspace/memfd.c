@@ -46,6 +46,7 @@ static void memfd_free(struct zchan *z)
 	struct zchan_memfd *m = &z->memfd;
 	unsigned int i;
 
+	__zchan_bcast_free(z);
 	if (m->own_end)
 		__sys_munmap(m->own_end, __zchan_page_size());
 	if (m->peer_end)
@@ -357,7 +358,16 @@ static int memfd_create_end(struct zchan *z, const char *name,
 		return ret;
 	z->memfd.sock = sp[0];
 	z->memfd.peer_fds[ZCHAN_MEMFD_SOCK] = sp[1];
-	return memfd_epoll(z);
+	ret = memfd_epoll(z);
+	if (!ret && g->max_consumers > 1)	/* broadcast: bcast.c */
+		ret = __zchan_bcast_init(z, cons_end_off(&l));
+	return ret;
+}
+
+int __zchan_memfd_cons_region(const struct zchan_layout *l, uint64_t *end_off)
+{
+	*end_off = cons_end_off(l);
+	return memfd_region("zchan-cons", *end_off + __zchan_page_size());
 }
 
 /*
@@ -367,6 +377,8 @@ static int memfd_create_end(struct zchan *z, const char *name,
 static int memfd_peer_fds(struct zchan *prod, unsigned int role, int *fds,
 			  struct zchan_layout *l)
 {
+	if (prod->max_consumers > 1)	/* broadcast */
+		return __zchan_bcast_peer_fds(prod, role, fds, l);
 	if (role != ZCHAN_ROLE_CONSUMER)
 		return -EOPNOTSUPP;
 	if (prod->role != ZCHAN_PRODUCER ||
@@ -384,6 +396,8 @@ static int memfd_peer_fds(struct zchan *prod, unsigned int role, int *fds,
 /* Sent: our copy of the consumer's socket end would hide its death. */
 static void memfd_peer_sent(struct zchan *prod, unsigned int role)
 {
+	if (prod->bcast)
+		__zchan_bcast_sent(prod);
 	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_PROD]);
 	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_CONS]);
 	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_SOCK]);
@@ -499,6 +513,10 @@ static void memfd_kick(struct zchan *z)
 {
 	uint64_t one = 1;
 
+	if (unlikely(z->bcast)) {	/* a broadcast producer: every consumer */
+		__zchan_bcast_kick_all(z);
+		return;
+	}
 	z->memfd.kicked_gen = z->memfd.peer_gen;
 	/* -EAGAIN: counter saturated, the peer is woken anyway. */
 	(void)__sys_write(z->memfd.peer_efd, &one, sizeof(one));
@@ -643,6 +661,8 @@ static void memfd_self_kick(struct zchan *z)
  */
 static bool memfd_peer_gone(struct zchan *z)
 {
+	if (z->bcast)
+		return __zchan_bcast_gone(z);
 	if (z->memfd.sock < 0)
 		return false;
 	if (z->sleep_watches_peer) {
@@ -668,7 +688,10 @@ static int memfd_hold(struct zchan *z)
 	 * The peer watches holders it has seen: make it look again
 	 * (-EAGAIN: saturated, the peer wakes anyway).
 	 */
-	(void)__sys_write(z->memfd.peer_efd, &one, sizeof(one));
+	if (z->bcast)
+		__zchan_bcast_kick_all(z);
+	else
+		(void)__sys_write(z->memfd.peer_efd, &one, sizeof(one));
 	return 0;
 }
 

@@ -74,7 +74,9 @@ static bool is_batch(const struct zchan *z, uint32_t slots, uint64_t bytes)
 /* Take back the slots and pool space the consumer released. */
 static int prod_reclaim(struct zchan *z)
 {
-	uint32_t head = load_acquire(z->head);
+	/* broadcast: the least of the consumers' heads, bounded (bcast.c) */
+	uint32_t head = unlikely(z->bcast) ? __zchan_bcast_head(z) :
+					     load_acquire(z->head);
 	uint32_t seen = z->p_seen;
 
 	if (head == seen)
@@ -253,7 +255,10 @@ static void prod_publish(struct zchan *z)
 		return;
 	z->p_tail = t;
 	store_release(z->tail, t);
-	__zchan_notify_peer(z);
+	if (unlikely(z->bcast))
+		__zchan_bcast_notify(z);
+	else
+		__zchan_notify_peer(z);
 }
 
 /*
@@ -268,7 +273,8 @@ static bool prod_batch_free(struct zchan *z, bool slow)
 	return z->p_seen == z->p_tail ||
 	       (z->entries - (z->p_alloc - z->p_seen) >= z->entries / 4 &&
 		z->pool_size - z->pool_used >= z->pool_size / 4) ||
-	       (slow && load_acquire(z->read) == z->p_tail);
+	       (slow && (unlikely(z->bcast) ? __zchan_bcast_all_read(z) :
+			 load_acquire(z->read) == z->p_tail));
 }
 
 /* __zchan_wait_until() test of a producer that ran out of room. */

@@ -94,8 +94,13 @@ static int check_attr(const struct zchan_attr *attr, struct zchan_geom *g,
 	if (attr->max_producers > ZCHAN_ENDS_MAX ||
 	    attr->max_consumers > ZCHAN_ENDS_MAX)
 		return -EINVAL;
-	/* Many-ended channels are not built yet (Documentation/many.rst). */
-	if (attr->max_producers > 1 || attr->max_consumers > 1)
+	/*
+	 * Of many-ended channels, only broadcast to several consumers from
+	 * one producer is built (Documentation/many.rst); the backend may
+	 * refuse it too.
+	 */
+	if (attr->max_producers > 1 ||
+	    (attr->max_consumers > 1 && !(attr->flags & ZCHAN_BROADCAST)))
 		return -EOPNOTSUPP;
 	if (attr->mode & ~0777U)
 		return -EINVAL;

@@ -106,6 +106,11 @@ static inline ssize_t __sys_pread(int fd, void *buf, size_t n, off_t off)
 	return __sys_call(ssize_t, pread(fd, buf, n, off));
 }
 
+static inline ssize_t __sys_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return __sys_call(ssize_t, pwrite(fd, buf, n, off));
+}
+
 static inline ssize_t __sys_readlink(const char *path, char *buf, size_t n)
 {
 	return __sys_call(ssize_t, readlink(path, buf, n));

@@ -12,6 +12,7 @@
  *   wait.c pages.c          kicks and waits; SEND_PAGES transfers
  *   kernel.c memfd.c        the backends: one struct zchan_ops each
  *   holders.c               memfd: the end pages' tables of holders
+ *   bcast.c                 memfd: a broadcast producer's consumers
  *   handle.c                a handle's memory and mappings
  *   hold.c                  which process holds a handle (forks)
  *   uring.c                 the private io_uring a handle sleeps in
@@ -198,7 +199,7 @@ struct zchan_geom {
 	uint32_t max_msg;
 	uint32_t mode;
 	uint32_t max_producers;	/* 1 to ZCHAN_ENDS_MAX */
-	uint32_t max_consumers;	/* 1 (more are not built yet) */
+	uint32_t max_consumers;	/* 1, or up to ZCHAN_ENDS_MAX: broadcast */
 	uint32_t flags;		/* ZCHAN_BROADCAST */
 };
 
@@ -385,6 +386,8 @@ struct zchan {
 	uint32_t max_consumers;
 	uint32_t chan_flags;	/* ZCHAN_BROADCAST */
 	struct zchan_fanin *fanin;	/* role ZCHAN_FANIN: the lanes */
+	/* a broadcast channel's producer end (memfd): its consumers */
+	struct zchan_bcast *bcast;
 
 	bool peer_dead;		/* latched by __zchan_peer_gone() */
 
@@ -570,6 +573,23 @@ bool __zchan_holders_gone(struct zchan *z, int sock);
 unsigned int __zchan_holders_watch(struct zchan *z);
 void __zchan_holders_unwatch(struct zchan *z);
 uint64_t __zchan_holders_pidns(void);
+
+/* bcast.c: a broadcast producer's consumers (memfd) */
+int __zchan_bcast_init(struct zchan *p, uint64_t end_off);
+void __zchan_bcast_free(struct zchan *p);
+uint32_t __zchan_bcast_head(struct zchan *p);
+bool __zchan_bcast_all_read(struct zchan *p);
+void __zchan_bcast_notify(struct zchan *p);
+void __zchan_bcast_kick_all(struct zchan *p);
+bool __zchan_bcast_gone(struct zchan *p);
+int __zchan_bcast_ends(struct zchan *p, unsigned int role);
+int __zchan_bcast_peer_fds(struct zchan *z, unsigned int role, int *fds,
+			   struct zchan_layout *l);
+void __zchan_bcast_sent(struct zchan *p);
+
+/* memfd.c: a new consumer ring's sealed memfd, and where its end page is */
+int __zchan_memfd_cons_region(const struct zchan_layout *l,
+			      uint64_t *end_off);
 
 /* peer.c: an end to and from a unix socket */
 int __zchan_send_end(struct zchan *end, unsigned int role, int sock);
