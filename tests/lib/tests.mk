@@ -110,5 +110,16 @@ NATIVE_TESTS += lib/zchan_many_test
 GUEST_TESTS += lib/zchan_many_test
 TEST_CLEAN += lib/zchan_many_test
 
+# Broadcast (ZCHAN_BROADCAST, several consumers): one binary, both
+# backends as fixture variants; the kernel's skips until the module has it.
+lib/zchan_bcast_test: lib/zchan_bcast_test.c $(TEST_COMMON_HDRS) lib/.buildflags \
+		$(KSFT_HDRS) $(LIBZCHAN_A)
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(LIB_TEST_CFLAGS) -o $@ $< $(LIB_TEST_LIBS)
+
+NATIVE_TESTS += lib/zchan_bcast_test
+GUEST_TESTS += lib/zchan_bcast_test
+TEST_CLEAN += lib/zchan_bcast_test
+
 # userspace/*.c read errno nowhere but through syscall.h.
 NATIVE_TESTS += lib/errno-check.sh
