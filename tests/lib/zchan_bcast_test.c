@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <liburing.h>
 #include <zchan.h>
 
 #include "kselftest_harness.h"
@@ -60,6 +61,7 @@ enum mode {
 	READ_SLOW,		/* zero-copy, a nap every 64 messages */
 	READ_HOLD,		/* wait for a byte on the socket first */
 	READ_ROCHECK,		/* zero-copy, and a write must fault */
+	READ_URING,		/* non-blocking, waits in io_uring */
 };
 
 struct cons {
@@ -88,6 +90,41 @@ static void check_msg(const void *buf, ssize_t len, struct report *r)
 	r->count++;
 }
 
+/* Read until the end, waiting for zchan_fd() in an io_uring. */
+static int uring_reader(struct zchan *c, struct report *r)
+{
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	const void *p;
+	ssize_t n;
+
+	if (io_uring_queue_init(4, &ring, 0))
+		return 103;
+	for (;;) {
+		n = zchan_recv_zc(c, &p, ZCHAN_NONBLOCK);
+		if (n >= 0) {
+			check_msg(p, n, r);
+			if (zchan_release(c, p))
+				r->bad++;
+			continue;
+		}
+		if (n != -EAGAIN)
+			break;
+		zchan_prep_wait(io_uring_get_sqe(&ring), c);
+		if (io_uring_submit_and_wait(&ring, 1) < 0 ||
+		    io_uring_wait_cqe(&ring, &cqe))
+			return 104;
+		if (cqe->res < 0)
+			r->bad++;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	r->end = (int)n;
+	r->hup = zchan_poll(c);
+	zchan_close(c);
+	return write(child_sock, r, sizeof(*r)) == sizeof(*r) ? 0 : 102;
+}
+
 static int consumer_main(void *arg)
 {
 	enum mode mode = (enum mode)(uintptr_t)arg;
@@ -102,6 +139,8 @@ static int consumer_main(void *arg)
 		return 100;
 	if (mode == READ_HOLD && read(child_sock, &go, 1) != 1)
 		return 101;
+	if (mode == READ_URING)
+		return uring_reader(c, &r);
 	for (;;) {
 		if (mode == READ_COPY) {
 			n = zchan_recv(c, buf, sizeof(buf), 0);
@@ -514,6 +553,37 @@ TEST_F(bcast, hostile_consumer_cannot_free_others_messages)
 		ASSERT_EQ(0, send_msg(self->p, sent + i, 0));
 	close(sv[0]);
 	close(sv[1]);
+}
+
+/*
+ * Waits on every end: consumers that wait in io_uring (zchan_prep_wait()),
+ * a producer that waits with zchan_wait() for room whenever a
+ * non-blocking send finds none.
+ */
+TEST_F(bcast, waits_on_every_end)
+{
+	uint64_t i, waits = 0, n = 5000;
+	int ret;
+
+	ZC_NEED_BACKEND();
+	SPAWN(READ_URING);
+	SPAWN(READ_URING);
+	SPAWN(READ_SLOW);
+	MAKE_CHANNEL(16, 65536, 3);
+	for (i = 0; i < 3; i++)
+		SEND_END(i);
+	for (i = 0; i < n; i++) {
+		while ((ret = send_msg(self->p, i, ZCHAN_NONBLOCK)) == -EAGAIN) {
+			ASSERT_EQ(POLLOUT, zchan_wait(self->p, -1) & POLLOUT);
+			waits++;
+		}
+		ASSERT_EQ(0, ret);
+	}
+	EXPECT_GT(waits, 0);	/* the slow one made it wait */
+	zchan_close(self->p);
+	self->p = NULL;
+	for (i = 0; i < 3; i++)
+		EXPECT_REPORT(i, 0, n);
 }
 
 /* Only broadcast from one producer is built: the other shapes say so. */
