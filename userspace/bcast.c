@@ -23,12 +23,22 @@
  * next look at its peers (a wait, zchan_poll()).  With no consumer, all
  * is released at once: broadcast keeps accepting.
  *
- * A new consumer end is made by the producer (zchan_send_end()), which
- * adopts it first: its head and read start at the producer's tail, and it
- * gets every message published from then on.
+ * A new consumer end made by the producer (zchan_send_end()) is adopted
+ * at once: its head and read start at the producer's tail, and it gets
+ * every message published from then on.  One made by a consumer is
+ * announced to the producer first: its memfd, eventfd and the producer's
+ * half of its socket go over the maker's liveness socket (SCM_RIGHTS),
+ * the maker counts the announcement in its ring's announce word and kicks
+ * the producer.  The producer looks at every consumer's announce word
+ * when it reclaims (at least once a ring of messages) and at its peers,
+ * adopts each end announced - its start word says from which index - or,
+ * with max_consumers live, closes the producer's half of its socket: that
+ * end sees the end of the stream.  Until it is adopted, the new end shows
+ * nothing published (its tail is its own head, a private word).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "zchan_int.h"
 
@@ -40,10 +50,24 @@ struct zchan_bcast {
 	struct zchan *cons[ZCHAN_ENDS_MAX];
 };
 
+/* A consumer end of a broadcast channel: what it needs beyond 1:1. */
+struct zchan_bcast_cons {
+	int prod_fd;		/* the producer memfd, read-only: for ends we make */
+	uint64_t *start;	/* our start word while we wait for it, else NULL */
+	uint32_t *tail;		/* the producer's tail and alloc, while we wait */
+	uint32_t *alloc;
+	uint32_t hold;		/* our tail while we wait: nothing published */
+	uint32_t announced;	/* ends we announced (our ring's announce word) */
+};
+
+static void adopt_announced(struct zchan *p);
+static int cons_peer_fds(struct zchan *c, int *fds, struct zchan_layout *l);
+
 /*
  * A view of the consumer end in @cons_fd (mapped here, not taken) that
  * takes @efd (its eventfd) and @sock (our half of its socket) even when it
- * fails.  Its p_seen is the consumer's head as the producer counts it.
+ * fails.  Its p_seen is the consumer's head as the producer counts it,
+ * its p_alloc the consumer's announce word as we last read it.
  */
 static int view_new(struct zchan *p, int cons_fd, uint64_t end_off, int efd,
 		    int sock)
@@ -90,6 +114,17 @@ fail:
 	v->fd = -1;
 	__zchan_free(v);
 	return (int)PTR_ERR(m);
+}
+
+/* A consumer's death (its socket hangs up) wakes our sleeps. */
+static int watch_sock(struct zchan *p, int sock)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLRDHUP;
+	ev.data.fd = sock;
+	return __sys_epoll_ctl(p->fd, EPOLL_CTL_ADD, sock, &ev);
 }
 
 static void view_free(struct zchan *p, struct zchan *v)
@@ -143,8 +178,14 @@ int __zchan_bcast_init(struct zchan *p, uint64_t end_off)
 
 void __zchan_bcast_free(struct zchan *p)
 {
+	struct zchan_bcast_cons *bc = p->memfd.bcons;
 	struct zchan_bcast *b = p->bcast;
 
+	if (bc) {
+		__zchan_close_fd(&bc->prod_fd);
+		free(bc);
+		p->memfd.bcons = NULL;
+	}
 	if (!b)
 		return;
 	while (b->n)
@@ -165,6 +206,7 @@ uint32_t __zchan_bcast_head(struct zchan *p)
 	uint32_t seen = p->p_seen, tail = p->p_tail, min = tail - seen, h;
 	unsigned int i;
 
+	adopt_announced(p);
 	for (i = 0; i < b->n;) {
 		struct zchan *v = b->cons[i];
 
@@ -237,6 +279,7 @@ bool __zchan_bcast_gone(struct zchan *p)
 	struct zchan_bcast *b = p->bcast;
 	unsigned int i;
 
+	adopt_announced(p);
 	for (i = 0; i < b->n;) {
 		struct zchan *v = b->cons[i];
 
@@ -263,6 +306,46 @@ int __zchan_bcast_ends(struct zchan *p, unsigned int role)
 	return (int)p->bcast->n;
 }
 
+/* A new consumer end's memfd, eventfd and the producer's socket half. */
+enum { ANN_CONS, ANN_EFD, ANN_SOCK, ANN_NFDS };
+
+/*
+ * The pieces of a new consumer end: its memfd (*@end_off: its end page),
+ * with @len bytes of @init written at each of @offs (ring offsets, up to
+ * two), its eventfd and a socketpair.  All or nothing.
+ */
+static int end_make(const struct zchan_layout *l, const uint32_t *offs,
+		    unsigned int noffs, const void *init, size_t len,
+		    int *fds, int *sock, uint64_t *end_off)
+{
+	int sp[2], ret = -EIO;
+	unsigned int i;
+
+	fds[ANN_CONS] = __zchan_memfd_cons_region(l, end_off);
+	if (fds[ANN_CONS] < 0)
+		return fds[ANN_CONS];
+	for (i = 0; i < noffs; i++)
+		if (__sys_pwrite(fds[ANN_CONS], init, len,
+				 (off_t)(l->cons_ring_off + offs[i])) != (ssize_t)len)
+			goto close_cons;
+	ret = __sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ret < 0)
+		goto close_cons;
+	fds[ANN_EFD] = ret;
+	ret = __sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+			       SOCK_NONBLOCK, 0, sp);
+	if (ret < 0) {
+		__sys_close(fds[ANN_EFD]);
+		goto close_cons;
+	}
+	fds[ANN_SOCK] = sp[0];
+	*sock = sp[1];
+	return 0;
+close_cons:
+	__sys_close(fds[ANN_CONS]);
+	return ret;
+}
+
 /*
  * A new consumer end, adopted: a consumer ring whose head and read start
  * at our tail, an eventfd, a socketpair; -EUSERS once max_consumers are
@@ -271,66 +354,41 @@ int __zchan_bcast_ends(struct zchan *p, unsigned int role)
 static int cons_new(struct zchan *p)
 {
 	const struct zchan_layout *l = &p->layout;
+	const uint32_t offs[] = { l->cons_head, l->cons_read };
 	struct zchan_bcast *b = p->bcast;
 	uint32_t start = p->p_tail;
+	int fds[ANN_NFDS], sock, ret;
 	uint64_t end_off;
-	int fd, efd, sp[2], ret;
 
 	if (b->n >= p->max_consumers) {
 		(void)__zchan_bcast_gone(p);
 		if (b->n >= p->max_consumers)
 			return -EUSERS;
 	}
-	fd = __zchan_memfd_cons_region(l, &end_off);
-	if (fd < 0)
-		return fd;
-	if (__sys_pwrite(fd, &start, sizeof(start),
-			 (off_t)(l->cons_ring_off + l->cons_head)) != sizeof(start) ||
-	    __sys_pwrite(fd, &start, sizeof(start),
-			 (off_t)(l->cons_ring_off + l->cons_read)) != sizeof(start)) {
-		ret = -EIO;
-		goto close_fd;
-	}
-	efd = __sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (efd < 0) {
-		ret = efd;
-		goto close_fd;
-	}
-	ret = __sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-			       SOCK_NONBLOCK, 0, sp);
-	if (ret < 0) {
-		__sys_close(efd);
-		goto close_fd;
-	}
-	ret = view_new(p, fd, end_off, efd, sp[0]);
+	ret = end_make(l, offs, 2, &start, sizeof(start), fds, &sock, &end_off);
+	if (ret)
+		return ret;
+	ret = view_new(p, fds[ANN_CONS], end_off, fds[ANN_EFD], fds[ANN_SOCK]);
 	if (!ret) {
-		struct epoll_event ev;
-
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLRDHUP;
-		ev.data.fd = sp[0];
-		ret = __sys_epoll_ctl(p->fd, EPOLL_CTL_ADD, sp[0], &ev);
+		ret = watch_sock(p, fds[ANN_SOCK]);
 		if (ret)
 			drop(p, b->n - 1);
 	}
 	if (ret) {
-		__sys_close(sp[1]);
-		goto close_fd;
+		__sys_close(sock);
+		__sys_close(fds[ANN_CONS]);
+		return ret;
 	}
 	b->pending = (int)b->n - 1;
-	p->memfd.peer_fds[ZCHAN_MEMFD_CONS] = fd;
-	p->memfd.peer_fds[ZCHAN_MEMFD_SOCK] = sp[1];
+	p->memfd.peer_fds[ZCHAN_MEMFD_CONS] = fds[ANN_CONS];
+	p->memfd.peer_fds[ZCHAN_MEMFD_SOCK] = sock;
 	return 0;
-close_fd:
-	__sys_close(fd);
-	return ret;
 }
 
 /*
  * memfd.c's peer_fds() on a broadcast channel: a new consumer end made by
- * the producer (or the one made before, if sending it failed).  One
- * producer: -EUSERS for another.  A consumer cannot make one yet: it
- * would have to announce it to the producer (-EOPNOTSUPP).
+ * the producer, adopted, or by a consumer, announced (or the one made
+ * before, if sending it failed).  One producer: -EUSERS for another.
  */
 int __zchan_bcast_peer_fds(struct zchan *z, unsigned int role, int *fds,
 			   struct zchan_layout *l)
@@ -341,7 +399,7 @@ int __zchan_bcast_peer_fds(struct zchan *z, unsigned int role, int *fds,
 	if (role != ZCHAN_ROLE_CONSUMER)
 		return -EUSERS;
 	if (!b)
-		return -EOPNOTSUPP;
+		return cons_peer_fds(z, fds, l);
 	if (b->pending < 0) {
 		ret = cons_new(z);
 		if (ret)
@@ -356,8 +414,299 @@ int __zchan_bcast_peer_fds(struct zchan *z, unsigned int role, int *fds,
 	return ZCHAN_MEMFD_NFDS;
 }
 
+/* ------------------------------------------------------------------ */
+/* Ends made by consumers                                              */
+
+/* What a consumer sends the producer with a new end's three fds. */
+#define ZCHAN_BCAST_ANNOUNCE_MAGIC	0x5a424341U	/* "ZBCA" */
+
+static void *ring_word(const struct zchan *z, unsigned int from_end)
+{
+	return (unsigned char *)z->cons_map + z->layout.cons_ring_size - from_end;
+}
+
+/*
+ * memfd.c's attach() of a consumer end of a broadcast channel: keep the
+ * producer memfd (*@prod_fd, taken) for the ends it makes, and if another
+ * consumer made this one, show nothing until the producer adopts it.
+ */
+int __zchan_bcast_attach(struct zchan *c, int *prod_fd)
+{
+	struct zchan_bcast_cons *bc;
+	uint64_t w;
+
+	bc = calloc(1, sizeof(*bc));
+	if (!bc)
+		return -ENOMEM;
+	c->memfd.bcons = bc;
+	bc->prod_fd = *prod_fd;
+	*prod_fd = -1;
+	w = load_acquire((uint64_t *)ring_word(c, ZCHAN_BCAST_START_FROM_END));
+	if (!w)
+		return 0;
+	if (w != ZCHAN_BCAST_START_WAIT && !(w & ZCHAN_BCAST_START_SET))
+		return -EPROTO;
+	bc->start = ring_word(c, ZCHAN_BCAST_START_FROM_END);
+	bc->tail = c->tail;
+	bc->alloc = c->alloc;
+	bc->hold = c->c_head;
+	c->tail = &bc->hold;
+	c->alloc = NULL;
+	__zchan_bcast_try_start(c);
+	return 0;
+}
+
+/*
+ * An end that waits for the producer: start once its start word says
+ * where (a slow path: memfd.c's peer_gone()), and wake our fd, since what
+ * was published since is there for us and kicked nobody.
+ */
+void __zchan_bcast_try_start(struct zchan *c)
+{
+	struct zchan_bcast_cons *bc = c->memfd.bcons;
+	uint64_t w;
+
+	if (!bc->start)
+		return;
+	w = load_acquire(bc->start);
+	if (!(w & ZCHAN_BCAST_START_SET))
+		return;
+	c->c_head = c->c_read = (uint32_t)w;
+	store_release(c->head, c->c_head);
+	store_release(c->read, c->c_read);
+	c->tail = bc->tail;
+	c->alloc = bc->alloc;
+	bc->start = NULL;
+	if (c->fd >= 0 && c->ops->self_kick)
+		c->ops->self_kick(c);
+}
+
+/* A new end, announced over @c's liveness socket: its three fds. */
+static int announce(struct zchan *c, const int *fds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * ANN_NFDS)];
+		struct cmsghdr align;
+	} u;
+	uint32_t magic = ZCHAN_BCAST_ANNOUNCE_MAGIC;
+	struct iovec iov = { &magic, sizeof(magic) };
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(&u, 0, sizeof(u));
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * ANN_NFDS);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * ANN_NFDS);
+	do {
+		n = __sys_sendmsg(c->memfd.sock, &msg, MSG_NOSIGNAL);
+	} while (n == -EINTR);
+	if (n < 0)
+		return (int)n;
+	return n == sizeof(magic) ? 0 : -EIO;
+}
+
+/*
+ * A consumer makes a consumer end: a ring whose start word says "wait",
+ * an eventfd, a socketpair; announced to the producer (who adopts it, or
+ * refuses it with max_consumers live) before it leaves.  Kept in
+ * c->memfd.peer_fds until sent.
+ */
+static int cons_make(struct zchan *c)
+{
+	const struct zchan_layout *l = &c->layout;
+	const uint32_t offs[] = { (uint32_t)(l->cons_ring_size -
+					     ZCHAN_BCAST_START_FROM_END) };
+	uint64_t wait = ZCHAN_BCAST_START_WAIT, end_off;
+	int fds[ANN_NFDS], sock, ret;
+
+	ret = end_make(l, offs, 1, &wait, sizeof(wait), fds, &sock, &end_off);
+	if (ret)
+		return ret;
+	ret = announce(c, fds);
+	__sys_close(fds[ANN_SOCK]);	/* the producer's now, or nobody's */
+	if (ret) {
+		__sys_close(sock);
+		__sys_close(fds[ANN_EFD]);
+		__sys_close(fds[ANN_CONS]);
+		return ret;
+	}
+	store_release((uint32_t *)ring_word(c, ZCHAN_BCAST_ANNOUNCE_FROM_END),
+		      ++c->memfd.bcons->announced);
+	c->ops->kick(c);	/* a producer waiting for room looks */
+	c->memfd.peer_fds[ZCHAN_MEMFD_CONS] = fds[ANN_CONS];
+	c->memfd.peer_fds[ZCHAN_MEMFD_OWN_EFD] = fds[ANN_EFD];
+	c->memfd.peer_fds[ZCHAN_MEMFD_SOCK] = sock;
+	return 0;
+}
+
+/* A consumer's zchan_send_end(): the end it made (announced), as fds. */
+static int cons_peer_fds(struct zchan *c, int *fds, struct zchan_layout *l)
+{
+	int ret;
+
+	if (!c->memfd.bcons)
+		return -EOPNOTSUPP;
+	if (c->memfd.peer_fds[ZCHAN_MEMFD_CONS] < 0) {
+		ret = cons_make(c);
+		if (ret)
+			return ret;
+	}
+	fds[ZCHAN_MEMFD_PROD] = c->memfd.bcons->prod_fd;
+	fds[ZCHAN_MEMFD_CONS] = c->memfd.peer_fds[ZCHAN_MEMFD_CONS];
+	fds[ZCHAN_MEMFD_OWN_EFD] = c->memfd.peer_fds[ZCHAN_MEMFD_OWN_EFD];
+	fds[ZCHAN_MEMFD_PEER_EFD] = c->memfd.peer_efd;
+	fds[ZCHAN_MEMFD_SOCK] = c->memfd.peer_fds[ZCHAN_MEMFD_SOCK];
+	*l = c->layout;
+	return ZCHAN_MEMFD_NFDS;
+}
+
+/* One announcement from @v's socket: 1 and its fds, 0 if none, -errno. */
+static int recv_announce(struct zchan *v, int *fds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * ANN_NFDS)];
+		struct cmsghdr align;
+	} u;
+	uint32_t magic = 0;
+	struct iovec iov = { &magic, sizeof(magic) };
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	int i, nfds = 0;
+	ssize_t n;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	do {
+		n = __sys_recvmsg(v->memfd.sock, &msg,
+				  MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	} while (n == -EINTR);
+	if (n == -EAGAIN || n == 0)
+		return 0;		/* none, or the consumer went */
+	if (n < 0)
+		return (int)n;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		int cnt;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		cnt = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (i = 0; i < cnt; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (nfds < ANN_NFDS)
+				fds[nfds++] = fd;
+			else
+				__sys_close(fd);
+		}
+	}
+	if (n == sizeof(magic) && magic == ZCHAN_BCAST_ANNOUNCE_MAGIC &&
+	    nfds == ANN_NFDS && !(msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
+		return 1;
+	for (i = 0; i < nfds; i++)
+		__sys_close(fds[i]);
+	return -EPROTO;
+}
+
+/*
+ * Adopt the end announced in @fds (taken): it starts at our tail, and
+ * counts in the minimum from now on; refused (its fds closed: it sees the
+ * end of the stream) if it is not what a consumer makes, or if
+ * max_consumers are live.
+ */
+static void adopt(struct zchan *p, int *fds)
+{
+	const struct zchan_layout *l = &p->layout;
+	struct zchan_bcast *b = p->bcast;
+	uint64_t w = 0, end_off = l->cons_ring_off + l->cons_ring_size;
+	unsigned char *ring;
+	int ret;
+
+	ret = __zchan_memfd_check_cons(fds[ANN_CONS], l, fds[ANN_EFD],
+				       fds[ANN_SOCK]);
+	if (!ret && (__sys_pread(fds[ANN_CONS], &w, sizeof(w),
+				 (off_t)(end_off - ZCHAN_BCAST_START_FROM_END)) !=
+		     sizeof(w) || w != ZCHAN_BCAST_START_WAIT))
+		ret = -EPROTO;
+	if (!ret && b->n >= p->max_consumers)
+		ret = -EUSERS;
+	if (ret)
+		goto refuse;
+	ring = __sys_mmap(NULL, l->cons_ring_size, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, fds[ANN_CONS], (off_t)l->cons_ring_off);
+	if (IS_ERR(ring))
+		goto refuse;
+	store_once((uint32_t *)(ring + l->cons_head), p->p_tail);
+	store_once((uint32_t *)(ring + l->cons_read), p->p_tail);
+	store_release((uint64_t *)(ring + l->cons_ring_size -
+				   ZCHAN_BCAST_START_FROM_END),
+		      ZCHAN_BCAST_START_SET | p->p_tail);
+	__sys_munmap(ring, l->cons_ring_size);
+	if (view_new(p, fds[ANN_CONS], end_off, fds[ANN_EFD], fds[ANN_SOCK]))
+		goto close_cons;	/* took the others */
+	ret = watch_sock(p, fds[ANN_SOCK]);
+	if (ret) {
+		drop(p, b->n - 1);
+		goto close_cons;
+	}
+	/* it may sleep already: wake it to start */
+	b->cons[b->n - 1]->ops->kick(b->cons[b->n - 1]);
+	goto close_cons;
+refuse:
+	__sys_close(fds[ANN_EFD]);
+	__sys_close(fds[ANN_SOCK]);
+close_cons:
+	__sys_close(fds[ANN_CONS]);
+}
+
+/*
+ * Every end announced since we last looked (a load of each consumer's
+ * announce word; system calls only for one that moved).  A consumer whose
+ * announcements are garbage is dropped: it hurt only itself.
+ */
+static void adopt_announced(struct zchan *p)
+{
+	struct zchan_bcast *b = p->bcast;
+	unsigned int i, n = b->n;
+	int fds[ANN_NFDS], ret;
+
+	for (i = 0; i < n && i < b->n;) {
+		struct zchan *v = b->cons[i];
+		uint32_t a = load_acquire((uint32_t *)ring_word(v,
+					ZCHAN_BCAST_ANNOUNCE_FROM_END));
+
+		if (likely(a == v->p_alloc)) {
+			i++;
+			continue;
+		}
+		v->p_alloc = a;
+		while ((ret = recv_announce(v, fds)) > 0)
+			adopt(p, fds);
+		if (ret < 0 && ret != -ENOMEM) {
+			drop(p, i);
+			n--;
+			continue;
+		}
+		i++;
+	}
+}
+
 /* It was sent: the next zchan_send_end() makes another. */
 void __zchan_bcast_sent(struct zchan *p)
 {
-	p->bcast->pending = -1;
+	if (p->bcast)
+		p->bcast->pending = -1;
+	else	/* a consumer's: the new end's eventfd goes with it */
+		__zchan_close_fd(&p->memfd.peer_fds[ZCHAN_MEMFD_OWN_EFD]);
 }

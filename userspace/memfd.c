@@ -396,7 +396,7 @@ static int memfd_peer_fds(struct zchan *prod, unsigned int role, int *fds,
 /* Sent: our copy of the consumer's socket end would hide its death. */
 static void memfd_peer_sent(struct zchan *prod, unsigned int role)
 {
-	if (prod->bcast)
+	if (prod->max_consumers > 1)
 		__zchan_bcast_sent(prod);
 	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_PROD]);
 	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_CONS]);
@@ -491,6 +491,8 @@ static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds,
 		ret = map_end_pages(z, cons_fd, cons_end_off(l), prod_fd,
 				    prod_end_off(l));
 	}
+	if (!ret && z->max_consumers > 1)	/* broadcast */
+		ret = __zchan_bcast_attach(z, &fds[ZCHAN_MEMFD_PROD]);
 	if (ret)
 		return ret;
 	z->memfd.own_efd = fds[ZCHAN_MEMFD_OWN_EFD];
@@ -499,6 +501,18 @@ static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds,
 	fds[ZCHAN_MEMFD_OWN_EFD] = fds[ZCHAN_MEMFD_PEER_EFD] = -1;
 	fds[ZCHAN_MEMFD_SOCK] = -1;
 	return memfd_epoll(z);
+}
+
+int __zchan_memfd_check_cons(int fd, const struct zchan_layout *l, int efd,
+			     int sock)
+{
+	int ret = memfd_check(fd, cons_end_off(l) + __zchan_page_size());
+
+	if (!ret)
+		ret = check_notify_fd(efd, false);
+	if (!ret)
+		ret = check_notify_fd(sock, true);
+	return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -663,6 +677,8 @@ static bool memfd_peer_gone(struct zchan *z)
 {
 	if (z->bcast)
 		return __zchan_bcast_gone(z);
+	if (unlikely(z->memfd.bcons))
+		__zchan_bcast_try_start(z);	/* and the producer may be gone */
 	if (z->memfd.sock < 0)
 		return false;
 	if (z->sleep_watches_peer) {

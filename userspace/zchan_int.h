@@ -366,6 +366,8 @@ struct zchan_memfd {
 	uint32_t cpu;		/* own_end->cpu as we last wrote it */
 	bool no_ring_drain;	/* the kernel can't read own_efd NOWAIT */
 	uint64_t ring_drained;	/* own_efd's count, read in the ring */
+	/* a consumer end of a broadcast channel (bcast.c), else NULL */
+	struct zchan_bcast_cons *bcons;
 };
 
 struct zchan {
@@ -574,6 +576,20 @@ unsigned int __zchan_holders_watch(struct zchan *z);
 void __zchan_holders_unwatch(struct zchan *z);
 uint64_t __zchan_holders_pidns(void);
 
+/*
+ * memfd broadcast (bcast.c): the last words of a consumer ring's page.
+ * The start word (64 bits), which only the producer writes once the end
+ * exists: 0 for an end the producer made (its head and read were set),
+ * ZCHAN_BCAST_START_WAIT for one another consumer made (written by that
+ * consumer, before the end left it), ZCHAN_BCAST_START_SET | index once
+ * the producer adopted it.  Before it, the announce word (32 bits): how
+ * many ends this consumer announced to the producer.
+ */
+#define ZCHAN_BCAST_START_WAIT		(1ULL << 63)
+#define ZCHAN_BCAST_START_SET		(1ULL << 62)
+#define ZCHAN_BCAST_START_FROM_END	8U
+#define ZCHAN_BCAST_ANNOUNCE_FROM_END	16U
+
 /* bcast.c: a broadcast producer's consumers (memfd) */
 int __zchan_bcast_init(struct zchan *p, uint64_t end_off);
 void __zchan_bcast_free(struct zchan *p);
@@ -586,6 +602,12 @@ int __zchan_bcast_ends(struct zchan *p, unsigned int role);
 int __zchan_bcast_peer_fds(struct zchan *z, unsigned int role, int *fds,
 			   struct zchan_layout *l);
 void __zchan_bcast_sent(struct zchan *p);
+int __zchan_bcast_attach(struct zchan *c, int *prod_fd);
+void __zchan_bcast_try_start(struct zchan *c);
+
+/* memfd.c: is @fd a consumer memfd of layout @l, @efd an eventfd, @sock a socket? */
+int __zchan_memfd_check_cons(int fd, const struct zchan_layout *l, int efd,
+			     int sock);
 
 /* memfd.c: a new consumer ring's sealed memfd, and where its end page is */
 int __zchan_memfd_cons_region(const struct zchan_layout *l,
