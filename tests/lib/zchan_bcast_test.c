@@ -384,8 +384,7 @@ TEST_F(bcast, eusers_at_max_consumers)
 	}
 	EXPECT_EQ(-EUSERS, zchan_send_end(self->p, ZCHAN_ROLE_CONSUMER, sv[0]));
 	EXPECT_EQ(-EUSERS, zchan_send_end(self->p, ZCHAN_ROLE_PRODUCER, sv[0]));
-	/* new consumers come from the producer (for now) */
-	EXPECT_EQ(-EOPNOTSUPP, zchan_send_end(c[0], ZCHAN_ROLE_CONSUMER, sv[0]));
+	EXPECT_EQ(-EUSERS, zchan_send_end(c[0], ZCHAN_ROLE_PRODUCER, sv[0]));
 	EXPECT_EQ(3, zchan_ends(self->p, ZCHAN_ROLE_CONSUMER));
 	zchan_close(c[1]);
 	EXPECT_EQ(2, zchan_ends(self->p, ZCHAN_ROLE_CONSUMER));
@@ -456,7 +455,8 @@ static uint32_t *own_cons_ring(void)
 }
 
 /*
- * A hostile consumer: its head and read words get garbage, from before it
+ * A hostile consumer: its head, read and announce words get garbage
+ * (the announce word is 16 bytes before the end of its ring page), from before it
  * says it is ready until it is told to stop (a byte on its socket); then
  * it reports how many it wrote.
  */
@@ -488,6 +488,9 @@ static int hostile_main(void *arg)
 			v = (uint32_t)(v % 64);
 		__atomic_store_n(zc_word(ring, l.cons_head), v, __ATOMIC_RELEASE);
 		__atomic_store_n(zc_word(ring, l.cons_read), ~v, __ATOMIC_RELEASE);
+		/* and "I announced an end", with none sent */
+		__atomic_store_n(zc_word(ring, (uint32_t)sysconf(_SC_PAGESIZE) - 16),
+				 v, __ATOMIC_RELEASE);
 		if (++writes == 1000 && write(child_sock, "r", 1) != 1)
 			return 102;
 	}
@@ -584,6 +587,156 @@ TEST_F(bcast, waits_on_every_end)
 	self->p = NULL;
 	for (i = 0; i < 3; i++)
 		EXPECT_REPORT(i, 0, n);
+}
+
+/* Take everything @c has now, checking it; how many. */
+static uint64_t drain(struct zchan *c, struct report *r)
+{
+	const void *buf;
+	uint64_t n = 0;
+	ssize_t len;
+
+	while ((len = zchan_recv_zc(c, &buf, ZCHAN_NONBLOCK)) >= 0) {
+		check_msg(buf, len, r);
+		if (zchan_release(c, buf))
+			r->bad++;
+		n++;
+	}
+	r->end = (int)len;
+	return n;
+}
+
+/* Send @from to @to - 1, taking what local consumer @c gets meanwhile. */
+static int send_draining(struct zchan *p, struct zchan *c, uint64_t from,
+			 uint64_t to, struct report *r)
+{
+	uint64_t i;
+	int ret;
+
+	for (i = from; i < to; i++) {
+		while ((ret = send_msg(p, i, ZCHAN_NONBLOCK)) == -EAGAIN)
+			if (!drain(c, r))	/* room is someone else's */
+				zchan_wait(p, 10000000);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * A consumer end made by a consumer: announced to the producer, which
+ * adopts it; it gets every message from its start on, in order.
+ */
+TEST_F(bcast, consumer_made_end_starts_at_adoption)
+{
+	struct report r = { .first = -1 }, lr;
+	struct zchan *c;
+	int sv[2];
+
+	ZC_NEED_BACKEND();
+	SPAWN(READ_ZC);
+	MAKE_CHANNEL(64, 65536, 3);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, zchan_send_end(self->p, ZCHAN_ROLE_CONSUMER, sv[0]));
+	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c));
+	ASSERT_EQ(0, send_draining(self->p, c, 0, 100, &r));
+	ASSERT_EQ(0, zchan_send_end(c, ZCHAN_ROLE_CONSUMER, self->k[0].sock));
+	ASSERT_EQ(0, send_draining(self->p, c, 100, 3000, &r));
+	EXPECT_EQ(2, zchan_ends(self->p, ZCHAN_ROLE_CONSUMER));
+	zchan_close(self->p);
+	self->p = NULL;
+	drain(c, &r);
+	EXPECT_EQ(0, r.first);
+	EXPECT_EQ(3000, r.count);
+	EXPECT_EQ(0, r.bad);
+	EXPECT_EQ(-EPIPE, r.end);
+	ASSERT_EQ(0, get_report(&self->k[0], &lr));
+	EXPECT_GE(lr.first, 100);
+	EXPECT_EQ(3000, lr.first + lr.count);
+	EXPECT_EQ(0, lr.bad);
+	EXPECT_EQ(-EPIPE, lr.end);
+	zc_child_exits(self->k[0].pid, 0);
+	self->k[0].pid = 0;
+	zchan_close(c);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * Until the producer adopted it, an end a consumer made shows nothing, not
+ * even what was published before; then what is published after.
+ */
+TEST_F(bcast, consumer_made_end_waits_for_adoption)
+{
+	struct report r = { .first = -1 };
+	unsigned char buf[MSG_MAX];
+	struct zchan *c[2];
+	int sv[2], i, tries;
+	ssize_t n = -EAGAIN;
+
+	ZC_NEED_BACKEND();
+	MAKE_CHANNEL(16, 65536, 2);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, zchan_send_end(self->p, ZCHAN_ROLE_CONSUMER, sv[0]));
+	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c[0]));
+	for (i = 0; i < 5; i++)
+		ASSERT_EQ(0, send_msg(self->p, i, 0));
+	ASSERT_EQ(0, zchan_send_end(c[0], ZCHAN_ROLE_CONSUMER, sv[0]));
+	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c[1]));
+	EXPECT_EQ(-EAGAIN, zchan_recv(c[1], buf, sizeof(buf), ZCHAN_NONBLOCK));
+	EXPECT_EQ(0, zchan_poll(c[1]) & POLLIN);
+	EXPECT_EQ(2, zchan_ends(self->p, ZCHAN_ROLE_CONSUMER));	/* adopts */
+	ASSERT_EQ(0, send_msg(self->p, 5, 0));
+	/* the first look may only start it */
+	for (tries = 0; tries < 2 && n == -EAGAIN; tries++)
+		n = zchan_recv(c[1], buf, sizeof(buf), ZCHAN_NONBLOCK);
+	ASSERT_EQ((ssize_t)msg_len(5), n);
+	check_msg(buf, n, &r);
+	EXPECT_EQ(5, r.first);
+	EXPECT_EQ(0, r.bad);
+	EXPECT_EQ(-EAGAIN, zchan_recv(c[1], buf, sizeof(buf), ZCHAN_NONBLOCK));
+	r.first = -1;
+	r.count = 0;
+	EXPECT_EQ(6, drain(c[0], &r));
+	EXPECT_EQ(0, r.bad);
+	for (i = 0; i < 2; i++)
+		zchan_close(c[i]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * One made by a consumer while max_consumers are live: the producer
+ * refuses it, and it sees the end of the stream; the others go on.
+ */
+TEST_F(bcast, consumer_made_end_refused_when_full)
+{
+	struct zchan *c[3];
+	unsigned char buf[MSG_MAX];
+	int sv[2], i;
+
+	ZC_NEED_BACKEND();
+	MAKE_CHANNEL(16, 65536, 2);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, zchan_send_end(self->p, ZCHAN_ROLE_CONSUMER, sv[0]));
+		ASSERT_EQ(0, zchan_recv_peer(sv[1], &c[i]));
+	}
+	ASSERT_EQ(0, zchan_send_end(c[0], ZCHAN_ROLE_CONSUMER, sv[0]));
+	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c[2]));
+	EXPECT_EQ(2, zchan_ends(self->p, ZCHAN_ROLE_CONSUMER));
+	EXPECT_EQ(-EPIPE, zchan_recv(c[2], buf, sizeof(buf), ZCHAN_NONBLOCK));
+	ASSERT_EQ(0, send_msg(self->p, 0, 0));
+	for (i = 0; i < 2; i++) {
+		struct report r = { .first = -1 };
+
+		EXPECT_EQ(1, drain(c[i], &r));
+		EXPECT_EQ(0, r.bad);
+	}
+	for (i = 0; i < 3; i++)
+		zchan_close(c[i]);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 /* Only broadcast from one producer is built: the other shapes say so. */
