@@ -196,7 +196,7 @@ void __zchan_bcast_free(struct zchan *p)
 }
 
 /*
- * The producer's head (ring.c, prod_reclaim()): the least of the live
+ * The producer's head (zchan_ops.bcast_head, for ring.c's reclaim): the least of the live
  * consumers' heads, each taken only within [its last head, tail]; with no
  * consumer, the tail.  A consumer that closed is dropped here.
  */
@@ -224,7 +224,7 @@ uint32_t __zchan_bcast_head(struct zchan *p)
 	return seen + min;
 }
 
-/* Has every live consumer taken all we published (prod_batch_free())? */
+/* Has every live consumer taken all we published (zchan_ops.bcast_all_read)? */
 bool __zchan_bcast_all_read(struct zchan *p)
 {
 	struct zchan_bcast *b = p->bcast;
@@ -236,7 +236,7 @@ bool __zchan_bcast_all_read(struct zchan *p)
 	return true;
 }
 
-/* After a publish (ring.c): kick every consumer that sleeps, one fence. */
+/* After a publish (zchan_ops.bcast_notify): kick every sleeping consumer. */
 void __zchan_bcast_notify(struct zchan *p)
 {
 	struct zchan_bcast *b = p->bcast;
@@ -288,7 +288,7 @@ bool __zchan_bcast_gone(struct zchan *p)
 		} else if (p->sleep_watches_peer && !load_acquire(v->cons_closed)) {
 			(void)__zchan_holders_watch(v);
 			i++;
-		} else if (__zchan_peer_gone(v, true)) {
+		} else if (load_acquire(v->cons_closed) || v->ops->peer_gone(v)) {
 			drop(p, i);
 		} else {
 			i++;
@@ -297,7 +297,10 @@ bool __zchan_bcast_gone(struct zchan *p)
 	return false;
 }
 
-/* zchan_ends() of the producer: live consumers, the one not sent too. */
+/*
+ * zchan_ends() of the producer (zchan_ops.bcast_ends): the live consumers,
+ * the one not sent yet too.
+ */
 int __zchan_bcast_ends(struct zchan *p, unsigned int role)
 {
 	if (role == ZCHAN_ROLE_PRODUCER)

@@ -57,7 +57,7 @@ int zchan_ends(const struct zchan *end, unsigned int role)
 	if (!z || (role != ZCHAN_ROLE_PRODUCER && role != ZCHAN_ROLE_CONSUMER))
 		return -EINVAL;
 	if (z->bcast)
-		return __zchan_keep_errno(__zchan_bcast_ends(z, role));
+		return __zchan_keep_errno(z->ops->bcast_ends(z, role));
 	if (z->ops->ends)
 		return __zchan_keep_errno(z->ops->ends(z, role));
 	return __zchan_keep_errno(ends_1to1(z, role));

@@ -751,4 +751,8 @@ const struct zchan_ops __zchan_memfd_ops = {
 	.peer_gone	= memfd_peer_gone,
 	.running	= memfd_running,
 	.can_spin	= memfd_can_spin,
+	.bcast_head	= __zchan_bcast_head,
+	.bcast_all_read	= __zchan_bcast_all_read,
+	.bcast_notify	= __zchan_bcast_notify,
+	.bcast_ends	= __zchan_bcast_ends,
 };

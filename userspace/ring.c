@@ -75,7 +75,7 @@ static bool is_batch(const struct zchan *z, uint32_t slots, uint64_t bytes)
 static int prod_reclaim(struct zchan *z)
 {
 	/* broadcast: the least of the consumers' heads, bounded (bcast.c) */
-	uint32_t head = unlikely(z->bcast) ? __zchan_bcast_head(z) :
+	uint32_t head = unlikely(z->bcast) ? z->ops->bcast_head(z) :
 					     load_acquire(z->head);
 	uint32_t seen = z->p_seen;
 
@@ -256,7 +256,7 @@ static void prod_publish(struct zchan *z)
 	z->p_tail = t;
 	store_release(z->tail, t);
 	if (unlikely(z->bcast))
-		__zchan_bcast_notify(z);
+		z->ops->bcast_notify(z);
 	else
 		__zchan_notify_peer(z);
 }
@@ -273,7 +273,7 @@ static bool prod_batch_free(struct zchan *z, bool slow)
 	return z->p_seen == z->p_tail ||
 	       (z->entries - (z->p_alloc - z->p_seen) >= z->entries / 4 &&
 		z->pool_size - z->pool_used >= z->pool_size / 4) ||
-	       (slow && (unlikely(z->bcast) ? __zchan_bcast_all_read(z) :
+	       (slow && (unlikely(z->bcast) ? z->ops->bcast_all_read(z) :
 			 load_acquire(z->read) == z->p_tail));
 }
 

@@ -11,8 +11,8 @@
  *   ring.c                  the data path, readiness, zchan_poll/wait
  *   wait.c pages.c          kicks and waits; SEND_PAGES transfers
  *   kernel.c memfd.c        the backends: one struct zchan_ops each
+ *   bcast.c                 memfd: broadcast, its producer's consumers
  *   holders.c               memfd: the end pages' tables of holders
- *   bcast.c                 memfd: a broadcast producer's consumers
  *   handle.c                a handle's memory and mappings
  *   hold.c                  which process holds a handle (forks)
  *   uring.c                 the private io_uring a handle sleeps in
@@ -296,6 +296,15 @@ typedef int __zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
  *	peer's @can_spin looks.  NULL where nothing is said.
  * @can_spin: could spinning succeed now: is the peer running, and not on
  *	the CPU this end last said it runs on?  NULL: no way to know, spin.
+ *
+ * Broadcast (bcast.c; NULL where the backend has none).  The producer of
+ * a broadcast channel (z->bcast set) has a peer per consumer: ring.c asks
+ * these instead of the peer's words, each behind one unlikely branch.
+ * @bcast_head: the producer's head: the least of the consumers' heads,
+ *	each bounded; a consumer that closed leaves it.
+ * @bcast_all_read: has every consumer taken all that was published?
+ * @bcast_notify: after a publish: kick every consumer that sleeps.
+ * @bcast_ends: zchan_ends() of the producer.
  */
 struct zchan_ops {
 	int backend;		/* ZCHAN_BACKEND_*, for zchan_backend() */
@@ -330,6 +339,12 @@ struct zchan_ops {
 	bool (*peer_gone)(struct zchan *z);
 	void (*running)(struct zchan *z);
 	bool (*can_spin)(struct zchan *z);
+
+	/* a broadcast producer's, z->bcast set (NULL where none: memfd's) */
+	uint32_t (*bcast_head)(struct zchan *z);
+	bool (*bcast_all_read)(struct zchan *z);
+	void (*bcast_notify)(struct zchan *z);
+	int (*bcast_ends)(struct zchan *z, unsigned int role);
 };
 
 extern const struct zchan_ops __zchan_kernel_ops;
