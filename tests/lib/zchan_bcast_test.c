@@ -62,6 +62,7 @@ enum mode {
 	READ_HOLD,		/* wait for a byte on the socket first */
 	READ_ROCHECK,		/* zero-copy, and a write must fault */
 	READ_URING,		/* non-blocking, waits in io_uring */
+	READ_BORROW_STOP,	/* borrow 5, say so on the socket, then stop */
 };
 
 struct cons {
@@ -141,6 +142,14 @@ static int consumer_main(void *arg)
 		return 101;
 	if (mode == READ_URING)
 		return uring_reader(c, &r);
+	if (mode == READ_BORROW_STOP) {
+		for (n = 0; n < 5; n++)
+			if (zchan_recv_zc(c, &p, 0) < 0)
+				return 105;
+		if (write(child_sock, "b", 1) != 1)
+			return 106;
+		pause();	/* until killed, the five borrowed */
+	}
 	for (;;) {
 		if (mode == READ_COPY) {
 			n = zchan_recv(c, buf, sizeof(buf), 0);
@@ -314,17 +323,19 @@ TEST_F(bcast, slow_consumer_holds_the_producer)
 }
 
 /*
- * SIGKILL of a consumer that holds the producer back: the producer's room
- * comes back, the others carry on and get everything.
+ * SIGKILL of a consumer that holds the producer back with messages it
+ * borrowed: the producer's room comes back, the others carry on and get
+ * everything.
  */
 TEST_F(bcast, killed_consumer_frees_its_room)
 {
 	uint64_t sent, n = 5000;
+	char borrowed;
 
 	ZC_NEED_BACKEND();
 	SPAWN(READ_ZC);
 	SPAWN(READ_COPY);
-	SPAWN(READ_HOLD);
+	SPAWN(READ_BORROW_STOP);
 	MAKE_CHANNEL(32, 65536, 3);
 	SEND_END(0);
 	SEND_END(1);
@@ -337,6 +348,7 @@ TEST_F(bcast, killed_consumer_frees_its_room)
 		ASSERT_EQ(0, ret);
 	}
 	ASSERT_LT(sent, n);
+	ASSERT_EQ(1, read(self->k[2].sock, &borrowed, 1));
 	EXPECT_EQ(ZC_SIGNALLED(SIGKILL), zc_child_kill(self->k[2].pid));
 	self->k[2].pid = 0;
 	for (; sent < n; sent++)
