@@ -273,7 +273,19 @@ void pushback_drop(EndObject *self)
 	end_put_outstanding(self);
 }
 
+PyDoc_STRVAR(consumer_pinned_doc,
+"pinned() -> int\n--\n\n"
+"Pool bytes this consumer's held messages pin now (the oldest held\n"
+"message pins everything received after it): the producer has room\n"
+"for about pool_size - pinned() bytes.  0 when nothing is held.");
+
+static PyObject *consumer_pinned(EndObject *self, PyObject *unused)
+{
+	return PyLong_FromUnsignedLongLong(pool_pinned(self));
+}
+
 PyMethodDef consumer_methods[] = {
+	{ "pinned", (PyCFunction)consumer_pinned, METH_NOARGS, consumer_pinned_doc },
 	{ "_push_back", (PyCFunction)consumer_push_back, METH_O, NULL },
 	{ "recv", (PyCFunction)consumer_recv, METH_VARARGS | METH_KEYWORDS, consumer_recv_doc },
 	{ "recv_zc", (PyCFunction)consumer_recv_zc, METH_VARARGS | METH_KEYWORDS, consumer_recv_zc_doc },

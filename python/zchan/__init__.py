@@ -507,12 +507,13 @@ class Consumer(_zchan.Consumer):
             except BrokenPipeError:
                 return
 
-    def recv_obj(self, *, timeout=None):
+    def recv_obj(self, *, timeout=None, copy=False):
         """Receive an object sent with send_obj(): its out-of-band buffers
         (numpy arrays...) stay in the pool, read-only, until the last
-        object using them is gone.  A message of another kind raises
-        ValueError and stays for the next receive; a forged one raises
-        ValueError and is released."""
+        object using them is gone.  copy=True: writable private copies of
+        them, the message released at once.  A message of another kind
+        raises ValueError and stays for the next receive; a forged one
+        raises ValueError and is released."""
         msg = self.recv_zc(timeout=timeout)
         view = memoryview(msg)
         if len(view) < _OBJ_HDR.size or bytes(view[:4]) != _OBJ_MAGIC:
@@ -532,7 +533,10 @@ class Consumer(_zchan.Consumer):
                 if off > len(view) or n > len(view) - off:
                     raise ValueError("buffer %d out of bounds" % i)
                 bufs.append(view[off:off + n])
-            return pickle.loads(view[at:at + plen], buffers=bufs)
+            if not copy:
+                return pickle.loads(view[at:at + plen], buffers=bufs)
+            mine = [bytearray(b) for b in bufs]
+            obj = pickle.loads(view[at:at + plen], buffers=mine)
         except Exception as e:
             for b in bufs:
                 b.release()
@@ -541,6 +545,10 @@ class Consumer(_zchan.Consumer):
                 raise
             raise ValueError("zchan: corrupt object message (%s: %s)"
                              % (type(e).__name__, e)) from None
+        for b in bufs:
+            b.release()
+        view.release()                  # copied: released at once
+        return obj
 
     def recv_bytes(self, maxlength=None, *, timeout=None):
         """multiprocessing.Connection.recv_bytes(): the next message as

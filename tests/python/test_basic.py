@@ -420,6 +420,28 @@ def test_send_obj_out_of_band(chan):
         c.recv_obj()
 
 
+def test_recv_obj_copy_and_pinned(chan):
+    """copy=True: writable private arrays, the message released at once;
+    pinned() counts what held messages pin."""
+    p, c = chan
+    assert c.pinned() == 0
+    p.send_obj({"a": np.arange(1000.0)})
+    p.send_obj({"a": np.arange(1000.0)})
+    kept = c.recv_obj()
+    assert not kept["a"].flags.writeable and c.pinned() >= 8000
+    held = c.pinned()
+    mine = c.recv_obj(copy=True)
+    assert mine["a"].flags.writeable and mine["a"][999] == 999.0
+    mine["a"][0] = 5.0
+    assert c.pinned() >= held          # kept pins what follows it
+    del kept
+    assert c.pinned() == 0
+    p.send(b"plain")
+    with pytest.raises(ValueError):
+        c.recv_obj(copy=True)
+    assert c.recv() == b"plain"
+
+
 def test_ends_do_not_pickle_outside_multiprocessing(chan):
     p, c = chan
     with pytest.raises(TypeError):
