@@ -60,6 +60,12 @@ struct zchan_bcast_cons {
 	uint32_t announced;	/* ends we announced (our ring's announce word) */
 };
 
+/* Say in our end page how many consumers we count (zchan_ends()). */
+static void count_consumers(struct zchan *p)
+{
+	store_once(&p->memfd.own_end->consumers, p->bcast->n);
+}
+
 static void adopt_announced(struct zchan *p);
 static int cons_peer_fds(struct zchan *c, int *fds, struct zchan_layout *l);
 
@@ -109,6 +115,7 @@ static int view_new(struct zchan *p, int cons_fd, uint64_t end_off, int efd,
 	v->peer_closed = v->cons_closed;
 	v->p_seen = p->p_tail;
 	b->cons[b->n++] = v;
+	count_consumers(p);
 	return 0;
 fail:
 	v->fd = -1;
@@ -148,6 +155,7 @@ static void drop(struct zchan *p, unsigned int i)
 	}
 	view_free(p, b->cons[i]);
 	b->cons[i] = b->cons[--b->n];
+	count_consumers(p);
 	if (b->pending == (int)b->n)
 		b->pending = (int)i;
 }
@@ -298,16 +306,28 @@ bool __zchan_bcast_gone(struct zchan *p)
 }
 
 /*
- * zchan_ends() of the producer (zchan_ops.bcast_ends): the live consumers,
- * the one not sent yet too.
+ * zchan_ends() of an end of a broadcast channel (zchan_ops.bcast_ends).
+ * The producer counts its live consumers (the one not sent yet too) and
+ * says how many in its end page; a consumer reads that, bounded: at least
+ * itself.  A consumer's producer is live until it closed or died.
  */
-int __zchan_bcast_ends(struct zchan *p, unsigned int role)
+int __zchan_bcast_ends(struct zchan *z, unsigned int role)
 {
+	uint32_t n;
+
+	if (z->bcast) {
+		if (role == ZCHAN_ROLE_PRODUCER)
+			return 1;
+		(void)__zchan_bcast_gone(z);
+		return (int)z->bcast->n;
+	}
 	if (role == ZCHAN_ROLE_PRODUCER)
-		return 1;
-	(void)__zchan_bcast_gone(p);
-	return (int)p->bcast->n;
+		return z->peer_dead || load_acquire(z->peer_closed) ||
+		       z->ops->peer_gone(z) ? 0 : 1;
+	n = load_once(&z->memfd.peer_end->consumers);
+	return (int)(n < 1 ? 1 : n > z->max_consumers ? z->max_consumers : n);
 }
+
 
 /* A new consumer end's memfd, eventfd and the producer's socket half. */
 enum { ANN_CONS, ANN_EFD, ANN_SOCK, ANN_NFDS };

@@ -56,7 +56,7 @@ int zchan_ends(const struct zchan *end, unsigned int role)
 
 	if (!z || (role != ZCHAN_ROLE_PRODUCER && role != ZCHAN_ROLE_CONSUMER))
 		return -EINVAL;
-	if (z->bcast)
+	if (z->max_consumers > 1 && z->ops->bcast_ends)
 		return __zchan_keep_errno(z->ops->bcast_ends(z, role));
 	if (z->ops->ends)
 		return __zchan_keep_errno(z->ops->ends(z, role));

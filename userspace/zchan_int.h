@@ -110,6 +110,8 @@ enum zchan_memfd_fd {
  * @run: ZCHAN_END_RUNNING, _ARMED or _ASLEEP: whether the end's holder
  *	runs, is about to sleep or sleeps in the library (memfd.c)
  * @cpu: the CPU it last ran on, plus one; 0 if unknown
+ * @consumers: producer end of a broadcast channel: its live consumer ends
+ *	as it last counted them (bcast.c), for the consumers' zchan_ends()
  */
 struct zchan_memfd_end {
 	uint32_t magic;
@@ -121,6 +123,7 @@ struct zchan_memfd_end {
 	/* a line of their own: the holders[] scan of a sleep stays clean */
 	uint32_t run __attribute__((aligned(64)));
 	uint32_t cpu;
+	uint32_t consumers;
 };
 
 /* The end page is one page, whatever the page size. */
@@ -304,7 +307,7 @@ typedef int __zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
  *	each bounded; a consumer that closed leaves it.
  * @bcast_all_read: has every consumer taken all that was published?
  * @bcast_notify: after a publish: kick every consumer that sleeps.
- * @bcast_ends: zchan_ends() of the producer.
+ * @bcast_ends: zchan_ends() of an end of a broadcast channel.
  */
 struct zchan_ops {
 	int backend;		/* ZCHAN_BACKEND_*, for zchan_backend() */

@@ -381,7 +381,10 @@ TEST_F(bcast, late_consumer_starts_at_adoption)
 	EXPECT_REPORT(1, 1000, 2000);
 }
 
-/* At most max_consumers live; one that closed frees its place. */
+/*
+ * At most max_consumers live; one that closed frees its place; every end
+ * counts them (zchan_ends()).
+ */
 TEST_F(bcast, eusers_at_max_consumers)
 {
 	struct zchan *c[3];
@@ -398,11 +401,17 @@ TEST_F(bcast, eusers_at_max_consumers)
 	EXPECT_EQ(-EUSERS, zchan_send_end(self->p, ZCHAN_ROLE_PRODUCER, sv[0]));
 	EXPECT_EQ(-EUSERS, zchan_send_end(c[0], ZCHAN_ROLE_PRODUCER, sv[0]));
 	EXPECT_EQ(3, zchan_ends(self->p, ZCHAN_ROLE_CONSUMER));
+	EXPECT_EQ(3, zchan_ends(c[0], ZCHAN_ROLE_CONSUMER));
+	EXPECT_EQ(1, zchan_ends(c[0], ZCHAN_ROLE_PRODUCER));
 	zchan_close(c[1]);
 	EXPECT_EQ(2, zchan_ends(self->p, ZCHAN_ROLE_CONSUMER));
+	EXPECT_EQ(2, zchan_ends(c[0], ZCHAN_ROLE_CONSUMER));
 	ASSERT_EQ(0, zchan_send_end(self->p, ZCHAN_ROLE_CONSUMER, sv[0]));
 	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c[1]));
 	EXPECT_EQ(-EUSERS, zchan_send_end(self->p, ZCHAN_ROLE_CONSUMER, sv[0]));
+	zchan_close(self->p);
+	self->p = NULL;
+	EXPECT_EQ(0, zchan_ends(c[0], ZCHAN_ROLE_PRODUCER));
 	for (i = 0; i < 3; i++)
 		zchan_close(c[i]);
 	close(sv[0]);
