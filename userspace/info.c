@@ -58,7 +58,7 @@ int zchan_ends(const struct zchan *end, unsigned int role)
 		return -EINVAL;
 	if (z->max_consumers > 1 && z->ops->bcast_ends)
 		return __zchan_keep_errno(z->ops->bcast_ends(z, role));
-	if (z->ops->ends)
+	if (z->ops->ends && z->max_producers > 1)	/* fan-in */
 		return __zchan_keep_errno(z->ops->ends(z, role));
 	return __zchan_keep_errno(ends_1to1(z, role));
 }
@@ -68,6 +68,10 @@ int zchan_stats(const struct zchan *ch, struct zchan_stats *stats)
 {
 	if (!ch || !stats)
 		return -EINVAL;
+	if (ch->role == ZCHAN_FANIN) {
+		__zchan_fanin_stats(ch, stats);	/* and its lanes' */
+		return 0;
+	}
 	*stats = ch->st;
 	return 0;
 }

@@ -39,6 +39,17 @@ static void memfd_init(struct zchan *z)
 	for (i = 0; i < ZCHAN_MEMFD_NFDS; i++)
 		m->peer_fds[i] = -1;
 	m->holder_slot = -1;
+	m->group_fd = -1;
+	for (i = 0; i < ZCHAN_MEMFD_NFDS_MANY; i++)
+		m->lane_fds[i] = -1;
+}
+
+static void close_fds(int *fds, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		__zchan_close_fd(&fds[i]);
 }
 
 static void memfd_free(struct zchan *z)
@@ -57,6 +68,10 @@ static void memfd_free(struct zchan *z)
 	__zchan_close_fd(&m->sock);
 	for (i = 0; i < ZCHAN_MEMFD_NFDS; i++)
 		__zchan_close_fd(&m->peer_fds[i]);
+	if (m->group)
+		__sys_munmap(m->group, __zchan_page_size());
+	__zchan_close_fd(&m->group_fd);
+	close_fds(m->lane_fds, ZCHAN_MEMFD_NFDS_MANY);
 }
 
 static int memfd_region(const char *name, uint64_t size)
@@ -103,6 +118,92 @@ static int reopen_rdonly(int fd)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	ro = __sys_open(path, O_RDONLY | O_CLOEXEC);
 	return ro >= 0 ? ro : __sys_fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Many-ended channels: the group page                                 */
+
+/* Several producers: lanes and the group page (broadcast is bcast.c's). */
+static bool is_fanin(const struct zchan *z)
+{
+	return z->max_producers > 1;
+}
+
+/* Map the group page of memfd @fd, which z keeps (it is set to -1). */
+static int group_map(struct zchan *z, int *fd)
+{
+	struct zchan_memfd_group *grp;
+	int ret;
+
+	ret = memfd_check(*fd, __zchan_page_size());
+	if (ret)
+		return ret;
+	grp = __sys_mmap(NULL, __zchan_page_size(), PROT_READ | PROT_WRITE,
+			 MAP_SHARED, *fd, 0);
+	if (IS_ERR(grp))
+		return (int)PTR_ERR(grp);
+	z->memfd.group = grp;
+	z->memfd.group_fd = *fd;
+	*fd = -1;
+	if (load_once(&grp->magic) != ZCHAN_MEMFD_GROUP_MAGIC ||
+	    load_once(&grp->version) != ZCHAN_MEMFD_GROUP_VERSION)
+		return -EPROTO;
+	return 0;
+}
+
+/* A new channel's group page: one producer, the creator. */
+static int group_create(struct zchan *z, const struct zchan_geom *g)
+{
+	struct zchan_memfd_group *grp;
+	int fd, ret;
+
+	fd = memfd_region("zchan-group", __zchan_page_size());
+	if (fd < 0)
+		return fd;
+	grp = __sys_mmap(NULL, __zchan_page_size(), PROT_READ | PROT_WRITE,
+			 MAP_SHARED, fd, 0);
+	if (!IS_ERR(grp)) {
+		grp->magic = ZCHAN_MEMFD_GROUP_MAGIC;
+		grp->version = ZCHAN_MEMFD_GROUP_VERSION;
+		grp->max_producers = g->max_producers;
+		grp->max_consumers = g->max_consumers;
+		grp->flags = g->flags;
+		grp->producers = 1;
+		__sys_munmap(grp, __zchan_page_size());
+	}
+	ret = IS_ERR(grp) ? (int)PTR_ERR(grp) : group_map(z, &fd);
+	if (fd >= 0)
+		__sys_close(fd);
+	return ret;
+}
+
+/* Count a new producer end: -EUSERS if the channel has its maximum. */
+static int group_reserve(struct zchan *z)
+{
+	uint32_t *w = &z->memfd.group->producers, old = load_once(w);
+
+	do {
+		if (old >= z->max_producers)
+			return -EUSERS;
+	} while (!__atomic_compare_exchange_n(w, &old, old + 1, false,
+					      __ATOMIC_SEQ_CST,
+					      __ATOMIC_RELAXED));
+	return 0;
+}
+
+/* A producer end is gone (never below zero, whatever a peer wrote). */
+static void group_unreserve(struct zchan *z)
+{
+	uint32_t *w, old;
+
+	if (!z->memfd.group)
+		return;
+	w = &z->memfd.group->producers;
+	old = load_once(w);
+	while (old && !__atomic_compare_exchange_n(w, &old, old - 1, false,
+						   __ATOMIC_SEQ_CST,
+						   __ATOMIC_RELAXED))
+		;
 }
 
 /*
@@ -358,6 +459,11 @@ static int memfd_create_end(struct zchan *z, const char *name,
 		return ret;
 	z->memfd.sock = sp[0];
 	z->memfd.peer_fds[ZCHAN_MEMFD_SOCK] = sp[1];
+	if (z->max_producers > 1) {	/* fan-in: the group page */
+		ret = group_create(z, g);
+		if (ret)
+			return ret;
+	}
 	ret = memfd_epoll(z);
 	if (!ret && g->max_consumers > 1)	/* broadcast: bcast.c */
 		ret = __zchan_bcast_init(z, cons_end_off(&l));
@@ -370,6 +476,140 @@ int __zchan_memfd_cons_region(const struct zchan_layout *l, uint64_t *end_off)
 	return memfd_region("zchan-cons", *end_off + __zchan_page_size());
 }
 
+/* A copy of @fd in @to (-1 and the error if none). */
+static int dup_fd(int fd, int *to)
+{
+	*to = __sys_fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return *to < 0 ? *to : 0;
+}
+
+/*
+ * A new lane of @z's channel, of its geometry: memfds, eventfds and a
+ * socketpair, as the consumer's half (@cons) and the producer's (@prod),
+ * ZCHAN_MEMFD_NFDS_MANY fds each, which the caller closes.  The
+ * producer's end page gets the layout as memfd_create_end()'s does, and
+ * memfd_attach() checks either half as it checks a consumer end.
+ */
+static int memfd_new_lane(struct zchan *z, int *cons, int *prod)
+{
+	const struct zchan_layout *l = &z->layout;
+	struct zchan_memfd_end rec;
+	int sp[2], ret, i;
+
+	for (i = 0; i < ZCHAN_MEMFD_NFDS_MANY; i++)
+		cons[i] = prod[i] = -1;
+	prod[ZCHAN_MEMFD_PROD] = ret =
+		memfd_region("zchan-prod", prod_end_off(l) + __zchan_page_size());
+	if (ret < 0)
+		return ret;
+	cons[ZCHAN_MEMFD_CONS] = ret =
+		memfd_region("zchan-cons", cons_end_off(l) + __zchan_page_size());
+	if (ret < 0)
+		return ret;
+	memset(&rec, 0, sizeof(rec));
+	rec.magic = ZCHAN_MEMFD_END_MAGIC;
+	rec.version = ZCHAN_MEMFD_END_VERSION;
+	rec.layout = *l;
+	if (__sys_pwrite(prod[ZCHAN_MEMFD_PROD], &rec, sizeof(rec),
+			 (off_t)prod_end_off(l)) != (ssize_t)sizeof(rec))
+		return -EIO;
+	cons[ZCHAN_MEMFD_PROD] = ret = reopen_rdonly(prod[ZCHAN_MEMFD_PROD]);
+	if (ret < 0)
+		return ret;
+	prod[ZCHAN_MEMFD_CONS] = ret = reopen_rdonly(cons[ZCHAN_MEMFD_CONS]);
+	if (ret < 0)
+		return ret;
+	prod[ZCHAN_MEMFD_OWN_EFD] = ret =
+		__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ret < 0)
+		return ret;
+	cons[ZCHAN_MEMFD_OWN_EFD] = ret =
+		__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ret < 0)
+		return ret;
+	ret = dup_fd(prod[ZCHAN_MEMFD_OWN_EFD], &cons[ZCHAN_MEMFD_PEER_EFD]);
+	if (!ret)
+		ret = dup_fd(cons[ZCHAN_MEMFD_OWN_EFD],
+			     &prod[ZCHAN_MEMFD_PEER_EFD]);
+	if (!ret)
+		ret = dup_fd(z->memfd.group_fd, &cons[ZCHAN_MEMFD_GROUP]);
+	if (!ret)
+		ret = dup_fd(z->memfd.group_fd, &prod[ZCHAN_MEMFD_GROUP]);
+	if (ret)
+		return ret;
+	ret = __sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+			       SOCK_NONBLOCK, 0, sp);
+	if (ret < 0)
+		return ret;
+	prod[ZCHAN_MEMFD_SOCK] = sp[0];
+	cons[ZCHAN_MEMFD_SOCK] = sp[1];
+	return 0;
+}
+
+static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds,
+			unsigned int nfds);
+
+/*
+ * The consumer must know a lane before its producer end exists anywhere
+ * else: the consumer end adds it itself; any other end sends its
+ * consumer half over its own lane's liveness socket, which the consumer
+ * reads (memfd_adopt_lanes()) before it concludes the end of the stream.
+ */
+static int announce_lane(struct zchan *z, int *cons)
+{
+	struct zchan *lane;
+	int ret;
+
+	if (z->role != ZCHAN_FANIN) {
+		ret = __zchan_send_fds(z->memfd.sock, z, ZCHAN_ROLE_CONSUMER,
+				       cons, ZCHAN_MEMFD_NFDS_MANY, &z->layout);
+		if (!ret)
+			__atomic_fetch_add(&z->memfd.group->lanes, 1,
+					   __ATOMIC_SEQ_CST);
+		return ret;
+	}
+	lane = __zchan_alloc(ZCHAN_CONSUMER, &__zchan_memfd_ops);
+	if (!lane)
+		return -ENOMEM;
+	lane->max_producers = z->max_producers;
+	lane->max_consumers = z->max_consumers;
+	lane->chan_flags = z->chan_flags;
+	ret = memfd_attach(lane, &z->layout, cons, ZCHAN_MEMFD_NFDS_MANY);
+	if (ret) {
+		__zchan_free(lane);
+		return ret;
+	}
+	return __zchan_fanin_add(z, lane);	/* closes it if it fails */
+}
+
+/*
+ * A new producer end: a lane, counted in the group page, announced, and
+ * kept in lane_fds until it was sent (a failed send gives it again).
+ */
+static int memfd_new_producer(struct zchan *z, int *fds)
+{
+	int cons[ZCHAN_MEMFD_NFDS_MANY], ret;
+
+	if (!z->memfd.group)
+		return -EUSERS;		/* a 1:1 channel: its one producer */
+	if (z->memfd.lane_fds[ZCHAN_MEMFD_PROD] < 0) {
+		ret = group_reserve(z);
+		if (ret)
+			return ret;
+		ret = memfd_new_lane(z, cons, z->memfd.lane_fds);
+		if (!ret)
+			ret = announce_lane(z, cons);
+		close_fds(cons, ZCHAN_MEMFD_NFDS_MANY);
+		if (ret) {
+			close_fds(z->memfd.lane_fds, ZCHAN_MEMFD_NFDS_MANY);
+			group_unreserve(z);
+			return ret;
+		}
+	}
+	memcpy(fds, z->memfd.lane_fds, sizeof(z->memfd.lane_fds));
+	return ZCHAN_MEMFD_NFDS_MANY;
+}
+
 /*
  * The consumer end's fds, in the order memfd_attach() takes them, and the
  * layout; -EBUSY once they were sent.
@@ -379,23 +619,31 @@ static int memfd_peer_fds(struct zchan *prod, unsigned int role, int *fds,
 {
 	if (prod->max_consumers > 1)	/* broadcast */
 		return __zchan_bcast_peer_fds(prod, role, fds, l);
-	if (role != ZCHAN_ROLE_CONSUMER)
-		return -EOPNOTSUPP;
+	*l = prod->layout;
+	if (role == ZCHAN_ROLE_PRODUCER)
+		return memfd_new_producer(prod, fds);
 	if (prod->role != ZCHAN_PRODUCER ||
 	    prod->memfd.peer_fds[ZCHAN_MEMFD_SOCK] < 0)
-		return -EBUSY;		/* the consumer end is already out */
+		/* the consumer end is already out: a full role */
+		return is_fanin(prod) ? -EUSERS : -EBUSY;
 	fds[ZCHAN_MEMFD_PROD] = prod->memfd.peer_fds[ZCHAN_MEMFD_PROD];
 	fds[ZCHAN_MEMFD_CONS] = prod->memfd.peer_fds[ZCHAN_MEMFD_CONS];
 	fds[ZCHAN_MEMFD_OWN_EFD] = prod->memfd.peer_efd;	/* the consumer's */
 	fds[ZCHAN_MEMFD_PEER_EFD] = prod->memfd.own_efd;	/* ours */
 	fds[ZCHAN_MEMFD_SOCK] = prod->memfd.peer_fds[ZCHAN_MEMFD_SOCK];
-	*l = prod->layout;
-	return ZCHAN_MEMFD_NFDS;
+	if (!prod->memfd.group)
+		return ZCHAN_MEMFD_NFDS;
+	fds[ZCHAN_MEMFD_GROUP] = prod->memfd.group_fd;
+	return ZCHAN_MEMFD_NFDS_MANY;
 }
 
 /* Sent: our copy of the consumer's socket end would hide its death. */
 static void memfd_peer_sent(struct zchan *prod, unsigned int role)
 {
+	if (role == ZCHAN_ROLE_PRODUCER) {
+		close_fds(prod->memfd.lane_fds, ZCHAN_MEMFD_NFDS_MANY);
+		return;
+	}
 	if (prod->max_consumers > 1)
 		__zchan_bcast_sent(prod);
 	__zchan_close_fd(&prod->memfd.peer_fds[ZCHAN_MEMFD_PROD]);
@@ -450,10 +698,13 @@ static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds,
 	int prod_fd = fds[ZCHAN_MEMFD_PROD], cons_fd = fds[ZCHAN_MEMFD_CONS];
 	struct zchan_memfd_end rec;
 	struct zchan_layout want;
+	bool prod = z->role == ZCHAN_PRODUCER;
 	struct zchan_geom g;
 	int ret;
 
-	if (nfds != ZCHAN_MEMFD_NFDS || z->role != ZCHAN_CONSUMER)
+	/* a fan-in channel's end has the group page; only it has producers */
+	if (nfds != (is_fanin(z) ? ZCHAN_MEMFD_NFDS_MANY : ZCHAN_MEMFD_NFDS) ||
+	    (prod && !is_fanin(z)))
 		return -EPROTO;
 	ret = __zchan_validate_layout(l);
 	if (ret)
@@ -485,11 +736,20 @@ static int memfd_attach(struct zchan *z, const struct zchan_layout *l, int *fds,
 	    rec.version != ZCHAN_MEMFD_END_VERSION ||
 	    memcmp(&rec.layout, l, sizeof(*l)))
 		return -EPROTO;
+	if (is_fanin(z)) {
+		ret = group_map(z, &fds[ZCHAN_MEMFD_GROUP]);
+		if (ret)
+			return ret;
+	}
 	ret = __zchan_map(z, prod_fd, cons_fd, prod_fd, l);
 	if (!ret) {
 		map_alloc_word(z, l);
-		ret = map_end_pages(z, cons_fd, cons_end_off(l), prod_fd,
-				    prod_end_off(l));
+		if (prod)
+			ret = map_end_pages(z, prod_fd, prod_end_off(l),
+					    cons_fd, cons_end_off(l));
+		else
+			ret = map_end_pages(z, cons_fd, cons_end_off(l),
+					    prod_fd, prod_end_off(l));
 	}
 	if (!ret && z->max_consumers > 1)	/* broadcast */
 		ret = __zchan_bcast_attach(z, &fds[ZCHAN_MEMFD_PROD]);
@@ -725,10 +985,159 @@ static void memfd_close(struct zchan *z, bool last)
 {
 	if (!z->memfd.own_end)
 		return;
+	if (last && z->role == ZCHAN_PRODUCER)
+		group_unreserve(z);	/* before closed: see lane_del */
 	if (last)
 		store_release(z->own_closed, 1);
 	if (z->memfd.peer_efd >= 0)
 		memfd_kick(z);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fan-in: the consumer's group of lanes (fanin.c)                      */
+
+/*
+ * A producer end's count of producers is the group page's, as honest
+ * ends keep it (at least itself, at most the maximum); its consumer is
+ * live unless gone (an end not yet sent counts: it exists).
+ */
+static int memfd_ends(struct zchan *z, unsigned int role)
+{
+	uint32_t n;
+
+	if (role == ZCHAN_ROLE_CONSUMER)
+		return __zchan_peer_gone(z, true) ? 0 : 1;
+	n = load_once(&z->memfd.group->producers);
+	return n < 1 ? 1 : n > z->max_producers ? (int)z->max_producers :
+						   (int)n;
+}
+
+/*
+ * The group's fd is an epoll set of its lanes' epoll fds (each holding
+ * the lane's eventfd, liveness socket and its producer's pidfds); the
+ * group keeps the group page to make lanes.
+ */
+static int memfd_group_init(struct zchan *g, struct zchan *first)
+{
+	int fd, ret;
+
+	ret = __sys_epoll_create1(EPOLL_CLOEXEC);
+	if (ret < 0)
+		return ret;
+	g->fd = ret;
+	ret = dup_fd(first->memfd.group_fd, &fd);
+	if (ret)
+		return ret;
+	ret = group_map(g, &fd);
+	__zchan_close_fd(&fd);
+	return ret;
+}
+
+/* @lane's fd in the group's; its socket wakes for announcements too. */
+static int memfd_lane_add(struct zchan *g, struct zchan *lane)
+{
+	struct epoll_event ev;
+	int ret;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.fd = lane->memfd.sock;
+	ret = __sys_epoll_ctl(lane->fd, EPOLL_CTL_MOD, lane->memfd.sock, &ev);
+	if (ret < 0)
+		return ret;
+	ev.events = EPOLLIN;
+	ev.data.fd = lane->fd;
+	ret = __sys_epoll_ctl(g->fd, EPOLL_CTL_ADD, lane->fd, &ev);
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * A producer that closed took itself off the count before it said
+ * closed; one that died (or never got its end) did not.  A dropped
+ * lane's producer is alive: it sees -EPIPE and closes.
+ */
+static void memfd_lane_del(struct zchan *g, struct zchan *lane, bool dropped)
+{
+	(void)__sys_epoll_ctl(g->fd, EPOLL_CTL_DEL, lane->fd, NULL);
+	if (!dropped && !load_acquire(lane->peer_closed))
+		group_unreserve(g);
+}
+
+/*
+ * Read @lane's announcements: each one a new lane's consumer half, as
+ * zchan_send_end() sends a consumer end.  Garbage, or an end of another
+ * role, corrupts @lane (its err): the group drops it.
+ */
+static int read_announcements(struct zchan *g, struct zchan *lane)
+{
+	struct zchan *nl;
+	int ret;
+
+	for (;;) {
+		ret = __zchan_recv_end(lane->memfd.sock, MSG_DONTWAIT, &nl);
+		if (ret == -EAGAIN || ret == -EPIPE || ret == -ECONNRESET)
+			return 0;	/* none left, or its producer is gone */
+		if (!ret && nl->role != ZCHAN_CONSUMER) {
+			zchan_close(nl);
+			ret = -EPROTO;
+		}
+		if (ret == -EPROTO) {
+			lane->err = -EPROTO;
+			return 0;
+		}
+		if (ret)
+			return ret;
+		ret = __zchan_fanin_add(g, nl);
+		if (ret && ret != -EUSERS)	/* -EUSERS: a hostile flood */
+			return ret;
+	}
+}
+
+/*
+ * The lanes announced since the last call: one poll() over the live
+ * lanes' sockets, then the announcements of those that have any - and
+ * again over the lanes that came, whose own announcements may be queued.
+ */
+static int memfd_adopt_lanes(struct zchan *g, bool slow)
+{
+	struct pollfd pfd[2 * ZCHAN_ENDS_MAX];
+	struct zchan *lanes[2 * ZCHAN_ENDS_MAX], *lane;
+	uint32_t made = load_acquire(&g->memfd.group->lanes);
+	unsigned int from = 0, i, n, k;
+	bool live;
+	int ret;
+
+	/* a lane is counted once announced: same count, nothing new */
+	if (!slow && made == g->memfd.lanes_seen)
+		return 0;
+	g->memfd.lanes_seen = made;
+	for (;;) {
+		n = 0;
+		for (i = from; (lane = __zchan_fanin_lane(g, i, &live)); i++) {
+			if (!live || n == 2 * ZCHAN_ENDS_MAX)
+				continue;
+			pfd[n].fd = lane->memfd.sock;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			lanes[n++] = lane;
+		}
+		if (!n)
+			return 0;
+		__zchan_count_syscalls(g, 1);
+		ret = __sys_poll(pfd, n, 0);
+		if (ret <= 0)
+			return ret;
+		for (k = 0; k < n; k++) {
+			if (!(pfd[k].revents & POLLIN))
+				continue;
+			ret = read_announcements(g, lanes[k]);
+			if (ret)
+				return ret;
+		}
+		from = i;
+		if (!__zchan_fanin_lane(g, from, &live))
+			return 0;
+	}
 }
 
 const struct zchan_ops __zchan_memfd_ops = {
@@ -755,4 +1164,9 @@ const struct zchan_ops __zchan_memfd_ops = {
 	.bcast_all_read	= __zchan_bcast_all_read,
 	.bcast_notify	= __zchan_bcast_notify,
 	.bcast_ends	= __zchan_bcast_ends,
+	.ends		= memfd_ends,
+	.group_init	= memfd_group_init,
+	.lane_add	= memfd_lane_add,
+	.lane_del	= memfd_lane_del,
+	.adopt_lanes	= memfd_adopt_lanes,
 };

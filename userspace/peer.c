@@ -70,6 +70,40 @@ static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 
+/* The header of an end of @role of @end's channel. */
+static void peer_hdr(struct zchan_peer_hdr *hdr, const struct zchan *end,
+		     unsigned int role)
+{
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->magic = ZCHAN_PEER_MAGIC;
+	hdr->version = ZCHAN_PEER_VERSION;
+	hdr->backend = (uint32_t)end->ops->backend;
+	hdr->role = role;
+	hdr->max_producers = end->max_producers;
+	hdr->max_consumers = end->max_consumers;
+	hdr->flags = end->chan_flags;
+	if (role == ZCHAN_ROLE_CONSUMER && end->max_producers <= 1 &&
+	    end->max_consumers <= 1)
+		hdr->version = ZCHAN_PEER_VERSION_1;	/* 1:1, as ever */
+}
+
+/*
+ * An end of @role of @end's channel, made by the backend (@fds, @l), as
+ * one message on @sock: what zchan_send_end() sends, and what a memfd
+ * producer announces a new lane with.
+ */
+int __zchan_send_fds(int sock, const struct zchan *end, unsigned int role,
+		     const int *fds, unsigned int nfds,
+		     const struct zchan_layout *l)
+{
+	struct zchan_peer_hdr hdr;
+
+	peer_hdr(&hdr, end, role);
+	hdr.nfds = nfds;
+	hdr.layout = *l;
+	return send_fds(sock, &hdr, fds, nfds);
+}
+
 /*
  * A new end of @role of @end's channel, as one message on @sock: the
  * backend makes it (for a producer, a lane the consumer knows of before
@@ -81,17 +115,7 @@ int __zchan_send_end(struct zchan *end, unsigned int role, int sock)
 	int fds[ZCHAN_PEER_MAX_FDS];
 	int ret;
 
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.magic = ZCHAN_PEER_MAGIC;
-	hdr.version = ZCHAN_PEER_VERSION;
-	hdr.backend = (uint32_t)end->ops->backend;
-	hdr.role = role;
-	hdr.max_producers = end->max_producers;
-	hdr.max_consumers = end->max_consumers;
-	hdr.flags = end->chan_flags;
-	if (role == ZCHAN_ROLE_CONSUMER && end->max_producers <= 1 &&
-	    end->max_consumers <= 1)
-		hdr.version = ZCHAN_PEER_VERSION_1;	/* 1:1, as ever */
+	peer_hdr(&hdr, end, role);
 	ret = end->ops->peer_fds(end, role, fds, &hdr.layout);
 	if (ret < 0)
 		return ret;
@@ -265,6 +289,8 @@ static int do_zchan_recv_peer(int unix_sock, struct zchan **end)
 	if (unix_sock < 0 || !end)
 		return -EINVAL;
 	ret = __zchan_recv_end(unix_sock, 0, &z);
+	if (!ret)
+		ret = __zchan_fanin_new(&z);	/* a fan-in consumer: its group */
 	if (ret)
 		return ret;
 	*end = z;

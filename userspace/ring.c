@@ -803,10 +803,16 @@ static int cons_get(struct zchan *z, unsigned int flags, struct zchan_desc *d)
 	}
 }
 
+/*
+ * 0 for a consumer end this process holds, 1 for a fan-in consumer's
+ * group handle (fanin.c: the 1:1 path pays no test for it), else -errno.
+ */
 static int check_consumer(struct zchan *z, unsigned int flags)
 {
-	if (!z || z->role != ZCHAN_CONSUMER || (flags & ~ZCHAN_NONBLOCK))
+	if (!z || (flags & ~ZCHAN_NONBLOCK))
 		return -EINVAL;
+	if (unlikely(z->role != ZCHAN_CONSUMER))
+		return z->role == ZCHAN_FANIN ? 1 : -EINVAL;
 	return __zchan_hold(z);
 }
 
@@ -818,8 +824,8 @@ ssize_t zchan_recv(struct zchan *c, void *buf, size_t cap, unsigned int flags)
 	int ret;
 
 	ret = check_consumer(c, flags);
-	if (ret)
-		return ret;
+	if (unlikely(ret))
+		return ret > 0 ? __zchan_fanin_recv(c, buf, cap, flags) : ret;
 	if (!buf && cap)
 		return -EINVAL;
 	ret = cons_get(c, flags, &d);
@@ -847,8 +853,8 @@ ssize_t zchan_recv_zc(struct zchan *c, const void **buf, unsigned int flags)
 	int ret;
 
 	ret = check_consumer(c, flags);
-	if (ret)
-		return ret;
+	if (unlikely(ret))
+		return ret > 0 ? __zchan_fanin_recv_zc(c, buf, flags) : ret;
 	if (!buf)
 		return -EINVAL;
 	ret = cons_get(c, flags, &d);
@@ -871,8 +877,9 @@ int zchan_recv_batch(struct zchan *c, struct zchan_msg *msgs, unsigned int nr,
 	int ret;
 
 	ret = check_consumer(c, flags);
-	if (ret)
-		return ret;
+	if (unlikely(ret))
+		return ret > 0 ? __zchan_fanin_recv_batch(c, msgs, nr, flags) :
+				 ret;
 	if (!msgs || !nr || nr > INT32_MAX)
 		return -EINVAL;
 	ret = cons_get(c, flags, &d);
@@ -930,13 +937,45 @@ int zchan_release(struct zchan *c, const void *buf)
 	int ret;
 
 	ret = check_consumer(c, 0);
-	if (ret)
-		return ret;
+	if (unlikely(ret))
+		return ret > 0 ? __zchan_fanin_release(c, buf) : ret;
 	ret = cons_find_borrowed(c, buf, c->c_head, &idx);
 	if (ret)
 		return ret;
 	cons_release_slot(c, idx);
 	return 0;
+}
+
+/*
+ * zchan_release_batch() in two halves, which a fan-in consumer uses across
+ * its lanes: mark the borrowed message at @buf, looking from *@last + 1
+ * on (0, or -EINVAL: not borrowed, or named twice), then release all that
+ * were marked or (!@release) unmark them.
+ */
+int __zchan_release_mark(struct zchan *c, const void *buf, uint32_t *last)
+{
+	int ret = cons_find_borrowed(c, buf, *last + 1, last);
+
+	if (!ret)
+		c->slots[*last & c->mask].state = SLOT_RELEASING;
+	return ret;
+}
+
+void __zchan_release_settle(struct zchan *c, bool release)
+{
+	uint32_t idx;
+
+	for (idx = c->c_head; idx != c->c_read; idx++) {
+		struct zchan_slot *s = &c->slots[idx & c->mask];
+
+		if (s->state != SLOT_RELEASING)
+			continue;
+		if (release && unlikely(s->pages))
+			__zchan_pages_unmap_slot(c, s);
+		s->state = release ? SLOT_RELEASED : SLOT_BORROWED;
+	}
+	if (release)
+		cons_advance_head(c);
 }
 
 ZCHAN_EXPORT
@@ -945,36 +984,27 @@ int zchan_release_batch(struct zchan *c, const struct zchan_msg *msgs,
 {
 	uint32_t idx;
 	unsigned int n;
-	int ret = 0;
+	int ret;
 
-	if (check_consumer(c, 0))
+	ret = check_consumer(c, 0);
+	if (ret < 0)
 		return -EINVAL;
 	if (!msgs || !nr || nr > INT32_MAX)
 		return -EINVAL;
+	if (unlikely(ret))
+		return __zchan_fanin_release_batch(c, msgs, nr);
 	/*
 	 * All or nothing: mark each one (a buffer named twice is not found
 	 * the second time), then release them all or undo the marks.
 	 */
 	idx = c->c_head - 1;
 	for (n = 0; n < nr; n++) {
-		ret = cons_find_borrowed(c, msgs[n].buf, idx + 1, &idx);
+		ret = __zchan_release_mark(c, msgs[n].buf, &idx);
 		if (ret)
 			break;
-		c->slots[idx & c->mask].state = SLOT_RELEASING;
 	}
-	for (idx = c->c_head; idx != c->c_read; idx++) {
-		struct zchan_slot *s = &c->slots[idx & c->mask];
-
-		if (s->state != SLOT_RELEASING)
-			continue;
-		if (!ret && unlikely(s->pages))
-			__zchan_pages_unmap_slot(c, s);
-		s->state = ret ? SLOT_BORROWED : SLOT_RELEASED;
-	}
-	if (ret)
-		return ret;
-	cons_advance_head(c);
-	return (int)nr;
+	__zchan_release_settle(c, !ret);
+	return ret ? ret : (int)nr;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1033,6 +1063,8 @@ int zchan_poll(struct zchan *ch)
 
 	if (!ch)
 		return -EINVAL;
+	if (unlikely(ch->role == ZCHAN_FANIN))
+		return __zchan_fanin_poll(ch);
 	ret = __zchan_hold(ch);
 	if (ret)
 		return ret;
@@ -1049,6 +1081,8 @@ int zchan_wait(struct zchan *ch, int64_t timeout_ns)
 
 	if (!ch)
 		return -EINVAL;
+	if (unlikely(ch->role == ZCHAN_FANIN))
+		return __zchan_fanin_wait(ch, timeout_ns < 0 ? -1 : timeout_ns);
 	ret = __zchan_hold(ch);
 	if (ret)
 		return ret;
@@ -1070,6 +1104,10 @@ void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
 		return;
 	}
 	fd = ch->fd;
+	if (unlikely(ch->role == ZCHAN_FANIN)) {
+		io_uring_prep_poll_add(sqe, fd, __zchan_fanin_prep_wait(ch));
+		return;
+	}
 	if (__zchan_hold(ch))
 		fd = -1;	/* the cqe says -EBADF: the end is not ours */
 	else

@@ -95,11 +95,11 @@ static int check_attr(const struct zchan_attr *attr, struct zchan_geom *g,
 	    attr->max_consumers > ZCHAN_ENDS_MAX)
 		return -EINVAL;
 	/*
-	 * Of many-ended channels, only broadcast to several consumers from
-	 * one producer is built (Documentation/many.rst); the backend may
-	 * refuse it too.
+	 * Of many-ended channels, fan-in (several producers, one consumer)
+	 * and broadcast to several consumers from one producer are built
+	 * (Documentation/many.rst); the backend may refuse them too.
 	 */
-	if (attr->max_producers > 1 ||
+	if ((attr->max_producers > 1 && attr->max_consumers > 1) ||
 	    (attr->max_consumers > 1 && !(attr->flags & ZCHAN_BROADCAST)))
 		return -EOPNOTSUPP;
 	if (attr->mode & ~0777U)
@@ -165,8 +165,12 @@ static int do_zchan_create(const char *name, const struct zchan_attr *attr,
 	ops = pick_backend(want, &devfd, &ret);
 	if (!ops)
 		return ret;
-	if (name && !ops->open)
-		return -EOPNOTSUPP;	/* names live in the kernel module */
+	if ((name && !ops->open) || (g.max_producers > 1 && !ops->group_init)) {
+		/* names live in the kernel module; fan-in in the backends */
+		if (devfd >= 0)
+			__sys_close(devfd);
+		return -EOPNOTSUPP;
+	}
 	z = __zchan_alloc(ZCHAN_PRODUCER, ops);
 	if (!z) {
 		if (devfd >= 0)
@@ -224,6 +228,9 @@ static int do_zchan_attach(const char *name, unsigned int role,
 		__zchan_free(z);
 		return ret;
 	}
+	ret = __zchan_fanin_new(&z);	/* a fan-in consumer: its group */
+	if (ret)
+		return ret;
 	*end = z;
 	return 0;
 }

@@ -8,7 +8,10 @@
  * has the map):
  *
  *   setup.c peer.c info.c   the public setup calls; setup.c picks a table
- *   ring.c                  the data path, readiness, zchan_poll/wait
+ *   ring.c fanin.c          the data path, readiness, zchan_poll/wait;
+ *                           a fan-in consumer's calls turn from ring.c's
+ *                           entry points to fanin.c, which takes each
+ *                           lane's messages through ring.c's
  *   wait.c pages.c          kicks and waits; SEND_PAGES transfers
  *   kernel.c memfd.c        the backends: one struct zchan_ops each
  *   bcast.c                 memfd: broadcast, its producer's consumers
@@ -86,6 +89,47 @@ enum zchan_memfd_fd {
 	ZCHAN_MEMFD_PEER_EFD,
 	ZCHAN_MEMFD_SOCK,
 	ZCHAN_MEMFD_NFDS
+};
+/*
+ * An end of a many-ended channel also gets the group page's memfd, after
+ * the others.  A producer end is sent the same way, seen from the
+ * producer: its memfd (writable), the consumer's (read-only), its own
+ * eventfd, the consumer's, its half of the lane's socketpair.
+ */
+#define ZCHAN_MEMFD_GROUP	ZCHAN_MEMFD_NFDS
+#define ZCHAN_MEMFD_NFDS_MANY	(ZCHAN_MEMFD_NFDS + 1)
+
+/*
+ * memfd backend: the group page of a many-ended channel, one memfd page
+ * every end maps writable.  Only counts live there (zchan_ends(), the
+ * maxima's -EUSERS): a hostile end can make them wrong, never touch a
+ * message; each end keeps its own copy of the maxima.
+ */
+#define ZCHAN_MEMFD_GROUP_MAGIC		0x5a475250U	/* "ZGRP" */
+#define ZCHAN_MEMFD_GROUP_VERSION	1U
+
+/**
+ * struct zchan_memfd_group - the group page
+ * @magic: ZCHAN_MEMFD_GROUP_MAGIC
+ * @version: ZCHAN_MEMFD_GROUP_VERSION
+ * @max_producers: the channel's, as created
+ * @max_consumers: the channel's, as created
+ * @flags: ZCHAN_BROADCAST
+ * @producers: producer ends live or on their way: the end that makes one
+ *	counts it first (compare-and-swap below @max_producers), a producer
+ *	end that closes takes itself off, and the consumer takes off one
+ *	that died without closing as it drops its lane
+ * @lanes: lanes announced so far: a hint that spares the consumer a
+ *	look at the lanes' sockets while it is unchanged
+ */
+struct zchan_memfd_group {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t max_producers;
+	uint32_t max_consumers;
+	uint32_t flags;
+	uint32_t producers;
+	uint32_t lanes;
 };
 
 /*
@@ -257,8 +301,10 @@ typedef int __zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
  * @group_init: set @g->fd (zchan_fd() of the fan-in consumer) to an fd
  *	that turns readable (POLLIN) whenever a lane added with @lane_add
  *	may have a message, its producer went, or a lane was made that
- *	@adopt_lanes would find; lanes[0] (the end received or attached) is
- *	already in @g.
+ *	@adopt_lanes would find, and keep in @g's backend state what
+ *	@peer_fds needs to make lanes from @g; @first is the consumer end
+ *	received or attached, the first lane (@lane_add comes next).
+ *	@g->ops->lanes->free(@g) lets go of that state.
  * @lane_add: make @g->fd wake for @lane too (memfd: its epoll fd and its
  *	announcements); called by __zchan_fanin_add() for every lane.
  * @lane_del: @lane leaves the rotation (its producer is gone and it is
@@ -268,9 +314,15 @@ typedef int __zchan_ready_fn(struct zchan *z, uint32_t need, bool slow);
  * @adopt_lanes: find every lane made since the last call (kernel: ask the
  *	module; memfd: read the announcements on each lane's liveness
  *	socket) and give each one, as a new consumer handle of this backend
- *	with z->role ZCHAN_CONSUMER, to __zchan_fanin_add().  No system call
- *	when nothing can be new is welcome, but correctness first: the group
- *	calls it before it concludes the end of the stream.  0 or -errno.
+ *	with z->role ZCHAN_CONSUMER, to __zchan_fanin_add().  The lanes are
+ *	__zchan_fanin_lane()'s.  Without @slow (called once per round of
+ *	turns, on the data path), it may skip the system calls where it
+ *	knows cheaply that nothing is new (memfd: a counter in the group
+ *	page), and must be cheap; @slow (waits, ends, before the group
+ *	concludes the end of the stream) it must find every lane made
+ *	before the call.  0 or -errno.  A lane whose
+ *	announcements are garbage is corrupt: set its err (-EPROTO), and the
+ *	group drops it.
  *
  * Holders (hold.c, setup.c):
  * @hold: a forked child's first call on an inherited end: it holds the
@@ -323,11 +375,13 @@ struct zchan_ops {
 	int (*attach)(struct zchan *z, const struct zchan_layout *l, int *fds,
 		      unsigned int nfds);
 
-	int (*ends)(const struct zchan *z, unsigned int role);
-	int (*group_init)(struct zchan *g);
+	int (*ends)(struct zchan *z, unsigned int role);
+	int (*group_init)(struct zchan *g, struct zchan *first);
 	int (*lane_add)(struct zchan *g, struct zchan *lane);
 	void (*lane_del)(struct zchan *g, struct zchan *lane, bool dropped);
-	int (*adopt_lanes)(struct zchan *g);
+	int (*adopt_lanes)(struct zchan *g, bool slow);
+	/* a fan-in group's table (fanin.c) only: its lanes' backend's */
+	const struct zchan_ops *lanes;
 
 	int (*hold)(struct zchan *z);
 	bool (*release)(struct zchan *z);
@@ -386,6 +440,11 @@ struct zchan_memfd {
 	uint64_t ring_drained;	/* own_efd's count, read in the ring */
 	/* a consumer end of a broadcast channel (bcast.c), else NULL */
 	struct zchan_bcast_cons *bcons;
+	/* many-ended channels */
+	int group_fd;		/* the group page's memfd, or -1 */
+	struct zchan_memfd_group *group;	/* mapped, or NULL */
+	int lane_fds[ZCHAN_MEMFD_NFDS_MANY];	/* a producer end, until sent */
+	uint32_t lanes_seen;	/* group: the group page's lanes, last look */
 };
 
 struct zchan {
@@ -504,6 +563,8 @@ void __zchan_pages_close(struct zchan *z);
 /* ring.c: the data path and its readiness test */
 int __zchan_ready_mask(struct zchan *z, uint32_t need, bool slow);
 void __zchan_prod_end_loans(struct zchan *z);
+int __zchan_release_mark(struct zchan *c, const void *buf, uint32_t *last);
+void __zchan_release_settle(struct zchan *c, bool release);
 
 /* wait.c: notifications and waits (below ring.c: it never calls ring.c) */
 void __zchan_kick(struct zchan *z);
@@ -633,7 +694,29 @@ int __zchan_memfd_cons_region(const struct zchan_layout *l,
 
 /* peer.c: an end to and from a unix socket */
 int __zchan_send_end(struct zchan *end, unsigned int role, int sock);
+int __zchan_send_fds(int sock, const struct zchan *end, unsigned int role,
+		     const int *fds, unsigned int nfds,
+		     const struct zchan_layout *l);
 int __zchan_recv_end(int sock, int msg_flags, struct zchan **end);
+
+/* fanin.c: the consumer end of a fan-in channel, a group of lanes */
+int __zchan_fanin_new(struct zchan **end);
+int __zchan_fanin_add(struct zchan *g, struct zchan *lane);
+struct zchan *__zchan_fanin_lane(const struct zchan *g, unsigned int i,
+				 bool *live);
+ssize_t __zchan_fanin_recv(struct zchan *g, void *buf, size_t cap,
+			   unsigned int flags);
+ssize_t __zchan_fanin_recv_zc(struct zchan *g, const void **buf,
+			      unsigned int flags);
+int __zchan_fanin_recv_batch(struct zchan *g, struct zchan_msg *msgs,
+			     unsigned int nr, unsigned int flags);
+int __zchan_fanin_release(struct zchan *g, const void *buf);
+int __zchan_fanin_release_batch(struct zchan *g, const struct zchan_msg *msgs,
+				unsigned int nr);
+int __zchan_fanin_poll(struct zchan *g);
+int __zchan_fanin_wait(struct zchan *g, int64_t timeout_ns);
+unsigned int __zchan_fanin_prep_wait(struct zchan *g);
+void __zchan_fanin_stats(const struct zchan *g, struct zchan_stats *st);
 
 /* setup.c: the one place that picks a backend's table */
 const struct zchan_ops *__zchan_backend_ops(unsigned int backend);
