@@ -76,6 +76,16 @@ NATIVE_TESTS += lib/zchan_batch_test
 GUEST_TESTS += lib/zchan_batch_test
 TEST_CLEAN += lib/zchan_batch_test
 
+# Fan-in (several producer ends, one consumer end): both backends as
+# fixture variants; the kernel variant runs in the guest.
+lib/zchan_fanin_test: lib/zchan_fanin_test.c $(TEST_COMMON_HDRS) lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
+	$(call quiet_cmd,CC,$@)
+	$(Q)$(CC) $(LIB_TEST_CFLAGS) -o $@ $< $(LIB_TEST_LIBS)
+
+NATIVE_TESTS += lib/zchan_fanin_test
+GUEST_TESTS += lib/zchan_fanin_test
+TEST_CLEAN += lib/zchan_fanin_test
+
 # Pool placement: where loans land (the offsets zchan_loan() hands out),
 # both backends as fixture variants; the kernel variant runs in the guest.
 lib/zchan_pool_test: lib/zchan_pool_test.c $(TEST_COMMON_HDRS) lib/.buildflags $(KSFT_HDRS) $(LIBZCHAN_A)
