@@ -5,31 +5,298 @@
  * zchan_attach(3), zchan_send_end(3) and zchan_ends(3).
  *
  *  - API errors: a role, flag or reserved field not known, or a maximum
- *    above ZCHAN_ENDS_MAX: -EINVAL; several consumers: -EOPNOTSUPP (work
- *    queues and broadcast are not built yet); errno left alone by every
- *    call; zchan_get_attr()'s maxima.
+ *    above ZCHAN_ENDS_MAX: -EINVAL; a full role of several ends: -EUSERS;
+ *    several consumers but a broadcast from one producer: -EOPNOTSUPP
+ *    (work queues and N:M broadcast are not built yet); errno left alone
+ *    by every call; zchan_ends() as ends come and go; zchan_get_attr()'s
+ *    maxima;
+ *  - ZCHAN_ENDS_MAX producers, and not one more; named channels'
+ *    producers (zchan_attach()).
  *
  * Both backends as fixture variants; the kernel variant runs in the
- * guests.
+ * guests, and skips while the module has no fan-in.
  */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <liburing.h>
 #include <zchan.h>
 
 #include "kselftest_harness.h"
+#include "../common/zchan_test_forge.h"
 #include "../common/zchan_test_lib.h"
+#include "../common/zchan_test_payload.h"
+#include "../common/zchan_test_proc.h"
 #include "../common/zchan_test_utils.h"
 
 /* TCG guests are slow: give every test room. */
 #undef TEST_TIMEOUT_DEFAULT
 #define TEST_TIMEOUT_DEFAULT 300
 
+#define NPROD		4	/* producers of the big fan-in */
 #define NPROD_MAX	8
+#define MSGS		10000	/* messages of each of them */
+#define MSG_MIN		8	/* the payload's first word says which */
 #define MSG_MAX		1024
+#define KILL_AT		2000	/* the victim's messages taken before SIGKILL */
+#define LANE_SLOTS	256	/* ring_entries of the big fan-in */
+
+/*
+ * Is fan-in built for @backend?  The memfd backend is the library's own:
+ * always.  The kernel backend: when the module says so.
+ */
+static bool fanin_built(unsigned int backend)
+{
+	if (backend != ZCHAN_BACKEND_KERNEL)
+		return true;
+#ifdef ZCHAN_FEAT_FANIN
+	{
+		struct zchan_info info;
+		int fd = zc_open();
+		bool ok;
+
+		if (fd < 0)
+			return false;
+		ok = !_zc_info(fd, &info) &&
+		     (info.layout.features & ZCHAN_FEAT_FANIN);
+		close(fd);
+		return ok;
+	}
+#else
+	return false;
+#endif
+}
+
+#define NEED_FANIN()							\
+	do {								\
+		ZC_NEED_BACKEND();					\
+		if (!fanin_built(variant->backend))			\
+			SKIP(return, "zchan.ko without fan-in");	\
+	} while (0)
+
+/* ------------------------------------------------------------------ */
+/* Messages: producer k's message n says both, and is checked whole    */
+
+static uint64_t msg_seq(unsigned int k, uint32_t n)
+{
+	return (uint64_t)k << 32 | n;
+}
+
+static size_t msg_len(unsigned int k, uint32_t n)
+{
+	return zc_payload_len(k, n, MSG_MIN, MSG_MAX);
+}
+
+/* Send producer @k's message @n with zchan_send(): 0 or -errno. */
+static int send_msg(struct zchan *p, unsigned int k, uint32_t n,
+		    unsigned int flags)
+{
+	uint8_t buf[MSG_MAX];
+	size_t len = msg_len(k, n);
+	ssize_t ret;
+
+	zc_payload_fill(buf, len, k, msg_seq(k, n));
+	ret = zchan_send(p, buf, len, flags);
+	if (ret < 0)
+		return (int)ret;
+	return ret == (ssize_t)len ? 0 : -EIO;
+}
+
+/*
+ * What producers tell the test, in memory shared with them: how many
+ * messages producer k began to commit (@started, stored before the
+ * commit) and how many it has committed (@done, stored once the commit
+ * returned).  A producer killed at any point has committed at least
+ * @done and at most @started messages.
+ */
+struct fanin_shared {
+	uint32_t started[NPROD_MAX];
+	uint32_t done[NPROD_MAX];
+};
+
+struct prod_arg {
+	unsigned int k;		/* which producer */
+	uint32_t msgs;
+	int go;			/* a byte read from it first (-1: none) */
+	struct fanin_shared *sh;
+};
+
+/*
+ * Producer @k's stream in a child: loan + commit and zchan_send() in
+ * turn, each message counted in started before its commit and in done
+ * after it.  0, or an exit code saying which call failed.
+ */
+static int produce(struct zchan *p, void *arg)
+{
+	struct prod_arg *a = arg;
+	uint32_t n;
+
+	if (a->go >= 0 && zc_await(a->go))
+		return 101;
+	for (n = 0; n < a->msgs; n++) {
+		size_t len = msg_len(a->k, n);
+		void *loan;
+		int ret;
+
+		if (n & 1) {
+			__atomic_store_n(&a->sh->started[a->k], n + 1,
+					 __ATOMIC_SEQ_CST);
+			ret = send_msg(p, a->k, n, 0) ? 102 : 0;
+		} else {
+			if (zchan_loan(p, len, &loan, 0))
+				return 103;
+			zc_payload_fill(loan, len, a->k, msg_seq(a->k, n));
+			__atomic_store_n(&a->sh->started[a->k], n + 1,
+					 __ATOMIC_SEQ_CST);
+			ret = zchan_commit(p, loan, len) ? 104 : 0;
+		}
+		if (ret)
+			return ret;
+		__atomic_store_n(&a->sh->done[a->k], n + 1, __ATOMIC_SEQ_CST);
+	}
+	return 0;
+}
+
+/*
+ * The consumer's account: the message each producer owes next, so a
+ * message lost, taken twice or out of its producer's order is the wrong
+ * one; every byte checked.
+ */
+struct tally {
+	unsigned int nprod;
+	size_t fixed_len;	/* every message this long (0: msg_len()) */
+	bool gap;		/* message gap_n of producer gap_k never comes */
+	unsigned int gap_k;
+	uint32_t gap_n;
+	uint32_t next[NPROD_MAX];
+	uint64_t total;
+	unsigned int call;	/* which receive call comes next */
+	char why[128];
+};
+
+static int tally_msg(struct tally *t, const void *buf, size_t len)
+{
+	uint64_t seq;
+	unsigned int k;
+	uint32_t n;
+
+	if (len < MSG_MIN) {
+		snprintf(t->why, sizeof(t->why), "a message of %zu bytes", len);
+		return -EBADMSG;
+	}
+	seq = zc_payload_seq(buf, len);
+	k = (unsigned int)(seq >> 32);
+	n = (uint32_t)seq;
+	if (k >= t->nprod) {
+		snprintf(t->why, sizeof(t->why), "a message of producer %u", k);
+		return -EBADMSG;
+	}
+	if (t->gap && k == t->gap_k && t->next[k] == t->gap_n)
+		t->next[k]++;
+	if (n != t->next[k]) {
+		snprintf(t->why, sizeof(t->why),
+			 "producer %u: message %u where %u was due", k, n,
+			 t->next[k]);
+		return -EBADMSG;
+	}
+	if (zc_payload_check(buf, len, t->fixed_len ? t->fixed_len :
+			     msg_len(k, n), k, seq, t->why, sizeof(t->why)))
+		return -EBADMSG;
+	t->next[k]++;
+	t->total++;
+	return 0;
+}
+
+/*
+ * One receive call, zchan_recv(), zchan_recv_zc() and zchan_recv_batch()
+ * in turn, its messages checked and given back: how many it took, or
+ * -errno (-EBADMSG: a wrong message, t->why says what).
+ */
+static int take(struct zchan *c, struct tally *t, unsigned int flags)
+{
+	static uint8_t buf[MSG_MAX];
+	struct zchan_msg m[8];
+	const void *zc;
+	ssize_t n;
+	int i, ret = 0;
+
+	switch (t->call++ % 3) {
+	case 0:
+		n = zchan_recv(c, buf, sizeof(buf), flags);
+		if (n < 0)
+			return (int)n;
+		return tally_msg(t, buf, (size_t)n) ?: 1;
+	case 1:
+		n = zchan_recv_zc(c, &zc, flags);
+		if (n < 0)
+			return (int)n;
+		ret = tally_msg(t, zc, (size_t)n);
+		if (zchan_release(c, zc) && !ret) {
+			snprintf(t->why, sizeof(t->why), "zchan_release failed");
+			ret = -EBADMSG;
+		}
+		return ret ?: 1;
+	default:
+		n = zchan_recv_batch(c, m, 8, flags);
+		if (n <= 0)
+			return n ? (int)n : -EIO;
+		for (i = 0; i < n && !ret; i++)
+			ret = tally_msg(t, m[i].buf, m[i].len);
+		if (zchan_release_batch(c, m, (unsigned int)n) != n && !ret) {
+			snprintf(t->why, sizeof(t->why),
+				 "zchan_release_batch failed");
+			ret = -EBADMSG;
+		}
+		return ret ?: (int)n;
+	}
+}
+
+/* Take every message there is now (-EAGAIN): the last result. */
+static int take_all_now(struct zchan *c, struct tally *t)
+{
+	int ret;
+
+	do
+		ret = take(c, t, ZCHAN_NONBLOCK);
+	while (ret > 0);
+	return ret;
+}
+
+/*
+ * The consumer's count of producers after a receive call: on memfd it
+ * learns of lanes made and gone at its next call (many.rst), and a
+ * producer's place counts as free from then on.
+ */
+static int consumer_sees_producers(struct zchan *c, struct tally *t)
+{
+	int ret = take_all_now(c, t);
+
+	if (ret != -EAGAIN)
+		return ret < 0 ? ret : -EIO;
+	return zchan_ends(c, ZCHAN_ROLE_PRODUCER);
+}
+
+/* zchan_ends(@e, @role) once it is @want, or after 30 s of calls. */
+static int ends_become(struct zchan *e, unsigned int role, int want)
+{
+	double end = zc_now() + 30;
+	int n;
+
+	while ((n = zchan_ends(e, role)) != want && zc_now() < end) {
+		zchan_poll(e);
+		usleep(1000);
+	}
+	return n;
+}
 
 static void fanin_attr(struct zchan_attr *a, unsigned int backend,
 		       unsigned int producers, unsigned int entries,
@@ -41,6 +308,9 @@ static void fanin_attr(struct zchan_attr *a, unsigned int backend,
 
 FIXTURE(fanin) {
 	struct zchan *p[NPROD_MAX], *c;
+	pid_t kid[NPROD_MAX];
+	struct fanin_shared *sh;
+	int go[2];
 };
 
 ZC_BACKEND_VARIANTS(fanin);
@@ -48,16 +318,27 @@ ZC_BACKEND_VARIANTS(fanin);
 FIXTURE_SETUP(fanin)
 {
 	memset(self->p, 0, sizeof(self->p));
+	memset(self->kid, 0, sizeof(self->kid));
 	self->c = NULL;
+	self->sh = mmap(NULL, sizeof(*self->sh), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->sh);
+	ASSERT_EQ(0, pipe(self->go));
 }
 
 FIXTURE_TEARDOWN(fanin)
 {
 	unsigned int i;
 
-	for (i = 0; i < NPROD_MAX; i++)
+	for (i = 0; i < NPROD_MAX; i++) {
+		if (self->kid[i] > 0)
+			zc_child_kill(self->kid[i]);
 		zchan_close(self->p[i]);
+	}
 	zchan_close(self->c);
+	munmap(self->sh, sizeof(*self->sh));
+	close(self->go[0]);
+	close(self->go[1]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -188,6 +469,176 @@ TEST_F(fanin, call_errors_ignore_errno)
 	close(sv[1]);
 	close(pfd[0]);
 	close(pfd[1]);
+}
+
+/*
+ * A full role of several ends is -EUSERS, from every end, errno preset;
+ * zchan_ends()
+ * counts producers as they come (in this process or another) and go
+ * (closed or killed), and a freed place can be taken again;
+ * zchan_get_attr() reports the maxima on every end.
+ */
+TEST_F(fanin, ends_come_and_go_full_role_is_eusers)
+{
+	struct prod_arg pa = { .k = 1, .msgs = 1, .go = self->go[0],
+			       .sh = self->sh };
+	struct tally t = { .nprod = 1 };
+	struct zchan_attr a, got;
+	unsigned int i;
+	int sv[2];
+
+	NEED_FANIN();
+
+	fanin_attr(&a, variant->backend, 3, 16, 65536);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p[0], &self->c));
+	EXPECT_ERR_ANY_ERRNO(1, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+	EXPECT_ERR_ANY_ERRNO(1, zchan_ends(self->c, ZCHAN_ROLE_CONSUMER));
+	EXPECT_ERR_ANY_ERRNO(1, zchan_ends(self->p[0], ZCHAN_ROLE_CONSUMER));
+	errno = EACCES;		/* a success leaves errno alone too */
+	ASSERT_EQ(0, zc_local_end(self->c, ZCHAN_ROLE_PRODUCER, &self->p[1]));
+	EXPECT_EQ(EACCES, errno);
+	EXPECT_EQ(2, consumer_sees_producers(self->c, &t));
+	ASSERT_EQ(0, zc_local_end(self->p[1], ZCHAN_ROLE_PRODUCER,
+				  &self->p[2]));
+	EXPECT_EQ(3, consumer_sees_producers(self->c, &t));
+	for (i = 0; i < 3; i++)
+		EXPECT_EQ(3, zchan_ends(self->p[i], ZCHAN_ROLE_PRODUCER))
+			TH_LOG("producer %u", i);
+
+	/* the producers' role full: -EUSERS from every end, nothing sent */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	EXPECT_ERR_ANY_ERRNO(-EUSERS, zchan_send_end(self->c,
+						     ZCHAN_ROLE_PRODUCER, sv[0]));
+	for (i = 0; i < 3; i++)
+		EXPECT_ERR_ANY_ERRNO(-EUSERS,
+				     zchan_send_end(self->p[i],
+						    ZCHAN_ROLE_PRODUCER, sv[0]));
+	EXPECT_EQ(3, consumer_sees_producers(self->c, &t));
+	EXPECT_EQ(1, zchan_ends(self->c, ZCHAN_ROLE_CONSUMER));
+	close(sv[0]);
+	close(sv[1]);
+
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(0, zchan_get_attr(self->p[i], &got));
+		EXPECT_EQ(3, got.max_producers);
+		EXPECT_EQ(1, got.max_consumers);
+		EXPECT_EQ(variant->backend, got.backend);
+	}
+	EXPECT_ERR_ANY_ERRNO(0, zchan_get_attr(self->c, &got));
+	EXPECT_EQ(3, got.max_producers);
+	EXPECT_EQ(1, got.max_consumers);
+	EXPECT_EQ(16, got.ring_entries);
+
+	/* one goes, its place is taken again */
+	zchan_close(self->p[1]);
+	self->p[1] = NULL;
+	EXPECT_EQ(2, consumer_sees_producers(self->c, &t));
+	EXPECT_EQ(2, ends_become(self->p[0], ZCHAN_ROLE_PRODUCER, 2));
+	ASSERT_EQ(0, zc_local_end(self->p[2], ZCHAN_ROLE_PRODUCER,
+				  &self->p[1]));
+	EXPECT_EQ(3, consumer_sees_producers(self->c, &t));
+
+	/* a producer in another process, killed */
+	zchan_close(self->p[1]);
+	self->p[1] = NULL;
+	EXPECT_EQ(2, consumer_sees_producers(self->c, &t));
+	self->kid[1] = zc_spawn_end(self->c, ZCHAN_ROLE_PRODUCER, produce, &pa);
+	ASSERT_LT(0, self->kid[1]) TH_LOG("%s", zchan_strerror(self->kid[1]));
+	EXPECT_EQ(3, consumer_sees_producers(self->c, &t));
+	EXPECT_EQ(ZC_SIGNALLED(SIGKILL), zc_child_kill(self->kid[1]));
+	self->kid[1] = 0;
+	EXPECT_EQ(2, consumer_sees_producers(self->c, &t));
+
+	/* the consumer gone: the producers count none */
+	zchan_close(self->c);
+	self->c = NULL;
+	EXPECT_EQ(0, ends_become(self->p[0], ZCHAN_ROLE_CONSUMER, 0));
+	EXPECT_EQ(0, ends_become(self->p[2], ZCHAN_ROLE_CONSUMER, 0));
+}
+
+/*
+ * ZCHAN_ENDS_MAX producers in this process, each made by the one before:
+ * one more is -EUSERS; a message from each arrives, in no particular
+ * lane order but each whole.
+ */
+TEST_F(fanin, ends_max_producers)
+{
+	struct tally t = { .nprod = 1 };
+	struct zchan *p[ZCHAN_ENDS_MAX] = { NULL };
+	struct zchan_attr a;
+	struct zchan *z = NULL;
+	uint64_t seen = 0, seq;
+	unsigned int i;
+	uint8_t buf[64];
+	ssize_t n;
+
+	NEED_FANIN();
+
+	fanin_attr(&a, variant->backend, ZCHAN_ENDS_MAX, 16, 65536);
+	ASSERT_EQ(0, zc_local_pair(&a, &p[0], &self->c));
+	for (i = 1; i < ZCHAN_ENDS_MAX; i++)
+		ASSERT_EQ(0, zc_local_end(p[i - 1], ZCHAN_ROLE_PRODUCER, &p[i]))
+			TH_LOG("producer %u", i);
+	EXPECT_EQ(-EUSERS, zc_local_end(p[ZCHAN_ENDS_MAX - 1],
+					ZCHAN_ROLE_PRODUCER, &z));
+	EXPECT_EQ(-EUSERS, zc_local_end(self->c, ZCHAN_ROLE_PRODUCER, &z));
+	EXPECT_EQ(NULL, z);
+	EXPECT_EQ((int)ZCHAN_ENDS_MAX, consumer_sees_producers(self->c, &t));
+	for (i = 0; i < ZCHAN_ENDS_MAX; i++) {
+		zc_payload_fill(buf, sizeof(buf), 7, i);
+		ASSERT_EQ((ssize_t)sizeof(buf), zchan_send(p[i], buf, sizeof(buf), 0));
+	}
+	for (i = 0; i < ZCHAN_ENDS_MAX; i++)
+		zchan_close(p[i]);
+	for (i = 0; i < ZCHAN_ENDS_MAX; i++) {
+		n = zchan_recv(self->c, buf, sizeof(buf), 0);
+		ASSERT_EQ((ssize_t)sizeof(buf), n) TH_LOG("message %u: %s", i,
+			zchan_strerror((int)n));
+		seq = zc_payload_seq(buf, sizeof(buf));
+		ASSERT_GT(ZCHAN_ENDS_MAX, seq);
+		EXPECT_EQ(0, seen & 1ULL << seq) TH_LOG("producer %llu twice",
+						       (unsigned long long)seq);
+		seen |= 1ULL << seq;
+		EXPECT_TRUE(zc_payload_ok(buf, sizeof(buf), 7, seq));
+	}
+	EXPECT_EQ(-EPIPE, zchan_recv(self->c, buf, sizeof(buf), 0));
+}
+
+/*
+ * Named channels (the kernel backend): zchan_attach() of either role
+ * until the role is full (producers: -EUSERS; the consumer, one end:
+ * -EBUSY), then the ends work.
+ */
+TEST_F(fanin, attach_by_name)
+{
+	struct zchan_attr a;
+	struct zchan *z = NULL;
+	struct tally t = { .nprod = 2 };
+	char name[64];
+
+	NEED_FANIN();
+	if (variant->backend != ZCHAN_BACKEND_KERNEL)
+		SKIP(return, "names are the kernel backend's");
+
+	snprintf(name, sizeof(name), "zchan-many-%d", (int)getpid());
+	fanin_attr(&a, variant->backend, 2, 16, 65536);
+	ASSERT_EQ(0, zchan_create(name, &a, &self->p[0]));
+	ASSERT_EQ(0, zchan_attach(name, ZCHAN_ROLE_PRODUCER, &self->p[1]));
+	EXPECT_ERR_ANY_ERRNO(-EUSERS, zchan_attach(name, ZCHAN_ROLE_PRODUCER,
+						   &z));
+	ASSERT_EQ(0, zchan_attach(name, ZCHAN_ROLE_CONSUMER, &self->c));
+	EXPECT_ERR_ANY_ERRNO(-EBUSY, zchan_attach(name, ZCHAN_ROLE_CONSUMER,
+						  &z));
+	EXPECT_ERR_ANY_ERRNO(-EINVAL, zchan_attach(name, 0, &z));
+	EXPECT_ERR_ANY_ERRNO(-ENOENT, zchan_attach("zchan-many-none",
+						   ZCHAN_ROLE_PRODUCER, &z));
+	EXPECT_EQ(NULL, z);
+	EXPECT_EQ(2, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+	ASSERT_EQ(0, send_msg(self->p[1], 1, 0, 0));
+	ASSERT_EQ(0, send_msg(self->p[0], 0, 0, 0));
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	EXPECT_EQ(1, t.next[0]);
+	EXPECT_EQ(1, t.next[1]);
 }
 
 TEST_HARNESS_MAIN
