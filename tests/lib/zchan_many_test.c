@@ -10,8 +10,19 @@
  *    (work queues and N:M broadcast are not built yet); errno left alone
  *    by every call; zchan_ends() as ends come and go; zchan_get_attr()'s
  *    maxima;
- *  - ZCHAN_ENDS_MAX producers, and not one more; named channels'
- *    producers (zchan_attach()).
+ *  - 4 forked producers x 10000 messages: each producer's order kept,
+ *    nothing lost, nothing twice, every byte checked;
+ *  - fairness: a producer that never stops does not starve another
+ *    (bounded by counts, never by time);
+ *  - the end of the stream only once the last producer end is gone and
+ *    everything is taken, a producer made just before the last one goes
+ *    included; ends lost in transit or gone without a close hold nothing
+ *    open; ZCHAN_ENDS_MAX producers, and not one more;
+ *  - SIGKILL of one producer mid-stream: every message it committed
+ *    arrives (one committed behind its own loan too), the others carry
+ *    on; the consumer killed: the producers get -EPIPE, blocked or not;
+ *  - a hostile producer scribbling on its lane: -EPROTO, and the other
+ *    producers' messages keep arriving intact;
  *
  * Both backends as fixture variants; the kernel variant runs in the
  * guests, and skips while the module has no fan-in.
@@ -260,6 +271,12 @@ static int take(struct zchan *c, struct tally *t, unsigned int flags)
 	}
 }
 
+/* What take() said, for a log. */
+static const char *take_str(const struct tally *t, int ret)
+{
+	return ret == -EBADMSG ? t->why : zchan_strerror(ret);
+}
+
 /* Take every message there is now (-EAGAIN): the last result. */
 static int take_all_now(struct zchan *c, struct tally *t)
 {
@@ -339,6 +356,14 @@ FIXTURE_TEARDOWN(fanin)
 	munmap(self->sh, sizeof(*self->sh));
 	close(self->go[0]);
 	close(self->go[1]);
+}
+
+/* Let @n children waiting on the fixture's go pipe start. */
+static int start_children(FIXTURE_DATA(fanin) *self, unsigned int n)
+{
+	static const char go[NPROD_MAX] = { 0 };
+
+	return write(self->go[1], go, n) == (ssize_t)n ? 0 : -EIO;
 }
 
 /* ------------------------------------------------------------------ */
@@ -639,6 +664,599 @@ TEST_F(fanin, attach_by_name)
 	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
 	EXPECT_EQ(1, t.next[0]);
 	EXPECT_EQ(1, t.next[1]);
+}
+
+/* ------------------------------------------------------------------ */
+/* 4 forked producers x 10000 messages                                 */
+
+/*
+ * NPROD producers, each in its own child: the first makes the channel
+ * (zc_spawn_producer()), the others get an end from the consumer
+ * (zchan_send_end()); all wait on the go pipe.  @victim >= 0 is
+ * SIGKILLed once KILL_AT of its messages were taken: it must have
+ * committed fewer than it owes (its lane cannot hold the rest), every
+ * message it committed arrives, none it did not, and the others deliver
+ * all theirs.  Each producer's order, every byte, nothing twice.
+ */
+static void fanin_stream(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(fanin) *self, unsigned int backend,
+			 int victim)
+{
+	struct tally t = { .nprod = NPROD };
+	struct prod_arg pa[NPROD];
+	uint32_t started = 0, done = 0;
+	struct zchan_attr a;
+	unsigned int k;
+	int ret;
+
+	fanin_attr(&a, backend, NPROD, LANE_SLOTS, 256 << 10);
+	for (k = 0; k < NPROD; k++)
+		pa[k] = (struct prod_arg){ .k = k, .msgs = MSGS,
+					   .go = self->go[0], .sh = self->sh };
+	self->kid[0] = zc_spawn_producer(&a, produce, &pa[0], &self->c);
+	ASSERT_LT(0, self->kid[0]);
+	for (k = 1; k < NPROD; k++) {
+		self->kid[k] = zc_spawn_end(self->c, ZCHAN_ROLE_PRODUCER,
+					    produce, &pa[k]);
+		ASSERT_LT(0, self->kid[k]) TH_LOG("producer %u: %s", k,
+						  zchan_strerror(self->kid[k]));
+	}
+	EXPECT_EQ(NPROD, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+	ASSERT_EQ(0, start_children(self, NPROD));
+
+	errno = EACCES;		/* no receive may change it */
+	for (;;) {
+		ret = take(self->c, &t, 0);
+		if (ret == -EPIPE)
+			break;
+		ASSERT_LT(0, ret) TH_LOG("after %llu messages: %s",
+					 (unsigned long long)t.total,
+					 take_str(&t, ret));
+		if (victim >= 0 && self->kid[victim] > 0 &&
+		    t.next[victim] >= KILL_AT) {
+			ASSERT_EQ(ZC_SIGNALLED(SIGKILL),
+				  zc_child_kill(self->kid[victim]));
+			self->kid[victim] = 0;
+			started = __atomic_load_n(&self->sh->started[victim],
+						  __ATOMIC_SEQ_CST);
+			done = __atomic_load_n(&self->sh->done[victim],
+					       __ATOMIC_SEQ_CST);
+			ASSERT_GT(MSGS, started);	/* mid-stream */
+		}
+	}
+	EXPECT_EQ(EACCES, errno);
+	for (k = 0; k < NPROD; k++) {
+		if ((int)k == victim) {
+			EXPECT_LE(done, t.next[k])
+				TH_LOG("committed %u, delivered %u", done,
+				       t.next[k]);
+			EXPECT_GE(started, t.next[k])
+				TH_LOG("began %u, delivered %u", started,
+				       t.next[k]);
+			continue;
+		}
+		EXPECT_EQ(MSGS, t.next[k]) TH_LOG("producer %u", k);
+		zc_child_exits(self->kid[k], 0);
+		self->kid[k] = 0;
+	}
+	EXPECT_EQ(0, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+	EXPECT_ERR_ANY_ERRNO(-EPIPE, zchan_recv(self->c, &ret, sizeof(ret), 0));
+}
+
+TEST_F(fanin, four_forked_producers_in_order_nothing_lost)
+{
+	NEED_FANIN();
+	fanin_stream(_metadata, self, variant->backend, -1);
+}
+
+TEST_F(fanin, sigkill_one_producer_mid_stream)
+{
+	NEED_FANIN();
+	fanin_stream(_metadata, self, variant->backend, 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fairness                                                            */
+
+#define FAIR_SLOTS	4096	/* the flooder's lane, filled first */
+#define FAIR_MSGS	1000	/* the other producer's messages */
+#define FAIR_LEN	16
+
+struct fair_arg {
+	int ready;		/* a byte written once the lane is full */
+	uint32_t msgs;		/* 0: without end */
+};
+
+/*
+ * Producer @k (its index in a tally) of FAIR_LEN-byte messages: its lane
+ * filled without waiting (@msgs of them, or until full), "ready", then
+ * (msgs 0) on and on, blocking, until the consumer is gone: 0 at -EPIPE.
+ */
+static int fair_produce(struct zchan *p, unsigned int k,
+			const struct fair_arg *fa)
+{
+	uint8_t buf[FAIR_LEN];
+	uint32_t n;
+	ssize_t ret;
+
+	for (n = 0; !fa->msgs || n < fa->msgs; n++) {
+		zc_payload_fill(buf, FAIR_LEN, k, msg_seq(k, n));
+		ret = zchan_send(p, buf, FAIR_LEN, ZCHAN_NONBLOCK);
+		if (ret == -EAGAIN && !fa->msgs)
+			break;
+		if (ret != FAIR_LEN)
+			return 10;
+	}
+	zc_signal(fa->ready);
+	if (fa->msgs)
+		return 0;
+	for (;; n++) {
+		zc_payload_fill(buf, FAIR_LEN, k, msg_seq(k, n));
+		ret = zchan_send(p, buf, FAIR_LEN, 0);
+		if (ret == -EPIPE)
+			return 0;
+		if (ret != FAIR_LEN)
+			return 11;
+	}
+}
+
+static int flooder(struct zchan *p, void *arg)
+{
+	return fair_produce(p, 0, arg);
+}
+
+static int burst(struct zchan *p, void *arg)
+{
+	return fair_produce(p, 1, arg);
+}
+
+/*
+ * Producer 0 fills its lane (FAIR_SLOTS messages) and never stops;
+ * producer 1 has FAIR_MSGS messages waiting.  Taken round-robin with a
+ * budget per lane and turn, all of producer 1's arrive before producer 0
+ * had twice as many taken (any budget up to FAIR_MSGS); a consumer that
+ * drained the first lane before the next would take all FAIR_SLOTS
+ * first.  Then the consumer goes, and the flooder's send gets -EPIPE.
+ */
+TEST_F(fanin, a_producer_without_end_starves_no_other)
+{
+	struct tally t = { .nprod = 2, .fixed_len = FAIR_LEN };
+	struct fair_arg fa[2];
+	struct zchan_attr a;
+	int ready[2], ret;
+
+	NEED_FANIN();
+
+	ASSERT_EQ(0, pipe(ready));
+	fa[0] = (struct fair_arg){ .ready = ready[1], .msgs = 0 };
+	fa[1] = (struct fair_arg){ .ready = ready[1], .msgs = FAIR_MSGS };
+	fanin_attr(&a, variant->backend, 2, FAIR_SLOTS, 1 << 20);
+	self->kid[0] = zc_spawn_producer(&a, flooder, &fa[0], &self->c);
+	ASSERT_LT(0, self->kid[0]);
+	self->kid[1] = zc_spawn_end(self->c, ZCHAN_ROLE_PRODUCER, burst, &fa[1]);
+	ASSERT_LT(0, self->kid[1]);
+	ASSERT_EQ(0, zc_await(ready[0]));
+	ASSERT_EQ(0, zc_await(ready[0]));
+
+	while (t.next[1] < FAIR_MSGS) {
+		ret = take(self->c, &t, 0);
+		ASSERT_LT(0, ret) TH_LOG("%s", take_str(&t, ret));
+		ASSERT_GT(2 * FAIR_MSGS, t.next[0])
+			TH_LOG("%u of the flooder's messages taken, %u of the other's",
+			       t.next[0], t.next[1]);
+	}
+	zc_child_exits(self->kid[1], 0);
+	self->kid[1] = 0;
+	zchan_close(self->c);
+	self->c = NULL;
+	zc_child_exits(self->kid[0], 0);	/* -EPIPE, not a hang */
+	self->kid[0] = 0;
+	close(ready[0]);
+	close(ready[1]);
+}
+
+/* ------------------------------------------------------------------ */
+/* The end of the stream                                               */
+
+/*
+ * Three producers in this process: while any is open the consumer gets
+ * -EAGAIN and no POLLHUP once it took everything; a producer made by the
+ * last one just before that one closes keeps the stream open; once the
+ * last is gone, every message, then -EPIPE and POLLHUP.
+ */
+TEST_F(fanin, end_of_stream_after_the_last_producer)
+{
+	struct tally t = { .nprod = 4 };
+	struct zchan_attr a;
+	unsigned int k, n;
+	char buf[MSG_MAX];
+
+	NEED_FANIN();
+
+	fanin_attr(&a, variant->backend, 3, 16, 65536);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p[0], &self->c));
+	ASSERT_EQ(0, zc_local_end(self->c, ZCHAN_ROLE_PRODUCER, &self->p[1]));
+	ASSERT_EQ(0, zc_local_end(self->p[0], ZCHAN_ROLE_PRODUCER,
+				  &self->p[2]));
+	for (n = 0; n < 3; n++)
+		for (k = 0; k < 3; k++)
+			ASSERT_EQ(0, send_msg(self->p[k], k, n, 0));
+	zchan_close(self->p[0]);
+	zchan_close(self->p[1]);
+	self->p[0] = self->p[1] = NULL;
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	EXPECT_EQ(9, t.total);
+	EXPECT_EQ(0, zchan_poll(self->c) & POLLHUP);
+	EXPECT_ERR_ANY_ERRNO(-EAGAIN, zchan_recv(self->c, buf, sizeof(buf),
+						 ZCHAN_NONBLOCK));
+
+	/* the last producer makes another and goes */
+	ASSERT_EQ(0, zc_local_end(self->p[2], ZCHAN_ROLE_PRODUCER,
+				  &self->p[3]));
+	ASSERT_EQ(0, send_msg(self->p[2], 2, 3, 0));
+	zchan_close(self->p[2]);
+	self->p[2] = NULL;
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	EXPECT_EQ(1, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+	EXPECT_EQ(4, t.next[2]);
+	EXPECT_EQ(0, zchan_poll(self->c) & POLLHUP);
+
+	/* the last one: its messages, then the end */
+	ASSERT_EQ(0, send_msg(self->p[3], 3, 0, 0));
+	ASSERT_EQ(0, send_msg(self->p[3], 3, 1, 0));
+	zchan_close(self->p[3]);
+	self->p[3] = NULL;
+	EXPECT_EQ(POLLIN, zchan_poll(self->c) & POLLIN);
+	EXPECT_EQ(-EPIPE, take_all_now(self->c, &t));
+	EXPECT_EQ(2, t.next[3]);
+	EXPECT_EQ(12, t.total);
+	EXPECT_EQ(POLLHUP, zchan_poll(self->c) & POLLHUP);
+	EXPECT_ERR_ANY_ERRNO(-EPIPE, zchan_recv(self->c, buf, sizeof(buf), 0));
+	EXPECT_EQ(0, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+}
+
+/* Producer 2 in a child: ten messages, then _exit() without zchan_close(). */
+static int send_and_exit(struct zchan *p, void *arg)
+{
+	uint32_t n;
+
+	for (n = 0; n < 10; n++)
+		if (send_msg(p, 2, n, 0))
+			_exit(10);
+	_exit(0);
+}
+
+/*
+ * Producer ends that never come to be or go without a word hold nothing
+ * open: two sent and never received (the socket closed with each inside,
+ * one made by the consumer, one by a producer) and a child that exits
+ * without zchan_close() after its messages.  Every message arrives, then
+ * the end of the stream once the last real producer closes (a consumer
+ * that waited for the lost ones would sleep until the harness's timeout).
+ */
+TEST_F(fanin, producers_lost_in_transit_or_gone_hold_nothing_open)
+{
+	struct tally t = { .nprod = 3 };
+	struct zchan_attr a;
+	int sv[2], ret;
+
+	NEED_FANIN();
+
+	fanin_attr(&a, variant->backend, 4, 16, 65536);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p[0], &self->c));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, zchan_send_end(self->c, ZCHAN_ROLE_PRODUCER, sv[0]));
+	close(sv[0]);
+	close(sv[1]);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, zchan_send_end(self->p[0], ZCHAN_ROLE_PRODUCER, sv[0]));
+	close(sv[0]);
+	close(sv[1]);
+	self->kid[2] = zc_spawn_end(self->p[0], ZCHAN_ROLE_PRODUCER,
+				    send_and_exit, NULL);
+	ASSERT_LT(0, self->kid[2]) TH_LOG("%s", zchan_strerror(self->kid[2]));
+	zc_child_exits(self->kid[2], 0);
+	self->kid[2] = 0;
+	ASSERT_EQ(0, send_msg(self->p[0], 0, 0, 0));
+	zchan_close(self->p[0]);
+	self->p[0] = NULL;
+	while ((ret = take(self->c, &t, 0)) > 0)
+		;
+	EXPECT_EQ(-EPIPE, ret) TH_LOG("%s", take_str(&t, ret));
+	EXPECT_EQ(1, t.next[0]);
+	EXPECT_EQ(10, t.next[2]);
+	EXPECT_EQ(0, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+}
+
+/*
+ * Producer 1 in a child: messages 0 to 9, a loan for message 10 filled
+ * and never committed, message 11 committed behind it, "ready", then it
+ * waits to be killed.
+ */
+static int loan_then_die(struct zchan *p, void *arg)
+{
+	size_t len = msg_len(1, 10);
+	void *loan;
+	uint32_t n;
+
+	for (n = 0; n < 10; n++)
+		if (send_msg(p, 1, n, 0))
+			return 10;
+	if (zchan_loan(p, len, &loan, 0))
+		return 11;
+	zc_payload_fill(loan, len, 1, msg_seq(1, 10));
+	if (send_msg(p, 1, 11, 0))
+		return 12;
+	zc_signal(*(const int *)arg);
+	for (;;)
+		pause();
+}
+
+/*
+ * A producer SIGKILLed with a loan out and a message committed behind
+ * it: every message it committed arrives, the loan never does (a lane
+ * keeps what its producer committed, as PUBLISH_ON_CLOSE and the memfd
+ * consumer's reading up to alloc do for a 1:1 channel), and the other
+ * producer carries on.
+ */
+TEST_F(fanin, killed_producer_commit_behind_its_loan_arrives)
+{
+	struct tally t = { .nprod = 2, .gap = true, .gap_k = 1, .gap_n = 10 };
+	struct zchan_attr a;
+	int ready[2], ret;
+	uint32_t n;
+
+	NEED_FANIN();
+
+	ASSERT_EQ(0, pipe(ready));
+	fanin_attr(&a, variant->backend, 2, 16, 65536);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p[0], &self->c));
+	self->kid[1] = zc_spawn_end(self->c, ZCHAN_ROLE_PRODUCER,
+				    loan_then_die, &ready[1]);
+	ASSERT_LT(0, self->kid[1]);
+	ASSERT_EQ(0, zc_await(ready[0]));
+	EXPECT_EQ(ZC_SIGNALLED(SIGKILL), zc_child_kill(self->kid[1]));
+	self->kid[1] = 0;
+	for (n = 0; n < 3; n++)
+		ASSERT_EQ(0, send_msg(self->p[0], 0, n, 0));
+	zchan_close(self->p[0]);
+	self->p[0] = NULL;
+	while ((ret = take(self->c, &t, 0)) > 0)
+		;
+	EXPECT_EQ(-EPIPE, ret) TH_LOG("%s", take_str(&t, ret));
+	EXPECT_EQ(3, t.next[0]);
+	EXPECT_EQ(12, t.next[1]);
+	close(ready[0]);
+	close(ready[1]);
+}
+
+/* ------------------------------------------------------------------ */
+/* The consumer killed                                                 */
+
+/* The consumer in a child: @arg[0] messages, "ready", then it waits. */
+static int consume_then_wait(struct zchan *c, void *arg)
+{
+	const int *fds = arg;	/* msgs, ready, never written */
+	char buf[MSG_MAX];
+	int i;
+
+	for (i = 0; i < fds[0]; i++)
+		if (zchan_recv(c, buf, sizeof(buf), 0) < 0)
+			return 10;
+	zc_signal(fds[1]);
+	zc_await(fds[2]);
+	return 11;
+}
+
+/* A producer in a child: its lane full, "ready", blocking sends until -EPIPE. */
+static int fill_then_block(struct zchan *p, void *arg)
+{
+	int ready = *(const int *)arg, ret;
+	uint32_t n = 0;
+
+	while (!(ret = send_msg(p, 3, n, ZCHAN_NONBLOCK)))
+		n++;
+	if (ret != -EAGAIN)
+		return 10;
+	zc_signal(ready);
+	while (!(ret = send_msg(p, 3, n, 0)))
+		n++;
+	return ret == -EPIPE ? 0 : 11;
+}
+
+/*
+ * The consumer, in a child, killed while a forked producer sleeps on its
+ * full lane and three producers here have full lanes too: every one of
+ * them gets -EPIPE (errno preset), from blocking calls too, and none
+ * hangs; the producers count no consumer.
+ */
+TEST_F(fanin, consumer_killed_producers_get_epipe)
+{
+	struct zchan_attr a;
+	int ready[2], fds[3];
+	unsigned int k;
+	void *loan;
+	uint32_t n;
+
+	NEED_FANIN();
+
+	ASSERT_EQ(0, pipe(ready));
+	fds[0] = 3;
+	fds[1] = ready[1];
+	fds[2] = self->go[0];
+	fanin_attr(&a, variant->backend, 4, 16, 65536);
+	ASSERT_EQ(0, zchan_create(NULL, &a, &self->p[0]));
+	self->kid[0] = zc_spawn_end(self->p[0], ZCHAN_ROLE_CONSUMER,
+				    consume_then_wait, fds);
+	ASSERT_LT(0, self->kid[0]);
+	ASSERT_EQ(0, zc_local_end(self->p[0], ZCHAN_ROLE_PRODUCER,
+				  &self->p[1]));
+	ASSERT_EQ(0, zc_local_end(self->p[1], ZCHAN_ROLE_PRODUCER,
+				  &self->p[2]));
+	for (k = 0; k < 3; k++)
+		ASSERT_EQ(0, send_msg(self->p[k], k, 0, 0));
+	ASSERT_EQ(0, zc_await(ready[0]));	/* it took three */
+	self->kid[1] = zc_spawn_end(self->p[2], ZCHAN_ROLE_PRODUCER,
+				    fill_then_block, &ready[1]);
+	ASSERT_LT(0, self->kid[1]);
+	ASSERT_EQ(0, zc_await(ready[0]));
+	for (k = 0; k < 3; k++) {
+		int ret;
+
+		for (n = 1; !(ret = send_msg(self->p[k], k, n, ZCHAN_NONBLOCK));
+		     n++)
+			ASSERT_GT(64, n);
+		EXPECT_EQ(-EAGAIN, ret);
+	}
+
+	EXPECT_EQ(ZC_SIGNALLED(SIGKILL), zc_child_kill(self->kid[0]));
+	self->kid[0] = 0;
+	zc_child_exits(self->kid[1], 0);
+	self->kid[1] = 0;
+	for (k = 0; k < 3; k++) {
+		EXPECT_ERR_ANY_ERRNO(-EPIPE, send_msg(self->p[k], k, 99, 0));
+		EXPECT_ERR_ANY_ERRNO(-EPIPE, zchan_loan(self->p[k], 64, &loan, 0));
+		EXPECT_EQ(POLLHUP, zchan_wait(self->p[k], -1) & POLLHUP);
+		EXPECT_EQ(0, ends_become(self->p[k], ZCHAN_ROLE_CONSUMER, 0));
+	}
+	close(ready[0]);
+	close(ready[1]);
+}
+
+/* ------------------------------------------------------------------ */
+/* A hostile producer                                                  */
+
+enum lane_forgery {
+	LANE_TAIL,		/* tail beyond head + ring_entries */
+	LANE_PAST_POOL,		/* off + len past the pool's end */
+	LANE_OUT_OF_POOL,	/* off far beyond the pool */
+	LANE_LEN,		/* longer than max_msg */
+	LANE_FORGERY_NR
+};
+
+static const char *const lane_forgery_name[LANE_FORGERY_NR] = {
+	"tail", "past-pool", "out-of-pool", "len-over-max",
+};
+
+#define HONEST		2000	/* messages of each honest producer */
+#define HOSTILE_FIRST	100	/* the hostile one's honest messages */
+
+struct hostile_arg {
+	unsigned int backend;
+	enum lane_forgery kind;
+	int forged;		/* a byte written once forged */
+	int done;		/* a byte read before it goes */
+};
+
+/* Producer 2: HOSTILE_FIRST honest messages, then a forgery on its lane. */
+static int hostile_produce(struct zchan *p, void *arg)
+{
+	const struct hostile_arg *h = arg;
+	struct zc_forger f;
+	uint32_t n;
+
+	for (n = 0; n < HOSTILE_FIRST; n++)
+		if (send_msg(p, 2, n, 0))
+			return 10;
+	if (zc_forger_map(&f, p, h->backend))
+		return 11;
+	switch (h->kind) {
+	case LANE_TAIL:
+		zc_forge_tail(&f);
+		break;
+	case LANE_PAST_POOL:
+		zc_forge_publish(&f, f.l.pool_size - 64, 128, 0);
+		break;
+	case LANE_OUT_OF_POOL:
+		zc_forge_publish(&f, f.l.pool_size << 4, 64, 0);
+		break;
+	default:
+		zc_forge_publish(&f, 0, f.l.max_msg + 1, 0);
+		break;
+	}
+	zc_signal(h->forged);
+	zc_await(h->done);
+	zc_forger_unmap(&f);
+	return 0;
+}
+
+/*
+ * Two honest producers and a hostile one, each in a child; each forgery
+ * in turn on a fresh channel, the consumer starting once the lane is
+ * forged: -EPROTO for that lane, a few times at most (never for good),
+ * every honest message arrives intact and in order, and of the hostile
+ * lane at most its honest messages, in order.  Then the end of the
+ * stream as usual.
+ */
+TEST_F(fanin, hostile_producer_lane_dropped_others_intact)
+{
+	unsigned int kind, k;
+
+	NEED_FANIN();
+
+	for (kind = 0; kind < LANE_FORGERY_NR; kind++) {
+		struct tally t = { .nprod = 3 };
+		struct hostile_arg h = { .backend = variant->backend,
+					 .kind = kind };
+		struct prod_arg pa[2];
+		int forged[2], done[2], eproto = 0, ret;
+		bool told = false;
+		struct zchan_attr a;
+
+		ASSERT_EQ(0, pipe(forged));
+		ASSERT_EQ(0, pipe(done));
+		h.forged = forged[1];
+		h.done = done[0];
+		for (k = 0; k < 2; k++)
+			pa[k] = (struct prod_arg){ .k = k, .msgs = HONEST,
+						   .go = -1, .sh = self->sh };
+		fanin_attr(&a, variant->backend, 3, LANE_SLOTS, 256 << 10);
+		self->kid[0] = zc_spawn_producer(&a, produce, &pa[0], &self->c);
+		ASSERT_LT(0, self->kid[0]);
+		/* forked before we made a lane: its only writable one is its own */
+		self->kid[2] = zc_spawn_end(self->c, ZCHAN_ROLE_PRODUCER,
+					    hostile_produce, &h);
+		ASSERT_LT(0, self->kid[2]);
+		self->kid[1] = zc_spawn_end(self->c, ZCHAN_ROLE_PRODUCER,
+					    produce, &pa[1]);
+		ASSERT_LT(0, self->kid[1]);
+		ASSERT_EQ(0, zc_await(forged[0]))
+			TH_LOG("%s: the forger did not start",
+			       lane_forgery_name[kind]);
+
+		for (;;) {
+			if (!told && t.next[0] == HONEST && t.next[1] == HONEST) {
+				zc_signal(done[1]);
+				told = true;
+			}
+			ret = take(self->c, &t, 0);
+			if (ret == -EPIPE)
+				break;
+			if (ret == -EPROTO) {
+				ASSERT_GT(16, ++eproto)
+					TH_LOG("%s: -EPROTO for good",
+					       lane_forgery_name[kind]);
+				continue;
+			}
+			ASSERT_LT(0, ret) TH_LOG("%s: %s",
+						 lane_forgery_name[kind],
+						 take_str(&t, ret));
+		}
+		EXPECT_LE(1, eproto) TH_LOG("%s", lane_forgery_name[kind]);
+		EXPECT_EQ(HONEST, t.next[0]) TH_LOG("%s", lane_forgery_name[kind]);
+		EXPECT_EQ(HONEST, t.next[1]) TH_LOG("%s", lane_forgery_name[kind]);
+		EXPECT_GE(HOSTILE_FIRST, t.next[2]);
+		for (k = 0; k < 3; k++) {
+			zc_child_exits(self->kid[k], 0);
+			self->kid[k] = 0;
+		}
+		zchan_close(self->c);
+		self->c = NULL;
+		close(forged[0]);
+		close(forged[1]);
+		close(done[0]);
+		close(done[1]);
+	}
 }
 
 TEST_HARNESS_MAIN
