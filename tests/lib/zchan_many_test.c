@@ -23,6 +23,8 @@
  *    on; the consumer killed: the producers get -EPIPE, blocked or not;
  *  - a hostile producer scribbling on its lane: -EPROTO, and the other
  *    producers' messages keep arriving intact;
+ *  - one fd for every producer: poll(2), zchan_wait(), zchan_prep_wait();
+ *  - the issue's Done-when program, written from the man pages only.
  *
  * Both backends as fixture variants; the kernel variant runs in the
  * guests, and skips while the module has no fan-in.
@@ -1257,6 +1259,332 @@ TEST_F(fanin, hostile_producer_lane_dropped_others_intact)
 		close(done[0]);
 		close(done[1]);
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* One fd for every producer                                           */
+
+/*
+ * The consumer's fd (poll(2)) and zchan_wait() wake for a message of any
+ * producer, of this process or another; a call that finds nothing leaves
+ * the fd not readable; producers going is no POLLHUP until the last one.
+ */
+TEST_F(fanin, one_fd_waits_for_every_producer)
+{
+	struct tally t = { .nprod = 3 };
+	struct prod_arg pa = { .k = 2, .msgs = 1, .go = self->go[0],
+			       .sh = self->sh };
+	struct zchan_attr a;
+	struct pollfd pfd;
+	unsigned int k;
+	char buf[8];
+
+	NEED_FANIN();
+
+	fanin_attr(&a, variant->backend, 3, 16, 65536);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p[0], &self->c));
+	ASSERT_EQ(0, zc_local_end(self->c, ZCHAN_ROLE_PRODUCER, &self->p[1]));
+	pfd.fd = zchan_fd(self->c);
+	pfd.events = POLLIN;
+	ASSERT_LE(0, pfd.fd);
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	EXPECT_EQ(0, poll(&pfd, 1, 0));
+	for (k = 2; k-- > 0;) {
+		ASSERT_EQ(0, send_msg(self->p[k], k, 0, 0));
+		EXPECT_EQ(1, poll(&pfd, 1, 60000)) TH_LOG("producer %u", k);
+		EXPECT_EQ(POLLIN, zchan_wait(self->c, -1) & (POLLIN | POLLHUP));
+		EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+		EXPECT_EQ(1, t.next[k]);
+		EXPECT_EQ(0, poll(&pfd, 1, 0)) TH_LOG("producer %u", k);
+	}
+
+	/* a producer in another process: zchan_wait() sleeps until it sends */
+	self->kid[2] = zc_spawn_end(self->p[0], ZCHAN_ROLE_PRODUCER, produce,
+				    &pa);
+	ASSERT_LT(0, self->kid[2]);
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	ASSERT_EQ(0, start_children(self, 1));
+	EXPECT_EQ(POLLIN, zchan_wait(self->c, -1) & POLLIN);
+	zc_child_exits(self->kid[2], 0);
+	self->kid[2] = 0;
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	EXPECT_EQ(1, t.next[2]);
+	EXPECT_EQ(0, zchan_poll(self->c) & POLLHUP);
+
+	/* not the last: no end; the last: POLLHUP, readable, -EPIPE */
+	zchan_close(self->p[0]);
+	self->p[0] = NULL;
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	EXPECT_EQ(0, zchan_poll(self->c) & POLLHUP);
+	EXPECT_EQ(0, poll(&pfd, 1, 0));
+	zchan_close(self->p[1]);
+	self->p[1] = NULL;
+	EXPECT_EQ(1, poll(&pfd, 1, 60000));
+	EXPECT_EQ(POLLHUP, zchan_wait(self->c, -1) & POLLHUP);
+	EXPECT_EQ(-EPIPE, zchan_recv(self->c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+}
+
+/* Arm zchan_prep_wait() of @c on @ring. */
+static int arm_wait(struct io_uring *ring, struct zchan *c)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe)
+		return -EBUSY;
+	zchan_prep_wait(sqe, c);
+	return io_uring_submit(ring) == 1 ? 0 : -EIO;
+}
+
+/* The armed wait's result (> 0: a poll mask), or -ETIME after 60 s. */
+static int armed_wait_result(struct io_uring *ring)
+{
+	struct __kernel_timespec ts = { .tv_sec = 60 };
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
+
+	if (ret)
+		return ret;
+	ret = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return ret;
+}
+
+/*
+ * zchan_prep_wait() of the fan-in consumer completes for a producer made
+ * after it was armed, for a producer in another process, and when the
+ * last producer goes.
+ */
+TEST_F(fanin, prep_wait_wakes_for_every_producer)
+{
+	struct tally t = { .nprod = 3 };
+	struct prod_arg pa = { .k = 2, .msgs = 1, .go = self->go[0],
+			       .sh = self->sh };
+	struct io_uring ring;
+	struct zchan_attr a;
+	char buf[8];
+
+	NEED_FANIN();
+
+	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
+	fanin_attr(&a, variant->backend, 3, 16, 65536);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p[0], &self->c));
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+
+	ASSERT_EQ(0, arm_wait(&ring, self->c));
+	ASSERT_EQ(0, zc_local_end(self->p[0], ZCHAN_ROLE_PRODUCER,
+				  &self->p[1]));
+	ASSERT_EQ(0, send_msg(self->p[1], 1, 0, 0));
+	EXPECT_LT(0, armed_wait_result(&ring));
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	EXPECT_EQ(1, t.next[1]);
+
+	self->kid[2] = zc_spawn_end(self->c, ZCHAN_ROLE_PRODUCER, produce, &pa);
+	ASSERT_LT(0, self->kid[2]);
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	ASSERT_EQ(0, arm_wait(&ring, self->c));
+	ASSERT_EQ(0, start_children(self, 1));
+	EXPECT_LT(0, armed_wait_result(&ring));
+	zc_child_exits(self->kid[2], 0);
+	self->kid[2] = 0;
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	EXPECT_EQ(1, t.next[2]);
+
+	ASSERT_EQ(0, arm_wait(&ring, self->c));
+	zchan_close(self->p[0]);
+	zchan_close(self->p[1]);
+	self->p[0] = self->p[1] = NULL;
+	EXPECT_LT(0, armed_wait_result(&ring));
+	EXPECT_EQ(-EPIPE, zchan_recv(self->c, buf, sizeof(buf), ZCHAN_NONBLOCK));
+	io_uring_queue_exit(&ring);
+}
+
+/* ------------------------------------------------------------------ */
+/* The Done-when program, from the man pages only                      */
+
+/*
+ * Issue 19: "a program written only from the man pages can do fan-in of
+ * 4 forked producers x 10000 messages ... with SIGKILL of one end ...
+ * mid-stream, and loses nothing the semantics promise".  Below, nothing
+ * but <zchan.h> and libc: zchan_create(3) with max_producers,
+ * zchan_send_peer(3)/zchan_recv_peer(3) for the consumer,
+ * zchan_send_end(3) for each forked producer, zchan_loan(3)/
+ * zchan_commit(3), zchan_recv_zc(3)/zchan_release(3), zchan_ends(3).
+ * Each producer counts, in memory shared with the parent, the messages
+ * it began to commit and those it committed.  Returns "" or what went
+ * wrong.
+ */
+#define MP_PRODUCERS	4
+#define MP_MSGS		10000
+#define MP_VICTIM	1
+#define MP_KILL_AT	2000
+
+struct mp_header {
+	uint32_t producer;
+	uint32_t seq;
+};
+
+static size_t mp_len(uint32_t seq)
+{
+	return sizeof(struct mp_header) + seq % 200;
+}
+
+static unsigned char mp_byte(uint32_t producer, uint32_t seq, size_t i)
+{
+	return (unsigned char)(producer * 131 + seq * 7 + i);
+}
+
+static int mp_producer(int sock, uint32_t me, uint32_t *began,
+		       uint32_t *committed)
+{
+	struct zchan *p;
+	uint32_t seq;
+	size_t i;
+
+	if (zchan_recv_peer(sock, &p))
+		return 1;
+	close(sock);
+	for (seq = 0; seq < MP_MSGS; seq++) {
+		struct mp_header h = { me, seq };
+		size_t len = mp_len(seq);
+		unsigned char *buf;
+
+		if (zchan_loan(p, len, (void **)&buf, 0))
+			return 2;
+		memcpy(buf, &h, sizeof(h));
+		for (i = sizeof(h); i < len; i++)
+			buf[i] = mp_byte(me, seq, i);
+		__atomic_store_n(&began[me], seq + 1, __ATOMIC_SEQ_CST);
+		if (zchan_commit(p, buf, len))
+			return 3;
+		__atomic_store_n(&committed[me], seq + 1, __ATOMIC_SEQ_CST);
+	}
+	zchan_close(p);
+	return 0;
+}
+
+static const char *man_pages_fanin(unsigned int backend, char *why,
+				   size_t wlen)
+{
+	uint32_t *shared, *began, *committed, next[MP_PRODUCERS] = { 0 };
+	uint32_t victim_began = 0, victim_committed = 0;
+	pid_t pid[MP_PRODUCERS] = { 0 };
+	struct zchan_attr attr;
+	struct zchan *p, *c;
+	int sv[2], i, status;
+	bool killed = false;
+
+	why[0] = 0;
+	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		return "mmap";
+	began = shared;
+	committed = shared + MP_PRODUCERS;
+
+	/* the channel: our producer end stays until the four have theirs */
+	zchan_attr_init(&attr);
+	attr.backend = backend;
+	attr.max_producers = MP_PRODUCERS + 1;
+	if (zchan_create(NULL, &attr, &p))
+		return "zchan_create";
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) ||
+	    zchan_send_peer(p, sv[0]) || zchan_recv_peer(sv[1], &c))
+		return "the consumer end";
+	close(sv[0]);
+	close(sv[1]);
+	for (i = 0; i < MP_PRODUCERS; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+			return "socketpair";
+		pid[i] = fork();
+		if (pid[i] < 0)
+			return "fork";
+		if (!pid[i]) {
+			close(sv[0]);
+			_exit(mp_producer(sv[1], (uint32_t)i, began, committed));
+		}
+		close(sv[1]);
+		if (zchan_send_end(c, ZCHAN_ROLE_PRODUCER, sv[0]))
+			return "zchan_send_end";
+		close(sv[0]);
+	}
+	zchan_close(p);
+
+	for (;;) {
+		const struct mp_header *h;
+		const unsigned char *m;
+		ssize_t len = zchan_recv_zc(c, (const void **)&m, 0);
+		size_t j;
+
+		if (len == -EPIPE)
+			break;
+		if (len < (ssize_t)sizeof(*h)) {
+			snprintf(why, wlen, "zchan_recv_zc: %zd", len);
+			return why;
+		}
+		h = (const void *)m;
+		if (h->producer >= MP_PRODUCERS || h->seq != next[h->producer] ||
+		    (size_t)len != mp_len(h->seq)) {
+			snprintf(why, wlen, "message %u of producer %u, length %zd",
+				 h->seq, h->producer, len);
+			return why;
+		}
+		for (j = sizeof(*h); j < (size_t)len; j++)
+			if (m[j] != mp_byte(h->producer, h->seq, j)) {
+				snprintf(why, wlen, "byte %zu of message %u of %u",
+					 j, h->seq, h->producer);
+				return why;
+			}
+		next[h->producer]++;
+		if (zchan_release(c, m))
+			return "zchan_release";
+		if (!killed && next[MP_VICTIM] == MP_KILL_AT) {
+			kill(pid[MP_VICTIM], SIGKILL);
+			if (waitpid(pid[MP_VICTIM], &status, 0) != pid[MP_VICTIM] ||
+			    !WIFSIGNALED(status))
+				return "the victim did not die of SIGKILL";
+			killed = true;
+			victim_began = __atomic_load_n(&began[MP_VICTIM],
+						       __ATOMIC_SEQ_CST);
+			victim_committed = __atomic_load_n(&committed[MP_VICTIM],
+							   __ATOMIC_SEQ_CST);
+			if (victim_began >= MP_MSGS)
+				return "the victim was done before it was killed";
+		}
+	}
+	if (zchan_ends(c, ZCHAN_ROLE_PRODUCER) != 0)
+		return "producers live after the end of the stream";
+	zchan_close(c);
+	for (i = 0; i < MP_PRODUCERS; i++) {
+		if (i == MP_VICTIM) {
+			if (next[i] < victim_committed || next[i] > victim_began) {
+				snprintf(why, wlen,
+					 "the victim committed %u (began %u), %u arrived",
+					 victim_committed, victim_began, next[i]);
+				return why;
+			}
+			continue;
+		}
+		if (waitpid(pid[i], &status, 0) != pid[i] ||
+		    !WIFEXITED(status) || WEXITSTATUS(status)) {
+			snprintf(why, wlen, "producer %d: status %#x", i, status);
+			return why;
+		}
+		if (next[i] != MP_MSGS) {
+			snprintf(why, wlen, "producer %d: %u messages arrived",
+				 i, next[i]);
+			return why;
+		}
+	}
+	munmap(shared, 4096);
+	return why;
+}
+
+TEST_F(fanin, man_pages_program_4x10000_sigkill_one)
+{
+	char why[128];
+
+	NEED_FANIN();
+	EXPECT_STREQ("", man_pages_fanin(variant->backend, why, sizeof(why)));
 }
 
 TEST_HARNESS_MAIN
