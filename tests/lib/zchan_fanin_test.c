@@ -10,6 +10,7 @@
  * The hostile and kill cases are zchan_many_test's.
  */
 #include <errno.h>
+#include <liburing.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -345,6 +346,47 @@ TEST_F(fanin, one_fd)
 	EXPECT_EQ(POLLHUP, zchan_wait(self->c, WAIT_NS));
 	ASSERT_EQ(1, poll(&pfd, 1, 10000));
 	EXPECT_EQ(-EPIPE, zchan_recv(self->c, buf, sizeof(buf), 0));
+}
+
+/*
+ * zchan_prep_wait() on the consumer: a poll in an io_uring completes for
+ * a message on any lane, a lane made after it was armed included, and
+ * for the end of the stream; never while nothing happened.
+ */
+TEST_F(fanin, prep_wait)
+{
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	unsigned char buf[MAX_MSG];
+	int step;
+
+	FANIN_PAIR();
+	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
+	for (step = 0; step < 3; step++) {
+		zchan_prep_wait(io_uring_get_sqe(&ring), self->c);
+		ASSERT_EQ(1, io_uring_submit(&ring));
+		/* nothing yet: the poll is still pending */
+		EXPECT_EQ(-EAGAIN, io_uring_peek_cqe(&ring, &cqe));
+		if (step == 0) {
+			ASSERT_EQ(0, new_producer(self->p[0], &self->p[1]));
+			ASSERT_EQ(0, send_msg(self->p[1], 1, 0, 0));
+		} else if (step == 1) {
+			ASSERT_EQ(0, send_msg(self->p[0], 0, 0, 0));
+		} else {
+			zchan_close(self->p[0]);
+			zchan_close(self->p[1]);
+			self->p[0] = self->p[1] = NULL;
+		}
+		ASSERT_EQ(0, io_uring_wait_cqe(&ring, &cqe));
+		EXPECT_GT(cqe->res, 0);
+		io_uring_cqe_seen(&ring, cqe);
+		if (step < 2)
+			EXPECT_LT(0, zchan_recv(self->c, buf, sizeof(buf),
+						ZCHAN_NONBLOCK));
+	}
+	EXPECT_EQ(-EPIPE, zchan_recv(self->c, buf, sizeof(buf),
+				     ZCHAN_NONBLOCK));
+	io_uring_queue_exit(&ring);
 }
 
 /* The maximum of producers: -EUSERS, and a closed one's place is free. */
