@@ -360,6 +360,73 @@ TEST_F(bcast, killed_consumer_frees_its_room)
 	EXPECT_REPORT(1, 0, n);
 }
 
+struct killed_producer {
+	int socks[2];		/* to the consumers */
+	int done;		/* "d" once everything is committed */
+	uint64_t n;
+};
+
+/*
+ * A producer that commits n messages (the last ones queued with
+ * ZCHAN_MORE, one loan left open after them), says so, and waits to be
+ * killed.
+ */
+static int killed_producer_main(void *arg)
+{
+	struct killed_producer *kp = arg;
+	struct zchan_attr a;
+	struct zchan *p;
+	uint64_t i;
+	void *loan;
+
+	zc_attr(&a, ZCHAN_BACKEND_MEMFD, 64, 65536, MSG_MAX);
+	a.flags = ZCHAN_BROADCAST;
+	a.max_consumers = 2;
+	if (zchan_create(NULL, &a, &p))
+		return 100;
+	for (i = 0; i < 2; i++)
+		if (zchan_send_end(p, ZCHAN_ROLE_CONSUMER, kp->socks[i]))
+			return 101;
+	for (i = 0; i < kp->n; i++)
+		if (send_msg(p, i, i + 10 >= kp->n ? ZCHAN_MORE : 0))
+			return 102;
+	if (zchan_loan(p, 64, &loan, 0) || write(kp->done, "d", 1) != 1)
+		return 103;
+	pause();
+	return 104;
+}
+
+/*
+ * A producer killed with SIGKILL: every consumer gets every message it
+ * committed (those it queued with ZCHAN_MORE too), then the end.
+ */
+TEST_F(bcast, killed_producer_loses_nothing_committed)
+{
+	struct killed_producer kp = { .n = 3000 };
+	int pipefd[2], i;
+	pid_t prod;
+	char d;
+
+	ZC_NEED_BACKEND();
+	if (variant->backend == ZCHAN_BACKEND_KERNEL)
+		SKIP(return, "the module has no broadcast yet");
+	SPAWN(READ_ZC);
+	SPAWN(READ_COPY);
+	ASSERT_EQ(0, pipe(pipefd));
+	kp.socks[0] = self->k[0].sock;
+	kp.socks[1] = self->k[1].sock;
+	kp.done = pipefd[1];
+	prod = zc_spawn(killed_producer_main, &kp);
+	ASSERT_GT(prod, 0);
+	close(pipefd[1]);
+	ASSERT_EQ(1, read(pipefd[0], &d, 1))
+		TH_LOG("the producer did not get going");
+	close(pipefd[0]);
+	EXPECT_EQ(ZC_SIGNALLED(SIGKILL), zc_child_kill(prod));
+	for (i = 0; i < 2; i++)
+		EXPECT_REPORT(i, 0, kp.n);
+}
+
 /* A consumer made later gets exactly what was published after. */
 TEST_F(bcast, late_consumer_starts_at_adoption)
 {
