@@ -100,7 +100,7 @@ const char *zchan_strerror(int err)
 	case -EPIPE:
 		return "the peer end of the channel is closed";
 	case -EUSERS:
-		return "too many processes hold this end (memfd backend: 64)";
+		return "the role has its maximum of live ends, or too many processes hold this end (memfd backend: 64)";
 	case -EMSGSIZE:
 		return "message larger than the buffer or the channel's max_msg";
 	case -ENOBUFS:
