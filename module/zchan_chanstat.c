@@ -37,31 +37,43 @@ static const char *zchan_role_name(unsigned int role)
 static void zchan_chanstat_show_one(struct seq_file *m,
 				    struct zchan_channel *chan)
 {
-	u32 published = READ_ONCE(*chan->w.tail);
-	u32 taken = READ_ONCE(*chan->w.read);
-	u32 released = READ_ONCE(*chan->w.head);
-	u32 window = min3(published, chan->layout.ring_entries,
-			  ZCHAN_CHANSTAT_RECENT);
-	u32 recent;
-	u64 recent_bytes = zchan_queued_bytes(chan, published - window,
-					      published, &recent);
+	u32 published = 0, taken = 0, released = 0, recent = 0;
+	u64 queued = 0, recent_bytes = 0;
+	struct zchan_lane *lane;
+	u32 i, n;
 
-	seq_printf(m, "%llu %s %d %d %u %llu %u %u %u %u %llu %lld %lld %u %llu\n",
+	/* A fan-in channel's counters are its lanes' summed. */
+	zchan_for_each_lane(chan, i, n, lane) {
+		u32 tail = READ_ONCE(*lane->w.tail);
+		u32 head = READ_ONCE(*lane->w.head);
+		u32 window = min3(tail, chan->layout.ring_entries,
+				  ZCHAN_CHANSTAT_RECENT);
+		u32 msgs;
+
+		published += tail;
+		taken += READ_ONCE(*lane->w.read);
+		released += head;
+		queued += zchan_queued_bytes(chan, lane, head, tail, NULL);
+		recent_bytes += zchan_queued_bytes(chan, lane, tail - window,
+						   tail, &msgs);
+		recent += msgs;
+	}
+	seq_printf(m, "%llu %s %d %d %u %llu %u %u %u %u %llu %lld %lld %u %llu %u %u\n",
 		   chan->id, chan->name[0] ? chan->name : "-",
-		   READ_ONCE(chan->ends[ZCHAN_END_PROD].state) == ZCHAN_END_OPEN,
-		   READ_ONCE(chan->ends[ZCHAN_END_CONS].state) == ZCHAN_END_OPEN,
+		   READ_ONCE(chan->producers) > 0,
+		   READ_ONCE(chan->cons.state) == ZCHAN_END_OPEN,
 		   chan->layout.ring_entries, chan->layout.pool_size,
-		   published, taken, released, published - released,
-		   zchan_queued_bytes(chan, released, published, NULL),
+		   published, taken, released, published - released, queued,
 		   (s64)atomic64_read(&chan->kicks),
-		   (s64)atomic64_read(&chan->waits), recent, recent_bytes);
+		   (s64)atomic64_read(&chan->waits), recent, recent_bytes,
+		   READ_ONCE(chan->producers), n);
 }
 
 static int zchan_chanstat_show(struct seq_file *m, void *v)
 {
 	struct zchan_channel *chan;
 
-	seq_puts(m, "id name prod_open cons_open ring_entries pool_size published taken released backlog queued_bytes kicks waits recent_msgs recent_bytes\n");
+	seq_puts(m, "id name prod_open cons_open ring_entries pool_size published taken released backlog queued_bytes kicks waits recent_msgs recent_bytes producers lanes\n");
 	mutex_lock(&zchan_lock);
 	list_for_each_entry(chan, &zchan_channels, node)
 		zchan_chanstat_show_one(m, chan);

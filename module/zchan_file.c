@@ -21,8 +21,8 @@ struct zchan_file *zchan_file_alloc(void)
 void zchan_file_free(struct zchan_file *zf)
 {
 	if (zf->chan) {
-		zchan_hold_forget(zf->chan, zchan_role_end(zf->role));
-		zchan_end_release(zf->chan, zchan_role_end(zf->role));
+		zchan_hold_forget(zf->chan, zf->end);
+		zchan_end_release(zf->chan, zf->end);
 		zchan_channel_put(zf->chan);
 	}
 	mutex_destroy(&zf->lock);
@@ -30,11 +30,16 @@ void zchan_file_free(struct zchan_file *zf)
 	kfree(zf);
 }
 
-/* Give @zf its role; the caller holds zf->lock and checked it had none. */
+/*
+ * Make @zf the file of @end of @chan; the caller holds zf->lock and
+ * checked it had no role (or owns @zf alone: a new PEER_FD file).
+ */
 void zchan_file_set_role(struct zchan_file *zf, struct zchan_channel *chan,
-			 unsigned int role)
+			 struct zchan_end *end)
 {
 	zf->chan = chan;
+	zf->end = end;
 	/* Pairs with zchan_file_chan(): @chan is visible before @role. */
-	smp_store_release(&zf->role, role);
+	smp_store_release(&zf->role, end->id == ZCHAN_END_PROD ?
+			  ZCHAN_ROLE_PRODUCER : ZCHAN_ROLE_CONSUMER);
 }

@@ -59,19 +59,18 @@ static struct zchan_holder *zchan_holder_find(struct zchan_end *end,
 }
 
 /**
- * zchan_hold_start - the calling process starts holding end @e
+ * zchan_hold_start - the calling process starts holding @end
  * @chan: the channel
- * @e: the end, which @file is
+ * @end: the end, which @file is
  * @file: the end's file, as reached through a descriptor of the caller
  *
  * Return: 0 (also if the caller already holds it), -EPIPE if the end is
  * released, -EBADF if the caller has no descriptor of @file, -ENOMEM.
  */
-int zchan_hold_start(struct zchan_channel *chan, enum zchan_end_id e,
+int zchan_hold_start(struct zchan_channel *chan, struct zchan_end *end,
 		    struct file *file)
 {
 	struct files_struct *files = current->files;
-	struct zchan_end *end = &chan->ends[e];
 	struct zchan_holder *new;
 	int ret = 0;
 
@@ -99,9 +98,9 @@ int zchan_hold_start(struct zchan_channel *chan, enum zchan_end_id e,
 }
 
 /**
- * zchan_hold_stop - table @files may stop holding end @e
+ * zchan_hold_stop - table @files may stop holding @end
  * @chan: the channel
- * @e: the end, which @file is
+ * @end: the end, which @file is
  * @file: the end's file
  * @files: the table (->flush's owner, or current->files)
  * @always: stop even if @files still has a descriptor (ZCHAN_USE_STOP);
@@ -109,10 +108,9 @@ int zchan_hold_start(struct zchan_channel *chan, enum zchan_end_id e,
  *
  * Releases the end when its last holder stops.
  */
-void zchan_hold_stop(struct zchan_channel *chan, enum zchan_end_id e,
+void zchan_hold_stop(struct zchan_channel *chan, struct zchan_end *end,
 		    struct file *file, fl_owner_t files, bool always)
 {
-	struct zchan_end *end = &chan->ends[e];
 	struct zchan_holder *h;
 	bool last = false;
 
@@ -128,17 +126,17 @@ void zchan_hold_stop(struct zchan_channel *chan, enum zchan_end_id e,
 	spin_unlock(&chan->lock);
 	kfree(h);
 	if (last)
-		zchan_end_release(chan, e);
+		zchan_end_release(chan, end);
 }
 
 /* The end's file is gone: forget its holders (normally none are left). */
-void zchan_hold_forget(struct zchan_channel *chan, enum zchan_end_id e)
+void zchan_hold_forget(struct zchan_channel *chan, struct zchan_end *end)
 {
 	struct zchan_holder *h, *tmp;
 	LIST_HEAD(gone);
 
 	spin_lock(&chan->lock);
-	list_splice_init(&chan->ends[e].holders, &gone);
+	list_splice_init(&end->holders, &gone);
 	spin_unlock(&chan->lock);
 	list_for_each_entry_safe(h, tmp, &gone, node)
 		kfree(h);
@@ -147,21 +145,20 @@ void zchan_hold_forget(struct zchan_channel *chan, enum zchan_end_id e)
 long zchan_ioctl_use(struct file *file, struct zchan_use __user *arg)
 {
 	struct zchan_channel *chan;
+	struct zchan_end *end;
 	struct zchan_use u;
-	unsigned int role;
 
 	if (copy_from_user(&u, arg, sizeof(u)))
 		return -EFAULT;
 	if (u.flags & ~ZCHAN_USE_STOP || u.resv ||
 	    !zchan_all_zero(u.reserved, sizeof(u.reserved)))
 		return -EINVAL;
-	chan = zchan_file_chan(file->private_data, &role);
-	if (!chan)
+	end = zchan_file_end(file->private_data, &chan);
+	if (!end)
 		return -EINVAL;
 	if (u.flags & ZCHAN_USE_STOP) {
-		zchan_hold_stop(chan, zchan_role_end(role), file, current->files,
-			       true);
+		zchan_hold_stop(chan, end, file, current->files, true);
 		return 0;
 	}
-	return zchan_hold_start(chan, zchan_role_end(role), file);
+	return zchan_hold_start(chan, end, file);
 }

@@ -179,3 +179,30 @@ void zchan_user_unpin(struct zchan_user *u, unsigned long nr_pages)
 	u->pinned_pages -= nr_pages;
 	spin_unlock(&zchan_users_lock);
 }
+
+/*
+ * Charge @bytes more pool (a fan-in channel's new lane) to @u, which a
+ * channel of @u's keeps alive: -ENOMEM past max_user_pool_bytes.
+ */
+int zchan_user_grow(struct zchan_user *u, u64 bytes)
+{
+	u64 limit = READ_ONCE(zchan_max_user_pool_bytes);
+	int ret = 0;
+
+	spin_lock(&zchan_users_lock);
+	if (bytes > limit - min(u->pool_bytes, limit))
+		ret = -ENOMEM;
+	else
+		u->pool_bytes += bytes;
+	spin_unlock(&zchan_users_lock);
+	if (ret)
+		trace_zchan_limit(bytes, limit, ZCHAN_TRACE_LIMIT_USER_POOL);
+	return ret;
+}
+
+void zchan_user_shrink(struct zchan_user *u, u64 bytes)
+{
+	spin_lock(&zchan_users_lock);
+	u->pool_bytes -= bytes;
+	spin_unlock(&zchan_users_lock);
+}

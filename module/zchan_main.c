@@ -37,14 +37,13 @@ static int zchan_release(struct inode *inode, struct file *file)
  */
 static int zchan_flush(struct file *file, fl_owner_t id)
 {
-	struct zchan_file *zf = file->private_data;
 	struct zchan_channel *chan;
-	unsigned int role;
+	struct zchan_end *end;
 
-	chan = zchan_file_chan(zf, &role);
-	if (chan) {
-		zchan_cancel_waits(chan, zchan_role_end(role), id);
-		zchan_hold_stop(chan, zchan_role_end(role), file, id, false);
+	end = zchan_file_end(file->private_data, &chan);
+	if (end) {
+		zchan_cancel_waits(chan, end, id);
+		zchan_hold_stop(chan, end, file, id, false);
 	}
 	return 0;
 }
@@ -55,7 +54,7 @@ static long zchan_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	void __user *uarg = (void __user *)arg;
 
 	struct zchan_channel *chan;
-	unsigned int role;
+	struct zchan_end *end;
 	long ret;
 
 	switch (cmd) {
@@ -67,9 +66,9 @@ static long zchan_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		 * The caller holds the end it just took.  Should that fail
 		 * (-ENOMEM), the end is held by its file as a PEER_FD file is.
 		 */
-		chan = ret ? NULL : zchan_file_chan(zf, &role);
-		if (chan)
-			zchan_hold_start(chan, zchan_role_end(role), file);
+		end = ret ? NULL : zchan_file_end(zf, &chan);
+		if (end)
+			zchan_hold_start(chan, end, file);
 		return ret;
 	case ZCHAN_IOC_USE:
 		return zchan_ioctl_use(file, uarg);
@@ -81,6 +80,8 @@ static long zchan_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return zchan_ioctl_wait(zf, uarg);
 	case ZCHAN_IOC_INFO:
 		return zchan_ioctl_info(zf, uarg);
+	case ZCHAN_IOC_LANE:
+		return zchan_ioctl_lane(zf, uarg);
 	case ZCHAN_IOC_SEND_PAGES:
 		return zchan_ioctl_send_pages(zf, uarg);
 	case ZCHAN_IOC_REAP:
@@ -125,6 +126,11 @@ static int __init zchan_init(void)
 	BUILD_BUG_ON(sizeof(struct zchan_send_pages) != 64);
 	BUILD_BUG_ON(sizeof(struct zchan_completion) != 16);
 	BUILD_BUG_ON(sizeof(struct zchan_reap) != 32);
+	BUILD_BUG_ON(sizeof(struct zchan_lane_info) != 160);
+	/* A lane's regions fit in its stride, below the next lane. */
+	BUILD_BUG_ON(ZCHAN_OFF_POOL + ZCHAN_POOL_SIZE_MAX > ZCHAN_LANE_STRIDE);
+	BUILD_BUG_ON(ZCHAN_OFF_PAGES + ((u64)ZCHAN_PAGES_MAX << 20) >
+		     ZCHAN_OFF_LANES);
 	BUILD_BUG_ON(sizeof(struct zchan_prod_ring) != 192);
 	BUILD_BUG_ON(sizeof(struct zchan_cons_ring) != 192);
 	/* Where zchan_layout_set_words() puts the words: see zchan_find_words(). */

@@ -14,32 +14,65 @@
 
 #define ZCHAN_PGOFF_CONS	(ZCHAN_OFF_CONS_RING >> PAGE_SHIFT)
 #define ZCHAN_PGOFF_POOL	(ZCHAN_OFF_POOL >> PAGE_SHIFT)
+#define ZCHAN_PGOFF_LANES	(ZCHAN_OFF_LANES >> PAGE_SHIFT)
+#define ZCHAN_LANE_SHIFT	(ilog2(ZCHAN_LANE_STRIDE) - PAGE_SHIFT)
 
-/* The region a file page offset falls in, and the page index within it. */
-static struct zchan_region *zchan_region_of(struct zchan_channel *chan,
+/*
+ * The lane a file page offset falls in (lane 0 also at the 1:1 offsets),
+ * or NULL if no lane made yet is there; @pgoff becomes the offset within
+ * the lane's stride.
+ */
+static struct zchan_lane *zchan_lane_of(struct zchan_channel *chan,
+					unsigned long *pgoff)
+{
+	unsigned long i;
+
+	if (*pgoff < ZCHAN_PGOFF_LANES)
+		return &chan->lane0;
+	i = (*pgoff - ZCHAN_PGOFF_LANES) >> ZCHAN_LANE_SHIFT;
+	*pgoff -= ZCHAN_PGOFF_LANES + (i << ZCHAN_LANE_SHIFT);
+	if (i >= zchan_nr_lanes(chan))
+		return NULL;
+	return zchan_lane(chan, i);
+}
+
+/*
+ * The region a page offset within a lane falls in, the page index within
+ * it, and which end writes it.
+ */
+static struct zchan_region *zchan_region_of(struct zchan_lane *lane,
 					    unsigned long pgoff,
-					    unsigned long *index)
+					    unsigned long *index,
+					    enum zchan_end_id *writer)
 {
 	if (pgoff >= ZCHAN_PGOFF_POOL) {
 		*index = pgoff - ZCHAN_PGOFF_POOL;
-		return &chan->pool;
+		*writer = ZCHAN_END_PROD;
+		return &lane->pool;
 	}
 	if (pgoff >= ZCHAN_PGOFF_CONS) {
 		*index = pgoff - ZCHAN_PGOFF_CONS;
-		return &chan->cons_ring;
+		*writer = ZCHAN_END_CONS;
+		return &lane->cons_ring;
 	}
 	*index = pgoff;
-	return &chan->prod_ring;
+	*writer = ZCHAN_END_PROD;
+	return &lane->prod_ring;
 }
 
 static vm_fault_t zchan_vm_fault(struct vm_fault *vmf)
 {
 	struct zchan_channel *chan = vmf->vma->vm_private_data;
+	unsigned long index, pgoff = vmf->pgoff;
+	enum zchan_end_id writer;
 	struct zchan_region *r;
-	unsigned long index;
+	struct zchan_lane *lane;
 	struct page *page;
 
-	r = zchan_region_of(chan, vmf->pgoff, &index);
+	lane = zchan_lane_of(chan, &pgoff);
+	if (!lane)
+		return VM_FAULT_SIGBUS;
+	r = zchan_region_of(lane, pgoff, &index, &writer);
 	if (index >= r->nr_pages)
 		return VM_FAULT_SIGBUS;
 	page = r->pages[index];
@@ -94,43 +127,50 @@ static int zchan_mmap_xfer(struct zchan_channel *chan, unsigned int role,
 }
 
 /*
- * mmap() of a channel fd: the offset selects the region and the length
- * must be the region's.  Each region has one writer: the producer ring
- * and the pool are read-only for the consumer, the consumer ring is
- * read-only for the producer; such mappings may not become writable later.
+ * mmap() of a channel fd: the offset selects the lane and the region, and
+ * the length must be the region's.  Each region has one writer: a lane's
+ * producer ring and pool are its producer's, read-only for the consumer;
+ * the lane's consumer ring is the consumer's, read-only for its producer;
+ * such mappings may not become writable later.  A producer maps its own
+ * lane only: another producer's lane is -EACCES, even read-only.
  */
 int zchan_mmap(struct file *file, struct vm_area_struct *vma)
 {
+	unsigned long index, pgoff = vma->vm_pgoff;
+	enum zchan_end_id writer;
 	struct zchan_channel *chan;
 	struct zchan_region *r;
-	unsigned long index;
+	struct zchan_lane *lane;
+	struct zchan_end *end;
 	unsigned int role;
 	bool writable;
 
-	chan = zchan_file_chan(file->private_data, &role);
-	if (!chan)
+	end = zchan_file_end(file->private_data, &chan);
+	if (!end)
 		return -EINVAL;
+	role = end->lane ? ZCHAN_ROLE_PRODUCER : ZCHAN_ROLE_CONSUMER;
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
-	if (vma->vm_pgoff >= ZCHAN_OFF_PAGES >> PAGE_SHIFT)
+	if (pgoff >= ZCHAN_OFF_PAGES >> PAGE_SHIFT && pgoff < ZCHAN_PGOFF_LANES)
 		return zchan_mmap_xfer(chan, role, vma);
 
-	switch (vma->vm_pgoff) {
+	lane = zchan_lane_of(chan, &pgoff);
+	if (!lane)
+		return -EINVAL;
+	switch (pgoff) {
 	case ZCHAN_OFF_PROD_RING >> PAGE_SHIFT:
-		writable = role == ZCHAN_ROLE_PRODUCER;
-		break;
 	case ZCHAN_OFF_CONS_RING >> PAGE_SHIFT:
-		writable = role == ZCHAN_ROLE_CONSUMER;
-		break;
 	case ZCHAN_OFF_POOL >> PAGE_SHIFT:
-		writable = role == ZCHAN_ROLE_PRODUCER;
 		break;
 	default:
 		return -EINVAL;
 	}
-	r = zchan_region_of(chan, vma->vm_pgoff, &index);
+	if (end->lane && end->lane != lane)
+		return -EACCES;
+	r = zchan_region_of(lane, pgoff, &index, &writer);
 	if (vma_pages(vma) != r->nr_pages)
 		return -EINVAL;
+	writable = writer == end->id;
 
 	if (!writable) {
 		if (vma->vm_flags & VM_WRITE)
@@ -150,6 +190,6 @@ int zchan_mmap(struct file *file, struct vm_area_struct *vma)
 	vma->vm_private_data = chan;
 	zchan_channel_get(chan);
 	/* Mapping an end holds it (best effort: the mapping stands). */
-	zchan_hold_start(chan, zchan_role_end(role), file);
+	zchan_hold_start(chan, end, file);
 	return 0;
 }

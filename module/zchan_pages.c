@@ -83,7 +83,7 @@ static void zchan_xfer_complete(struct zchan_channel *chan,
 	list_add_tail(&x->node, &chan->xfers_done);
 	spin_unlock(&chan->lock);
 	/* poll() and epoll see EPOLLPRI; the ring's waits are not woken. */
-	wake_up_interruptible_poll(&chan->ends[ZCHAN_END_PROD].wq, EPOLLPRI);
+	wake_up_interruptible_poll(&chan->lane0.prod.wq, EPOLLPRI);
 }
 
 /* Completions wait for ZCHAN_IOC_REAP: EPOLLPRI on the producer's fd. */
@@ -142,13 +142,16 @@ long zchan_ioctl_send_pages(struct zchan_file *zf,
 	chan = zchan_file_chan(zf, &role);
 	if (!chan || role != ZCHAN_ROLE_PRODUCER)
 		return -EINVAL;
+	/* Transfers and their completions are one producer's. */
+	if (chan->max_producers > 1)
+		return -EOPNOTSUPP;
 	if (!access_ok(u64_to_user_ptr(sp.addr), sp.len))
 		return -EFAULT;
 
 	/* A slot among ring_entries, given back by REAP or by an undo. */
 	spin_lock(&chan->lock);
 	ret = 0;
-	if (chan->ends[ZCHAN_END_CONS].state == ZCHAN_END_GONE)
+	if (chan->cons.state == ZCHAN_END_GONE)
 		ret = -EPIPE;
 	else if (chan->nr_xfers >= chan->layout.ring_entries)
 		ret = -ENOBUFS;
@@ -191,7 +194,7 @@ long zchan_ioctl_send_pages(struct zchan_file *zf,
 
 	/* Mappable from here; the consumer's release takes it back. */
 	spin_lock(&chan->lock);
-	if (chan->ends[ZCHAN_END_CONS].state == ZCHAN_END_GONE) {
+	if (chan->cons.state == ZCHAN_END_GONE) {
 		spin_unlock(&chan->lock);
 		ret = -EPIPE;
 		goto err_erase;
@@ -235,6 +238,8 @@ long zchan_ioctl_reap(struct zchan_file *zf, struct zchan_reap __user *arg)
 	chan = zchan_file_chan(zf, &role);
 	if (!chan || role != ZCHAN_ROLE_PRODUCER)
 		return -EINVAL;
+	if (chan->max_producers > 1)
+		return -EOPNOTSUPP;
 	out = u64_to_user_ptr(r.addr);
 
 	while (n < r.nr) {
@@ -360,7 +365,7 @@ struct zchan_channel *zchan_pages_vm_close(struct vm_area_struct *vma)
 	 */
 	spin_lock(&chan->lock);
 	left = --x->vmas;
-	aborted = chan->ends[ZCHAN_END_CONS].state == ZCHAN_END_GONE ||
+	aborted = chan->cons.state == ZCHAN_END_GONE ||
 		  !atomic_read(&vma->vm_mm->mm_users);
 	spin_unlock(&chan->lock);
 	if (!left)
@@ -391,7 +396,7 @@ int zchan_pages_mmap(struct zchan_channel *chan, unsigned int role,
 	spin_lock(&chan->lock);
 	x = xa_load(&chan->xfers, id);
 	if (!x || vma_pages(vma) != x->nr_pages ||
-	    chan->ends[ZCHAN_END_CONS].state == ZCHAN_END_GONE) {
+	    chan->cons.state == ZCHAN_END_GONE) {
 		spin_unlock(&chan->lock);
 		return -EINVAL;
 	}

@@ -23,6 +23,7 @@
 #include "compat.h"
 
 struct ipc_namespace;
+struct zchan_lane;
 struct zchan_user;
 
 /* Index of an end in zchan_channel.ends[]. */
@@ -57,6 +58,8 @@ struct zchan_region {
  *	the end (referenced), whose peer's ZCHAN_WAIT_SPIN watches it; under
  *	the lock, NULL once the end is released
  * @state: enum zchan_end_state, written under the channel lock
+ * @id: which end it is
+ * @lane: a producer's lane; NULL for the consumer, which has every lane
  */
 struct zchan_end {
 	wait_queue_head_t wq;
@@ -64,6 +67,8 @@ struct zchan_end {
 	struct list_head holders;
 	struct task_struct *task;
 	int state;
+	enum zchan_end_id id;
+	struct zchan_lane *lane;
 };
 
 /**
@@ -75,6 +80,7 @@ struct zchan_end {
  * @alloc: the producer's alloc
  * @head: the consumer's head (zchan_layout.cons_head)
  * @read: the consumer's read
+ * @lanes: the count of lanes, kept by the kernel in lane 0's consumer ring
  * @need_wakeup: each end's need_wakeup, by enum zchan_end_id
  * @closed: each end's closed, by enum zchan_end_id
  * @state: each end's run-state word (ZCHAN_RUN_*), by enum zchan_end_id
@@ -87,21 +93,50 @@ struct zchan_ring_words {
 	u32 *alloc;
 	u32 *head;
 	u32 *read;
+	u32 *lanes;
 	u32 *need_wakeup[2];
 	u32 *closed[2];
 	u32 *state[2];
 };
 
 /**
- * struct zchan_channel - a one-way channel
- * @ref: files holding an end and VMAs mapping a region
- * @lock: protects the ends' state and uring wait lists
- * @ends: producer and consumer
+ * struct zchan_lane - a producer end's ring and pool, and the consumer's
+ *	ring for it: a 1:1 channel is one lane, lane 0
+ * @prod: the producer end
  * @prod_ring: the producer ring region
  * @cons_ring: the consumer ring region
  * @pool: the data pool region
  * @w: the shared words in the two rings' first pages
- * @layout: geometry and mmap offsets, as returned to userspace
+ * @index: the lane's number, mapped at zchan_lane_off()
+ */
+struct zchan_lane {
+	struct zchan_end prod;
+	struct zchan_region prod_ring;
+	struct zchan_region cons_ring;
+	struct zchan_region pool;
+	struct zchan_ring_words w;
+	u32 index;
+};
+
+/*
+ * The most lanes a channel makes in its life (ZCHAN_OFF_LANE() reaches
+ * them): a lane is never reused, its pages go with the channel.
+ */
+#define ZCHAN_LANES_MAX		(1U << 14)
+
+/**
+ * struct zchan_channel - a one-way channel
+ * @ref: files holding an end and VMAs mapping a region
+ * @lock: protects the ends' state and uring wait lists, @producers and
+ *	the publication of lanes
+ * @cons: the consumer end
+ * @lane0: the first lane, whose producer CREATE made
+ * @lanes: lanes 1 and up, by index, stored before @nr_lanes counts them
+ * @nr_lanes: lanes made, written (store-release) under @lock; lanes are
+ *	freed only with the channel
+ * @lane_mutex: serialises making lanes (allocation sleeps)
+ * @producers: producer ends open, under @lock; once 0, no more are made
+ * @layout: geometry and lane 0's mmap offsets, as returned to userspace
  * @mode: permission bits checked on attach
  * @uid: owner (creator's fsuid)
  * @gid: group (creator's fsgid)
@@ -124,11 +159,12 @@ struct zchan_ring_words {
 struct zchan_channel {
 	refcount_t ref;
 	spinlock_t lock;
-	struct zchan_end ends[2];
-	struct zchan_region prod_ring;
-	struct zchan_region cons_ring;
-	struct zchan_region pool;
-	struct zchan_ring_words w;
+	struct zchan_end cons;
+	struct zchan_lane lane0;
+	struct xarray lanes;
+	u32 nr_lanes;
+	struct mutex lane_mutex;
+	u32 producers;
 	struct zchan_layout layout;
 	umode_t mode;
 	kuid_t uid;
@@ -154,16 +190,15 @@ struct zchan_channel {
  * struct zchan_file - private data of an open /dev/zchan or peer fd
  * @lock: serialises CREATE/ATTACH/PEER_FD on this file
  * @chan: the channel, set once together with @role
+ * @end: the file's end of @chan, set with @chan
  * @role: ZCHAN_ROLE_*, published with release semantics after @chan
  */
 struct zchan_file {
 	struct mutex lock;
 	struct zchan_channel *chan;
+	struct zchan_end *end;
 	unsigned int role;
 };
-
-/* The most producers CREATE accepts: lanes are not built yet. */
-#define ZCHAN_PRODUCERS_BUILT	1U
 
 /* What this build of the module offers, in zchan_layout.features. */
 #ifdef ZCHAN_HAVE_URING_CMD
@@ -179,7 +214,7 @@ struct zchan_file {
 #define ZCHAN_FEATURES	(ZCHAN_FEAT_URING_BITS | ZCHAN_FEAT_CANCEL_BITS | \
 			 ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE | \
 			 ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN | \
-			 ZCHAN_FEAT_RUN_STATE)
+			 ZCHAN_FEAT_RUN_STATE | ZCHAN_FEAT_FANIN)
 
 /*
  * Global counters, shown in debugfs zchan/stats; not libzchan's
@@ -193,10 +228,24 @@ struct zchan_dev_stats {
 	atomic64_t pinned;
 };
 
-static inline enum zchan_end_id zchan_role_end(unsigned int role)
+/* Lane @i, which the caller knows to be below chan->nr_lanes. */
+static inline struct zchan_lane *zchan_lane(struct zchan_channel *chan,
+					    u32 i)
 {
-	return role == ZCHAN_ROLE_PRODUCER ? ZCHAN_END_PROD : ZCHAN_END_CONS;
+	return i ? xa_load(&chan->lanes, i) : &chan->lane0;
 }
+
+/* Lanes made so far: each of lanes [0, n) is ready to use. */
+static inline u32 zchan_nr_lanes(struct zchan_channel *chan)
+{
+	/* Pairs with the store-release in zchan_take_producer(). */
+	return smp_load_acquire(&chan->nr_lanes);
+}
+
+/* For each lane made so far (@n: a u32 for the count). */
+#define zchan_for_each_lane(chan, i, n, lane)				\
+	for ((i) = 0, (n) = zchan_nr_lanes(chan);			\
+	     (i) < (n) && ((lane) = zchan_lane(chan, i)); (i)++)
 
 /* Reserved fields must be zero. */
 static inline bool zchan_all_zero(const void *p, size_t len)
@@ -211,6 +260,16 @@ static inline struct zchan_channel *zchan_file_chan(struct zchan_file *zf,
 	/* Pairs with the store-release in zchan_file_set_role(). */
 	*role = smp_load_acquire(&zf->role);
 	return *role == ZCHAN_ROLE_NONE ? NULL : zf->chan;
+}
+
+/* The end of @zf, or NULL if the file has no role yet (as above). */
+static inline struct zchan_end *zchan_file_end(struct zchan_file *zf,
+					       struct zchan_channel **chan)
+{
+	unsigned int role;
+
+	*chan = zchan_file_chan(zf, &role);
+	return *chan ? zf->end : NULL;
 }
 
 /*
@@ -237,29 +296,31 @@ long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg);
 long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg);
 long zchan_ioctl_peer_fd(struct file *file, struct zchan_peer_fd __user *arg);
 long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg);
+long zchan_ioctl_lane(struct zchan_file *zf, struct zchan_lane_info __user *arg);
 
 /* zchan_file.c */
 struct zchan_file *zchan_file_alloc(void);
 void zchan_file_free(struct zchan_file *zf);
 void zchan_file_set_role(struct zchan_file *zf, struct zchan_channel *chan,
-			 unsigned int role);
+			 struct zchan_end *end);
 
 /* zchan_mmap.c */
 int zchan_mmap(struct file *file, struct vm_area_struct *vma);
 
 /* zchan_hold.c */
-int zchan_hold_start(struct zchan_channel *chan, enum zchan_end_id e,
+int zchan_hold_start(struct zchan_channel *chan, struct zchan_end *end,
 		     struct file *file);
-void zchan_hold_stop(struct zchan_channel *chan, enum zchan_end_id e,
+void zchan_hold_stop(struct zchan_channel *chan, struct zchan_end *end,
 		     struct file *file, fl_owner_t files, bool always);
-void zchan_hold_forget(struct zchan_channel *chan, enum zchan_end_id e);
+void zchan_hold_forget(struct zchan_channel *chan, struct zchan_end *end);
 long zchan_ioctl_use(struct file *file, struct zchan_use __user *arg);
 
 /* zchan_end.c */
 int zchan_take_consumer(struct zchan_channel *chan);
-int zchan_take_producer(struct zchan_channel *chan);
+struct zchan_end *zchan_take_producer(struct zchan_channel *chan,
+				      struct zchan_end *caller);
 void zchan_untake_consumer(struct zchan_channel *chan);
-void zchan_end_release(struct zchan_channel *chan, enum zchan_end_id e);
+void zchan_end_release(struct zchan_channel *chan, struct zchan_end *end);
 
 /* zchan_names.c */
 extern struct mutex zchan_lock;
@@ -269,13 +330,14 @@ void zchan_channel_unlink(struct zchan_channel *chan);
 struct zchan_channel *zchan_channel_find(const char *name);
 
 /* zchan_wait.c */
-__poll_t zchan_ready_mask(struct zchan_channel *chan, enum zchan_end_id e);
+__poll_t zchan_ready_mask(struct zchan_channel *chan, struct zchan_end *end);
 __poll_t zchan_poll(struct file *file, poll_table *pt);
 long zchan_ioctl_kick(struct zchan_file *zf, struct zchan_kick __user *arg);
 long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg);
-void zchan_kick(struct zchan_channel *chan, enum zchan_end_id e);
-void zchan_wake_end(struct zchan_channel *chan, enum zchan_end_id e);
-void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
+void zchan_kick(struct zchan_channel *chan, struct zchan_end *end);
+void zchan_wake_end(struct zchan_channel *chan, struct zchan_end *end);
+void zchan_wake_producers(struct zchan_channel *chan);
+void zchan_cancel_waits(struct zchan_channel *chan, struct zchan_end *end,
 			fl_owner_t owner);
 void zchan_uring_exit(void);
 int zchan_uring_pending_count(void);
@@ -287,15 +349,19 @@ int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
 /* zchan_channel.c */
 void zchan_fill_layout(struct zchan_layout *l, u64 pool_size, u32 entries,
 		       u32 max_msg);
+void zchan_lane_layout(struct zchan_channel *chan, u32 i,
+		       struct zchan_layout *l);
 struct zchan_channel *zchan_channel_alloc(struct zchan_create *c,
 					  u64 pool_size);
+struct zchan_lane *zchan_lane_alloc(struct zchan_channel *chan, u32 i);
+void zchan_lane_free(struct zchan_channel *chan, struct zchan_lane *lane);
 void zchan_channel_put(struct zchan_channel *chan);
-void zchan_end_set_task(struct zchan_channel *chan, enum zchan_end_id e,
+void zchan_end_set_task(struct zchan_channel *chan, struct zchan_end *end,
 			struct task_struct *task);
 struct task_struct *zchan_peer_task_get(struct zchan_channel *chan,
-					enum zchan_end_id e);
-u64 zchan_queued_bytes(struct zchan_channel *chan, u32 head, u32 tail,
-		       u32 *msgs);
+					struct zchan_end *end);
+u64 zchan_queued_bytes(struct zchan_channel *chan, struct zchan_lane *lane,
+		       u32 head, u32 tail, u32 *msgs);
 
 static inline void zchan_channel_get(struct zchan_channel *chan)
 {
@@ -326,6 +392,8 @@ extern unsigned long zchan_max_user_pinned_bytes;
 void zchan_limits_init(void);
 struct zchan_user *zchan_user_charge(kuid_t uid, u64 bytes);
 void zchan_user_uncharge(struct zchan_user *u, u64 bytes);
+int zchan_user_grow(struct zchan_user *u, u64 bytes);
+void zchan_user_shrink(struct zchan_user *u, u64 bytes);
 int zchan_user_pin(struct zchan_user *u, unsigned long nr_pages);
 void zchan_user_unpin(struct zchan_user *u, unsigned long nr_pages);
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * zchan: making and describing channels - ZCHAN_IOC_CREATE,
- * ZCHAN_IOC_ATTACH, ZCHAN_IOC_PEER_FD and ZCHAN_IOC_INFO.
+ * ZCHAN_IOC_ATTACH, ZCHAN_IOC_PEER_FD, ZCHAN_IOC_INFO and ZCHAN_IOC_LANE.
  *
  * A file gets its role once, under its lock; whatever fails on the way
  * leaves nothing behind (the layout is reported before anything is taken).
@@ -54,8 +54,7 @@ static int zchan_check_ends(struct zchan_create *c)
 		return -EINVAL;
 	c->max_producers = max(c->max_producers, 1U);
 	c->max_consumers = max(c->max_consumers, 1U);
-	if (c->flags & ZCHAN_CREATE_BROADCAST || c->max_consumers > 1 ||
-	    c->max_producers > ZCHAN_PRODUCERS_BUILT)
+	if (c->flags & ZCHAN_CREATE_BROADCAST || c->max_consumers > 1)
 		return -EOPNOTSUPP;
 	return 0;
 }
@@ -111,8 +110,8 @@ long zchan_ioctl_create(struct zchan_file *zf, struct zchan_create __user *arg)
 		zchan_channel_put(chan);
 		goto out_unlock;
 	}
-	zchan_file_set_role(zf, chan, ZCHAN_ROLE_PRODUCER);
-	zchan_end_set_task(chan, ZCHAN_END_PROD, current);
+	zchan_file_set_role(zf, chan, &chan->lane0.prod);
+	zchan_end_set_task(chan, &chan->lane0.prod, current);
 	trace_zchan_create(chan);
 out_unlock:
 	mutex_unlock(&zf->lock);
@@ -121,7 +120,9 @@ out_unlock:
 
 long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg)
 {
+	struct zchan_layout layout;
 	struct zchan_channel *chan;
+	struct zchan_end *end;
 	struct zchan_attach a;
 	int role;
 	long ret;
@@ -147,19 +148,31 @@ long zchan_ioctl_attach(struct zchan_file *zf, struct zchan_attach __user *arg)
 		goto out_unlock;
 	}
 
-	/* Report the layout before taking the end: a fault leaves no trace. */
+	/*
+	 * Report the layout before taking the end: a fault leaves no trace.
+	 * A producer's lane is known once taken: the layout is written
+	 * again then (a fault now, from another thread, releases the end).
+	 */
+	end = &chan->cons;
 	if (copy_to_user(&arg->layout, &chan->layout, sizeof(chan->layout)))
 		ret = -EFAULT;
 	else if (role == ZCHAN_ROLE_PRODUCER)
-		ret = zchan_take_producer(chan);
+		ret = PTR_ERR_OR_ZERO(end = zchan_take_producer(chan, NULL));
 	else
 		ret = zchan_take_consumer(chan);
+	if (!ret && end->lane) {
+		zchan_lane_layout(chan, end->lane->index, &layout);
+		if (copy_to_user(&arg->layout, &layout, sizeof(layout))) {
+			zchan_end_release(chan, end);
+			ret = -EFAULT;
+		}
+	}
 	if (ret) {
 		zchan_channel_put(chan);
 		goto out_unlock;
 	}
-	zchan_file_set_role(zf, chan, role);
-	zchan_end_set_task(chan, zchan_role_end(role), current);
+	zchan_file_set_role(zf, chan, end);
+	zchan_end_set_task(chan, end, current);
 	trace_zchan_attach(chan);
 out_unlock:
 	mutex_unlock(&zf->lock);
@@ -169,11 +182,11 @@ out_unlock:
 long zchan_ioctl_peer_fd(struct file *file, struct zchan_peer_fd __user *arg)
 {
 	struct zchan_file *zf = file->private_data;
+	struct zchan_end *caller, *end;
 	struct file *peer_file;
 	struct zchan_channel *chan;
 	struct zchan_peer_fd p;
 	struct zchan_file *peer;
-	unsigned int role;
 	int new_role, fd, ret;
 
 	if (copy_from_user(&p, arg, sizeof(p)))
@@ -184,10 +197,9 @@ long zchan_ioctl_peer_fd(struct file *file, struct zchan_peer_fd __user *arg)
 	new_role = zchan_check_role(p.role);
 	if (new_role < 0)
 		return new_role;
-	chan = zchan_file_chan(zf, &role);
-	/* Any end may make a producer; only the producer a consumer. */
-	if (!chan || (new_role == ZCHAN_ROLE_CONSUMER &&
-		      role != ZCHAN_ROLE_PRODUCER))
+	caller = zchan_file_end(zf, &chan);
+	/* Any end may make a producer; only a producer the consumer. */
+	if (!caller || (new_role == ZCHAN_ROLE_CONSUMER && !caller->lane))
 		return -EINVAL;
 
 	peer = zchan_file_alloc();
@@ -203,8 +215,9 @@ long zchan_ioctl_peer_fd(struct file *file, struct zchan_peer_fd __user *arg)
 	ret = -EFAULT;
 	if (put_user(fd, &arg->fd))
 		goto err_put_fd;
+	end = &chan->cons;
 	if (new_role == ZCHAN_ROLE_PRODUCER)
-		ret = zchan_take_producer(chan);
+		ret = PTR_ERR_OR_ZERO(end = zchan_take_producer(chan, caller));
 	else
 		ret = zchan_take_consumer(chan);
 	if (ret == -ENOENT)
@@ -218,15 +231,20 @@ long zchan_ioctl_peer_fd(struct file *file, struct zchan_peer_fd __user *arg)
 		goto err_untake;
 	}
 	zchan_channel_get(chan);
-	peer->chan = chan;
-	peer->role = new_role;
+	zchan_file_set_role(peer, chan, end);
 	trace_zchan_peer_fd(chan);
 	fd_install(fd, peer_file);
 	return 0;
 
 err_untake:
-	/* No file ever held the end: give it back untouched. */
-	zchan_untake_consumer(chan);
+	/*
+	 * No file ever held the end: give a consumer back untouched; a new
+	 * lane is known to the consumer already, its producer is released.
+	 */
+	if (end->lane)
+		zchan_end_release(chan, end);
+	else
+		zchan_untake_consumer(chan);
 err_put_fd:
 	put_unused_fd(fd);
 err_free_peer:
@@ -234,10 +252,32 @@ err_free_peer:
 	return ret;
 }
 
+/*
+ * INFO's published, released and queued_bytes: of a producer's lane, or
+ * summed over the lanes for the consumer (free-running, as each lane's).
+ */
+static void zchan_info_counts(struct zchan_channel *chan,
+			      struct zchan_end *end, struct zchan_info *info)
+{
+	struct zchan_lane *lane;
+	u32 i, n, tail, head;
+
+	for (i = 0, n = end->lane ? 1 : zchan_nr_lanes(chan); i < n; i++) {
+		lane = end->lane ? end->lane : zchan_lane(chan, i);
+		tail = READ_ONCE(*lane->w.tail);
+		head = READ_ONCE(*lane->w.head);
+		info->published += tail;
+		info->released += head;
+		info->queued_bytes += zchan_queued_bytes(chan, lane, head,
+							 tail, NULL);
+	}
+}
+
 long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 {
 	struct zchan_channel *chan;
 	struct zchan_info info;
+	struct zchan_end *end;
 	unsigned int role;
 
 	if (copy_from_user(&info, arg, sizeof(info)))
@@ -250,11 +290,13 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 	chan = zchan_file_chan(zf, &role);
 	info.role = role;
 	if (chan) {
-		if (READ_ONCE(chan->ends[ZCHAN_END_PROD].state) == ZCHAN_END_OPEN)
-			info.producers = 1;
-		if (READ_ONCE(chan->ends[ZCHAN_END_CONS].state) == ZCHAN_END_OPEN)
+		end = zf->end;
+		info.producers = READ_ONCE(chan->producers);
+		if (READ_ONCE(chan->cons.state) == ZCHAN_END_OPEN)
 			info.consumers = 1;
-		if (info.producers)
+		/* For a producer: its own lane's end. */
+		if (end->lane ? READ_ONCE(end->state) == ZCHAN_END_OPEN :
+				info.producers)
 			info.state |= ZCHAN_STATE_PRODUCER_OPEN;
 		if (info.consumers)
 			info.state |= ZCHAN_STATE_CONSUMER_OPEN;
@@ -262,16 +304,53 @@ long zchan_ioctl_info(struct zchan_file *zf, struct zchan_info __user *arg)
 		info.max_consumers = chan->max_consumers;
 		if (chan->name[0])
 			info.state |= ZCHAN_STATE_NAMED;
-		info.layout = chan->layout;
-		info.published = READ_ONCE(*chan->w.tail);
-		info.released = READ_ONCE(*chan->w.head);
-		info.queued_bytes = zchan_queued_bytes(chan, info.released,
-						       info.published, NULL);
+		/* Whoever joins a lane learns whether to keep its alloc. */
+		if (chan->publish_on_close)
+			info.state |= ZCHAN_STATE_PUBLISH_ON_CLOSE;
+		zchan_lane_layout(chan, end->lane ? end->lane->index : 0,
+				  &info.layout);
+		zchan_info_counts(chan, end, &info);
 		info.kicks = atomic64_read(&chan->kicks);
 		info.waits = atomic64_read(&chan->waits);
 		memcpy(info.name, chan->name, sizeof(info.name));
 	}
 	if (copy_to_user(arg, &info, sizeof(info)))
+		return -EFAULT;
+	return 0;
+}
+
+long zchan_ioctl_lane(struct zchan_file *zf, struct zchan_lane_info __user *arg)
+{
+	struct zchan_channel *chan;
+	struct zchan_lane_info li;
+	struct zchan_lane *lane;
+	struct zchan_end *end;
+	u32 index;
+
+	if (copy_from_user(&li, arg, sizeof(li)))
+		return -EFAULT;
+	if (li.flags || !zchan_all_zero(li.reserved, sizeof(li.reserved)))
+		return -EINVAL;
+	end = zchan_file_end(zf, &chan);
+	if (!end || end->lane)
+		return -EINVAL;
+	index = li.index;
+	memset(&li, 0, sizeof(li));
+	li.index = index;
+	li.lanes = zchan_nr_lanes(chan);
+	if (index >= li.lanes)
+		return -ENOENT;
+	lane = zchan_lane(chan, index);
+	switch (READ_ONCE(lane->prod.state)) {
+	case ZCHAN_END_OPEN:
+		li.state = ZCHAN_LANE_OPEN;
+		break;
+	case ZCHAN_END_GONE:
+		li.state = ZCHAN_LANE_CLOSED;
+		break;
+	}
+	zchan_lane_layout(chan, index, &li.layout);
+	if (copy_to_user(arg, &li, sizeof(li)))
 		return -EFAULT;
 	return 0;
 }

@@ -269,13 +269,14 @@ TRACE_EVENT(zchan_wait_end,
  *	KICK of its peer)
  * @chan: the channel
  * @end: enum zchan_end_id of the end woken
+ * @armed: the end's need_wakeup word (the consumer's: in lane 0)
  *
  * @armed is the end's need_wakeup word before the kick clears it: 0 means
  * nobody had announced a wait (a spurious kick).
  */
 TRACE_EVENT(zchan_kick,
-	TP_PROTO(const struct zchan_channel *chan, int end),
-	TP_ARGS(chan, end),
+	TP_PROTO(const struct zchan_channel *chan, int end, u32 armed),
+	TP_ARGS(chan, end, armed),
 	TP_STRUCT__entry(
 		__field(u64, id)
 		__field(u32, role)
@@ -284,7 +285,7 @@ TRACE_EVENT(zchan_kick,
 	TP_fast_assign(
 		__entry->id = chan->id;
 		__entry->role = zchan_trace_end_role(end);
-		__entry->armed = READ_ONCE(*chan->w.need_wakeup[end]);
+		__entry->armed = armed;
 	),
 	TP_printk("id=%llu role=%s armed=%u", __entry->id,
 		  zchan_show_role(__entry->role), __entry->armed)

@@ -28,42 +28,69 @@
 #include "zchan_priv.h"
 #include "zchan_trace.h"
 
-/* Announce that end @e is about to sleep (see the comment at the top). */
-static void zchan_arm(struct zchan_channel *chan, enum zchan_end_id e)
+/*
+ * Store @val in end @end's need_wakeup: a producer's in its lane, the
+ * consumer's in every lane (each producer reads the word of its own).
+ */
+static void zchan_set_need_wakeup(struct zchan_channel *chan,
+				  struct zchan_end *end, u32 val)
 {
-	WRITE_ONCE(*chan->w.need_wakeup[e], 1);
+	struct zchan_lane *lane;
+	u32 i, n;
+
+	if (end->lane) {
+		WRITE_ONCE(*end->lane->w.need_wakeup[ZCHAN_END_PROD], val);
+		return;
+	}
+	zchan_for_each_lane(chan, i, n, lane)
+		WRITE_ONCE(*lane->w.need_wakeup[ZCHAN_END_CONS], val);
+}
+
+static void zchan_kick_peer(struct zchan_channel *chan, struct zchan_end *end);
+
+/* Announce that @end is about to sleep (see the comment at the top). */
+static void zchan_arm(struct zchan_channel *chan, struct zchan_end *end)
+{
+	zchan_set_need_wakeup(chan, end, 1);
 	/* Order the flag before the loads of the condition (Dekker). */
 	smp_mb();
 }
 
 /**
- * zchan_ready_mask - what end @e could do now
+ * zchan_ready_mask - what @end could do now
  * @chan: the channel
- * @e: the end
+ * @end: the end
  *
  * Shared words are read once and only compared, never used as an index.
  *
- * Return: EPOLLIN (consumer: a message is published and not yet taken),
- * EPOLLOUT (producer: the consumer released slots since the producer last
- * looked, or the ring is drained), EPOLLHUP once the peer end is gone
- * (with EPOLLERR for the producer), or 0.
+ * Return: EPOLLIN (consumer: a message is published and not yet taken, in
+ * any lane), EPOLLOUT (producer: the consumer released slots of its lane
+ * since the producer last looked, or the lane is drained), EPOLLHUP once
+ * the peer is gone (for the consumer: every producer end, and no more can
+ * come; with EPOLLERR for a producer), or 0.
  */
-__poll_t zchan_ready_mask(struct zchan_channel *chan, enum zchan_end_id e)
+__poll_t zchan_ready_mask(struct zchan_channel *chan, struct zchan_end *end)
 {
+	struct zchan_lane *lane = end->lane;
 	__poll_t mask = 0;
+	u32 i, n;
 
-	if (e == ZCHAN_END_CONS) {
-		if (READ_ONCE(*chan->w.tail) != READ_ONCE(*chan->w.read))
-			mask |= EPOLLIN | EPOLLRDNORM;
-		if (READ_ONCE(chan->ends[ZCHAN_END_PROD].state) == ZCHAN_END_GONE)
+	if (!lane) {
+		zchan_for_each_lane(chan, i, n, lane) {
+			if (READ_ONCE(*lane->w.tail) != READ_ONCE(*lane->w.read)) {
+				mask |= EPOLLIN | EPOLLRDNORM;
+				break;
+			}
+		}
+		if (!READ_ONCE(chan->producers))
 			mask |= EPOLLHUP;
 	} else {
-		u32 head = READ_ONCE(*chan->w.head);
+		u32 head = READ_ONCE(*lane->w.head);
 
-		if (head != READ_ONCE(*chan->w.head_seen) ||
-		    READ_ONCE(*chan->w.tail) == head)
+		if (head != READ_ONCE(*lane->w.head_seen) ||
+		    READ_ONCE(*lane->w.tail) == head)
 			mask |= EPOLLOUT | EPOLLWRNORM;
-		if (READ_ONCE(chan->ends[ZCHAN_END_CONS].state) == ZCHAN_END_GONE)
+		if (READ_ONCE(chan->cons.state) == ZCHAN_END_GONE)
 			mask |= EPOLLERR | EPOLLHUP;
 	}
 	return mask;
@@ -72,20 +99,18 @@ __poll_t zchan_ready_mask(struct zchan_channel *chan, enum zchan_end_id e)
 __poll_t zchan_poll(struct file *file, poll_table *pt)
 {
 	struct zchan_channel *chan;
-	enum zchan_end_id e;
-	unsigned int role;
+	struct zchan_end *end;
 	__poll_t mask;
 
-	chan = zchan_file_chan(file->private_data, &role);
-	if (!chan)
+	end = zchan_file_end(file->private_data, &chan);
+	if (!end)
 		return EPOLLERR;
-	e = zchan_role_end(role);
-	poll_wait(file, &chan->ends[e].wq, pt);
-	zchan_arm(chan, e);
-	mask = zchan_ready_mask(chan, e);
+	poll_wait(file, &end->wq, pt);
+	zchan_arm(chan, end);
+	mask = zchan_ready_mask(chan, end);
 	if (!mask && pt && pt->_qproc)
 		atomic64_inc(&chan->waits);
-	if (e == ZCHAN_END_PROD && zchan_pages_reapable(chan))
+	if (end->lane && zchan_pages_reapable(chan))
 		mask |= EPOLLPRI;
 	return mask;
 }
@@ -195,9 +220,8 @@ static void zchan_complete_waits(struct list_head *list, int res)
  * cleared need_wakeup while the condition does not hold yet: re-arm for
  * the waits that stay pending.
  */
-static void zchan_uring_wake(struct zchan_channel *chan, enum zchan_end_id e)
+static void zchan_uring_wake(struct zchan_channel *chan, struct zchan_end *end)
 {
-	struct zchan_end *end = &chan->ends[e];
 	LIST_HEAD(done);
 	__poll_t mask;
 
@@ -206,22 +230,22 @@ static void zchan_uring_wake(struct zchan_channel *chan, enum zchan_end_id e)
 		spin_unlock(&chan->lock);
 		return;
 	}
-	zchan_arm(chan, e);
-	mask = zchan_ready_mask(chan, e);
+	zchan_arm(chan, end);
+	mask = zchan_ready_mask(chan, end);
 	if (mask)
 		list_splice_init(&end->uring_waits, &done);
 	spin_unlock(&chan->lock);
 	zchan_complete_waits(&done, (__force int)mask);
 }
 
-void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
+void zchan_cancel_waits(struct zchan_channel *chan, struct zchan_end *end,
 			fl_owner_t owner)
 {
 	struct zchan_uring_pdu *pdu, *tmp;
 	LIST_HEAD(done);
 
 	spin_lock(&chan->lock);
-	list_for_each_entry_safe(pdu, tmp, &chan->ends[e].uring_waits, node)
+	list_for_each_entry_safe(pdu, tmp, &end->uring_waits, node)
 		if (pdu->owner == owner)
 			list_move_tail(&pdu->node, &done);
 	spin_unlock(&chan->lock);
@@ -235,7 +259,7 @@ void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
  * already took (it may sit on that waker's private list) completes from
  * task work, and io_uring retries the cancel until it has.
  */
-static void zchan_uring_cancel(struct zchan_channel *chan, enum zchan_end_id e,
+static void zchan_uring_cancel(struct zchan_channel *chan, struct zchan_end *end,
 			       struct io_uring_cmd *cmd,
 			       unsigned int issue_flags)
 {
@@ -243,7 +267,7 @@ static void zchan_uring_cancel(struct zchan_channel *chan, enum zchan_end_id e,
 	bool queued = false;
 
 	spin_lock(&chan->lock);
-	list_for_each_entry(pos, &chan->ends[e].uring_waits, node) {
+	list_for_each_entry(pos, &end->uring_waits, node) {
 		if (pos == pdu) {
 			list_del_init(&pdu->node);
 			queued = true;
@@ -362,14 +386,12 @@ static void zchan_watch_unqueue(struct zchan_uring_pdu *pdu,
 	struct io_uring_cmd *cmd = zchan_pdu_cmd(pdu);
 	struct zchan_uring_pdu *pos;
 	struct zchan_channel *chan;
-	unsigned int role;
-	enum zchan_end_id e;
+	struct zchan_end *end;
 
 	/* A queued WAIT's file has a role: it was issued on a channel. */
-	chan = zchan_file_chan(cmd->file->private_data, &role);
-	e = zchan_role_end(role);
+	end = zchan_file_end(cmd->file->private_data, &chan);
 	spin_lock(&chan->lock);
-	list_for_each_entry(pos, &chan->ends[e].uring_waits, node) {
+	list_for_each_entry(pos, &end->uring_waits, node) {
 		if (pos == pdu) {
 			list_move_tail(&pdu->node, done);
 			break;
@@ -405,14 +427,14 @@ void zchan_uring_exit(void)
 }
 #endif
 
-static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
+static int zchan_uring_wait(struct zchan_channel *chan, struct zchan_end *end,
 			    struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct zchan_uring_pdu *pdu = zchan_pdu(cmd);
 	__poll_t mask;
 	int ret;
 
-	zchan_end_set_task(chan, e, current);
+	zchan_end_set_task(chan, end, current);
 	INIT_LIST_HEAD(&pdu->node);
 	pdu->owner = current->files;
 	ret = zchan_watch(cmd);
@@ -424,10 +446,10 @@ static int zchan_uring_wait(struct zchan_channel *chan, enum zchan_end_id e,
 	io_uring_cmd_mark_cancelable(cmd, issue_flags);
 #endif
 	spin_lock(&chan->lock);
-	zchan_arm(chan, e);
-	mask = zchan_ready_mask(chan, e);
+	zchan_arm(chan, end);
+	mask = zchan_ready_mask(chan, end);
 	if (!mask)
-		list_add_tail(&pdu->node, &chan->ends[e].uring_waits);
+		list_add_tail(&pdu->node, &end->uring_waits);
 	spin_unlock(&chan->lock);
 
 	if (mask) {
@@ -446,18 +468,17 @@ int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	const struct zchan_uring_cmd *area;
 	struct zchan_channel *chan;
-	unsigned int role;
+	struct zchan_end *end;
 
-	chan = zchan_file_chan(cmd->file->private_data, &role);
+	end = zchan_file_end(cmd->file->private_data, &chan);
 #ifdef ZCHAN_HAVE_CMD_CANCELABLE
 	/* Only WAITs issued on a channel are marked cancelable. */
 	if (issue_flags & IO_URING_F_CANCEL) {
-		zchan_uring_cancel(chan, zchan_role_end(role), cmd,
-				   issue_flags);
+		zchan_uring_cancel(chan, end, cmd, issue_flags);
 		return 0;
 	}
 #endif
-	if (!chan)
+	if (!end)
 		return -EINVAL;
 	/* Not before: a cancel may come when the sqe is long gone. */
 	area = zchan_cmd_area(cmd);
@@ -468,11 +489,10 @@ int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 
 	switch (cmd->cmd_op) {
 	case ZCHAN_URING_CMD_WAIT:
-		return zchan_uring_wait(chan, zchan_role_end(role), cmd,
-					issue_flags);
+		return zchan_uring_wait(chan, end, cmd, issue_flags);
 	case ZCHAN_URING_CMD_KICK:
-		zchan_end_set_task(chan, zchan_role_end(role), current);
-		zchan_kick(chan, !zchan_role_end(role));
+		zchan_end_set_task(chan, end, current);
+		zchan_kick_peer(chan, end);
 		return 0;
 	}
 	/* Like an unknown ioctl; also the bare 0x01/0x02 of old headers. */
@@ -481,11 +501,11 @@ int zchan_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 
 #else /* !ZCHAN_HAVE_URING_CMD */
 
-static void zchan_uring_wake(struct zchan_channel *chan, enum zchan_end_id e)
+static void zchan_uring_wake(struct zchan_channel *chan, struct zchan_end *end)
 {
 }
 
-void zchan_cancel_waits(struct zchan_channel *chan, enum zchan_end_id e,
+void zchan_cancel_waits(struct zchan_channel *chan, struct zchan_end *end,
 			fl_owner_t owner)
 {
 }
@@ -501,75 +521,132 @@ int zchan_uring_pending_count(void)
 
 #endif /* ZCHAN_HAVE_URING_CMD */
 
+/* The run-state words of @end: a producer's one, the consumer's per lane. */
+static void zchan_store_run_state(struct zchan_channel *chan,
+				  struct zchan_end *end, u32 word, bool woken)
+{
+	struct zchan_lane *lane = end->lane;
+	u32 i, n, *w, old;
+
+	if (lane) {
+		i = 0;
+		n = 1;
+	} else {
+		i = 0;
+		n = zchan_nr_lanes(chan);
+	}
+	for (; i < n; i++) {
+		if (!end->lane)
+			lane = zchan_lane(chan, i);
+		w = lane->w.state[end->id];
+		if (woken) {
+			/* A kick wakes the end: it runs again soon. */
+			old = READ_ONCE(*w);
+			if (ZCHAN_RUN_STATE(old) != ZCHAN_RUN_SLEEPING)
+				continue;
+			word = (old & ~ZCHAN_RUN_STATE_MASK) | ZCHAN_RUN_RUNNING;
+		}
+		WRITE_ONCE(*w, word);
+	}
+}
+
 /*
- * ZCHAN_FEAT_RUN_STATE: store in end @e's run-state word what the kernel
+ * ZCHAN_FEAT_RUN_STATE: store in @end's run-state word what the kernel
  * sees of the calling task, @state and its CPU.  The word is the end's
  * own, in shared memory: written, never acted on.
  */
 static void zchan_set_run_state(struct zchan_channel *chan,
-				enum zchan_end_id e, u32 state)
+				struct zchan_end *end, u32 state)
 {
 	u32 cpu = raw_smp_processor_id() + 1;
 
 	if (cpu > U16_MAX)
 		cpu = 0;	/* unknown */
-	WRITE_ONCE(*chan->w.state[e], state | cpu << ZCHAN_RUN_CPU_SHIFT);
-}
-
-/* A kick wakes end @e: it runs again soon, on the CPU the word names. */
-static void zchan_woken_run_state(struct zchan_channel *chan,
-				  enum zchan_end_id e)
-{
-	u32 *word = chan->w.state[e];
-	u32 old = READ_ONCE(*word);
-
-	if (ZCHAN_RUN_STATE(old) == ZCHAN_RUN_SLEEPING)
-		WRITE_ONCE(*word, (old & ~ZCHAN_RUN_STATE_MASK) |
-				  ZCHAN_RUN_RUNNING);
+	zchan_store_run_state(chan, end, state | cpu << ZCHAN_RUN_CPU_SHIFT,
+			      false);
 }
 
 /**
- * zchan_kick - deliver a kick to end @e
+ * zchan_kick - deliver a kick to @end
  * @chan: the channel
- * @e: the end to wake
+ * @end: the end to wake
  *
  * Clear the end's need_wakeup (every waiter re-arms before it sleeps
  * again), wake its sleepers and complete its ready uring WAITs.
  */
-void zchan_kick(struct zchan_channel *chan, enum zchan_end_id e)
+void zchan_kick(struct zchan_channel *chan, struct zchan_end *end)
 {
-	trace_zchan_kick(chan, e);
+	struct zchan_lane *lane = end->lane ? end->lane : &chan->lane0;
+
+	trace_zchan_kick(chan, end->id,
+			 READ_ONCE(*lane->w.need_wakeup[end->id]));
 	atomic64_inc(&chan->kicks);
-	zchan_woken_run_state(chan, e);
-	WRITE_ONCE(*chan->w.need_wakeup[e], 0);
-	wake_up_interruptible_poll(&chan->ends[e].wq,
-				   e == ZCHAN_END_CONS ? EPOLLIN : EPOLLOUT);
-	zchan_uring_wake(chan, e);
+	zchan_store_run_state(chan, end, 0, true);
+	zchan_set_need_wakeup(chan, end, 0);
+	wake_up_interruptible_poll(&end->wq, end->lane ? EPOLLOUT : EPOLLIN);
+	zchan_uring_wake(chan, end);
 }
 
-/* The peer of @e is gone: wake every kind of waiter of @e. */
-void zchan_wake_end(struct zchan_channel *chan, enum zchan_end_id e)
+/*
+ * The kick of @end: a producer's wakes the consumer; the consumer's wakes
+ * the producer of every lane whose producer is open.
+ */
+static void zchan_kick_peer(struct zchan_channel *chan, struct zchan_end *end)
 {
-	wake_up_interruptible_poll(&chan->ends[e].wq,
+	struct zchan_lane *lane;
+	u32 i, n;
+
+	if (end->lane) {
+		zchan_kick(chan, &chan->cons);
+		return;
+	}
+	zchan_for_each_lane(chan, i, n, lane)
+		if (n == 1 || READ_ONCE(lane->prod.state) == ZCHAN_END_OPEN)
+			zchan_kick(chan, &lane->prod);
+}
+
+/* The peer of @end is gone (or, for the consumer, news): wake its waiters. */
+void zchan_wake_end(struct zchan_channel *chan, struct zchan_end *end)
+{
+	wake_up_interruptible_poll(&end->wq,
 				   EPOLLHUP | EPOLLERR | EPOLLIN | EPOLLOUT);
-	zchan_uring_wake(chan, e);
+	zchan_uring_wake(chan, end);
+}
+
+/* The consumer is gone: wake the waiters of every producer. */
+void zchan_wake_producers(struct zchan_channel *chan)
+{
+	struct zchan_lane *lane;
+	u32 i, n;
+
+	zchan_for_each_lane(chan, i, n, lane)
+		zchan_wake_end(chan, &lane->prod);
 }
 
 long zchan_ioctl_kick(struct zchan_file *zf, struct zchan_kick __user *arg)
 {
 	struct zchan_channel *chan;
+	struct zchan_end *end;
 	struct zchan_kick k;
-	unsigned int role;
 
 	if (copy_from_user(&k, arg, sizeof(k)))
 		return -EFAULT;
-	if (k.flags || k.resv || !zchan_all_zero(k.reserved, sizeof(k.reserved)))
+	if (k.flags & ~ZCHAN_KICK_LANE ||
+	    (!(k.flags & ZCHAN_KICK_LANE) && k.lane) ||
+	    !zchan_all_zero(k.reserved, sizeof(k.reserved)))
 		return -EINVAL;
-	chan = zchan_file_chan(zf, &role);
-	if (!chan)
+	end = zchan_file_end(zf, &chan);
+	if (!end)
 		return -EINVAL;
-	zchan_end_set_task(chan, zchan_role_end(role), current);
-	zchan_kick(chan, !zchan_role_end(role));
+	zchan_end_set_task(chan, end, current);
+	if (!(k.flags & ZCHAN_KICK_LANE)) {
+		zchan_kick_peer(chan, end);
+		return 0;
+	}
+	/* Only the consumer names a lane, one it was told of. */
+	if (end->lane || k.lane >= zchan_nr_lanes(chan))
+		return -EINVAL;
+	zchan_kick(chan, &zchan_lane(chan, k.lane)->prod);
 	return 0;
 }
 
@@ -580,10 +657,10 @@ long zchan_ioctl_kick(struct zchan_file *zf, struct zchan_kick __user *arg)
  * and spinning would only keep it off this CPU.  need_wakeup stays clear,
  * so a peer that publishes meanwhile does not kick.
  */
-static __poll_t zchan_spin(struct zchan_channel *chan, enum zchan_end_id e,
+static __poll_t zchan_spin(struct zchan_channel *chan, struct zchan_end *end,
 			   u64 spin_ns)
 {
-	struct task_struct *peer = zchan_peer_task_get(chan, e);
+	struct task_struct *peer = zchan_peer_task_get(chan, end);
 	__poll_t mask = 0;
 	u64 until;
 
@@ -592,7 +669,7 @@ static __poll_t zchan_spin(struct zchan_channel *chan, enum zchan_end_id e,
 	if (peer == current)
 		goto out;
 	until = ktime_get_ns() + spin_ns;
-	while (!(mask = zchan_ready_mask(chan, e))) {
+	while (!(mask = zchan_ready_mask(chan, end))) {
 		if (!owner_on_cpu(peer) || need_resched() ||
 		    signal_pending(current) || ktime_get_ns() >= until)
 			break;
@@ -607,9 +684,8 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 {
 	struct zchan_channel *chan;
 	struct zchan_wait w;
-	enum zchan_end_id e;
+	struct zchan_end *end;
 	bool timed, slept = false, expired = false;
-	unsigned int role;
 	ktime_t deadline = 0;
 	__poll_t mask;
 	DEFINE_WAIT(wait);
@@ -622,29 +698,28 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 	if (w.flags & ZCHAN_WAIT_SPIN ? w.spin_ns > ZCHAN_WAIT_SPIN_MAX_NS :
 					 w.spin_ns)
 		return -EINVAL;
-	chan = zchan_file_chan(zf, &role);
-	if (!chan)
+	end = zchan_file_end(zf, &chan);
+	if (!end)
 		return -EINVAL;
-	e = zchan_role_end(role);
 	timed = w.flags & ZCHAN_WAIT_TIMEOUT;
 	if (timed)
 		deadline = ktime_add_safe(ktime_get(),
 					  ns_to_ktime(min_t(u64, w.timeout_ns,
 							    KTIME_MAX)));
-	zchan_end_set_task(chan, e, current);
-	zchan_set_run_state(chan, e, ZCHAN_RUN_RUNNING);
+	zchan_end_set_task(chan, end, current);
+	zchan_set_run_state(chan, end, ZCHAN_RUN_RUNNING);
 	if (w.spin_ns) {
 		if (timed)
 			w.spin_ns = min_t(u64, w.spin_ns, w.timeout_ns);
-		mask = zchan_spin(chan, e, w.spin_ns);
+		mask = zchan_spin(chan, end, w.spin_ns);
 		if (mask)
 			goto out;
 	}
 
 	for (;;) {
-		prepare_to_wait(&chan->ends[e].wq, &wait, TASK_INTERRUPTIBLE);
-		zchan_arm(chan, e);
-		mask = zchan_ready_mask(chan, e);
+		prepare_to_wait(&end->wq, &wait, TASK_INTERRUPTIBLE);
+		zchan_arm(chan, end);
+		mask = zchan_ready_mask(chan, end);
 		if (mask)
 			break;
 		if (signal_pending(current)) {
@@ -660,15 +735,15 @@ long zchan_ioctl_wait(struct zchan_file *zf, struct zchan_wait __user *arg)
 			trace_zchan_wait_begin(zf, ZCHAN_TRACE_WAIT_IOCTL, &wait);
 			slept = true;
 		}
-		zchan_set_run_state(chan, e, ZCHAN_RUN_SLEEPING);
+		zchan_set_run_state(chan, end, ZCHAN_RUN_SLEEPING);
 		if (!timed)
 			schedule();
 		else if (!schedule_hrtimeout(&deadline, HRTIMER_MODE_ABS))
 			expired = true;
 	}
-	finish_wait(&chan->ends[e].wq, &wait);
+	finish_wait(&end->wq, &wait);
 	if (slept)
-		zchan_set_run_state(chan, e, ZCHAN_RUN_RUNNING);
+		zchan_set_run_state(chan, end, ZCHAN_RUN_RUNNING);
 	if (slept)
 		trace_zchan_wait_end(zf, ZCHAN_TRACE_WAIT_IOCTL, &wait,
 				     ret ? (int)ret : (__force int)mask);

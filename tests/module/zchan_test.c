@@ -449,13 +449,13 @@ TEST(create_defaults_and_layout)
 	/* Every feature of this module, and nothing else. */
 #define ZC_FEATS (ZCHAN_FEAT_USE | ZCHAN_FEAT_PUBLISH_ON_CLOSE |		\
 		  ZCHAN_FEAT_SEND_PAGES | ZCHAN_FEAT_WAIT_SPIN |		\
-		  ZCHAN_FEAT_RUN_STATE)
+		  ZCHAN_FEAT_RUN_STATE | ZCHAN_FEAT_FANIN)
 	EXPECT_EQ(ZC_FEATS, l.features & ZC_FEATS);
 	EXPECT_TRUE(l.features & ZCHAN_FEAT_URING_CMD);
 	EXPECT_EQ(0, l.features & ~(ZCHAN_FEAT_URING_CMD | ZCHAN_FEAT_URING_CANCEL |
 				    ZC_FEATS));
 #undef ZC_FEATS
-	EXPECT_EQ(0, l.resv);
+	EXPECT_EQ(offsetof(struct zchan_cons_ring, lanes), l.cons_lanes);
 	EXPECT_EQ(0, l.reserved[0] | l.reserved[1]);
 	close(fd);
 

@@ -24,7 +24,7 @@ field() {
 tap_plan 10
 
 expect "chanstat: root-only file" sh -c "[ \"\$(stat -c %a $STAT)\" = 400 ]"
-expect "chanstat: header names every column" sh -c "head -n1 $STAT | grep -qx 'id name prod_open cons_open ring_entries pool_size published taken released backlog queued_bytes kicks waits recent_msgs recent_bytes'"
+expect "chanstat: header names every column" sh -c "head -n1 $STAT | grep -qx 'id name prod_open cons_open ring_entries pool_size published taken released backlog queued_bytes kicks waits recent_msgs recent_bytes producers lanes'"
 
 start_stream obs-state 900 1000 5000
 sleep 1

@@ -101,7 +101,8 @@
 #define ZCHAN_FEAT_RUN_STATE		(1U << 6)
 /*
  * ZCHAN_FEAT_FANIN: CREATE accepts max_producers above 1 (fan-in: a lane
- *	per producer end, see ZCHAN_IOC_LANE).  Reserved: no module sets it yet.
+ *	per producer end), with ZCHAN_IOC_LANE, ZCHAN_KICK_LANE, the lanes'
+ *	mmap offsets (ZCHAN_OFF_LANE()) and zchan_layout.cons_lanes.
  */
 #define ZCHAN_FEAT_FANIN		(1U << 7)
 
@@ -116,6 +117,15 @@
  */
 #define ZCHAN_OFF_PAGES		(1ULL << 40)
 #define ZCHAN_PAGES_MAX		(1ULL << 30)
+/*
+ * Lanes (ZCHAN_FEAT_FANIN): lane N of a fan-in channel has the three
+ * regions at ZCHAN_OFF_LANE(N) plus the offsets of lane 0 above (64-bit
+ * only); ZCHAN_IOC_LANE returns them.  Lane 0 is also at the offsets
+ * above, as in a 1:1 channel.
+ */
+#define ZCHAN_OFF_LANES		(1ULL << 52)
+#define ZCHAN_LANE_STRIDE	(1ULL << 41)
+#define ZCHAN_OFF_LANE(n)	(ZCHAN_OFF_LANES + (__u64)(n) * ZCHAN_LANE_STRIDE)
 
 /**
  * struct zchan_desc - one message in the producer ring
@@ -183,6 +193,7 @@ struct zchan_prod_ring {
  * @need_wakeup: zchan_layout.cons_need_wakeup
  * @closed: zchan_layout.cons_closed
  * @state: zchan_layout.cons_state
+ * @lanes: zchan_layout.cons_lanes
  * @pad2: zero
  */
 struct zchan_cons_ring {
@@ -193,7 +204,8 @@ struct zchan_cons_ring {
 	__u32 need_wakeup;
 	__u32 closed;
 	__u32 state;
-	__u32 pad2[13];
+	__u32 lanes;
+	__u32 pad2[12];
 };
 
 /*
@@ -270,7 +282,14 @@ struct zchan_cons_ring {
  *	run-state word (ZCHAN_RUN_*; kept by modules with
  *	ZCHAN_FEAT_RUN_STATE, 0 from older ones)
  * @cons_state: offset in the consumer ring of the consumer's run-state word
- * @resv: zero
+ * @cons_lanes: offset in lane 0's consumer ring of the __u32 count of
+ *	the channel's lanes (ZCHAN_FEAT_FANIN; 0 from older modules, which
+ *	make one lane): the kernel stores it (store-release) once a new
+ *	lane is ready for ZCHAN_IOC_LANE, before its producer end exists
+ *	anywhere.  The consumer's page: a consumer that writes it misleads
+ *	itself only.  Read it once, and ask ZCHAN_IOC_LANE for lanes above
+ *	those known
+ * @resv: the older name of @cons_lanes
  * @reserved: zero
  *
  * Descriptors, the pool and the other end's words are shared memory: read
@@ -298,7 +317,10 @@ struct zchan_layout {
 	__u32 prod_alloc;
 	__u32 prod_state;
 	__u32 cons_state;
-	__u32 resv;
+	union {
+		__u32 cons_lanes;
+		__u32 resv;
+	};
 	__u64 reserved[2];
 };
 
@@ -326,6 +348,7 @@ static __inline__ void zchan_layout_set_words(struct zchan_layout *l)
 						 need_wakeup);
 	l->cons_closed = __builtin_offsetof(struct zchan_cons_ring, closed);
 	l->cons_state = __builtin_offsetof(struct zchan_cons_ring, state);
+	l->cons_lanes = __builtin_offsetof(struct zchan_cons_ring, lanes);
 }
 
 /**
@@ -422,15 +445,26 @@ struct zchan_peer_fd {
 
 /**
  * struct zchan_kick - ZCHAN_IOC_KICK argument
- * @flags: in: must be zero
- * @resv: must be zero
+ * @flags: in: ZCHAN_KICK_LANE or zero
+ * @lane: in: with ZCHAN_KICK_LANE, the lane whose producer to wake
+ * @resv: the older name of @lane, which was reserved: zero without the flag
  * @reserved: must be zero
+ *
+ * A producer's kick wakes the consumer.  The consumer's kick wakes the
+ * producer of every lane whose producer end is open, or with
+ * ZCHAN_KICK_LANE only that of @lane (after releasing slots of that lane).
  */
 struct zchan_kick {
 	__u32 flags;
-	__u32 resv;
+	union {
+		__u32 lane;
+		__u32 resv;
+	};
 	__u64 reserved[2];
 };
+
+/* Wake only zchan_kick.lane's producer (the consumer's; -EINVAL else). */
+#define ZCHAN_KICK_LANE		(1U << 0)
 
 /**
  * struct zchan_wait - ZCHAN_IOC_WAIT argument
@@ -550,6 +584,8 @@ struct zchan_reap {
 #define ZCHAN_STATE_PRODUCER_OPEN	(1U << 0)
 #define ZCHAN_STATE_CONSUMER_OPEN	(1U << 1)
 #define ZCHAN_STATE_NAMED		(1U << 2)
+/* The channel was made with ZCHAN_CREATE_PUBLISH_ON_CLOSE (ZCHAN_FEAT_FANIN). */
+#define ZCHAN_STATE_PUBLISH_ON_CLOSE	(1U << 3)
 
 /**
  * struct zchan_info - ZCHAN_IOC_INFO argument
@@ -557,16 +593,19 @@ struct zchan_reap {
  * @role: out: ZCHAN_ROLE_*
  * @state: out: ZCHAN_STATE_* bits
  * @resv: zero
- * @layout: out: the channel's geometry and mmap offsets
- * @published: out: zchan_prod_ring.tail as last read by the kernel
- * @released: out: zchan_cons_ring.head as last read by the kernel
+ * @layout: out: the channel's geometry and mmap offsets (a producer's:
+ *	of its own lane)
+ * @published: out: zchan_prod_ring.tail as last read by the kernel (of
+ *	the producer's lane; for the consumer, summed over the lanes)
+ * @released: out: zchan_cons_ring.head as last read by the kernel (as
+ *	@published)
  * @kicks: out: kicks delivered to this channel, both directions
  * @waits: out: waits that slept (ioctl, poll and io_uring)
  * @name: out: the channel's name, empty if anonymous
  * @queued_bytes: out: payload bytes published and not yet released: the
  *	lengths of the descriptors from @released to @published, read once
  *	each, at most zchan_layout.ring_entries of them
- * @producers: out: producer ends live now
+ * @producers: out: producer ends live now (once 0, no more join)
  * @consumers: out: consumer ends live now
  * @max_producers: out: the channel's zchan_create.max_producers (0 read
  *	as 1)
@@ -591,6 +630,30 @@ struct zchan_info {
 	__u32 max_producers;
 	__u32 max_consumers;
 	__u64 reserved[1];
+};
+
+/* Bits of zchan_lane_info.state. */
+#define ZCHAN_LANE_OPEN		(1U << 0)	/* its producer end is open */
+#define ZCHAN_LANE_CLOSED	(1U << 1)	/* its producer end was released */
+
+/**
+ * struct zchan_lane_info - ZCHAN_IOC_LANE argument
+ * @index: in: the lane, below @lanes
+ * @flags: in: must be zero
+ * @state: out: ZCHAN_LANE_* bits
+ * @lanes: out: the channel's lanes now (as zchan_layout.cons_lanes)
+ * @layout: out: the lane's geometry and mmap offsets, for mmap() on the
+ *	consumer's file: its producer ring and pool read-only, its consumer
+ *	ring read-write
+ * @reserved: must be zero
+ */
+struct zchan_lane_info {
+	__u32 index;
+	__u32 flags;
+	__u32 state;
+	__u32 lanes;
+	struct zchan_layout layout;
+	__u64 reserved[2];
 };
 
 /*
@@ -635,7 +698,9 @@ struct zchan_info {
  *	-EMFILE: no free fd.
  *
  * ZCHAN_IOC_KICK - wake the peer end: clear its need_wakeup word, wake its
- *	sleepers, complete its ready io_uring waits.
+ *	sleepers, complete its ready io_uring waits (the consumer's peers:
+ *	see &struct zchan_kick).  -EINVAL: ZCHAN_KICK_LANE from a producer,
+ *	or @lane not below the channel's lanes.
  *
  * ZCHAN_IOC_WAIT - sleep until this end is ready (see struct zchan_wait)
  *	or the peer is gone; returns the mask in @revents.  -ETIMEDOUT: the
@@ -667,16 +732,22 @@ struct zchan_info {
  *	consumer sees what the pages hold when it reads them: a producer that
  *	writes the buffer before it reaps the completion may be seen doing so.
  *	-EINVAL: not a producer, @addr or @len not page aligned, @len zero or
- *	above ZCHAN_PAGES_MAX, non-zero @flags or reserved fields.  -EFAULT:
+ *	above ZCHAN_PAGES_MAX, non-zero @flags or reserved fields.
+ *	-EOPNOTSUPP: the channel was made with max_producers above 1.  -EFAULT:
  *	the range is not mapped.  -ENOBUFS: the channel's owner would have more
  *	than max_user_pinned_bytes pinned, or the channel has ring_entries
  *	transfers not yet reaped.  -EPIPE: the consumer end was released.
  *
+ * ZCHAN_IOC_LANE - on the consumer (ZCHAN_FEAT_FANIN), describe lane
+ *	@index: its state and where it is mapped.  -EINVAL: not the consumer,
+ *	non-zero @flags or reserved fields.  -ENOENT: @index is not below
+ *	the channel's lanes.
+ *
  * ZCHAN_IOC_REAP - on a producer, move up to @nr completions, oldest first,
  *	to the array at @addr; returns how many (0: none).  While completions
  *	wait, poll() on the producer reports EPOLLPRI.  -EINVAL: not a
- *	producer, non-zero @flags or reserved fields.  -EFAULT: the array
- *	is not writable and nothing was reaped.
+ *	producer, non-zero @flags or reserved fields.  -EOPNOTSUPP: as for
+ *	SEND_PAGES.  -EFAULT: the array is not writable and nothing was reaped.
  */
 #define ZCHAN_IOC_MAGIC		'Z'
 #define ZCHAN_IOC_CREATE	_IOWR(ZCHAN_IOC_MAGIC, 0x01, struct zchan_create)
@@ -688,6 +759,7 @@ struct zchan_info {
 #define ZCHAN_IOC_USE		_IOWR(ZCHAN_IOC_MAGIC, 0x07, struct zchan_use)
 #define ZCHAN_IOC_SEND_PAGES	_IOWR(ZCHAN_IOC_MAGIC, 0x08, struct zchan_send_pages)
 #define ZCHAN_IOC_REAP		_IOWR(ZCHAN_IOC_MAGIC, 0x09, struct zchan_reap)
+#define ZCHAN_IOC_LANE		_IOWR(ZCHAN_IOC_MAGIC, 0x0a, struct zchan_lane_info)
 
 /*
  * IORING_OP_URING_CMD on a channel fd: sqe->cmd_op is one of these and the
