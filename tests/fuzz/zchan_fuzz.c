@@ -92,6 +92,7 @@
 	X(SEND_PAGES,	"ioctl-send-pages", 4)		\
 	X(PAGES_MAP,	"pages-mmap",	4)		\
 	X(REAP,		"ioctl-reap",	3)		\
+	X(LANE,		"ioctl-lane",	3)		\
 	X(CLOSE,	"close",	7)
 
 #define X_ENUM(id, name, w) OP_##id,
@@ -105,8 +106,8 @@ static unsigned int op_weights[] = { OPS(X_WEIGHT) };
 static const int allow_fd[] = { EBADF, 0 };
 static const int allow_open[] = { EMFILE, ENFILE, ENOMEM, 0 };
 static const int allow_create[] = { EINVAL, EFAULT, EEXIST, ENOMEM, ENOSPC, EOPNOTSUPP, 0 };
-static const int allow_attach[] = { EINVAL, EFAULT, ENOENT, EACCES, EBUSY, EUSERS, EPIPE, 0 };
-static const int allow_peer_fd[] = { EINVAL, EFAULT, EBUSY, EUSERS, EPIPE, EMFILE, ENOMEM, 0 };
+static const int allow_attach[] = { EINVAL, EFAULT, ENOENT, EACCES, EBUSY, EUSERS, EPIPE, ENOMEM, ENOSPC, 0 };
+static const int allow_peer_fd[] = { EINVAL, EFAULT, EBUSY, EUSERS, EPIPE, EMFILE, ENOMEM, ENOSPC, 0 };
 static const int allow_simple[] = { EINVAL, EFAULT, 0 };
 static const int allow_use[] = { EINVAL, EFAULT, EPIPE, 0 };
 static const int allow_wait[] = { EINVAL, EFAULT, ETIMEDOUT, EINTR, 0 };
@@ -121,7 +122,9 @@ static const int allow_rw[] = { EINVAL, EBADF, 0 };
 static const int allow_madvise[] = { EINVAL, ENOMEM, EAGAIN, EFAULT, EPERM, EBUSY, EACCES, ENODEV, EOPNOTSUPP, 0 };
 static const int allow_mlock[] = { ENOMEM, EAGAIN, EINVAL, EPERM, 0 };
 static const int allow_vmsplice[] = { EFAULT, EINVAL, ENOMEM, EAGAIN, 0 };
-static const int allow_send_pages[] = { EINVAL, EFAULT, ENOBUFS, EPIPE, ENOMEM, EINTR, 0 };
+static const int allow_send_pages[] = { EINVAL, EFAULT, ENOBUFS, EPIPE, ENOMEM, EINTR, EOPNOTSUPP, 0 };
+static const int allow_reap[] = { EINVAL, EFAULT, EOPNOTSUPP, 0 };
+static const int allow_lane[] = { EINVAL, EFAULT, ENOENT, 0 };
 static const int allow_none[] = { 0 };
 
 /* Counters, in shared memory: every worker and forked child adds to them. */
@@ -351,21 +354,33 @@ static void fd_forget(struct fz_state *st, int s)
 	st->fd_gen[s]++;
 }
 
+/* Where the layout's lane is mapped: 0, or ZCHAN_OFF_LANE() of its lane. */
+static uint64_t lane_base(const struct zchan_layout *l)
+{
+	if (l->prod_ring_off < ZCHAN_OFF_LANES)
+		return 0;
+	return l->prod_ring_off - ZCHAN_OFF_PROD_RING;
+}
+
 /* Is the layout the kernel returned self-consistent? */
 static bool layout_sane(const struct zchan_layout *l)
 {
+	uint64_t base = lane_base(l);
+
 	return l->pool_size && !(l->pool_size % page_size) &&
 	       l->ring_entries && !(l->ring_entries & (l->ring_entries - 1)) &&
 	       l->max_msg <= l->pool_size / 2 &&
-	       l->prod_ring_off == ZCHAN_OFF_PROD_RING &&
-	       l->cons_ring_off == ZCHAN_OFF_CONS_RING &&
-	       l->pool_off == ZCHAN_OFF_POOL &&
+	       !((base - ZCHAN_OFF_LANES) % ZCHAN_LANE_STRIDE && base) &&
+	       l->prod_ring_off == base + ZCHAN_OFF_PROD_RING &&
+	       l->cons_ring_off == base + ZCHAN_OFF_CONS_RING &&
+	       l->pool_off == base + ZCHAN_OFF_POOL &&
 	       l->prod_descs % 8 == 0 &&
 	       l->prod_descs + (uint64_t)l->ring_entries * sizeof(struct zchan_desc) <=
 			l->prod_ring_size &&
 	       l->cons_closed + 4 <= l->cons_ring_size &&
 	       l->cons_state + 4 <= l->cons_ring_size &&
-	       !l->resv && !l->reserved[0] && !l->reserved[1];
+	       l->cons_lanes == offsetof(struct zchan_cons_ring, lanes) &&
+	       !l->reserved[0] && !l->reserved[1];
 }
 
 /* ------------------------------------------------------------------ */
@@ -412,6 +427,9 @@ static int create_on(struct fz_state *st, int s, bool mutate)
 	c.ring_entries = 1U << below(st, 9);
 	c.max_msg = chance(st, 50) ? 0 : (uint32_t)below(st, 4096);
 	c.mode = chance(st, 70) ? 0600 : (uint32_t)below(st, 01000);
+	/* fan-in: a lane per producer end */
+	if (chance(st, 30))
+		c.max_producers = 1 + (uint32_t)below(st, ZCHAN_ENDS_MAX);
 	if (chance(st, 60))
 		name_of(st, c.name, mutate);
 	if (mutate) {
@@ -472,19 +490,21 @@ static void do_attach(struct fz_state *st)
 	name_of(st, a.name, chance(st, 30));
 	if (chance(st, 10))
 		a.flags = (uint32_t)rnd(st);
+	a.role = (uint32_t)below(st, 3);	/* 0, producer, consumer */
 	if (chance(st, 5))
-		a.resv = (uint32_t)rnd(st);
+		a.role = (uint32_t)rnd(st);
 	if (chance(st, 5))
 		a.reserved[below(st, 4)] = rnd(st);
 	ret = ioctl(st->fds[s].fd, ZCHAN_IOC_ATTACH, &a);
 	account(OP_ATTACH, ret, errno, allow_attach);
 	if (ret)
 		return;
-	if (!layout_sane(&a.layout) || st->fds[s].kind != FD_DEV) {
+	if (!layout_sane(&a.layout) || st->fds[s].kind != FD_DEV ||
+	    a.role > ZCHAN_ROLE_CONSUMER) {
 		ADD(cnt->bad_results, 1);
-		bad(OP_ATTACH, "ATTACH: bad layout or fd already had a role");
+		bad(OP_ATTACH, "ATTACH: bad layout, role or fd already had a role");
 	}
-	st->fds[s].kind = FD_CONS;
+	st->fds[s].kind = a.role == ZCHAN_ROLE_PRODUCER ? FD_PROD : FD_CONS;
 	st->fds[s].l = a.layout;
 }
 
@@ -495,6 +515,13 @@ static int peer_fd_on(struct fz_state *st, int s, bool mutate)
 
 	memset(&p, 0, sizeof(p));
 	p.flags = chance(st, 50) ? ZCHAN_PEER_FD_CLOEXEC : 0;
+	/* a new producer (a lane of a fan-in channel), from any end */
+	if (mutate && chance(st, 40))
+		p.role = ZCHAN_ROLE_PRODUCER;
+	if (mutate && chance(st, 5))
+		p.role = (uint32_t)rnd(st);
+	if (mutate && chance(st, 5))
+		p.resv = (uint32_t)rnd(st);
 	if (mutate && chance(st, 20))
 		p.flags = (uint32_t)rnd(st);
 	if (mutate && chance(st, 10))
@@ -506,10 +533,31 @@ static int peer_fd_on(struct fz_state *st, int s, bool mutate)
 	account(OP_PEER_FD, ret, err, allow_peer_fd);
 	if (ret)
 		return -err;
+	if (p.role == ZCHAN_ROLE_PRODUCER) {
+		struct zchan_info info;
+
+		t = free_fd_slot(st);
+		if (t < 0) {
+			close((int)p.fd);
+			return -EMFILE;
+		}
+		memset(&info, 0, sizeof(info));
+		if (ioctl((int)p.fd, ZCHAN_IOC_INFO, &info) ||
+		    info.role != ZCHAN_ROLE_PRODUCER || !layout_sane(&info.layout)) {
+			ADD(cnt->bad_results, 1);
+			bad(OP_PEER_FD, "PEER_FD's producer: role %u or bad layout",
+			    info.role);
+		}
+		st->fds[t].fd = (int)p.fd;
+		st->fds[t].kind = FD_PROD;
+		st->fds[t].l = info.layout;
+		return t;
+	}
 	/* an fd of no role here may be a producer through a dup or a child */
-	if (st->fds[s].kind == FD_CONS) {
+	if (st->fds[s].kind == FD_CONS || p.role > ZCHAN_ROLE_CONSUMER) {
 		ADD(cnt->bad_results, 1);
-		bad(OP_PEER_FD, "PEER_FD succeeded on a consumer fd");
+		bad(OP_PEER_FD, "PEER_FD's consumer from a consumer fd, or role %u",
+		    p.role);
 	}
 	st->fds[s].kind = FD_PROD;
 	t = free_fd_slot(st);
@@ -519,7 +567,11 @@ static int peer_fd_on(struct fz_state *st, int s, bool mutate)
 	}
 	st->fds[t].fd = (int)p.fd;
 	st->fds[t].kind = FD_CONS;
+	/* the consumer's layout is lane 0's, at the 1:1 offsets */
 	st->fds[t].l = st->fds[s].l;
+	st->fds[t].l.prod_ring_off -= lane_base(&st->fds[s].l);
+	st->fds[t].l.cons_ring_off -= lane_base(&st->fds[s].l);
+	st->fds[t].l.pool_off -= lane_base(&st->fds[s].l);
 	return t;
 }
 
@@ -537,12 +589,43 @@ static void do_kick(struct fz_state *st)
 	int slot, fd = target_fd(st, &slot), ret;
 
 	memset(&k, 0, sizeof(k));
+	if (chance(st, 20)) {
+		k.flags = ZCHAN_KICK_LANE;	/* the consumer's, a lane of its */
+		k.lane = (uint32_t)below(st, 4);
+	}
 	if (chance(st, 10))
 		k.flags = (uint32_t)rnd(st);
 	if (chance(st, 5))
 		k.reserved[below(st, 2)] = rnd(st);
 	ret = ioctl(fd, ZCHAN_IOC_KICK, &k);
 	account(OP_KICK, ret, errno, allow_simple);
+}
+
+/* ZCHAN_IOC_LANE: a lane of a fan-in channel, as its consumer sees it. */
+static void do_lane(struct fz_state *st)
+{
+	struct zchan_lane_info li;
+	int slot, fd = target_fd(st, &slot), ret;
+
+	memset(&li, 0, sizeof(li));
+	li.index = (uint32_t)below(st, 5);
+	if (chance(st, 5))
+		li.index = (uint32_t)rnd(st);
+	if (chance(st, 5))
+		li.flags = (uint32_t)rnd(st);
+	if (chance(st, 5))
+		li.reserved[below(st, 2)] = rnd(st);
+	ret = ioctl(fd, ZCHAN_IOC_LANE, &li);
+	account(OP_LANE, ret, errno, allow_lane);
+	if (ret)
+		return;
+	if (li.index >= li.lanes || li.state > ZCHAN_LANE_CLOSED ||
+	    !layout_sane(&li.layout) ||
+	    (li.index && lane_base(&li.layout) != ZCHAN_OFF_LANE(li.index))) {
+		ADD(cnt->bad_results, 1);
+		bad(OP_LANE, "LANE %u of %u: state %#x or bad layout", li.index,
+		    li.lanes, li.state);
+	}
 }
 
 /* ZCHAN_IOC_USE: start or end this process's use of an end. */
@@ -634,7 +717,8 @@ static void do_badcmd(struct fz_state *st)
 	static const unsigned int real[] = {
 		ZCHAN_IOC_CREATE, ZCHAN_IOC_ATTACH, ZCHAN_IOC_PEER_FD,
 		ZCHAN_IOC_KICK, ZCHAN_IOC_WAIT, ZCHAN_IOC_INFO,
-		ZCHAN_IOC_USE,
+		ZCHAN_IOC_USE, ZCHAN_IOC_SEND_PAGES, ZCHAN_IOC_REAP,
+		ZCHAN_IOC_LANE,
 	};
 	uint8_t buf[512];
 	unsigned int cmd, i;
@@ -1067,7 +1151,7 @@ static void do_reap(struct fz_state *st)
 	if (chance(st, 3))
 		r.reserved[below(st, 2)] = rnd(st);
 	ret = ioctl(fd, ZCHAN_IOC_REAP, &r);
-	account(OP_REAP, ret, errno, allow_simple);
+	account(OP_REAP, ret, errno, allow_reap);
 	if (ret <= 0 || r.addr != (uintptr_t)c)
 		return;
 	for (i = 0; i < ret && i < 8; i++)
@@ -1657,6 +1741,7 @@ static void run_one(struct fz_state *st, int op)
 	case OP_USE: do_use(st); break;
 	case OP_WAIT: do_wait(st); break;
 	case OP_INFO: do_info(st); break;
+	case OP_LANE: do_lane(st); break;
 	case OP_BADCMD: do_badcmd(st); break;
 	case OP_BADPTR: do_badptr(st); break;
 	case OP_SETUP: do_setup(st); break;
