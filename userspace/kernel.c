@@ -16,11 +16,13 @@
 static void kernel_init(struct zchan *z)
 {
 	z->kern.peer_fd = -1;
+	z->kern.lane_fd = -1;
 }
 
 static void kernel_free(struct zchan *z)
 {
 	__zchan_close_fd(&z->kern.peer_fd);
+	__zchan_close_fd(&z->kern.lane_fd);
 }
 
 /*
@@ -54,23 +56,36 @@ static uint32_t module_features(int devfd)
 	       info.layout.features;
 }
 
+/* A producer of a channel that publishes on close keeps its alloc word. */
+static void kernel_keep_alloc(struct zchan *z, const struct zchan_layout *l)
+{
+	z->alloc = (uint32_t *)((unsigned char *)z->prod_map + l->prod_alloc);
+}
+
 /*
  * With a module that can, the channel publishes on close: the producer
  * keeps the alloc word (ring.c) and the module, at the producer's release
  * (a close, an exit or a kill), publishes every slot up to it, so that no
  * committed message is lost behind a loan that will never be committed.
+ * The module does it per lane, for every producer of a fan-in channel.
  */
 static int kernel_create(struct zchan *z, const char *name,
 			 const struct zchan_geom *g)
 {
+	uint32_t features = module_features(z->fd);
 	struct zchan_create cr;
 	int devfd = z->fd, ret;
 
 	if (g->max_consumers > 1)
 		return -EOPNOTSUPP;	/* broadcast: the module's, to come */
 	memset(&cr, 0, sizeof(cr));
-	if (module_features(devfd) & ZCHAN_FEAT_PUBLISH_ON_CLOSE)
+	if (features & ZCHAN_FEAT_PUBLISH_ON_CLOSE)
 		cr.flags = ZCHAN_CREATE_PUBLISH_ON_CLOSE;
+	/* an older module took the fields for reserved ones: -EINVAL */
+	if (g->max_producers > 1 && !(features & ZCHAN_FEAT_FANIN))
+		return -EOPNOTSUPP;
+	cr.max_producers = g->max_producers;
+	cr.max_consumers = g->max_consumers;
 	cr.pool_size = g->pool_size;
 	cr.ring_entries = g->entries;
 	cr.max_msg = g->max_msg;
@@ -82,24 +97,60 @@ static int kernel_create(struct zchan *z, const char *name,
 		return ret;
 	ret = kernel_map(z, &cr.layout);
 	if (!ret && (cr.flags & ZCHAN_CREATE_PUBLISH_ON_CLOSE))
-		z->alloc = (uint32_t *)((unsigned char *)z->prod_map +
-					cr.layout.prod_alloc);
+		kernel_keep_alloc(z, &cr.layout);
 	return ret;
 }
 
+/*
+ * What the module says of the end in fd @z->fd, now mapped or about to
+ * be: the channel's maxima (trusted over what a handle message said), and
+ * for a producer whether to keep its alloc word.  @info: INFO's answer.
+ */
+static void kernel_learn(struct zchan *z, const struct zchan_info *info)
+{
+	z->max_producers = info->max_producers ? info->max_producers : 1;
+	z->max_consumers = info->max_consumers ? info->max_consumers : 1;
+	if (z->role == ZCHAN_PRODUCER &&
+	    (info->state & ZCHAN_STATE_PUBLISH_ON_CLOSE))
+		kernel_keep_alloc(z, &info->layout);
+}
+
+/* INFO on @fd: 0 or -errno. */
+static int kernel_info(int fd, struct zchan_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	return __sys_ioctl(fd, ZCHAN_IOC_INFO, info);
+}
+
+/*
+ * A new end of z->role of the named channel: its consumer, or a new
+ * producer with a lane of its own (a module with ZCHAN_FEAT_FANIN; to an
+ * older one the role field was reserved).
+ */
 static int kernel_open(struct zchan *z, const char *name)
 {
 	struct zchan_attach at;
+	struct zchan_info info;
 	int devfd = z->fd, ret;
 
-	if (z->role != ZCHAN_CONSUMER)
-		return -EOPNOTSUPP;	/* lanes: the module's, to come */
 	memset(&at, 0, sizeof(at));
+	if (z->role == ZCHAN_PRODUCER) {
+		if (!(module_features(devfd) & ZCHAN_FEAT_FANIN))
+			return -EOPNOTSUPP;
+		at.role = ZCHAN_ROLE_PRODUCER;
+	}
 	memcpy(at.name, name, strlen(name));
 	ret = __sys_ioctl(devfd, ZCHAN_IOC_ATTACH, &at);
 	if (ret < 0)
 		return ret;
-	return kernel_map(z, &at.layout);
+	ret = kernel_map(z, &at.layout);
+	if (ret || !(z->kern.features & ZCHAN_FEAT_FANIN))
+		return ret;
+	ret = kernel_info(devfd, &info);
+	if (ret < 0)
+		return ret;
+	kernel_learn(z, &info);
+	return 0;
 }
 
 /*
@@ -125,29 +176,40 @@ static bool is_zchan_file(int fd)
 }
 
 /*
- * The consumer end from a handle message, one fd (z owns it from here):
- * anything but a zchan consumer file is a bad handle, -EPROTO, as on the
- * memfd backend.  The module says the layout.
+ * An end from a handle message, one fd (z owns it from here): anything
+ * but a zchan file of the role the message says is a bad handle, -EPROTO,
+ * as on the memfd backend.  The module says the layout (a producer's: of
+ * its own lane) and the channel's maxima.
  */
 static int kernel_attach(struct zchan *z, const struct zchan_layout *l,
 			 int *fds, unsigned int nfds)
 {
+	unsigned int role = z->role == ZCHAN_PRODUCER ? ZCHAN_ROLE_PRODUCER :
+							ZCHAN_ROLE_CONSUMER;
 	struct zchan_info info;
 	int fd = fds[0], ret;
 
-	if (nfds != 1 || z->role != ZCHAN_CONSUMER)
+	if (nfds != 1 || (z->role != ZCHAN_CONSUMER &&
+			  z->role != ZCHAN_PRODUCER))
 		return -EPROTO;
 	z->fd = fd;
 	fds[0] = -1;
 	if (!is_zchan_file(fd))
 		return -EPROTO;
-	memset(&info, 0, sizeof(info));
-	ret = __sys_ioctl(fd, ZCHAN_IOC_INFO, &info);
+	ret = kernel_info(fd, &info);
 	if (ret < 0)
 		return ret == -ENOMEM ? -ENOMEM : -EPROTO;
-	if (info.role != ZCHAN_ROLE_CONSUMER)
+	if (info.role != role)
 		return -EPROTO;
-	return kernel_map(z, &info.layout);
+	ret = kernel_map(z, &info.layout);
+	if (ret)
+		return ret;
+	/* a module without it knows 1:1 channels only, and says 0 */
+	if (z->kern.features & ZCHAN_FEAT_FANIN)
+		kernel_learn(z, &info);
+	else
+		z->max_producers = z->max_consumers = 1;
+	return 0;
 }
 
 /*
@@ -158,28 +220,58 @@ static int kernel_attach(struct zchan *z, const struct zchan_layout *l,
 static int kernel_peer_fds(struct zchan *prod, unsigned int role, int *fds,
 			   struct zchan_layout *l)
 {
+	int *fd = role == ZCHAN_ROLE_PRODUCER ? &prod->kern.lane_fd :
+						&prod->kern.peer_fd;
 	struct zchan_peer_fd pf;
 	int ret;
 
-	if (role != ZCHAN_ROLE_CONSUMER)
-		return -EOPNOTSUPP;	/* lanes: the module's, to come */
-	if (prod->role != ZCHAN_PRODUCER)
+	if (role == ZCHAN_ROLE_PRODUCER) {
+		/* a new lane, from any end; to an older module, reserved */
+		if (!(prod->kern.features & ZCHAN_FEAT_FANIN))
+			return -EOPNOTSUPP;
+	} else if (prod->role != ZCHAN_PRODUCER) {
 		return -EBUSY;		/* a consumer: the consumer is taken */
-	if (prod->kern.peer_fd < 0) {
+	}
+	if (*fd < 0) {
 		memset(&pf, 0, sizeof(pf));
 		pf.flags = ZCHAN_PEER_FD_CLOEXEC;
+		pf.role = role;
 		ret = __sys_ioctl(prod->fd, ZCHAN_IOC_PEER_FD, &pf);
 		if (ret < 0)
 			return ret;
-		prod->kern.peer_fd = (int)pf.fd;
+		*fd = (int)pf.fd;
 	}
-	fds[0] = prod->kern.peer_fd;
+	fds[0] = *fd;
 	return 1;
 }
 
 static void kernel_peer_sent(struct zchan *prod, unsigned int role)
 {
-	__zchan_close_fd(&prod->kern.peer_fd);
+	__zchan_close_fd(role == ZCHAN_ROLE_PRODUCER ? &prod->kern.lane_fd :
+						       &prod->kern.peer_fd);
+}
+
+/*
+ * The module counts the live ends of each role of a many-ended channel
+ * (INFO; a producer end made and not yet handed over counts, it is
+ * open).  A 1:1 channel's: this end, and the peer unless it is gone, as
+ * zchan_ends() says of every 1:1 channel.
+ */
+static int kernel_ends(struct zchan *z, unsigned int role)
+{
+	struct zchan_info info;
+	int ret;
+
+	if (z->max_producers <= 1 && z->max_consumers <= 1) {
+		if (role == (unsigned int)z->role)
+			return 1;
+		return __zchan_peer_gone(z, true) ? 0 : 1;
+	}
+	ret = kernel_info(z->fd, &info);
+	if (ret < 0)
+		return ret;
+	return (int)(role == ZCHAN_ROLE_PRODUCER ? info.producers :
+						    info.consumers);
 }
 
 /* ------------------------------------------------------------------ */
@@ -344,6 +436,7 @@ const struct zchan_ops __zchan_kernel_ops = {
 	.peer_fds	= kernel_peer_fds,
 	.peer_sent	= kernel_peer_sent,
 	.attach		= kernel_attach,
+	.ends		= kernel_ends,
 	.hold		= kernel_hold,
 	.release	= kernel_release,
 	.close		= kernel_close,

@@ -412,6 +412,7 @@ struct zchan_kernel {
 	uint32_t features;	/* ZCHAN_FEAT_* of the module */
 	bool use_ioctl_wait;	/* no ZCHAN_FEAT_URING_CMD: sleep in the ioctl */
 	int peer_fd;		/* producer: the consumer end until sent */
+	int lane_fd;		/* a new producer end (a lane) until sent */
 };
 
 /* The memfd backend's state of a handle (memfd.c, holders.c). */
