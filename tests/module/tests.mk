@@ -33,12 +33,14 @@ module/zchan_pages_lib_test: module/zchan_pages_lib_test.c \
 	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
 		-o $@ $< $(LIBZCHAN_A) -luring -lpthread
 
-# Many-ended channels at the ioctl level: roles, maxima, lanes.
+# Many-ended channels at the ioctl level: roles, maxima, lanes; and
+# libzchan's kernel backend making and using producer ends.
 GUEST_TESTS += module/zchan_fanin_test
 TEST_CLEAN += module/zchan_fanin_test
 
 module/zchan_fanin_test: module/zchan_fanin_test.c $(TEST_COMMON_HDRS) \
-		$(TOP)/include/uapi/linux/zchan.h $(KSFT_HDRS)
+		$(TOP)/include/zchan.h $(TOP)/include/uapi/linux/zchan.h \
+		$(KSFT_HDRS) $(LIBZCHAN_A)
 	$(call quiet_cmd,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SANITIZE_CFLAGS) $(ZCHAN_CFLAGS) -I$(KSFT_INC) \
-		-o $@ $< -lpthread
+		-o $@ $< $(LIBZCHAN_A) -luring -lpthread
