@@ -11,6 +11,12 @@ message received, process start-up excluded):
   arrays  N x numpy 40x40x3 float64                   (seed: Pipe vs Queue)
   big     one 10^8 int64 array, 800 MB                (seed: Pipe, shared memory)
 
+and the way pools use them (issue 21):
+
+  futures ProcessPoolExecutor.map returning N x 1 MB float64 arrays, W
+          workers: concurrent.futures against zchan.futures (time of the
+          map, the pool started and warm; producer CPU: the workers')
+
 and these methods: multiprocessing Queue, Pipe(duplex=True), Pipe(duplex=
 False), shared_memory (big only: copy in, attach), zchan copying
 (send/recv, send_array/recv_array), zchan zero-copy (loan/recv_zc,
@@ -26,10 +32,13 @@ much less.  zchan rows also carry both ends' counters (kicks: wakeup
 syscalls sent, waits: sleeps, spins) in the JSON.
 
 Options:
-  -e, --experiments LIST   bytes,arrays,big (default: all)
+  -e, --experiments LIST   bytes,arrays,big,futures (default: all)
   -m, --methods LIST       queue,pipe-duplex,pipe-simplex,shared-memory,
-                           zchan-copy,zchan-zerocopy,zchan-obj (default: all)
+                           zchan-copy,zchan-zerocopy,zchan-obj,
+                           cf-futures,zchan-futures (default: all)
   -n, --bytes-n N          1 MB messages (default 1000)
+  -f, --futures-n N        1 MB results of the futures map (default 1000)
+  -w, --workers W          the executors' workers (default 2)
   -a, --arrays-n N         40x40x3 arrays (default 20000)
   -b, --big-n N            elements of the big array (default 100000000)
   -q, --quick              a tenth of every size (a quick look)
@@ -49,6 +58,7 @@ Examples:
   tools/zchan-bench/mp-compare.py -q   # a tenth of the sizes
   tools/zchan-bench/mp-compare.py -e big -m pipe-simplex,shared-memory,zchan-zerocopy
   tools/zchan-bench/mp-compare.py -j > mp-compare.json
+  tools/zchan-bench/mp-compare.py -e futures -w 4
   tools/zchan-bench/mp-compare.py -B   # the per-message cost, piece by piece
 
 Run it with Debian's /usr/bin/python3 (numpy); `make` builds zchan in
@@ -71,11 +81,13 @@ import numpy as np  # noqa: E402
 import zchan  # noqa: E402
 
 MB = 1000 * 1000
-EXPERIMENTS = ("bytes", "arrays", "big")
+EXPERIMENTS = ("bytes", "arrays", "big", "futures")
 METHODS = ("queue", "pipe-duplex", "pipe-simplex", "shared-memory",
-           "zchan-copy", "zchan-zerocopy", "zchan-obj")
+           "zchan-copy", "zchan-zerocopy", "zchan-obj", "cf-futures", "zchan-futures")
+FUTURES = ("cf-futures", "zchan-futures")      # the futures experiment's only
 # what each experiment's speedups are relative to (the issue's targets)
-BASELINE = {"bytes": "pipe-duplex", "arrays": "queue", "big": "pipe-simplex"}
+BASELINE = {"bytes": "pipe-duplex", "arrays": "queue", "big": "pipe-simplex",
+            "futures": "cf-futures"}
 CTX = mp.get_context("fork")
 # the zchan end counters reported (Documentation/library.rst)
 STATS = ("messages", "bytes", "kicks", "waits", "spins")
@@ -387,6 +399,53 @@ def run_one(exp, method, n, backend):
             "consumer_cpu_s": cons_cpu, "zchan_stats": stats}
 
 
+def future_result(i):
+    """The futures experiment's call: a 1 MB float64 array, written."""
+    return np.full(MB // 8, i, np.float64)
+
+
+def cpu_of(pids):
+    """CPU seconds the processes spent so far (/proc/PID/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def run_futures(method, n, workers, backend):
+    """ProcessPoolExecutor.map(future_result, range(n)): every result
+    checked, none kept (the loop drops each as the seeds' consumers do)."""
+    if method == "zchan-futures":
+        import zchan.futures
+        ex = zchan.futures.ProcessPoolExecutor(workers, mp_context=CTX, backend=backend)
+    else:
+        import concurrent.futures
+        ex = concurrent.futures.ProcessPoolExecutor(workers, mp_context=CTX)
+    with ex:
+        for i, a in enumerate(ex.map(future_result, range(4 * workers))):
+            check(a[0] == i, "warm-up result %d" % i)
+        if method == "zchan-futures":
+            pids = [w.proc.pid for w in ex._workers]
+        else:
+            pids = list(ex._processes)
+        w0 = cpu_of(pids)
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        got = 0
+        for i, a in enumerate(ex.map(future_result, range(n))):
+            check(a.shape == (MB // 8,) and a[0] == i and a[-1] == i, "result %d" % i)
+            got += a.nbytes
+        elapsed = time.perf_counter() - t0
+        cons_cpu = time.process_time() - c0
+        prod_cpu = cpu_of(pids) - w0
+    check(got == n * MB, "%d results' bytes" % n)
+    return {"seconds": elapsed, "bytes": got, "producer_cpu_s": prod_cpu,
+            "consumer_cpu_s": cons_cpu, "zchan_stats": None}
+
+
 def ProducerBox(w):
     # loan_array()/big arrays are attached to the end in the child: the
     # binding's classes have no __dict__, so wrap it.
@@ -494,7 +553,7 @@ def breakdown(backend, n=500, rounds=9):
 def applicable(exp, method):
     if method == "shared-memory":
         return exp == "big"
-    return True
+    return (exp == "futures") == (method in FUTURES)
 
 
 def main():
@@ -504,6 +563,8 @@ def main():
     ap.add_argument("-n", "--bytes-n", type=int, default=1000)
     ap.add_argument("-a", "--arrays-n", type=int, default=20000)
     ap.add_argument("-b", "--big-n", type=int, default=10 ** 8)
+    ap.add_argument("-f", "--futures-n", type=int, default=1000)
+    ap.add_argument("-w", "--workers", type=int, default=2)
     ap.add_argument("-q", "--quick", action="store_true")
     ap.add_argument("-R", "--bytes-ring", type=int, default=RINGS["bytes"])
     ap.add_argument("-r", "--repeat", type=int, default=1)
@@ -541,7 +602,10 @@ def main():
     scale = 10 if args.quick else 1
     sizes = {"bytes": max(1, args.bytes_n // scale),
              "arrays": max(1, args.arrays_n // scale),
-             "big": max(1001, args.big_n // scale)}
+             "big": max(1001, args.big_n // scale),
+             "futures": max(1, args.futures_n // scale)}
+    if args.workers < 1:
+        ap.error("--workers must be at least 1")
     results = []
     for exp in exps:
         n = sizes[exp]
@@ -552,7 +616,10 @@ def main():
             best, error = None, None
             for _ in range(max(1, args.repeat)):
                 try:
-                    got = run_one(exp, method, n, args.backend)
+                    if exp == "futures":
+                        got = run_futures(method, n, args.workers, args.backend)
+                    else:
+                        got = run_one(exp, method, n, args.backend)
                 except Failed as e:
                     error = str(e)
                     break
@@ -586,6 +653,7 @@ def main():
     doc = {"tool": "mp-compare", "zchan_backend": backend,
            "python": sys.version.split()[0], "numpy": np.__version__,
            "cpus": os.cpu_count(), "loadavg": os.getloadavg(), "sizes": sizes,
+           "workers": args.workers,
            "bytes_ring": RINGS["bytes"], "results": results}
     if args.output:
         with open(args.output, "w") as f:
