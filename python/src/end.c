@@ -573,6 +573,12 @@ static PyObject *end_get_attr_value(EndObject *self, int which)
 		return PyLong_FromSize_t(a.max_msg);
 	case 2:
 		return PyLong_FromUnsignedLong(a.ring_entries);
+	case 4:
+		return PyLong_FromUnsignedLong(a.max_producers ? a.max_producers : 1);
+	case 5:
+		return PyLong_FromUnsignedLong(a.max_consumers ? a.max_consumers : 1);
+	case 6:
+		return PyBool_FromLong(!!(a.flags & ZCHAN_BROADCAST));
 	default:
 		return PyUnicode_FromString(ret == ZCHAN_BACKEND_KERNEL ? "kernel" : "memfd");
 	}
@@ -582,6 +588,9 @@ static PyObject *end_get_pool_size(EndObject *self, void *c) { return end_get_at
 static PyObject *end_get_max_msg(EndObject *self, void *c) { return end_get_attr_value(self, 1); }
 static PyObject *end_get_ring_entries(EndObject *self, void *c) { return end_get_attr_value(self, 2); }
 static PyObject *end_get_backend(EndObject *self, void *c) { return end_get_attr_value(self, 3); }
+static PyObject *end_get_max_producers(EndObject *self, void *c) { return end_get_attr_value(self, 4); }
+static PyObject *end_get_max_consumers(EndObject *self, void *c) { return end_get_attr_value(self, 5); }
+static PyObject *end_get_broadcast(EndObject *self, void *c) { return end_get_attr_value(self, 6); }
 
 static PyObject *end_get_closed(EndObject *self, void *c)
 {
@@ -632,9 +641,61 @@ static PyObject *end_pending_state(EndObject *self, PyObject *unused)
 	}
 	if (self->role == ROLE_CONSUMER)
 		return Py_BuildValue("ii", self->pending_sock, self->claim_sock);
-	return Py_BuildValue("i(nnIIII)", self->pending_sock, (Py_ssize_t)a->pool_size,
+	return Py_BuildValue("i(nnIIIIII)", self->pending_sock, (Py_ssize_t)a->pool_size,
 			     (Py_ssize_t)a->max_msg, a->ring_entries, a->mode,
-			     a->flags, a->backend);
+			     a->flags, a->backend, a->max_producers, a->max_consumers);
+}
+
+PyDoc_STRVAR(end_send_end_doc,
+"send_end(role, sock)\n--\n\n"
+"Hand a new end of role (zchan.ROLE_PRODUCER or ROLE_CONSUMER) of this\n"
+"channel to the process at the other side of an AF_UNIX socket (a\n"
+"socket.socket or a descriptor), as zchan_send_end(3); it takes it with\n"
+"zchan.recv_peer(sock, role=role).  Any end of the channel may do it.\n"
+"OSError EUSERS once the role has its maximum of live ends.");
+
+static PyObject *end_send_end(EndObject *self, PyObject *args)
+{
+	PyObject *sock;
+	int role, fd, ret;
+
+	if (!PyArg_ParseTuple(args, "iO:send_end", &role, &sock))
+		return NULL;
+	if (parse_role(role))
+		return NULL;
+	fd = sock_fd(sock);
+	if (fd < 0)
+		return NULL;
+	if (end_enter(self, 0))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	ret = zchan_send_end(self->ch, (unsigned int)role, fd);
+	Py_END_ALLOW_THREADS
+	end_unlock(self);
+	if (ret)
+		return set_error(ret);
+	Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(end_ends_doc,
+"ends(role) -> int\n--\n\n"
+"How many ends of role (zchan.ROLE_PRODUCER or ROLE_CONSUMER) of this\n"
+"channel are live now, as zchan_ends(3).");
+
+static PyObject *end_ends(EndObject *self, PyObject *arg)
+{
+	long role = PyLong_AsLong(arg);
+	int ret;
+
+	if (role == -1 && PyErr_Occurred())
+		return NULL;
+	if (parse_role((int)role) || end_enter(self, 0))
+		return NULL;
+	ret = zchan_ends(self->ch, (unsigned int)role);
+	end_unlock(self);
+	if (ret < 0)
+		return set_error(ret);
+	return PyLong_FromLong(ret);
 }
 
 static PyObject *end_repr(EndObject *self)
@@ -654,6 +715,8 @@ static PyMethodDef end_methods[] = {
 	{ "poll_mask", (PyCFunction)end_poll_mask, METH_NOARGS, end_poll_mask_doc },
 	{ "wait", (PyCFunction)end_wait, METH_VARARGS | METH_KEYWORDS, end_wait_doc },
 	{ "stats", (PyCFunction)end_stats, METH_NOARGS, end_stats_doc },
+	{ "send_end", (PyCFunction)end_send_end, METH_VARARGS, end_send_end_doc },
+	{ "ends", (PyCFunction)end_ends, METH_O, end_ends_doc },
 	{ "__enter__", (PyCFunction)end_enter_cm, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)end_exit_cm, METH_VARARGS, NULL },
 	{ "_close_later", (PyCFunction)end_close_later, METH_NOARGS, NULL },
@@ -668,6 +731,12 @@ static PyGetSetDef end_getset[] = {
 	{ "pool_size", (getter)end_get_pool_size, NULL, "data pool bytes", NULL },
 	{ "max_msg", (getter)end_get_max_msg, NULL, "largest message, bytes", NULL },
 	{ "ring_entries", (getter)end_get_ring_entries, NULL, "descriptor ring size", NULL },
+	{ "max_producers", (getter)end_get_max_producers, NULL,
+	  "most producer ends live at once", NULL },
+	{ "max_consumers", (getter)end_get_max_consumers, NULL,
+	  "most consumer ends live at once", NULL },
+	{ "broadcast", (getter)end_get_broadcast, NULL,
+	  "True if every consumer gets every message", NULL },
 	{ "pending", (getter)end_get_pending, NULL,
 	  "True until a pipe() end is first used (it can still be pickled)", NULL },
 	{ NULL }

@@ -95,22 +95,55 @@ static int parse_attr(struct zchan_attr *a, Py_ssize_t pool_size, Py_ssize_t max
 	return parse_backend(backend, &a->backend);
 }
 
+/* create()'s many-ended attributes: how many ends of each role, broadcast. */
+static int parse_ends(struct zchan_attr *a, Py_ssize_t max_producers,
+		      Py_ssize_t max_consumers, int broadcast)
+{
+	if (max_producers < 1 || max_producers > ZCHAN_ENDS_MAX ||
+	    max_consumers < 1 || max_consumers > ZCHAN_ENDS_MAX) {
+		PyErr_Format(PyExc_ValueError,
+			     "max_producers and max_consumers must be 1 to %u",
+			     ZCHAN_ENDS_MAX);
+		return -1;
+	}
+	a->max_producers = (unsigned int)max_producers;
+	a->max_consumers = (unsigned int)max_consumers;
+	if (broadcast)
+		a->flags |= ZCHAN_BROADCAST;
+	return 0;
+}
+
+/* A role argument: ROLE_PRODUCER or ROLE_CONSUMER. */
+int parse_role(int role)
+{
+	if (role != ZCHAN_ROLE_PRODUCER && role != ZCHAN_ROLE_CONSUMER) {
+		PyErr_Format(PyExc_ValueError,
+			     "zchan: role %d: zchan.ROLE_PRODUCER (%d) or zchan.ROLE_CONSUMER (%d)",
+			     role, ZCHAN_ROLE_PRODUCER, ZCHAN_ROLE_CONSUMER);
+		return -1;
+	}
+	return 0;
+}
+
 static PyObject *mod_create(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "cls", "name", "pool_size", "max_msg", "ring_entries",
-				  "mode", "busy_poll", "backend", "pending", NULL };
+				  "mode", "busy_poll", "backend", "pending",
+				  "max_producers", "max_consumers", "broadcast", NULL };
 	Py_ssize_t pool_size = 0, max_msg = 0, ring_entries = 0;
+	Py_ssize_t max_producers = 1, max_consumers = 1;
 	PyObject *nameobj = Py_None, *backend = NULL;
-	int mode = 0600, busy_poll = 0, pending = -1, ret;
+	int mode = 0600, busy_poll = 0, pending = -1, broadcast = 0, ret;
 	PyTypeObject *cls;
 	struct zchan_attr a;
 	const char *name;
 	EndObject *self;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|O$nnnipOi:create", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|O$nnnipOinnp:create", kwlist,
 					 &PyType_Type, &cls, &nameobj, &pool_size,
 					 &max_msg, &ring_entries, &mode, &busy_poll,
-					 &backend, &pending))
+					 &backend, &pending, &max_producers,
+					 &max_consumers, &broadcast))
 		return NULL;
 	if (!backend)
 		backend = PyUnicode_FromString("auto");
@@ -119,7 +152,8 @@ static PyObject *mod_create(PyObject *mod, PyObject *args, PyObject *kw)
 	if (!backend)
 		return NULL;
 	ret = parse_name(nameobj, &name) ||
-	      parse_attr(&a, pool_size, max_msg, ring_entries, mode, busy_poll, backend);
+	      parse_attr(&a, pool_size, max_msg, ring_entries, mode, busy_poll, backend) ||
+	      parse_ends(&a, max_producers, max_consumers, broadcast);
 	Py_DECREF(backend);
 	if (ret)
 		return NULL;
@@ -152,27 +186,29 @@ static PyObject *mod_create(PyObject *mod, PyObject *args, PyObject *kw)
 	return (PyObject *)self;
 }
 
+/* open(cls, name, role=ROLE_CONSUMER): zchan_attach() (zchan_open()). */
 static PyObject *mod_open(PyObject *mod, PyObject *args)
 {
+	int role = ZCHAN_ROLE_CONSUMER;
 	PyObject *nameobj;
 	PyTypeObject *cls;
 	const char *name;
 	EndObject *self;
 	int ret;
 
-	if (!PyArg_ParseTuple(args, "O!O:open", &PyType_Type, &cls, &nameobj))
+	if (!PyArg_ParseTuple(args, "O!O|i:open", &PyType_Type, &cls, &nameobj, &role))
 		return NULL;
 	if (nameobj == Py_None) {
 		PyErr_SetString(PyExc_TypeError, "open() needs a channel name");
 		return NULL;
 	}
-	if (parse_name(nameobj, &name))
+	if (parse_name(nameobj, &name) || parse_role(role))
 		return NULL;
-	self = end_new(cls, ROLE_CONSUMER);
+	self = end_new(cls, role);
 	if (!self)
 		return NULL;
 	Py_BEGIN_ALLOW_THREADS
-	ret = zchan_open(name, &self->ch);
+	ret = zchan_attach(name, role, &self->ch);
 	Py_END_ALLOW_THREADS
 	if (ret) {
 		Py_DECREF(self);
@@ -189,23 +225,27 @@ static PyObject *mod_open(PyObject *mod, PyObject *args)
  */
 static PyObject *mod_recv_peer(PyObject *mod, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "cls", "sock", "pending", "timeout", "claim", NULL };
+	static char *kwlist[] = { "cls", "sock", "pending", "timeout", "claim", "role", NULL };
 	PyObject *sock, *tmo = Py_None;
-	int fd, pending = 0, claim = -1, ret;
+	int fd, pending = 0, claim = -1, role = ZCHAN_ROLE_CONSUMER, ret;
 	int64_t timeout_ns;
 	PyTypeObject *cls;
 	EndObject *self;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O|p$Oi:recv_peer", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O|p$Oii:recv_peer", kwlist,
 					 &PyType_Type, &cls, &sock, &pending, &tmo,
-					 &claim))
+					 &claim, &role))
 		return NULL;
-	if (parse_timeout(tmo, &timeout_ns))
+	if (parse_timeout(tmo, &timeout_ns) || parse_role(role))
 		return NULL;
+	if (pending && role != ZCHAN_ROLE_CONSUMER) {
+		PyErr_SetString(PyExc_ValueError, "a pending end received is a consumer");
+		return NULL;
+	}
 	fd = sock_fd(sock);
 	if (fd < 0)
 		return NULL;
-	self = end_new(cls, ROLE_CONSUMER);
+	self = end_new(cls, role);
 	if (!self)
 		return NULL;
 	if (pending) {
@@ -237,9 +277,10 @@ static PyMethodDef module_methods[] = {
 	{ "create", (PyCFunction)mod_create, METH_VARARGS | METH_KEYWORDS,
 	  "create(cls, name=None, *, pool_size, max_msg, ring_entries, mode, busy_poll, "
 	  "backend, pending=-1): zchan_create() (see zchan.create)" },
-	{ "open", (PyCFunction)mod_open, METH_VARARGS, "open(cls, name): zchan_open()" },
+	{ "open", (PyCFunction)mod_open, METH_VARARGS,
+	  "open(cls, name, role=ROLE_CONSUMER): zchan_attach()" },
 	{ "recv_peer", (PyCFunction)mod_recv_peer, METH_VARARGS | METH_KEYWORDS,
-	  "recv_peer(cls, sock, pending=False, *, timeout=None, claim=-1): "
+	  "recv_peer(cls, sock, pending=False, *, timeout=None, claim=-1, role=ROLE_CONSUMER): "
 	  "zchan_recv_peer(), or a pending consumer owning sock and claim" },
 	{ "strerror", (PyCFunction)mod_strerror, METH_O,
 	  "strerror(errno) -> str: what an error code means in libzchan" },
@@ -278,7 +319,10 @@ PyMODINIT_FUNC PyInit__zchan(void)
 	    PyModule_AddIntConstant(m, "POLLHUP", POLLHUP) ||
 	    PyModule_AddIntConstant(m, "POLLERR", POLLERR) ||
 	    PyModule_AddIntConstant(m, "DEFAULT_POOL_SIZE", ZCHAN_DEFAULT_POOL_SIZE) ||
-	    PyModule_AddIntConstant(m, "DEFAULT_RING_ENTRIES", ZCHAN_DEFAULT_RING_ENTRIES))
+	    PyModule_AddIntConstant(m, "DEFAULT_RING_ENTRIES", ZCHAN_DEFAULT_RING_ENTRIES) ||
+	    PyModule_AddIntConstant(m, "ROLE_PRODUCER", ZCHAN_ROLE_PRODUCER) ||
+	    PyModule_AddIntConstant(m, "ROLE_CONSUMER", ZCHAN_ROLE_CONSUMER) ||
+	    PyModule_AddIntConstant(m, "ENDS_MAX", ZCHAN_ENDS_MAX))
 		goto fail;
 	return m;
 fail:

@@ -23,8 +23,8 @@
 
 #include <zchan.h>
 
-#define ROLE_PRODUCER	1
-#define ROLE_CONSUMER	2
+#define ROLE_PRODUCER	ZCHAN_ROLE_PRODUCER
+#define ROLE_CONSUMER	ZCHAN_ROLE_CONSUMER
 
 /*
  * A receive that waits this long while this consumer's borrowed messages
@@ -115,6 +115,9 @@ PyObject *end_poll(EndObject *self, PyObject *args, PyObject *kw);
 PyObject *end_poll_mask(EndObject *self, PyObject *unused);
 PyObject *end_wait(EndObject *self, PyObject *args, PyObject *kw);
 extern const char end_poll_doc[], end_poll_mask_doc[], end_wait_doc[];
+
+/* module.c */
+int parse_role(int role);
 
 /* pending.c */
 int end_materialise(EndObject *self, int64_t deadline);

@@ -39,14 +39,16 @@ import sys
 import weakref
 
 from . import _zchan
-from ._zchan import (DEFAULT_POOL_SIZE, DEFAULT_RING_ENTRIES, Loan, Message, POLLERR,
-                     POLLHUP, POLLIN, POLLOUT, strerror)
+from ._zchan import (DEFAULT_POOL_SIZE, DEFAULT_RING_ENTRIES, ENDS_MAX, Loan, Message,
+                     POLLERR, POLLHUP, POLLIN, POLLOUT, ROLE_CONSUMER, ROLE_PRODUCER,
+                     strerror)
 
 __version__ = "0.1.0"                     # python/pyproject.toml's
 
-__all__ = ["create", "open", "pipe", "recv_peer", "Producer", "Consumer",
+__all__ = ["create", "open", "attach", "pipe", "recv_peer", "Producer", "Consumer",
            "Loan", "Message", "strerror", "POLLIN", "POLLOUT", "POLLHUP",
-           "POLLERR", "DEFAULT_POOL_SIZE", "DEFAULT_RING_ENTRIES"]
+           "POLLERR", "DEFAULT_POOL_SIZE", "DEFAULT_RING_ENTRIES",
+           "ROLE_PRODUCER", "ROLE_CONSUMER", "ENDS_MAX"]
 
 # send_array()/send_obj() message headers; payloads start 64-byte aligned
 _ALIGN = 64
@@ -634,7 +636,8 @@ def _geometry(args):
 
 
 def create(name=None, *, pool_size=0, max_msg=0, ring_entries=0, mode=0o600,
-           busy_poll=False, backend="auto"):
+           busy_poll=False, backend="auto", max_producers=1, max_consumers=1,
+           broadcast=False):
     """Create a channel and return its producer end.
 
     name: None for an anonymous channel (hand its consumer end over with
@@ -649,6 +652,10 @@ def create(name=None, *, pool_size=0, max_msg=0, ring_entries=0, mode=0o600,
     instead of sleeping; backend: "auto"
     ($ZCHAN_BACKEND, else the kernel module if /dev/zchan opens, else
     memfd), "kernel" or "memfd".
+    max_producers, max_consumers: most ends of each role live at once (1
+    to ENDS_MAX; more ends come from attach() or send_end()); broadcast:
+    every consumer gets every message (without it, several consumers
+    would be a work queue: not built yet, OSError EOPNOTSUPP).
 
     Raises FileExistsError (name taken), PermissionError, FileNotFoundError
     (backend="kernel" without the module), OSError EOPNOTSUPP (a name on
@@ -656,7 +663,8 @@ def create(name=None, *, pool_size=0, max_msg=0, ring_entries=0, mode=0o600,
     """
     sizes = _geometry({"pool_size": pool_size, "max_msg": max_msg})
     return _zchan.create(Producer, name, ring_entries=ring_entries, mode=mode,
-                         busy_poll=busy_poll, backend=backend, **sizes)
+                         busy_poll=busy_poll, backend=backend, max_producers=max_producers,
+                         max_consumers=max_consumers, broadcast=broadcast, **sizes)
 
 
 def open(name):  # noqa: A001 - the issue's name for it
@@ -666,11 +674,22 @@ def open(name):  # noqa: A001 - the issue's name for it
     return _zchan.open(Consumer, name)
 
 
-def recv_peer(sock, *, timeout=None):
-    """Receive a consumer end sent with Producer.send_peer() over an
-    AF_UNIX socket (a socket.socket or a file descriptor).  Waits up to
-    timeout seconds (TimeoutError; None: for ever), interruptibly."""
-    return _zchan.recv_peer(Consumer, sock, timeout=timeout)
+def attach(name, role):
+    """A new end of role (ROLE_PRODUCER or ROLE_CONSUMER) on the named
+    channel (kernel backend): a Producer or a Consumer.  open(name) is
+    attach(name, ROLE_CONSUMER).  OSError EUSERS once the role has its
+    maximum of live ends (max_producers, max_consumers)."""
+    return _zchan.open(Producer if role == ROLE_PRODUCER else Consumer, name, role)
+
+
+def recv_peer(sock, *, timeout=None, role=ROLE_CONSUMER):
+    """Receive an end sent with send_peer() or send_end() over an AF_UNIX
+    socket (a socket.socket or a file descriptor): a Consumer, or with
+    role=ROLE_PRODUCER a Producer (the receiver names the role it expects:
+    libzchan has no call that tells).  Waits up to timeout seconds
+    (TimeoutError; None: for ever), interruptibly."""
+    return _zchan.recv_peer(Producer if role == ROLE_PRODUCER else Consumer, sock,
+                            timeout=timeout, role=role)
 
 
 def pipe(**create_args):
@@ -728,11 +747,12 @@ def _rebuild_end(producer, dupfd, attr):
     fd = dupfd.detach()
     if not producer:
         return _zchan.recv_peer(Consumer, fd, True, claim=attr.detach())
-    pool_size, max_msg, ring_entries, mode, flags, backend = attr
+    pool_size, max_msg, ring_entries, mode, flags, backend, max_prod, max_cons = attr
     return _zchan.create(Producer, None, pool_size=pool_size, max_msg=max_msg,
                          ring_entries=ring_entries, mode=mode,
                          busy_poll=bool(flags & 1), backend=_BACKENDS[backend],
-                         pending=fd)
+                         pending=fd, max_producers=max(max_prod, 1),
+                         max_consumers=max(max_cons, 1), broadcast=bool(flags & 2))
 
 
 # The fork habit with a used end: Process(target, args=(end,)).start(),

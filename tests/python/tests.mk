@@ -3,7 +3,8 @@
 # The Python binding's tests (included by tests/Makefile, cwd = tests/):
 # pytest, printing TAP through conftest.py.  Natively on the memfd
 # backend; in the guest, test_kernel.py (names and permissions),
-# test_habits.py (issue 20) and test_futures.py on the kernel backend.  They need the extension built in place in python/.
+# test_habits.py (issue 20), test_futures.py and test_many.py on the kernel
+# backend.  They need the extension built in place in python/.
 # Natively about 10 s, and 40 s to 2 minutes more (with the load) for
 # test_dask.py's real Dask clusters; in each guest 2 to 3 minutes, nearly
 # all of it the interpreter importing pytest over 9p under TCG (the tests
