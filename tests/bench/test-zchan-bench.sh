@@ -111,7 +111,7 @@ METHODS=$(IFS=,; echo "${RUNNABLE[*]}")
 if [ "$GUEST" = 1 ]; then
 	echo "1..7"
 else
-	echo "1..33"
+	echo "1..34"
 fi
 
 # 1: -h
@@ -626,7 +626,7 @@ else
 	not_ok "the scale sweep's tables" "$(tail -n 12 "$TMP/scale" "$TMP/scale.err")"
 fi
 
-# 30-32: the fan modes: N producers into one consumer, one producer to N
+# 30-33: the fan modes: N producers into one consumer, one producer to N
 # consumers; every method that fans here runs and verifies (or says why
 # not), each producer's order checked, and a flipped byte is caught
 FAN=(pipe socketpair shm-flag)
@@ -685,6 +685,16 @@ assert any(r["status"] == "corrupt" for r in res)
 	ok "fan modes: --corrupt is caught for every fanning method"
 else
 	not_ok "fan modes: --corrupt" "$(tail -n 5 "$TMP/fanbad.err" "$TMP/fanbad.py")"
+fi
+# a producer's first message larger than its pipe must not wait forever
+# for a consumer that went to the barrier after another producer's first
+if run 0 "$TMP/fanbig" -m pipe,socketpair -M fanin -N 3 -s 256K \
+	--pipe-size 64K -n 4 -w 2 -r 1 -q -t 60 --stall 10 &&
+   [ "$(grep -c ' N 1:1, polled ' "$TMP/fanbig")" = 2 ]; then
+	ok "fan modes: fan-in of messages larger than a pipe runs through"
+else
+	not_ok "fan modes: fan-in of messages larger than a pipe" \
+		"$(tail -n 3 "$TMP/fanbig.err" "$TMP/fanbig")"
 fi
 if run 1 "$TMP/fanstall" -m pipe -M fanin -N 2 -s 4K -n 200 -w 2 -r 1 -q \
 	--stall 1 --debug-stall && grep -q 'stalled' "$TMP/fanstall.err"; then

@@ -114,8 +114,14 @@ static void received(struct fan_side *f, uint64_t got)
 	uint64_t warm = (uint64_t)s->warm * f->ends;
 
 	atomic_store_explicit(&s->me->done, got, memory_order_relaxed);
-	/* as the 1:1 sides do: every end past its first message */
-	if (got == 1 && s->warm > 0)
+	/*
+	 * as the 1:1 sides do, every end past its first message: each
+	 * producer waits there after its first, so the consumer's N-th is
+	 * the last producer's (after the first alone, a producer whose
+	 * first message is larger than its pipe would wait for the consumer
+	 * in the barrier forever)
+	 */
+	if (got == f->ends && s->warm > 0)
 		setup_after(s);
 	/*
 	 * every untimed message is in: the producers wait at the barrier,
