@@ -35,6 +35,7 @@ struct zchan_lane {
 	struct zchan *z;
 	bool done;		/* out of the rotation: gone and drained */
 	bool witness;		/* done, kept on g->fd to show the end */
+	bool dropped;		/* done for corrupting its ring */
 	bool marked;		/* in a zchan_release_batch(): marks set */
 	uint32_t mark_last;	/* __zchan_release_mark()'s cursor */
 };
@@ -99,18 +100,19 @@ static void lane_retire(struct zchan *g, unsigned int i, bool dropped)
 	struct zchan_lane *l = &f->lanes[i];
 
 	l->done = true;
+	l->dropped = dropped;
+	if (dropped)
+		store_release(l->z->own_closed, 1);	/* its producer: -EPIPE */
 	/*
-	 * The last lane stays on g->fd as it is (hung up: readable), so
-	 * that the fd shows the end of the stream; the next lane added
-	 * takes it off.
+	 * The last lane stays on g->fd (hung up, or kicked by
+	 * fanin_self_kick()), so that the fd can show the end of the
+	 * stream; the next lane added takes it off.
 	 */
-	if (!dropped && !live_lanes(f)) {
+	if (!live_lanes(f)) {
 		l->witness = true;
 		return;
 	}
 	g->ops->lanes->lane_del(g, l->z, dropped);
-	if (dropped)
-		store_release(l->z->own_closed, 1);	/* its producer: -EPIPE */
 	if (lane_idle(l->z))
 		lane_free(g, i);
 }
@@ -166,7 +168,7 @@ int __zchan_fanin_add(struct zchan *g, struct zchan *lane)
 		if (!f->lanes[i].witness)
 			continue;
 		f->lanes[i].witness = false;
-		g->ops->lanes->lane_del(g, f->lanes[i].z, false);
+		g->ops->lanes->lane_del(g, f->lanes[i].z, f->lanes[i].dropped);
 		if (lane_idle(f->lanes[i].z))
 			lane_free(g, i);
 		break;
