@@ -751,6 +751,40 @@ TEST_F(bcast, consumer_made_end_starts_at_adoption)
 }
 
 /*
+ * The receiver of an end a consumer made is killed (before or after it
+ * got the end, before the producer adopted it): the producer adopts the
+ * end, finds it gone when it holds the producer back, and goes on.
+ */
+TEST_F(bcast, consumer_made_end_killed_before_adoption)
+{
+	struct report r = { .first = -1 };
+	struct zchan *c;
+	int sv[2];
+
+	ZC_NEED_BACKEND();
+	SPAWN(READ_BORROW_STOP);
+	MAKE_CHANNEL(16, 65536, 3);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, zchan_send_end(self->p, ZCHAN_ROLE_CONSUMER, sv[0]));
+	ASSERT_EQ(0, zchan_recv_peer(sv[1], &c));
+	ASSERT_EQ(0, zchan_send_end(c, ZCHAN_ROLE_CONSUMER, self->k[0].sock));
+	EXPECT_EQ(ZC_SIGNALLED(SIGKILL), zc_child_kill(self->k[0].pid));
+	self->k[0].pid = 0;
+	ASSERT_EQ(0, send_draining(self->p, c, 0, 2000, &r));
+	EXPECT_EQ(1, zchan_ends(self->p, ZCHAN_ROLE_CONSUMER));
+	zchan_close(self->p);
+	self->p = NULL;
+	drain(c, &r);
+	EXPECT_EQ(0, r.first);
+	EXPECT_EQ(2000, r.count);
+	EXPECT_EQ(0, r.bad);
+	EXPECT_EQ(-EPIPE, r.end);
+	zchan_close(c);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
  * Until the producer adopted it, an end a consumer made shows nothing, not
  * even what was published before; then what is published after.
  */
