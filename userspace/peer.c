@@ -115,6 +115,9 @@ int __zchan_send_end(struct zchan *end, unsigned int role, int sock)
 	int fds[ZCHAN_PEER_MAX_FDS];
 	int ret;
 
+	/* a 1:1 channel's one producer exists: a full role, on any backend */
+	if (role == ZCHAN_ROLE_PRODUCER && end->max_producers <= 1)
+		return -EUSERS;
 	peer_hdr(&hdr, end, role);
 	ret = end->ops->peer_fds(end, role, fds, &hdr.layout);
 	if (ret < 0)
