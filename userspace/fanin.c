@@ -215,8 +215,9 @@ static int fanin_next(struct zchan *g, bool slow)
 		return ret;
 	}
 again:
+	/* n + 1 turns: the lane whose budget ran out has its next one last */
 	n = f->nlanes;
-	for (i = 0; i < n && f->nlanes; i++) {
+	for (i = 0; i <= n && f->nlanes; i++) {
 		struct zchan_lane *l = &f->lanes[f->cur];
 
 		if (!l->done && f->budget) {
