@@ -25,12 +25,24 @@ def new_end(end, role):
         return zchan.recv_peer(b, role=role, timeout=T)
 
 
+def fan_in(backend, name=None, **kw):
+    """create(max_producers=...), or a skip where the backend has no
+    fan-in yet (the kernel backend before the module has it: libzchan
+    says EOPNOTSUPP, Documentation/library.rst)."""
+    try:
+        return zchan.create(name, backend=backend, **kw)
+    except OSError as e:
+        if e.errno != errno.EOPNOTSUPP or backend != "kernel":
+            raise
+        pytest.skip("no fan-in on the kernel backend yet (the module's)")
+
+
 def test_constants_and_attributes(backend):
     assert (ROLE_PRODUCER, ROLE_CONSUMER) == (1, 2)
     assert zchan.ENDS_MAX >= 64
     with zchan.create(backend=backend) as p:
         assert (p.max_producers, p.max_consumers, p.broadcast) == (1, 1, False)
-    with zchan.create(backend=backend, max_producers=4) as p:
+    with fan_in(backend, max_producers=4) as p:
         assert (p.max_producers, p.max_consumers, p.broadcast) == (4, 1, False)
         c = p.consumer()
         assert c.max_producers == 4
@@ -50,7 +62,7 @@ def test_bad_maxima(bad, backend):
 
 
 def test_bad_role(backend):
-    with zchan.create(backend=backend, max_producers=2) as p:
+    with fan_in(backend, max_producers=2) as p:
         a, b = socket.socketpair()
         with a, b, pytest.raises(ValueError):
             p.send_end(3, a)
@@ -61,7 +73,7 @@ def test_bad_role(backend):
 
 
 def test_fan_in_in_one_process(backend):
-    p = zchan.create(backend=backend, max_producers=3)
+    p = fan_in(backend, max_producers=3)
     c = p.consumer()
     p2 = new_end(p, ROLE_PRODUCER)
     assert isinstance(p2, zchan.Producer)
@@ -101,7 +113,7 @@ def test_fan_in_from_processes(kill, backend):
     end of the stream once the last is gone; one SIGKILLed mid-stream:
     what it sent arrives, the others are undisturbed."""
     n = 2000
-    p = zchan.create(backend=backend, max_producers=3, pool_size=1 << 20)
+    p = fan_in(backend, max_producers=3, pool_size=1 << 20)
     c = p.consumer()
     ctx = mp.get_context("fork")
     kids = []
@@ -162,7 +174,7 @@ def test_broadcast_or_not_built(backend):
                     reason="names are the kernel backend's")
 def test_attach_by_name(backend):
     name = "pytest-many-%d" % os.getpid()
-    p = zchan.create(name, backend="kernel", max_producers=2)
+    p = fan_in("kernel", name, max_producers=2)
     c = zchan.open(name)
     p2 = zchan.attach(name, ROLE_PRODUCER)
     assert isinstance(p2, zchan.Producer) and p2.name == name
