@@ -21,7 +21,8 @@
  *  - SIGKILL of one producer mid-stream: every message it committed
  *    arrives (one committed behind its own loan too), the others carry
  *    on; the consumer killed: the producers get -EPIPE, blocked or not;
- *  - a hostile producer scribbling on its lane: -EPROTO, and the other
+ *  - a hostile producer scribbling on its lane (memfd: or junk on its
+ *    liveness socket, where lanes are announced): -EPROTO, and the other
  *    producers' messages keep arriving intact;
  *  - one fd for every producer: poll(2), zchan_wait(), zchan_prep_wait();
  *  - the issue's Done-when program, written from the man pages only.
@@ -30,6 +31,7 @@
  * guests, and skips while the module has no fan-in.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -38,6 +40,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,35 +68,37 @@
 
 /*
  * Is fan-in built for @backend?  The memfd backend is the library's own:
- * always.  The kernel backend: when the module says so.
+ * always.  The kernel backend needs a module that says so and a library
+ * that has it (zchan_attach(3): -EOPNOTSUPP otherwise).
  */
 static bool fanin_built(unsigned int backend)
 {
+	struct zchan_info info;
+	struct zchan_attr a;
+	struct zchan *p;
+	int fd;
+	bool ok;
+
 	if (backend != ZCHAN_BACKEND_KERNEL)
 		return true;
-#ifdef ZCHAN_FEAT_FANIN
-	{
-		struct zchan_info info;
-		int fd = zc_open();
-		bool ok;
-
-		if (fd < 0)
-			return false;
-		ok = !_zc_info(fd, &info) &&
-		     (info.layout.features & ZCHAN_FEAT_FANIN);
-		close(fd);
-		return ok;
-	}
-#else
-	return false;
-#endif
+	fd = zc_open();
+	if (fd < 0)
+		return false;
+	ok = !_zc_info(fd, &info) && (info.layout.features & ZCHAN_FEAT_FANIN);
+	close(fd);
+	zc_attr(&a, backend, 16, 65536, 1024);
+	a.max_producers = 2;
+	if (!ok || zchan_create(NULL, &a, &p))
+		return false;
+	zchan_close(p);
+	return true;
 }
 
 #define NEED_FANIN()							\
 	do {								\
 		ZC_NEED_BACKEND();					\
 		if (!fanin_built(variant->backend))			\
-			SKIP(return, "zchan.ko without fan-in");	\
+			SKIP(return, "no kernel fan-in (zchan.ko, libzchan)"); \
 	} while (0)
 
 /* ------------------------------------------------------------------ */
@@ -1167,12 +1172,17 @@ enum lane_forgery {
 	LANE_PAST_POOL,		/* off + len past the pool's end */
 	LANE_OUT_OF_POOL,	/* off far beyond the pool */
 	LANE_LEN,		/* longer than max_msg */
+	LANE_SOCK_JUNK,		/* memfd: junk on the lane's liveness socket */
+	LANE_SOCK_FDS,		/* memfd: a pipe's fds there, with junk */
 	LANE_FORGERY_NR
 };
 
 static const char *const lane_forgery_name[LANE_FORGERY_NR] = {
-	"tail", "past-pool", "out-of-pool", "len-over-max",
+	"tail", "past-pool", "out-of-pool", "len-over-max", "socket-junk",
+	"socket-fds",
 };
+
+#define FDS_SEEN	256
 
 #define HONEST		2000	/* messages of each honest producer */
 #define HOSTILE_FIRST	100	/* the hostile one's honest messages */
@@ -1182,7 +1192,48 @@ struct hostile_arg {
 	enum lane_forgery kind;
 	int forged;		/* a byte written once forged */
 	int done;		/* a byte read before it goes */
+	bool open_before[FDS_SEEN];	/* the parent's fds at the fork */
 };
+
+/*
+ * The memfd producer end's liveness socket: the one socket this child
+ * has that its parent did not have when it forked it, or -1.
+ */
+static int own_liveness_socket(const struct hostile_arg *h)
+{
+	struct stat st;
+	int fd, found = -1;
+
+	for (fd = 0; fd < FDS_SEEN; fd++) {
+		if (h->open_before[fd] || fstat(fd, &st) || !S_ISSOCK(st.st_mode))
+			continue;
+		if (found >= 0)
+			return -1;
+		found = fd;
+	}
+	return found;
+}
+
+/*
+ * What the lane's socket says to the consumer, which reads it for
+ * announcements of new lanes: junk, or a pipe's two fds and junk.
+ */
+static int forge_socket(const struct hostile_arg *h)
+{
+	int sock = own_liveness_socket(h), pfd[2], ret;
+
+	if (sock < 0)
+		return -1;
+	if (h->kind == LANE_SOCK_JUNK)
+		return write(sock, "junk, not a handle", 18) == 18 ? 0 : -1;
+	if (pipe(pfd))
+		return -1;
+	ret = zc_send_fd(sock, pfd[0]) || zc_send_fd(sock, pfd[1]) ||
+	      write(sock, "more junk", 9) != 9 ? -1 : 0;
+	close(pfd[0]);
+	close(pfd[1]);
+	return ret;
+}
 
 /* Producer 2: HOSTILE_FIRST honest messages, then a forgery on its lane. */
 static int hostile_produce(struct zchan *p, void *arg)
@@ -1194,6 +1245,13 @@ static int hostile_produce(struct zchan *p, void *arg)
 	for (n = 0; n < HOSTILE_FIRST; n++)
 		if (send_msg(p, 2, n, 0))
 			return 10;
+	if (h->kind >= LANE_SOCK_JUNK) {
+		if (forge_socket(h))
+			return 12;
+		zc_signal(h->forged);
+		zc_await(h->done);
+		return 0;
+	}
 	if (zc_forger_map(&f, p, h->backend))
 		return 11;
 	switch (h->kind) {
@@ -1235,9 +1293,13 @@ TEST_F(fanin, hostile_producer_lane_dropped_others_intact)
 		struct hostile_arg h = { .backend = variant->backend,
 					 .kind = kind };
 		struct prod_arg pa[2];
-		int forged[2], done[2], eproto = 0, ret;
+		int forged[2], done[2], eproto = 0, ret, fd;
 		bool told = false;
 		struct zchan_attr a;
+
+		if (kind >= LANE_SOCK_JUNK &&
+		    variant->backend != ZCHAN_BACKEND_MEMFD)
+			break;	/* the kernel's lanes have no socket */
 
 		ASSERT_EQ(0, pipe(forged));
 		ASSERT_EQ(0, pipe(done));
@@ -1249,6 +1311,8 @@ TEST_F(fanin, hostile_producer_lane_dropped_others_intact)
 		fanin_attr(&a, variant->backend, 3, LANE_SLOTS, 256 << 10);
 		self->kid[0] = zc_spawn_producer(&a, produce, &pa[0], &self->c);
 		ASSERT_LT(0, self->kid[0]);
+		for (fd = 0; fd < FDS_SEEN; fd++)
+			h.open_before[fd] = fcntl(fd, F_GETFD) >= 0;
 		/* forked before we made a lane: its only writable one is its own */
 		self->kid[2] = zc_spawn_end(self->c, ZCHAN_ROLE_PRODUCER,
 					    hostile_produce, &h);
