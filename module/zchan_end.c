@@ -10,8 +10,9 @@
 #include "zchan_trace.h"
 
 /*
- * Take the consumer end of @chan (the caller holds a reference): -EBUSY if
- * it was ever taken, -ENOENT if every producer left meanwhile.
+ * Take the consumer end of @chan (the caller holds a reference): taken
+ * once - if it ever was, -EBUSY on a 1:1 channel (as before roles), else
+ * -EUSERS (the role's one end); -ENOENT if every producer left meanwhile.
  */
 int zchan_take_consumer(struct zchan_channel *chan)
 {
@@ -20,7 +21,7 @@ int zchan_take_consumer(struct zchan_channel *chan)
 
 	spin_lock(&chan->lock);
 	if (end->state != ZCHAN_END_FREE)
-		ret = -EBUSY;
+		ret = chan->max_producers > 1 ? -EUSERS : -EBUSY;
 	else if (!chan->producers)
 		ret = -ENOENT;
 	else
@@ -38,16 +39,16 @@ void zchan_untake_consumer(struct zchan_channel *chan)
 }
 
 /*
- * May a producer end join @chan now?  The caller holds the lock.  A 1:1
- * producer is taken once, by CREATE; no producer joins a stream whose
- * consumer, or whose every producer, is gone (-EPIPE: the consumer's
- * end of the stream stays final), nor a full role (-EUSERS).
+ * May a producer end join @chan now?  The caller holds the lock.  Not to
+ * a full role (-EUSERS: a 1:1 channel's producer is CREATE's), nor to a
+ * stream whose consumer, or whose every producer, is gone (-EPIPE: the
+ * consumer's end of the stream stays final).
  */
 static int zchan_may_add_producer(struct zchan_channel *chan,
 				  struct zchan_end *caller)
 {
 	if (chan->max_producers == 1)
-		return -EBUSY;
+		return -EUSERS;
 	if (!chan->producers || chan->cons.state == ZCHAN_END_GONE ||
 	    (caller && caller->state != ZCHAN_END_OPEN))
 		return -EPIPE;
@@ -67,7 +68,7 @@ static int zchan_may_add_producer(struct zchan_channel *chan,
  * consumer's lanes word before the end is returned: the consumer knows
  * of the lane before its producer can publish anything.
  *
- * Return: the new end, open, or -EBUSY, -EPIPE, -EUSERS, -ENOSPC (the
+ * Return: the new end, open, or -EPIPE, -EUSERS, -ENOSPC (the
  * channel made ZCHAN_LANES_MAX lanes), -ENOMEM.
  */
 struct zchan_end *zchan_take_producer(struct zchan_channel *chan,

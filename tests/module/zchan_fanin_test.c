@@ -184,8 +184,9 @@ TEST(info_counts_ends_of_a_1to1_channel)
 }
 
 /*
- * The roles of a 1:1 channel are taken once: a second end of either is
- * -EBUSY, by name or by PEER_FD, even after the first has gone.
+ * The roles of a 1:1 channel are taken once: a second consumer is -EBUSY
+ * (as before roles), a second producer -EUSERS (a full role), by name or
+ * by PEER_FD, even after the first has gone.
  */
 TEST(roles_of_a_1to1_channel_are_taken_once)
 {
@@ -199,8 +200,8 @@ TEST(roles_of_a_1to1_channel_are_taken_once)
 	ASSERT_EQ(0, zf_create(p, name, 0, 0, 0, NULL));
 	EXPECT_EQ(-EINVAL, zf_attach(x, name, ZCHAN_ROLE_CONSUMER + 1, NULL));
 	EXPECT_EQ(-EINVAL, zf_attach(x, name, ZCHAN_ROLE_NONE + 3, NULL));
-	EXPECT_EQ(-EBUSY, zf_attach(x, name, ZCHAN_ROLE_PRODUCER, NULL));
-	EXPECT_EQ(-EBUSY, zf_peer_fd(p, ZCHAN_ROLE_PRODUCER));
+	EXPECT_EQ(-EUSERS, zf_attach(x, name, ZCHAN_ROLE_PRODUCER, NULL));
+	EXPECT_EQ(-EUSERS, zf_peer_fd(p, ZCHAN_ROLE_PRODUCER));
 	EXPECT_EQ(-EINVAL, zf_peer_fd(p, ZCHAN_ROLE_CONSUMER + 1));
 	/* ZCHAN_ROLE_CONSUMER is 0's meaning, said. */
 	ASSERT_EQ(0, zf_attach(c, name, ZCHAN_ROLE_CONSUMER, NULL));
@@ -209,7 +210,7 @@ TEST(roles_of_a_1to1_channel_are_taken_once)
 	EXPECT_EQ(-EBUSY, zf_peer_fd(p, ZCHAN_ROLE_CONSUMER));
 	/* A consumer makes no consumer; a producer of a 1:1 is taken. */
 	EXPECT_EQ(-EINVAL, zf_peer_fd(c, ZCHAN_ROLE_CONSUMER));
-	EXPECT_EQ(-EBUSY, zf_peer_fd(c, ZCHAN_ROLE_PRODUCER));
+	EXPECT_EQ(-EUSERS, zf_peer_fd(c, ZCHAN_ROLE_PRODUCER));
 	close(c);
 	EXPECT_EQ(-EBUSY, zf_attach(x, name, ZCHAN_ROLE_CONSUMER, NULL));
 	/* Nothing above gave x a role. */
@@ -547,9 +548,9 @@ TEST(fanin_producers_join_until_full)
 	EXPECT_EQ(-EUSERS, zf_peer_fd(c, ZCHAN_ROLE_PRODUCER));
 	EXPECT_EQ(ZCHAN_ROLE_NONE, zf_info(x).role);
 	EXPECT_EQ(3, ZF_CONS(&m0, lanes));
-	/* The consumer stays a 1:1 role: taken once. */
-	EXPECT_EQ(-EBUSY, zf_attach(x, name, ZCHAN_ROLE_CONSUMER, NULL));
-	EXPECT_EQ(-EBUSY, zf_peer_fd(a, ZCHAN_ROLE_CONSUMER));
+	/* The consumer is taken once: a full role of a many-ended one. */
+	EXPECT_EQ(-EUSERS, zf_attach(x, name, ZCHAN_ROLE_CONSUMER, NULL));
+	EXPECT_EQ(-EUSERS, zf_peer_fd(a, ZCHAN_ROLE_CONSUMER));
 	/* A producer goes: its lane closes, its place comes back. */
 	close(a);
 	ASSERT_EQ(0, zf_lane_info(c, 1, &li));
@@ -849,7 +850,7 @@ TEST(fanin_end_of_stream_is_final)
 	/* The name stays while the consumer is open; the stream ended. */
 	x = zc_open();
 	EXPECT_EQ(-EPIPE, zf_attach(x, name, ZCHAN_ROLE_PRODUCER, NULL));
-	EXPECT_EQ(-EBUSY, zf_attach(x, name, ZCHAN_ROLE_CONSUMER, NULL));
+	EXPECT_EQ(-EUSERS, zf_attach(x, name, ZCHAN_ROLE_CONSUMER, NULL));
 	close(c);
 	/* With the consumer, the name is gone. */
 	EXPECT_EQ(-ENOENT, zf_attach(x, name, ZCHAN_ROLE_PRODUCER, NULL));

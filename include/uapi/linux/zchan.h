@@ -683,9 +683,10 @@ struct zchan_lane_info {
  *	empty or not NUL-terminated.  -ENOENT: no such channel.  -EACCES: the
  *	mode's owner, group or other bits (chosen by the caller's fsuid and
  *	groups) lack read and write, and the caller lacks CAP_IPC_OWNER.
- *	-EBUSY: the role has one end at most (a 1:1 role), and that end is,
- *	or was, taken: such an end is taken once.  -EUSERS: the role has
- *	max_producers (max_consumers) ends live.  -EPIPE: a producer asked
+ *	-EBUSY: the consumer end of a 1:1 channel is, or was, taken (as
+ *	before roles).  -EUSERS: any other role is full: it has
+ *	max_producers (max_consumers) ends live, or (a role of one end) its
+ *	end was taken - a consumer end is taken once.  -EPIPE: a producer asked
  *	for after the consumer end was released, or after the last producer
  *	end was (no producer joins a stream that ended).
  *
