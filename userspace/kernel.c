@@ -23,6 +23,9 @@ static void kernel_free(struct zchan *z)
 {
 	__zchan_close_fd(&z->kern.peer_fd);
 	__zchan_close_fd(&z->kern.lane_fd);
+	if (z->kern.lanes_map)
+		__sys_munmap(z->kern.lanes_map, z->kern.lanes_map_size);
+	z->kern.lanes_map = NULL;
 }
 
 /*
@@ -312,9 +315,23 @@ static bool kernel_release(struct zchan *z)
 	return !z->alloc;
 }
 
+/*
+ * A lane of a fan-in consumer (kernel_adopt_lanes()) is the consumer end
+ * seen through one lane: it holds nothing of its own.
+ */
+static bool kernel_is_lane(const struct zchan *z)
+{
+	return z->role == ZCHAN_CONSUMER && z->max_producers > 1;
+}
+
+/*
+ * A lane that goes (drained, its producer gone) leaves the consumer end
+ * to the others: only its descriptor, a copy of the group's, is closed.
+ */
 static void kernel_close(struct zchan *z, bool last)
 {
-	kernel_use(z, false);
+	if (!kernel_is_lane(z))
+		kernel_use(z, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -323,6 +340,12 @@ static void kernel_close(struct zchan *z, bool last)
 static void kernel_kick(struct zchan *z)
 {
 	struct zchan_kick k = { 0 };
+
+	/* a fan-in consumer's lane wakes its own producer only */
+	if (kernel_is_lane(z)) {
+		k.flags = ZCHAN_KICK_LANE;
+		k.lane = z->kern.lane;
+	}
 
 	/* An error here (peer gone) shows up through 'closed'. */
 	(void)__sys_ioctl(z->fd, ZCHAN_IOC_KICK, &k);
@@ -427,6 +450,115 @@ static bool kernel_peer_gone(struct zchan *z)
 	return false;
 }
 
+/* ------------------------------------------------------------------ */
+/* Fan-in: every lane through the consumer's one file                  */
+
+/*
+ * The group sleeps on a copy of the consumer's file, which the module
+ * wakes for every lane (each lane's message, a producer's death, and the
+ * end: EPOLLHUP once no producer is left; a lane just made needs no wake:
+ * its first message is one).  It keeps lane 0's consumer ring mapped
+ * read-only for the module's count of lanes (zchan_layout.cons_lanes),
+ * which a lane handle going away does not take with it.
+ */
+static int kernel_group_init(struct zchan *g, struct zchan *first)
+{
+	const struct zchan_layout *l = &first->layout;
+	void *map;
+	int fd;
+
+	if (!(first->kern.features & ZCHAN_FEAT_FANIN))
+		return -EOPNOTSUPP;
+	fd = __sys_fcntl(first->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	g->fd = fd;
+	g->kern.features = first->kern.features;
+	map = __sys_mmap(NULL, l->cons_ring_size, PROT_READ, MAP_SHARED, fd,
+			 (off_t)l->cons_ring_off);
+	if (map == MAP_FAILED)
+		return -ENOMEM;
+	g->kern.lanes_map = map;
+	g->kern.lanes_map_size = l->cons_ring_size;
+	g->kern.lanes_word = (const uint32_t *)((const unsigned char *)map +
+						l->cons_lanes);
+	g->kern.lanes_seen = 1;		/* lane 0: @first */
+	return 0;
+}
+
+/* The module wakes the consumer's file for every lane: nothing to add. */
+static int kernel_lane_add(struct zchan *g, struct zchan *lane)
+{
+	return 0;
+}
+
+/*
+ * Nothing to take off either, and the module counts the producers: a
+ * drained lane whose producer is gone makes the file ready no more.
+ */
+static void kernel_lane_del(struct zchan *g, struct zchan *lane,
+			    bool dropped)
+{
+}
+
+/*
+ * Lane @i as a consumer handle of its own: a copy of the group's file,
+ * mapped at the lane's offsets (ZCHAN_IOC_LANE), given to the group.
+ */
+static int kernel_adopt_lane(struct zchan *g, uint32_t i)
+{
+	struct zchan_lane_info li;
+	struct zchan *lane;
+	int ret;
+
+	memset(&li, 0, sizeof(li));
+	li.index = i;
+	__zchan_count_syscalls(g, 1);
+	ret = __sys_ioctl(g->fd, ZCHAN_IOC_LANE, &li);
+	if (ret < 0)
+		return ret;
+	lane = __zchan_alloc(ZCHAN_CONSUMER, &__zchan_kernel_ops);
+	if (!lane)
+		return -ENOMEM;
+	lane->max_producers = g->max_producers;
+	lane->max_consumers = g->max_consumers;
+	lane->chan_flags = g->chan_flags;
+	lane->kern.lane = i;
+	lane->fd = __sys_fcntl(g->fd, F_DUPFD_CLOEXEC, 0);
+	ret = lane->fd < 0 ? lane->fd : kernel_map(lane, &li.layout);
+	if (ret) {
+		__zchan_free(lane);
+		return ret;
+	}
+	return __zchan_fanin_add(g, lane);	/* closes it if it fails */
+}
+
+/*
+ * The lanes the module counted since the last call: the count is read
+ * from lane 0's consumer ring, where the module stores it before a new
+ * producer end exists, so one read finds every lane made before it -
+ * slow or not, no system call when nothing is new.  The count is in the
+ * consumer's own page, which only this process can scribble on: it is
+ * bounded all the same, and ZCHAN_IOC_LANE says which lanes exist.
+ */
+static int kernel_adopt_lanes(struct zchan *g, bool slow)
+{
+	uint32_t made = load_acquire(g->kern.lanes_word);
+	int ret;
+
+	(void)slow;
+	while (g->kern.lanes_seen < made &&
+	       made - g->kern.lanes_seen <= 2 * ZCHAN_ENDS_MAX) {
+		ret = kernel_adopt_lane(g, g->kern.lanes_seen);
+		if (ret == -ENOENT)
+			return -EPROTO;		/* the count was scribbled */
+		if (ret && ret != -EUSERS)	/* -EUSERS: taken, and closed */
+			return ret;		/* this lane again next time */
+		g->kern.lanes_seen++;
+	}
+	return 0;
+}
+
 const struct zchan_ops __zchan_kernel_ops = {
 	.backend	= ZCHAN_BACKEND_KERNEL,
 	.init		= kernel_init,
@@ -437,6 +569,10 @@ const struct zchan_ops __zchan_kernel_ops = {
 	.peer_sent	= kernel_peer_sent,
 	.attach		= kernel_attach,
 	.ends		= kernel_ends,
+	.group_init	= kernel_group_init,
+	.lane_add	= kernel_lane_add,
+	.lane_del	= kernel_lane_del,
+	.adopt_lanes	= kernel_adopt_lanes,
 	.hold		= kernel_hold,
 	.release	= kernel_release,
 	.close		= kernel_close,

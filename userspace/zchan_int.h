@@ -413,6 +413,12 @@ struct zchan_kernel {
 	bool use_ioctl_wait;	/* no ZCHAN_FEAT_URING_CMD: sleep in the ioctl */
 	int peer_fd;		/* producer: the consumer end until sent */
 	int lane_fd;		/* a new producer end (a lane) until sent */
+	uint32_t lane;		/* a fan-in consumer's lane: its index */
+	/* a fan-in group: lane 0's consumer ring, for the count of lanes */
+	void *lanes_map;
+	size_t lanes_map_size;
+	const uint32_t *lanes_word;
+	uint32_t lanes_seen;	/* lanes [0, lanes_seen) adopted */
 };
 
 /* The memfd backend's state of a handle (memfd.c, holders.c). */
