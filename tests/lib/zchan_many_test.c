@@ -623,6 +623,55 @@ TEST_F(fanin, ends_max_producers)
 }
 
 /*
+ * zchan_send_end(3): an end that could not be sent (-EAGAIN, a full
+ * non-blocking socket) is kept and counted, and the next producer sent
+ * from the same end is that same one: no place lost, none taken twice.
+ */
+TEST_F(fanin, unsent_producer_is_sent_again)
+{
+	struct tally t = { .nprod = 2 };
+	struct zchan_attr a;
+	char junk[4096];
+	size_t filled = 0;
+	ssize_t n;
+	int sv[2];
+
+	NEED_FANIN();
+
+	fanin_attr(&a, variant->backend, 2, 16, 65536);
+	ASSERT_EQ(0, zc_local_pair(&a, &self->p[0], &self->c));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+	memset(junk, 'j', sizeof(junk));
+	while ((n = write(sv[0], junk, sizeof(junk))) > 0)
+		filled += (size_t)n;
+	while ((n = write(sv[0], junk, 1)) > 0)
+		filled += (size_t)n;
+	ASSERT_EQ(EAGAIN, errno);
+
+	EXPECT_EQ(-EAGAIN, zchan_send_end(self->c, ZCHAN_ROLE_PRODUCER, sv[0]));
+	EXPECT_EQ(2, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+	EXPECT_EQ(-EAGAIN, zchan_send_end(self->c, ZCHAN_ROLE_PRODUCER, sv[0]));
+	EXPECT_EQ(2, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+	while (filled) {
+		n = read(sv[1], junk, filled < sizeof(junk) ? filled :
+							  sizeof(junk));
+		ASSERT_LT(0, n);
+		filled -= (size_t)n;
+	}
+	ASSERT_EQ(0, zchan_send_end(self->c, ZCHAN_ROLE_PRODUCER, sv[0]));
+	ASSERT_EQ(0, zchan_recv_peer(sv[1], &self->p[1]));
+	EXPECT_EQ(2, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+	EXPECT_EQ(-EUSERS, zchan_send_end(self->c, ZCHAN_ROLE_PRODUCER, sv[0]));
+	ASSERT_EQ(0, send_msg(self->p[1], 1, 0, 0));
+	ASSERT_EQ(0, send_msg(self->p[0], 0, 0, 0));
+	EXPECT_EQ(-EAGAIN, take_all_now(self->c, &t));
+	EXPECT_EQ(1, t.next[0]);
+	EXPECT_EQ(1, t.next[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
  * A role at its maximum, of one end too, is -EUSERS whichever end asks
  * (zchan_send_end(3)): a second producer of a 1:1 channel, a second
  * consumer of a fan-in channel.  A 1:1 channel's consumer sent already
