@@ -50,6 +50,8 @@ struct zchan_fanin {
 	struct zchan_stats gone;	/* the counters of lanes let go */
 };
 
+static int fanin_hold(struct zchan *g);
+
 /* ------------------------------------------------------------------ */
 /* Lanes                                                               */
 
@@ -330,7 +332,9 @@ ssize_t __zchan_fanin_recv(struct zchan *g, void *buf, size_t cap,
 
 	if (!buf && cap)
 		return -EINVAL;
-	ret = fanin_get(g, flags, &lane);
+	ret = __zchan_hold(g);
+	if (!ret)
+		ret = fanin_get(g, flags, &lane);
 	if (ret)
 		return ret;
 	n = zchan_recv(lane, buf, cap, ZCHAN_NONBLOCK);
@@ -346,7 +350,9 @@ ssize_t __zchan_fanin_recv_zc(struct zchan *g, const void **buf,
 
 	if (!buf)
 		return -EINVAL;
-	ret = fanin_get(g, flags, &lane);
+	ret = __zchan_hold(g);
+	if (!ret)
+		ret = fanin_get(g, flags, &lane);
 	if (ret)
 		return ret;
 	n = zchan_recv_zc(lane, buf, ZCHAN_NONBLOCK);
@@ -367,7 +373,9 @@ int __zchan_fanin_recv_batch(struct zchan *g, struct zchan_msg *msgs,
 
 	if (!msgs || !nr || nr > INT32_MAX)
 		return -EINVAL;
-	ret = fanin_get(g, flags, &lane);
+	ret = __zchan_hold(g);
+	if (!ret)
+		ret = fanin_get(g, flags, &lane);
 	while (!ret) {
 		want = nr - n < f->budget ? nr - n : f->budget;
 		ret = zchan_recv_batch(lane, msgs + n, want, ZCHAN_NONBLOCK);
@@ -429,6 +437,8 @@ int __zchan_fanin_release(struct zchan *g, const void *buf)
 	int i = lane_of(f, buf), ret = -EINVAL;
 	unsigned int j;
 
+	if (__zchan_hold(g))
+		return -EINVAL;
 	if (i >= 0) {
 		ret = zchan_release(f->lanes[i].z, buf);
 	} else {
@@ -472,6 +482,8 @@ int __zchan_fanin_release_batch(struct zchan *g, const struct zchan_msg *msgs,
 	unsigned int n, i;
 	int ret = 0;
 
+	if (__zchan_hold(g))
+		return -EINVAL;
 	for (n = 0; n < nr && !ret; n++)
 		ret = mark(f, msgs[n].buf);
 	for (i = 0; i < f->nlanes; i++) {
@@ -491,17 +503,25 @@ int __zchan_fanin_release_batch(struct zchan *g, const struct zchan_msg *msgs,
 
 int __zchan_fanin_poll(struct zchan *g)
 {
-	return fanin_ready(g, 0, true);
+	int ret = __zchan_hold(g);
+
+	return ret ? ret : fanin_ready(g, 0, true);
 }
 
 int __zchan_fanin_wait(struct zchan *g, int64_t timeout_ns)
 {
-	return __zchan_wait_until(g, fanin_ready, 0, timeout_ns);
+	int ret = __zchan_hold(g);
+
+	return ret ? ret : __zchan_wait_until(g, fanin_ready, 0, timeout_ns);
 }
 
-unsigned int __zchan_fanin_prep_wait(struct zchan *g)
+/* The events to poll g->fd for, armed; -1 (the cqe's -EBADF): not ours. */
+int __zchan_fanin_prep_wait(struct zchan *g, unsigned int *events)
 {
-	return __zchan_poll_events(g, fanin_ready, 0);
+	if (__zchan_hold(g))
+		return -1;
+	*events = __zchan_poll_events(g, fanin_ready, 0);
+	return g->fd;
 }
 
 /*
@@ -594,8 +614,22 @@ static bool fanin_peer_gone(struct zchan *g)
 	return false;
 }
 
+/*
+ * A forked child's first call on an inherited consumer end: it holds
+ * every lane now (each lane's producer watches it from then on), as a
+ * 1:1 end's first call holds it.  A lane out of the rotation need not be.
+ */
 static int fanin_hold(struct zchan *g)
 {
+	struct zchan_fanin *f = g->fanin;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < f->nlanes; i++) {
+		ret = __zchan_hold(f->lanes[i].z);
+		if (ret && !f->lanes[i].done)
+			return ret;
+	}
 	return 0;
 }
 

@@ -1105,7 +1105,9 @@ void zchan_prep_wait(struct io_uring_sqe *sqe, struct zchan *ch)
 	}
 	fd = ch->fd;
 	if (unlikely(ch->role == ZCHAN_FANIN)) {
-		io_uring_prep_poll_add(sqe, fd, __zchan_fanin_prep_wait(ch));
+		events = POLLIN;
+		fd = __zchan_fanin_prep_wait(ch, &events);
+		io_uring_prep_poll_add(sqe, fd, events);
 		return;
 	}
 	if (__zchan_hold(ch))

@@ -722,7 +722,7 @@ int __zchan_fanin_release_batch(struct zchan *g, const struct zchan_msg *msgs,
 				unsigned int nr);
 int __zchan_fanin_poll(struct zchan *g);
 int __zchan_fanin_wait(struct zchan *g, int64_t timeout_ns);
-unsigned int __zchan_fanin_prep_wait(struct zchan *g);
+int __zchan_fanin_prep_wait(struct zchan *g, unsigned int *events);
 void __zchan_fanin_stats(const struct zchan *g, struct zchan_stats *st);
 
 /* setup.c: the one place that picks a backend's table */

@@ -389,6 +389,69 @@ TEST_F(fanin, prep_wait)
 	io_uring_queue_exit(&ring);
 }
 
+struct inherit_arg {
+	struct zchan *c;
+	uint32_t msgs;
+	int took;	/* pipe: the first message was taken */
+};
+
+/* The inherited consumer: every message of both producers, then the end. */
+static int inherited_consumer(void *arg)
+{
+	const struct inherit_arg *ia = arg;
+	uint32_t next[2] = { 0 }, stream, seq;
+	unsigned char buf[MAX_MSG];
+	ssize_t n;
+
+	while ((n = zchan_recv(ia->c, buf, sizeof(buf), 0)) > 0) {
+		if (msg_id(buf, (size_t)n, &stream, &seq) || stream > 1 ||
+		    seq != next[stream]++)
+			return 1;
+		if (next[0] + next[1] == 1)
+			zc_signal(ia->took);
+	}
+	if (n != -EPIPE)
+		return 2;
+	return next[0] == ia->msgs && next[1] == ia->msgs ? 0 : 3;
+}
+
+/*
+ * A forked child that inherited the consumer end holds it (every lane)
+ * from its first call: the parent's close does not end the stream.
+ */
+TEST_F(fanin, inherited_consumer)
+{
+	struct inherit_arg ia = { .msgs = 2000 };
+	int took[2];
+	uint32_t i;
+
+	FANIN_PAIR();
+	ASSERT_EQ(0, new_producer(self->p[0], &self->p[1]));
+	/* the parent knows both lanes: the child inherits them */
+	ASSERT_EQ(2, zchan_ends(self->c, ZCHAN_ROLE_PRODUCER));
+	ASSERT_EQ(0, pipe(took));
+	ia.c = self->c;
+	ia.took = took[1];
+	/* the child makes its first call before the parent lets go */
+	ASSERT_EQ(0, send_msg(self->p[0], 0, 0, 0));
+	self->child[0] = zc_spawn(inherited_consumer, &ia);
+	ASSERT_GT(self->child[0], 0);
+	ASSERT_EQ(0, zc_await(took[0]));
+	close(took[0]);
+	close(took[1]);
+	zchan_close(self->c);
+	self->c = NULL;
+	for (i = 1; i < ia.msgs; i++)
+		ASSERT_EQ(0, send_msg(self->p[0], 0, i, 0)) TH_LOG("message %u", i);
+	for (i = 0; i < ia.msgs; i++)
+		ASSERT_EQ(0, send_msg(self->p[1], 1, i, 0)) TH_LOG("message %u", i);
+	zchan_close(self->p[0]);
+	zchan_close(self->p[1]);
+	self->p[0] = self->p[1] = NULL;
+	EXPECT_EQ(0, zc_child_wait(self->child[0], 60));
+	self->child[0] = 0;
+}
+
 /* The maximum of producers: -EUSERS, and a closed one's place is free. */
 TEST_F(fanin, producers_full)
 {
