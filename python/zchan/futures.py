@@ -34,6 +34,7 @@ import pickle
 import select
 import socket
 import threading
+import time
 import traceback
 import weakref
 from collections import deque
@@ -59,6 +60,12 @@ JOB_MAX_MSG = 2 << 20
 # Jobs a worker may have sent to it at once: the one it runs and the next,
 # so that it never waits for the parent between two calls.
 _PER_WORKER = 2
+# A worker whose results' pool the parent's held results have pinned for
+# this long moves to a fresh channel.  Results waiting in futures for a
+# caller that takes them (map() running ahead of its loop) are let go
+# of sooner than that; a fresh pool costs page faults, so waiting is
+# the cheaper bet until it is clearly lost.
+_STUCK_S = 0.2
 # work id -1: a job "move to a fresh result channel", and the result that
 # says the worker did (its consumer end waits on the control socket)
 _SWITCH = -1
@@ -186,7 +193,7 @@ def _worker(jobs, results, ctl, initializer, initargs):
 
 class _Worker:
     __slots__ = ("proc", "jobs", "results", "ctl", "fd", "inflight", "closing",
-                 "switching", "room")
+                 "switching", "room", "stuck")
 
     def __init__(self, proc, jobs, results, ctl, room):
         self.proc = proc
@@ -198,6 +205,7 @@ class _Worker:
         self.closing = False            # its job channel was closed
         self.switching = False          # asked to move to a fresh channel
         self.room = room                # (pool_size, max_msg) of results
+        self.stuck = None               # since when its pool has no room
 
     def can_take(self):
         """Room for one more job's result: in flight below _PER_WORKER,
@@ -325,6 +333,7 @@ class ProcessPoolExecutor(_base.Executor):
         self._shutdown = False
         self._cancel_pending = False
         self._broken = False
+        self._poll_ms = None            # the manager's next poll() timeout
 
     # -- the caller's side ---------------------------------------------
 
@@ -445,6 +454,8 @@ class ProcessPoolExecutor(_base.Executor):
                 if not ready:
                     self._ask_switch(live)
                     return
+                for w in ready:
+                    w.stuck = None
                 worker = min(ready, key=lambda w: len(w.inflight))
                 work_id = self._queued.popleft()
                 item = self._items[work_id]
@@ -475,18 +486,31 @@ class ProcessPoolExecutor(_base.Executor):
             worker.inflight.append(work_id)
 
     def _ask_switch(self, live):
-        """No worker has room for a result: the caller holds results that
-        pin their pools.  Each such worker moves to a fresh channel."""
+        """No worker has room for a result: results the parent holds pin
+        their pools.  A worker whose pool stays pinned for _STUCK_S
+        moves to a fresh channel; until then the manager looks again
+        every few milliseconds (a release does not wake it)."""
+        now = time.monotonic()
+        self._poll_ms = None
         for w in live:
             if w.switching or len(w.inflight) >= _PER_WORKER:
+                w.stuck = None
+                continue
+            if w.stuck is None:
+                w.stuck = now
+            if now - w.stuck < _STUCK_S:
+                left = int((w.stuck + _STUCK_S - now) * 1000) + 1
+                self._poll_ms = min(self._poll_ms or 20, left, 20)
                 continue
             try:
                 w.jobs.send_obj((_SWITCH, None, None, None), timeout=0)
             except BlockingIOError:
+                self._poll_ms = 20
                 continue                # the next round
             except (BrokenPipeError, ConnectionError):
                 continue                # its sentinel says it
             w.switching = True
+            w.stuck = None
 
     def _switched(self, w):
         """The worker moved to a new result channel: take its consumer
@@ -508,7 +532,8 @@ class ProcessPoolExecutor(_base.Executor):
         for fd in fds:
             poller.register(fd, select.POLLIN)
         dead = []
-        for fd, _ in poller.poll():
+        timeout, self._poll_ms = self._poll_ms, None
+        for fd, _ in poller.poll(timeout):
             w = fds[fd]
             if w is None:
                 try:
