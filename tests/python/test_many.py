@@ -85,13 +85,14 @@ def test_fan_in_in_one_process(backend):
     for i in range(10):
         p.send(b"a%d" % i)
         p2.send(b"b%d" % i)
-        p3.send_obj(("c", i))
+        p3.send(b"c%d" % i)
     got = {"a": [], "b": [], "c": []}
-    for _ in range(20):
+    for _ in range(30):                     # each producer's in its order
         m = c.recv(timeout=T)
         got[chr(m[0])].append(int(m[1:]))
-    got["c"] = [c.recv_obj(timeout=T)[1] for _ in range(10)]
     assert got == {k: list(range(10)) for k in "abc"}
+    p3.send_obj(("obj", 3))
+    assert c.recv_obj(timeout=T) == ("obj", 3)
     p.close()
     p2.close()
     assert c.poll(0) is False               # p3 lives: not the end yet
