@@ -184,7 +184,7 @@ void zchan_end_release(struct zchan_channel *chan, struct zchan_end *end)
 		spin_unlock(&chan->lock);
 		return;
 	}
-	if (lane && chan->publish_on_close)
+	if (lane && chan->publish_on_close && !lane->dropped)
 		zchan_publish_on_close(chan, lane);
 	if (lane && end->state == ZCHAN_END_OPEN)
 		chan->producers--;
@@ -208,4 +208,19 @@ void zchan_end_release(struct zchan_channel *chan, struct zchan_end *end)
 		zchan_pages_abort(chan);
 		zchan_wake_producers(chan);
 	}
+}
+
+/*
+ * ZCHAN_LANE_DROP: the consumer gives up on @lane (its producer corrupted
+ * it).  Its producer end is released as if it had gone, the lane stops
+ * making the consumer ready, and the producer is told as after the
+ * consumer's death.
+ */
+void zchan_lane_drop(struct zchan_channel *chan, struct zchan_lane *lane)
+{
+	spin_lock(&chan->lock);
+	WRITE_ONCE(lane->dropped, true);
+	spin_unlock(&chan->lock);
+	zchan_end_release(chan, &lane->prod);
+	zchan_wake_end(chan, &lane->prod);
 }

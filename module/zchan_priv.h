@@ -107,7 +107,8 @@ struct zchan_ring_words {
  * @cons_ring: the consumer ring region
  * @pool: the data pool region
  * @w: the shared words in the two rings' first pages
- * @index: the lane's number, mapped at zchan_lane_off()
+ * @index: the lane's number, mapped at ZCHAN_OFF_LANE()
+ * @dropped: the consumer dropped it (ZCHAN_LANE_DROP), under the lock
  */
 struct zchan_lane {
 	struct zchan_end prod;
@@ -116,6 +117,7 @@ struct zchan_lane {
 	struct zchan_region pool;
 	struct zchan_ring_words w;
 	u32 index;
+	bool dropped;
 };
 
 /*
@@ -321,6 +323,7 @@ struct zchan_end *zchan_take_producer(struct zchan_channel *chan,
 				      struct zchan_end *caller);
 void zchan_untake_consumer(struct zchan_channel *chan);
 void zchan_end_release(struct zchan_channel *chan, struct zchan_end *end);
+void zchan_lane_drop(struct zchan_channel *chan, struct zchan_lane *lane);
 
 /* zchan_names.c */
 extern struct mutex zchan_lock;

@@ -325,28 +325,35 @@ long zchan_ioctl_lane(struct zchan_file *zf, struct zchan_lane_info __user *arg)
 	struct zchan_lane_info li;
 	struct zchan_lane *lane;
 	struct zchan_end *end;
+	bool drop;
 	u32 index;
 
 	if (copy_from_user(&li, arg, sizeof(li)))
 		return -EFAULT;
-	if (li.flags || !zchan_all_zero(li.reserved, sizeof(li.reserved)))
+	if (li.flags & ~ZCHAN_LANE_DROP ||
+	    !zchan_all_zero(li.reserved, sizeof(li.reserved)))
 		return -EINVAL;
 	end = zchan_file_end(zf, &chan);
 	if (!end || end->lane)
 		return -EINVAL;
 	index = li.index;
+	drop = li.flags & ZCHAN_LANE_DROP;
 	memset(&li, 0, sizeof(li));
 	li.index = index;
 	li.lanes = zchan_nr_lanes(chan);
 	if (index >= li.lanes)
 		return -ENOENT;
 	lane = zchan_lane(chan, index);
+	if (drop)
+		zchan_lane_drop(chan, lane);
+	if (READ_ONCE(lane->dropped))
+		li.state |= ZCHAN_LANE_DROPPED;
 	switch (READ_ONCE(lane->prod.state)) {
 	case ZCHAN_END_OPEN:
-		li.state = ZCHAN_LANE_OPEN;
+		li.state |= ZCHAN_LANE_OPEN;
 		break;
 	case ZCHAN_END_GONE:
-		li.state = ZCHAN_LANE_CLOSED;
+		li.state |= ZCHAN_LANE_CLOSED;
 		break;
 	}
 	zchan_lane_layout(chan, index, &li.layout);

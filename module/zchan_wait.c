@@ -67,7 +67,8 @@ static void zchan_arm(struct zchan_channel *chan, struct zchan_end *end)
  * any lane), EPOLLOUT (producer: the consumer released slots of its lane
  * since the producer last looked, or the lane is drained), EPOLLHUP once
  * the peer is gone (for the consumer: every producer end, and no more can
- * come; with EPOLLERR for a producer), or 0.
+ * come; with EPOLLERR for a producer, also when its lane was dropped),
+ * or 0.  A dropped lane makes the consumer ready no more.
  */
 __poll_t zchan_ready_mask(struct zchan_channel *chan, struct zchan_end *end)
 {
@@ -77,6 +78,8 @@ __poll_t zchan_ready_mask(struct zchan_channel *chan, struct zchan_end *end)
 
 	if (!lane) {
 		zchan_for_each_lane(chan, i, n, lane) {
+			if (READ_ONCE(lane->dropped))
+				continue;
 			if (READ_ONCE(*lane->w.tail) != READ_ONCE(*lane->w.read)) {
 				mask |= EPOLLIN | EPOLLRDNORM;
 				break;
@@ -90,7 +93,8 @@ __poll_t zchan_ready_mask(struct zchan_channel *chan, struct zchan_end *end)
 		if (head != READ_ONCE(*lane->w.head_seen) ||
 		    READ_ONCE(*lane->w.tail) == head)
 			mask |= EPOLLOUT | EPOLLWRNORM;
-		if (READ_ONCE(chan->cons.state) == ZCHAN_END_GONE)
+		if (READ_ONCE(chan->cons.state) == ZCHAN_END_GONE ||
+		    READ_ONCE(lane->dropped))
 			mask |= EPOLLERR | EPOLLHUP;
 	}
 	return mask;

@@ -612,6 +612,8 @@ static void do_lane(struct fz_state *st)
 	if (chance(st, 5))
 		li.index = (uint32_t)rnd(st);
 	if (chance(st, 5))
+		li.flags = ZCHAN_LANE_DROP;	/* a producer's lane, dropped */
+	if (chance(st, 5))
 		li.flags = (uint32_t)rnd(st);
 	if (chance(st, 5))
 		li.reserved[below(st, 2)] = rnd(st);
@@ -619,7 +621,9 @@ static void do_lane(struct fz_state *st)
 	account(OP_LANE, ret, errno, allow_lane);
 	if (ret)
 		return;
-	if (li.index >= li.lanes || li.state > ZCHAN_LANE_CLOSED ||
+	if (li.index >= li.lanes ||
+	    li.state & ~(ZCHAN_LANE_OPEN | ZCHAN_LANE_CLOSED | ZCHAN_LANE_DROPPED) ||
+	    ((li.flags & ZCHAN_LANE_DROP) && !(li.state & ZCHAN_LANE_DROPPED)) ||
 	    !layout_sane(&li.layout) ||
 	    (li.index && lane_base(&li.layout) != ZCHAN_OFF_LANE(li.index))) {
 		ADD(cnt->bad_results, 1);

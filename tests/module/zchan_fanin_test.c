@@ -495,7 +495,7 @@ TEST(fanin_feature_and_lane_words)
 	EXPECT_EQ(-ENOENT, zf_lane_info(c, ~0U, &li));
 	/* Bad arguments; the consumer's only. */
 	memset(&li, 0, sizeof(li));
-	li.flags = 1;
+	li.flags = ZCHAN_LANE_DROP << 1;
 	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_LANE, &li));
 	li.flags = 0;
 	li.reserved[1] = 1;
@@ -1060,6 +1060,52 @@ TEST(fanin_libzchan_producers_on_the_kernel_backend)
 	zf_consumer_unmap(c);
 	free(c);
 	close(cfd);
+}
+
+/*
+ * ZCHAN_LANE_DROP: a lane whose producer corrupts it is dropped by the
+ * consumer; it makes the consumer ready no more, its producer is told
+ * (EPOLLERR | EPOLLHUP) and its place comes back; the other lanes go on.
+ */
+TEST(fanin_a_dropped_lane_is_released)
+{
+	struct zchan_layout l, l1;
+	struct zchan_lane_info li;
+	struct zf_lane m1;
+	int p, c, a, b;
+
+	zf_fanin(_metadata, NULL, 2, 0, &p, &c, &l);
+	a = zf_peer_fd(p, ZCHAN_ROLE_PRODUCER);
+	ASSERT_LE(0, a);
+	l1 = zf_info(a).layout;
+	ASSERT_EQ(0, zf_map(a, &l1, true, &m1));
+	/* A hostile tail: the consumer's fd is ready for it. */
+	ZF_PROD(&m1, tail) = 12345;
+	EXPECT_EQ(POLLIN, zc_poll_revents(c, POLLIN));
+	memset(&li, 0, sizeof(li));
+	li.index = 1;
+	li.flags = ZCHAN_LANE_DROP << 1;
+	EXPECT_EQ(-EINVAL, zc_ioctl(c, ZCHAN_IOC_LANE, &li));
+	li.flags = ZCHAN_LANE_DROP;
+	EXPECT_EQ(-EINVAL, zc_ioctl(a, ZCHAN_IOC_LANE, &li));
+	ASSERT_EQ(0, zc_ioctl(c, ZCHAN_IOC_LANE, &li));
+	EXPECT_EQ(ZCHAN_LANE_DROPPED | ZCHAN_LANE_CLOSED, li.state);
+	EXPECT_EQ(0, zc_poll_revents(c, POLLIN));
+	EXPECT_EQ(POLLOUT | POLLERR | POLLHUP, zc_poll_revents(a, POLLOUT) |
+						POLLOUT);
+	EXPECT_EQ(1, __atomic_load_n(&ZF_PROD(&m1, closed), __ATOMIC_ACQUIRE));
+	EXPECT_EQ(-EPIPE, zf_peer_fd(a, ZCHAN_ROLE_PRODUCER));
+	/* Its place comes back; lane 0 goes on. */
+	EXPECT_EQ(1, zf_info(c).producers);
+	b = zf_peer_fd(p, ZCHAN_ROLE_PRODUCER);
+	EXPECT_LE(0, b);
+	close(b);
+	zf_unmap(&m1);
+	close(a);
+	EXPECT_EQ(0, zc_poll_revents(c, POLLIN));
+	close(p);
+	EXPECT_EQ(POLLHUP, zc_poll_revents(c, POLLIN));
+	close(c);
 }
 
 /* Every lane is charged to the channel's owner: max_user_pool_bytes. */

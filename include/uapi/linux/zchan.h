@@ -635,11 +635,21 @@ struct zchan_info {
 /* Bits of zchan_lane_info.state. */
 #define ZCHAN_LANE_OPEN		(1U << 0)	/* its producer end is open */
 #define ZCHAN_LANE_CLOSED	(1U << 1)	/* its producer end was released */
+#define ZCHAN_LANE_DROPPED	(1U << 2)	/* the consumer dropped it */
+
+/*
+ * zchan_lane_info.flags: the consumer drops the lane (its producer
+ * corrupted it): the producer end is released as if it had gone (its
+ * place in max_producers comes back, it sees EPOLLERR | EPOLLHUP and
+ * -EPIPE as after the consumer's death, nothing more is published for
+ * it) and the lane no longer makes the consumer ready.  Once.
+ */
+#define ZCHAN_LANE_DROP		(1U << 0)
 
 /**
  * struct zchan_lane_info - ZCHAN_IOC_LANE argument
  * @index: in: the lane, below @lanes
- * @flags: in: must be zero
+ * @flags: in: ZCHAN_LANE_DROP or zero
  * @state: out: ZCHAN_LANE_* bits
  * @lanes: out: the channel's lanes now (as zchan_layout.cons_lanes)
  * @layout: out: the lane's geometry and mmap offsets, for mmap() on the
@@ -740,8 +750,9 @@ struct zchan_lane_info {
  *	transfers not yet reaped.  -EPIPE: the consumer end was released.
  *
  * ZCHAN_IOC_LANE - on the consumer (ZCHAN_FEAT_FANIN), describe lane
- *	@index: its state and where it is mapped.  -EINVAL: not the consumer,
- *	non-zero @flags or reserved fields.  -ENOENT: @index is not below
+ *	@index: its state and where it is mapped; with ZCHAN_LANE_DROP, drop
+ *	it first.  -EINVAL: not the consumer, unknown @flags, non-zero
+ *	reserved fields.  -ENOENT: @index is not below
  *	the channel's lanes.
  *
  * ZCHAN_IOC_REAP - on a producer, move up to @nr completions, oldest first,
