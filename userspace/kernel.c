@@ -493,12 +493,23 @@ static int kernel_lane_add(struct zchan *g, struct zchan *lane)
 }
 
 /*
- * Nothing to take off either, and the module counts the producers: a
- * drained lane whose producer is gone makes the file ready no more.
+ * The module counts the producers, and a drained lane whose producer is
+ * gone makes the file ready no more.  A lane dropped for corrupting its
+ * ring is the module's to drop (ZCHAN_LANE_DROP): its hostile producer
+ * would keep the file ready, and its place in the count; it is released
+ * and told so (-EPIPE).
  */
 static void kernel_lane_del(struct zchan *g, struct zchan *lane,
 			    bool dropped)
 {
+	struct zchan_lane_info li;
+
+	if (!dropped)
+		return;
+	memset(&li, 0, sizeof(li));
+	li.index = lane->kern.lane;
+	li.flags = ZCHAN_LANE_DROP;
+	(void)__sys_ioctl(g->fd, ZCHAN_IOC_LANE, &li);
 }
 
 /*
