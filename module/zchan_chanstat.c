@@ -12,8 +12,9 @@
  * shared memory: they are read once and printed as found (a hostile
  * process can make them say anything about its own channel).
  *
- * /proc/PID/fdinfo/FD of a channel file names its channel and role, so
- * that a tool can tell which processes hold which channel.
+ * /proc/PID/fdinfo/FD of a channel file names its channel and role (and a
+ * fan-in producer's lane), so that a tool can tell which processes hold
+ * which end of which channel.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -91,6 +92,7 @@ void zchan_chanstat_init(struct dentry *dir)
 void zchan_show_fdinfo(struct seq_file *m, struct file *file)
 {
 	struct zchan_channel *chan;
+	struct zchan_end *end;
 	unsigned int role;
 
 	chan = zchan_file_chan(file->private_data, &role);
@@ -100,4 +102,8 @@ void zchan_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "zchan-id:\t%llu\n", chan->id);
 	if (chan->name[0])
 		seq_printf(m, "zchan-name:\t%s\n", chan->name);
+	/* A fan-in channel's producer: which lane is its own. */
+	end = zchan_file_end(file->private_data, &chan);
+	if (end->lane && chan->max_producers > 1)
+		seq_printf(m, "zchan-lane:\t%u\n", end->lane->index);
 }

@@ -1196,6 +1196,18 @@ TEST(fanin_debugfs_lists_each_end)
 	}
 	fclose(f);
 	EXPECT_EQ(0x111, found);
+	/* fdinfo names a fan-in producer's lane. */
+	a = zf_peer_fd(p, ZCHAN_ROLE_PRODUCER);
+	ASSERT_LE(0, a);
+	snprintf(want, sizeof(want), "/proc/self/fdinfo/%d", a);
+	f = fopen(want, "r");
+	ASSERT_NE(NULL, f);
+	found = 0;
+	while (fgets(line, sizeof(line), f))
+		found += !strcmp(line, "zchan-lane:\t2\n");
+	fclose(f);
+	EXPECT_EQ(1, found);
+	close(a);
 	close(p);
 	close(c);
 }
