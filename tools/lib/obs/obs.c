@@ -352,8 +352,69 @@ int obs_read_chanstat(struct obs_chan **chans)
 	return n;
 }
 
-/* Role and channel of one fdinfo file, if it is a channel's. */
-static bool obs_fdinfo(const char *path, int *role, uint64_t *id)
+static int obs_cmp_ends(const void *a, const void *b)
+{
+	const struct obs_end *ea = a, *eb = b;
+
+	if (ea->id != eb->id)
+		return ea->id < eb->id ? -1 : 1;
+	return ea->lane < eb->lane ? -1 : ea->lane > eb->lane;
+}
+
+/* "id role lane state published taken released", the consumer's skipped. */
+int obs_read_ends(struct obs_end **ends)
+{
+	char line[256], *words[OBS_MAX_WORDS];
+	struct obs_end *arr = NULL, *tmp, *e;
+	int n = 0, cap = 0, nwords;
+	FILE *f;
+
+	*ends = NULL;
+	f = fopen(OBS_ENDS, "r");
+	if (!f)
+		return -errno;
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	nwords = obs_split(line, words);
+	if (nwords < 7 || strcmp(words[0], "id") || strcmp(words[1], "role") ||
+	    strcmp(words[2], "lane") || strcmp(words[3], "state") ||
+	    strcmp(words[4], "published") || strcmp(words[6], "released")) {
+		fclose(f);
+		return -EPROTO;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		nwords = obs_split(line, words);
+		if (nwords < 7 || strcmp(words[1], "producer") ||
+		    !isdigit((unsigned char)words[2][0]))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			tmp = realloc(arr, cap * sizeof(*arr));
+			if (!tmp) {
+				free(arr);
+				fclose(f);
+				return -ENOMEM;
+			}
+			arr = tmp;
+		}
+		e = &arr[n++];
+		e->id = strtoull(words[0], NULL, 10);
+		e->lane = (unsigned int)strtoul(words[2], NULL, 10);
+		snprintf(e->state, sizeof(e->state), "%s", words[3]);
+		e->published = (uint32_t)strtoul(words[4], NULL, 10);
+		e->taken = (uint32_t)strtoul(words[5], NULL, 10);
+		e->released = (uint32_t)strtoul(words[6], NULL, 10);
+	}
+	fclose(f);
+	qsort(arr, n, sizeof(*arr), obs_cmp_ends);
+	*ends = arr;
+	return n;
+}
+
+/* Role, channel and lane (-1: none) of one fdinfo file, if a channel's. */
+static bool obs_fdinfo(const char *path, int *role, uint64_t *id, int *lane)
 {
 	char line[256];
 	bool have_id = false;
@@ -362,6 +423,7 @@ static bool obs_fdinfo(const char *path, int *role, uint64_t *id)
 	if (!f)
 		return false;
 	*role = 0;
+	*lane = -1;
 	while (fgets(line, sizeof(line), f)) {
 		if (!strncmp(line, "zchan-role:", 11)) {
 			if (strstr(line, "producer"))
@@ -371,6 +433,8 @@ static bool obs_fdinfo(const char *path, int *role, uint64_t *id)
 		} else if (!strncmp(line, "zchan-id:", 9)) {
 			*id = strtoull(line + 9, NULL, 10);
 			have_id = true;
+		} else if (!strncmp(line, "zchan-lane:", 11)) {
+			*lane = atoi(line + 11);
 		}
 	}
 	fclose(f);
@@ -415,7 +479,7 @@ static int obs_add_holder(struct obs_holder **arr, int *n, int *cap,
 	/* One entry per process and end, however many fds it has. */
 	for (i = 0; i < *n; i++)
 		if ((*arr)[i].pid == h->pid && (*arr)[i].id == h->id &&
-		    (*arr)[i].role == h->role)
+		    (*arr)[i].role == h->role && (*arr)[i].lane == h->lane)
 			return 0;
 	if (*n == *cap) {
 		*cap = *cap ? 2 * *cap : 16;
@@ -453,7 +517,7 @@ int obs_scan_holders(struct obs_holder **holders)
 			snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s",
 				 p->d_name, fd->d_name);
 			memset(&h, 0, sizeof(h));
-			if (!obs_fdinfo(path, &h.role, &h.id))
+			if (!obs_fdinfo(path, &h.role, &h.id, &h.lane))
 				continue;
 			h.pid = atoi(p->d_name);
 			obs_comm(p->d_name, h.comm);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * User-space helpers shared by zchan-top and zchan-lat: checking that the
- * tools can run here (and saying why not), debugfs zchan/chanstat, who
- * holds which channel (fdinfo), the tracepoint record layout check and
- * log2 histograms.
+ * tools can run here (and saying why not), debugfs zchan/chanstat and
+ * zchan/ends, who holds which channel and lane (fdinfo), the tracepoint
+ * record layout check and log2 histograms.
  */
 #ifndef ZCHAN_OBS_H
 #define ZCHAN_OBS_H
@@ -19,6 +19,7 @@
 #include "zchan_tp.h"
 
 #define OBS_CHANSTAT	"/sys/kernel/debug/zchan/chanstat"
+#define OBS_ENDS	"/sys/kernel/debug/zchan/ends"
 #define OBS_NAME_MAX	64
 #define OBS_COMM_MAX	16
 
@@ -44,8 +45,17 @@ struct obs_chan {
 struct obs_holder {
 	uint64_t id;
 	int role;			/* ZCHAN_TP_PRODUCER or _CONSUMER */
+	int lane;			/* a fan-in producer's lane, else -1 */
 	pid_t pid;
 	char comm[OBS_COMM_MAX];
+};
+
+/* One producer end (lane) of debugfs zchan/ends, with its lane's words. */
+struct obs_end {
+	uint64_t id;
+	unsigned int lane;
+	char state[8];			/* open, gone or free */
+	uint32_t published, taken, released;
 };
 
 /* Options both tools take (--json, -v, -h), set by obs_parse_args(). */
@@ -83,6 +93,12 @@ int obs_check_env(const char *prog, bool need_bpf);
 
 /* Read zchan/chanstat into a new array; returns the count or -errno. */
 int obs_read_chanstat(struct obs_chan **chans);
+
+/*
+ * Read the producer ends of debugfs zchan/ends into a new array, sorted by
+ * channel and lane; the count, or -errno (-ENOENT: a zchan.ko without it).
+ */
+int obs_read_ends(struct obs_end **ends);
 
 /* Scan /proc for processes holding channel files; count or -errno. */
 int obs_scan_holders(struct obs_holder **holders);
