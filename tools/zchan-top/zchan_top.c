@@ -3,7 +3,8 @@
  * zchan-top: zchan channels by activity, refreshed every interval.
  *
  * Rates come from debugfs zchan/chanstat (the counters the module sees in
- * both rings), holders from /proc/PID/fdinfo, wait percentiles from BPF
+ * both rings), a fan-in channel's lanes from zchan/ends, holders (and
+ * their lanes) from /proc/PID/fdinfo, wait percentiles from BPF
  * programs on the zchan_wait_begin/zchan_wait_end tracepoints.
  */
 #include <argp.h>
@@ -51,6 +52,8 @@ const char argp_program_doc[] =
 "percentile of wait times (arm to wake; log2 bucket upper bounds).\n"
 "bytes/s is messages/s times the mean length of the last messages (up to\n"
 "1024): the kernel sees descriptors, not each commit.\n"
+"A fan-in channel (several producer ends) has a sub-row per producer end:\n"
+"its lane and state, the process holding it, its messages/s and backlog.\n"
 "\n"
 "Channels of libzchan's memfd backend (used when zchan.ko is not loaded)\n"
 "are not visible to the kernel and never shown.  Needs root, zchan.ko,\n"
@@ -126,6 +129,14 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
+/*
+ * The producer ends of debugfs zchan/ends (none from a zchan.ko without
+ * it) at this sample and the previous one, for the lanes' sub-rows.
+ */
+static struct obs_end *ends, *prev_ends;
+#define ANY_LANE	(-2)	/* holders of every lane and of none (-1) */
+static int nends, nprev_ends;
+
 /* One row: a channel and what changed since the previous sample. */
 struct row {
 	struct obs_chan c;
@@ -153,6 +164,44 @@ static bool held_by(const struct obs_holder *h, int nh, uint64_t id, pid_t pid)
 		if (h[i].id == id && h[i].pid == pid)
 			return true;
 	return false;
+}
+
+static const struct obs_end *find_end(const struct obs_end *e, int n,
+				      uint64_t id, unsigned int lane)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (e[i].id == id && e[i].lane == lane)
+			return &e[i];
+	return NULL;
+}
+
+/*
+ * A channel of several producer ends (fan-in): zchan/ends lists a lane
+ * above 0 for it, or an fdinfo names a lane.  1:1 channels get no lanes.
+ */
+static bool has_lanes(uint64_t id, const struct obs_holder *h, int nh)
+{
+	int i;
+
+	for (i = 0; i < nends; i++)
+		if (ends[i].id == id && ends[i].lane > 0)
+			return true;
+	for (i = 0; i < nh; i++)
+		if (h[i].id == id && h[i].lane >= 0)
+			return true;
+	return false;
+}
+
+/* Messages/s published on lane @e since the previous sample. */
+static double lane_rate(const struct obs_end *e, double secs)
+{
+	const struct obs_end *p = find_end(prev_ends, nprev_ends, e->id, e->lane);
+
+	if (!p || secs <= 0)
+		return 0;
+	return (uint32_t)(e->published - p->published) / secs;
 }
 
 /* Take the per-channel wait histograms into the rows. */
@@ -208,15 +257,19 @@ static int cmp_rows(const void *a, const void *b)
 	return ra->c.id < rb->c.id ? -1 : ra->c.id > rb->c.id;
 }
 
-/* "pid(comm)" of the first holder of @role, "+N" more; "-" if none. */
+/*
+ * "pid(comm)" of the first holder of @role (of lane @lane unless ANY_LANE), "+N"
+ * more; "-" if none.
+ */
 static void holder_text(char *buf, size_t len, const struct obs_holder *h,
-			int nh, uint64_t id, int role)
+			int nh, uint64_t id, int role, int lane)
 {
 	int i, n = 0;
 
 	snprintf(buf, len, "-");
 	for (i = 0; i < nh; i++) {
-		if (h[i].id != id || h[i].role != role)
+		if (h[i].id != id || h[i].role != role ||
+		    (lane != ANY_LANE && h[i].lane != lane))
 			continue;
 		if (!n++)
 			snprintf(buf, len, "%d(%s)", (int)h[i].pid, h[i].comm);
@@ -228,8 +281,31 @@ static void holder_text(char *buf, size_t len, const struct obs_holder *h,
 	}
 }
 
+/* One sub-row per lane of a fan-in channel, under the channel's row. */
+static void print_lanes(const struct row *r, const struct obs_holder *h,
+			int nh, double secs)
+{
+	char lane[24], prod[40];
+	int i;
+
+	if (!has_lanes(r->c.id, h, nh))
+		return;
+	for (i = 0; i < nends; i++) {
+		const struct obs_end *e = &ends[i];
+
+		if (e->id != r->c.id)
+			continue;
+		snprintf(lane, sizeof(lane), " lane %u %s", e->lane, e->state);
+		holder_text(prod, sizeof(prod), h, nh, e->id, ZCHAN_TP_PRODUCER,
+			    (int)e->lane);
+		printf("%-6s %-16.16s %-22.22s %-22s %9.0f %10s %7u %8s %8s %7s %7s\n",
+		       "", lane, prod, "", lane_rate(e, secs), "-",
+		       e->published - e->released, "-", "-", "-", "-");
+	}
+}
+
 static void print_table(const struct row *rows, int nrows,
-			const struct obs_holder *h, int nh)
+			const struct obs_holder *h, int nh, double secs)
 {
 	char tbuf[16], prod[40], cons[40];
 	time_t t = time(NULL);
@@ -246,8 +322,8 @@ static void print_table(const struct row *rows, int nrows,
 	for (i = 0; i < nrows && i < env.rows; i++) {
 		const struct row *r = &rows[i];
 
-		holder_text(prod, sizeof(prod), h, nh, r->c.id, ZCHAN_TP_PRODUCER);
-		holder_text(cons, sizeof(cons), h, nh, r->c.id, ZCHAN_TP_CONSUMER);
+		holder_text(prod, sizeof(prod), h, nh, r->c.id, ZCHAN_TP_PRODUCER, ANY_LANE);
+		holder_text(cons, sizeof(cons), h, nh, r->c.id, ZCHAN_TP_CONSUMER, ANY_LANE);
 		printf("%-6llu %-16.16s %-22.22s %-22.22s %9.0f %10.0f %7u %8.0f %8.0f ",
 		       (unsigned long long)r->c.id, r->c.name, prod, cons,
 		       r->msgs, r->bytes, r->c.backlog, r->waits, r->kicks);
@@ -256,29 +332,62 @@ static void print_table(const struct row *rows, int nrows,
 			       (unsigned long long)r->p99);
 		else
 			printf("%7s %7s\n", "-", "-");
+		print_lanes(r, h, nh, secs);
 	}
 	fflush(stdout);
 }
 
-static void json_holders(const struct obs_holder *h, int nh, uint64_t id, int role)
+/* The holders of @role (of lane @lane unless ANY_LANE); "lane" if they have one. */
+static void json_holders(const struct obs_holder *h, int nh, uint64_t id,
+			 int role, int lane)
 {
 	bool comma = false;
 	int i;
 
 	putchar('[');
 	for (i = 0; i < nh; i++) {
-		if (h[i].id != id || h[i].role != role)
+		if (h[i].id != id || h[i].role != role ||
+		    (lane != ANY_LANE && h[i].lane != lane))
 			continue;
 		printf("%s{\"pid\":%d,\"comm\":", comma ? "," : "", (int)h[i].pid);
 		json_write_str(stdout, h[i].comm);
+		if (h[i].lane >= 0)
+			printf(",\"lane\":%d", h[i].lane);
 		putchar('}');
 		comma = true;
 	}
 	putchar(']');
 }
 
+/* ,"lanes":[...] of a fan-in channel: each producer end's counters. */
+static void json_lanes(const struct row *r, const struct obs_holder *h,
+		       int nh, double secs)
+{
+	bool comma = false;
+	int i;
+
+	if (!has_lanes(r->c.id, h, nh))
+		return;
+	printf(",\"lanes\":[");
+	for (i = 0; i < nends; i++) {
+		const struct obs_end *e = &ends[i];
+
+		if (e->id != r->c.id)
+			continue;
+		printf("%s{\"lane\":%u,\"state\":", comma ? "," : "", e->lane);
+		json_write_str(stdout, e->state);
+		printf(",\"producers\":");
+		json_holders(h, nh, e->id, ZCHAN_TP_PRODUCER, (int)e->lane);
+		printf(",\"msgs_per_sec\":%.1f,\"published\":%u,\"taken\":%u,\"released\":%u,\"backlog\":%u}",
+		       lane_rate(e, secs), e->published, e->taken, e->released,
+		       e->published - e->released);
+		comma = true;
+	}
+	putchar(']');
+}
+
 static void print_json(const struct row *rows, int nrows,
-		       const struct obs_holder *h, int nh)
+		       const struct obs_holder *h, int nh, double secs)
 {
 	int i;
 
@@ -293,9 +402,10 @@ static void print_json(const struct row *rows, int nrows,
 		printf(",\"producer_open\":%s,\"consumer_open\":%s,\"producers\":",
 		       r->c.prod_open ? "true" : "false",
 		       r->c.cons_open ? "true" : "false");
-		json_holders(h, nh, r->c.id, ZCHAN_TP_PRODUCER);
+		json_holders(h, nh, r->c.id, ZCHAN_TP_PRODUCER, ANY_LANE);
 		printf(",\"consumers\":");
-		json_holders(h, nh, r->c.id, ZCHAN_TP_CONSUMER);
+		json_holders(h, nh, r->c.id, ZCHAN_TP_CONSUMER, ANY_LANE);
+		json_lanes(r, h, nh, secs);
 		printf(",\"msgs_per_sec\":%.1f,\"bytes_per_sec\":%.0f,\"backlog\":%u,\"queued_bytes\":%llu,\"waits_per_sec\":%.1f,\"kicks_per_sec\":%.1f,\"published\":%u,\"released\":%u,\"waits_timed\":%llu,",
 		       r->msgs, r->bytes, r->c.backlog,
 		       (unsigned long long)r->c.queued_bytes, r->waits, r->kicks,
@@ -352,12 +462,26 @@ static int refresh(int hist_fd, const struct obs_chan *prev, int nprev,
 	}
 	qsort(rows, nrows, sizeof(*rows), cmp_rows);
 	if (obs_opts.json)
-		print_json(rows, nrows, h, nh);
+		print_json(rows, nrows, h, nh, secs);
 	else
-		print_table(rows, nrows, h, nh);
+		print_table(rows, nrows, h, nh, secs);
 	free(rows);
 	free(h);
 	return 0;
+}
+
+/*
+ * A new sample of zchan/ends, the last one kept as the previous; none
+ * (no lane sub-rows) if it cannot be read.
+ */
+static void read_ends(void)
+{
+	free(prev_ends);
+	prev_ends = ends;
+	nprev_ends = nends;
+	nends = obs_read_ends(&ends);
+	if (nends < 0)
+		nends = 0;
 }
 
 static void sleep_interval(double secs)
@@ -407,10 +531,12 @@ int main(int argc, char **argv)
 		err = OBS_EXIT_ERROR;
 		goto out;
 	}
+	read_ends();
 	t_prev = obs_now();
 	while (!obs_exiting) {
 		sleep_interval(env.interval);
 		ncur = obs_read_chanstat(&cur);
+		read_ends();
 		t_cur = obs_now();
 		if (ncur < 0) {
 			fprintf(stderr, "zchan-top: %s: %s\n", OBS_CHANSTAT, strerror(-ncur));
@@ -432,6 +558,8 @@ int main(int argc, char **argv)
 	}
 out:
 	free(prev);
+	free(prev_ends);
+	free(ends);
 	zchan_top_bpf__destroy(obj);
 	return err;
 }
