@@ -30,7 +30,7 @@ expect_fail() {
 		result 1 "$name (exit $status, want $want and '$pattern')"
 	fi
 }
-tap_plan 34
+tap_plan 37
 
 # --- error paths, before anything is mounted ---------------------------
 expect_fail "zchan-top: no debugfs, clear error" 1 "debugfs is not mounted" $TOPBIN -n 1
@@ -140,6 +140,7 @@ assert [p['pid'] for p in c['consumers']] == [cons], c
 assert c['producers'][0]['comm'].startswith('zchan_obs_strea'), c
 assert c['msgs_per_sec'] > 0 and c['bytes_per_sec'] > 0, c
 assert c['waits_per_sec'] > 0 and c['kicks_per_sec'] > 0, c
+assert 'lanes' not in c and 'lane' not in c['producers'][0], c
 EOF
 expect "zchan-top: wait percentiles from the tracepoints" \
 	$PY - $OUT/top.json <<'EOF'
@@ -165,6 +166,44 @@ expect "zchan-top: the table has the header and the channel's row" \
 	       grep -q \"obs-top .*$prod(zchan_obs_strea) .*$cons(zchan_obs_strea)\" $OUT/top.txt"
 expect "zchan-top -h: examples, and the memfd backend is not visible" \
 	sh -c "$TOPBIN -h 2>&1 | grep -q 'EXAMPLES' && $TOPBIN -h 2>&1 | grep -q 'memfd backend'"
+stop_stream
+
+# --- zchan-top: a fan-in channel of three producer ends ----------------
+producers=3
+start_stream obs-fanin 900 4096 2000
+producers=
+$TOPBIN -n 2 -i 1 --json >$OUT/fanin.json 2>$OUT/fanin.err
+expect "zchan-top fan-in: three lanes, each its producer's pid and counters" \
+	$PY - $OUT/fanin.json $prod $cons $prods <<'EOF'
+import json, sys
+last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+prod, cons = int(sys.argv[2]), int(sys.argv[3])
+pids = {prod} | {int(p) for p in sys.argv[4:]}
+assert len(pids) == 3, sys.argv
+ch = [c for c in last['channels'] if c['name'] == 'obs-fanin']
+assert len(ch) == 1, last
+c = ch[0]
+assert {p['pid'] for p in c['producers']} == pids, c
+assert sorted(p['lane'] for p in c['producers']) == [0, 1, 2], c
+assert [p['pid'] for p in c['consumers']] == [cons], c
+assert [l['lane'] for l in c['lanes']] == [0, 1, 2], c
+seen = set()
+for l in c['lanes']:
+    assert l['state'] == 'open', l
+    assert len(l['producers']) == 1 and l['producers'][0]['lane'] == l['lane'], l
+    seen.add(l['producers'][0]['pid'])
+    assert l['msgs_per_sec'] > 0 and l['published'] > 0, l
+    assert l['released'] <= l['taken'] <= l['published'], l
+    assert l['backlog'] == l['published'] - l['released'], l
+assert seen == pids, c
+EOF
+$TOPBIN -n 1 -i 0.5 -s id >$OUT/fanin.txt 2>&1
+expect "zchan-top fan-in: a sub-row per lane under the channel's row" \
+	sh -c "grep -q 'obs-fanin .*$cons(zchan_obs_strea)' $OUT/fanin.txt &&
+	       [ \$(grep -c '^ *lane [012] open *[0-9]*(zchan_obs_strea) ' $OUT/fanin.txt) -eq 3 ]"
+expect "zchan-top: the 1:1 channel's text has no lane sub-rows" \
+	sh -c "! grep -q 'lane' $OUT/top.txt"
+kill $prods 2>/dev/null
 stop_stream
 
 # --- zchan-lat -----------------------------------------------------------
@@ -212,4 +251,4 @@ stop_stream
 
 # Nothing left loaded: the tools' programs go when they exit.
 expect "no zchan BPF program left loaded" sh -c "! bpftool prog show | grep -q zchan_"
-finish 34
+finish 37

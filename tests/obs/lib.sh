@@ -14,6 +14,8 @@ finish() {
 # start_stream NAME SECONDS SIZE INTERVAL_US [VAR=VALUE...]: run
 # obs/zchan_obs_stream in the background (pid in stream_pid) and wait until
 # both ends are open; prod and cons are then the two processes' pids.
+# With producers=N set (N > 1) the channel is fan-in with N producer ends;
+# the attached producers' pids are then in prods.
 # A guest on a busy host can be very slow: give streams that the test
 # stops itself far more SECONDS than they need; one still running when
 # the script exits is stopped then.
@@ -22,7 +24,7 @@ trap '[ -z "$stream_pid" ] || kill "$stream_pid" 2>/dev/null' EXIT
 start_stream() {
 	name=$1 secs=$2 size=$3 every=$4
 	shift 4
-	env "$@" ./obs/zchan_obs_stream "$name" "$secs" "$size" "$every" >"$OUT/$name.pids" &
+	env "$@" ./obs/zchan_obs_stream "$name" "$secs" "$size" "$every" ${producers:-} >"$OUT/$name.pids" &
 	stream_pid=$!
 	i=0
 	while [ $i -lt 300 ] && ! grep -q consumer "$OUT/$name.pids"; do
@@ -31,6 +33,7 @@ start_stream() {
 	done
 	set -- $(cat "$OUT/$name.pids")
 	prod=${2:-0} cons=${4:-0}
+	prods=$(sed -n 's/^producers //p' "$OUT/$name.pids")
 }
 
 # stop_stream [SIGNAL]: stop the last stream's producer, reap it.

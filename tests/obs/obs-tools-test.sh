@@ -14,7 +14,7 @@
 # with the kernel, then the guest's kernel-log verdict.
 
 TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-GUEST_PLAN=34	# obs/guest-tools.sh's plan
+GUEST_PLAN=37	# obs/guest-tools.sh's plan
 
 if [ -n "${ZCHAN_VM_KERNEL:-}" ]; then
 	images=$ZCHAN_VM_KERNEL

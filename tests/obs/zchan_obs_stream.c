@@ -8,10 +8,14 @@
  * SIZE-byte message every INTERVAL_US microseconds for SECONDS seconds,
  * so the consumer sleeps between messages (waits and kicks happen).
  *
- * Prints "producer PID consumer PID" once both ends are open, then runs.
+ * With PRODUCERS above 1 the channel is fan-in (max_producers): as many
+ * forked producers attach by name (zchan_attach()) and send as the first.
+ *
+ * Prints "producer PID consumer PID" once both ends are open (then, for
+ * fan-in, "producers PID..." of the attached producers), then runs.
  * Exit status 0 when every message arrived, 1 otherwise.
  *
- * Usage: zchan_obs_stream NAME SECONDS [SIZE [INTERVAL_US]]
+ * Usage: zchan_obs_stream NAME SECONDS [SIZE [INTERVAL_US [PRODUCERS]]]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -62,25 +66,71 @@ static int consume(const char *name, int sock, int ready_fd)
 	return n > 0 ? 0 : 1;
 }
 
+/* Send a SIZE-byte message every INTERVAL_US until SECONDS are up. */
+static int produce(struct zchan *p, size_t size, long interval_us, double secs)
+{
+	double end = now() + secs;
+	int ret = 0;
+	char *msg;
+
+	msg = calloc(1, size);
+	if (!msg)
+		return -ENOMEM;
+	while (now() < end) {
+		ret = (int)zchan_send(p, msg, size, 0);
+		if (ret < 0) {
+			fprintf(stderr, "zchan_send: %s\n", zchan_strerror(ret));
+			break;
+		}
+		if (interval_us)
+			usleep(interval_us);
+	}
+	free(msg);
+	return ret < 0 ? ret : 0;
+}
+
+/* A fan-in channel's further producer: attach by @name, send, exit. */
+static int attached_producer(const char *name, int ready_fd, size_t size,
+			     long interval_us, double secs)
+{
+	struct zchan *p;
+	int ret;
+
+	ret = zchan_attach(name, ZCHAN_ROLE_PRODUCER, &p);
+	if (ret) {
+		fprintf(stderr, "zchan_attach %s: %s\n", name, zchan_strerror(ret));
+		return 1;
+	}
+	if (write(ready_fd, "p", 1) != 1)
+		return 1;
+	close(ready_fd);
+	ret = produce(p, size, interval_us, secs);
+	zchan_close(p);
+	return ret ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	size_t size = argc > 3 ? strtoul(argv[3], NULL, 0) : 4096;
 	const char *name = argc > 1 && strcmp(argv[1], "-") ? argv[1] : NULL;
 	long interval_us = argc > 4 ? strtol(argv[4], NULL, 0) : 2000;
+	int nprod = argc > 5 ? atoi(argv[5]) : 1;
+	pid_t pid, prods[8];
 	struct zchan_attr attr;
 	struct zchan *p;
-	double end;
-	char *msg, c;
-	int pfd[2], sv[2], ret, status;
-	pid_t pid;
+	int pfd[2], sv[2], ret, status, i, ok;
+	char c;
 
-	if (argc < 3 || size == 0 || size > 65536 || interval_us < 0) {
-		fprintf(stderr, "usage: %s NAME SECONDS [SIZE [INTERVAL_US]]\n", argv[0]);
+	if (argc < 3 || size == 0 || size > 65536 || interval_us < 0 ||
+	    nprod < 1 || nprod > 8 || (nprod > 1 && !name)) {
+		fprintf(stderr, "usage: %s NAME SECONDS [SIZE [INTERVAL_US [PRODUCERS]]] (PRODUCERS 1 to 8, NAME not - if above 1)\n",
+			argv[0]);
 		return 2;
 	}
 	zchan_attr_init(&attr);
 	attr.backend = ZCHAN_BACKEND_KERNEL;
 	attr.mode = 0600;
+	attr.max_producers = (unsigned int)nprod;
 	ret = zchan_create(name, &attr, &p);
 	if (ret) {
 		fprintf(stderr, "zchan_create %s: %s\n", argv[1], zchan_strerror(ret));
@@ -111,25 +161,41 @@ int main(int argc, char **argv)
 		fprintf(stderr, "the consumer did not open %s\n", argv[1]);
 		return 1;
 	}
+	for (i = 1; i < nprod; i++) {
+		if (pipe(pfd))
+			return 1;
+		prods[i] = fork();
+		if (prods[i] < 0)
+			return 1;
+		if (prods[i] == 0) {
+			close(pfd[0]);
+			zchan_close(p);
+			_exit(attached_producer(name, pfd[1], size, interval_us,
+						strtod(argv[2], NULL)));
+		}
+		close(pfd[1]);
+		if (read(pfd[0], &c, 1) != 1) {
+			fprintf(stderr, "producer %d did not attach to %s\n", i, name);
+			return 1;
+		}
+		close(pfd[0]);
+	}
 	printf("producer %d consumer %d\n", (int)getpid(), (int)pid);
+	if (nprod > 1) {
+		printf("producers");
+		for (i = 1; i < nprod; i++)
+			printf(" %d", (int)prods[i]);
+		printf("\n");
+	}
 	fflush(stdout);
 
-	msg = calloc(1, size);
-	if (!msg)
-		return 1;
-	end = now() + strtod(argv[2], NULL);
-	while (now() < end) {
-		ret = (int)zchan_send(p, msg, size, 0);
-		if (ret < 0) {
-			fprintf(stderr, "zchan_send: %s\n", zchan_strerror(ret));
-			break;
-		}
-		if (interval_us)
-			usleep(interval_us);
-	}
+	ret = produce(p, size, interval_us, strtod(argv[2], NULL));
 	zchan_close(p);
-	free(msg);
+	ok = 1;
+	for (i = 1; i < nprod; i++)
+		ok &= waitpid(prods[i], &status, 0) == prods[i] &&
+		      WIFEXITED(status) && !WEXITSTATUS(status);
 	if (waitpid(pid, &status, 0) != pid)
 		return 1;
-	return ret >= 0 && WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : 1;
+	return ok && ret >= 0 && WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : 1;
 }
