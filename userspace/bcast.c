@@ -507,33 +507,10 @@ void __zchan_bcast_try_start(struct zchan *c)
 /* A new end, announced over @c's liveness socket: its three fds. */
 static int announce(struct zchan *c, const int *fds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * ANN_NFDS)];
-		struct cmsghdr align;
-	} u;
 	uint32_t magic = ZCHAN_BCAST_ANNOUNCE_MAGIC;
-	struct iovec iov = { &magic, sizeof(magic) };
-	struct msghdr msg;
-	struct cmsghdr *cm;
-	ssize_t n;
 
-	memset(&u, 0, sizeof(u));
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = sizeof(u.buf);
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int) * ANN_NFDS);
-	memcpy(CMSG_DATA(cm), fds, sizeof(int) * ANN_NFDS);
-	do {
-		n = __sys_sendmsg(c->memfd.sock, &msg, MSG_NOSIGNAL);
-	} while (n == -EINTR);
-	if (n < 0)
-		return (int)n;
-	return n == sizeof(magic) ? 0 : -EIO;
+	return __sys_send_fds(c->memfd.sock, &magic, sizeof(magic), fds,
+			      ANN_NFDS);
 }
 
 /*

@@ -40,34 +40,10 @@ struct zchan_peer_hdr {
 static int send_fds(int sock, const struct zchan_peer_hdr *hdr,
 		    const int *fds, unsigned int nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * ZCHAN_PEER_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
 	size_t len = hdr->version == ZCHAN_PEER_VERSION_1 ?
 		     ZCHAN_PEER_HDR_V1_SIZE : sizeof(*hdr);
-	struct iovec iov = { (void *)hdr, len };
-	struct msghdr msg;
-	struct cmsghdr *cm;
-	ssize_t n;
 
-	memset(&u, 0, sizeof(u));
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	do {
-		n = __sys_sendmsg(sock, &msg, MSG_NOSIGNAL);
-	} while (n == -EINTR);
-	if (n < 0)
-		return (int)n;
-	return n == (ssize_t)len ? 0 : -EIO;
+	return __sys_send_fds(sock, hdr, len, fds, nfds);
 }
 
 /* The header of an end of @role of @end's channel. */

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <signal.h>
 #include <unistd.h>
 #include <sys/epoll.h>
@@ -171,6 +172,46 @@ static inline ssize_t __sys_sendmsg(int sock, const struct msghdr *msg,
 static inline ssize_t __sys_recvmsg(int sock, struct msghdr *msg, int flags)
 {
 	return __sys_call(ssize_t, recvmsg(sock, msg, flags));
+}
+
+/* The most fds __sys_send_fds() passes in one message. */
+#define __SYS_SEND_FDS_MAX	8U
+
+/*
+ * @len bytes of @buf and @nfds fds (SCM_RIGHTS) as one message on @sock,
+ * again after a signal: 0, -EIO if it went short, or -errno.
+ */
+static inline int __sys_send_fds(int sock, const void *buf, size_t len,
+				 const int *fds, unsigned int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * __SYS_SEND_FDS_MAX)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (nfds > __SYS_SEND_FDS_MAX)
+		return -EINVAL;
+	memset(&u, 0, sizeof(u));
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	do {
+		n = __sys_sendmsg(sock, &msg, MSG_NOSIGNAL);
+	} while (n == -EINTR);
+	if (n < 0)
+		return (int)n;
+	return n == (ssize_t)len ? 0 : -EIO;
 }
 
 static inline int __sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms)

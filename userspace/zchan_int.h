@@ -220,6 +220,7 @@ enum zchan_role {
 
 /* Most fds an end is sent with (peer.c, zchan_ops.peer_fds). */
 #define ZCHAN_PEER_MAX_FDS	8
+_Static_assert(ZCHAN_PEER_MAX_FDS <= __SYS_SEND_FDS_MAX, "peer fds");
 
 enum zchan_slot_state {
 	SLOT_FREE = 0,
